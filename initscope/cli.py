@@ -1,0 +1,222 @@
+"""The command line: `initscope run | presets | gui | screenshot`. No arguments opens the GUI.
+
+User mistakes (bad data, config, options) print one line and exit 2; Qt is imported only by the GUI commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from pathlib import Path
+
+from initscope import __version__
+from initscope.core.errors import UserError
+
+EXIT_USAGE = 2
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="start from a lecture preset (see `initscope presets`)")
+    src.add_argument("--config", metavar="FILE.json", help="start from a saved config")
+    p.add_argument("--data", metavar="PATH", help="word list, one word per line (default: the shipped names.txt)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="initscope", description="See what weight initialisation and BatchNorm "
+                                     "do to a neural network while it trains. No command opens the app.")
+    parser.add_argument("--version", action="version", version=f"initscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train headless and print diagnostics",
+                         description="Train headless with a progress bar, then print split losses, per-layer "
+                                     "diagnostics at init and at the end, health hints and sampled names.")
+    _add_config_args(run)
+    run.add_argument("--steps", type=int, help="training steps (0: the at-init snapshot only)")
+    run.add_argument("--seed", type=int, help="torch generator seed (weights and minibatches)")
+    run.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    run.add_argument("--snapshot-every", type=int, metavar="K", help="full diagnostics every K steps")
+    run.add_argument("--lr", type=float, help="learning rate")
+    run.add_argument("--batch-size", type=int, help="minibatch size")
+    run.add_argument("--threads", type=int, default=None, help="torch threads (default 1: fastest for this net size)")
+    run.add_argument("--calibrate", action="store_true", help="recompute BatchNorm statistics over the training set before evaluating")
+    run.add_argument("--samples", type=int, default=10, metavar="K", help="names to sample at the end (default 10)")
+    run.add_argument("--json-out", metavar="FILE", help="write results as JSON")
+    run.add_argument("--save-config", metavar="FILE", help="write the effective config as JSON")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("presets", help="list the lecture presets")
+
+    gui = sub.add_parser("gui", help="open the app (the default)")
+    _add_config_args(gui)
+
+    shot = sub.add_parser("screenshot", help="render the main window after N training steps to a PNG")
+    shot.add_argument("out", metavar="OUT.png")
+    _add_config_args(shot)
+    shot.add_argument("--steps", type=int, default=2000, help="steps to train before the picture (default 2000)")
+    shot.add_argument("--size", default="1366x768", help="window size WxH (default 1366x768)")
+    return parser
+
+
+def load_config(args: argparse.Namespace):
+    from initscope.core.config import Config, default_config, preset
+
+    if getattr(args, "config", None):
+        return Config.load(args.config)
+    if getattr(args, "preset", None):
+        return preset(args.preset)
+    return default_config()
+
+
+def _apply_overrides(cfg, args):
+    from initscope.core.config import Config
+
+    over = {"steps": args.steps, "seed": args.seed, "device": args.device, "lr": args.lr, "batch_size": args.batch_size}
+    d = cfg.to_dict()
+    for k, v in over.items():
+        if v is not None:
+            d["train"][k] = v
+    if args.snapshot_every is not None:
+        d["diag"]["snapshot_every"] = args.snapshot_every
+    return Config.from_dict(d)  # validates the overridden fields like any config
+
+
+def _fmt(x: float, spec: str = ".3f") -> str:
+    return format(x, spec) if math.isfinite(x) else str(x)
+
+
+def _layer_table(init, final) -> str:
+    rows = [f"{'layer':<12} {'sat@init':>9} {'sat@end':>8} {'std@init':>9} {'std@end':>8} {'gstd@init':>10} {'gstd@end':>9}"]
+    for a in init.layers:
+        b = final.layer(a.name) if final else None
+        rows.append(f"{a.name:<12} {a.saturation:>9.1%} {(_fmt(b.saturation * 100, '.1f') + '%') if b else '-':>8} "
+                    f"{a.std:>9.3f} {_fmt(b.std) if b else '-':>8} {a.grad_std:>10.2e} {format(b.grad_std, '.2e') if b else '-':>9}")
+    rows.append("")
+    rows.append(f"{'weight matrix':<20} {'shape':>10} {'grad:data@init':>15} {'grad:data@end':>14} {'log10 upd:data@end':>19}")
+    for p in init.params:
+        if not p.is_matrix:
+            continue
+        q = final.param(p.name) if final else None
+        rows.append(f"{p.name:<20} {'x'.join(map(str, p.shape)):>10} {p.grad_data:>15.2e} "
+                    f"{format(q.grad_data, '.2e') if q else '-':>14} {_fmt(q.update_data_log10, '.2f') if q else '-':>19}")
+    return "\n".join(rows)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from initscope.core.data import load_dataset
+    from initscope.core.hints import hints
+    from initscope.core.trainer import Trainer, set_threads
+
+    for opt in ("json_out", "save_config"):
+        path = getattr(args, opt)
+        if path and not Path(path).resolve().parent.is_dir():
+            raise UserError(f"--{opt.replace('_', '-')} {path}: folder {Path(path).resolve().parent} does not exist")
+    if args.samples < 0:
+        raise UserError(f"--samples must be >= 0, got {args.samples}")
+    set_threads(args.threads)
+    cfg = _apply_overrides(load_config(args), args)
+    data = load_dataset(args.data, cfg.model.block_size)
+    trainer = Trainer(cfg, data)
+    print(f"data: {data.path}: {data.summary()}")
+    print(f"model: {trainer.net.n_params():,} parameters; {' -> '.join(s.label() for s in cfg.model.layers)}")
+    if args.save_config:
+        cfg.save(args.save_config)
+    init = trainer.init_snapshot()
+    print(f"initial loss {init.loss:.4f} (uniform guess: ln {data.vocab.size} = {init.ref_loss:.4f})")
+
+    final = None
+    steps_per_sec = 0.0
+    if cfg.train.steps > 0:
+        from tqdm import tqdm
+
+        last: dict = {}
+        bar = tqdm(total=cfg.train.steps, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+
+        def on_progress(p) -> None:
+            bar.update(p.step - bar.n)
+            if len(p.losses):
+                bar.set_postfix(loss=f"{float(p.losses[-1]):.4f}", lr=f"{p.lr:g}", refresh=False)
+            if p.snapshot is not None:
+                last["snap"] = p.snapshot
+            last["speed"] = p.steps_per_sec
+
+        try:
+            status = trainer.train(on_progress)
+        except KeyboardInterrupt:
+            trainer.stop()
+            status = "stopped"
+        finally:
+            bar.close()
+        final = last.get("snap")
+        steps_per_sec = last.get("speed", 0.0)
+        if status == "diverged":
+            print(f"run {trainer.message}", file=sys.stderr)
+        else:
+            print(f"{status} {trainer.step:,} steps at {steps_per_sec:,.0f} steps/s")
+    if args.calibrate:
+        trainer.calibrate_batchnorm()
+    losses = trainer.split_losses()
+    print("split losses: " + "  ".join(f"{k} {_fmt(v, '.4f')}" for k, v in losses.items()))
+    print()
+    print(_layer_table(init, final))
+    said = hints(final or init)
+    if said:
+        print("\nhints:")
+        for h in said:
+            print(f"  - {h}")
+    names = trainer.sample(args.samples) if args.samples and trainer.status != "diverged" else []
+    if names:
+        print("\nsamples: " + ", ".join(names))
+    if args.json_out:
+        from initscope.core.files import atomic_write_text
+
+        out = {
+            "config": cfg.to_dict(),
+            "data": {"path": data.path, "words": len(data.words), "vocab_size": data.vocab.size, **data.counts()},
+            "init_loss": init.loss,
+            "final": {k: (v if math.isfinite(v) else None) for k, v in losses.items()},
+            "steps": trainer.step,
+            "status": trainer.status if cfg.train.steps > 0 else "init-only",
+            "steps_per_sec": steps_per_sec,
+            "diagnostics": {"init": init.to_dict(), "final": (final or init).to_dict()},
+            "hints": said,
+            "samples": names,
+        }
+        atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
+    return 1 if trainer.status == "diverged" else 0
+
+
+def cmd_presets(_args) -> int:
+    from initscope.core.config import PRESET_INFO
+
+    for name, info in PRESET_INFO.items():
+        print(f"{name:<12} {info}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in (None, "gui"):
+            from initscope.gui.app import run_app
+
+            return run_app(args)
+        if args.command == "screenshot":
+            from initscope.gui.app import run_screenshot
+
+            return run_screenshot(args)
+        if args.command == "presets":
+            return cmd_presets(args)
+        return cmd_run(args)
+    except UserError as e:
+        print(f"initscope: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+

@@ -1,0 +1,388 @@
+"""The one config schema shared by the CLI, the GUI and saved runs, with its validation and the presets.
+
+A config is a plain dataclass tree. `Config.from_dict` validates field by field and raises a
+ConfigError that names the field; `to_dict` / `from_dict` round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from initscope.core.errors import ConfigError
+
+SCHEMA_VERSION = 1
+LAYER_KINDS = ("linear", "batchnorm", "tanh", "relu")
+ACTIVATIONS = ("tanh", "relu")
+MAX_WIDTH = 4096
+TANH_GAIN = 5 / 3  # tanh squashes; 5/3 restores unit variance on average (torch.nn.init.calculate_gain)
+
+
+@dataclass
+class LayerSpec:
+    """One layer of the stack. For 'linear', width=None means "the vocabulary size" (the output)."""
+
+    kind: str
+    width: int | None = None
+    bias: bool = True
+
+    @property
+    def title(self) -> str:
+        return {"linear": "Linear", "batchnorm": "BatchNorm", "tanh": "Tanh", "relu": "ReLU"}[self.kind]
+
+    def label(self) -> str:
+        if self.kind == "linear":
+            return f"Linear({'vocab' if self.width is None else self.width}{'' if self.bias else ', no bias'})"
+        return {"batchnorm": "BatchNorm1d"}.get(self.kind, self.title)
+
+
+@dataclass
+class ModelConfig:
+    block_size: int = 3  # characters of context
+    n_embd: int = 10  # embedding size per character
+    layers: list[LayerSpec] = field(default_factory=list)
+    bn_momentum: float = 0.1  # torch's default; the lecture's 1-layer net uses 0.001
+
+
+@dataclass
+class InitConfig:
+    scheme: str = "kaiming"  # "kaiming": randn/sqrt(fan_in)*gain, "naive": randn*gain
+    gain: float = TANH_GAIN  # applied to every hidden Linear (not the output)
+    output_scaling: bool = True  # shrink the output layer so the first prediction is near-uniform
+    output_factor: float = 0.1
+    hidden_bias_std: float = 0.0  # 0 = zeros; >0 = randn*std (the lecture's early presets)
+    output_bias_std: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 200_000
+    batch_size: int = 32
+    lr: float = 0.1
+    lr_decay_step: int = 150_000  # 0 = never decay
+    lr_decay_factor: float = 0.1
+    seed: int = 2147483647  # the lecture's torch.Generator seed
+    device: str = "cpu"
+
+
+@dataclass
+class DiagConfig:
+    snapshot_every: int = 100  # full diagnostics every K steps; other steps carry none
+    saturation_threshold: float = 0.97  # |tanh| above this counts as saturated (lecture: 0.97)
+    hist_bins: int = 50
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    diag: DiagConfig = field(default_factory=DiagConfig)
+    name: str = ""
+
+    # --- serialisation -----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["version"] = SCHEMA_VERSION
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Config:
+        return _parse_config(d)
+
+    def copy(self) -> Config:
+        return Config.from_dict(self.to_dict())
+
+    def save(self, path: str | Path) -> None:
+        from initscope.core.files import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a UTF-8 JSON file") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    # --- derived views -----------------------------------------------------
+    @property
+    def has_batchnorm(self) -> bool:
+        return any(s.kind == "batchnorm" for s in self.model.layers)
+
+    def with_batchnorm(self, on: bool) -> Config:
+        return replace(self, model=replace(self.model, layers=set_batchnorm(self.model.layers, on)))
+
+
+# --- validation ---------------------------------------------------------------
+
+def _fail(path: str, msg: str) -> ConfigError:
+    return ConfigError(f"config field '{path}': {msg}")
+
+
+def _check_keys(d: Any, cls: type, path: str, extra: tuple[str, ...] = ()) -> dict:
+    if not isinstance(d, dict):
+        raise _fail(path or "(top level)", f"expected an object, got {type(d).__name__}")
+    known = {f.name for f in fields(cls)} | set(extra)
+    for k in d:
+        if k not in known:
+            where = f"{path}.{k}" if path else k
+            raise ConfigError(f"config: unknown field '{where}' (known: {', '.join(sorted(known - set(extra)))})")
+    return d
+
+
+def _int(d: dict, key: str, path: str, default: int, lo: int = 1, hi: int | None = None) -> int:
+    v = d.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            raise _fail(f"{path}.{key}", f"expected an integer, got {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise _fail(f"{path}.{key}", f"must be {rng}, got {v}")
+    return v
+
+
+def _float(d: dict, key: str, path: str, default: float, lo: float = 0.0, hi: float | None = None,
+           lo_open: bool = False) -> float:
+    v = d.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _fail(f"{path}.{key}", f"expected a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise _fail(f"{path}.{key}", f"must be finite, got {v}")
+    if (v <= lo if lo_open else v < lo) or (hi is not None and v > hi):
+        bound = f"> {lo:g}" if lo_open else f">= {lo:g}"
+        if hi is not None:
+            bound += f" and <= {hi:g}"
+        raise _fail(f"{path}.{key}", f"must be {bound}, got {v:g}")
+    return v
+
+
+def _bool(d: dict, key: str, path: str, default: bool) -> bool:
+    v = d.get(key, default)
+    if not isinstance(v, bool):
+        raise _fail(f"{path}.{key}", f"expected true or false, got {v!r}")
+    return v
+
+
+def _choice(d: dict, key: str, path: str, default: str, choices: tuple[str, ...]) -> str:
+    v = d.get(key, default)
+    if v not in choices:
+        raise _fail(f"{path}.{key}", f"must be one of {', '.join(choices)}; got {v!r}")
+    return v
+
+
+def _parse_layer(d: Any, i: int) -> LayerSpec:
+    path = f"model.layers[{i}]"
+    d = _check_keys(d, LayerSpec, path)
+    kind = _choice(d, "kind", path, None, LAYER_KINDS)  # type: ignore[arg-type]
+    width = d.get("width")
+    if kind == "linear":
+        if width is not None:
+            width = _int(d, "width", path, 0, 1, MAX_WIDTH)
+    elif width is not None:
+        raise _fail(f"{path}.width", f"only a linear layer has a width ({kind} takes its input's)")
+    return LayerSpec(kind=kind, width=width, bias=_bool(d, "bias", path, True))
+
+
+def _parse_config(d: Any) -> Config:
+    d = _check_keys(d, Config, "", extra=("version",))
+    version = d.get("version", SCHEMA_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise _fail("version", f"expected an integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ConfigError(f"config: written by a newer initscope (version {version}; this one reads up to {SCHEMA_VERSION})")
+    m = _check_keys(d.get("model", {}), ModelConfig, "model")
+    layers = m.get("layers", None)
+    if layers is None:
+        layers_parsed = deep_stack(5, 100, batchnorm=True)
+    elif not isinstance(layers, list):
+        raise _fail("model.layers", "expected a list of layers")
+    else:
+        layers_parsed = [_parse_layer(x, i) for i, x in enumerate(layers)]
+    model = ModelConfig(
+        block_size=_int(m, "block_size", "model", 3, 1, 32),
+        n_embd=_int(m, "n_embd", "model", 10, 1, 1024),
+        layers=layers_parsed,
+        bn_momentum=_float(m, "bn_momentum", "model", 0.1, 0.0, 1.0, lo_open=True),
+    )
+    ini = _check_keys(d.get("init", {}), InitConfig, "init")
+    init = InitConfig(
+        scheme=_choice(ini, "scheme", "init", "kaiming", ("kaiming", "naive")),
+        gain=_float(ini, "gain", "init", TANH_GAIN, 0.0, 100.0),
+        output_scaling=_bool(ini, "output_scaling", "init", True),
+        output_factor=_float(ini, "output_factor", "init", 0.1, 0.0, 100.0),
+        hidden_bias_std=_float(ini, "hidden_bias_std", "init", 0.0, 0.0, 100.0),
+        output_bias_std=_float(ini, "output_bias_std", "init", 0.0, 0.0, 100.0),
+    )
+    t = _check_keys(d.get("train", {}), TrainConfig, "train")
+    device = t.get("device", "cpu")
+    if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or
+                                           (device.startswith("cuda:") and device[5:].isdigit())):
+        raise _fail("train.device", f"must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+    seed = t.get("seed", 2147483647)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise _fail("train.seed", f"expected a non-negative integer, got {seed!r}")
+    train = TrainConfig(
+        steps=_int(t, "steps", "train", 200_000, 0, 100_000_000),
+        batch_size=_int(t, "batch_size", "train", 32, 2, 65536),  # BatchNorm needs two examples
+        lr=_float(t, "lr", "train", 0.1, 0.0, 1e3),
+        lr_decay_step=_int(t, "lr_decay_step", "train", 150_000, 0),
+        lr_decay_factor=_float(t, "lr_decay_factor", "train", 0.1, 0.0, 1e3),
+        seed=seed,
+        device=device,
+    )
+    g = _check_keys(d.get("diag", {}), DiagConfig, "diag")
+    diag = DiagConfig(
+        snapshot_every=_int(g, "snapshot_every", "diag", 100, 1),
+        saturation_threshold=_float(g, "saturation_threshold", "diag", 0.97, 0.0, 1.0, lo_open=True),
+        hist_bins=_int(g, "hist_bins", "diag", 50, 4, 1000),
+    )
+    name = d.get("name", "")
+    if not isinstance(name, str):
+        raise _fail("name", f"expected a string, got {name!r}")
+    return Config(model=model, init=init, train=train, diag=diag, name=name)
+
+
+def validate_stack(layers: list[LayerSpec], vocab_size: int) -> None:
+    """Reject a stack that cannot be built or makes no sense, naming the offending layer.
+
+    Two activations (or two BatchNorms) in a row are rejected rather than warned about: tanh(tanh(x))
+    is never what a learner means, and it would make the per-layer plots misleading.
+    """
+    linears = [i for i, s in enumerate(layers) if s.kind == "linear"]
+    if not linears:
+        raise ConfigError("layer stack: needs at least one Linear layer (the output layer)")
+    last = linears[-1]
+    out = layers[last]
+    if out.width is not None and out.width != vocab_size:
+        raise ConfigError(f"L{last} Linear: the output layer must have {vocab_size} outputs (the vocabulary size), not {out.width}")
+    for i, s in enumerate(layers):
+        name = f"L{i} {s.title}"
+        if s.kind == "linear" and i != last and s.width is None:
+            raise ConfigError(f"{name}: a hidden Linear needs a width")
+        if s.kind == "linear" and s.width is not None and not 1 <= s.width <= MAX_WIDTH:
+            raise ConfigError(f"{name}: width must be between 1 and {MAX_WIDTH}, got {s.width}")
+        if i > last and s.kind != "batchnorm":
+            raise ConfigError(f"{name}: only a BatchNorm may follow the output Linear (L{last}); the logits must stay unsquashed")
+        if i > 0:
+            prev = layers[i - 1]
+            if s.kind in ACTIVATIONS and prev.kind in ACTIVATIONS:
+                raise ConfigError(f"{name}: follows another activation (L{i - 1} {prev.title}); remove one")
+            if s.kind == "batchnorm" and prev.kind == "batchnorm":
+                raise ConfigError(f"{name}: follows another BatchNorm (L{i - 1}); remove one")
+
+
+def set_batchnorm(layers: list[LayerSpec], on: bool) -> list[LayerSpec]:
+    """Insert a BatchNorm after every Linear (on) or remove every BatchNorm (off)."""
+    out: list[LayerSpec] = []
+    for s in layers:
+        if s.kind == "batchnorm":
+            continue
+        out.append(replace(s))
+        if on and s.kind == "linear":
+            out.append(LayerSpec("batchnorm"))
+    return out
+
+
+def deep_stack(depth: int, width: int, batchnorm: bool, activation: str = "tanh") -> list[LayerSpec]:
+    """`depth` hidden Linear(width) + activation blocks, then the output Linear (the lecture's deep net: 5 x 100)."""
+    layers: list[LayerSpec] = []
+    for _ in range(depth):
+        layers.append(LayerSpec("linear", width, bias=not batchnorm))
+        if batchnorm:
+            layers.append(LayerSpec("batchnorm"))
+        layers.append(LayerSpec(activation))
+    layers.append(LayerSpec("linear", None, bias=not batchnorm))
+    if batchnorm:
+        layers.append(LayerSpec("batchnorm"))
+    return layers
+
+
+def default_gain(layers: list[LayerSpec]) -> float:
+    kinds = {s.kind for s in layers}
+    if "tanh" in kinds:
+        return TANH_GAIN
+    if "relu" in kinds:
+        return math.sqrt(2.0)  # ReLU zeroes half the inputs; sqrt(2) makes up the lost variance (He et al.)
+    return 1.0
+
+
+# --- presets: the lecture's loss log -----------------------------------------
+
+def _one_hidden(batchnorm: bool) -> list[LayerSpec]:
+    if batchnorm:
+        return [LayerSpec("linear", 200, bias=False), LayerSpec("batchnorm"), LayerSpec("tanh"), LayerSpec("linear", None)]
+    return [LayerSpec("linear", 200), LayerSpec("tanh"), LayerSpec("linear", None)]
+
+
+def _lecture(name: str, layers: list[LayerSpec], init: InitConfig, *, decay: int = 100_000,
+             bn_momentum: float = 0.1) -> Config:
+    return Config(
+        model=ModelConfig(block_size=3, n_embd=10, layers=layers, bn_momentum=bn_momentum),
+        init=init,
+        train=TrainConfig(steps=200_000, batch_size=32, lr=0.1, lr_decay_step=decay, lr_decay_factor=0.1),
+        name=name,
+    )
+
+
+PRESET_INFO: dict[str, str] = {
+    "original": "1 hidden layer of 200, plain randn init: confidently wrong at init (loss ~27)",
+    "fix-softmax": "output weights x0.01, output bias 0: initial loss near ln(27) = 3.30",
+    "fix-tanh": "and hidden weights x0.2, hidden bias x0.01: tanh no longer saturated",
+    "kaiming": "hidden weights x (5/3)/sqrt(fan_in): the principled version of fix-tanh",
+    "batchnorm": "kaiming + BatchNorm after the hidden Linear (no bias), running-stat momentum 0.001",
+    "deep-nobn": "6 Linear layers 100 wide with Tanh, gain 5/3, output weight x0.1, no BatchNorm",
+    "deep-bn": "the same deep net with BatchNorm after every Linear, output BatchNorm gamma x0.1",
+}
+
+
+def preset(name: str) -> Config:
+    naive = dict(scheme="naive", gain=1.0)
+    if name == "original":
+        return _lecture(name, _one_hidden(False), InitConfig(**naive, output_scaling=False,
+                                                             hidden_bias_std=1.0, output_bias_std=1.0))
+    if name == "fix-softmax":
+        return _lecture(name, _one_hidden(False), InitConfig(**naive, output_scaling=True, output_factor=0.01,
+                                                             hidden_bias_std=1.0, output_bias_std=0.0))
+    if name == "fix-tanh":
+        return _lecture(name, _one_hidden(False), InitConfig(scheme="naive", gain=0.2, output_scaling=True,
+                                                             output_factor=0.01, hidden_bias_std=0.01))
+    # The lecture scales the output layer of the kaiming/batchnorm nets by 0.01 on plain randn; with
+    # kaiming's 1/sqrt(200) already applied, x0.1 gives a comparably tiny (near-uniform) output.
+    if name == "kaiming":
+        return _lecture(name, _one_hidden(False), InitConfig(scheme="kaiming", gain=TANH_GAIN, output_scaling=True,
+                                                             output_factor=0.1, hidden_bias_std=0.01))
+    if name == "batchnorm":
+        return _lecture(name, _one_hidden(True), InitConfig(scheme="kaiming", gain=TANH_GAIN, output_scaling=True,
+                                                            output_factor=0.1), bn_momentum=0.001)
+    if name == "deep-nobn":
+        return _lecture(name, deep_stack(5, 100, batchnorm=False), InitConfig(), decay=150_000)
+    if name == "deep-bn":
+        return _lecture(name, deep_stack(5, 100, batchnorm=True), InitConfig(), decay=150_000)
+    raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESET_INFO)}")
+
+
+PRESETS = tuple(PRESET_INFO)
+
+
+def default_config() -> Config:
+    """What the app opens with: the lecture's deep net with BatchNorm."""
+    return preset("deep-bn")

@@ -1,0 +1,58 @@
+"""Plain-sentence health hints from a snapshot. Every threshold lives here, in one documented place,
+so the GUI and the CLI say the same thing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from initscope.core.diagnostics import Snapshot
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # tanh layers: the lecture calls ~5% saturation (|t| > 0.97) fine; by 15% gradients are visibly choked
+    saturation: float = 0.15
+    # activation std below this: the signal is shrinking layer after layer (gain too small)
+    collapse_std: float = 0.1
+    # initial loss this far above ln(vocab): the output layer is confidently wrong (lecture: 27 vs 3.3)
+    init_loss_excess: float = 1.0
+    # log10(update:data) of a weight matrix: ~ -3 is healthy (lecture); above -1.5 too fast, below -4.5 barely moving
+    update_high: float = -1.5
+    update_low: float = -4.5
+    # the output layer was scaled down on purpose, so its ratio starts high and settles (lecture): ignore it this long
+    output_settle_steps: int = 1000
+    # fraction of a layer's neurons saturated for every example of the batch (no gradient reaches them)
+    dead_fraction: float = 0.05
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
+    out: list[str] = []
+    if not math.isfinite(snap.loss):
+        return [f"loss is {snap.loss} at step {snap.step}: the run diverged; lower the learning rate"]
+    if snap.step == 0 and snap.loss > snap.ref_loss + th.init_loss_excess:
+        out.append(f"initial loss {snap.loss:.1f} vs {snap.ref_loss:.2f} for a uniform guess: "
+                   "the output layer is confidently wrong; scale it down")
+    for s in snap.layers:
+        if s.kind == "tanh" and s.saturation > th.saturation:
+            out.append(f"{s.name}: {s.saturation:.0%} saturated; lower the gain or turn on BatchNorm")
+        if s.std < th.collapse_std:
+            out.append(f"{s.name}: std {s.std:.2f}; activations are collapsing, raise the gain")
+        if s.width and s.dead / s.width >= th.dead_fraction:
+            what = "saturated" if s.kind == "tanh" else "zero"
+            out.append(f"{s.name}: {s.dead} of {s.width} neurons {what} for every example (dead: no gradient flows)")
+    matrices = [p for p in snap.params if p.is_matrix]
+    for p in matrices:
+        if not math.isfinite(p.update_data_log10) or snap.lr == 0:
+            continue
+        if p is matrices[-1] and snap.step < th.output_settle_steps:
+            continue
+        layer = p.name.rsplit(".", 1)[0]
+        if p.update_data_log10 > th.update_high:
+            out.append(f"update:data of {layer} is 10^{p.update_data_log10:.1f}; learning rate too high")
+        elif p.update_data_log10 < th.update_low:
+            out.append(f"update:data of {layer} is 10^{p.update_data_log10:.1f}; it barely learns, raise the learning rate")
+    return out

@@ -1,0 +1,271 @@
+"""The training loop: minibatch SGD with a step schedule, cheap on ordinary steps, full diagnostics on snapshot steps.
+
+Runs in the caller's thread. Another thread may call pause() / resume() / stop(); each takes effect
+at the next step boundary. Progress (new losses, maybe a snapshot) goes to a callback in chunks, so
+ordinary steps never synchronise with the host.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from initscope.core.config import Config
+from initscope.core.data import Dataset
+from initscope.core.diagnostics import Snapshot, collect, step0_snapshot
+from initscope.core.errors import ConfigError
+from initscope.core.model import Net, build_net
+
+FLUSH_EVERY = 50  # steps between progress reports (losses are read from the device in chunks this size)
+EVAL_CHUNK = 16384  # examples per batch when evaluating a split
+
+
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' was asked for, but CUDA is not available on this machine; use 'cpu'")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"device '{name}' does not exist ({torch.cuda.device_count()} CUDA device(s))")
+    return torch.device(name)
+
+
+def set_threads(n: int | None) -> int:
+    """Set torch's intra-op threads; default 1: for batch-32 matmuls of this size one thread is fastest,
+    and it leaves the other cores to the GUI. Call before torch does work."""
+    n = 1 if n is None else n
+    if n < 1:
+        raise ConfigError(f"threads must be at least 1, got {n}")
+    torch.set_num_threads(n)
+    return n
+
+
+@dataclass
+class Progress:
+    """One report from the trainer. `losses` are the per-step losses of steps first_step .. step-1."""
+
+    step: int  # steps completed
+    total: int
+    first_step: int
+    losses: np.ndarray
+    lr: float
+    steps_per_sec: float
+    snapshot: Snapshot | None
+    status: str  # "running" | "finished" | "stopped" | "diverged"
+    message: str = ""
+
+
+class Trainer:
+    def __init__(self, cfg: Config, data: Dataset):
+        if data.block_size != cfg.model.block_size:
+            raise ConfigError(f"config field 'model.block_size' is {cfg.model.block_size} but the data was built with {data.block_size}")
+        self.cfg = cfg
+        self.data = data
+        self.device = resolve_device(cfg.train.device)
+        # one generator for the initial weights and then every minibatch, as in the lecture
+        self.gen = torch.Generator().manual_seed(cfg.train.seed)
+        self.net: Net = build_net(cfg, data.vocab.size, self.gen).to(self.device)
+        self.xtr, self.ytr = (t.to(self.device) for t in data.splits["train"])
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=cfg.train.lr)
+        self.step = 0
+        self.status = "ready"
+        self.message = ""
+        self.losses = np.zeros(0, np.float32)  # grows in chunks; the complete loss curve
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    # --- control (any thread) ----------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused loop must wake up to stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # --- schedule and batches ----------------------------------------------
+    def lr_at(self, step: int) -> float:
+        t = self.cfg.train
+        if t.lr_decay_step and step >= t.lr_decay_step:
+            return t.lr * t.lr_decay_factor
+        return t.lr
+
+    def _batch_ix(self, gen: torch.Generator) -> torch.Tensor:
+        return torch.randint(0, self.xtr.shape[0], (self.cfg.train.batch_size,), generator=gen)
+
+    def init_snapshot(self) -> Snapshot:
+        """Step-0 diagnostics on the very batch the first step will use, leaving the run untouched."""
+        peek = torch.Generator().manual_seed(0)
+        peek.set_state(self.gen.get_state())  # same indices as step 0, without consuming them
+        ix = self._batch_ix(peek).to(self.device)
+        return step0_snapshot(self.net, self.xtr[ix], self.ytr[ix], self.lr_at(0), self.cfg.diag)
+
+    # --- the loop ------------------------------------------------------------
+    def train(self, on_progress: Callable[[Progress], None] | None = None, steps: int | None = None) -> str:
+        """Train until `steps` (default: the config's) or a stop; returns the final status."""
+        total = self.cfg.train.steps if steps is None else steps
+        every = self.cfg.diag.snapshot_every
+        net, opt, gen = self.net, self.opt, self.gen
+        net.train()
+        pending: list[torch.Tensor] = []  # detached losses not yet read back
+        chunk_start = self.step
+        t0, step0 = time.perf_counter(), self.step
+        lr = self.lr_at(self.step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        self.status = "running"
+        snap: Snapshot | None = None
+        while self.step < total:
+            if self._stop.is_set():
+                self.status = "stopped"
+                break
+            if not self._running.is_set():
+                self._running.wait()
+                t0, step0 = time.perf_counter(), self.step  # speed is measured while running only
+                continue
+            step = self.step
+            new_lr = self.lr_at(step)
+            if new_lr != lr:
+                lr = new_lr
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            ix = self._batch_ix(gen).to(self.device)
+            xb, yb = self.xtr[ix], self.ytr[ix]
+            take = step % every == 0
+            if take:
+                logits, outs = net.forward_keep(xb)
+            else:
+                logits = net(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            pending.append(loss.detach())
+            self.step += 1
+            if take:
+                snap = collect(net, outs, loss, lr, step, self.cfg.diag)
+                del outs
+            if take or len(pending) >= FLUSH_EVERY or self.step >= total:
+                if not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr):
+                    return self.status
+                pending, chunk_start, snap = [], self.step, None
+        if pending and not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr):
+            return self.status
+        if self.status == "running":
+            self.status = "finished"
+        if on_progress is not None:
+            on_progress(Progress(self.step, total, self.step, np.zeros(0, np.float32), lr,
+                                 self._speed(t0, step0), None, self.status, self.message))
+        return self.status
+
+    def _speed(self, t0: float, step0: int) -> float:
+        dt = time.perf_counter() - t0
+        return (self.step - step0) / dt if dt > 0 else 0.0
+
+    def _flush(self, pending, chunk_start, snap, on_progress, total, t0, step0, lr) -> bool:
+        """Read a chunk of losses back, check for divergence, report. False when the run diverged."""
+        chunk = torch.stack(pending).float().cpu().numpy()
+        bad = ~np.isfinite(chunk)
+        status = "running"
+        if bad.any():
+            n = int(np.argmax(bad))
+            chunk = chunk[: n + 1]
+            self.step = chunk_start + n + 1
+            status = self.status = "diverged"
+            self.message = f"diverged at step {chunk_start + n}: loss is {chunk[n]}; lower the learning rate or fix the init"
+        self.losses = np.concatenate([self.losses, chunk])
+        if on_progress is not None:
+            on_progress(Progress(self.step, total, chunk_start, chunk, lr, self._speed(t0, step0), snap, status,
+                                 self.message))
+        return status != "diverged"
+
+    # --- after training --------------------------------------------------------
+    @torch.no_grad()
+    def split_loss(self, split: str) -> float:
+        """Mean loss over a whole split in eval mode (BatchNorm uses its running statistics)."""
+        x, y = self.data.splits[split]
+        was = self.net.training
+        self.net.eval()
+        total, n = 0.0, 0
+        for i in range(0, x.shape[0], EVAL_CHUNK):
+            xb, yb = x[i:i + EVAL_CHUNK].to(self.device), y[i:i + EVAL_CHUNK].to(self.device)
+            total += float(F.cross_entropy(self.net(xb), yb, reduction="sum"))
+            n += xb.shape[0]
+        self.net.train(was)
+        return total / max(n, 1)
+
+    def split_losses(self) -> dict[str, float]:
+        return {s: self.split_loss(s) for s in ("train", "val", "test")}
+
+    @torch.no_grad()
+    def calibrate_batchnorm(self) -> None:
+        """Set every BatchNorm's running mean/var from the whole training set (the lecture's calibrate cell).
+
+        Layer by layer, each with the layers before it already calibrated and in eval mode.
+        """
+        net = self.net
+        was = net.training
+        net.eval()
+        x = self.xtr
+        for mod in net.layers:
+            if not isinstance(mod, torch.nn.BatchNorm1d):
+                continue
+            acc = {"s": 0.0, "ss": 0.0, "n": 0}
+
+            def hook(_m, args, acc=acc):
+                h = args[0].double()
+                acc["s"] = acc["s"] + h.sum(0)
+                acc["ss"] = acc["ss"] + (h * h).sum(0)
+                acc["n"] += h.shape[0]
+
+            handle = mod.register_forward_pre_hook(hook)
+            try:
+                for i in range(0, x.shape[0], EVAL_CHUNK):
+                    net(x[i:i + EVAL_CHUNK])
+            finally:
+                handle.remove()
+            n = acc["n"]
+            mean = acc["s"] / n
+            var = (acc["ss"] - n * mean * mean) / max(n - 1, 1)  # unbiased, as BatchNorm keeps it
+            mod.running_mean.copy_(mean.to(mod.running_mean.dtype))
+            mod.running_var.copy_(var.clamp_min(0).to(mod.running_var.dtype))
+        net.train(was)
+
+    @torch.no_grad()
+    def sample(self, k: int = 20, seed: int = 2147483647 + 10, max_len: int = 50) -> list[str]:
+        """k names from the model, each drawn token by token until '.' (seeded, so repeatable)."""
+        g = torch.Generator().manual_seed(seed)
+        was = self.net.training
+        self.net.eval()
+        itos = self.data.vocab.itos
+        out = []
+        for _ in range(k):
+            ctx = [0] * self.cfg.model.block_size
+            chars = []
+            for _ in range(max_len):
+                logits = self.net(torch.tensor([ctx], device=self.device))
+                probs = F.softmax(logits.float().cpu(), dim=1)
+                ix = int(torch.multinomial(probs, 1, generator=g))
+                if ix == 0:
+                    break
+                chars.append(itos[ix])
+                ctx = ctx[1:] + [ix]
+            out.append("".join(chars))
+        self.net.train(was)
+        return out
+
+
+def preview(cfg: Config, data: Dataset) -> Snapshot:
+    """The step-0 snapshot of a freshly initialised net (what the GUI shows before Train)."""
+    return Trainer(cfg, data).init_snapshot()
