@@ -1,0 +1,69 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+from initscope.cli import main
+
+
+def test_run_smoke_writes_json(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = main(["run", "--preset", "deep-bn", "--steps", "300", "--snapshot-every", "100", "--quiet",
+               "--samples", "3", "--json-out", str(out)])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    for key in ("config", "init_loss", "final", "steps", "steps_per_sec", "diagnostics"):
+        assert key in d
+    assert d["steps"] == 300 and d["steps_per_sec"] > 0
+    assert set(d["final"]) == {"train", "val", "test"} and d["final"]["val"] < d["init_loss"]
+    init, final = d["diagnostics"]["init"], d["diagnostics"]["final"]
+    assert init["step"] == 0 and final["step"] == 200
+    layer = init["layers"][0]
+    assert layer["name"] == "L2 Tanh" and layer["kind"] == "tanh" and 0 <= layer["saturation"] <= 1
+    assert {"index", "mean", "std", "grad_mean", "grad_std"} <= set(layer)
+    assert {"name", "shape", "grad_data", "update_data_log10"} <= set(init["params"][0])
+    printed = capsys.readouterr().out
+    assert "split losses" in printed and "L2 Tanh" in printed
+
+
+def test_steps_zero_is_init_only(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["run", "--preset", "deep-nobn", "--steps", "0", "--json-out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["steps"] == 0 and d["status"] == "init-only"
+    assert 0.12 < d["diagnostics"]["init"]["layers"][0]["saturation"] < 0.3
+
+
+def test_options_override_and_are_validated(capsys):
+    assert main(["run", "--preset", "kaiming", "--steps", "0", "--lr", "-1"]) == 2
+    assert "train.lr" in capsys.readouterr().err
+    assert main(["run", "--steps", "0", "--json-out", "/nonexistent/dir/x.json"]) == 2
+
+
+def test_presets_lists_all(capsys):
+    from initscope.core.config import PRESETS
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in PRESETS)
+
+
+def test_headless_training_step_imports_no_qt():
+    code = textwrap.dedent("""
+        import sys
+        from initscope.core.config import preset
+        from initscope.core.data import load_dataset
+        from initscope.core.trainer import Trainer
+        from initscope.core.hints import hints
+        from initscope.core.history import History
+        cfg = preset("deep-bn"); cfg.train.steps = 3
+        t = Trainer(cfg, load_dataset()); t.train(); hints(t.init_snapshot())
+        from initscope.cli import main
+        assert main(["run", "--steps", "2", "--quiet", "--samples", "0"]) == 0
+        bad = [m for m in sys.modules if m.split(".")[0] in ("PySide6", "pyqtgraph", "shiboken6")]
+        assert not bad, bad
+        print("qt-free")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "qt-free" in r.stdout

@@ -1,0 +1,118 @@
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from initscope.core.config import (PRESETS, Config, LayerSpec, default_config, deep_stack, preset, set_batchnorm,
+                                   validate_stack)
+from initscope.core.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_presets_round_trip_exactly(name, tmp_path):
+    cfg = preset(name)
+    assert Config.from_dict(json.loads(cfg.to_json())) == cfg
+    p = tmp_path / "c.json"
+    cfg.save(p)
+    assert Config.load(p) == cfg
+    validate_stack(cfg.model.layers, 27)
+
+
+def test_lecture_presets_follow_the_lecture():
+    assert preset("original").init.scheme == "naive" and not preset("original").init.output_scaling
+    assert preset("fix-softmax").init.output_factor == 0.01
+    assert preset("fix-tanh").init.gain == 0.2
+    assert math.isclose(preset("kaiming").init.gain, 5 / 3)
+    bn = preset("batchnorm")
+    assert bn.model.bn_momentum == 0.001 and [s.kind for s in bn.model.layers] == ["linear", "batchnorm", "tanh", "linear"]
+    for name in ("deep-bn", "deep-nobn"):
+        c = preset(name)
+        assert sum(s.kind == "linear" for s in c.model.layers) == 6 and c.train.lr_decay_step == 150_000
+    assert preset("deep-bn").model.layers[-1].kind == "batchnorm"
+
+
+def mutate(path, value):
+    d = default_config().to_dict()
+    *parents, key = path.split(".")
+    node = d
+    for k in parents:
+        node = node[k]
+    node[key] = value
+    return d
+
+
+@pytest.mark.parametrize("path,value,expected", [
+    ("train.bogus", 1, "unknown field 'train.bogus'"),
+    ("train.lr", -0.1, "'train.lr'"),
+    ("train.lr", float("nan"), "'train.lr': must be finite"),
+    ("train.lr", "fast", "'train.lr': expected a number"),
+    ("train.steps", -5, "'train.steps'"),
+    ("train.batch_size", 0, "'train.batch_size'"),
+    ("train.batch_size", True, "'train.batch_size': expected an integer"),
+    ("train.device", "tpu", "'train.device'"),
+    ("model.n_embd", 0, "'model.n_embd'"),
+    ("model.layers", "deep", "'model.layers'"),
+    ("init.scheme", "xavier", "'init.scheme'"),
+    ("init.output_scaling", "yes", "'init.output_scaling'"),
+    ("diag.snapshot_every", 0, "'diag.snapshot_every'"),
+    ("version", 99, "newer initscope"),
+])
+def test_bad_fields_are_named(path, value, expected):
+    with pytest.raises(ConfigError) as e:
+        Config.from_dict(mutate(path, value))
+    assert expected in str(e.value)
+
+
+def test_bad_layer_field_is_named():
+    d = default_config().to_dict()
+    d["model"]["layers"][0]["width"] = 0
+    with pytest.raises(ConfigError, match=r"model\.layers\[0\]\.width"):
+        Config.from_dict(d)
+    d["model"]["layers"][0] = {"kind": "conv"}
+    with pytest.raises(ConfigError, match=r"model\.layers\[0\]\.kind"):
+        Config.from_dict(d)
+
+
+@pytest.mark.parametrize("layers,expected", [
+    ([LayerSpec("tanh")], "at least one Linear"),
+    ([LayerSpec("linear", 10), LayerSpec("tanh"), LayerSpec("linear", 26)], "L2 Linear: the output layer must have 27"),
+    ([LayerSpec("linear", 10), LayerSpec("tanh"), LayerSpec("relu"), LayerSpec("linear", None)], "L2 ReLU: follows another activation"),
+    ([LayerSpec("linear", 10), LayerSpec("batchnorm"), LayerSpec("batchnorm"), LayerSpec("linear", None)], "L2 BatchNorm: follows another BatchNorm"),
+    ([LayerSpec("linear", None), LayerSpec("tanh")], "L1 Tanh: only a BatchNorm may follow"),
+    ([LayerSpec("linear", None), LayerSpec("linear", None)], "L0 Linear: a hidden Linear needs a width"),
+])
+def test_invalid_stacks_name_the_layer(layers, expected):
+    with pytest.raises(ConfigError) as e:
+        validate_stack(layers, 27)
+    assert expected in str(e.value)
+
+
+def test_batchnorm_toggle_inserts_and_removes():
+    plain = deep_stack(3, 50, batchnorm=False)
+    on = set_batchnorm(plain, True)
+    kinds = [s.kind for s in on]
+    assert kinds == ["linear", "batchnorm", "tanh"] * 3 + ["linear", "batchnorm"]
+    assert [s.kind for s in set_batchnorm(on, False)] == [s.kind for s in plain]
+    assert default_config().with_batchnorm(False).has_batchnorm is False
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        Config.load(bad)
+    with pytest.raises(ConfigError, match="no such file"):
+        Config.load(tmp_path / "nope.json")
+
+
+def test_cli_bad_config_exits_2(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(mutate("train.lr", -1)))
+    r = subprocess.run([sys.executable, "-m", "initscope", "run", "--config", str(p), "--steps", "0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "train.lr" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "initscope", "run", "--preset", "nope"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "unknown preset" in r.stderr and "Traceback" not in r.stderr

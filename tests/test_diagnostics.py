@@ -1,0 +1,130 @@
+"""Every figure the panels show, computed by the core and again by a few lines of plain torch."""
+
+import copy
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from initscope.core.config import DiagConfig, LayerSpec
+from initscope.core.diagnostics import Histogram, collect
+from initscope.core.model import build_net
+from initscope.core.trainer import Trainer
+
+from conftest import tiny_config
+
+
+def plain_reference(net, x, y, lr, thr, bins):
+    """The lecture's way: run the layers by hand, retain_grad, backward, SGD by hand, then the stats."""
+    net = copy.deepcopy(net)
+    h = net.embedding.weight[x].view(x.shape[0], -1)
+    outs = []
+    for layer in net.layers:
+        h = layer(h)
+        h.retain_grad()
+        outs.append(h)
+    loss = F.cross_entropy(h, y)
+    loss.backward()
+    with torch.no_grad():
+        for p in net.parameters():
+            p -= lr * p.grad
+    layers = {}
+    for name, spec, t in zip(net.names, net.specs, outs):
+        if spec.kind == "tanh":
+            sat = (t.abs() > thr).float().mean().item()
+            dead = int((t.abs() > thr).all(0).sum())
+            hist = torch.histc(t.detach(), bins, -1, 1)
+        elif spec.kind == "relu":
+            sat = (t == 0).float().mean().item()
+            dead = int((t == 0).all(0).sum())
+            hist = None
+        else:
+            continue
+        layers[name] = dict(mean=t.mean().item(), std=t.std().item(), saturation=sat, dead=dead,
+                            grad_mean=t.grad.mean().item(), grad_std=t.grad.std().item(), hist=hist)
+    params = {}
+    for name, p in net.named_params():
+        params[name] = dict(grad_data=(p.grad.std() / p.data.std()).item(),
+                            update=((lr * p.grad).std() / p.data.std()).log10().item(),
+                            grad_mean=p.grad.mean().item())
+    return loss.item(), layers, params
+
+
+def test_snapshot_matches_plain_torch(small_data):
+    layers = [LayerSpec("linear", 64), LayerSpec("tanh"), LayerSpec("linear", 64), LayerSpec("batchnorm"),
+              LayerSpec("tanh"), LayerSpec("linear", 32), LayerSpec("relu"), LayerSpec("linear", None)]
+    cfg = tiny_config(layers, steps=1)
+    cfg.init.gain = 3.0  # make saturation large enough to matter
+    cfg.diag.snapshot_every = 1
+    tr = Trainer(cfg, small_data)
+    peek = torch.Generator()
+    peek.set_state(tr.gen.get_state())
+    ix = torch.randint(0, tr.xtr.shape[0], (cfg.train.batch_size,), generator=peek)
+    ref_loss, ref_layers, ref_params = plain_reference(tr.net, tr.xtr[ix], tr.ytr[ix], cfg.train.lr, 0.97, 50)
+    snaps = []
+    tr.train(lambda p: p.snapshot and snaps.append(p.snapshot))
+    snap = snaps[0]
+    assert snap.step == 0 and math.isclose(snap.loss, ref_loss, rel_tol=1e-6)
+    assert [s.name for s in snap.layers] == ["L1 Tanh", "L4 Tanh", "L6 ReLU"]
+    for s in snap.layers:
+        r = ref_layers[s.name]
+        for key in ("mean", "std", "saturation", "grad_mean", "grad_std"):
+            assert math.isclose(getattr(s, key), r[key], rel_tol=1e-5, abs_tol=1e-9), (s.name, key)
+        assert s.dead == r["dead"]
+        if r["hist"] is not None:
+            assert np.abs(s.hist.counts - r["hist"].numpy()).max() <= 1  # bin-edge rounding at most
+            assert s.hist.counts.sum() == r["hist"].sum().item()
+    assert any(s.saturation > 0.1 for s in snap.layers)
+    for p in snap.params:
+        r = ref_params[p.name]
+        assert math.isclose(p.grad_data, r["grad_data"], rel_tol=1e-5), p.name
+        assert math.isclose(p.update_data_log10, r["update"], rel_tol=1e-5, abs_tol=1e-6), p.name
+        assert math.isclose(p.grad_mean, r["grad_mean"], rel_tol=1e-4, abs_tol=1e-12), p.name
+        assert p.is_matrix == (len(p.shape) == 2)
+    assert math.isclose(snap.ref_loss, math.log(27))
+
+
+def test_dead_count_and_saturation_on_a_hand_made_tensor():
+    cfg = tiny_config([LayerSpec("linear", 4), LayerSpec("tanh"), LayerSpec("linear", None)])
+    net = build_net(cfg, 27)
+    # 3 examples x 4 neurons: neuron 0 saturated everywhere, neuron 1 in two of three, 2 and 3 never
+    out = torch.tensor([[0.99, -0.98, 0.1, 0.0],
+                        [-0.995, 0.99, -0.2, 0.5],
+                        [0.98, 0.3, 0.96, -0.5]], requires_grad=True)
+    out.sum().backward()
+    loss = torch.tensor(1.0)
+    snap = collect(net, [out.detach(), out, out.detach()], loss, 0.1, 7, DiagConfig(saturation_threshold=0.97))
+    s = snap.layers[0]
+    assert s.dead == 1 and math.isclose(s.saturation, 5 / 12, rel_tol=1e-6)
+    assert math.isclose(s.grad_std, 0.0, abs_tol=1e-9) and math.isclose(s.grad_mean, 1.0)
+    expected, _ = np.histogram(out.detach().numpy(), bins=50, range=(-1, 1))
+    assert np.array_equal(s.hist.counts, expected) and expected[-1] == 4 and expected[0] == 2
+
+
+def test_histogram_density_integrates_to_one():
+    h = Histogram(np.array([1, 3, 4, 2], np.float32), -1.0, 1.0)
+    assert math.isclose(float((h.density() * 0.5).sum()), 1.0)
+    assert np.allclose(h.centers(), [-0.75, -0.25, 0.25, 0.75])
+
+
+def test_init_snapshot_leaves_the_run_untouched(small_data):
+    cfg = tiny_config(steps=30)
+    a = Trainer(cfg, small_data)
+    snap = a.init_snapshot()
+    a.train()
+    b = Trainer(cfg, small_data)
+    b.train()
+    assert np.array_equal(a.losses, b.losses)
+    assert math.isclose(snap.loss, float(a.losses[0]), rel_tol=1e-6)  # same batch as step 0
+    assert snap.step == 0
+
+
+def test_deep_net_saturation_at_init_matches_the_lecture(names_data):
+    from initscope.core.config import preset
+
+    nobn = Trainer(preset("deep-nobn"), names_data).init_snapshot()
+    sats = [s.saturation for s in nobn.layers]
+    assert 0.12 < sats[0] < 0.30 and all(0.02 < s < 0.12 for s in sats[2:])
+    bn = Trainer(preset("deep-bn"), names_data).init_snapshot()
+    assert all(0.01 < s.saturation < 0.06 and 0.6 < s.std < 0.68 for s in bn.layers)

@@ -1,0 +1,69 @@
+import math
+
+import numpy as np
+
+from initscope.core.config import preset
+from initscope.core.diagnostics import Histogram, LayerStats, ParamStats, Snapshot
+from initscope.core.hints import DEFAULT_THRESHOLDS, hints
+from initscope.core.history import GrowArray, History, decimation_index
+from initscope.core.trainer import Trainer
+
+from conftest import tiny_config
+
+
+def test_grow_array_doubles_and_keeps_data():
+    g = GrowArray(capacity=4)
+    for i in range(10):
+        g.extend([i, i])
+    assert len(g) == 20 and g.data.tolist() == [i for i in range(10) for _ in range(2)]
+
+
+def test_decimation_keeps_first_and_latest():
+    for n in (2, 3, 10, 11):
+        idx = decimation_index(n)
+        assert idx[0] == 0 and idx[-1] == n - 1 and len(idx) <= n // 2 + 1
+
+
+def test_history_caps_snapshot_rows(small_data):
+    cfg = tiny_config(steps=300)
+    cfg.diag.snapshot_every = 1
+    h = History(max_rows=64, ring=4)
+    t = Trainer(cfg, small_data)
+    h.set_init(t.init_snapshot())
+
+    def on_progress(p):
+        h.add_losses(p.first_step, p.losses)
+        if p.snapshot:
+            h.add_snapshot(p.snapshot)
+
+    t.train(on_progress)
+    assert len(h.loss) == 300 and np.array_equal(h.loss.data, t.losses)
+    steps = h.snap_steps.data
+    assert len(steps) <= 64 and steps[0] == 0 and steps[-1] == 299
+    assert np.all(np.diff(steps) > 0)
+    assert h.saturation.data.shape == (len(steps), 2) and h.update.data.shape[0] == len(steps)
+    assert len(h.recent) == 4 and h.latest.step == 299 and h.init.step == 0
+
+
+def _snap(step=0, loss=3.3, sat=0.02, std=0.6, upd=-3.0, dead=0):
+    hist = Histogram(np.zeros(4), -1, 1)
+    layer = LayerStats(1, "L1 Tanh", "tanh", 0.0, std, sat, dead, 100, hist, 0.0, 1e-3, hist)
+    params = [ParamStats(f"L{i} Linear.weight", (10, 10), True, 0.1, 0, 1e-3, 1e-2, upd, hist) for i in (0, 2)]
+    return Snapshot(step=step, loss=loss, lr=0.1, ref_loss=math.log(27), layers=[layer], params=params)
+
+
+def test_hints_fire_on_each_problem_and_stay_quiet_when_healthy():
+    assert hints(_snap()) == []
+    assert any("confidently wrong" in h and "27.9" in h for h in hints(_snap(loss=27.9)))
+    assert any("L1 Tanh: 38% saturated" in h for h in hints(_snap(sat=0.38)))
+    assert any("collapsing" in h for h in hints(_snap(std=0.02)))
+    assert any("10^-1.2" in h and "too high" in h for h in hints(_snap(upd=-1.2)))
+    assert any("dead" in h for h in hints(_snap(dead=10)))
+    assert "diverged" in hints(_snap(loss=float("nan")))[0]
+    assert DEFAULT_THRESHOLDS.saturation == 0.15
+
+
+def test_hints_on_real_presets(names_data):
+    assert any("confidently wrong" in h for h in hints(Trainer(preset("original"), names_data).init_snapshot()))
+    assert any("L1 Tanh" in h and "saturated" in h for h in hints(Trainer(preset("deep-nobn"), names_data).init_snapshot()))
+    assert hints(Trainer(preset("deep-bn"), names_data).init_snapshot()) == []
