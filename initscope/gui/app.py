@@ -1,0 +1,85 @@
+"""Start the Qt application: the window, or a screenshot of it after N training steps."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from initscope.core.errors import UserError
+from initscope.core.trainer import set_threads
+
+
+def make_app():
+    set_threads(1)  # before torch works: one core trains, the other keeps the window smooth
+    from PySide6 import QtWidgets
+    import pyqtgraph as pg
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("initscope")
+    pg.setConfigOptions(background="w", foreground="#222", antialias=False)
+    return app
+
+
+def _window(args):
+    from initscope.cli import load_config
+    from initscope.core.data import load_words
+    from initscope.gui.main_window import MainWindow
+
+    cfg = load_config(args)
+    if getattr(args, "data", None):
+        load_words(args.data)  # a bad file is a one-line error before any window opens
+    return MainWindow(cfg, getattr(args, "data", None))
+
+
+def run_app(args) -> int:
+    app = make_app()
+    win = _window(args)
+    win.resize(1366, 768)
+    win.show()
+    return app.exec()
+
+
+def run_screenshot(args) -> int:
+    from PySide6 import QtCore
+
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {args.size!r}: expected WxH, e.g. 1366x768") from None
+    if args.steps < 0:
+        raise UserError(f"--steps must be >= 0, got {args.steps}")
+    if os.environ.get("DISPLAY") is None and os.environ.get("WAYLAND_DISPLAY") is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = make_app()
+    win = _window(args)
+    win.cfg.train.steps = args.steps
+    win.controls.show_config(win.cfg)
+    win.resize(w, h)
+    win.show()
+
+    def wait(cond, timeout_s):
+        # a real event loop, idle between polls: a busy processEvents() loop would starve the trainer of the GIL
+        loop = QtCore.QEventLoop()
+        end = time.monotonic() + timeout_s
+        poll = QtCore.QTimer(interval=25)
+        poll.timeout.connect(lambda: (cond() or time.monotonic() > end) and loop.quit())
+        poll.start()
+        if not cond():
+            loop.exec()
+        poll.stop()
+        return cond()
+
+    if not wait(lambda: win.data is not None and win.preview_snapshot is not None, 120):
+        raise UserError("the init preview did not arrive (is the data loadable?)")
+    if args.steps > 0:
+        win.train()
+        wait(lambda: not win.training, 3600)
+    win._force_redraw()
+    wait(lambda: False, 0.5)  # a few redraw ticks
+    ok = win.grab().save(args.out)
+    win.close()
+    if not ok:
+        raise UserError(f"could not write {args.out}")
+    print(f"wrote {args.out} ({w}x{h}, {args.steps} steps, status {win.run_status})")
+    return 0

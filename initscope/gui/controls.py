@@ -1,0 +1,338 @@
+"""The side panel: data, preset, layer stack, init and training settings.
+
+The Config held by the main window is the one source of truth: every widget writes its field into it
+and emits `changed`; `show_config` writes the config back into the widgets (signals blocked).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from PySide6 import QtCore, QtWidgets
+
+from initscope.core.config import (PRESET_INFO, PRESETS, Config, LayerSpec, deep_stack, default_gain, set_batchnorm)
+
+GAIN_PICKS = (("5/3", 5 / 3), ("1", 1.0), ("√2", math.sqrt(2)))
+
+
+def _spin(lo, hi, value, step=1, decimals=None, suffix=""):
+    w = QtWidgets.QDoubleSpinBox() if decimals is not None else QtWidgets.QSpinBox()
+    if decimals is not None:
+        w.setDecimals(decimals)
+    w.setRange(lo, hi)
+    w.setSingleStep(step)
+    w.setValue(value)
+    if suffix:
+        w.setSuffix(suffix)
+    w.setKeyboardTracking(False)  # typing "100" should not preview 1, then 10, then 100
+    return w
+
+
+class StackEditor(QtWidgets.QGroupBox):
+    """List of layers with add / remove / reorder, and a quick depth x width builder."""
+
+    edited = QtCore.Signal(list)  # the new list[LayerSpec]
+
+    def __init__(self, parent=None):
+        super().__init__("Layer stack", parent)
+        self.layers: list[LayerSpec] = []
+        self.list = QtWidgets.QListWidget()
+        self.list.setMinimumHeight(90)
+        self.list.setMaximumHeight(150)
+        self.list.setAlternatingRowColors(True)
+        self.width_spin = _spin(1, 4096, 100)
+        add_lin = QtWidgets.QPushButton("+ Linear")
+        add_bn = QtWidgets.QPushButton("+ BN")
+        add_tanh = QtWidgets.QPushButton("+ Tanh")
+        add_relu = QtWidgets.QPushButton("+ ReLU")
+        for b, spec in ((add_lin, None), (add_bn, "batchnorm"), (add_tanh, "tanh"), (add_relu, "relu")):
+            b.setToolTip("insert after the selected layer (or at the end)")
+            b.clicked.connect(lambda _=False, s=spec: self._add(s))
+        self.remove_btn = QtWidgets.QPushButton("Remove")
+        self.up_btn = QtWidgets.QPushButton("▲")
+        self.down_btn = QtWidgets.QPushButton("▼")
+        self.up_btn.setToolTip("move the selected layer up")
+        self.down_btn.setToolTip("move the selected layer down")
+        self.remove_btn.clicked.connect(self._remove)
+        self.up_btn.clicked.connect(lambda: self._move(-1))
+        self.down_btn.clicked.connect(lambda: self._move(1))
+        self.depth = _spin(1, 20, 5)
+        self.bwidth = _spin(1, 4096, 100)
+        self.act = QtWidgets.QComboBox()
+        self.act.addItems(["tanh", "relu"])
+        self.build_btn = QtWidgets.QPushButton("Build")
+        self.build_btn.setToolTip("replace the stack with depth x (Linear(width), activation), then the output Linear")
+        self.build_btn.clicked.connect(self._build)
+        self.error = QtWidgets.QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b00020;")
+        self.params = QtWidgets.QLabel()
+
+        g = QtWidgets.QGridLayout(self)
+        g.setContentsMargins(6, 6, 6, 6)
+        g.addWidget(self.list, 0, 0, 1, 4)
+        g.addWidget(QtWidgets.QLabel("width"), 1, 0)
+        g.addWidget(self.width_spin, 1, 1)
+        g.addWidget(add_lin, 1, 2)
+        g.addWidget(add_bn, 1, 3)
+        g.addWidget(add_tanh, 2, 0)
+        g.addWidget(add_relu, 2, 1)
+        g.addWidget(self.up_btn, 2, 2)
+        g.addWidget(self.down_btn, 2, 3)
+        g.addWidget(self.remove_btn, 3, 0, 1, 4)
+        quick = QtWidgets.QHBoxLayout()
+        quick.addWidget(self.depth)
+        quick.addWidget(QtWidgets.QLabel("×"))
+        quick.addWidget(self.bwidth)
+        quick.addWidget(self.act)
+        quick.addWidget(self.build_btn)
+        g.addWidget(QtWidgets.QLabel("depth × width:"), 4, 0, 1, 4)
+        g.addLayout(quick, 5, 0, 1, 4)
+        g.addWidget(self.params, 6, 0, 1, 4)
+        g.addWidget(self.error, 7, 0, 1, 4)
+
+    def show_layers(self, layers: list[LayerSpec]) -> None:
+        row = self.list.currentRow()
+        self.layers = [replace(s) for s in layers]
+        self.list.clear()
+        for i, s in enumerate(self.layers):
+            self.list.addItem(f"L{i}  {s.label()}")
+        if 0 <= row < self.list.count():
+            self.list.setCurrentRow(row)
+
+    def _emit(self, layers, select: int | None = None) -> None:
+        self.show_layers(layers)
+        if select is not None and 0 <= select < self.list.count():
+            self.list.setCurrentRow(select)
+        self.edited.emit([replace(s) for s in self.layers])
+
+    def _add(self, kind: str | None) -> None:
+        spec = LayerSpec("linear", self.width_spin.value()) if kind is None else LayerSpec(kind)
+        row = self.list.currentRow()
+        at = len(self.layers) if row < 0 else row + 1
+        self._emit(self.layers[:at] + [spec] + self.layers[at:], at)
+
+    def _remove(self) -> None:
+        row = self.list.currentRow()
+        if 0 <= row < len(self.layers):
+            self._emit(self.layers[:row] + self.layers[row + 1:], min(row, len(self.layers) - 2))
+
+    def _move(self, d: int) -> None:
+        row = self.list.currentRow()
+        j = row + d
+        if 0 <= row < len(self.layers) and 0 <= j < len(self.layers):
+            layers = list(self.layers)
+            layers[row], layers[j] = layers[j], layers[row]
+            self._emit(layers, j)
+
+    def _build(self) -> None:
+        bn = any(s.kind == "batchnorm" for s in self.layers)
+        self._emit(deep_stack(self.depth.value(), self.bwidth.value(), bn, self.act.currentText()))
+
+
+class ControlPanel(QtWidgets.QWidget):
+    changed = QtCore.Signal(str)  # which part changed: "model" | "init" | "train" | "diag" | "preset"
+    openData = QtCore.Signal()
+
+    def __init__(self, cfg: Config, devices: list[str], parent=None):
+        super().__init__(parent)
+        self.cfg = cfg
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+
+        # preset
+        pre_box = QtWidgets.QGroupBox("Preset (the lecture's steps)")
+        pl = QtWidgets.QVBoxLayout(pre_box)
+        self.preset = QtWidgets.QComboBox()
+        self.preset.addItem("(custom)")
+        for name in PRESETS:
+            self.preset.addItem(name)
+            self.preset.setItemData(self.preset.count() - 1, PRESET_INFO[name], QtCore.Qt.ItemDataRole.ToolTipRole)
+        pl.addWidget(self.preset)
+        lay.addWidget(pre_box)
+
+        # init
+        init_box = QtWidgets.QGroupBox("Init")
+        il = QtWidgets.QGridLayout(init_box)
+        self.scheme = QtWidgets.QComboBox()
+        self.scheme.addItems(["kaiming", "naive"])
+        self.scheme.setToolTip("kaiming: randn/sqrt(fan_in) × gain;  naive: randn × gain (the lecture's start)")
+        self.gain = _spin(0.0, 100.0, cfg.init.gain, 0.05, 3)
+        self.gain.setToolTip("gain on every hidden Linear: 5/3 for tanh, √2 for ReLU, 1 for none")
+        picks = QtWidgets.QHBoxLayout()
+        self.gain_picks = []
+        for label, v in GAIN_PICKS:
+            b = QtWidgets.QPushButton(label)
+            b.setMaximumWidth(44)
+            b.clicked.connect(lambda _=False, v=v: self.gain.setValue(v))
+            picks.addWidget(b)
+            self.gain_picks.append(b)
+        self.gain_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.gain_slider.setRange(0, 300)  # gain x 100: drag and watch the saturation move
+        self.gain_slider.valueChanged.connect(lambda v: self.gain.setValue(v / 100))
+        self.out_scale = QtWidgets.QCheckBox("scale output layer by")
+        self.out_factor = _spin(0.0, 100.0, cfg.init.output_factor, 0.01, 3)
+        self.batchnorm = QtWidgets.QCheckBox("BatchNorm after every Linear")
+        il.addWidget(QtWidgets.QLabel("weights"), 0, 0)
+        il.addWidget(self.scheme, 0, 1, 1, 2)
+        il.addWidget(QtWidgets.QLabel("gain"), 1, 0)
+        il.addWidget(self.gain, 1, 1)
+        il.addLayout(picks, 1, 2)
+        il.addWidget(self.gain_slider, 2, 0, 1, 3)
+        il.addWidget(self.out_scale, 3, 0, 1, 2)
+        il.addWidget(self.out_factor, 3, 2)
+        il.addWidget(self.batchnorm, 4, 0, 1, 3)
+        lay.addWidget(init_box)
+
+        # model
+        self.stack = StackEditor()
+        self.stack.edited.connect(self._stack_edited)
+        self.n_embd = _spin(1, 1024, cfg.model.n_embd)
+        self.block = _spin(1, 32, cfg.model.block_size)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("embedding"))
+        row.addWidget(self.n_embd)
+        row.addWidget(QtWidgets.QLabel("context"))
+        row.addWidget(self.block)
+        self.stack.layout().addLayout(row, 8, 0, 1, 4)
+        lay.addWidget(self.stack)
+
+        # training
+        tr_box = QtWidgets.QGroupBox("Training")
+        tl = QtWidgets.QFormLayout(tr_box)
+        self.steps = _spin(0, 100_000_000, cfg.train.steps, 1000)
+        self.batch = _spin(2, 65536, cfg.train.batch_size)
+        self.lr = _spin(0.0, 1000.0, cfg.train.lr, 0.01, 4)
+        self.decay_step = _spin(0, 100_000_000, cfg.train.lr_decay_step, 1000)
+        self.decay_factor = _spin(0.0, 1000.0, cfg.train.lr_decay_factor, 0.01, 4)
+        self.seed = _spin(0, 2**31 - 1, min(cfg.train.seed, 2**31 - 1))
+        self.every = _spin(1, 1_000_000, cfg.diag.snapshot_every, 10)
+        self.device = QtWidgets.QComboBox()
+        self.device.addItems(devices)
+        decay = QtWidgets.QHBoxLayout()
+        decay.addWidget(QtWidgets.QLabel("×"))
+        decay.addWidget(self.decay_factor)
+        decay.addWidget(QtWidgets.QLabel("from step"))
+        decay.addWidget(self.decay_step)
+        tl.addRow("steps", self.steps)
+        tl.addRow("batch size", self.batch)
+        tl.addRow("learning rate", self.lr)
+        tl.addRow("lr decay", decay)
+        tl.addRow("seed", self.seed)
+        tl.addRow("diagnostics every", self.every)
+        tl.addRow("device", self.device)
+        lay.addWidget(tr_box)
+        # data
+        data_box = QtWidgets.QGroupBox("Data")
+        dl = QtWidgets.QVBoxLayout(data_box)
+        self.data_label = QtWidgets.QLabel("loading…")
+        self.data_label.setWordWrap(True)
+        self.open_btn = QtWidgets.QPushButton("Open word list…")
+        self.open_btn.clicked.connect(self.openData)
+        dl.addWidget(self.data_label)
+        dl.addWidget(self.open_btn)
+        lay.addWidget(data_box)
+
+        lay.addStretch(1)
+
+        # every widget writes one field of the config
+        self.preset.currentTextChanged.connect(self._preset_picked)
+        self.n_embd.valueChanged.connect(lambda v: self._set("model", n_embd=v))
+        self.block.valueChanged.connect(lambda v: self._set("model", block_size=v))
+        self.scheme.currentTextChanged.connect(lambda v: self._set("init", scheme=v))
+        self.gain.valueChanged.connect(lambda v: self._set("init", gain=v))
+        self.out_scale.toggled.connect(lambda v: self._set("init", output_scaling=v))
+        self.out_factor.valueChanged.connect(lambda v: self._set("init", output_factor=v))
+        self.batchnorm.toggled.connect(self._bn_toggled)
+        self.steps.valueChanged.connect(lambda v: self._set("train", steps=v))
+        self.batch.valueChanged.connect(lambda v: self._set("train", batch_size=v))
+        self.lr.valueChanged.connect(lambda v: self._set("train", lr=v))
+        self.decay_step.valueChanged.connect(lambda v: self._set("train", lr_decay_step=v))
+        self.decay_factor.valueChanged.connect(lambda v: self._set("train", lr_decay_factor=v))
+        self.seed.valueChanged.connect(lambda v: self._set("train", seed=v))
+        self.every.valueChanged.connect(lambda v: self._set("diag", snapshot_every=v))
+        self.device.currentTextChanged.connect(lambda v: self._set("train", device=v))
+        self.show_config(cfg)
+
+    # --- config -> widgets ---------------------------------------------------------
+    def show_config(self, cfg: Config) -> None:
+        self.cfg = cfg
+        widgets = self.findChildren(QtWidgets.QWidget)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            idx = self.preset.findText(cfg.name) if cfg.name in PRESETS else 0
+            self.preset.setCurrentIndex(max(idx, 0))
+            self.stack.show_layers(cfg.model.layers)
+            self.n_embd.setValue(cfg.model.n_embd)
+            self.block.setValue(cfg.model.block_size)
+            self.scheme.setCurrentText(cfg.init.scheme)
+            self.gain.setValue(cfg.init.gain)
+            self.gain_slider.setValue(round(cfg.init.gain * 100))
+            self.out_scale.setChecked(cfg.init.output_scaling)
+            self.out_factor.setValue(cfg.init.output_factor)
+            self.out_factor.setEnabled(cfg.init.output_scaling)
+            self.batchnorm.setChecked(cfg.has_batchnorm)
+            t = cfg.train
+            self.steps.setValue(t.steps)
+            self.batch.setValue(t.batch_size)
+            self.lr.setValue(t.lr)
+            self.decay_step.setValue(t.lr_decay_step)
+            self.decay_factor.setValue(t.lr_decay_factor)
+            self.seed.setValue(min(t.seed, 2**31 - 1))
+            self.every.setValue(cfg.diag.snapshot_every)
+            if self.device.findText(t.device) < 0:
+                self.device.addItem(t.device)
+            self.device.setCurrentText(t.device)
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+
+    # --- widgets -> config -------------------------------------------------------------
+    def _set(self, part: str, **kv) -> None:
+        obj = getattr(self.cfg, part)
+        for k, v in kv.items():
+            setattr(obj, k, v)
+        if part in ("model", "init"):
+            self.cfg.name = ""  # no longer the preset it started from
+            self.preset.blockSignals(True)
+            self.preset.setCurrentIndex(0)
+            self.preset.blockSignals(False)
+        if part == "init":
+            self.out_factor.setEnabled(self.cfg.init.output_scaling)
+            self.gain_slider.blockSignals(True)
+            self.gain_slider.setValue(round(self.cfg.init.gain * 100))
+            self.gain_slider.blockSignals(False)
+        self.changed.emit(part)
+
+    def _stack_edited(self, layers: list[LayerSpec]) -> None:
+        self.batchnorm.blockSignals(True)
+        self.batchnorm.setChecked(any(s.kind == "batchnorm" for s in layers))
+        self.batchnorm.blockSignals(False)
+        self._set("model", layers=layers)
+
+    def _bn_toggled(self, on: bool) -> None:
+        layers = set_batchnorm(self.cfg.model.layers, on)
+        for i, s in enumerate(layers):  # the lecture's convention: no bias right before a BatchNorm
+            if s.kind == "linear":
+                s.bias = not (i + 1 < len(layers) and layers[i + 1].kind == "batchnorm")
+        self.stack.show_layers(layers)
+        self._set("model", layers=layers)
+
+    def _preset_picked(self, name: str) -> None:
+        if name in PRESETS:
+            self.changed.emit("preset:" + name)
+
+    def set_training(self, training: bool) -> None:
+        """While a run trains, its settings are frozen (the data flows one way: config -> run)."""
+        for w in (self.stack, self.n_embd, self.block, self.scheme, self.gain, self.gain_slider, self.out_scale,
+                  self.out_factor, self.batchnorm, self.preset, self.open_btn, *self.gain_picks,
+                  self.steps, self.batch, self.lr, self.decay_step, self.decay_factor, self.seed, self.every,
+                  self.device):
+            w.setEnabled(not training)
+        if not training:
+            self.out_factor.setEnabled(self.cfg.init.output_scaling)
+
+    def suggest_gain(self) -> float:
+        return default_gain(self.cfg.model.layers)

@@ -1,0 +1,465 @@
+"""The main window: controls on the left, panels in the middle, hints and status below.
+
+Data flows one way: worker Progress -> History -> (timer) -> panels. The GUI thread never touches a tensor.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from initscope.core.config import Config, default_config, preset, validate_stack
+from initscope.core.data import default_data_path
+from initscope.core.diagnostics import Snapshot
+from initscope.core.errors import UserError
+from initscope.core.hints import hints
+from initscope.core.history import History
+from initscope.gui.controls import ControlPanel
+from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, blocks
+from initscope.gui.worker import Engine, TrainWorker, start_in_thread
+
+REDRAW_MS = 50  # 20 Hz: plots redraw from buffered data on this timer, never per signal
+PREVIEW_DEBOUNCE_MS = 15
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    # queued calls into the workers' threads
+    _load = QtCore.Signal(str, int)
+    _preview = QtCore.Signal(int, object)
+    _train = QtCore.Signal(object, object)
+    _sample = QtCore.Signal()
+
+    def __init__(self, cfg: Config | None = None, data_path: str | None = None):
+        super().__init__()
+        self.setWindowTitle("initscope: weight init and BatchNorm, layer by layer")
+        self.cfg = cfg or default_config()
+        self.data = None  # Dataset handle from the engine; never read here
+        self.data_path = str(data_path or default_data_path())
+        self.history = History()
+        self.training = False
+        self.run_status = "ready"
+        self.last_result: dict | None = None
+        self.drawn_version = -1
+        self._drawn_snapshot = None
+        self.preview_generation = 0
+        self.preview_snapshot: Snapshot | None = None
+        self._ref_loss = math.log(27)
+        self._t_start = 0.0
+        self._last_progress = None
+        self._last_loss: float | None = None
+
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        self.controls = ControlPanel(self.cfg, devices)
+        self.controls.changed.connect(self._config_changed)
+        self.controls.openData.connect(self.open_data)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(self.controls)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.controls.sizeHint().width() + 18)
+        dock = QtWidgets.QDockWidget("Network and training", self)
+        dock.setObjectName("controls")
+        dock.setWidget(scroll)
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable |
+                         QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+        # panels: the overview shows loss, saturation, activations and update:data at once
+        self.loss_panel = LossPanel()
+        self.sat_panel = SeriesPanel("Tanh saturation", "saturated (%)")
+        self.act_panel = HistPanel("Activations (latest snapshot)", "output value", "density")
+        self.upd_panel = SeriesPanel("update:data (log10) per weight matrix", "log10 update:data", guide=-3.0)
+        self.grad_panel = HistPanel("Gradients at each layer's output", "gradient", "density")
+        self.ratio_panel = RatioBars()
+        self.wgrad_panel = HistPanel("Weight gradients (latest snapshot)", "gradient", "density")
+        self.panels = [self.loss_panel, self.sat_panel, self.act_panel, self.upd_panel, self.grad_panel,
+                       self.ratio_panel, self.wgrad_panel]
+        overview = QtWidgets.QWidget()
+        grid = QtWidgets.QGridLayout(overview)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
+        grid.addWidget(self.loss_panel, 0, 0)
+        grid.addWidget(self.sat_panel, 0, 1)
+        grid.addWidget(self.act_panel, 1, 0)
+        grid.addWidget(self.upd_panel, 1, 1)
+        grads = QtWidgets.QWidget()
+        gg = QtWidgets.QGridLayout(grads)
+        gg.setContentsMargins(0, 0, 0, 0)
+        gg.addWidget(self.grad_panel, 0, 0, 1, 2)
+        gg.addWidget(self.ratio_panel, 1, 0)
+        gg.addWidget(self.wgrad_panel, 1, 1)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.addTab(overview, "Overview")
+        self.tabs.addTab(grads, "Gradients")
+        self.tabs.currentChanged.connect(lambda _: self._force_redraw())
+
+        self.hint_box = QtWidgets.QLabel()
+        self.hint_box.setWordWrap(True)
+        self.hint_box.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.hint_box.setMinimumHeight(48)
+        self.hint_box.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.hint_box.setStyleSheet("QLabel { background: #fffbe6; border: 1px solid #e6d9a8; padding: 4px; }")
+        central = QtWidgets.QWidget()
+        cl = QtWidgets.QVBoxLayout(central)
+        cl.setContentsMargins(4, 4, 4, 4)
+        cl.addWidget(self.tabs, 1)
+        cl.addWidget(self.hint_box)
+        self.setCentralWidget(central)
+
+        self._make_actions()
+        self.status_label = QtWidgets.QLabel("ready")
+        self.progress_bar = QtWidgets.QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.progress_bar)
+
+        # workers
+        self.engine = Engine()
+        self.engine_thread = start_in_thread(self.engine, "initscope-engine")
+        self.worker = TrainWorker()
+        self.worker_thread = start_in_thread(self.worker, "initscope-train")
+        self._load.connect(self.engine.load)
+        self._preview.connect(self.engine.preview)
+        self._train.connect(self.worker.train)
+        self._sample.connect(self.worker.sample)
+        self.engine.dataLoaded.connect(self._data_loaded)
+        self.engine.dataFailed.connect(self._data_failed)
+        self.engine.previewReady.connect(self._preview_ready)
+        self.engine.previewFailed.connect(self._preview_failed)
+        self.worker.started.connect(self._run_started)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._run_finished)
+        self.worker.failed.connect(self._run_failed)
+        self.worker.samples.connect(self._show_samples)
+
+        self.preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_DEBOUNCE_MS)
+        self.preview_timer.timeout.connect(self._request_preview)
+        self.redraw_timer = QtCore.QTimer(self, interval=REDRAW_MS)
+        self.redraw_timer.timeout.connect(self.redraw)
+        self.redraw_timer.start()
+        self._update_actions()
+        self._validate()
+        self._load.emit(self.data_path, self.cfg.model.block_size)
+
+    # --- actions -------------------------------------------------------------------------
+    def _make_actions(self) -> None:
+        tb = self.addToolBar("Run")
+        tb.setObjectName("run")
+        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+
+        def act(text, shortcut, slot, tip):
+            a = QtGui.QAction(text, self)
+            a.setShortcut(QtGui.QKeySequence(shortcut))
+            a.setToolTip(f"{tip} ({QtGui.QKeySequence(shortcut).toString()})")
+            a.triggered.connect(slot)
+            tb.addAction(a)
+            return a
+
+        self.train_act = act("Train", "Ctrl+Return", self.train, "train with the current settings")
+        self.pause_act = act("Pause", "Ctrl+P", self.toggle_pause, "pause or resume the run")
+        self.stop_act = act("Stop", "Ctrl+.", self.stop, "stop the run (keeps what was recorded)")
+        self.reset_act = act("Reset", "Ctrl+R", self.reset, "re-initialise with the current settings")
+        tb.addSeparator()
+        self.sample_act = act("Sample names", "Ctrl+N", self.sample_names, "20 names from the trained model")
+        tb.addSeparator()
+        self.open_act = act("Open data…", "Ctrl+O", self.open_data, "load another word list")
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.open_act)
+        quit_act = QtGui.QAction("Quit", self, shortcut=QtGui.QKeySequence("Ctrl+Q"), triggered=self.close)
+        menu.addAction(quit_act)
+        run_menu = self.menuBar().addMenu("&Run")
+        for a in (self.train_act, self.pause_act, self.stop_act, self.reset_act, self.sample_act):
+            run_menu.addAction(a)
+
+    def _update_actions(self) -> None:
+        valid = self.data is not None and self._stack_error is None
+        self.train_act.setEnabled(not self.training and valid)
+        self.pause_act.setEnabled(self.training)
+        self.stop_act.setEnabled(self.training)
+        self.reset_act.setEnabled(not self.training)
+        self.sample_act.setEnabled(not self.training and self.last_result is not None
+                                   and "samples" in self.last_result)
+        self.pause_act.setText("Resume" if self.training and self.worker.trainer is not None
+                               and self.worker.trainer.paused else "Pause")
+
+    _stack_error: str | None = "no data yet"
+
+    def _validate(self) -> None:
+        vocab = self.data.vocab.size if self.data is not None else 27
+        try:
+            validate_stack(self.cfg.model.layers, vocab)
+            self._stack_error = None
+            self.controls.stack.error.setText("")
+        except UserError as e:
+            self._stack_error = str(e)
+            self.controls.stack.error.setText(f"⚠ {e}")
+        self._update_actions()
+
+    # --- config changes -> preview ------------------------------------------------------------
+    def _config_changed(self, part: str) -> None:
+        if part.startswith("preset:"):
+            self.set_config(preset(part.split(":", 1)[1]))
+            return
+        self._validate()
+        if part in ("model", "init", "train", "diag") and not self.training:
+            self.preview_timer.start()
+
+    def set_config(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.controls.show_config(cfg)
+        self._validate()
+        if not self.training:
+            self.preview_timer.start()
+
+    def _request_preview(self) -> None:
+        if self._stack_error is not None or self.data is None:
+            return
+        self.preview_generation += 1
+        self.engine.latest_generation = self.preview_generation
+        self._preview.emit(self.preview_generation, self.cfg.copy())
+
+    def _preview_ready(self, generation: int, snap: Snapshot, n_params: int) -> None:
+        self.controls.stack.params.setText(f"{n_params:,} parameters")
+        if generation != self.preview_generation or self.training:
+            return
+        self.preview_snapshot = snap
+        if self.run_status in ("ready", "preview"):
+            self._show_preview(snap)
+
+    def _show_preview(self, snap: Snapshot) -> None:
+        for panel in (self.loss_panel, self.sat_panel, self.upd_panel):
+            panel.set_x_extent(None)
+        self.run_status = "preview"
+        self.history = History()
+        self.history.set_init(snap)
+        self.history.add_snapshot(snap)
+        self.last_result = None
+        self._ref_loss = snap.ref_loss
+        self.status_label.setText(f"init preview: loss {snap.loss:.3f} at step 0 "
+                                  f"(uniform guess {snap.ref_loss:.3f}) — press Train")
+        self.progress_bar.setValue(0)
+        self._update_actions()
+
+    def _preview_failed(self, generation: int, msg: str) -> None:
+        if generation == self.preview_generation:
+            self.controls.stack.error.setText(f"⚠ {msg}")
+
+    # --- data -------------------------------------------------------------------------------
+    def open_data(self) -> None:
+        if self.training:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a word list", str(self.data_path),
+                                                        "Text files (*.txt);;All files (*)")
+        if path:
+            self.load_data(path)
+
+    def load_data(self, path: str) -> None:
+        self._pending_path = path
+        self._load.emit(path, self.cfg.model.block_size)
+
+    def _data_loaded(self, data) -> None:
+        self.data = data
+        self.data_path = data.path
+        c = data.counts()
+        self.controls.data_label.setText(
+            f"<b>{data.path.rsplit('/', 1)[-1]}</b>: {len(data.words):,} words, vocabulary {data.vocab.size}<br>"
+            f"{c['train']:,} / {c['val']:,} / {c['test']:,} train / val / test examples")
+        self.controls.data_label.setToolTip(data.path)
+        self._validate()
+        if not self.training:
+            self.run_status = "ready" if self.run_status == "preview" else self.run_status
+            self.preview_timer.start()
+
+    def _data_failed(self, msg: str) -> None:
+        self.statusBar().showMessage(f"Could not load data: {msg}", 10_000)
+        QtWidgets.QMessageBox.warning(self, "Could not load the word list", f"{msg}\n\nThe current data is kept.")
+
+    # --- running ------------------------------------------------------------------------------
+    def train(self) -> None:
+        if self.training or self.data is None or self._stack_error is not None:
+            return
+        self.training = True
+        self.run_status = "running"
+        self.history = History()
+        self.last_result = None
+        self.drawn_version = -1
+        self._t_start = time.perf_counter()
+        self.controls.set_training(True)
+        self.status_label.setText("starting…")
+        self.progress_bar.setRange(0, max(self.cfg.train.steps, 1))
+        self.progress_bar.setValue(0)
+        self._update_actions()
+        for panel in (self.loss_panel, self.sat_panel, self.upd_panel):
+            panel.set_x_extent(self.cfg.train.steps)
+        self._train.emit(self.cfg.copy(), self.data)
+
+    def _run_started(self, snap: Snapshot) -> None:
+        self.history.set_init(snap)
+        self._ref_loss = snap.ref_loss
+
+    def _on_progress(self, p) -> None:
+        if len(p.losses):
+            self.history.add_losses(p.first_step, p.losses)
+        if p.snapshot is not None:
+            self.history.add_snapshot(p.snapshot)
+        self._last_progress = p
+
+    def _status_text(self) -> None:
+        p = self._last_progress
+        if p is None:
+            return
+        if len(p.losses):
+            self._last_loss = float(p.losses[-1])
+        loss = f"{self._last_loss:.4f}" if self._last_loss is not None else "-"
+        eta = (p.total - p.step) / p.steps_per_sec if p.steps_per_sec > 0 else float("nan")
+        eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if math.isfinite(eta) else "-"
+        paused = "  (paused)" if self.worker.trainer is not None and self.worker.trainer.paused else ""
+        self.status_label.setText(f"step {p.step:,} / {p.total:,}   loss {loss}   lr {p.lr:g}   "
+                                  f"{p.steps_per_sec:,.0f} steps/s   ETA {eta_s}{paused}")
+        self.progress_bar.setValue(p.step)
+
+    def toggle_pause(self) -> None:
+        t = self.worker.trainer
+        if not self.training or t is None:
+            return
+        self.worker.resume() if t.paused else self.worker.pause()
+        self._update_actions()
+        self._status_text()
+
+    def stop(self) -> None:
+        if self.training:
+            self.worker.stop()
+
+    def reset(self) -> None:
+        if self.training:
+            return
+        self.run_status = "ready"
+        self.last_result = None
+        self._last_progress = None
+        self._request_preview()
+
+    def _run_finished(self, status: str, result: dict) -> None:
+        self.training = False
+        self.run_status = status
+        self.last_result = result
+        self.controls.set_training(False)
+        self._status_text()
+        self._update_actions()
+        self._force_redraw()
+
+    def _run_failed(self, msg: str) -> None:
+        was = self.training
+        self.training = False
+        self.run_status = "failed"
+        self.controls.set_training(False)
+        self._update_actions()
+        self.statusBar().showMessage(f"Run failed: {msg}", 15_000)
+        if was:
+            QtWidgets.QMessageBox.warning(self, "The run failed", f"{msg}\n\nWhat was recorded stays on screen.")
+        self._force_redraw()
+
+    def sample_names(self) -> None:
+        if self.training or not self.last_result or "samples" not in self.last_result:
+            return
+        self._show_samples(self.last_result["samples"], first=True)
+
+    def _show_samples(self, names: list, first: bool = False) -> None:
+        if not first and self.last_result is not None:
+            self.last_result["samples"] = names
+        dlg = getattr(self, "_samples_dlg", None)
+        if dlg is None:
+            dlg = self._samples_dlg = QtWidgets.QDialog(self)
+            dlg.setWindowTitle("Names sampled from the model")
+            lay = QtWidgets.QVBoxLayout(dlg)
+            dlg.text = QtWidgets.QPlainTextEdit(readOnly=True)
+            again = QtWidgets.QPushButton("Sample 20 more")
+            again.clicked.connect(self._sample.emit)
+            lay.addWidget(dlg.text)
+            lay.addWidget(again)
+            dlg.resize(320, 440)
+        dlg.text.setPlainText("\n".join(names))
+        dlg.show()
+        dlg.raise_()
+
+    # --- drawing ------------------------------------------------------------------------------
+    def _force_redraw(self) -> None:
+        self.drawn_version = -1
+        self._drawn_snapshot = None
+
+    def redraw(self) -> None:
+        if self.training:
+            self._status_text()
+            self._update_actions()
+        h = self.history
+        if h.version == self.drawn_version:
+            return
+        self.drawn_version = h.version
+        overview = self.tabs.currentIndex() == 0
+        if overview:
+            self.loss_panel.update_from(h, self._ref_loss)
+        # snapshot panels change only when a new snapshot arrived (every K steps), not with every loss chunk
+        snap = h.latest
+        key = (id(h), id(snap), overview)
+        if key == self._drawn_snapshot:
+            return
+        self._drawn_snapshot = key
+        block_of = self._run_blocks()
+        if h.saturation is not None and len(h.snap_steps):
+            steps = h.snap_steps.data
+            tanh = [j for j, n in enumerate(h.layer_names) if n.endswith("Tanh")]
+            if overview:
+                self.sat_panel.update_series([h.layer_names[j] for j in tanh], steps, h.saturation.data[:, tanh],
+                                             block_of, 100.0)
+                self.upd_panel.update_series(h.matrix_names, steps, h.update.data, block_of)
+        if snap is not None:
+            layers = snap.layers
+            if overview:
+                self.act_panel.update_hists([s.name for s in layers], [s.hist for s in layers],
+                                            [f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f} sat {s.saturation:.0%}"
+                                             for s in layers], block_of)
+            else:
+                self.grad_panel.update_hists([s.name for s in layers], [s.grad_hist for s in layers],
+                                             [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of)
+                mats = [p for p in snap.params if p.is_matrix]
+                self.ratio_panel.update_bars(snap, block_of)
+                self.wgrad_panel.update_hists([p.name for p in mats], [p.grad_hist for p in mats],
+                                              [f"{p.name.removesuffix('.weight')}  σ {p.grad_std:.1e}" for p in mats],
+                                              block_of)
+            self._show_hints(snap)
+
+    def _run_blocks(self) -> dict[int, int]:
+        return blocks([s.kind for s in self.cfg.model.layers])
+
+    def _show_hints(self, snap: Snapshot) -> None:
+        lines = []
+        r = self.last_result
+        if self.run_status == "diverged" and r:
+            lines.append(f"<b style='color:#b00020'>Run {r['message']}</b>")
+        elif r and "losses" in r:
+            ls = r["losses"]
+            lines.append(f"<b>{self.run_status.capitalize()} after {r['steps']:,} steps:</b> train {ls['train']:.4f}"
+                         f" · val {ls['val']:.4f} · test {ls['test']:.4f}   (Sample names: Ctrl+N)")
+        said = hints(snap)
+        where = "at init" if snap.step == 0 else f"at step {snap.step:,}"
+        if said:
+            lines += [f"• {h}" for h in said[:4]]
+            if len(said) > 4:
+                lines.append(f"… and {len(said) - 4} more")
+        else:
+            lines.append(f"No problems visible in the snapshot {where}.")
+        self.hint_box.setText("<br>".join(lines))
+
+    # --- closing ---------------------------------------------------------------------------------
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.redraw_timer.stop()
+        self.worker.stop()
+        for th in (self.worker_thread, self.engine_thread):
+            th.quit()
+        for th in (self.worker_thread, self.engine_thread):
+            if not th.wait(10_000):
+                th.terminate()
+                th.wait(2_000)
+        super().closeEvent(event)

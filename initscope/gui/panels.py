@@ -1,0 +1,217 @@
+"""The pyqtgraph panels. Each is created once and redrawn from a History with setData, on a timer.
+
+Colours follow the layer's block (a Linear and the BatchNorm / activation after it share one), so
+"L0 Linear" in the update:data panel and "L2 Tanh" in the saturation panel are the same colour.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from initscope.core.diagnostics import Histogram, Snapshot
+from initscope.core.history import History
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#7f7f7f"]
+EMBED_COLOR = "#555555"
+SMOOTH_BLOCK = 100  # steps averaged into one point of the smoothed loss
+
+
+def block_color(name: str, block_of: dict[int, int]) -> str:
+    """Colour of a layer ("L2 Tanh", "L3 Linear.weight") by the Linear block it belongs to."""
+    if name.startswith("embedding"):
+        return EMBED_COLOR
+    idx = int(name.split()[0][1:])
+    return PALETTE[block_of.get(idx, idx) % len(PALETTE)]
+
+
+def blocks(layer_kinds: list[str]) -> dict[int, int]:
+    """Stack index -> block number: a new block starts at each Linear."""
+    out, b = {}, -1
+    for i, kind in enumerate(layer_kinds):
+        if kind == "linear" or b < 0:
+            b += 1
+        out[i] = b
+    return out
+
+
+class Panel(QtWidgets.QWidget):
+    """A titled pyqtgraph plot with an optional legend to its right, outside the data area."""
+
+    def __init__(self, title: str, xlabel: str, ylabel: str, legend: bool = True, parent=None):
+        super().__init__(parent)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setContentsMargins(2, 2, 2, 2)
+        self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=title)
+        self.plot.setLabel("bottom", xlabel)
+        self.plot.setLabel("left", ylabel)
+        # no grid: pyqtgraph's grid lines cost ~4x the rest of a panel's paint, time the trainer needs
+        self.legend = None
+        if legend:
+            self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-12, sampleType=None)
+            self.view.addItem(self.legend, row=0, col=1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.view)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.draws = 0  # how many times the panel redrew (for the responsiveness benchmark and tests)
+
+    def set_series(self, names: list[str], colors: list[str], width: float, labels: list[str] | None = None) -> None:
+        """(Re)create one curve per name only when the set of names changes."""
+        if list(self.curves) == names:
+            if labels and self.legend is not None:
+                for (_, lab), text in zip(self.legend.items, labels):
+                    if lab.text != text:  # setText re-lays out HTML: only when it changed
+                        lab.setText(text)
+            return
+        for c in self.curves.values():
+            self.plot.removeItem(c)
+        if self.legend is not None:
+            self.legend.clear()
+        self.curves = {}
+        for i, (n, col) in enumerate(zip(names, colors)):
+            c = self.plot.plot(pen=pg.mkPen(col, width=width), name=None)
+            self.curves[n] = c
+            if self.legend is not None:
+                self.legend.addItem(c, labels[i] if labels else n)
+
+    def set_x_extent(self, total: int | None) -> None:
+        """Fix the step axis to the whole run, so streaming data never re-lays out the axis (None: auto)."""
+        if total:
+            self.plot.enableAutoRange(x=False)
+            self.plot.setXRange(0, total, padding=0.02)
+        else:
+            self.plot.enableAutoRange(x=True)
+
+
+class LossPanel(Panel):
+    def __init__(self, parent=None):
+        super().__init__("Loss", "step", "loss (cross-entropy)", legend=False, parent=parent)
+        self.raw = self.plot.plot(pen=pg.mkPen((31, 119, 180, 60), width=1))
+        self.raw.setDownsampling(auto=True, method="peak")  # a long run costs what the screen shows
+        self.raw.setClipToView(True)
+        self.smooth = self.plot.plot(pen=pg.mkPen("#1f4e9a", width=2))
+        self.start = pg.ScatterPlotItem(size=9, brush=pg.mkBrush("#d62728"), pen=None)
+        self.plot.addItem(self.start)
+        self.ref = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1, style=QtCore.Qt.PenStyle.DashLine),
+                                   label="uniform guess {value:.2f}", labelOpts={"position": 0.85, "color": "#d62728"})
+        self.plot.addItem(self.ref)
+        self.logy = QtWidgets.QCheckBox("log y", self)
+        self.logy.toggled.connect(self._log_toggled)
+        self.logy.move(6, 4)
+        self._smooth_n = 0
+        self._smooth_buf = np.zeros(0)
+        self._seen = 0  # losses already folded into the y range
+        self._yr = [math.inf, -math.inf]
+
+    def _fit_y(self, loss: np.ndarray, ref: float) -> None:
+        """Grow the y range from new losses only (autoRange would rescan the whole history every frame)."""
+        new = loss[self._seen:]
+        self._seen = len(loss)
+        fin = new[np.isfinite(new)]
+        lo = min(self._yr[0], float(fin.min()) if len(fin) else math.inf, ref)
+        hi = max(self._yr[1], float(fin.max()) if len(fin) else -math.inf, ref)
+        if [lo, hi] != self._yr and math.isfinite(lo) and math.isfinite(hi):
+            self._yr = [lo, hi]
+            if not self.logy.isChecked():
+                self.plot.setYRange(lo, hi, padding=0.05)
+
+    def _log_toggled(self, on: bool) -> None:
+        self.plot.setLogMode(y=on)
+        self.plot.enableAutoRange(y=True) if on else self.plot.setYRange(*self._yr, padding=0.05)
+
+    def update_from(self, h: History, ref_loss: float | None) -> None:
+        if ref_loss is not None:
+            self.ref.setValue(ref_loss)
+        n = len(h.loss)
+        if n == 0:
+            self.raw.setData([], [])
+            self.smooth.setData([], [])
+            self._smooth_n, self._seen, self._yr = 0, 0, [math.inf, -math.inf]
+            self.plot.enableAutoRange(y=True)
+            snap = h.init
+            self.start.setData([0], [snap.loss]) if snap else self.start.setData([], [])
+            self.draws += 1
+            return
+        loss = h.loss.data
+        steps = h.loss_steps()
+        if n < self._seen:
+            self._seen, self._yr = 0, [math.inf, -math.inf]
+        self.plot.enableAutoRange(y=False)
+        self._fit_y(loss, self.ref.value())
+        self.raw.setData(steps, loss)
+        # block means, extended incrementally: the smoothed curve's cost grows by one point per block
+        full = n // SMOOTH_BLOCK
+        if full < self._smooth_n:
+            self._smooth_n = 0
+        if full > self._smooth_n:
+            seg = loss[self._smooth_n * SMOOTH_BLOCK: full * SMOOTH_BLOCK].reshape(-1, SMOOTH_BLOCK).mean(1)
+            self._smooth_buf = np.concatenate([self._smooth_buf[: self._smooth_n], seg])
+            self._smooth_n = full
+        if self._smooth_n:
+            xs = h.loss_first_step + (np.arange(self._smooth_n) + 0.5) * SMOOTH_BLOCK
+            self.smooth.setData(xs, self._smooth_buf[: self._smooth_n])
+        else:
+            self.smooth.setData([], [])
+        self.start.setData([steps[0]], [loss[0]])
+        self.draws += 1
+
+
+class SeriesPanel(Panel):
+    """One curve per layer over training steps (saturation %, log10 update:data)."""
+
+    def __init__(self, title, ylabel, guide: float | None = None, parent=None):
+        super().__init__(title, "step", ylabel, parent=parent)
+        if guide is not None:
+            line = pg.InfiniteLine(pos=guide, angle=0, pen=pg.mkPen("#444", width=1, style=QtCore.Qt.PenStyle.DashLine),
+                                   label=f"{guide:g}: healthy", labelOpts={"position": 0.25, "color": "#444"})
+            self.plot.addItem(line)
+
+    def update_series(self, names: list[str], steps: np.ndarray, values: np.ndarray, block_of: dict[int, int],
+                      scale: float = 1.0) -> None:
+        labels = [n.removesuffix(".weight") for n in names]
+        self.set_series(names, [block_color(n, block_of) for n in names], 2, labels)
+        single = len(steps) == 1  # the init preview: one point per layer, drawn as a marker
+        for j, n in enumerate(names):
+            c = self.curves[n]
+            y = values[:, j] * scale
+            if single:
+                c.setData(steps, y, symbol="o", symbolSize=8, symbolBrush=block_color(n, block_of))
+            else:
+                c.setData(steps, y, symbol=None)
+        self.draws += 1
+
+
+class HistPanel(Panel):
+    """Density lines, one per layer, from the latest snapshot (as the lecture plots them)."""
+
+    def update_hists(self, names: list[str], hists: list[Histogram], labels: list[str], block_of) -> None:
+        self.set_series(names, [block_color(n, block_of) for n in names], 2, labels)
+        for n, hist in zip(names, hists):
+            self.curves[n].setData(hist.centers(), hist.density())
+        self.draws += 1
+
+
+class RatioBars(Panel):
+    """grad:data per weight matrix at the latest snapshot."""
+
+    def __init__(self, parent=None):
+        super().__init__("grad:data per weight matrix", "weight matrix", "std(grad) / std(weight)", legend=False,
+                         parent=parent)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
+        self.plot.addItem(self.bars)
+
+    def update_bars(self, snap: Snapshot, block_of) -> None:
+        ps = [p for p in snap.params if p.is_matrix]
+        vals = [p.grad_data if math.isfinite(p.grad_data) else 0.0 for p in ps]
+        self.bars.setOpts(x=np.arange(len(ps)), height=vals, width=0.7,
+                          brushes=[pg.mkBrush(block_color(p.name, block_of)) for p in ps])
+        ticks = [(i, p.name.removesuffix(".weight").replace(" Linear", "")) for i, p in enumerate(ps)]
+        self.plot.getAxis("bottom").setTicks([ticks])
+        self.plot.setXRange(-0.6, len(ps) - 0.4, padding=0)
+        self.plot.setYRange(0, max(vals + [1e-9]) * 1.1, padding=0)
+        self.draws += 1
