@@ -42,7 +42,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.training = False
         self.run_status = "ready"
         self.last_result: dict | None = None
-        self.drawn_version = -1
+        self.drawn_version = None
         self._drawn_snapshot = None
         self.preview_generation = 0
         self.preview_snapshot: Snapshot | None = None
@@ -285,7 +285,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.run_status = "running"
         self.history = History()
         self.last_result = None
-        self.drawn_version = -1
+        self.drawn_version = None
         self._t_start = time.perf_counter()
         self.controls.set_training(True)
         self.status_label.setText("starting…")
@@ -386,7 +386,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- drawing ------------------------------------------------------------------------------
     def _force_redraw(self) -> None:
-        self.drawn_version = -1
+        self.drawn_version = None
         self._drawn_snapshot = None
 
     def redraw(self) -> None:
@@ -394,9 +394,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._status_text()
             self._update_actions()
         h = self.history
-        if h.version == self.drawn_version:
+        if (id(h), h.version) == self.drawn_version:
             return
-        self.drawn_version = h.version
+        self.drawn_version = (id(h), h.version)
         overview = self.tabs.currentIndex() == 0
         if overview:
             self.loss_panel.update_from(h, self._ref_loss)

@@ -1,0 +1,196 @@
+"""The real window, driven through its widgets with qtbot (offscreen)."""
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from initscope.core.config import preset  # noqa: E402
+from initscope.gui.app import make_app  # noqa: E402
+from initscope.gui.main_window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def win(qtbot):
+    make_app()
+    w = MainWindow(preset("deep-nobn"))
+    qtbot.addWidget(w)
+    w.resize(1366, 768)
+    w.show()
+    qtbot.waitUntil(lambda: w.data is not None and w.preview_snapshot is not None, timeout=60_000)
+    yield w
+    w.close()
+
+
+def first_sat(w):
+    return w.preview_snapshot.layers[0].saturation
+
+
+def wait_preview_change(qtbot, w, old):
+    qtbot.waitUntil(lambda: w.preview_snapshot is not old, timeout=20_000)
+
+
+def test_preview_shows_deep_nobn_saturation_and_batchnorm_settles_it(qtbot, win):
+    assert 0.12 < first_sat(win) < 0.30
+    old = win.preview_snapshot
+    win.controls.batchnorm.setChecked(True)
+    assert win.cfg.has_batchnorm and win.controls.stack.list.count() == 17
+    wait_preview_change(qtbot, win, old)
+    assert all(s.saturation < 0.06 for s in win.preview_snapshot.layers)
+    qtbot.waitUntil(lambda: "L2 Tanh" in win.sat_panel.curves, timeout=5000)
+    # the panel shows exactly the snapshot's numbers
+    xs, ys = win.sat_panel.curves["L2 Tanh"].getData()
+    assert ys[-1] == pytest.approx(win.preview_snapshot.layer("L2 Tanh").saturation * 100)
+
+
+def test_gain_moves_saturation_the_right_way(qtbot, win):
+    base = first_sat(win)
+    old = win.preview_snapshot
+    win.controls.gain.setValue(3.0)
+    assert win.cfg.init.gain == 3.0 and win.controls.preset.currentIndex() == 0  # now a custom config
+    wait_preview_change(qtbot, win, old)
+    assert first_sat(win) > base + 0.1
+    old = win.preview_snapshot
+    win.controls.gain.setValue(0.5)
+    wait_preview_change(qtbot, win, old)
+    assert first_sat(win) < 0.02 and win.preview_snapshot.layers[-1].std < 0.2
+
+
+def test_invalid_stack_disables_train_and_says_why(qtbot, win):
+    st = win.controls.stack
+    st.list.setCurrentRow(0)
+    st._add("tanh")  # L1 becomes Tanh right after L0 Linear: fine; add another to make two in a row
+    st.list.setCurrentRow(1)
+    st._add("relu")
+    assert "follows another activation" in st.error.text() and "L2 ReLU" in st.error.text()
+    assert not win.train_act.isEnabled()
+    st.list.setCurrentRow(2)
+    st._remove()
+    st.list.setCurrentRow(1)
+    st._remove()
+    assert st.error.text() == "" and win.train_act.isEnabled()
+
+
+def test_presets_from_the_combo(qtbot, win):
+    win.controls.preset.setCurrentText("deep-bn")
+    assert win.cfg.name == "deep-bn" and win.controls.batchnorm.isChecked()
+    win.controls.preset.setCurrentText("original")
+    assert win.controls.scheme.currentText() == "naive" and not win.controls.out_scale.isChecked()
+    qtbot.waitUntil(lambda: win.preview_snapshot.loss > 10, timeout=20_000)  # confidently wrong
+    qtbot.waitUntil(lambda: "confidently wrong" in win.hint_box.text(), timeout=5000)
+
+
+def train_short(qtbot, win, steps=600, every=100):
+    win.controls.steps.setValue(steps)
+    win.controls.every.setValue(every)
+    assert win.cfg.train.steps == steps
+    with qtbot.waitSignal(win.worker.finished, timeout=120_000) as blocker:
+        win.train_act.trigger()
+    return blocker.args
+
+
+def test_short_training_streams_into_the_panels(qtbot, win):
+    status, result = train_short(qtbot, win)
+    assert status == "finished" and set(result["losses"]) == {"train", "val", "test"}
+    h = win.history
+    assert len(h.loss) == 600 and list(h.snap_steps.data) == [0, 100, 200, 300, 400, 500]
+    qtbot.waitUntil(lambda: win.loss_panel.raw.getData()[1] is not None
+                    and len(win.loss_panel.raw.getData()[1]) == 600, timeout=5000)
+    x, y = win.loss_panel.raw.getData()
+    assert np.array_equal(y, h.loss.data)
+    xs, ys = win.upd_panel.curves["L0 Linear.weight"].getData()
+    assert np.allclose(ys, h.update.data[:, h.matrix_names.index("L0 Linear.weight")]) and len(xs) == 6
+    assert win.loss_panel.ref.value() == pytest.approx(math.log(27))
+    qtbot.waitUntil(lambda: "train" in win.hint_box.text(), timeout=5000)
+    assert win.sample_act.isEnabled()
+    with qtbot.waitSignal(win.worker.samples, timeout=30_000) as blocker:
+        win._sample.emit()
+    assert len(blocker.args[0]) == 20
+
+
+def test_pause_resume_stop(qtbot, win):
+    win.controls.steps.setValue(5_000_000)
+    win.train_act.trigger()
+    qtbot.waitUntil(lambda: len(win.history.loss) >= 100, timeout=60_000)
+    assert not win.train_act.isEnabled() and win.stop_act.isEnabled()
+    win.pause_act.trigger()
+    qtbot.waitUntil(lambda: win.pause_act.text() == "Resume", timeout=5000)
+    t = win.worker.trainer
+    qtbot.waitUntil(lambda: t.paused, timeout=5000)
+    step = t.step
+    qtbot.wait(300)
+    assert t.step <= step + 1
+    win.pause_act.trigger()
+    qtbot.waitUntil(lambda: t.step > step + 50, timeout=30_000)
+    with qtbot.waitSignal(win.worker.finished, timeout=30_000) as blocker:
+        win.stop_act.trigger()
+    assert blocker.args[0] == "stopped"
+    assert win.train_act.isEnabled() and len(win.history.loss) > 0
+
+
+def test_divergence_arrives_as_a_message_and_keeps_the_history(qtbot, win, monkeypatch):
+    from PySide6 import QtWidgets
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: None)
+    win.controls.stack.act.setCurrentText("relu")
+    win.controls.stack.build_btn.click()
+    assert win.cfg.model.layers[1].kind == "relu"
+    win.controls.lr.setValue(1000.0)
+    win.controls.scheme.setCurrentText("naive")
+    win.controls.gain.setValue(10.0)
+    win.controls.out_scale.setChecked(False)
+    status, result = train_short(qtbot, win, steps=2000)
+    assert status == "diverged" and "diverged at step" in result["message"]
+    assert len(win.history.loss) > 0
+    qtbot.waitUntil(lambda: "diverged" in win.hint_box.text(), timeout=5000)
+    assert win.train_act.isEnabled()
+
+
+def test_bad_data_file_keeps_the_old_data(qtbot, win, tmp_path, monkeypatch):
+    from PySide6 import QtWidgets
+
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    old = win.data
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\x00\x01binary")
+    with qtbot.waitSignal(win.engine.dataFailed, timeout=20_000):
+        win.load_data(str(bad))
+    assert win.data is old and shown and "binary" in shown[0]
+    good = tmp_path / "good.txt"
+    good.write_text("\n".join(["anna", "bob", "carl", "dora", "emil", "fay", "gus", "hal", "ida", "jo", "kim"]))
+    with qtbot.waitSignal(win.engine.dataLoaded, timeout=20_000):
+        win.load_data(str(good))
+    qtbot.waitUntil(lambda: win.data.path == str(good), timeout=5000)
+    assert win.data.vocab.size == len(set("annabobcarldoraemilfaygushalidajokim")) + 1
+    assert "good.txt" in win.controls.data_label.text()
+
+
+def test_close_mid_run_stops_the_worker(qtbot):
+    make_app()
+    w = MainWindow(preset("deep-bn"))
+    w.show()
+    qtbot.waitUntil(lambda: w.data is not None and w.preview_snapshot is not None, timeout=60_000)
+    w.controls.steps.setValue(5_000_000)
+    w.train_act.trigger()
+    qtbot.waitUntil(lambda: len(w.history.loss) >= 50, timeout=60_000)
+    w.close()
+    assert w.worker_thread.isFinished() and w.engine_thread.isFinished()
+    assert w.worker.trainer.status == "stopped"
+
+
+def test_screenshot_command_writes_a_png(tmp_path):
+    import subprocess
+    import sys
+
+    from PySide6 import QtGui
+
+    out = tmp_path / "shot.png"
+    r = subprocess.run([sys.executable, "-m", "initscope", "screenshot", str(out), "--preset", "deep-bn",
+                        "--steps", "300", "--size", "1366x768"], capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stderr
+    img = QtGui.QImage(str(out))
+    assert img.width() == 1366 and img.height() == 768
