@@ -24,7 +24,8 @@ if [ "$(uname -s)" = Linux ] && command -v ldconfig >/dev/null; then
   need=()
   for pair in libEGL.so.1:libegl1 libGL.so.1:libgl1 libxkbcommon.so.0:libxkbcommon0 \
               libfontconfig.so.1:libfontconfig1 libdbus-1.so.3:libdbus-1-3 libglib-2.0.so.0:libglib2.0-0 \
-              libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0; do
+              libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0 \
+              libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1; do
     ldconfig -p | grep -q "${pair%%:*}" || need+=("${pair##*:}")
   done
   if [ ${#need[@]} -gt 0 ]; then
