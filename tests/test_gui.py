@@ -127,7 +127,8 @@ def test_pause_resume_stop(qtbot, win):
     with qtbot.waitSignal(win.worker.finished, timeout=30_000) as blocker:
         win.stop_act.trigger()
     assert blocker.args[0] == "stopped"
-    assert win.train_act.isEnabled() and len(win.history.loss) > 0
+    qtbot.waitUntil(lambda: win.train_act.isEnabled(), timeout=5000)
+    assert len(win.history.loss) > 0 and win.run_status == "stopped"
 
 
 def test_divergence_arrives_as_a_message_and_keeps_the_history(qtbot, win, monkeypatch):
@@ -158,7 +159,8 @@ def test_bad_data_file_keeps_the_old_data(qtbot, win, tmp_path, monkeypatch):
     bad.write_bytes(b"\x00\x01binary")
     with qtbot.waitSignal(win.engine.dataFailed, timeout=20_000):
         win.load_data(str(bad))
-    assert win.data is old and shown and "binary" in shown[0]
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)  # the window's slot may run after the blocker's
+    assert win.data is old and "binary" in shown[0]
     good = tmp_path / "good.txt"
     good.write_text("\n".join(["anna", "bob", "carl", "dora", "emil", "fay", "gus", "hal", "ida", "jo", "kim"]))
     with qtbot.waitSignal(win.engine.dataLoaded, timeout=20_000):
