@@ -60,7 +60,9 @@ class Progress:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, data: Dataset):
+    def __init__(self, cfg: Config, data: Dataset, stop_event=None, run_event=None):
+        """stop_event / run_event: threading.Event-like flags (multiprocessing.Event when another process
+        controls the run); fresh threading.Events by default."""
         if data.block_size != cfg.model.block_size:
             raise ConfigError(f"config field 'model.block_size' is {cfg.model.block_size} but the data was built with {data.block_size}")
         self.cfg = cfg
@@ -75,8 +77,8 @@ class Trainer:
         self.status = "ready"
         self.message = ""
         self.losses = np.zeros(0, np.float32)  # grows in chunks; the complete loss curve
-        self._stop = threading.Event()
-        self._running = threading.Event()
+        self._stop = stop_event if stop_event is not None else threading.Event()
+        self._running = run_event if run_event is not None else threading.Event()
         self._running.set()
 
     # --- control (any thread) ----------------------------------------------

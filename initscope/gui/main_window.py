@@ -29,7 +29,8 @@ class MainWindow(QtWidgets.QMainWindow):
     # queued calls into the workers' threads
     _load = QtCore.Signal(str, int)
     _preview = QtCore.Signal(int, object)
-    _train = QtCore.Signal(object, object)
+    _train = QtCore.Signal(object, str)
+    _warm = QtCore.Signal(str, int)
     _sample = QtCore.Signal()
 
     def __init__(self, cfg: Config | None = None, data_path: str | None = None):
@@ -124,6 +125,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._load.connect(self.engine.load)
         self._preview.connect(self.engine.preview)
         self._train.connect(self.worker.train)
+        self._warm.connect(self.worker.warm)
         self._sample.connect(self.worker.sample)
         self.engine.dataLoaded.connect(self._data_loaded)
         self.engine.dataFailed.connect(self._data_failed)
@@ -143,6 +145,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_actions()
         self._validate()
         self._load.emit(self.data_path, self.cfg.model.block_size)
+        self._warm.emit(self.data_path, self.cfg.model.block_size)
 
     # --- actions -------------------------------------------------------------------------
     def _make_actions(self) -> None:
@@ -182,8 +185,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.reset_act.setEnabled(not self.training)
         self.sample_act.setEnabled(not self.training and self.last_result is not None
                                    and "samples" in self.last_result)
-        self.pause_act.setText("Resume" if self.training and self.worker.trainer is not None
-                               and self.worker.trainer.paused else "Pause")
+        self.pause_act.setText("Resume" if self.training and self.worker.paused else "Pause")
 
     _stack_error: str | None = "no data yet"
 
@@ -294,7 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_actions()
         for panel in (self.loss_panel, self.sat_panel, self.upd_panel):
             panel.set_x_extent(self.cfg.train.steps)
-        self._train.emit(self.cfg.copy(), self.data)
+        self._train.emit(self.cfg.copy(), self.data.path)
 
     def _run_started(self, snap: Snapshot) -> None:
         self.history.set_init(snap)
@@ -316,16 +318,15 @@ class MainWindow(QtWidgets.QMainWindow):
         loss = f"{self._last_loss:.4f}" if self._last_loss is not None else "-"
         eta = (p.total - p.step) / p.steps_per_sec if p.steps_per_sec > 0 else float("nan")
         eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if math.isfinite(eta) else "-"
-        paused = "  (paused)" if self.worker.trainer is not None and self.worker.trainer.paused else ""
+        paused = "  (paused)" if self.worker.paused else ""
         self.status_label.setText(f"step {p.step:,} / {p.total:,}   loss {loss}   lr {p.lr:g}   "
                                   f"{p.steps_per_sec:,.0f} steps/s   ETA {eta_s}{paused}")
         self.progress_bar.setValue(p.step)
 
     def toggle_pause(self) -> None:
-        t = self.worker.trainer
-        if not self.training or t is None:
+        if not self.training:
             return
-        self.worker.resume() if t.paused else self.worker.pause()
+        self.worker.resume() if self.worker.paused else self.worker.pause()
         self._update_actions()
         self._status_text()
 
@@ -462,4 +463,5 @@ class MainWindow(QtWidgets.QMainWindow):
             if not th.wait(10_000):
                 th.terminate()
                 th.wait(2_000)
+        self.worker.close()  # the training process: asked to quit, then joined
         super().closeEvent(event)

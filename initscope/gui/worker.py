@@ -16,6 +16,7 @@ from initscope.core.config import Config
 from initscope.core.data import Dataset, load_dataset
 from initscope.core.errors import UserError
 from initscope.core.model import count_params
+from initscope.core.remote import RemoteTrainer
 from initscope.core.trainer import Trainer
 
 
@@ -70,7 +71,8 @@ class Engine(QtCore.QObject):
 
 
 class TrainWorker(QtCore.QObject):
-    """Runs one Trainer at a time; reports Progress, then split losses and sampled names."""
+    """Relays one training process (core.remote.RemoteTrainer): it trains in its own interpreter, so the
+    window's painting never competes with it for the GIL; this thread only waits on the pipe and re-emits."""
 
     started = QtCore.Signal(object)  # step-0 Snapshot of the run
     progress = QtCore.Signal(object)  # Progress
@@ -80,50 +82,66 @@ class TrainWorker(QtCore.QObject):
 
     def __init__(self):
         super().__init__()
-        self.trainer: Trainer | None = None
+        self.remote: RemoteTrainer | None = None
         self.closing = False
         self._sample_seed = 0
 
-    # called from the GUI thread: thread-safe flags on the trainer
+    def _ensure(self) -> RemoteTrainer:
+        if self.remote is None or not self.remote.alive:
+            self.remote = RemoteTrainer(threads=1)
+        return self.remote
+
+    # called from the GUI thread: multiprocessing flags the child reads between steps
     def stop(self) -> None:
-        self.closing = True  # also stops a run whose Trainer is still being built
-        if self.trainer is not None:
-            self.trainer.stop()
+        self.closing = True  # also stops a run whose request is still on its way
+        if self.remote is not None:
+            self.remote.stop()
 
     def pause(self) -> None:
-        if self.trainer is not None:
-            self.trainer.pause()
+        if self.remote is not None:
+            self.remote.pause()
 
     def resume(self) -> None:
-        if self.trainer is not None:
-            self.trainer.resume()
+        if self.remote is not None:
+            self.remote.resume()
 
-    @QtCore.Slot(object, object)
-    def train(self, cfg: Config, data: Dataset) -> None:
+    @property
+    def paused(self) -> bool:
+        return self.remote is not None and self.remote.paused
+
+    @QtCore.Slot(str, int)
+    def warm(self, path: str, block_size: int) -> None:
+        """Start the process and load the data ahead of the first Train (torch's import takes a second)."""
+        try:
+            self._ensure().load(path, block_size)
+        except Exception as e:  # noqa: BLE001 - the window loads its own copy and reports data problems
+            _describe(e)
+
+    @QtCore.Slot(object, str)
+    def train(self, cfg: Config, data_path: str) -> None:
         self.closing = False
         try:
-            self.trainer = t = Trainer(cfg, data)
+            remote = self._ensure()
             if self.closing:
-                t.stop()
-            self.started.emit(t.init_snapshot())
-            status = t.train(self.progress.emit)
-            result = {"message": t.message, "steps": t.step}
-            if status != "diverged":
-                result["losses"] = t.split_losses()
-                result["samples"] = t.sample(20)
+                return
+            status, result = remote.train(cfg, data_path, on_init=self.started.emit, on_progress=self.progress.emit)
             self.finished.emit(status, result)
         except Exception as e:  # noqa: BLE001
             self.failed.emit(_describe(e))
 
     @QtCore.Slot()
     def sample(self) -> None:
-        if self.trainer is None:
+        if self.remote is None:
             return
         self._sample_seed += 1
         try:
-            self.samples.emit(self.trainer.sample(20, seed=1000 + self._sample_seed))
+            self.samples.emit(self.remote.sample(20, seed=1000 + self._sample_seed))
         except Exception as e:  # noqa: BLE001
             self.failed.emit(_describe(e))
+
+    def close(self) -> None:
+        if self.remote is not None:
+            self.remote.close()
 
 
 def start_in_thread(obj: QtCore.QObject, name: str) -> QtCore.QThread:
