@@ -70,7 +70,8 @@ def test_snapshot_matches_plain_torch(small_data):
     for s in snap.layers:
         r = ref_layers[s.name]
         for key in ("mean", "std", "saturation", "grad_mean", "grad_std"):
-            assert math.isclose(getattr(s, key), r[key], rel_tol=1e-5, abs_tol=1e-9), (s.name, key)
+            scale = r["grad_std"] if key.startswith("grad") else r["std"]
+            assert math.isclose(getattr(s, key), r[key], rel_tol=1e-5, abs_tol=1e-6 * scale), (s.name, key)
         assert s.dead == r["dead"]
         if r["hist"] is not None:
             assert np.abs(s.hist.counts - r["hist"].numpy()).max() <= 1  # bin-edge rounding at most
@@ -80,7 +81,8 @@ def test_snapshot_matches_plain_torch(small_data):
         r = ref_params[p.name]
         assert math.isclose(p.grad_data, r["grad_data"], rel_tol=1e-5), p.name
         assert math.isclose(p.update_data_log10, r["update"], rel_tol=1e-5, abs_tol=1e-6), p.name
-        assert math.isclose(p.grad_mean, r["grad_mean"], rel_tol=1e-4, abs_tol=1e-12), p.name
+        # a mean that is zero in exact arithmetic (the output layer's) is float32 rounding noise: compare on the std's scale
+        assert math.isclose(p.grad_mean, r["grad_mean"], rel_tol=1e-4, abs_tol=1e-5 * p.grad_std), p.name
         assert p.is_matrix == (len(p.shape) == 2)
     assert math.isclose(snap.ref_loss, math.log(27))
 

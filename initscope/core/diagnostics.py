@@ -113,69 +113,88 @@ class Snapshot:
                 "layers": layers, "params": params}
 
 
-def _hist(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int) -> torch.Tensor:
-    """Histogram with tensor bounds (torch.histc needs Python floats, i.e. a host sync)."""
-    span = (hi - lo).clamp_min(1e-12)
-    idx = ((x.detach().flatten() - lo) / span * bins).floor().clamp_(0, bins - 1).long()
-    return torch.bincount(idx, minlength=bins).to(torch.float32)
+def _std_mean(ts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unbiased std and mean of each tensor (torch.std_mean: one op per tensor, no host sync)."""
+    pairs = [torch.std_mean(t) for t in ts]
+    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def _column_hist(x: torch.Tensor, col_seg: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n: int,
+                 bins: int) -> torch.Tensor:
+    """One histogram per group of columns of a (batch, width) tensor, over each group's [lo, hi], in one bincount.
+
+    lo / hi are per group; they broadcast along the batch, so nothing of batch x width size is gathered."""
+    lo_c, span_c = lo[col_seg], (hi - lo).clamp_min(1e-12)[col_seg]
+    idx = ((x - lo_c) / span_c * bins).floor_().clamp_(0, bins - 1).long() + col_seg * bins
+    return torch.bincount(idx.reshape(-1), minlength=n * bins).view(n, bins).to(torch.float32)
 
 
 def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, step: int,
             diag: DiagConfig) -> Snapshot:
     """Statistics of the kept layer outputs and of every parameter, after backward (and the update, if any).
 
-    update:data uses the weights as they are now, after the update, as the lecture does.
+    Layers are handled as the columns of one (batch, total width) tensor and histograms come from one
+    bincount per kind, so a snapshot costs a few ops per layer and one transfer to the host. update:data
+    uses the weights as they are now, after the update, as the lecture does.
     """
     bins, thr = diag.hist_bins, diag.saturation_threshold
-    rows: list[torch.Tensor] = []  # one row of scalars per layer / parameter, moved to the host at once
-    hists: list[torch.Tensor] = []
-    layer_meta = []
     with torch.no_grad():
-        for i, (spec, out) in enumerate(zip(net.specs, outs)):
-            if spec.kind not in ("tanh", "relu"):
-                continue
-            o = out.detach()
-            g = out.grad if out.grad is not None else torch.zeros_like(o)
-            if spec.kind == "tanh":
-                sat_mask = o.abs() > thr
-                lo, hi = o.new_tensor(-1.0), o.new_tensor(1.0)
-            else:
-                sat_mask = o == 0
-                lo, hi = o.new_tensor(0.0), o.max().clamp_min(1e-6)
-            gm = g.abs().max().clamp_min(1e-12)
-            rows.append(torch.stack([o.mean(), o.std(), sat_mask.float().mean(), sat_mask.all(0).sum().float(),
-                                     g.mean(), g.std(), lo, hi, -gm, gm]))
-            hists += [_hist(o, lo, hi, bins), _hist(g, -gm, gm, bins)]
-            layer_meta.append((i, net.names[i], spec.kind, o.shape[1]))
-        n_layer_rows = len(rows)
-        param_meta = []
-        for name, p in net.named_params():
-            g = p.grad if p.grad is not None else torch.zeros_like(p)
-            d_std, g_std = p.detach().std(), g.std()
-            gm = g.abs().max().clamp_min(1e-12)
-            rows.append(torch.stack([d_std, g.mean(), g_std, g_std / d_std, torch.log10(lr * g_std / d_std),
-                                     -gm, gm, gm, gm, gm]))
-            if p.dim() == 2:
-                hists.append(_hist(g, -gm, gm, bins))
-            param_meta.append((name, tuple(p.shape), p.dim() == 2))
-        table = torch.stack(rows).double().cpu().numpy() if rows else np.zeros((0, 10))
-        hist_arr = torch.stack(hists).cpu().numpy() if hists else np.zeros((0, bins), np.float32)
+        # --- activation layers --------------------------------------------------------------------
+        act = [(i, spec.kind) for i, spec in enumerate(net.specs) if spec.kind in ("tanh", "relu")]
+        n_l = len(act)
+        layer_rows = np.zeros((n_l, 10))
+        layer_hists = np.zeros((n_l, 2, bins), np.float32)
+        if n_l:
+            os_ = [outs[i].detach() for i, _ in act]
+            gs_ = [outs[i].grad if outs[i].grad is not None else torch.zeros_like(outs[i]) for i, _ in act]
+            o, g = torch.cat(os_, dim=1), torch.cat(gs_, dim=1)
+            dev = o.device
+            widths = torch.tensor([t.shape[1] for t in os_], device=dev)
+            col = torch.repeat_interleave(torch.arange(n_l, device=dev), widths)  # the layer of each column
+            is_tanh = torch.tensor([k == "tanh" for _, k in act], device=dev)
+            sat = torch.where(is_tanh[col], o.abs() > thr, o == 0)  # tanh: |out| > thr; ReLU: out == 0
+            counts = (widths * o.shape[0]).to(o.dtype)
+            zeros = o.new_zeros(n_l)
+            satf = zeros.index_add(0, col, sat.sum(0).to(o.dtype)) / counts
+            dead = zeros.index_add(0, col, sat.all(0).to(o.dtype))
+            std, mean = _std_mean(os_)
+            gstd, gmean = _std_mean(gs_)
+            omax = zeros.scatter_reduce(0, col, o.amax(0), "amax", include_self=False)
+            lo = torch.where(is_tanh, -1.0, 0.0).to(o.dtype)
+            hi = torch.where(is_tanh, torch.ones_like(omax), omax.clamp_min(1e-6))
+            gm = zeros.scatter_reduce(0, col, g.abs().amax(0), "amax", include_self=False).clamp_min(1e-12)
+            h_act = _column_hist(o, col, lo, hi, n_l, bins)
+            h_grad = _column_hist(g, col, -gm, gm, n_l, bins)
+            layer_rows = torch.stack([mean, std, satf, dead, gmean, gstd, lo, hi, -gm, gm], 1).double().cpu().numpy()
+            layer_hists = torch.stack([h_act, h_grad], dim=1).cpu().numpy()
+        # --- parameters -----------------------------------------------------------------------------
+        named = net.named_params()
+        ps = [p.detach() for _, p in named]
+        gs = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in named]
+        dstd = torch.stack([p.std() for p in ps])
+        pgstd, pgmean = _std_mean(gs)
+        pgm = torch.stack(torch._foreach_norm(gs, float("inf"))).clamp_min(1e-12)  # max |grad|, one call
+        mats = [j for j, p in enumerate(ps) if p.dim() == 2]
+        flat = torch.cat([gs[j].reshape(1, -1) for j in mats], dim=1)
+        mcol = torch.repeat_interleave(torch.arange(len(mats), device=flat.device),
+                                       torch.tensor([ps[j].numel() for j in mats], device=flat.device))
+        mgm = pgm[mats]
+        param_hists = _column_hist(flat, mcol, -mgm, mgm, len(mats), bins).cpu().numpy()
+        prow = torch.stack([dstd, pgmean, pgstd, pgstd / dstd, torch.log10(lr * pgstd / dstd), -pgm, pgm], 1)
+        param_rows = prow.double().cpu().numpy()
         loss_v = float(loss.detach().cpu())
     snap = Snapshot(step=step, loss=loss_v, lr=lr, ref_loss=math.log(net.vocab_size))
-    h = 0
-    for (idx, name, kind, width), r in zip(layer_meta, table[:n_layer_rows]):
+    for j, ((idx, kind), r) in enumerate(zip(act, layer_rows)):
         snap.layers.append(LayerStats(
-            index=idx, name=name, kind=kind, mean=r[0], std=r[1], saturation=r[2], dead=int(r[3]), width=width,
-            hist=Histogram(hist_arr[h], r[6], r[7]), grad_mean=r[4], grad_std=r[5],
-            grad_hist=Histogram(hist_arr[h + 1], r[8], r[9])))
-        h += 2
-    for (name, shape, is_matrix), r in zip(param_meta, table[n_layer_rows:]):
-        gh = None
-        if is_matrix:
-            gh = Histogram(hist_arr[h], r[5], r[6])
-            h += 1
-        snap.params.append(ParamStats(name=name, shape=shape, is_matrix=is_matrix, data_std=r[0], grad_mean=r[1],
-                                      grad_std=r[2], grad_data=r[3], update_data_log10=r[4], grad_hist=gh))
+            index=idx, name=net.names[idx], kind=kind, mean=float(r[0]), std=float(r[1]), saturation=float(r[2]),
+            dead=int(r[3]), width=int(outs[idx].shape[1]), hist=Histogram(layer_hists[j, 0], float(r[6]), float(r[7])),
+            grad_mean=float(r[4]), grad_std=float(r[5]), grad_hist=Histogram(layer_hists[j, 1], float(r[8]), float(r[9]))))
+    hist_of = {j: param_hists[k] for k, j in enumerate(mats)}
+    for j, ((name, p), r) in enumerate(zip(named, param_rows)):
+        snap.params.append(ParamStats(
+            name=name, shape=tuple(p.shape), is_matrix=j in hist_of, data_std=float(r[0]), grad_mean=float(r[1]),
+            grad_std=float(r[2]), grad_data=float(r[3]), update_data_log10=float(r[4]),
+            grad_hist=Histogram(hist_of[j], float(r[5]), float(r[6])) if j in hist_of else None))
     return snap
 
 

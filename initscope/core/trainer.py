@@ -20,9 +20,10 @@ from initscope.core.config import Config
 from initscope.core.data import Dataset
 from initscope.core.diagnostics import Snapshot, collect, step0_snapshot
 from initscope.core.errors import ConfigError
+from initscope.core.history import GrowArray
 from initscope.core.model import Net, build_net
 
-FLUSH_EVERY = 50  # steps between progress reports (losses are read from the device in chunks this size)
+FLUSH_EVERY = 25  # steps between progress reports (losses are read from the device in chunks this size)
 EVAL_CHUNK = 16384  # examples per batch when evaluating a split
 
 
@@ -76,10 +77,15 @@ class Trainer:
         self.step = 0
         self.status = "ready"
         self.message = ""
-        self.losses = np.zeros(0, np.float32)  # grows in chunks; the complete loss curve
+        self._losses = GrowArray()  # the complete loss curve; doubles when full, so appends stay O(chunk)
         self._stop = stop_event if stop_event is not None else threading.Event()
         self._running = run_event if run_event is not None else threading.Event()
         self._running.set()
+
+    @property
+    def losses(self) -> np.ndarray:
+        """Every step's loss so far (a view; copy it to keep it past the next step)."""
+        return self._losses.data
 
     # --- control (any thread) ----------------------------------------------
     def stop(self) -> None:
@@ -186,7 +192,7 @@ class Trainer:
             self.step = chunk_start + n + 1
             status = self.status = "diverged"
             self.message = f"diverged at step {chunk_start + n}: loss is {chunk[n]}; lower the learning rate or fix the init"
-        self.losses = np.concatenate([self.losses, chunk])
+        self._losses.extend(chunk)
         if on_progress is not None:
             on_progress(Progress(self.step, total, chunk_start, chunk, lr, self._speed(t0, step0), snap, status,
                                  self.message))
