@@ -50,6 +50,23 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the lecture presets")
 
+    sweep = sub.add_parser("sweep", help="at-init statistics across gains or depths (init explorer)",
+                           description="Per-layer tanh saturation, activation std and gradient std at init, "
+                                       "averaged over several init seeds, across gains or depths.")
+    ssub = sweep.add_subparsers(dest="axis", metavar="AXIS", required=True)
+    sg = ssub.add_parser("gain", help="sweep the gain of the current stack")
+    sd = ssub.add_parser("depth", help="repeat a Linear+activation block to depth 1..N, without and with BatchNorm")
+    for q in (sg, sd):
+        _add_config_args(q)
+        q.add_argument("--seeds", type=int, default=10, help="init seeds averaged per point (default 10)")
+        q.add_argument("--json-out", metavar="FILE", help="write the curves as JSON")
+    sg.add_argument("--from", dest="lo", type=float, default=0.25, help="first gain (default 0.25)")
+    sg.add_argument("--to", dest="hi", type=float, default=3.0, help="last gain (default 3)")
+    sg.add_argument("--points", type=int, default=24, help="number of gains (default 24)")
+    sd.add_argument("--max-depth", type=int, default=10, help="deepest stack, up to 20 (default 10)")
+    sd.add_argument("--width", type=int, default=100, help="hidden width (default 100)")
+    sd.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
+
     gui = sub.add_parser("gui", help="open the app (the default)")
     _add_config_args(gui)
 
@@ -197,6 +214,41 @@ def cmd_presets(_args) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from initscope.core.data import load_dataset
+    from initscope.core.sweeps import depth_sweep, gain_sweep, gain_values
+    from initscope.core.trainer import set_threads
+
+    if args.json_out and not Path(args.json_out).resolve().parent.is_dir():
+        raise UserError(f"--json-out {args.json_out}: folder {Path(args.json_out).resolve().parent} does not exist")
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    set_threads(1)
+    cfg = load_config(args)
+    data = load_dataset(args.data, cfg.model.block_size)
+    if args.axis == "gain":
+        res = gain_sweep(cfg, data, gain_values(args.lo, args.hi, args.points), args.seeds)
+    else:
+        if not 1 <= args.width <= 4096:
+            raise UserError(f"--width must be between 1 and 4096, got {args.width}")
+        res = depth_sweep(cfg, data, args.max_depth, args.width, args.activation, args.seeds)
+    d = res.to_dict()
+    axis = d[res.axis]
+    print(f"{res.axis[:-1]:>6}  " + "  ".join(f"{layer['name']:>12}" for layer in d["layers"]))
+    print(f"{'':>6}  " + "  ".join(f"{'sat%  std':>12}" for _ in d["layers"]))
+    for i, v in enumerate(axis):
+        cells = []
+        for layer in d["layers"]:
+            sat, std = layer["saturation"][i], layer["std"][i]
+            cells.append(f"{'-':>12}" if sat is None else f"{sat * 100:5.1f} {std:6.3f}")
+        print(f"{v:>6.3g}  " + "  ".join(cells))
+    if args.json_out:
+        from initscope.core.files import atomic_write_text
+
+        atomic_write_text(Path(args.json_out), json.dumps(d, indent=1) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = _build_parser()
@@ -212,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_screenshot(args)
         if args.command == "presets":
             return cmd_presets(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
         return cmd_run(args)
     except UserError as e:
         print(f"initscope: error: {e}", file=sys.stderr)
