@@ -99,6 +99,7 @@ def test_dead_count_and_saturation_on_a_hand_made_tensor():
     snap = collect(net, [out.detach(), out, out.detach()], loss, 0.1, 7, DiagConfig(saturation_threshold=0.97))
     s = snap.layers[0]
     assert s.dead == 1 and math.isclose(s.saturation, 5 / 12, rel_tol=1e-6)
+    assert np.array_equal(s.sat_map, (out.abs() > 0.97).numpy()) and s.sat_map.all(0).sum() == s.dead
     assert math.isclose(s.grad_std, 0.0, abs_tol=1e-9) and math.isclose(s.grad_mean, 1.0)
     expected, _ = np.histogram(out.detach().numpy(), bins=50, range=(-1, 1))
     assert np.array_equal(s.hist.counts, expected) and expected[-1] == 4 and expected[0] == 2
@@ -130,3 +131,16 @@ def test_deep_net_saturation_at_init_matches_the_lecture(names_data):
     assert 0.12 < sats[0] < 0.30 and all(0.02 < s < 0.12 for s in sats[2:])
     bn = Trainer(preset("deep-bn"), names_data).init_snapshot()
     assert all(0.01 < s.saturation < 0.06 and 0.6 < s.std < 0.68 for s in bn.layers)
+
+
+def test_five_point_batchnorm_matches_torch_and_is_standardised():
+    from initscope.core.bn_points import normalize
+
+    bn = torch.nn.BatchNorm1d(1)
+    for outlier in (-50.0, -1.0, 0.3, 2.0, 80.0):
+        xs = [-1.2, -0.3, 0.4, 1.1, outlier]
+        mean, std, out = normalize(xs)
+        ref = bn(torch.tensor(xs, dtype=torch.float64).view(5, 1).float()).detach().view(-1).numpy()
+        assert np.allclose(out, ref, atol=1e-5)
+        assert abs(out.mean()) < 1e-9 and abs(out.std() - 1) < 1e-4
+        assert math.isclose(mean, float(np.mean(xs)))

@@ -54,6 +54,7 @@ class LayerStats:
     grad_mean: float
     grad_std: float
     grad_hist: Histogram
+    sat_map: np.ndarray | None = None  # bool (batch, width): saturated (tanh) / zero (ReLU); the dead-neuron map
 
 
 @dataclass
@@ -144,6 +145,7 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
         n_l = len(act)
         layer_rows = np.zeros((n_l, 10))
         layer_hists = np.zeros((n_l, 2, bins), np.float32)
+        maps: list[np.ndarray | None] = [None] * n_l
         if n_l:
             os_ = [outs[i].detach() for i, _ in act]
             gs_ = [outs[i].grad if outs[i].grad is not None else torch.zeros_like(outs[i]) for i, _ in act]
@@ -167,6 +169,7 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             h_grad = _column_hist(g, col, -gm, gm, n_l, bins)
             layer_rows = torch.stack([mean, std, satf, dead, gmean, gstd, lo, hi, -gm, gm], 1).double().cpu().numpy()
             layer_hists = torch.stack([h_act, h_grad], dim=1).cpu().numpy()
+            maps = np.split(sat.cpu().numpy(), np.cumsum([t.shape[1] for t in os_])[:-1], axis=1)
         # --- parameters -----------------------------------------------------------------------------
         named = net.named_params()
         ps = [p.detach() for _, p in named]
@@ -188,7 +191,8 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
         snap.layers.append(LayerStats(
             index=idx, name=net.names[idx], kind=kind, mean=float(r[0]), std=float(r[1]), saturation=float(r[2]),
             dead=int(r[3]), width=int(outs[idx].shape[1]), hist=Histogram(layer_hists[j, 0], float(r[6]), float(r[7])),
-            grad_mean=float(r[4]), grad_std=float(r[5]), grad_hist=Histogram(layer_hists[j, 1], float(r[8]), float(r[9]))))
+            grad_mean=float(r[4]), grad_std=float(r[5]), grad_hist=Histogram(layer_hists[j, 1], float(r[8]), float(r[9])),
+            sat_map=maps[j]))
     hist_of = {j: param_hists[k] for k, j in enumerate(mats)}
     for j, ((name, p), r) in enumerate(zip(named, param_rows)):
         snap.params.append(ParamStats(

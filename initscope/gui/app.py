@@ -12,6 +12,9 @@ from initscope.core.trainer import set_threads
 
 def make_app():
     set_threads(1)  # before torch works: one core trains, the other keeps the window smooth
+    # The GUI thread takes the GIL many times per frame; with the default 5 ms switch interval each take can
+    # wait that long behind a busy worker (sweeps, previews). 0.5 ms keeps the event loop prompt.
+    sys.setswitchinterval(0.0005)
     from PySide6 import QtWidgets
     import pyqtgraph as pg
 

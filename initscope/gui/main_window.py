@@ -18,6 +18,7 @@ from initscope.core.errors import UserError
 from initscope.core.hints import hints
 from initscope.core.history import History
 from initscope.gui.controls import ControlPanel
+from initscope.gui.explorer import ExplorerTabs
 from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, blocks
 from initscope.gui.worker import Engine, TrainWorker, start_in_thread
 
@@ -32,6 +33,8 @@ class MainWindow(QtWidgets.QMainWindow):
     _train = QtCore.Signal(object, str)
     _warm = QtCore.Signal(str, int)
     _sample = QtCore.Signal()
+    _sweep_gain = QtCore.Signal(int, object, object, object, int)
+    _sweep_depth = QtCore.Signal(int, object, object, int, int)
 
     def __init__(self, cfg: Config | None = None, data_path: str | None = None):
         super().__init__()
@@ -45,6 +48,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_result: dict | None = None
         self.drawn_version = None
         self._drawn_snapshot = None
+        self.dead_map_snapshot = None
         self.redraws = 0  # redraw passes that drew something (benchmarks/bench_gui.py reports their rate)
         self.preview_generation = 0
         self.preview_snapshot: Snapshot | None = None
@@ -96,6 +100,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(overview, "Overview")
         self.tabs.addTab(grads, "Gradients")
+        self.explorer = ExplorerTabs(self)
+        self.tabs.addTab(self.explorer.sweeps_tab, "Init explorer")
+        self.tabs.addTab(self.explorer.map_tab, "Dead neurons · BatchNorm")
+        self.explorer.set_gain(self.cfg.init.gain)
         self.tabs.currentChanged.connect(lambda _: self._force_redraw())
 
         self.hint_box = QtWidgets.QLabel()
@@ -123,6 +131,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.engine_thread = start_in_thread(self.engine, "initscope-engine")
         self.worker = TrainWorker()
         self.worker_thread = start_in_thread(self.worker, "initscope-train")
+        self.sweep_thread = start_in_thread(self.explorer.worker, "initscope-sweep")
+        self._sweep_gain.connect(self.explorer.worker.gain)
+        self._sweep_depth.connect(self.explorer.worker.depth)
         self._load.connect(self.engine.load)
         self._preview.connect(self.engine.preview)
         self._train.connect(self.worker.train)
@@ -207,12 +218,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_config(preset(part.split(":", 1)[1]))
             return
         self._validate()
+        self.explorer.set_gain(self.cfg.init.gain)
         if part in ("model", "init", "train", "diag") and not self.training:
             self.preview_timer.start()
 
     def set_config(self, cfg: Config) -> None:
         self.cfg = cfg
         self.controls.show_config(cfg)
+        self.explorer.set_gain(cfg.init.gain)
         self._validate()
         if not self.training:
             self.preview_timer.start()
@@ -395,14 +408,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.training:
             self._status_text()
             self._update_actions()
+        if self.tabs.currentIndex() == 2:
+            self.explorer.redraw()
         h = self.history
         if (id(h), h.version) == self.drawn_version:
             return
         self.drawn_version = (id(h), h.version)
         self.redraws += 1
-        overview = self.tabs.currentIndex() == 0
+        tab = self.tabs.currentIndex()
+        overview = tab == 0
         if overview:
             self.loss_panel.update_from(h, self._ref_loss)
+        if tab > 1:  # the explorer tabs: only the dead-neuron map follows the run
+            if tab == 3 and self.dead_map_snapshot is not h.latest:
+                self.dead_map_snapshot = h.latest
+                self.explorer.dead_map.show_snapshot(h.latest)
+            if h.latest is not None:
+                self._show_hints(h.latest)
+            return
         # snapshot panels change only when a new snapshot arrived (every K steps), not with every loss chunk
         snap = h.latest
         key = (id(h), id(snap), overview)
@@ -459,9 +482,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.redraw_timer.stop()
         self.worker.stop()
-        for th in (self.worker_thread, self.engine_thread):
+        self.explorer.worker.latest = -1  # a running sweep stops at its next point
+        for th in (self.worker_thread, self.engine_thread, self.sweep_thread):
             th.quit()
-        for th in (self.worker_thread, self.engine_thread):
+        for th in (self.worker_thread, self.engine_thread, self.sweep_thread):
             if not th.wait(10_000):
                 th.terminate()
                 th.wait(2_000)

@@ -50,10 +50,13 @@ class Panel(QtWidgets.QWidget):
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
         # no grid: pyqtgraph's grid lines cost ~4x the rest of a panel's paint, time the trainer needs
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)  # "std (x0.001)" confuses more than it helps
         self.legend = None
         if legend:
             self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-12, sampleType=None)
             self.view.addItem(self.legend, row=0, col=1)
+            self.view.ci.layout.setColumnMinimumWidth(1, 96)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
@@ -78,6 +81,9 @@ class Panel(QtWidgets.QWidget):
             self.curves[n] = c
             if self.legend is not None:
                 self.legend.addItem(c, labels[i] if labels else n)
+
+    def clear_series(self) -> None:
+        self.set_series([], [], 1)
 
     def set_x_extent(self, total: int | None) -> None:
         """Fix the step axis to the whole run, so streaming data never re-lays out the axis (None: auto)."""

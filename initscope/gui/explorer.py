@@ -1,0 +1,374 @@
+"""The init explorer tabs: gain and depth sweeps, the dead-neuron map, and BatchNorm in five points.
+
+Sweeps run in their own worker thread and arrive gain by gain, so the curves draw progressively.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from initscope.core.bn_points import normalize
+from initscope.core.config import TANH_GAIN, Config
+from initscope.core.diagnostics import Snapshot
+from initscope.core.sweeps import depth_sweep, gain_values, iter_gain_sweep
+from initscope.gui.panels import PALETTE, Panel, block_color
+
+
+class SweepWorker(QtCore.QObject):
+    """Computes sweeps off the GUI thread; a newer request makes an older one stop at its next point."""
+
+    gainPoint = QtCore.Signal(int, int, object, object)  # generation, index, names, [layers, 3] means
+    gainDone = QtCore.Signal(int)
+    depthDone = QtCore.Signal(int, object)  # generation, SweepResult
+    failed = QtCore.Signal(str)
+
+    def __init__(self):
+        super().__init__()
+        self.latest = 0  # set by the GUI thread
+
+    @QtCore.Slot(int, object, object, object, int)
+    def gain(self, generation: int, cfg: Config, data, gains: list, seeds: int) -> None:
+        try:
+            for i, names, arr in iter_gain_sweep(cfg, data, gains, seeds):
+                if generation != self.latest:
+                    return
+                self.gainPoint.emit(generation, i, names, arr)
+            self.gainDone.emit(generation)
+        except Exception as e:  # noqa: BLE001
+            self.failed.emit(str(e))
+
+    @QtCore.Slot(int, object, object, int, int)
+    def depth(self, generation: int, cfg: Config, data, max_depth: int, seeds: int) -> None:
+        try:
+            width = next((s.width for s in cfg.model.layers if s.kind == "linear" and s.width), 100)
+            act = next((s.kind for s in cfg.model.layers if s.kind in ("tanh", "relu")), "tanh")
+            self.depthDone.emit(generation, depth_sweep(cfg, data, max_depth, width, act, seeds))
+        except Exception as e:  # noqa: BLE001
+            self.failed.emit(str(e))
+
+
+class GainSweepView(QtWidgets.QWidget):
+    """Saturation, std and gradient std per layer against gain; click a point to use that gain."""
+
+    gainPicked = QtCore.Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.gains: list[float] = []
+        self.values: dict[int, np.ndarray] = {}
+        self.names: list[str] = []
+        self.dirty = False
+        self.panels = [Panel("Tanh saturation vs gain", "gain", "saturated (%)"),
+                       Panel("Activation std vs gain", "gain", "std", legend=False),
+                       Panel("Gradient std vs gain", "gain", "gradient std (log)", legend=False)]
+        self.panels[2].plot.setLogMode(y=True)
+        self.marks = []
+        for p in self.panels:
+            ref = pg.InfiniteLine(TANH_GAIN, angle=90, pen=pg.mkPen("#888", style=QtCore.Qt.PenStyle.DashLine),
+                                  label="5/3", labelOpts={"position": 0.95, "color": "#666"})
+            cur = pg.InfiniteLine(1.0, angle=90, pen=pg.mkPen("#d62728", width=2), label="current",
+                                  labelOpts={"position": 0.85, "color": "#d62728"})
+            p.plot.addItem(ref)
+            p.plot.addItem(cur)
+            self.marks.append(cur)
+            p.plot.scene().sigMouseClicked.connect(lambda ev, p=p: self._clicked(p, ev))
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for p in self.panels:
+            lay.addWidget(p)
+
+    def set_current(self, gain: float) -> None:
+        for m in self.marks:
+            m.setValue(gain)
+
+    def start(self, gains: list[float]) -> None:
+        self.gains, self.values, self.names = gains, {}, []
+        for p in self.panels:
+            p.clear_series()
+
+    def add_point(self, i: int, names: list[str], arr: np.ndarray) -> None:
+        """Store a point; `draw` (on the window's timer) puts what has arrived on screen."""
+        self.values[i] = arr
+        self.names = names
+        self.dirty = True
+
+    def draw(self, block_of) -> None:
+        if not self.dirty or not self.values:
+            return
+        self.dirty = False
+        names = self.names
+        idx = sorted(self.values)
+        xs = np.array([self.gains[k] for k in idx])
+        table = np.stack([self.values[k] for k in idx])  # [points, layers, 3]
+        for p, (col, scale) in zip(self.panels, ((0, 100.0), (1, 1.0), (2, 1.0))):
+            p.set_series(names, [block_color(n, block_of) for n in names], 2)
+            for j, n in enumerate(names):
+                p.curves[n].setData(xs, table[:, j, col] * scale)  # lines only: symbols cost 5x to draw
+            p.draws += 1
+
+    def _clicked(self, panel: Panel, ev) -> None:
+        if not self.values:
+            return
+        pos = panel.plot.vb.mapSceneToView(ev.scenePos())
+        done = [self.gains[k] for k in sorted(self.values)]
+        nearest = min(done, key=lambda g: abs(g - pos.x()))
+        self.gainPicked.emit(float(nearest))
+
+
+class DepthSweepView(QtWidgets.QWidget):
+    """The deepest layer's std and saturation as the stack deepens, without (dashed) and with BatchNorm."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.std_panel = Panel("Deepest layer's std", "depth (Linear + activation blocks)", "std")
+        self.sat_panel = Panel("Deepest layer's saturation", "depth", "saturated (%)", legend=False)
+        self.grad_panel = Panel("First layer's gradient std", "depth", "gradient std (log)", legend=False)
+        self.grad_panel.plot.setLogMode(y=True)
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for p in (self.std_panel, self.sat_panel, self.grad_panel):
+            lay.addWidget(p)
+
+    def show_result(self, res) -> None:
+        d = res.to_dict()
+        depths = np.array(d["depths"], float)
+        for p in (self.std_panel, self.sat_panel, self.grad_panel):
+            p.set_series(["plain", "BatchNorm"], [PALETTE[0], PALETTE[1]], 2, ["no BatchNorm", "BatchNorm"])
+        for bn, name in ((False, "plain"), (True, "BatchNorm")):
+            layers = [x for x in d["layers"] if x["batchnorm"] == bn]
+            deepest = {k: [layers[i][k][i] for i in range(len(depths))] for k in ("std", "saturation")}
+            first_grad = [layers[0]["grad_std"][i] for i in range(len(depths))]
+            style = dict(symbol="o", symbolSize=5)
+            self.std_panel.curves[name].setData(depths, np.array(deepest["std"], float), **style)
+            self.sat_panel.curves[name].setData(depths, np.array(deepest["saturation"], float) * 100, **style)
+            self.grad_panel.curves[name].setData(depths, np.array(first_grad, float), **style)
+        for p in (self.std_panel, self.sat_panel, self.grad_panel):
+            p.draws += 1
+
+
+class DeadNeuronMap(QtWidgets.QWidget):
+    """|out| > threshold over (examples x neurons) for one layer of the latest snapshot: white = saturated."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layer = QtWidgets.QComboBox()
+        self.layer.currentIndexChanged.connect(lambda _: self._draw())
+        self.count = QtWidgets.QLabel()
+        self.count.setWordWrap(True)
+        self.view = pg.GraphicsLayoutWidget()
+        self.plot = self.view.addPlot(title="Dead-neuron map (white: saturated)")
+        self.plot.setLabel("bottom", "neuron")
+        self.plot.setLabel("left", "example in the batch")
+        self.plot.invertY(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(QtWidgets.QLabel("layer"))
+        top.addWidget(self.layer, 1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.count)
+        self.snapshot: Snapshot | None = None
+        self.draws = 0
+
+    def show_snapshot(self, snap: Snapshot | None) -> None:
+        self.snapshot = snap
+        names = [s.name for s in snap.layers if s.sat_map is not None] if snap else []
+        if names != [self.layer.itemText(i) for i in range(self.layer.count())]:
+            keep = self.layer.currentText()
+            self.layer.blockSignals(True)
+            self.layer.clear()
+            self.layer.addItems(names)
+            if keep in names:
+                self.layer.setCurrentText(keep)
+            self.layer.blockSignals(False)
+        self._draw()
+
+    def current(self):
+        if self.snapshot is None or self.layer.currentIndex() < 0:
+            return None
+        return self.snapshot.layer(self.layer.currentText())
+
+    def _draw(self) -> None:
+        s = self.current()
+        if s is None or s.sat_map is None:
+            self.image.clear()
+            self.count.setText("")
+            return
+        self.image.setImage(s.sat_map.astype(np.uint8) * 255, levels=(0, 255))
+        what = "saturated (|out| > threshold)" if s.kind == "tanh" else "zero"
+        where = "at init" if self.snapshot.step == 0 else f"at step {self.snapshot.step:,}"
+        self.count.setText(f"<b>{s.name}</b> {where}: {s.saturation:.1%} of outputs {what}; <b>{s.dead}</b> of "
+                           f"{s.width} neurons {what} for every one of the {s.sat_map.shape[0]} examples "
+                           "(dead: no gradient flows through them)")
+        self.draws += 1
+
+
+class BatchNormFivePoints(QtWidgets.QWidget):
+    """Five inputs of one feature, one on a slider; their batch mean and std, and the normalised outputs."""
+
+    FIXED = (-1.2, -0.3, 0.4, 1.1)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(-600, 600)  # the fifth input x 100
+        self.slider.setValue(200)
+        self.slider.valueChanged.connect(self.update_points)
+        self.label = QtWidgets.QLabel()
+        self.label.setWordWrap(True)
+        self.view = pg.GraphicsLayoutWidget()
+        self.plot = self.view.addPlot(title="BatchNorm in five points (one feature, batch of 5)")
+        self.plot.setLabel("bottom", "value")
+        self.plot.getAxis("left").setTicks([[(0, "outputs"), (1, "inputs")]])
+        self.plot.setYRange(-0.35, 1.45)
+        self.plot.setXRange(-6.5, 6.5)
+        self.lines = [self.plot.plot(pen=pg.mkPen("#999", width=1)) for _ in range(5)]
+        self.gauss_in = self.plot.plot(pen=pg.mkPen("#1f77b4", width=2), fillLevel=1.0, brush=(31, 119, 180, 40))
+        self.gauss_out = self.plot.plot(pen=pg.mkPen("#2ca02c", width=2), fillLevel=0.0, brush=(44, 160, 44, 40))
+        self.inputs = pg.ScatterPlotItem(size=12, brush=pg.mkBrush("#1f77b4"))
+        self.outputs = pg.ScatterPlotItem(size=12, brush=pg.mkBrush("#2ca02c"))
+        self.plot.addItem(self.inputs)
+        self.plot.addItem(self.outputs)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.view, 1)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("drag the fifth input:"))
+        row.addWidget(self.slider, 1)
+        lay.addLayout(row)
+        lay.addWidget(self.label)
+        self.out = np.zeros(5)
+        self.update_points()
+
+    def values(self) -> list[float]:
+        return [*self.FIXED, self.slider.value() / 100]
+
+    def update_points(self) -> None:
+        xs = self.values()
+        mean, std, out = normalize(xs)
+        self.out = out
+        self.inputs.setData(xs, [1] * 5)
+        self.outputs.setData(out, [0] * 5)
+        for line, a, b in zip(self.lines, xs, out):
+            line.setData([a, b], [1, 0])
+        grid = np.linspace(-6.5, 6.5, 300)
+        g_in = np.exp(-0.5 * ((grid - mean) / max(std, 1e-6)) ** 2)
+        g_out = np.exp(-0.5 * grid ** 2)
+        self.gauss_in.setData(grid, 1 + 0.35 * g_in)
+        self.gauss_out.setData(grid, -0.3 + 0.3 * g_out)
+        self.gauss_out.setFillLevel(-0.3)
+        self.label.setText(f"batch mean {mean:+.2f}, std {std:.2f} → outputs "
+                           + ", ".join(f"{v:+.2f}" for v in out)
+                           + "   (mean 0, std 1: moving one input moves every output)")
+
+
+class ExplorerTabs(QtCore.QObject):
+    """Builds the two explorer tabs and wires them to the window.
+
+    A QObject living in the GUI thread, so the sweep worker's signals reach these slots queued (a plain
+    object's methods, or a lambda, would run in the worker's thread and touch widgets from there)."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.win = window
+        self.worker = SweepWorker()
+        self.generation = 0
+        self.gain_view = GainSweepView()
+        self.depth_view = DepthSweepView()
+        self.dead_map = DeadNeuronMap()
+        self.bn5 = BatchNormFivePoints()
+        self.gain_btn = QtWidgets.QPushButton("Sweep gain (0.25 → 3)")
+        self.depth_btn = QtWidgets.QPushButton("Sweep depth (1 → 12)")
+        self.seeds = QtWidgets.QSpinBox()
+        self.seeds.setRange(1, 50)
+        self.seeds.setValue(6)
+        self.seeds.setToolTip("init seeds averaged per point: more is smoother and slower")
+        self.status = QtWidgets.QLabel("Sweeps use the current stack; click a point in a gain plot to use that gain.")
+        # a changing text must not re-lay out the plots beside it
+        self.status.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        bar = QtWidgets.QHBoxLayout()
+        for w in (self.gain_btn, self.depth_btn, QtWidgets.QLabel("seeds per point"), self.seeds):
+            bar.addWidget(w)
+        bar.addWidget(self.status, 1)
+        sweeps = QtWidgets.QWidget()
+        sl = QtWidgets.QVBoxLayout(sweeps)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addLayout(bar)
+        sl.addWidget(self.gain_view, 1)
+        sl.addWidget(self.depth_view, 1)
+        self.sweeps_tab = sweeps
+        other = QtWidgets.QSplitter()
+        other.addWidget(self.dead_map)
+        other.addWidget(self.bn5)
+        other.setSizes([500, 500])
+        self.map_tab = other
+        self.gain_btn.clicked.connect(self.run_gain)
+        self.depth_btn.clicked.connect(self.run_depth)
+        self.gain_view.gainPicked.connect(lambda g: window.controls.gain.setValue(g))
+        self.worker.gainPoint.connect(self._gain_point)
+        self.worker.gainDone.connect(self._gain_done)
+        self.worker.depthDone.connect(self._depth_done)
+        self.worker.failed.connect(self._failed)
+
+    def _ready(self) -> bool:
+        if self.win.data is None or self.win._stack_error is not None:
+            self.status.setText("fix the layer stack first" if self.win.data is not None else "no data yet")
+            return False
+        return True
+
+    def run_gain(self) -> None:
+        if not self._ready():
+            return
+        self.generation += 1
+        self.worker.latest = self.generation
+        gains = gain_values(0.25, 3.0, 24)
+        self.gain_view.start(gains)
+        self.status.setText("sweeping gain…")
+        self.win._sweep_gain.emit(self.generation, self.win.cfg.copy(), self.win.data, gains, self.seeds.value())
+
+    def run_depth(self) -> None:
+        if not self._ready():
+            return
+        self.generation += 1
+        self.worker.latest = self.generation
+        self.status.setText("sweeping depth…")
+        self.win._sweep_depth.emit(self.generation, self.win.cfg.copy(), self.win.data, 12, self.seeds.value())
+
+    @QtCore.Slot(int)
+    def _gain_done(self, generation: int) -> None:
+        if generation == self.generation:
+            self.status.setText("gain sweep done: click a point to use that gain")
+
+    @QtCore.Slot(str)
+    def _failed(self, msg: str) -> None:
+        self.status.setText(f"sweep failed: {msg}")
+
+    @QtCore.Slot(int, int, object, object)
+    def _gain_point(self, generation: int, i: int, names, arr) -> None:
+        if generation != self.generation:
+            return
+        self.gain_view.add_point(i, names, arr)
+
+    @QtCore.Slot(int, object)
+    def _depth_done(self, generation: int, res) -> None:
+        if generation != self.generation:
+            return
+        self.depth_view.show_result(res)
+        self.status.setText("depth sweep done")
+
+    def set_gain(self, gain: float) -> None:
+        self.gain_view.set_current(gain)
+
+    def redraw(self) -> None:
+        """Called from the window's redraw timer: sweep points are drawn at most at that rate."""
+        v = self.gain_view
+        if v.dirty and len(v.values) < len(v.gains):
+            self.status.setText(f"sweeping gain… {len(v.values)}/{len(v.gains)}")
+        v.draw(self.win._run_blocks())
+
+
