@@ -19,7 +19,7 @@ from initscope.core.hints import hints
 from initscope.core.history import History
 from initscope.gui.controls import ControlPanel
 from initscope.gui.explorer import ExplorerTabs
-from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, blocks
+from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, blocks, short_name
 from initscope.gui.worker import Engine, TrainWorker, start_in_thread
 
 REDRAW_MS = 33  # ~30 Hz: plots redraw from buffered data on this timer, never per signal
@@ -452,7 +452,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 mats = [p for p in snap.params if p.is_matrix]
                 self.ratio_panel.update_bars(snap, block_of)
                 self.wgrad_panel.update_hists([p.name for p in mats], [p.grad_hist for p in mats],
-                                              [f"{p.name.removesuffix('.weight')}  σ {p.grad_std:.1e}" for p in mats],
+                                              [f"{short_name(p.name)} σ {p.grad_std:.1e}" for p in mats],
                                               block_of)
             self._show_hints(snap)
 

@@ -29,6 +29,11 @@ def block_color(name: str, block_of: dict[int, int]) -> str:
     return PALETTE[block_of.get(idx, idx) % len(PALETTE)]
 
 
+def short_name(param: str) -> str:
+    """'L3 Linear.weight' -> 'L3', 'embedding' -> 'emb': for ticks and legends where space is short."""
+    return "emb" if param.startswith("embedding") else param.split()[0]
+
+
 def blocks(layer_kinds: list[str]) -> dict[int, int]:
     """Stack index -> block number: a new block starts at each Linear."""
     out, b = {}, -1
@@ -216,7 +221,7 @@ class RatioBars(Panel):
         vals = [p.grad_data if math.isfinite(p.grad_data) else 0.0 for p in ps]
         self.bars.setOpts(x=np.arange(len(ps)), height=vals, width=0.7,
                           brushes=[pg.mkBrush(block_color(p.name, block_of)) for p in ps])
-        ticks = [(i, p.name.removesuffix(".weight").replace(" Linear", "")) for i, p in enumerate(ps)]
+        ticks = [(i, short_name(p.name)) for i, p in enumerate(ps)]
         self.plot.getAxis("bottom").setTicks([ticks])
         self.plot.setXRange(-0.6, len(ps) - 0.4, padding=0)
         self.plot.setYRange(0, max(vals + [1e-9]) * 1.1, padding=0)
