@@ -21,7 +21,17 @@ def make_app():
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("initscope")
     pg.setConfigOptions(background="w", foreground="#222", antialias=False)
+    global _collector
+    if _collector is None:
+        # Python's cyclic GC runs in whichever thread allocates; if it frees a Qt object from a worker thread
+        # while the GUI thread holds the GIL, the two deadlock (seen in the tests). Collect on the GUI thread only.
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=0.5)
     return app
+
+
+_collector = None
 
 
 def _window(args):
