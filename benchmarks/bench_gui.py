@@ -61,7 +61,7 @@ def gui_run(seconds: float) -> dict:
     from initscope.gui.app import make_app
     from initscope.gui.main_window import MainWindow
 
-    app = make_app()
+    _app = make_app()  # held for the life of the window
     cfg = preset("deep-bn")
     cfg.train.steps = 10_000_000
     w = MainWindow(cfg)

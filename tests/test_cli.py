@@ -67,3 +67,17 @@ def test_headless_training_step_imports_no_qt():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     assert "qt-free" in r.stdout
+
+
+def test_gui_bad_input_is_one_line_before_any_window(capsys, monkeypatch, tmp_path):
+    assert main(["gui", "--data", str(tmp_path / "missing.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.txt: no such file" in err[0]
+    assert main(["gui", "--preset", "nope"]) == 2
+    import sys
+
+    if sys.platform.startswith("linux"):
+        for var in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+            monkeypatch.delenv(var, raising=False)
+        assert main([]) == 2
+        assert "no display found" in capsys.readouterr().err

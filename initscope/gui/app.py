@@ -34,20 +34,35 @@ def make_app():
 _collector = None
 
 
-def _window(args):
+def _checked_args(args):
+    """Config and data problems are one-line errors before Qt starts (and before any window opens)."""
     from initscope.cli import load_config
     from initscope.core.data import load_words
-    from initscope.gui.main_window import MainWindow
 
     cfg = load_config(args)
     if getattr(args, "data", None):
-        load_words(args.data)  # a bad file is a one-line error before any window opens
+        load_words(args.data)
+    return cfg
+
+
+def _window(cfg, args):
+    from initscope.gui.main_window import MainWindow
+
     return MainWindow(cfg, getattr(args, "data", None))
 
 
+def _check_display() -> None:
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError("no display found (DISPLAY is not set): run it in a desktop session or under xvfb-run; "
+                        "`initscope run` trains headless and `initscope screenshot` renders offscreen")
+
+
 def run_app(args) -> int:
+    cfg = _checked_args(args)
+    _check_display()
     app = make_app()
-    win = _window(args)
+    win = _window(cfg, args)
     win.resize(1366, 768)
     win.show()
     return app.exec()
@@ -62,10 +77,11 @@ def run_screenshot(args) -> int:
         raise UserError(f"--size {args.size!r}: expected WxH, e.g. 1366x768") from None
     if args.steps < 0:
         raise UserError(f"--steps must be >= 0, got {args.steps}")
+    cfg = _checked_args(args)
     if os.environ.get("DISPLAY") is None and os.environ.get("WAYLAND_DISPLAY") is None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = make_app()
-    win = _window(args)
+    _app = make_app()  # held for the life of the window
+    win = _window(cfg, args)
     win.cfg.train.steps = args.steps
     win.controls.show_config(win.cfg)
     win.resize(w, h)

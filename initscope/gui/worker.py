@@ -1,8 +1,8 @@
 """Workers that keep torch off the GUI thread.
 
 Each lives in its own QThread with an event loop; the GUI talks to it through queued signals and gets
-plain data back (Snapshots, Progress, strings). Stop/pause go straight to the trainer's thread-safe flags,
-because the worker's event loop is busy while it trains.
+plain data back (Snapshots, Progress, strings). Training itself runs in a child process (core.remote);
+stop/pause go straight to its multiprocessing flags, because the relay's event loop is busy during a run.
 """
 
 from __future__ import annotations
