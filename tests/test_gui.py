@@ -197,3 +197,22 @@ def test_screenshot_command_writes_a_png(tmp_path):
     assert r.returncode == 0, r.stderr
     img = QtGui.QImage(str(out))
     assert img.width() == 1366 and img.height() == 768
+
+
+def test_config_files_round_trip_and_bad_ones_change_nothing(qtbot, win, tmp_path, monkeypatch):
+    from PySide6 import QtWidgets
+
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    win.controls.gain.setValue(0.8)
+    good = tmp_path / "c.json"
+    win.cfg.save(good)
+    win.controls.preset.setCurrentText("deep-bn")
+    assert win.cfg.init.gain != 0.8
+    assert win.load_config_file(str(good))
+    assert win.cfg.init.gain == 0.8 and win.controls.gain.value() == 0.8 and not win.controls.batchnorm.isChecked()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"train": {"lr": -1}}')
+    before = win.cfg.to_dict()
+    assert not win.load_config_file(str(bad))
+    assert "train.lr" in shown[0] and win.cfg.to_dict() == before

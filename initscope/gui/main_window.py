@@ -183,6 +183,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.open_act = act("Open data…", "Ctrl+O", self.open_data, "load another word list")
         menu = self.menuBar().addMenu("&File")
         menu.addAction(self.open_act)
+        menu.addSeparator()
+        for text, key, slot in (("Open config…", "Ctrl+Shift+O", self.open_config), ("Save config…", "Ctrl+S", self.save_config)):
+            a = QtGui.QAction(text, self, shortcut=QtGui.QKeySequence(key))
+            a.triggered.connect(slot)
+            menu.addAction(a)
+        menu.addSeparator()
         quit_act = QtGui.QAction("Quit", self, shortcut=QtGui.QKeySequence("Ctrl+Q"), triggered=self.close)
         menu.addAction(quit_act)
         run_menu = self.menuBar().addMenu("&Run")
@@ -262,6 +268,33 @@ class MainWindow(QtWidgets.QMainWindow):
     def _preview_failed(self, generation: int, msg: str) -> None:
         if generation == self.preview_generation:
             self.controls.stack.error.setText(f"⚠ {msg}")
+
+    # --- config files ---------------------------------------------------------------------------
+    def open_config(self) -> None:
+        if self.training:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a config", "", "JSON (*.json);;All files (*)")
+        if path:
+            self.load_config_file(path)
+
+    def load_config_file(self, path: str) -> bool:
+        """Load a config saved by the app or the CLI; a bad file gets a message and changes nothing."""
+        try:
+            cfg = Config.load(path)
+        except UserError as e:
+            QtWidgets.QMessageBox.warning(self, "Could not open the config", f"{e}\n\nThe current settings are kept.")
+            return False
+        self.set_config(cfg)
+        return True
+
+    def save_config(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the config", "initscope-config.json",
+                                                        "JSON (*.json)")
+        if path:
+            try:
+                self.cfg.save(path)
+            except OSError as e:
+                QtWidgets.QMessageBox.warning(self, "Could not save the config", str(e))
 
     # --- data -------------------------------------------------------------------------------
     def open_data(self) -> None:
