@@ -44,6 +44,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.data_path = str(data_path or default_data_path())
         self.history = History()
         self.training = False
+        self._stack_error: str | None = "no data yet"  # why Train is disabled, or None
         self.run_status = "ready"
         self.last_result: dict | None = None
         self.drawn_version = None
@@ -204,8 +205,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sample_act.setEnabled(not self.training and self.last_result is not None
                                    and "samples" in self.last_result)
         self.pause_act.setText("Resume" if self.training and self.worker.paused else "Pause")
-
-    _stack_error: str | None = "no data yet"
 
     def _validate(self) -> None:
         vocab = self.data.vocab.size if self.data is not None else 27
