@@ -46,9 +46,16 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, default=10, metavar="K", help="names to sample at the end (default 10)")
     run.add_argument("--json-out", metavar="FILE", help="write results as JSON")
     run.add_argument("--save-config", metavar="FILE", help="write the effective config as JSON")
+    run.add_argument("--save-run", metavar="FILE.initscope", help="save the whole run (config, losses, "
+                     "snapshots, weights) to one file; `initscope report` turns it into HTML")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("presets", help="list the lecture presets")
+
+    rep = sub.add_parser("report", help="a self-contained HTML report of a saved run",
+                         description="Write one HTML file (images embedded) from a run saved with --save-run.")
+    rep.add_argument("run_file", metavar="RUN.initscope")
+    rep.add_argument("-o", "--out", default="report.html", help="output file (default report.html)")
 
     sweep = sub.add_parser("sweep", help="at-init statistics across gains or depths (init explorer)",
                            description="Per-layer tanh saturation, activation std and gradient std at init, "
@@ -125,9 +132,10 @@ def _layer_table(init, final) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from initscope.core.data import load_dataset
     from initscope.core.hints import hints
+    from initscope.core.history import History
     from initscope.core.trainer import Trainer, set_threads
 
-    for opt in ("json_out", "save_config"):
+    for opt in ("json_out", "save_config", "save_run"):
         path = getattr(args, opt)
         if path and not Path(path).resolve().parent.is_dir():
             raise UserError(f"--{opt.replace('_', '-')} {path}: folder {Path(path).resolve().parent} does not exist")
@@ -142,6 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save_config:
         cfg.save(args.save_config)
     init = trainer.init_snapshot()
+    history = History()  # what a saved run keeps: the loss curve, per-snapshot scalars, recent snapshots
+    history.set_init(init)
     print(f"initial loss {init.loss:.4f} (uniform guess: ln {data.vocab.size} = {init.ref_loss:.4f})")
 
     final = None
@@ -158,6 +168,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.set_postfix(loss=f"{float(p.losses[-1]):.4f}", lr=f"{p.lr:g}", refresh=False)
             if p.snapshot is not None:
                 last["snap"] = p.snapshot
+                history.add_snapshot(p.snapshot)
+            if len(p.losses):
+                history.add_losses(p.first_step, p.losses)
             last["speed"] = p.steps_per_sec
 
         try:
@@ -187,6 +200,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = trainer.sample(args.samples) if args.samples and trainer.status != "diverged" else []
     if names:
         print("\nsamples: " + ", ".join(names))
+    if args.save_run:
+        from initscope.core.runfile import SavedRun, history_arrays, save_run
+
+        arrays, names_ = history_arrays(history)
+        snaps = [init] + [s for s in history.recent if s is not init]
+        save_run(args.save_run, SavedRun(
+            config=cfg, vocab=list(data.vocab.itos), data_path=data.path, status=trainer.status, message=trainer.message,
+            steps=trainer.step, losses=trainer.losses.copy(), history=arrays, names=names_, snapshots=snaps,
+            split_losses=losses, samples=names, hints=said, state_dict=trainer.net.state_dict()))
+        print(f"saved the run to {args.save_run}")
     if args.json_out:
         from initscope.core.files import atomic_write_text
 
@@ -266,6 +289,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_presets(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "report":
+            from initscope.report import write_report
+
+            if not Path(args.out).resolve().parent.is_dir():
+                raise UserError(f"-o {args.out}: folder {Path(args.out).resolve().parent} does not exist")
+            write_report(args.run_file, args.out)
+            print(f"wrote {args.out}")
+            return 0
         return cmd_run(args)
     except UserError as e:
         print(f"initscope: error: {e}", file=sys.stderr)

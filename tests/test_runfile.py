@@ -1,0 +1,123 @@
+import base64
+import io
+import json
+import re
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from initscope.cli import main
+from initscope.core.errors import RunFileError
+from initscope.core.runfile import load_run, save_run
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run") / "r.initscope"
+    assert main(["run", "--preset", "deep-bn", "--steps", "300", "--snapshot-every", "100", "--quiet",
+                 "--samples", "3", "--save-run", str(path)]) == 0
+    return path
+
+
+def test_round_trip_is_exact(saved, tmp_path):
+    run = load_run(saved)
+    assert run.config.name == "deep-bn" and run.config.train.steps == 300 and run.steps == 300
+    assert run.losses.shape == (300,) and run.status == "finished" and len(run.samples) == 3
+    assert [s.step for s in run.snapshots] == [0, 0, 100, 200]  # step-0 preview, then the run's snapshots
+    assert list(run.history["snap_steps"]) == [0, 100, 200] and run.history["saturation"].shape == (3, 5)
+    again = tmp_path / "again.initscope"
+    save_run(again, run)
+    back = load_run(again)
+    assert back.config == run.config and np.array_equal(back.losses, run.losses)
+    for k in run.history:
+        assert np.array_equal(back.history[k], run.history[k])
+    for k, v in run.state_dict.items():
+        assert torch.equal(back.state_dict[k], v)
+    a, b = run.snapshots[-1], back.snapshots[-1]
+    assert a.layers[0].saturation == b.layers[0].saturation and np.array_equal(a.layers[0].hist.counts,
+                                                                              b.layers[0].hist.counts)
+    assert run.split_losses == back.split_losses and run.net()(torch.zeros(2, 3, dtype=torch.long)).shape == (2, 27)
+
+
+def _rewrite(src, dst, change):
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    change(members)
+    with zipfile.ZipFile(dst, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("truncated", "not an initscope run file"),
+    ("text", "not an initscope run file"),
+    ("foreign", "no manifest.json"),
+    ("newer", "newer initscope"),
+    ("missing", "missing weights.pt"),
+    ("badconfig", "its config is invalid"),
+    ("weights", "weights do not match"),
+    ("losses", "damaged"),
+])
+def test_damaged_files_get_a_message(saved, tmp_path, case, expected):
+    bad = tmp_path / f"{case}.initscope"
+    raw = saved.read_bytes()
+    if case == "truncated":
+        bad.write_bytes(raw[: len(raw) // 2])
+    elif case == "text":
+        bad.write_text("hello")
+    elif case == "foreign":
+        with zipfile.ZipFile(bad, "w") as z:
+            z.writestr("something.txt", "x")
+    else:
+        def change(m):
+            manifest = json.loads(m["manifest.json"])
+            if case == "newer":
+                manifest["version"] = 99
+            elif case == "missing":
+                del m["weights.pt"]
+            elif case == "badconfig":
+                manifest["config"]["train"]["lr"] = -1
+            elif case == "weights":
+                buf = io.BytesIO()
+                torch.save({"embedding.weight": torch.zeros(3, 3)}, buf)
+                m["weights.pt"] = buf.getvalue()
+            elif case == "losses":
+                m["losses.npy"] = b"garbage"
+            m["manifest.json"] = json.dumps(manifest).encode()
+        _rewrite(saved, bad, change)
+    with pytest.raises(RunFileError) as e:
+        load_run(bad)
+    assert expected in str(e.value) and str(bad) in str(e.value)
+
+
+def test_a_crash_mid_save_leaves_the_old_file(saved, tmp_path, monkeypatch):
+    import os
+
+    target = tmp_path / "keep.initscope"
+    target.write_bytes(saved.read_bytes())
+    before = target.read_bytes()
+    run = load_run(saved)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        save_run(target, run)
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["keep.initscope"]
+
+
+def test_report_embeds_the_panels(saved, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    assert main(["report", str(saved), "-o", str(out)]) == 0
+    text = out.read_text()
+    pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
+    assert len(pngs) >= 4 and all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert "L2 Tanh" in text and "Split losses" in text and "Sampled names" in text
+    bad = tmp_path / "bad.initscope"
+    bad.write_text("nope")
+    assert main(["report", str(bad), "-o", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not an initscope run file" in err[-1]
