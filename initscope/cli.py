@@ -76,6 +76,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the app (the default)")
     _add_config_args(gui)
+    gui.add_argument("--scenario", metavar="FILE.json", help="open at the first step of a workshop scenario "
+                     "(resources/scenarios/lecture.json is the lecture's walkthrough)")
+    gui.add_argument("--present", action="store_true", help="start in presentation mode (large fonts and lines)")
 
     shot = sub.add_parser("screenshot", help="render the main window after N training steps to a PNG")
     shot.add_argument("out", metavar="OUT.png")

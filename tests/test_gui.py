@@ -216,3 +216,24 @@ def test_config_files_round_trip_and_bad_ones_change_nothing(qtbot, win, tmp_pat
     before = win.cfg.to_dict()
     assert not win.load_config_file(str(bad))
     assert "train.lr" in shown[0] and win.cfg.to_dict() == before
+
+
+def test_scenario_steps_and_presentation_mode(qtbot, win):
+    from initscope.core.scenario import load_scenario, shipped_scenarios
+    from PySide6 import QtWidgets
+
+    win.set_scenario(load_scenario(shipped_scenarios()[0]))
+    assert win.cfg.name == "original" and "step 1 of 13" in win.caption.text() and not win.prev_btn.isEnabled()
+    win.next_btn.click()
+    assert win.cfg.name == "fix-softmax" and win.controls.out_factor.value() == pytest.approx(0.01)
+    qtbot.waitUntil(lambda: win.preview_snapshot.loss < 4, timeout=20_000)  # the step is loaded and previewed
+    for _ in range(20):
+        win.next_btn.click()
+    assert win.scenario_index == 12 and not win.next_btn.isEnabled()
+    assert win.cfg.name == "deep-bn" and win.cfg.init.gain == pytest.approx(3.0)
+    size = QtWidgets.QApplication.instance().font().pointSizeF()
+    win.present_act.setChecked(True)
+    assert QtWidgets.QApplication.instance().font().pointSizeF() == pytest.approx(size * 1.5)
+    assert all(c.opts["pen"].widthF() >= 2 * c.base_width for c in win.sat_panel.curves.values())
+    win.present_act.setChecked(False)
+    assert QtWidgets.QApplication.instance().font().pointSizeF() == pytest.approx(size)

@@ -42,6 +42,10 @@ def _checked_args(args):
     cfg = load_config(args)
     if getattr(args, "data", None):
         load_words(args.data)
+    if getattr(args, "scenario", None):
+        from initscope.core.scenario import load_scenario
+
+        args.scenario_obj = load_scenario(args.scenario)
     return cfg
 
 
@@ -64,6 +68,10 @@ def run_app(args) -> int:
     app = make_app()
     win = _window(cfg, args)
     win.resize(1366, 768)
+    if getattr(args, "scenario_obj", None) is not None:
+        win.set_scenario(args.scenario_obj)
+    if getattr(args, "present", False):
+        win.present_act.setChecked(True)
     win.show()
     return app.exec()
 

@@ -364,6 +364,9 @@ class ExplorerTabs(QtCore.QObject):
     def set_gain(self, gain: float) -> None:
         self.gain_view.set_current(gain)
 
+    def panels(self) -> list[Panel]:
+        return [*self.gain_view.panels, self.depth_view.std_panel, self.depth_view.sat_panel, self.depth_view.grad_panel]
+
     def redraw(self) -> None:
         """Called from the window's redraw timer: sweep points are drawn at most at that rate."""
         v = self.gain_view

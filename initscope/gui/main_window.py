@@ -67,6 +67,7 @@ class MainWindow(QtWidgets.QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(self.controls.sizeHint().width() + 18)
+        self.controls_scroll = scroll
         dock = QtWidgets.QDockWidget("Network and training", self)
         dock.setObjectName("controls")
         dock.setWidget(scroll)
@@ -113,9 +114,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self.hint_box.setMinimumHeight(48)
         self.hint_box.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         self.hint_box.setStyleSheet("QLabel { background: #fffbe6; border: 1px solid #e6d9a8; padding: 4px; }")
+        self.scenario = None
+        self.scenario_index = 0
+        self.caption = QtWidgets.QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setStyleSheet("QLabel { background: #e8f1fb; border: 1px solid #b7cde8; padding: 6px; }")
+        self.prev_btn = QtWidgets.QPushButton("◀ Previous")
+        self.next_btn = QtWidgets.QPushButton("Next ▶")
+        self.prev_btn.setShortcut(QtGui.QKeySequence("Ctrl+PgUp"))
+        self.next_btn.setShortcut(QtGui.QKeySequence("Ctrl+PgDown"))
+        self.prev_btn.clicked.connect(lambda: self.scenario_step(self.scenario_index - 1))
+        self.next_btn.clicked.connect(lambda: self.scenario_step(self.scenario_index + 1))
+        self.scenario_bar = QtWidgets.QWidget()
+        sb = QtWidgets.QHBoxLayout(self.scenario_bar)
+        sb.setContentsMargins(0, 0, 0, 0)
+        sb.addWidget(self.prev_btn)
+        sb.addWidget(self.caption, 1)
+        sb.addWidget(self.next_btn)
+        self.scenario_bar.hide()
         central = QtWidgets.QWidget()
         cl = QtWidgets.QVBoxLayout(central)
         cl.setContentsMargins(4, 4, 4, 4)
+        cl.addWidget(self.scenario_bar)
         cl.addWidget(self.tabs, 1)
         cl.addWidget(self.hint_box)
         self.setCentralWidget(central)
@@ -189,12 +209,20 @@ class MainWindow(QtWidgets.QMainWindow):
             a = QtGui.QAction(text, self, shortcut=QtGui.QKeySequence(key))
             a.triggered.connect(slot)
             menu.addAction(a)
+        scen = QtGui.QAction("Open scenario…", self)
+        scen.triggered.connect(self.open_scenario)
+        menu.addAction(scen)
         menu.addSeparator()
         quit_act = QtGui.QAction("Quit", self, shortcut=QtGui.QKeySequence("Ctrl+Q"), triggered=self.close)
         menu.addAction(quit_act)
         run_menu = self.menuBar().addMenu("&Run")
         for a in (self.train_act, self.pause_act, self.stop_act, self.reset_act, self.sample_act):
             run_menu.addAction(a)
+        view = self.menuBar().addMenu("&View")
+        self.present_act = QtGui.QAction("Presentation mode (large fonts and lines)", self, checkable=True)
+        self.present_act.setShortcut(QtGui.QKeySequence("Ctrl+Shift+P"))
+        self.present_act.toggled.connect(self.set_presentation)
+        view.addAction(self.present_act)
 
     def _update_actions(self) -> None:
         valid = self.data is not None and self._stack_error is None
@@ -294,6 +322,61 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.cfg.save(path)
             except OSError as e:
                 QtWidgets.QMessageBox.warning(self, "Could not save the config", str(e))
+
+    # --- scenarios and presentation ---------------------------------------------------------------
+    def open_scenario(self) -> None:
+        if self.training:
+            return
+        from initscope.core.scenario import SCENARIO_DIR
+
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a scenario", str(SCENARIO_DIR),
+                                                        "Scenarios (*.json);;All files (*)")
+        if path:
+            self.load_scenario_file(path)
+
+    def load_scenario_file(self, path: str) -> bool:
+        from initscope.core.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(path)
+        except UserError as e:
+            QtWidgets.QMessageBox.warning(self, "Could not open the scenario", f"{e}\n\nNothing was changed.")
+            return False
+        self.set_scenario(scenario)
+        return True
+
+    def set_scenario(self, scenario) -> None:
+        self.scenario = scenario
+        self.scenario_bar.show()
+        self.scenario_step(0)
+
+    def scenario_step(self, i: int) -> None:
+        """Load step i of the scenario: its config (ready to train) and its caption."""
+        if self.scenario is None or self.training or not 0 <= i < len(self.scenario.steps):
+            return
+        self.scenario_index = i
+        step = self.scenario.steps[i]
+        self.set_config(step.config.copy())
+        self.run_status = "ready"
+        aim = f"<br><i>aim: {step.aim()}</i>" if step.targets else ""
+        self.caption.setText(f"<b>{self.scenario.title}</b> — step {i + 1} of {len(self.scenario.steps)}<br>"
+                             f"{step.caption}{aim}")
+        self.prev_btn.setEnabled(i > 0)
+        self.next_btn.setEnabled(i + 1 < len(self.scenario.steps))
+
+    def set_presentation(self, on: bool) -> None:
+        """One switch for a projector: bigger fonts everywhere and thicker plot lines."""
+        app = QtWidgets.QApplication.instance()
+        if not hasattr(self, "_base_point_size"):
+            self._base_point_size = app.font().pointSizeF()
+        font = app.font()
+        font.setPointSizeF(self._base_point_size * (1.5 if on else 1.0))
+        app.setFont(font)
+        for panel in self.panels + self.explorer.panels():
+            panel.set_scale(2.0 if on else 1.0, font.pointSizeF())
+        self.controls.adjustSize()
+        self.controls_scroll.setMinimumWidth(self.controls.sizeHint().width() + 18)
+        self._force_redraw()
 
     # --- data -------------------------------------------------------------------------------
     def open_data(self) -> None:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.diagnostics import Histogram, Snapshot
 from initscope.core.history import History
@@ -66,6 +66,7 @@ class Panel(QtWidgets.QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.line_scale = 1.0  # presentation mode doubles it
         self.draws = 0  # how many times the panel redrew (for the responsiveness benchmark and tests)
 
     def set_series(self, names: list[str], colors: list[str], width: float, labels: list[str] | None = None) -> None:
@@ -82,10 +83,26 @@ class Panel(QtWidgets.QWidget):
             self.legend.clear()
         self.curves = {}
         for i, (n, col) in enumerate(zip(names, colors)):
-            c = self.plot.plot(pen=pg.mkPen(col, width=width), name=None)
+            c = self.plot.plot(pen=pg.mkPen(col, width=width * self.line_scale), name=None)
+            c.base_width = width
             self.curves[n] = c
             if self.legend is not None:
                 self.legend.addItem(c, labels[i] if labels else n)
+
+    def set_scale(self, scale: float, point_size: float) -> None:
+        """Presentation mode: line widths x scale, axis and title text at point_size."""
+        self.line_scale = scale
+        font = QtGui.QFont()
+        font.setPointSizeF(point_size)
+        for side in ("left", "bottom"):
+            ax = self.plot.getAxis(side)
+            ax.setTickFont(font)
+            ax.label.setFont(font)
+        self.plot.titleLabel.setText(self.plot.titleLabel.text, size=f"{point_size * 1.1:.0f}pt")
+        for c in self.curves.values():
+            pen = pg.mkPen(c.opts["pen"])
+            pen.setWidthF(c.base_width * scale)
+            c.setPen(pen)
 
     def clear_series(self) -> None:
         self.set_series([], [], 1)

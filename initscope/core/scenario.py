@@ -1,0 +1,104 @@
+"""Workshop scenarios: an ordered list of steps, each a config, a caption and the numbers to aim for.
+
+    {"version": 1, "title": "...", "steps": [
+        {"caption": "...", "preset": "original", "overrides": {"init": {"gain": 0.5}},
+         "targets": {"val": 2.1682}}, ...]}
+
+A step names a preset or carries a whole "config"; "overrides" are merged into it field by field, and the
+result is validated like any config. Errors name the file and the step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from initscope.core.config import Config, preset
+from initscope.core.errors import ConfigError
+
+SCENARIO_VERSION = 1
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "resources" / "scenarios"
+
+
+@dataclass
+class ScenarioStep:
+    caption: str
+    config: Config
+    targets: dict[str, float] = field(default_factory=dict)
+
+    def aim(self) -> str:
+        return ", ".join(f"{k} {v:g}" for k, v in self.targets.items())
+
+
+@dataclass
+class Scenario:
+    title: str
+    steps: list[ScenarioStep]
+
+
+def _merge(base: dict, over: dict, where: str) -> dict:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v, f"{where}.{k}")
+        else:
+            base[k] = v
+    return base
+
+
+def parse_scenario(d, name: str = "scenario") -> Scenario:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{name}: expected a JSON object with 'title' and 'steps'")
+    unknown = set(d) - {"version", "title", "steps"}
+    if unknown:
+        raise ConfigError(f"{name}: unknown field '{sorted(unknown)[0]}'")
+    if not isinstance(d.get("version", 1), int) or d.get("version", 1) > SCENARIO_VERSION:
+        raise ConfigError(f"{name}: written for a newer initscope (scenario version {d.get('version')})")
+    steps = d.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise ConfigError(f"{name}: 'steps' must be a non-empty list")
+    out = []
+    for i, s in enumerate(steps, start=1):
+        where = f"{name}: step {i}"
+        if not isinstance(s, dict):
+            raise ConfigError(f"{where}: expected an object")
+        bad = set(s) - {"caption", "preset", "config", "overrides", "targets"}
+        if bad:
+            raise ConfigError(f"{where}: unknown field '{sorted(bad)[0]}'")
+        if not isinstance(s.get("caption"), str) or not s["caption"].strip():
+            raise ConfigError(f"{where}: needs a 'caption' (text)")
+        if ("preset" in s) == ("config" in s):
+            raise ConfigError(f"{where}: give either 'preset' or 'config'")
+        try:
+            base = preset(s["preset"]).to_dict() if "preset" in s else dict(s["config"])
+            over = s.get("overrides", {})
+            if not isinstance(over, dict):
+                raise ConfigError("'overrides' must be an object")
+            cfg = Config.from_dict(_merge(base, json.loads(json.dumps(over)), "overrides"))
+        except (ConfigError, TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: {e}") from None
+        targets = s.get("targets", {})
+        if not isinstance(targets, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in targets.values()):
+            raise ConfigError(f"{where}: 'targets' must map names to finite numbers")
+        out.append(ScenarioStep(caption=s["caption"].strip(), config=cfg, targets={k: float(v) for k, v in targets.items()}))
+    title = d.get("title", name)
+    return Scenario(title=str(title), steps=out)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 JSON file") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    return parse_scenario(d, str(path))
+
+
+def shipped_scenarios() -> list[Path]:
+    return sorted(SCENARIO_DIR.glob("*.json"))
