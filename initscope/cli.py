@@ -56,6 +56,8 @@ def _build_parser() -> argparse.ArgumentParser:
                          description="Write one HTML file (images embedded) from a run saved with --save-run.")
     rep.add_argument("run_file", metavar="RUN.initscope")
     rep.add_argument("-o", "--out", default="report.html", help="output file (default report.html)")
+    rep.add_argument("--csv", metavar="PREFIX", help="also write PREFIX_loss.csv (every step) and PREFIX_layers.csv "
+                     "(per snapshot, per layer and weight matrix)")
 
     sweep = sub.add_parser("sweep", help="at-init statistics across gains or depths (init explorer)",
                            description="Per-layer tanh saturation, activation std and gradient std at init, "
@@ -78,6 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_config_args(gui)
     gui.add_argument("--scenario", metavar="FILE.json", help="open at the first step of a workshop scenario "
                      "(resources/scenarios/lecture.json is the lecture's walkthrough)")
+    gui.add_argument("--run", metavar="RUN.initscope", help="open a run saved with --save-run or File > Save run")
     gui.add_argument("--present", action="store_true", help="start in presentation mode (large fonts and lines)")
 
     shot = sub.add_parser("screenshot", help="render the main window after N training steps to a PNG")
@@ -295,10 +298,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from initscope.report import write_report
 
-            if not Path(args.out).resolve().parent.is_dir():
-                raise UserError(f"-o {args.out}: folder {Path(args.out).resolve().parent} does not exist")
+            for opt, path in (("-o", args.out), ("--csv", args.csv)):
+                if path and not Path(path).resolve().parent.is_dir():
+                    raise UserError(f"{opt} {path}: folder {Path(path).resolve().parent} does not exist")
             write_report(args.run_file, args.out)
             print(f"wrote {args.out}")
+            if args.csv:
+                from initscope.core.files import atomic_write_text
+                from initscope.core.runfile import load_run, metrics_csv
+
+                loss_csv, layers_csv = metrics_csv(load_run(args.run_file))
+                for suffix, text in (("_loss.csv", loss_csv), ("_layers.csv", layers_csv)):
+                    atomic_write_text(Path(args.csv + suffix), text)
+                print(f"wrote {args.csv}_loss.csv and {args.csv}_layers.csv")
             return 0
         return cmd_run(args)
     except UserError as e:

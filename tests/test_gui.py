@@ -86,9 +86,10 @@ def train_short(qtbot, win, steps=600, every=100):
     win.controls.steps.setValue(steps)
     win.controls.every.setValue(every)
     assert win.cfg.train.steps == steps
-    with qtbot.waitSignal(win.worker.finished, timeout=120_000) as blocker:
-        win.train_act.trigger()
-    return blocker.args
+    # wait on the window's own state: a qtbot signal blocker on a worker-thread signal runs in that thread
+    win.train_act.trigger()
+    qtbot.waitUntil(lambda: not win.training and win.last_result is not None, timeout=120_000)
+    return win.run_status, win.last_result
 
 
 def test_short_training_streams_into_the_panels(qtbot, win):
@@ -105,9 +106,10 @@ def test_short_training_streams_into_the_panels(qtbot, win):
     assert win.loss_panel.ref.value() == pytest.approx(math.log(27))
     qtbot.waitUntil(lambda: "train" in win.hint_box.text(), timeout=5000)
     assert win.sample_act.isEnabled()
-    with qtbot.waitSignal(win.worker.samples, timeout=30_000) as blocker:
-        win._sample.emit()
-    assert len(blocker.args[0]) == 20
+    first = list(win.last_result["samples"])
+    win._sample.emit()
+    qtbot.waitUntil(lambda: win.last_result["samples"] != first, timeout=30_000)
+    assert len(win.last_result["samples"]) == 20
 
 
 def test_pause_resume_stop(qtbot, win):
@@ -125,10 +127,9 @@ def test_pause_resume_stop(qtbot, win):
     win.pause_act.trigger()
     assert not win.worker.paused
     qtbot.waitUntil(lambda: len(win.history.loss) > n + 100, timeout=30_000)
-    with qtbot.waitSignal(win.worker.finished, timeout=30_000) as blocker:
-        win.stop_act.trigger()
-    assert blocker.args[0] == "stopped"
-    qtbot.waitUntil(lambda: win.train_act.isEnabled(), timeout=5000)
+    win.stop_act.trigger()
+    qtbot.waitUntil(lambda: not win.training and win.train_act.isEnabled(), timeout=30_000)
+    assert win.run_status == "stopped"
     assert len(win.history.loss) > 0 and win.run_status == "stopped"
 
 
@@ -158,15 +159,13 @@ def test_bad_data_file_keeps_the_old_data(qtbot, win, tmp_path, monkeypatch):
     old = win.data
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"\x00\x01binary")
-    with qtbot.waitSignal(win.engine.dataFailed, timeout=20_000):
-        win.load_data(str(bad))
-    qtbot.waitUntil(lambda: bool(shown), timeout=5000)  # the window's slot may run after the blocker's
+    win.load_data(str(bad))
+    qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
     assert win.data is old and "binary" in shown[0]
     good = tmp_path / "good.txt"
     good.write_text("\n".join(["anna", "bob", "carl", "dora", "emil", "fay", "gus", "hal", "ida", "jo", "kim"]))
-    with qtbot.waitSignal(win.engine.dataLoaded, timeout=20_000):
-        win.load_data(str(good))
-    qtbot.waitUntil(lambda: win.data.path == str(good), timeout=5000)
+    win.load_data(str(good))
+    qtbot.waitUntil(lambda: win.data.path == str(good), timeout=20_000)
     assert win.data.vocab.size == len(set("annabobcarldoraemilfaygushalidajokim")) + 1
     assert "good.txt" in win.controls.data_label.text()
 
@@ -237,3 +236,53 @@ def test_scenario_steps_and_presentation_mode(qtbot, win):
     assert all(c.opts["pen"].widthF() >= 2 * c.base_width for c in win.sat_panel.curves.values())
     win.present_act.setChecked(False)
     assert QtWidgets.QApplication.instance().font().pointSizeF() == pytest.approx(size)
+
+
+def test_save_open_and_export_a_run(qtbot, win, tmp_path, monkeypatch):
+    import csv
+    import xml.etree.ElementTree as ET
+
+    from PySide6 import QtGui, QtWidgets
+
+    from initscope.core.runfile import load_run
+
+    train_short(qtbot, win, steps=300)
+    qtbot.waitUntil(lambda: win.last_result is not None, timeout=5000)
+    path = str(tmp_path / "r.initscope")
+    win.save_run_to(path)
+    qtbot.waitUntil(lambda: win.last_saved == path, timeout=30_000)
+    run = load_run(path)
+    assert run.steps == 300 and np.array_equal(run.losses, win.history.loss.data)
+    assert run.config == win.run_cfg and run.split_losses == win.last_result["losses"]
+
+    other = MainWindow(preset("deep-bn"))
+    qtbot.addWidget(other)
+    other.show()
+    other.show_saved_run(run)
+    assert other.cfg.name == "deep-nobn" and other.run_status == "finished" and other.history_from_file
+    qtbot.waitUntil(lambda: other.loss_panel.raw.getData()[1] is not None
+                    and len(other.loss_panel.raw.getData()[1]) == 300, timeout=5000)
+    assert np.array_equal(other.history.update.data, win.history.update.data)
+    other.close()
+
+    files = win.export_panels_to(str(tmp_path))
+    pngs = [f for f in files if f.endswith(".png")]
+    svgs = [f for f in files if f.endswith(".svg")]
+    assert len(pngs) == len(svgs) >= 7
+    assert all(not QtGui.QImage(f).isNull() for f in pngs)
+    assert all(ET.parse(f).getroot().tag.endswith("svg") for f in svgs)
+    loss_csv, layers_csv = win.export_csv_to(str(tmp_path / "m"))
+    rows = list(csv.DictReader(open(loss_csv)))
+    assert len(rows) == 300 and float(rows[0]["loss"]) == pytest.approx(float(win.history.loss.data[0]), rel=1e-6)
+    layer_rows = list(csv.DictReader(open(layers_csv)))
+    assert set(layer_rows[0]) == {"step", "name", "kind", "saturation", "act_std", "grad_std", "update_data_log10"}
+    assert {r["name"] for r in layer_rows} >= {"L1 Tanh", "L0 Linear.weight"}
+
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    bad = tmp_path / "bad.initscope"
+    bad.write_bytes(open(path, "rb").read()[:100])
+    before = win.cfg.to_dict()
+    win._open_run.emit(str(bad))
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert "not an initscope run file" in shown[0] and win.cfg.to_dict() == before

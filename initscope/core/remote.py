@@ -5,9 +5,11 @@ turns on one interpreter lock: on a 2-core machine the window trained at about h
 A child process has its own interpreter; the parent's relay thread waits in `recv()` (GIL released).
 
 Protocol over one Pipe (all messages are plain picklable data: dicts, numpy arrays, dataclasses):
-  parent -> child: ("load", path, block_size) | ("train", config_dict, path) | ("sample", k, seed) | ("quit",)
+  parent -> child: ("load", path, block_size) | ("train", config_dict, path) | ("sample", k, seed) | ("state",)
+                   | ("quit",)
   child -> parent: ("ready",) | ("loaded", summary) | ("init", Snapshot) | ("progress", Progress)
-                   | ("done", status, result) | ("samples", names) | ("error", message, is_user_error)
+                   | ("done", status, result) | ("samples", names) | ("state", {name: array})
+                   | ("error", message, is_user_error)
 Pause and stop are multiprocessing Events the child's loop reads between steps.
 """
 
@@ -53,6 +55,10 @@ def _serve(conn, stop, run, threads: int) -> None:  # the child's main loop
                     result["losses"] = trainer.split_losses()
                     result["samples"] = trainer.sample(20)
                 conn.send(("done", status, result))
+            elif kind == "state":
+                if trainer is None:
+                    raise UserError("no trained model yet")
+                conn.send(("state", {k: v.detach().cpu().numpy() for k, v in trainer.net.state_dict().items()}))
             elif kind == "sample":
                 if trainer is None:
                     raise UserError("no trained model to sample from yet")
@@ -141,6 +147,12 @@ class RemoteTrainer:
         with self._lock:
             self._conn.send(("sample", k, seed))
             return self._until("samples")[1]
+
+    def state_dict(self) -> dict:
+        """The last run's weights (as numpy arrays: plain data across the pipe)."""
+        with self._lock:
+            self._conn.send(("state",))
+            return self._until("state")[1]
 
     def close(self, timeout: float = 10.0) -> None:
         self.stop()

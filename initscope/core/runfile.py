@@ -165,3 +165,41 @@ def history_arrays(h: History) -> tuple[dict[str, np.ndarray], dict[str, list[st
         if a is not None:
             arrays[k] = a.data.copy()
     return arrays, {"layers": list(h.layer_names), "matrices": list(h.matrix_names)}
+
+
+def history_from_run(run: SavedRun) -> History:
+    """Rebuild the buffers the panels draw from, as they were when the run was saved."""
+    h = History()
+    h.add_losses(0, run.losses)
+    h.set_init(run.snapshots[0])
+    steps = run.history.get("snap_steps", np.zeros(0, np.int64))
+    if len(steps) and "saturation" in run.history:
+        h.layer_names = list(run.names.get("layers", []))
+        h.matrix_names = list(run.names.get("matrices", []))
+        from initscope.core.history import GrowArray
+
+        h.snap_steps.extend(steps)
+        for key in HISTORY_KEYS[1:]:
+            arr = run.history[key]
+            g = GrowArray(arr.shape[1])
+            g.extend(arr)
+            setattr(h, key, g)
+    for s in run.snapshots[1:]:
+        h.recent.append(s)
+    h.version += 1
+    return h
+
+
+def metrics_csv(run_or_history) -> tuple[str, str]:
+    """(per-step loss CSV, per-snapshot per-layer CSV) of a SavedRun or a History."""
+    h = history_from_run(run_or_history) if isinstance(run_or_history, SavedRun) else run_or_history
+    loss_lines = ["step,loss"] + [f"{s},{v:.7g}" for s, v in zip(h.loss_steps(), h.loss.data)]
+    rows = ["step,name,kind,saturation,act_std,grad_std,update_data_log10"]
+    if h.saturation is not None:
+        for i, step in enumerate(h.snap_steps.data):
+            for j, name in enumerate(h.layer_names):
+                rows.append(f"{step},{name},layer,{h.saturation.data[i, j]:.7g},{h.act_std.data[i, j]:.7g},"
+                            f"{h.grad_std.data[i, j]:.7g},")
+            for j, name in enumerate(h.matrix_names):
+                rows.append(f"{step},{name},matrix,,,,{h.update.data[i, j]:.7g}")
+    return "\n".join(loss_lines) + "\n", "\n".join(rows) + "\n"

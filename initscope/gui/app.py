@@ -46,6 +46,10 @@ def _checked_args(args):
         from initscope.core.scenario import load_scenario
 
         args.scenario_obj = load_scenario(args.scenario)
+    if getattr(args, "run", None):
+        from initscope.core.runfile import load_run
+
+        load_run(args.run)  # a damaged file is a one-line error before the window opens
     return cfg
 
 
@@ -72,6 +76,8 @@ def run_app(args) -> int:
         win.set_scenario(args.scenario_obj)
     if getattr(args, "present", False):
         win.present_act.setChecked(True)
+    if getattr(args, "run", None):
+        win._open_run.emit(args.run)
     win.show()
     return app.exec()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import torch
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -33,6 +34,8 @@ class MainWindow(QtWidgets.QMainWindow):
     _train = QtCore.Signal(object, str)
     _warm = QtCore.Signal(str, int)
     _sample = QtCore.Signal()
+    _save_run = QtCore.Signal(str, object)
+    _open_run = QtCore.Signal(str)
     _sweep_gain = QtCore.Signal(int, object, object, object, int)
     _sweep_depth = QtCore.Signal(int, object, object, int, int)
 
@@ -45,6 +48,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history = History()
         self.training = False
         self._stack_error: str | None = "no data yet"  # why Train is disabled, or None
+        self.run_cfg: Config | None = None  # the config of the run on screen
+        self.last_saved = ""
+        self.history_from_file = False  # the panels show a run opened from a file (its weights are not in the worker)
         self.run_status = "ready"
         self.last_result: dict | None = None
         self.drawn_version = None
@@ -160,6 +166,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._train.connect(self.worker.train)
         self._warm.connect(self.worker.warm)
         self._sample.connect(self.worker.sample)
+        self._save_run.connect(self.worker.save_run)
+        self._open_run.connect(self.engine.open_run)
+        self.worker.saved.connect(self._run_saved)
+        self.worker.saveFailed.connect(self._file_failed)
+        self.engine.runLoaded.connect(self.show_saved_run)
+        self.engine.runFailed.connect(self._file_failed)
         self.engine.dataLoaded.connect(self._data_loaded)
         self.engine.dataFailed.connect(self._data_failed)
         self.engine.previewReady.connect(self._preview_ready)
@@ -209,6 +221,15 @@ class MainWindow(QtWidgets.QMainWindow):
             a = QtGui.QAction(text, self, shortcut=QtGui.QKeySequence(key))
             a.triggered.connect(slot)
             menu.addAction(a)
+        for text, key, slot in (("Open run…", "", self.open_run), ("Save run…", "", self.save_run),
+                                ("Export panels (PNG + SVG)…", "", self.export_panels),
+                                ("Export metrics (CSV)…", "", self.export_csv)):
+            a = QtGui.QAction(text, self)
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            if text.startswith("Save run"):
+                self.save_run_act = a
+        menu.addSeparator()
         scen = QtGui.QAction("Open scenario…", self)
         scen.triggered.connect(self.open_scenario)
         menu.addAction(scen)
@@ -323,6 +344,115 @@ class MainWindow(QtWidgets.QMainWindow):
             except OSError as e:
                 QtWidgets.QMessageBox.warning(self, "Could not save the config", str(e))
 
+    # --- runs and exports --------------------------------------------------------------------------
+    def save_run(self) -> None:
+        if self.training or self.run_cfg is None or not len(self.history.loss) or self.history_from_file:
+            QtWidgets.QMessageBox.information(self, "Save run", "Train (or stop) a run first; then save it. "
+                                              "(A run opened from a file is saved already.)")
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the run", "run.initscope", "Runs (*.initscope)")
+        if path:
+            self.save_run_to(path)
+
+    def save_run_to(self, path: str) -> None:
+        """Everything but the weights is here as plain data; the worker adds them and writes the file."""
+        from initscope.core.runfile import SavedRun, history_arrays
+
+        h = self.history
+        arrays, names = history_arrays(h)
+        r = self.last_result or {}
+        run = SavedRun(config=self.run_cfg, vocab=list(self.data.vocab.itos), data_path=self.data.path,
+                       status=self.run_status, message=r.get("message", ""), steps=len(h.loss), losses=h.loss.data.copy(),
+                       history=arrays, names=names, snapshots=[h.init] + [s for s in h.recent if s is not h.init],
+                       split_losses=dict(r.get("losses", {})), samples=list(r.get("samples", [])),
+                       hints=hints(h.latest) if h.latest else [])
+        self._save_run.emit(path, run)
+
+    def _run_saved(self, path: str) -> None:
+        self.last_saved = path
+        self.statusBar().showMessage(f"saved the run to {path}", 8000)
+
+    def _file_failed(self, msg: str) -> None:
+        QtWidgets.QMessageBox.warning(self, "initscope", f"{msg}\n\nNothing was changed.")
+
+    def open_run(self) -> None:
+        if self.training:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a run", "", "Runs (*.initscope);;All files (*)")
+        if path:
+            self._open_run.emit(path)
+
+    def show_saved_run(self, run) -> None:
+        """Show a saved run as it was: its config in the controls, its history in the panels."""
+        from initscope.core.runfile import history_from_run
+
+        if self.training:
+            return
+        self.run_status = run.status or "finished"
+        self.run_cfg = run.config
+        self.history_from_file = True
+        self.set_config(run.config.copy())
+        self.history = history_from_run(run)
+        self._ref_loss = run.snapshots[0].ref_loss
+        self.last_result = {"message": run.message, "steps": run.steps, "losses": run.split_losses,
+                            "samples": run.samples}
+        for panel in (self.loss_panel, self.sat_panel, self.upd_panel):
+            panel.set_x_extent(max(run.steps, 1))
+        self.status_label.setText(f"saved run: {run.status} after {run.steps:,} steps ({run.config.name or 'custom'})")
+        self._update_actions()
+        self._force_redraw()
+
+    def export_panels(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Export the panels to a folder")
+        if folder:
+            self.export_panels_to(folder)
+
+    def export_panels_to(self, folder: str) -> list[str]:
+        """Every panel (plot and legend) as PNG (pyqtgraph's ImageExporter) and SVG (Qt's QSvgGenerator:
+        pyqtgraph 0.14's SVGExporter fails on the paths Qt 6.11 writes), named after its title."""
+        import re
+
+        from PySide6 import QtSvg
+        from pyqtgraph.exporters import ImageExporter
+
+        written = []
+        for panel in self.panels + self.explorer.panels():
+            title = panel.plot.titleLabel.text or "panel"
+            stem = re.sub(r"[^a-z0-9]+", "-", re.sub(r"<[^>]+>", "", title).lower()).strip("-")
+            scene = panel.view.scene()
+            png = f"{folder}/{stem}.png"
+            ImageExporter(scene).export(png)
+            svg = f"{folder}/{stem}.svg"
+            rect = scene.sceneRect()
+            gen = QtSvg.QSvgGenerator()
+            gen.setFileName(svg)
+            gen.setSize(rect.size().toSize())
+            gen.setViewBox(rect)
+            gen.setTitle(title)
+            painter = QtGui.QPainter(gen)
+            scene.render(painter, rect, rect)
+            painter.end()
+            written += [png, svg]
+        self.statusBar().showMessage(f"exported {len(written)} files to {folder}", 8000)
+        return written
+
+    def export_csv(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export metrics: prefix for the CSV files", "metrics",
+                                                        "CSV prefix (*)")
+        if path:
+            self.export_csv_to(path.removesuffix(".csv"))
+
+    def export_csv_to(self, prefix: str) -> list[str]:
+        from initscope.core.files import atomic_write_text
+        from initscope.core.runfile import metrics_csv
+
+        loss_csv, layers_csv = metrics_csv(self.history)
+        out = [f"{prefix}_loss.csv", f"{prefix}_layers.csv"]
+        for path, text in zip(out, (loss_csv, layers_csv)):
+            atomic_write_text(Path(path), text)
+        self.statusBar().showMessage(f"wrote {out[0]} and {out[1]}", 8000)
+        return out
+
     # --- scenarios and presentation ---------------------------------------------------------------
     def open_scenario(self) -> None:
         if self.training:
@@ -425,7 +555,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_actions()
         for panel in (self.loss_panel, self.sat_panel, self.upd_panel):
             panel.set_x_extent(self.cfg.train.steps)
-        self._train.emit(self.cfg.copy(), self.data.path)
+        self.run_cfg = self.cfg.copy()
+        self.history_from_file = False
+        self._train.emit(self.run_cfg, self.data.path)
 
     def _run_started(self, snap: Snapshot) -> None:
         self.history.set_init(snap)

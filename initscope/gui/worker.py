@@ -53,6 +53,18 @@ class Engine(QtCore.QObject):
         self.data = data
         self.dataLoaded.emit(data)
 
+    runLoaded = QtCore.Signal(object)  # SavedRun
+    runFailed = QtCore.Signal(str)
+
+    @QtCore.Slot(str)
+    def open_run(self, path: str) -> None:
+        from initscope.core.runfile import load_run
+
+        try:
+            self.runLoaded.emit(load_run(path))
+        except Exception as e:  # noqa: BLE001
+            self.runFailed.emit(_describe(e))
+
     @QtCore.Slot(int, object)
     def preview(self, generation: int, cfg: Config) -> None:
         if generation != self.latest_generation:
@@ -138,6 +150,25 @@ class TrainWorker(QtCore.QObject):
             self.samples.emit(self.remote.sample(20, seed=1000 + self._sample_seed))
         except Exception as e:  # noqa: BLE001
             self.failed.emit(_describe(e))
+
+    saved = QtCore.Signal(str)
+    saveFailed = QtCore.Signal(str)
+
+    @QtCore.Slot(str, object)
+    def save_run(self, path: str, run) -> None:
+        """Complete a SavedRun (plain data from the window) with the last run's weights and write it atomically."""
+        import torch
+
+        from initscope.core.runfile import save_run
+
+        try:
+            if self.remote is None:
+                raise UserError("no run to save yet")
+            run.state_dict = {k: torch.from_numpy(v) for k, v in self.remote.state_dict().items()}
+            save_run(path, run)
+            self.saved.emit(path)
+        except Exception as e:  # noqa: BLE001
+            self.saveFailed.emit(_describe(e))
 
     def close(self) -> None:
         if self.remote is not None:
