@@ -107,7 +107,7 @@ def test_short_training_streams_into_the_panels(qtbot, win):
     qtbot.waitUntil(lambda: "train" in win.hint_box.text(), timeout=5000)
     assert win.sample_act.isEnabled()
     first = list(win.last_result["samples"])
-    win._sample.emit()
+    win._sample_more()
     qtbot.waitUntil(lambda: win.last_result["samples"] != first, timeout=30_000)
     assert len(win.last_result["samples"]) == 20
 
@@ -286,3 +286,44 @@ def test_save_open_and_export_a_run(qtbot, win, tmp_path, monkeypatch):
     win._open_run.emit(str(bad))
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     assert "not an initscope run file" in shown[0] and win.cfg.to_dict() == before
+
+
+def test_runs_list_overlay_compare_rename_delete(qtbot, win):
+    from initscope.gui.runs import with_change
+
+    train_short(qtbot, win, steps=300)
+    win.controls.batchnorm.setChecked(True)
+    train_short(qtbot, win, steps=300)
+    runs = win.runs
+    assert len(runs.records) == 2 and all(r.status == "finished" for r in runs.records)
+    a, b = runs.records
+    runs.select([a, b])
+    assert win.overlay == [a, b]
+    qtbot.waitUntil(lambda: set(win.loss_panel.curves) == {a.name, b.name}, timeout=5000)
+    assert f"{b.name} · L2 Tanh" in win.sat_panel.curves and f"{a.name} · L1 Tanh" in win.sat_panel.curves
+    xs, ys = win.sat_panel.curves[f"{b.name} · L2 Tanh"].getData()
+    j = b.history.layer_names.index("L2 Tanh")
+    assert np.allclose(ys, b.history.saturation.data[:, j] * 100)
+    t = win.compare_table
+    assert t.columnCount() == 6 and "step 200" in win.compare_note.text()
+    assert t.verticalHeaderItem(0).text() == "activation 1"  # a's L1 Tanh beside b's L2 Tanh
+    assert float(t.item(0, 3).text()) == pytest.approx(b.history.saturation.data[-1, j] * 100, abs=0.05)
+    assert float(t.item(0, 0).text()) == pytest.approx(a.history.saturation.data[-1, 0] * 100, abs=0.05)
+    # rename and delete
+    item = runs.list.item(0)
+    item.setText("baseline")
+    assert a.name == "baseline"
+    runs.select([b])
+    assert win.history is b.history and not win.overlay
+    runs.delete_selected()
+    assert runs.records == [a]
+
+    # compare with one change: A = current settings, B = BatchNorm off; same steps, both finished
+    cfg_b, label = with_change(win.cfg, "BatchNorm", False)
+    win.train_pair(cfg_b, label)
+    qtbot.waitUntil(lambda: not win.training, timeout=120_000)
+    pa, pb = runs.records[-2:]
+    assert pa.name.startswith("A") and pb.name.startswith("B") and "BatchNorm off" in pb.name
+    assert pa.cfg.has_batchnorm and not pb.cfg.has_batchnorm
+    assert len(pa.history.loss) == len(pb.history.loss) == 300
+    assert win.overlay == [pa, pb] and pa.status == pb.status == "finished"

@@ -32,7 +32,29 @@ def test_same_losses_as_in_process(remote):
     assert status == "finished" and result["steps"] == 120
     assert np.array_equal(np.concatenate(chunks), local.losses)
     assert inits[0].step == 0 and set(result["losses"]) == {"train", "val", "test"} and len(result["samples"]) == 20
-    assert remote.sample(3, seed=5) == remote.sample(3, seed=5)
+    for k, v in local.net.state_dict().items():
+        assert np.array_equal(result["state"][k], v.numpy())
+    itos = local.data.vocab.itos
+    assert remote.sample(cfg, result["state"], itos, 3, seed=5) == remote.sample(cfg, result["state"], itos, 3, seed=5)
+    assert remote.sample(cfg, result["state"], itos, 3, seed=5) == local.sample(3, seed=5)
+
+
+def test_pair_trains_both_on_the_same_batches(remote):
+    from initscope.core.config import deep_stack
+
+    a = tiny_config(steps=60)
+    b = tiny_config(deep_stack(2, 8, batchnorm=True), steps=60)
+    seen = {"A": [], "B": []}
+    out = remote.train_pair(a, b, str(default_data_path()), on_progress=lambda tag, p: seen[tag].append(p.step))
+    assert out["A"][0] == out["B"][0] == "finished" and out["A"][1]["steps"] == out["B"][1]["steps"] == 60
+    assert seen["A"][-1] == seen["B"][-1] == 60
+    # the same batches as a local pair with the shared batch seed
+    data = load_dataset(None, 3)
+    la, lb = Trainer(a, data, batch_seed=a.train.seed), Trainer(b, data, batch_seed=a.train.seed)
+    la.train()
+    lb.train()
+    assert np.allclose(out["A"][1]["losses"]["val"], la.split_loss("val"))
+    assert np.allclose(out["B"][1]["losses"]["val"], lb.split_loss("val"))
 
 
 def test_pause_and_stop_reach_the_child(remote):

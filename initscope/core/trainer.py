@@ -61,9 +61,13 @@ class Progress:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, data: Dataset, stop_event=None, run_event=None):
+    def __init__(self, cfg: Config, data: Dataset, stop_event=None, run_event=None, batch_seed: int | None = None):
         """stop_event / run_event: threading.Event-like flags (multiprocessing.Event when another process
-        controls the run); fresh threading.Events by default."""
+        controls the run); fresh threading.Events by default.
+
+        batch_seed: draw minibatch indices from a generator of their own, seeded with it, instead of the init
+        generator (the lecture's way). An A/B pair needs this: two nets of different sizes draw different
+        amounts at init, and would otherwise see different batches."""
         if data.block_size != cfg.model.block_size:
             raise ConfigError(f"config field 'model.block_size' is {cfg.model.block_size} but the data was built with {data.block_size}")
         self.cfg = cfg
@@ -72,6 +76,7 @@ class Trainer:
         # one generator for the initial weights and then every minibatch, as in the lecture
         self.gen = torch.Generator().manual_seed(cfg.train.seed)
         self.net: Net = build_net(cfg, data.vocab.size, self.gen).to(self.device)
+        self.batch_gen = self.gen if batch_seed is None else torch.Generator().manual_seed(batch_seed)
         self.xtr, self.ytr = (t.to(self.device) for t in data.splits["train"])
         self.opt = torch.optim.SGD(self.net.parameters(), lr=cfg.train.lr)
         self.step = 0
@@ -115,7 +120,7 @@ class Trainer:
     def init_snapshot(self) -> Snapshot:
         """Step-0 diagnostics on the very batch the first step will use, leaving the run untouched."""
         peek = torch.Generator().manual_seed(0)
-        peek.set_state(self.gen.get_state())  # same indices as step 0, without consuming them
+        peek.set_state(self.batch_gen.get_state())  # same indices as step 0, without consuming them
         ix = self._batch_ix(peek).to(self.device)
         return step0_snapshot(self.net, self.xtr[ix], self.ytr[ix], self.lr_at(0), self.cfg.diag)
 
@@ -124,7 +129,7 @@ class Trainer:
         """Train until `steps` (default: the config's) or a stop; returns the final status."""
         total = self.cfg.train.steps if steps is None else steps
         every = self.cfg.diag.snapshot_every
-        net, opt, gen = self.net, self.opt, self.gen
+        net, opt, gen = self.net, self.opt, self.batch_gen
         net.train()
         pending: list[torch.Tensor] = []  # detached losses not yet read back
         chunk_start = self.step
@@ -250,28 +255,37 @@ class Trainer:
             mod.running_var.copy_(var.clamp_min(0).to(mod.running_var.dtype))
         net.train(was)
 
-    @torch.no_grad()
     def sample(self, k: int = 20, seed: int = 2147483647 + 10, max_len: int = 50) -> list[str]:
         """k names from the model, each drawn token by token until '.' (seeded, so repeatable)."""
-        g = torch.Generator().manual_seed(seed)
-        was = self.net.training
-        self.net.eval()
-        itos = self.data.vocab.itos
-        out = []
-        for _ in range(k):
-            ctx = [0] * self.cfg.model.block_size
-            chars = []
-            for _ in range(max_len):
-                logits = self.net(torch.tensor([ctx], device=self.device))
-                probs = F.softmax(logits.float().cpu(), dim=1)
-                ix = int(torch.multinomial(probs, 1, generator=g))
-                if ix == 0:
-                    break
-                chars.append(itos[ix])
-                ctx = ctx[1:] + [ix]
-            out.append("".join(chars))
-        self.net.train(was)
-        return out
+        return sample_names(self.net, self.data.vocab.itos, self.cfg.model.block_size, k, seed, max_len)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The weights as plain numpy arrays (for another process or a saved run)."""
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
+
+
+@torch.no_grad()
+def sample_names(net: Net, itos, block_size: int, k: int = 20, seed: int = 2147483647 + 10,
+                 max_len: int = 50) -> list[str]:
+    g = torch.Generator().manual_seed(seed)
+    was = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    out = []
+    for _ in range(k):
+        ctx = [0] * block_size
+        chars = []
+        for _ in range(max_len):
+            logits = net(torch.tensor([ctx], device=device))
+            probs = F.softmax(logits.float().cpu(), dim=1)
+            ix = int(torch.multinomial(probs, 1, generator=g))
+            if ix == 0:
+                break
+            chars.append(itos[ix])
+            ctx = ctx[1:] + [ix]
+        out.append("".join(chars))
+    net.train(was)
+    return out
 
 
 def preview(cfg: Config, data: Dataset) -> Snapshot:

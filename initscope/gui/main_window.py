@@ -9,6 +9,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -20,7 +21,8 @@ from initscope.core.hints import hints
 from initscope.core.history import History
 from initscope.gui.controls import ControlPanel
 from initscope.gui.explorer import ExplorerTabs
-from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, blocks, short_name
+from initscope.gui.runs import CompareDialog, RunRecord, RunsDock
+from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, blocks, run_tag, short_name
 from initscope.gui.worker import Engine, TrainWorker, start_in_thread
 
 REDRAW_MS = 33  # ~30 Hz: plots redraw from buffered data on this timer, never per signal
@@ -33,7 +35,8 @@ class MainWindow(QtWidgets.QMainWindow):
     _preview = QtCore.Signal(int, object)
     _train = QtCore.Signal(object, str)
     _warm = QtCore.Signal(str, int)
-    _sample = QtCore.Signal()
+    _sample = QtCore.Signal(object, object, object)  # config, weights, vocabulary
+    _train_pair = QtCore.Signal(object, object, str)
     _save_run = QtCore.Signal(str, object)
     _open_run = QtCore.Signal(str)
     _sweep_gain = QtCore.Signal(int, object, object, object, int)
@@ -80,6 +83,20 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable |
                          QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.runs = RunsDock()
+        self.runs.selectionChanged.connect(self._runs_selected)
+        self.runs.compare_btn.clicked.connect(self.compare_with_one_change)
+        runs_dock = QtWidgets.QDockWidget("Runs", self)
+        runs_dock.setObjectName("runs")
+        runs_dock.setWidget(self.runs)
+        runs_dock.setFeatures(dock.features())
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, runs_dock)
+        self.tabifyDockWidget(dock, runs_dock)
+        dock.raise_()
+        self.runs_dock = runs_dock
+        self.active: dict[str, RunRecord] = {}  # the records the worker is writing to: "A" (and "B" for a pair)
+        self.overlay: list[RunRecord] = []  # two or more selected runs drawn together
+        self._overlay_key = None
 
         # panels: the overview shows loss, saturation, activations and update:data at once
         self.loss_panel = LossPanel()
@@ -111,6 +128,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explorer = ExplorerTabs(self)
         self.tabs.addTab(self.explorer.sweeps_tab, "Init explorer")
         self.tabs.addTab(self.explorer.map_tab, "Dead neurons · BatchNorm")
+        self.compare_table = QtWidgets.QTableWidget()
+        self.compare_note = QtWidgets.QLabel("Select two or more runs in the Runs list to compare them layer by layer.")
+        cmp = QtWidgets.QWidget()
+        cml = QtWidgets.QVBoxLayout(cmp)
+        cml.addWidget(self.compare_note)
+        cml.addWidget(self.compare_table, 1)
+        self.tabs.addTab(cmp, "Compare runs")
         self.explorer.set_gain(self.cfg.init.gain)
         self.tabs.currentChanged.connect(lambda _: self._force_redraw())
 
@@ -166,6 +190,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._train.connect(self.worker.train)
         self._warm.connect(self.worker.warm)
         self._sample.connect(self.worker.sample)
+        self._train_pair.connect(self.worker.train_pair)
+        self.worker.pairStarted.connect(self._pair_started)
+        self.worker.pairProgress.connect(self._pair_progress)
+        self.worker.pairFinished.connect(self._pair_finished)
         self._save_run.connect(self.worker.save_run)
         self._open_run.connect(self.engine.open_run)
         self.worker.saved.connect(self._run_saved)
@@ -252,7 +280,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stop_act.setEnabled(self.training)
         self.reset_act.setEnabled(not self.training)
         self.sample_act.setEnabled(not self.training and self.last_result is not None
-                                   and "samples" in self.last_result)
+                                   and "samples" in self.last_result and not self.overlay)
+        self.runs.compare_btn.setEnabled(not self.training and valid)
         self.pause_act.setText("Resume" if self.training and self.worker.paused else "Pause")
 
     def _validate(self) -> None:
@@ -361,11 +390,14 @@ class MainWindow(QtWidgets.QMainWindow):
         h = self.history
         arrays, names = history_arrays(h)
         r = self.last_result or {}
+        if "state" not in r:
+            QtWidgets.QMessageBox.information(self, "Save run", "This run has no weights to save (it failed).")
+            return
         run = SavedRun(config=self.run_cfg, vocab=list(self.data.vocab.itos), data_path=self.data.path,
                        status=self.run_status, message=r.get("message", ""), steps=len(h.loss), losses=h.loss.data.copy(),
                        history=arrays, names=names, snapshots=[h.init] + [s for s in h.recent if s is not h.init],
                        split_losses=dict(r.get("losses", {})), samples=list(r.get("samples", [])),
-                       hints=hints(h.latest) if h.latest else [])
+                       hints=hints(h.latest) if h.latest else [], state_dict=dict(r["state"]))
         self._save_run.emit(path, run)
 
     def _run_saved(self, path: str) -> None:
@@ -389,15 +421,15 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.training:
             return
         self.run_status = run.status or "finished"
-        self.run_cfg = run.config
-        self.history_from_file = True
         self.set_config(run.config.copy())
-        self.history = history_from_run(run)
-        self._ref_loss = run.snapshots[0].ref_loss
-        self.last_result = {"message": run.message, "steps": run.steps, "losses": run.split_losses,
-                            "samples": run.samples}
-        for panel in (self.loss_panel, self.sat_panel, self.upd_panel):
-            panel.set_x_extent(max(run.steps, 1))
+        rec = RunRecord(name=f"{Path(run.data_path).stem or 'run'}: {run.config.name or 'custom'} (file)",
+                        cfg=run.config, history=history_from_run(run), status=run.status or "finished",
+                        result={"message": run.message, "steps": run.steps, "losses": run.split_losses,
+                                "samples": run.samples,
+                                "state": {k: v.numpy() for k, v in run.state_dict.items()}},
+                        data_path=run.data_path, vocab=tuple(run.vocab), from_file=True)
+        self.runs.add(rec, select=False)
+        self.runs.select([rec])
         self.status_label.setText(f"saved run: {run.status} after {run.steps:,} steps ({run.config.name or 'custom'})")
         self._update_actions()
         self._force_redraw()
@@ -542,33 +574,124 @@ class MainWindow(QtWidgets.QMainWindow):
     def train(self) -> None:
         if self.training or self.data is None or self._stack_error is not None:
             return
+        self._begin(self.cfg.train.steps)
+        self.run_cfg = self.cfg.copy()
+        self.history_from_file = False
+        rec = self._new_record(self.run_cfg, f"Run {len(self.runs.records) + 1}: {self.run_cfg.name or 'custom'}")
+        self.active = {"A": rec}
+        self.history = rec.history
+        self.runs.select([rec])
+        self._train.emit(self.run_cfg, self.data.path)
+
+    def _new_record(self, cfg: Config, name: str) -> RunRecord:
+        rec = RunRecord(name=name, cfg=cfg, history=History(), data_path=self.data.path, vocab=tuple(self.data.vocab.itos))
+        self.runs.add(rec, select=False)
+        return rec
+
+    def _begin(self, total_steps: int) -> None:
         self.training = True
         self.run_status = "running"
-        self.history = History()
         self.last_result = None
         self.drawn_version = None
+        self._last_progress = None
         self._t_start = time.perf_counter()
         self.controls.set_training(True)
         self.status_label.setText("starting…")
-        self.progress_bar.setRange(0, max(self.cfg.train.steps, 1))
+        self.progress_bar.setRange(0, max(total_steps, 1))
         self.progress_bar.setValue(0)
         self._update_actions()
         for panel in (self.loss_panel, self.sat_panel, self.upd_panel):
-            panel.set_x_extent(self.cfg.train.steps)
-        self.run_cfg = self.cfg.copy()
+            panel.set_x_extent(total_steps)
+
+    def compare_with_one_change(self) -> None:
+        """Train the current settings (A) and A with one setting flipped (B) on identical minibatches."""
+        if self.training or self.data is None or self._stack_error is not None:
+            return
+        dlg = CompareDialog(self.cfg.copy(), self)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.train_pair(*dlg.change())
+
+    def train_pair(self, cfg_b: Config, change: str) -> None:
+        if self.training or self.data is None or self._stack_error is not None:
+            return
+        try:
+            validate_stack(cfg_b.model.layers, self.data.vocab.size)
+        except UserError as e:
+            QtWidgets.QMessageBox.warning(self, "Compare with one change", f"B is not a valid network: {e}")
+            return
+        cfg_a = self.cfg.copy()
+        cfg_b.train.steps = cfg_a.train.steps
+        self._begin(cfg_a.train.steps)
+        self.run_cfg = cfg_a
         self.history_from_file = False
-        self._train.emit(self.run_cfg, self.data.path)
+        n = len(self.runs.records)
+        a = self._new_record(cfg_a, f"A{n + 1}: {cfg_a.name or 'custom'}")
+        b = self._new_record(cfg_b, f"B{n + 1}: {change}")
+        self.active = {"A": a, "B": b}
+        self.history = a.history
+        self.runs.select([a, b])
+        self.runs_dock.raise_()
+        self._train_pair.emit(cfg_a, cfg_b, self.data.path)
+
+    def _pair_started(self, tag: str, snap: Snapshot) -> None:
+        if tag in self.active:
+            self.active[tag].history.set_init(snap)
+            self._ref_loss = snap.ref_loss
+
+    def _pair_progress(self, tag: str, p) -> None:
+        rec = self.active.get(tag)
+        if rec is None:
+            return
+        if len(p.losses):
+            rec.history.add_losses(p.first_step, p.losses)
+        if p.snapshot is not None:
+            rec.history.add_snapshot(p.snapshot)
+        if tag == "A":
+            self._last_progress = p
+
+    def _pair_finished(self, results: dict) -> None:
+        for tag, (status, result) in results.items():
+            rec = self.active.get(tag)
+            if rec is not None:
+                rec.finish(status, result)
+                self.runs.refresh(rec)
+        a = self.active.get("A")
+        self.training = False
+        self.run_status = a.status if a else "finished"
+        self.last_result = a.result if a else None
+        self.active = {}
+        self.controls.set_training(False)
+        self._status_text()
+        self._update_actions()
+        self._force_redraw()
+
+    def _runs_selected(self, recs: list) -> None:
+        """One run: show it as the window shows any run. Two or more: overlay them and compare layer by layer."""
+        if len(recs) >= 2:
+            self.overlay = recs
+            self._force_redraw()
+            return
+        self.overlay = []
+        self.loss_panel.single()
+        if len(recs) == 1:
+            rec = recs[0]
+            self.history = rec.history
+            self.run_cfg = rec.cfg
+            self.history_from_file = rec.from_file
+            self.run_status = rec.status
+            self.last_result = rec.result or None
+            for panel in (self.loss_panel, self.sat_panel, self.upd_panel):
+                panel.set_x_extent(rec.cfg.train.steps)
+            if rec.history.init is not None:
+                self._ref_loss = rec.history.init.ref_loss
+        self._update_actions()
+        self._force_redraw()
 
     def _run_started(self, snap: Snapshot) -> None:
-        self.history.set_init(snap)
-        self._ref_loss = snap.ref_loss
+        self._pair_started("A", snap)
 
     def _on_progress(self, p) -> None:
-        if len(p.losses):
-            self.history.add_losses(p.first_step, p.losses)
-        if p.snapshot is not None:
-            self.history.add_snapshot(p.snapshot)
-        self._last_progress = p
+        self._pair_progress("A", p)
 
     def _status_text(self) -> None:
         p = self._last_progress
@@ -604,17 +727,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request_preview()
 
     def _run_finished(self, status: str, result: dict) -> None:
-        self.training = False
-        self.run_status = status
-        self.last_result = result
-        self.controls.set_training(False)
-        self._status_text()
-        self._update_actions()
-        self._force_redraw()
+        self._pair_finished({"A": (status, result)})
 
     def _run_failed(self, msg: str) -> None:
         was = self.training
         self.training = False
+        for rec in self.active.values():
+            rec.finish("failed", {"message": msg})
+            self.runs.refresh(rec)
+        self.active = {}
         self.run_status = "failed"
         self.controls.set_training(False)
         self._update_actions()
@@ -638,13 +759,18 @@ class MainWindow(QtWidgets.QMainWindow):
             lay = QtWidgets.QVBoxLayout(dlg)
             dlg.text = QtWidgets.QPlainTextEdit(readOnly=True)
             again = QtWidgets.QPushButton("Sample 20 more")
-            again.clicked.connect(self._sample.emit)
+            again.clicked.connect(self._sample_more)
             lay.addWidget(dlg.text)
             lay.addWidget(again)
             dlg.resize(320, 440)
         dlg.text.setPlainText("\n".join(names))
         dlg.show()
         dlg.raise_()
+
+    def _sample_more(self) -> None:
+        recs = self.runs.selected()
+        if len(recs) == 1 and "state" in recs[0].result and not self.training:
+            self._sample.emit(recs[0].cfg, recs[0].result["state"], recs[0].vocab)
 
     # --- drawing ------------------------------------------------------------------------------
     def _force_redraw(self) -> None:
@@ -657,6 +783,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._update_actions()
         if self.tabs.currentIndex() == 2:
             self.explorer.redraw()
+        if self.overlay:
+            self._redraw_overlay()
+            return
         h = self.history
         if (id(h), h.version) == self.drawn_version:
             return
@@ -702,6 +831,76 @@ class MainWindow(QtWidgets.QMainWindow):
                                               [f"{short_name(p.name)} σ {p.grad_std:.1e}" for p in mats],
                                               block_of)
             self._show_hints(snap)
+
+    def _redraw_overlay(self) -> None:
+        """Two or more runs: loss, saturation and update:data overlaid; the Compare tab's table side by side."""
+        key = tuple((r.id, r.name, r.status, r.history.version) for r in self.overlay) + (self.tabs.currentIndex(),)
+        if key == self._overlay_key:
+            return
+        self._overlay_key = key
+        self.redraws += 1
+        block_of = self._run_blocks()
+        recs = [r for r in self.overlay if len(r.history.loss) or r.history.init is not None]
+        self.loss_panel.overlay([(r.name, r.history.loss.data, r.history.loss_first_step) for r in recs])
+        with_rows = [r for r in recs if r.history.saturation is not None and len(r.history.snap_steps)]
+        sat, upd = [], []
+        for r in with_rows:
+            h = r.history
+            tanh = [j for j, n in enumerate(h.layer_names) if n.endswith("Tanh")]
+            sat.append((r.name, [h.layer_names[j] for j in tanh], h.snap_steps.data, h.saturation.data[:, tanh]))
+            upd.append((r.name, h.matrix_names, h.snap_steps.data, h.update.data))
+        self.sat_panel.set_x_extent(None)
+        self.upd_panel.set_x_extent(None)
+        self.sat_panel.overlay_series(sat, block_of, 100.0)
+        self.upd_panel.overlay_series(upd, block_of)
+        self._fill_compare_table(with_rows)
+        first = next((r for r in recs if r.history.latest is not None), None)
+        if first is not None:  # densities of one run only: several runs' lines would be unreadable
+            snap = first.history.latest
+            self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
+                                        [f"{run_tag(first.name)} · {s.name}<br>σ {s.std:.2f} sat {s.saturation:.0%}"
+                                         for s in snap.layers], block_of)
+        lines = [f"Comparing {len(recs)} runs (line style = run): " + ", ".join(r.name for r in recs)]
+        for r in recs:
+            ls = r.result.get("losses") if r.result else None
+            lines.append(f"• {r.name}: {r.status}" + (f", val {ls['val']:.4f}" if ls else ""))
+        self.hint_box.setText("<br>".join(lines))
+
+    def _fill_compare_table(self, recs: list) -> None:
+        """Per-layer saturation / std / gradient std of each run at the latest snapshot step they all have."""
+        t = self.compare_table
+        if len(recs) < 2:
+            t.clear()
+            t.setRowCount(0)
+            self.compare_note.setText("Select two or more runs that have snapshots.")
+            return
+        common = set(recs[0].history.snap_steps.data.tolist())
+        for r in recs[1:]:
+            common &= set(r.history.snap_steps.data.tolist())
+        if not common:
+            self.compare_note.setText("These runs share no snapshot step yet.")
+            return
+        step = max(common)
+        self.compare_note.setText(f"Per layer at step {step:,} (the latest snapshot all selected runs have)")
+        # rows are activation positions (the k-th activation of each run), so a stack with BatchNorm
+        # (L2 Tanh) lines up with one without (L1 Tanh)
+        depth = max(len(r.history.layer_names) for r in recs)
+        cols = [(r, stat) for r in recs for stat in ("sat %", "std", "grad std")]
+        t.setColumnCount(len(cols))
+        t.setRowCount(depth)
+        t.setHorizontalHeaderLabels([f"{r.name}\n{stat}" for r, stat in cols])
+        t.setVerticalHeaderLabels([f"activation {k + 1}" for k in range(depth)])
+        for c, (r, stat) in enumerate(cols):
+            h = r.history
+            row = int(np.nonzero(h.snap_steps.data == step)[0][-1])
+            arr = {"sat %": h.saturation.data * 100, "std": h.act_std.data, "grad std": h.grad_std.data}[stat]
+            for j, n in enumerate(h.layer_names):
+                v = float(arr[row, j])
+                text = f"{v:.1f}" if stat == "sat %" else (f"{v:.3f}" if stat == "std" else f"{v:.2e}")
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(f"{r.name}: {n}")
+                t.setItem(j, c, item)
+        t.resizeColumnsToContents()
 
     def _run_blocks(self) -> dict[int, int]:
         return blocks([s.kind for s in self.cfg.model.layers])

@@ -19,6 +19,8 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#7f7f7f"]
 EMBED_COLOR = "#555555"
 SMOOTH_BLOCK = 100  # steps averaged into one point of the smoothed loss
+RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
+              QtCore.Qt.PenStyle.DashDotLine]  # overlaid runs differ by line style
 
 
 def block_color(name: str, block_of: dict[int, int]) -> str:
@@ -27,6 +29,11 @@ def block_color(name: str, block_of: dict[int, int]) -> str:
         return EMBED_COLOR
     idx = int(name.split()[0][1:])
     return PALETTE[block_of.get(idx, idx) % len(PALETTE)]
+
+
+def run_tag(name: str) -> str:
+    """'A3: BatchNorm on' -> 'A3', for legends where the whole run name would not fit."""
+    return name.split(":")[0].strip()[:12]
 
 
 def short_name(param: str) -> str:
@@ -69,7 +76,8 @@ class Panel(QtWidgets.QWidget):
         self.line_scale = 1.0  # presentation mode doubles it
         self.draws = 0  # how many times the panel redrew (for the responsiveness benchmark and tests)
 
-    def set_series(self, names: list[str], colors: list[str], width: float, labels: list[str] | None = None) -> None:
+    def set_series(self, names: list[str], colors: list[str], width: float, labels: list[str] | None = None,
+                   styles: list | None = None) -> None:
         """(Re)create one curve per name only when the set of names changes."""
         if list(self.curves) == names:
             if labels and self.legend is not None:
@@ -83,7 +91,8 @@ class Panel(QtWidgets.QWidget):
             self.legend.clear()
         self.curves = {}
         for i, (n, col) in enumerate(zip(names, colors)):
-            c = self.plot.plot(pen=pg.mkPen(col, width=width * self.line_scale), name=None)
+            style = styles[i] if styles else QtCore.Qt.PenStyle.SolidLine
+            c = self.plot.plot(pen=pg.mkPen(col, width=width * self.line_scale, style=style), name=None)
             c.base_width = width
             self.curves[n] = c
             if self.legend is not None:
@@ -148,6 +157,35 @@ class LossPanel(Panel):
             if not self.logy.isChecked():
                 self.plot.setYRange(lo, hi, padding=0.05)
 
+    def overlay(self, runs: list[tuple[str, np.ndarray, int]]) -> None:
+        """Several runs' smoothed losses (name, losses, first step), one colour each; the single-run curves hide."""
+        for item in (self.raw, self.smooth, self.start):
+            item.setVisible(False)
+        if self.legend is None:  # inside the plot, top right: only overlays need one
+            self.legend = pg.LegendItem(offset=(-10, 30), labelTextSize="8pt")
+            self.legend.setParentItem(self.plot.vb)
+        self.legend.setVisible(True)
+        names = [r[0] for r in runs]
+        self.set_series(names, [PALETTE[k % len(PALETTE)] for k in range(len(runs))], 2, names)
+        self.plot.enableAutoRange(y=True)
+        for name, loss, first in runs:
+            k = len(loss) // SMOOTH_BLOCK
+            if k:
+                xs = first + (np.arange(k) + 0.5) * SMOOTH_BLOCK
+                self.curves[name].setData(xs, loss[: k * SMOOTH_BLOCK].reshape(k, SMOOTH_BLOCK).mean(1))
+            else:
+                self.curves[name].setData(np.arange(len(loss)) + first, loss)
+        self.draws += 1
+
+    def single(self) -> None:
+        """Back to one run: its raw and smoothed curves."""
+        if self.curves:
+            self.clear_series()
+        if self.legend is not None:
+            self.legend.setVisible(False)
+        for item in (self.raw, self.smooth, self.start):
+            item.setVisible(True)
+
     def _log_toggled(self, on: bool) -> None:
         self.plot.setLogMode(y=on)
         self.plot.enableAutoRange(y=True) if on else self.plot.setYRange(*self._yr, padding=0.05)
@@ -203,6 +241,25 @@ class SeriesPanel(Panel):
                       scale: float = 1.0) -> None:
         labels = [n.removesuffix(".weight") for n in names]
         self.set_series(names, [block_color(n, block_of) for n in names], 2, labels)
+        self._draw_series(names, steps, values, block_of, scale)
+
+    def overlay_series(self, runs: list[tuple[str, list[str], np.ndarray, np.ndarray]], block_of,
+                       scale: float = 1.0) -> None:
+        """Several runs at once: colour by layer, line style by run (solid, dashed, dotted, ...)."""
+        names, colors, styles, labels = [], [], [], []
+        for k, (run, layer_names, _, _) in enumerate(runs):
+            for n in layer_names:
+                names.append(f"{run} · {n}")
+                colors.append(block_color(n, block_of))
+                styles.append(RUN_STYLES[k % len(RUN_STYLES)])
+                labels.append(f"{run_tag(run)} · {short_name(n) if n.endswith('.weight') or n == 'embedding' else n}")
+        self.set_series(names, colors, 2, labels, styles)
+        for run, layer_names, steps, values in runs:
+            for j, n in enumerate(layer_names):
+                self.curves[f"{run} · {n}"].setData(steps, values[:, j] * scale, symbol=None)
+        self.draws += 1
+
+    def _draw_series(self, names, steps, values, block_of, scale) -> None:
         single = len(steps) == 1  # the init preview: one point per layer, drawn as a marker
         for j, n in enumerate(names):
             c = self.curves[n]

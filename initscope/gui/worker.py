@@ -141,13 +141,27 @@ class TrainWorker(QtCore.QObject):
         except Exception as e:  # noqa: BLE001
             self.failed.emit(_describe(e))
 
-    @QtCore.Slot()
-    def sample(self) -> None:
-        if self.remote is None:
-            return
+    pairFinished = QtCore.Signal(object)  # {"A": (status, result), "B": (status, result)}
+    pairProgress = QtCore.Signal(str, object)  # tag, Progress
+    pairStarted = QtCore.Signal(str, object)  # tag, step-0 Snapshot
+
+    @QtCore.Slot(object, object, str)
+    def train_pair(self, cfg_a: Config, cfg_b: Config, data_path: str) -> None:
+        self.closing = False
+        try:
+            remote = self._ensure()
+            if self.closing:
+                return
+            self.pairFinished.emit(remote.train_pair(cfg_a, cfg_b, data_path, on_init=self.pairStarted.emit,
+                                                     on_progress=self.pairProgress.emit))
+        except Exception as e:  # noqa: BLE001
+            self.failed.emit(_describe(e))
+
+    @QtCore.Slot(object, object, object)
+    def sample(self, cfg: Config, state: dict, itos) -> None:
         self._sample_seed += 1
         try:
-            self.samples.emit(self.remote.sample(20, seed=1000 + self._sample_seed))
+            self.samples.emit(self._ensure().sample(cfg, state, itos, 20, seed=1000 + self._sample_seed))
         except Exception as e:  # noqa: BLE001
             self.failed.emit(_describe(e))
 
@@ -156,15 +170,13 @@ class TrainWorker(QtCore.QObject):
 
     @QtCore.Slot(str, object)
     def save_run(self, path: str, run) -> None:
-        """Complete a SavedRun (plain data from the window) with the last run's weights and write it atomically."""
+        """Write a SavedRun (plain data from the window, weights as numpy arrays) atomically."""
         import torch
 
         from initscope.core.runfile import save_run
 
         try:
-            if self.remote is None:
-                raise UserError("no run to save yet")
-            run.state_dict = {k: torch.from_numpy(v) for k, v in self.remote.state_dict().items()}
+            run.state_dict = {k: torch.from_numpy(v) for k, v in run.state_dict.items()}
             save_run(path, run)
             self.saved.emit(path)
         except Exception as e:  # noqa: BLE001
