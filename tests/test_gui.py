@@ -278,6 +278,10 @@ def test_save_open_and_export_a_run(qtbot, win, tmp_path, monkeypatch):
     assert set(layer_rows[0]) == {"step", "name", "kind", "saturation", "act_std", "grad_std", "update_data_log10"}
     assert {r["name"] for r in layer_rows} >= {"L1 Tanh", "L0 Linear.weight"}
 
+    report = tmp_path / "report.html"
+    assert win.export_report_to(str(report))
+    assert report.read_text().count("data:image/png;base64,") >= 4
+
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
     bad = tmp_path / "bad.initscope"

@@ -251,7 +251,8 @@ class MainWindow(QtWidgets.QMainWindow):
             menu.addAction(a)
         for text, key, slot in (("Open run…", "", self.open_run), ("Save run…", "", self.save_run),
                                 ("Export panels (PNG + SVG)…", "", self.export_panels),
-                                ("Export metrics (CSV)…", "", self.export_csv)):
+                                ("Export metrics (CSV)…", "", self.export_csv),
+                                ("Export report (HTML)…", "", self.export_report)):
             a = QtGui.QAction(text, self)
             a.triggered.connect(slot)
             menu.addAction(a)
@@ -384,21 +385,46 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_run_to(path)
 
     def save_run_to(self, path: str) -> None:
-        """Everything but the weights is here as plain data; the worker adds them and writes the file."""
+        """The run on screen as plain data (weights as numpy); the worker thread writes the file."""
+        run = self._saved_run()
+        if run is None:
+            QtWidgets.QMessageBox.information(self, "Save run", "This run has no weights to save (it failed).")
+            return
+        self._save_run.emit(path, run)
+
+    def _saved_run(self):
         from initscope.core.runfile import SavedRun, history_arrays
 
         h = self.history
         arrays, names = history_arrays(h)
         r = self.last_result or {}
-        if "state" not in r:
-            QtWidgets.QMessageBox.information(self, "Save run", "This run has no weights to save (it failed).")
-            return
-        run = SavedRun(config=self.run_cfg, vocab=list(self.data.vocab.itos), data_path=self.data.path,
+        if "state" not in r or h.init is None:
+            return None
+        return SavedRun(config=self.run_cfg, vocab=list(self.data.vocab.itos), data_path=self.data.path,
                        status=self.run_status, message=r.get("message", ""), steps=len(h.loss), losses=h.loss.data.copy(),
                        history=arrays, names=names, snapshots=[h.init] + [s for s in h.recent if s is not h.init],
                        split_losses=dict(r.get("losses", {})), samples=list(r.get("samples", [])),
                        hints=hints(h.latest) if h.latest else [], state_dict=dict(r["state"]))
-        self._save_run.emit(path, run)
+
+    def export_report(self) -> None:
+        if self.training or self.overlay:
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export an HTML report", "report.html", "HTML (*.html)")
+        if path:
+            self.export_report_to(path)
+
+    def export_report_to(self, path: str) -> bool:
+        """The same one-file HTML report as `initscope report`, for the run on screen."""
+        from initscope.core.files import atomic_write_text
+        from initscope.report import render_html
+
+        run = self._saved_run()
+        if run is None:
+            QtWidgets.QMessageBox.information(self, "Export report", "Train (or open) a finished run first.")
+            return False
+        atomic_write_text(Path(path), render_html(run, source="initscope window"))
+        self.statusBar().showMessage(f"wrote {path}", 8000)
+        return True
 
     def _run_saved(self, path: str) -> None:
         self.last_saved = path
