@@ -331,3 +331,11 @@ def test_runs_list_overlay_compare_rename_delete(qtbot, win):
     assert pa.cfg.has_batchnorm and not pb.cfg.has_batchnorm
     assert len(pa.history.loss) == len(pb.history.loss) == 300
     assert win.overlay == [pa, pb] and pa.status == pb.status == "finished"
+
+
+def test_runs_list_tooltip_has_config_and_final_losses(qtbot, win):
+    train_short(qtbot, win, steps=200)
+    rec = win.runs.records[-1]
+    tip = win.runs.list.item(win.runs.list.count() - 1).toolTip()
+    assert "Linear(100)" in tip and "gain 1.67" in tip and f"val {rec.result['losses']['val']:.4f}" in tip
+    assert win.runs.list.item(win.runs.list.count() - 1).text().startswith(rec.name + " — finished")

@@ -42,9 +42,11 @@ class RunRecord:
 
     def summary(self) -> str:
         c = self.cfg
+        losses = self.result.get("losses", {})
+        final = ("\n" + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())) if losses else ""
         return (f"{' → '.join(s.label() for s in c.model.layers)}\n{c.init.scheme}, gain {c.init.gain:.3g}, "
                 f"output x{c.init.output_factor if c.init.output_scaling else 1:g}; lr {c.train.lr:g}, "
-                f"{c.train.steps:,} steps, seed {c.train.seed}")
+                f"{c.train.steps:,} steps, seed {c.train.seed}{final}")
 
 
 class RunsDock(QtWidgets.QWidget):
@@ -100,6 +102,7 @@ class RunsDock(QtWidgets.QWidget):
         if it is not None:
             self.list.blockSignals(True)
             it.setText(rec.label())
+            it.setToolTip(rec.summary())
             self.list.blockSignals(False)
 
     def selected(self) -> list[RunRecord]:
