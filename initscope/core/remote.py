@@ -23,7 +23,6 @@ from typing import Callable
 from initscope.core.config import Config
 from initscope.core.errors import UserError
 
-
 PAIR_CHUNK = 25  # steps each run of an A/B pair trains before the other takes its turn
 
 
@@ -44,7 +43,6 @@ def _serve(conn, stop, run, threads: int) -> None:  # the child's main loop
 
     set_threads(threads)
     data = None
-
     conn.send(("ready",))
     while True:
         try:
