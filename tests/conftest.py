@@ -30,3 +30,19 @@ def tiny_config(layers=None, steps=50, **train) -> Config:
     cfg.model = ModelConfig(block_size=3, n_embd=4, layers=layers)
     cfg.train = TrainConfig(steps=steps, batch_size=16, lr=0.1, lr_decay_step=0, seed=1234, **train)
     return cfg
+
+
+@pytest.fixture
+def win(qtbot):
+    """The real main window on the lecture's deep net without BatchNorm, data loaded and previewed."""
+    from initscope.gui.app import make_app
+    from initscope.gui.main_window import MainWindow
+
+    make_app()
+    w = MainWindow(preset("deep-nobn"))
+    qtbot.addWidget(w)
+    w.resize(1366, 768)
+    w.show()
+    qtbot.waitUntil(lambda: w.data is not None and w.preview_snapshot is not None, timeout=60_000)
+    yield w
+    w.close()

@@ -12,18 +12,6 @@ from initscope.gui.app import make_app  # noqa: E402
 from initscope.gui.main_window import MainWindow  # noqa: E402
 
 
-@pytest.fixture
-def win(qtbot):
-    make_app()
-    w = MainWindow(preset("deep-nobn"))
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitUntil(lambda: w.data is not None and w.preview_snapshot is not None, timeout=60_000)
-    yield w
-    w.close()
-
-
 def first_sat(w):
     return w.preview_snapshot.layers[0].saturation
 

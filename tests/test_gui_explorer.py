@@ -3,22 +3,7 @@
 import numpy as np
 import pytest
 
-from initscope.core.config import preset
 from initscope.core.sweeps import gain_sweep, gain_values
-from initscope.gui.app import make_app
-from initscope.gui.main_window import MainWindow
-
-
-@pytest.fixture
-def win(qtbot):
-    make_app()
-    w = MainWindow(preset("deep-nobn"))
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitUntil(lambda: w.data is not None and w.preview_snapshot is not None, timeout=60_000)
-    yield w
-    w.close()
 
 
 def test_gain_sweep_runs_off_the_gui_thread_and_matches_the_core(qtbot, win):

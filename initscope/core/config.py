@@ -106,15 +106,9 @@ class Config:
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
-        try:
-            d = json.loads(p.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not a UTF-8 JSON file") from None
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+        from initscope.core.files import read_json
+
+        d = read_json(path, ConfigError)
         try:
             return cls.from_dict(d)
         except ConfigError as e:

@@ -1,7 +1,8 @@
-"""Atomic file writes: write beside the target, fsync, then rename over it."""
+"""Atomic file writes (write beside the target, fsync, then rename over it) and checked JSON reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -35,3 +36,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json(path: str | Path, error: type[Exception]):
+    """Parse a JSON file; a missing, binary or malformed file raises `error` with a one-line message."""
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a UTF-8 JSON file") from None
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from initscope.core.config import Config, preset
 from initscope.core.errors import ConfigError
+from initscope.core.files import read_json
 
 SCENARIO_VERSION = 1
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "resources" / "scenarios"
@@ -88,16 +89,7 @@ def parse_scenario(d, name: str = "scenario") -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 JSON file") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
-    return parse_scenario(d, str(path))
+    return parse_scenario(read_json(path, ConfigError), str(path))
 
 
 def shipped_scenarios() -> list[Path]:

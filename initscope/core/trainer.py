@@ -286,8 +286,3 @@ def sample_names(net: Net, itos, block_size: int, k: int = 20, seed: int = 21474
         out.append("".join(chars))
     net.train(was)
     return out
-
-
-def preview(cfg: Config, data: Dataset) -> Snapshot:
-    """The step-0 snapshot of a freshly initialised net (what the GUI shows before Train)."""
-    return Trainer(cfg, data).init_snapshot()

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from PySide6 import QtCore, QtWidgets
 
-from initscope.core.config import (PRESET_INFO, PRESETS, Config, LayerSpec, deep_stack, default_gain, set_batchnorm)
+from initscope.core.config import (PRESET_INFO, PRESETS, Config, LayerSpec, deep_stack, set_batchnorm)
 
 GAIN_PICKS = (("5/3", 5 / 3), ("1", 1.0), ("√2", math.sqrt(2)))
 
@@ -333,6 +333,3 @@ class ControlPanel(QtWidgets.QWidget):
             w.setEnabled(not training)
         if not training:
             self.out_factor.setEnabled(self.cfg.init.output_scaling)
-
-    def suggest_gain(self) -> float:
-        return default_gain(self.cfg.model.layers)

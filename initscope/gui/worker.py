@@ -7,7 +7,6 @@ stop/pause go straight to its multiprocessing flags, because the relay's event l
 
 from __future__ import annotations
 
-import threading
 import traceback
 
 from PySide6 import QtCore
@@ -39,7 +38,6 @@ class Engine(QtCore.QObject):
 
     def __init__(self):
         super().__init__()
-        self._lock = threading.Lock()
         self.latest_generation = 0  # written by the GUI thread; stale requests are skipped
         self.data: Dataset | None = None
 
