@@ -116,3 +116,13 @@ def test_cli_bad_config_exits_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "initscope", "run", "--preset", "nope"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "unknown preset" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_config_without_gain_gets_its_stacks_default():
+    d = default_config().to_dict()
+    del d["init"]["gain"]
+    assert Config.from_dict(d).init.gain == pytest.approx(5 / 3)
+    d["model"]["layers"] = [{"kind": "linear", "width": 50}, {"kind": "relu"}, {"kind": "linear", "width": None}]
+    assert Config.from_dict(d).init.gain == pytest.approx(math.sqrt(2))
+    d["model"]["layers"] = [{"kind": "linear", "width": None}]
+    assert Config.from_dict(d).init.gain == 1.0

@@ -220,7 +220,7 @@ def _parse_config(d: Any) -> Config:
     ini = _check_keys(d.get("init", {}), InitConfig, "init")
     init = InitConfig(
         scheme=_choice(ini, "scheme", "init", "kaiming", ("kaiming", "naive")),
-        gain=_float(ini, "gain", "init", TANH_GAIN, 0.0, 100.0),
+        gain=_float(ini, "gain", "init", default_gain(layers_parsed), 0.0, 100.0),  # absent: by the stack's activation
         output_scaling=_bool(ini, "output_scaling", "init", True),
         output_factor=_float(ini, "output_factor", "init", 0.1, 0.0, 100.0),
         hidden_bias_std=_float(ini, "hidden_bias_std", "init", 0.0, 0.0, 100.0),
