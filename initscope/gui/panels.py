@@ -239,7 +239,7 @@ class SeriesPanel(Panel):
 
     def update_series(self, names: list[str], steps: np.ndarray, values: np.ndarray, block_of: dict[int, int],
                       scale: float = 1.0) -> None:
-        labels = [n.removesuffix(".weight") for n in names]
+        labels = [short_name(n) if n.endswith(".weight") or n == "embedding" else n for n in names]  # legends are narrow
         self.set_series(names, [block_color(n, block_of) for n in names], 2, labels)
         self._draw_series(names, steps, values, block_of, scale)
 
