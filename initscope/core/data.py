@@ -6,14 +6,18 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from initscope.core.errors import DataError
+from initscope.core.files import read_capped
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "names.txt"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MIN_WORDS = 10
 MAX_CHARS = 256  # distinct characters, '.' excluded
+# examples (characters + one end token per word): 17 x names.txt; bounds the tensors before they are built
+MAX_EXAMPLES = 4_000_000
 END = "."  # token 0: start and end of every word
 
 
@@ -26,20 +30,14 @@ def default_data_path() -> Path:
 
 
 def load_words(path: str | Path) -> list[str]:
-    """Read a UTF-8 word list: one word per line, whitespace stripped, blank lines skipped."""
-    p = Path(path)
+    """Read a UTF-8 word list: one word per line, whitespace stripped, blank lines skipped.
+
+    Regular files only (a FIFO would block, a device never ends), at most MAX_FILE_BYTES actually read and
+    MAX_EXAMPLES examples; a UTF-8 byte-order mark is dropped (it is not a character of the vocabulary)."""
     name = str(path)
-    if not p.exists():
-        raise DataError(f"{name}: no such file")
-    if p.is_dir():
-        raise DataError(f"{name}: is a directory, not a word list")
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DataError(f"{name}: file is {size / 1e6:.0f} MB; word lists are limited to {MAX_FILE_BYTES // 2**20} MB")
-        raw = p.read_bytes()
-    except OSError as e:
-        raise DataError(f"{name}: cannot read ({e.strerror or e})") from None
+    raw = read_capped(path, MAX_FILE_BYTES, DataError, "word list")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
     if not raw:
         raise DataError(f"{name}: file is empty")
     if b"\x00" in raw:
@@ -61,6 +59,9 @@ def load_words(path: str | Path) -> list[str]:
         words.append(word)
     if not words:
         raise DataError(f"{name}: no words (only blank lines)")
+    n_examples = sum(len(w) + 1 for w in words)
+    if n_examples > MAX_EXAMPLES:
+        raise DataError(f"{name}: {n_examples:,} examples ({len(words):,} words); at most {MAX_EXAMPLES:,} are supported")
     if len(words) < MIN_WORDS:
         raise DataError(f"{name}: only {len(words)} words; at least {MIN_WORDS} are needed to make train/val/test splits")
     n_chars = len(set("".join(words)))
@@ -88,18 +89,27 @@ class Vocab:
 
 
 def build_examples(words: list[str], block_size: int, stoi: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each word gives len(word)+1 examples: the last block_size tokens -> the next one."""
-    xs: list[list[int]] = []
-    ys: list[int] = []
-    for w in words:
-        context = [0] * block_size
-        for ch in w + END:
-            ix = stoi[ch]
-            xs.append(context)
-            ys.append(ix)
-            context = context[1:] + [ix]
-    x = torch.tensor(xs, dtype=torch.long).reshape(len(xs), block_size)
-    return x, torch.tensor(ys, dtype=torch.long)
+    """Each word gives len(word)+1 examples: the last block_size tokens -> the next one.
+
+    Vectorised (the lecture's per-character loop, as windows over one token array): each word becomes
+    block_size start tokens, its characters, and the end token; example j of a word is the window at j."""
+    if not words:
+        return torch.zeros((0, block_size), dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    table = np.zeros(max(ord(c) for c in stoi) + 1, np.int64)
+    for c, i in stoi.items():
+        table[ord(c)] = i
+    lens = np.fromiter((len(w) for w in words), np.int64, len(words))
+    text = "".join(words)
+    ids = table[np.frombuffer(text.encode("utf-32-le"), np.uint32)] if text else np.zeros(0, np.int64)
+    seg = lens + block_size + 1  # each word's segment: padding, characters, end token
+    seg_start = np.concatenate([[0], np.cumsum(seg)[:-1]])
+    tokens = np.zeros(int(seg.sum()), np.int64)  # padding and end tokens are 0 ('.')
+    char_pos = np.repeat(seg_start + block_size, lens) + (np.arange(len(ids)) - np.repeat(np.cumsum(lens) - lens, lens))
+    tokens[char_pos] = ids
+    n_ex = lens + 1
+    starts = np.repeat(seg_start, n_ex) + (np.arange(int(n_ex.sum())) - np.repeat(np.cumsum(n_ex) - n_ex, n_ex))
+    windows = np.lib.stride_tricks.sliding_window_view(tokens, block_size + 1)[starts]
+    return torch.from_numpy(windows[:, :block_size].copy()), torch.from_numpy(windows[:, block_size].copy())
 
 
 @dataclass
