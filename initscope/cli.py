@@ -29,6 +29,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="initscope", description="See what weight initialisation and BatchNorm "
                                      "do to a neural network while it trains. No command opens the app.")
     parser.add_argument("--version", action="version", version=f"initscope {__version__}")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="add initscope to the Linux desktop's app menu (a .desktop file in your data folder)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="train headless and print diagnostics",
@@ -283,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.install_desktop_entry:
+            from initscope.desktop import install_desktop_entry
+
+            print(f"wrote {install_desktop_entry()}")
+            return 0
         if args.command in (None, "gui"):
             from initscope.gui.app import run_app
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from initscope.core.assets import names_path
 from initscope.core.errors import DataError
 from initscope.core.files import read_capped
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "names.txt"
+DEFAULT_DATA = names_path()
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MIN_WORDS = 10
 MAX_CHARS = 256  # distinct characters, '.' excluded
@@ -22,11 +23,8 @@ END = "."  # token 0: start and end of every word
 
 
 def default_data_path() -> Path:
-    """The shipped names.txt (repository root in a checkout, else the installed copy)."""
-    if DEFAULT_DATA.is_file():
-        return DEFAULT_DATA
-    packaged = Path(__file__).resolve().parents[1] / "resources" / "names.txt"
-    return packaged if packaged.is_file() else DEFAULT_DATA
+    """The shipped names.txt (the installed package data, else the checkout's; see core/assets.py)."""
+    return names_path()
 
 
 def load_words(path: str | Path) -> list[str]:

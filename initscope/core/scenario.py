@@ -15,12 +15,13 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from initscope.core.assets import scenarios_dir
 from initscope.core.config import Config, preset
 from initscope.core.errors import ConfigError
-from initscope.core.files import read_json
+from initscope.core.files import MAX_JSON_DEPTH, json_depth_ok, read_json
 
 SCENARIO_VERSION = 1
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "resources" / "scenarios"
+SCENARIO_DIR = scenarios_dir()  # installed package data, else the checkout (core/assets.py)
 
 
 @dataclass
@@ -51,6 +52,8 @@ def _merge(base: dict, over: dict, where: str) -> dict:
 def parse_scenario(d, name: str = "scenario") -> Scenario:
     if not isinstance(d, dict):
         raise ConfigError(f"{name}: expected a JSON object with 'title' and 'steps'")
+    if not json_depth_ok(d):  # _merge recurses; a file is bounded by read_json, a dict from a caller here
+        raise ConfigError(f"{name}: nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     unknown = set(d) - {"version", "title", "steps"}
     if unknown:
         raise ConfigError(f"{name}: unknown field '{sorted(unknown)[0]}'")
