@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv with initscope and its test tools. Safe to run again (it only adds what is missing).
 #   bash tools/bootstrap.sh
+# (Windows, or anywhere without bash: python tools/bootstrap.py does the same.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,11 +23,14 @@ pip install -e ".[test]"
 # Qt's shared libraries on a bare Linux (Debian/Ubuntu): installed when we may, named when we may not.
 if [ "$(uname -s)" = Linux ] && command -v ldconfig >/dev/null; then
   need=()
+  # read the cache once: `ldconfig -p | grep -q` under pipefail fails at random (grep exits at the first
+  # match, ldconfig dies of SIGPIPE, and the pipeline reports a missing library)
+  libs=$(ldconfig -p 2>/dev/null || true)
   for pair in libEGL.so.1:libegl1 libGL.so.1:libgl1 libxkbcommon.so.0:libxkbcommon0 \
               libfontconfig.so.1:libfontconfig1 libdbus-1.so.3:libdbus-1-3 libglib-2.0.so.0:libglib2.0-0 \
               libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0 \
               libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1; do
-    ldconfig -p | grep -q "${pair%%:*}" || need+=("${pair##*:}")
+    [[ "$libs" == *"${pair%%:*}"* ]] || need+=("${pair##*:}")
   done
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
