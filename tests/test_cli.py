@@ -17,7 +17,7 @@ def test_run_smoke_writes_json(tmp_path, capsys):
     assert d["steps"] == 300 and d["steps_per_sec"] > 0
     assert set(d["final"]) == {"train", "val", "test"} and d["final"]["val"] < d["init_loss"]
     init, final = d["diagnostics"]["init"], d["diagnostics"]["final"]
-    assert init["step"] == 0 and final["step"] == 200
+    assert init["step"] == 0 and final["step"] == 300  # a snapshot at the final step (issue 9)
     layer = init["layers"][0]
     assert layer["name"] == "L2 Tanh" and layer["kind"] == "tanh" and 0 <= layer["saturation"] <= 1
     assert {"index", "mean", "std", "grad_mean", "grad_std"} <= set(layer)

@@ -39,10 +39,10 @@ def test_history_caps_snapshot_rows(small_data):
     t.train(on_progress)
     assert len(h.loss) == 300 and np.array_equal(h.loss.data, t.losses)
     steps = h.snap_steps.data
-    assert len(steps) <= 64 and steps[0] == 0 and steps[-1] == 299
+    assert len(steps) <= 64 and steps[0] == 0 and steps[-1] == 300  # the final-step snapshot (issue 9)
     assert np.all(np.diff(steps) > 0)
     assert h.saturation.data.shape == (len(steps), 2) and h.update.data.shape[0] == len(steps)
-    assert len(h.recent) == 4 and h.latest.step == 299 and h.init.step == 0
+    assert len(h.recent) == 4 and h.latest.step == 300 and h.init.step == 0
 
 
 def _snap(step=0, loss=3.3, sat=0.02, std=0.6, upd=-3.0, dead=0):

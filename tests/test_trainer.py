@@ -35,7 +35,7 @@ def test_every_loss_recorded_and_snapshots_on_cadence(small_data):
     assert len(got) == 95 and np.all(np.isfinite(got))
     firsts = [e.first_step for e in events if len(e.losses)]
     assert firsts == sorted(firsts) and firsts[0] == 0
-    assert [e.snapshot.step for e in events if e.snapshot] == [0, 20, 40, 60, 80]
+    assert [e.snapshot.step for e in events if e.snapshot] == [0, 20, 40, 60, 80, 95]  # and the final step (issue 9)
 
 
 def test_lr_schedule(small_data):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,40 +39,79 @@ class LayerSpec:
         return {"batchnorm": "BatchNorm1d"}.get(self.kind, self.title)
 
 
+def _spec(default, lo=None, hi=None, *, lo_open: bool = False, factory=None):
+    """A field whose default and bounds are declared once, here; the parser, `field_spec` (spin boxes, CLI)
+    and the tests read them from the field's metadata."""
+    meta = {"lo": lo, "hi": hi, "lo_open": lo_open}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class ModelConfig:
-    block_size: int = 3  # characters of context
-    n_embd: int = 10  # embedding size per character
-    layers: list[LayerSpec] = field(default_factory=list)
-    bn_momentum: float = 0.1  # torch's default; the lecture's 1-layer net uses 0.001
+    block_size: int = _spec(3, 1, 32)  # characters of context
+    n_embd: int = _spec(10, 1, 1024)  # embedding size per character
+    # the default stack is the lecture's deep net with BatchNorm (the app's default); see deep_stack
+    layers: list[LayerSpec] = field(default_factory=lambda: deep_stack(5, 100, batchnorm=True))
+    bn_momentum: float = _spec(0.1, 0.0, 1.0, lo_open=True)  # torch's default; the lecture's 1-layer net uses 0.001
 
 
 @dataclass
 class InitConfig:
     scheme: str = "kaiming"  # "kaiming": randn/sqrt(fan_in)*gain, "naive": randn*gain
-    gain: float = TANH_GAIN  # applied to every hidden Linear (not the output)
+    # applied to every hidden Linear (not the output); a config that omits it gets its stack's default_gain
+    gain: float = _spec(TANH_GAIN, 0.0, 100.0)
     output_scaling: bool = True  # shrink the output layer so the first prediction is near-uniform
-    output_factor: float = 0.1
-    hidden_bias_std: float = 0.0  # 0 = zeros; >0 = randn*std (the lecture's early presets)
-    output_bias_std: float = 0.0
+    output_factor: float = _spec(0.1, 0.0, 100.0)
+    hidden_bias_std: float = _spec(0.0, 0.0, 100.0)  # 0 = zeros; >0 = randn*std (the lecture's early presets)
+    output_bias_std: float = _spec(0.0, 0.0, 100.0)
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 200_000
-    batch_size: int = 32
-    lr: float = 0.1
-    lr_decay_step: int = 150_000  # 0 = never decay
-    lr_decay_factor: float = 0.1
-    seed: int = 2147483647  # the lecture's torch.Generator seed
+    steps: int = _spec(200_000, 0, 100_000_000)
+    batch_size: int = _spec(32, 2, 65536)  # BatchNorm needs two examples
+    lr: float = _spec(0.1, 0.0, 1e3)
+    lr_decay_step: int = _spec(150_000, 0)  # 0 = never decay
+    lr_decay_factor: float = _spec(0.1, 0.0, 1e3)
+    seed: int = _spec(2147483647, 0, 2**63 - 1)  # the lecture's torch.Generator seed
     device: str = "cpu"
 
 
 @dataclass
 class DiagConfig:
-    snapshot_every: int = 100  # full diagnostics every K steps; other steps carry none
-    saturation_threshold: float = 0.97  # |tanh| above this counts as saturated (lecture: 0.97)
-    hist_bins: int = 50
+    snapshot_every: int = _spec(100, 1)  # full diagnostics every K steps; other steps carry none
+    saturation_threshold: float = _spec(0.97, 0.0, 1.0, lo_open=True)  # |tanh| above this counts as saturated
+    hist_bins: int = _spec(50, 4, 1000)
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "init": InitConfig, "train": TrainConfig, "diag": DiagConfig}
+
+
+def field_spec(section: str, name: str) -> tuple[Any, float | None, float | None]:
+    """(default, lo, hi) of a numeric config field, e.g. field_spec("train", "lr") -> (0.1, 0.0, 1000.0).
+
+    lo / hi are None when unbounded. The one source for spin-box ranges and CLI checks. A lower bound
+    may be exclusive (bn_momentum, saturation_threshold: > 0); `field_bounds_open` says which."""
+    f = _field(section, name)
+    default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+    return default, f.metadata.get("lo"), f.metadata.get("hi")
+
+
+def field_bounds_open(section: str, name: str) -> bool:
+    """True when the field's lower bound is exclusive (value must be > lo)."""
+    return bool(_field(section, name).metadata.get("lo_open"))
+
+
+def _field(section: str, name: str):
+    cls = SECTIONS.get(section)
+    if cls is None:
+        raise KeyError(f"no config section {section!r}")
+    for f in fields(cls):
+        if f.name == name:
+            return f
+    raise KeyError(f"no config field {section}.{name}")
 
 
 @dataclass
@@ -140,14 +179,14 @@ def _check_keys(d: Any, cls: type, path: str, extra: tuple[str, ...] = ()) -> di
     return d
 
 
-def _int(d: dict, key: str, path: str, default: int, lo: int = 1, hi: int | None = None) -> int:
+def _int(d: dict, key: str, path: str, default: int, lo: int | None = 1, hi: int | None = None) -> int:
     v = d.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int):
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         else:
             raise _fail(f"{path}.{key}", f"expected an integer, got {v!r}")
-    if v < lo or (hi is not None and v > hi):
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
         raise _fail(f"{path}.{key}", f"must be {rng}, got {v}")
     return v
@@ -183,6 +222,22 @@ def _choice(d: dict, key: str, path: str, default: str, choices: tuple[str, ...]
     return v
 
 
+def _bounds(cls: type, key: str) -> tuple[Any, Any, Any]:
+    f = next(f for f in fields(cls) if f.name == key)
+    return f.default, f.metadata.get("lo"), f.metadata.get("hi")
+
+
+def _int_field(d: dict, cls: type, key: str, path: str) -> int:
+    default, lo, hi = _bounds(cls, key)
+    return _int(d, key, path, default, lo, hi)
+
+
+def _float_field(d: dict, cls: type, key: str, path: str, default: float | None = None) -> float:
+    f_default, lo, hi = _bounds(cls, key)
+    open_ = next(f for f in fields(cls) if f.name == key).metadata.get("lo_open", False)
+    return _float(d, key, path, f_default if default is None else default, lo, hi, lo_open=open_)
+
+
 def _parse_layer(d: Any, i: int) -> LayerSpec:
     path = f"model.layers[{i}]"
     d = _check_keys(d, LayerSpec, path)
@@ -206,48 +261,48 @@ def _parse_config(d: Any) -> Config:
     m = _check_keys(d.get("model", {}), ModelConfig, "model")
     layers = m.get("layers", None)
     if layers is None:
-        layers_parsed = deep_stack(5, 100, batchnorm=True)
+        layers_parsed = ModelConfig().layers
     elif not isinstance(layers, list):
         raise _fail("model.layers", "expected a list of layers")
     else:
         layers_parsed = [_parse_layer(x, i) for i, x in enumerate(layers)]
     model = ModelConfig(
-        block_size=_int(m, "block_size", "model", 3, 1, 32),
-        n_embd=_int(m, "n_embd", "model", 10, 1, 1024),
-        layers=layers_parsed,
-        bn_momentum=_float(m, "bn_momentum", "model", 0.1, 0.0, 1.0, lo_open=True),
+        block_size=_int_field(m, ModelConfig, "block_size", "model"),
+        n_embd=_int_field(m, ModelConfig, "n_embd", "model"),
+        layers=bias_rule(layers_parsed),
+        bn_momentum=_float_field(m, ModelConfig, "bn_momentum", "model"),
     )
     ini = _check_keys(d.get("init", {}), InitConfig, "init")
     init = InitConfig(
         scheme=_choice(ini, "scheme", "init", "kaiming", ("kaiming", "naive")),
-        gain=_float(ini, "gain", "init", default_gain(layers_parsed), 0.0, 100.0),  # absent: by the stack's activation
+        gain=_float_field(ini, InitConfig, "gain", "init", default_gain(layers_parsed)),  # absent: by the stack
         output_scaling=_bool(ini, "output_scaling", "init", True),
-        output_factor=_float(ini, "output_factor", "init", 0.1, 0.0, 100.0),
-        hidden_bias_std=_float(ini, "hidden_bias_std", "init", 0.0, 0.0, 100.0),
-        output_bias_std=_float(ini, "output_bias_std", "init", 0.0, 0.0, 100.0),
+        output_factor=_float_field(ini, InitConfig, "output_factor", "init"),
+        hidden_bias_std=_float_field(ini, InitConfig, "hidden_bias_std", "init"),
+        output_bias_std=_float_field(ini, InitConfig, "output_bias_std", "init"),
     )
     t = _check_keys(d.get("train", {}), TrainConfig, "train")
     device = t.get("device", "cpu")
     if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or
                                            (device.startswith("cuda:") and device[5:].isdigit())):
         raise _fail("train.device", f"must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
-    seed = t.get("seed", 2147483647)
+    seed = t.get("seed", TrainConfig.seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise _fail("train.seed", f"expected a non-negative integer, got {seed!r}")
     train = TrainConfig(
-        steps=_int(t, "steps", "train", 200_000, 0, 100_000_000),
-        batch_size=_int(t, "batch_size", "train", 32, 2, 65536),  # BatchNorm needs two examples
-        lr=_float(t, "lr", "train", 0.1, 0.0, 1e3),
-        lr_decay_step=_int(t, "lr_decay_step", "train", 150_000, 0),
-        lr_decay_factor=_float(t, "lr_decay_factor", "train", 0.1, 0.0, 1e3),
+        steps=_int_field(t, TrainConfig, "steps", "train"),
+        batch_size=_int_field(t, TrainConfig, "batch_size", "train"),
+        lr=_float_field(t, TrainConfig, "lr", "train"),
+        lr_decay_step=_int_field(t, TrainConfig, "lr_decay_step", "train"),
+        lr_decay_factor=_float_field(t, TrainConfig, "lr_decay_factor", "train"),
         seed=seed,
         device=device,
     )
     g = _check_keys(d.get("diag", {}), DiagConfig, "diag")
     diag = DiagConfig(
-        snapshot_every=_int(g, "snapshot_every", "diag", 100, 1),
-        saturation_threshold=_float(g, "saturation_threshold", "diag", 0.97, 0.0, 1.0, lo_open=True),
-        hist_bins=_int(g, "hist_bins", "diag", 50, 4, 1000),
+        snapshot_every=_int_field(g, DiagConfig, "snapshot_every", "diag"),
+        saturation_threshold=_float_field(g, DiagConfig, "saturation_threshold", "diag"),
+        hist_bins=_int_field(g, DiagConfig, "hist_bins", "diag"),
     )
     name = d.get("name", "")
     if not isinstance(name, str):
@@ -284,6 +339,17 @@ def validate_stack(layers: list[LayerSpec], vocab_size: int) -> None:
                 raise ConfigError(f"{name}: follows another BatchNorm (L{i - 1}); remove one")
 
 
+def followed_by_batchnorm(layers: list[LayerSpec], i: int) -> bool:
+    return i + 1 < len(layers) and layers[i + 1].kind == "batchnorm"
+
+
+def bias_rule(layers: list[LayerSpec]) -> list[LayerSpec]:
+    """The one place of the "no bias before BatchNorm" rule: BatchNorm subtracts the batch mean, so a bias
+    before it is dead weight (its beta takes the role). Returns copies with such Linears' bias off."""
+    return [replace(s, bias=False) if s.kind == "linear" and followed_by_batchnorm(layers, i) else replace(s)
+            for i, s in enumerate(layers)]
+
+
 def set_batchnorm(layers: list[LayerSpec], on: bool) -> list[LayerSpec]:
     """Insert a BatchNorm after every Linear (on) or remove every BatchNorm (off)."""
     out: list[LayerSpec] = []
@@ -293,21 +359,21 @@ def set_batchnorm(layers: list[LayerSpec], on: bool) -> list[LayerSpec]:
         out.append(replace(s))
         if on and s.kind == "linear":
             out.append(LayerSpec("batchnorm"))
-    return out
+    return bias_rule(out)
 
 
 def deep_stack(depth: int, width: int, batchnorm: bool, activation: str = "tanh") -> list[LayerSpec]:
     """`depth` hidden Linear(width) + activation blocks, then the output Linear (the lecture's deep net: 5 x 100)."""
     layers: list[LayerSpec] = []
     for _ in range(depth):
-        layers.append(LayerSpec("linear", width, bias=not batchnorm))
+        layers.append(LayerSpec("linear", width))
         if batchnorm:
             layers.append(LayerSpec("batchnorm"))
         layers.append(LayerSpec(activation))
-    layers.append(LayerSpec("linear", None, bias=not batchnorm))
+    layers.append(LayerSpec("linear", None))
     if batchnorm:
         layers.append(LayerSpec("batchnorm"))
-    return layers
+    return bias_rule(layers)
 
 
 def default_gain(layers: list[LayerSpec]) -> float:
@@ -323,7 +389,7 @@ def default_gain(layers: list[LayerSpec]) -> float:
 
 def _one_hidden(batchnorm: bool) -> list[LayerSpec]:
     if batchnorm:
-        return [LayerSpec("linear", 200, bias=False), LayerSpec("batchnorm"), LayerSpec("tanh"), LayerSpec("linear", None)]
+        return bias_rule([LayerSpec("linear", 200), LayerSpec("batchnorm"), LayerSpec("tanh"), LayerSpec("linear", None)])
     return [LayerSpec("linear", 200), LayerSpec("tanh"), LayerSpec("linear", None)]
 
 
@@ -378,5 +444,18 @@ PRESETS = tuple(PRESET_INFO)
 
 
 def default_config() -> Config:
-    """What the app opens with: the lecture's deep net with BatchNorm."""
+    """What the app opens with: the lecture's deep net with BatchNorm (equal to Config() but for its name)."""
     return preset("deep-bn")
+
+
+_preset = preset  # config_from_args's argument shadows the function's name
+
+
+def config_from_args(preset: str | None = None, config_path: str | Path | None = None) -> Config:
+    """The config a command starts from: a saved config file, else a preset, else the default.
+    Any problem (missing, unreadable, FIFO, deeply nested, invalid file; unknown preset) is a ConfigError."""
+    if config_path:
+        return Config.load(config_path)
+    if preset:
+        return _preset(preset)
+    return default_config()

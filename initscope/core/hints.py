@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from initscope.core import runaway
 from initscope.core.diagnostics import Snapshot
 
 
@@ -33,6 +34,13 @@ def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
     out: list[str] = []
     if not math.isfinite(snap.loss):
         return [f"loss is {snap.loss} at step {snap.step}: the run diverged; lower the learning rate"]
+    if snap.step > 0 and snap.loss > runaway.LOSS_FACTOR * snap.ref_loss:
+        out.append(f"loss {snap.loss:.4g} at step {snap.step} is far above a uniform guess ({snap.ref_loss:.2f}): "
+                   "the run is diverging; lower the learning rate")
+    tanh = [s.saturation for s in snap.layers if s.kind == "tanh"]
+    if snap.step > 0 and tanh and sum(tanh) / len(tanh) >= runaway.SATURATION:
+        out.append(f"{sum(tanh) / len(tanh):.0%} of tanh outputs saturated at step {snap.step}: the run has blown up; "
+                   "lower the learning rate or the gain")
     if snap.step == 0 and snap.loss > snap.ref_loss + th.init_loss_excess:
         out.append(f"initial loss {snap.loss:.1f} vs {snap.ref_loss:.2f} for a uniform guess: "
                    "the output layer is confidently wrong; scale it down")
@@ -56,3 +64,11 @@ def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
         elif p.update_data_log10 < th.update_low:
             out.append(f"update:data of {layer} is 10^{p.update_data_log10:.1f}; it barely learns, raise the learning rate")
     return out
+
+
+def run_status_hint(status: str, message: str = "") -> str | None:
+    """The line the GUI shows for a run's end state: why a diverged run stopped (NaN, a runaway loss or
+    saturation; the trainer's message), None for any other status."""
+    if status != "diverged":
+        return None
+    return message or "the run diverged; lower the learning rate or fix the init"

@@ -7,6 +7,7 @@ ordinary steps never synchronise with the host.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from initscope.core.diagnostics import Snapshot, collect, step0_snapshot
 from initscope.core.errors import ConfigError
 from initscope.core.history import GrowArray
 from initscope.core.model import Net, build_net
+from initscope.core.runaway import RunawayCheck
 
 FLUSH_EVERY = 25  # steps between progress reports (losses are read from the device in chunks this size)
 EVAL_CHUNK = 16384  # examples per batch when evaluating a split
@@ -83,6 +85,7 @@ class Trainer:
         self.status = "ready"
         self.message = ""
         self._losses = GrowArray()  # the complete loss curve; doubles when full, so appends stay O(chunk)
+        self._runaway = RunawayCheck(math.log(data.vocab.size))  # divergence without NaN
         self._stop = stop_event if stop_event is not None else threading.Event()
         self._running = run_event if run_event is not None else threading.Event()
         self._running.set()
@@ -125,9 +128,16 @@ class Trainer:
         return step0_snapshot(self.net, self.xtr[ix], self.ytr[ix], self.lr_at(0), self.cfg.diag)
 
     # --- the loop ------------------------------------------------------------
-    def train(self, on_progress: Callable[[Progress], None] | None = None, steps: int | None = None) -> str:
-        """Train until `steps` (default: the config's) or a stop; returns the final status."""
+    def train(self, on_progress: Callable[[Progress], None] | None = None, steps: int | None = None,
+              until: int | None = None) -> str:
+        """Train until `steps` (default: the config's) or a stop; returns the final status.
+
+        until=K trains up to step K of the same run (min(K, cfg.train.steps)): Progress.total stays the
+        config's steps and the status stays "running" while K is short of it, so A/B turns of 25 steps report
+        the whole run. `steps` instead makes a run of that many steps (total = steps, "finished" at its end).
+        A run that ends (finished or stopped) gets a snapshot at its final step (`final_snapshot`)."""
         total = self.cfg.train.steps if steps is None else steps
+        end = total if until is None else min(until, total)
         every = self.cfg.diag.snapshot_every
         net, opt, gen = self.net, self.opt, self.batch_gen
         net.train()
@@ -139,7 +149,7 @@ class Trainer:
             group["lr"] = lr
         self.status = "running"
         snap: Snapshot | None = None
-        while self.step < total:
+        while self.step < end:
             if self._stop.is_set():
                 self.status = "stopped"
                 break
@@ -169,18 +179,30 @@ class Trainer:
             if take:
                 snap = collect(net, outs, loss, lr, step, self.cfg.diag)
                 del outs
-            if take or len(pending) >= FLUSH_EVERY or self.step >= total:
+            if take or len(pending) >= FLUSH_EVERY or self.step >= end:
                 if not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr):
                     return self.status
                 pending, chunk_start, snap = [], self.step, None
         if pending and not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr):
             return self.status
-        if self.status == "running":
+        if self.status == "running" and self.step >= total:
             self.status = "finished"
+        final = self.final_snapshot() if self.status in ("finished", "stopped") and self.step > 0 else None
         if on_progress is not None:
             on_progress(Progress(self.step, total, self.step, np.zeros(0, np.float32), lr,
-                                 self._speed(t0, step0), None, self.status, self.message))
+                                 self._speed(t0, step0), final, self.status, self.message))
         return self.status
+
+    def final_snapshot(self) -> Snapshot:
+        """Diagnostics at the current weights, labelled with the steps done (issue 9: a 300-step run ends with
+        a snapshot at step 300, not at its last multiple of snapshot_every). One forward and backward on the
+        batch the next step would use, without an update or consuming the generator (as init_snapshot)."""
+        peek = torch.Generator().manual_seed(0)
+        peek.set_state(self.batch_gen.get_state())
+        ix = torch.randint(0, self.xtr.shape[0], (self.cfg.train.batch_size,), generator=peek).to(self.device)
+        snap = step0_snapshot(self.net, self.xtr[ix], self.ytr[ix], self.lr_at(self.step), self.cfg.diag)
+        snap.step = self.step
+        return snap
 
     def _speed(self, t0: float, step0: int) -> float:
         dt = time.perf_counter() - t0
@@ -197,6 +219,8 @@ class Trainer:
             self.step = chunk_start + n + 1
             status = self.status = "diverged"
             self.message = f"diverged at step {chunk_start + n}: loss is {chunk[n]}; lower the learning rate or fix the init"
+        elif (why := self._runaway.check(chunk, snap, chunk_start)) is not None:
+            status, self.status, self.message = "diverged", "diverged", why
         self._losses.extend(chunk)
         if on_progress is not None:
             on_progress(Progress(self.step, total, chunk_start, chunk, lr, self._speed(t0, step0), snap, status,
