@@ -1,0 +1,285 @@
+"""Where a training sweep's jobs run: a pool of local processes, or tasks on a Ray cluster. One interface.
+
+`backend.run(jobs, data)` is a generator: it yields each JobResult as its job finishes (in finishing order).
+`backend.cancel()` may be called from any thread; the generator then stops the running jobs, leaves no
+process behind and returns. Leaving the generator early (Ctrl+C, `close()`) cleans up the same way.
+
+Every backend ends in `train_sweep.run_job` with one torch thread, so their results are identical bit for bit.
+
+Why processes and not threads: a training step is many small torch ops whose Python overhead holds the GIL,
+so threads in one process do not scale (see gui/worker.py); each job is a whole run, so processes cost only
+their start-up (about a second to import torch), paid once per worker, not per job.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+from typing import Iterator
+
+from initscope.core.data import Dataset
+from initscope.core.errors import UserError
+from initscope.core.train_sweep import DataPayload, Job, JobResult, run_job
+
+POLL_S = 0.1  # how often a waiting backend checks for cancel and dead workers
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class SweepBackend:
+    name = "?"
+
+    def __init__(self, workers: int | None = None):
+        if workers is not None and workers < 1:
+            raise UserError(f"--workers must be at least 1, got {workers}")
+        self.workers = workers or default_workers()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop every job (any thread); run() returns soon after, with nothing left running."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self, jobs: list[Job], data: Dataset) -> Iterator[JobResult]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# --- local process pool -----------------------------------------------------------------
+
+def _local_worker(tasks, results, stop, payload: DataPayload) -> None:
+    """A pool process: one torch thread, the data built once, jobs until a None or a stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle: it cancels cleanly
+    from initscope.core.trainer import set_threads
+
+    set_threads(1)
+    data = payload.dataset()
+    pid = os.getpid()
+    while not stop.is_set():
+        job = tasks.get()
+        if job is None or stop.is_set():
+            break
+        results.put(("start", pid, job.index))
+        res = run_job(job, data, stop_event=stop)
+        if stop.is_set():
+            break
+        results.put(("done", pid, res))
+
+
+class LocalPool(SweepBackend):
+    """`workers` spawned processes (not forked: torch and Qt do not survive a fork) fed from one queue."""
+
+    name = "local"
+    JOIN_S = 3.0  # how long a stopping worker gets to finish its step before it is terminated
+
+    def __init__(self, workers: int | None = None):
+        super().__init__(workers)
+        self.pids: list[int] = []  # the worker processes of the current or last run
+
+    def run(self, jobs: list[Job], data: Dataset) -> Iterator[JobResult]:
+        if not jobs:
+            return
+        ctx = mp.get_context("spawn")
+        tasks, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+        for job in jobs:
+            tasks.put(job)
+        n = min(self.workers, len(jobs))
+        for _ in range(n):
+            tasks.put(None)
+        payload = DataPayload.of(data)
+        procs = [ctx.Process(target=_local_worker, args=(tasks, results, stop, payload), daemon=True,
+                             name=f"initscope-sweep-{k}") for k in range(n)]
+        # children start with SIGINT ignored (inherited through exec), so Ctrl+C during their start-up is no traceback
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+        try:
+            for p in procs:
+                p.start()
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+        self.pids = [p.pid for p in procs]
+        by_index = {job.index: job for job in jobs}
+        pending = set(by_index)
+        running: dict[int, int] = {}  # pid -> job index
+        try:
+            while pending and not self._cancel.is_set():
+                try:
+                    kind, pid, item = results.get(timeout=POLL_S)
+                except queue.Empty:
+                    yield from self._reap(procs, running, pending, by_index)
+                    continue
+                if kind == "start":
+                    running[pid] = item
+                else:
+                    running.pop(pid, None)
+                    pending.discard(item.index)
+                    yield item
+        finally:
+            self._stop(procs, tasks, results, stop)
+
+    def _reap(self, procs, running, pending, by_index) -> Iterator[JobResult]:
+        """A worker that died (killed, out of memory) fails its job; if all died, the rest fail too."""
+        for p in procs:
+            if p.exitcode is not None and p.exitcode != 0 and p.pid in running:
+                idx = running.pop(p.pid)
+                pending.discard(idx)
+                yield JobResult(idx, "error", f"its worker process died (exit code {p.exitcode}; out of memory?)")
+        if pending and all(p.exitcode is not None for p in procs):
+            for idx in sorted(pending):
+                yield JobResult(idx, "error", "no worker process left to run it")
+            pending.clear()
+
+    def _stop(self, procs, tasks, results, stop) -> None:
+        stop.set()  # a running Trainer sees it at its next step boundary
+        deadline = time.monotonic() + self.JOIN_S
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(2.0)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        for q in (tasks, results):
+            q.cancel_join_thread()  # do not block on items nobody will read
+            q.close()
+
+
+# --- Ray ------------------------------------------------------------------------------
+
+_RAY_DATA: dict[str, Dataset] = {}  # per Ray worker process: the data, built once per object
+
+
+def _ray_job(job: Job, data_ref: list) -> JobResult:
+    """One job in a Ray worker. The data comes as [ObjectRef] (nested, so Ray does not resolve it) and is
+    built into tensors once per worker process."""
+    import ray
+
+    from initscope.core.trainer import set_threads
+
+    set_threads(1)
+    key = data_ref[0].hex()
+    if key not in _RAY_DATA:
+        _RAY_DATA.clear()
+        _RAY_DATA[key] = ray.get(data_ref[0]).dataset()
+    return run_job(job, _RAY_DATA[key])
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError("the ray backend needs Ray: pip install 'initscope[ray]'") from None
+    return ray
+
+
+class RayBackend(SweepBackend):
+    """One Ray task (num_cpus=1) per job; results come back with ray.wait as they finish.
+
+    address None: a local Ray instance with `workers` CPUs (started here, shut down by close());
+    'auto' or 'ray://host:port': an existing cluster, which must have initscope installed on its nodes
+    (Ray ships our functions by module name; it does not install the package)."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        super().__init__(workers)
+        self.address = address
+        self.startup_seconds = 0.0
+        self._owns = False
+
+    def start(self) -> None:
+        ray = import_ray()
+        if ray.is_initialized():
+            return
+        t0 = time.perf_counter()
+        try:
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise UserError(f"cannot start or reach Ray{' at ' + self.address if self.address else ''}: "
+                            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        self._owns = True
+        self.startup_seconds = time.perf_counter() - t0
+
+    def run(self, jobs: list[Job], data: Dataset) -> Iterator[JobResult]:
+        if not jobs:
+            return
+        ray = import_ray()
+        self.start()
+        task = ray.remote(num_cpus=1, max_retries=0)(_ray_job)
+        data_ref = ray.put(DataPayload.of(data))  # shipped once through the object store
+        refs = {task.remote(job, [data_ref]): job.index for job in jobs}
+        pending = list(refs)
+        try:
+            while pending and not self._cancel.is_set():
+                done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+                for ref in done:
+                    try:
+                        yield ray.get(ref)
+                    except Exception as e:  # noqa: BLE001 - a task that crashed (worker died) fails its cell
+                        yield JobResult(refs[ref], "error", f"Ray task failed: {str(e).splitlines()[0]}")
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        if self._owns:
+            import_ray().shutdown()
+            self._owns = False
+
+
+def make_backend(name: str, workers: int | None = None, address: str | None = None) -> SweepBackend:
+    if name == "local":
+        if address:
+            raise UserError("--address is for the ray backend only")
+        return LocalPool(workers)
+    if name == "ray":
+        return RayBackend(workers, address)
+    raise UserError(f"unknown backend {name!r}; choose local or ray")
+
+
+def run_sweep(spec, data: Dataset, backend: SweepBackend, save_dir=None, on_result=None):
+    """Run every job of `spec` on `backend`; returns SweepResults with what finished (all of it unless cancelled
+    or interrupted; a KeyboardInterrupt is caught here, so Ctrl+C keeps the finished results).
+    `on_result(results, job_result)` is called as each job finishes."""
+    from initscope.core.train_sweep import SweepResults, check_job_memory
+
+    jobs = spec.jobs(save_dir)
+    check_job_memory(jobs, data)
+    out = SweepResults(spec, jobs)
+    out.backend, out.workers = backend.name, backend.workers
+    t0 = time.perf_counter()
+    gen = backend.run(jobs, data)
+    try:
+        for res in gen:
+            out.add(res)
+            if on_result is not None:
+                on_result(out, res)
+    except KeyboardInterrupt:
+        backend.cancel()
+        out.interrupted = True
+    finally:
+        gen.close()  # stops and joins the workers whatever happened
+        out.wall_seconds = time.perf_counter() - t0
+    return out
