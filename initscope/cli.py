@@ -77,6 +77,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--max-depth", type=int, default=10, help="deepest stack, up to 20 (default 10)")
     sd.add_argument("--width", type=int, default=100, help="hidden width (default 100)")
     sd.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
+    from initscope.train_sweep_cli import add_parser as add_sweep_train
+
+    add_sweep_train(ssub)  # `sweep train`: full training runs, in parallel (issue 14)
 
     gui = sub.add_parser("gui", help="open the app (the default)")
     _add_config_args(gui)
@@ -300,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_screenshot(args)
         if args.command == "presets":
             return cmd_presets(args)
+        if args.command == "sweep" and args.axis == "train":
+            from initscope.train_sweep_cli import cmd_sweep_train
+
+            return cmd_sweep_train(args)
         if args.command == "sweep":
             return cmd_sweep(args)
         if args.command == "report":
@@ -308,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             for opt, path in (("-o", args.out), ("--csv", args.csv)):
                 if path and not Path(path).resolve().parent.is_dir():
                     raise UserError(f"{opt} {path}: folder {Path(path).resolve().parent} does not exist")
-            write_report(args.run_file, args.out)
+            from initscope.gui.report_images import plot_images  # the pictures are drawn by the GUI package
+
+            write_report(args.run_file, args.out, plot_images)
             print(f"wrote {args.out}")
             if args.csv:
                 from initscope.core.files import atomic_write_text
