@@ -144,3 +144,72 @@ def test_five_point_batchnorm_matches_torch_and_is_standardised():
         assert np.allclose(out, ref, atol=1e-5)
         assert abs(out.mean()) < 1e-9 and abs(out.std() - 1) < 1e-4
         assert math.isclose(mean, float(np.mean(xs)))
+
+
+def test_per_step_tier_matches_plain_torch_every_step(small_data):
+    """diag.step_stats: every step's saturation, std, grad std and update:data, checked against the lecture's
+    hand-written loop step by step, across snapshot steps and loss-chunk boundaries."""
+    layers = [LayerSpec("linear", 24), LayerSpec("tanh"), LayerSpec("linear", 16), LayerSpec("batchnorm"),
+              LayerSpec("tanh"), LayerSpec("linear", 12), LayerSpec("relu"), LayerSpec("linear", None)]
+    cfg = tiny_config(layers, steps=60)
+    cfg.init.gain = 3.0
+    cfg.diag.snapshot_every = 7  # snapshot steps use the full forward; the tier must not notice
+    cfg.diag.step_stats = True
+    ref_tr = Trainer(cfg, small_data)  # the same net and generator, trained below by hand
+    net, gen = copy.deepcopy(ref_tr.net), ref_tr.gen
+    tr = Trainer(cfg, small_data)
+    got, snaps = [], []
+
+    def on_progress(p):
+        if p.scalars is not None:
+            got.append(p.scalars)
+        if p.snapshot is not None and p.status == "running":
+            snaps.append(p.snapshot)
+
+    tr.train(on_progress)
+    assert sum(len(s) for s in got) == 60 and got[0].first_step == 0
+    assert [s.first_step for s in got] == sorted(s.first_step for s in got)
+    sat = np.concatenate([s.saturation for s in got])
+    std = np.concatenate([s.act_std for s in got])
+    gstd = np.concatenate([s.grad_std for s in got])
+    upd = np.concatenate([s.update_log10 for s in got])
+    assert sat.shape == (60, 3) and upd.shape == (60, 5)  # 3 activations; embedding + 4 Linear weights
+
+    xtr, ytr, lr, thr = ref_tr.xtr, ref_tr.ytr, cfg.train.lr, cfg.diag.saturation_threshold
+    for step in range(60):
+        ix = torch.randint(0, xtr.shape[0], (cfg.train.batch_size,), generator=gen)
+        h = net.embedding.weight[xtr[ix]].view(len(ix), -1)
+        acts = []
+        for spec, layer in zip(net.specs, net.layers):
+            h = layer(h)
+            if spec.kind in ("tanh", "relu"):
+                h.retain_grad()
+                acts.append((spec.kind, h))
+        loss = F.cross_entropy(h, ytr[ix])
+        for p in net.parameters():
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for p in net.parameters():
+                p -= lr * p.grad
+        want_sat = [((t.abs() > thr) if k == "tanh" else (t == 0)).float().mean().item() for k, t in acts]
+        n = acts[0][1].numel()
+        np.testing.assert_allclose(sat[step], want_sat, atol=2.5 / n)  # a value at the threshold may flip
+        np.testing.assert_allclose(std[step], [t.std().item() for _, t in acts], rtol=2e-3)
+        np.testing.assert_allclose(gstd[step], [t.grad.std().item() for _, t in acts], rtol=2e-3)
+        want_upd = [((lr * p.grad).std() / p.data.std()).log10().item() for _, p in net.named_params() if p.dim() == 2]
+        np.testing.assert_allclose(upd[step], want_upd, atol=2e-3)
+    # a full snapshot and the tier's row for the same step agree
+    assert [s.step for s in snaps] == list(range(0, 60, 7))
+    for snap in snaps:
+        np.testing.assert_allclose(sat[snap.step], [x.saturation for x in snap.layers], atol=1e-6)
+        np.testing.assert_allclose(gstd[snap.step], [x.grad_std for x in snap.layers], rtol=1e-4)
+        np.testing.assert_allclose(upd[snap.step], [x.update_data_log10 for x in snap.params if x.is_matrix], atol=1e-4)
+
+
+def test_per_step_tier_is_off_by_default(small_data):
+    cfg = tiny_config(steps=30)
+    assert cfg.diag.step_stats is False
+    seen = []
+    Trainer(cfg, small_data).train(lambda p: seen.append(p.scalars))
+    assert all(s is None for s in seen)

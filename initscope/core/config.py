@@ -84,6 +84,9 @@ class DiagConfig:
     snapshot_every: int = _spec(100, 1)  # full diagnostics every K steps; other steps carry none
     saturation_threshold: float = _spec(0.97, 0.0, 1.0, lo_open=True)  # |tanh| above this counts as saturated
     hist_bins: int = _spec(50, 4, 1000)
+    # the per-step tier (saturation, std, grad std per layer; update:data per matrix) every step, read back with
+    # the loss chunk; off by default: it costs about a quarter of a step's time on the deep net (bench_train)
+    step_stats: bool = False
 
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "init": InitConfig, "train": TrainConfig, "diag": DiagConfig}
@@ -303,6 +306,7 @@ def _parse_config(d: Any) -> Config:
         snapshot_every=_int_field(g, DiagConfig, "snapshot_every", "diag"),
         saturation_threshold=_float_field(g, DiagConfig, "saturation_threshold", "diag"),
         hist_bins=_int_field(g, DiagConfig, "hist_bins", "diag"),
+        step_stats=_bool(g, "step_stats", "diag", False),
     )
     name = d.get("name", "")
     if not isinstance(name, str):

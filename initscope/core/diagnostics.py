@@ -222,3 +222,118 @@ def step0_snapshot(net: Net, x: torch.Tensor, y: torch.Tensor, lr: float, diag: 
             v.copy_(saved[k])
     net.train(was_training)
     return snap
+
+
+# --- the per-step tier --------------------------------------------------------------------------------------
+@dataclass
+class StepScalars:
+    """Per-step scalars of the steps first_step .. first_step + k - 1 (rows), in the order of a Snapshot's
+    layers (columns of saturation / act_std / grad_std) and of its weight matrices (columns of update_log10)."""
+
+    first_step: int
+    saturation: np.ndarray  # (k, layers) fraction 0..1, as LayerStats.saturation
+    act_std: np.ndarray  # (k, layers)
+    grad_std: np.ndarray  # (k, layers): std of the gradient at the layer's output
+    update_log10: np.ndarray  # (k, matrices): log10(std(lr * grad) / std(weight)) after the update
+
+    def __len__(self) -> int:
+        return len(self.saturation)
+
+    def steps(self) -> np.ndarray:
+        return np.arange(self.first_step, self.first_step + len(self))
+
+    def head(self, k: int) -> StepScalars:
+        return StepScalars(self.first_step, self.saturation[:k], self.act_std[:k], self.grad_std[:k],
+                           self.update_log10[:k])
+
+
+class StepStats:
+    """The cheap per-step tier: saturation, std and gradient std per activation layer, update:data per weight
+    matrix, every step, without a host sync.
+
+    Each step appends one row (a device tensor) to a pending list; `take()` reads the pending rows back in one
+    transfer, with the loss chunk. A row costs about 25 small ops: activation layers are the columns of one
+    tensor, summed per layer with one matmul against a fixed column->layer map; means and stds come from sums
+    and sums of squares in float64; parameter norms from one fused `_foreach_norm`.
+    """
+
+    def __init__(self, net: Net, diag: DiagConfig, device: torch.device | None = None):
+        dev = device if device is not None else next(net.parameters()).device
+        self.thr = diag.saturation_threshold
+        self.act = [i for i, spec in enumerate(net.specs) if spec.kind in ("tanh", "relu")]
+        self._act_set = set(self.act)
+        kinds = [net.specs[i].kind for i in self.act]
+        self.all_tanh, self.all_relu = all(k == "tanh" for k in kinds), all(k == "relu" for k in kinds)
+        self._kinds = kinds
+        self.mats = [p for _, p in net.named_params() if p.dim() == 2]
+        self._member: torch.Tensor | None = None  # (total width, layers) column -> layer map, set on first use
+        self._mat_n = torch.tensor([p.numel() for p in self.mats], dtype=torch.float64, device=dev).repeat(2)
+        self._rows: list[torch.Tensor] = []
+        self._first: int | None = None
+
+    def forward(self, net: Net, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Forward keeping every layer's output, with retain_grad on the activation layers only."""
+        x = net.embedding(idx).flatten(1)
+        outs = []
+        for i, layer in enumerate(net.layers):
+            x = layer(x)
+            if i in self._act_set and x.requires_grad:
+                x.retain_grad()
+            outs.append(x)
+        return x, outs
+
+    @torch.no_grad()
+    def row(self, outs: list[torch.Tensor], lr: float) -> torch.Tensor:
+        """[saturation, act std, grad std] per layer, then log10 update:data per matrix, as one device tensor.
+        Call after backward and the update (update:data uses the weights after it, as the lecture does)."""
+        parts = []
+        if self.act:
+            if self._member is None:
+                self._setup([outs[i].shape[1] for i in self.act], outs[0].device)
+            o = torch.cat([outs[i] for i in self.act], 1)
+            g = torch.cat([outs[i].grad if outs[i].grad is not None else torch.zeros_like(outs[i])
+                           for i in self.act], 1)
+            if self.all_tanh:
+                sat = o.abs() > self.thr
+            elif self.all_relu:
+                sat = o == 0
+            else:
+                sat = torch.where(self._col_tanh, o.abs() > self.thr, o == 0)
+            # per column sums of o, o^2, saturated, g, g^2; then per layer with one matmul
+            sums = torch.cat([o, o * o, sat.to(o.dtype), g, g * g], 1).sum(0).view(5, -1).double() @ self._member
+            n = self._layer_w * o.shape[0]
+            s, ss = sums[[0, 3]], sums[[1, 4]]
+            std = ((ss - s * s / n) / (n - 1)).clamp_min(0).sqrt()  # unbiased, as torch.std
+            parts += [sums[2] / n, std.reshape(-1)]
+        if self.mats:
+            xs = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.mats] + [p.detach() for p in self.mats]
+            s = torch.stack([x.sum() for x in xs]).double()
+            q = torch.stack(torch._foreach_norm(xs)).double()
+            n = self._mat_n
+            sd = ((q * q - s * s / n) / (n - 1)).clamp_min(0).sqrt()
+            k = len(self.mats)
+            parts.append(torch.log10(lr * sd[:k] / sd[k:]))
+        return torch.cat(parts)
+
+    def _setup(self, widths: list[int], dev: torch.device) -> None:
+        n_l = len(widths)
+        col = torch.repeat_interleave(torch.arange(n_l), torch.tensor(widths))
+        self._col_tanh = torch.tensor([self._kinds[c] == "tanh" for c in col.tolist()], device=dev)
+        self._member = nn.functional.one_hot(col, n_l).to(torch.float64).to(dev)
+        self._layer_w = torch.tensor(widths, dtype=torch.float64, device=dev)
+
+    def record(self, step: int, outs: list[torch.Tensor], lr: float) -> None:
+        if self._first is None:
+            self._first = step
+        self._rows.append(self.row(outs, lr))
+
+    def take(self) -> StepScalars | None:
+        """The rows recorded since the last take, read back in one transfer (None when there are none)."""
+        if not self._rows:
+            return None
+        a = torch.stack(self._rows).float().cpu().numpy()
+        first = self._first
+        self._rows, self._first = [], None
+        n_l = len(self.act)
+        return StepScalars(first, a[:, :n_l], a[:, n_l:2 * n_l], a[:, 2 * n_l:3 * n_l], a[:, 3 * n_l:])
+

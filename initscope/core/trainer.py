@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from initscope.core.config import Config
 from initscope.core.data import Dataset
-from initscope.core.diagnostics import Snapshot, collect, step0_snapshot
+from initscope.core.diagnostics import Snapshot, StepScalars, StepStats, collect, step0_snapshot
 from initscope.core.errors import ConfigError
 from initscope.core.history import GrowArray
 from initscope.core.model import Net, build_net
@@ -60,6 +60,7 @@ class Progress:
     snapshot: Snapshot | None
     status: str  # "running" | "finished" | "stopped" | "diverged"
     message: str = ""
+    scalars: StepScalars | None = None  # the per-step tier for steps first_step.. (when diag.step_stats)
 
 
 class Trainer:
@@ -149,6 +150,7 @@ class Trainer:
             group["lr"] = lr
         self.status = "running"
         snap: Snapshot | None = None
+        per_step = StepStats(net, self.cfg.diag) if self.cfg.diag.step_stats else None
         while self.step < end:
             if self._stop.is_set():
                 self.status = "stopped"
@@ -168,6 +170,8 @@ class Trainer:
             take = step % every == 0
             if take:
                 logits, outs = net.forward_keep(xb)
+            elif per_step is not None:
+                logits, outs = per_step.forward(net, xb)  # keeps only what the per-step tier needs
             else:
                 logits = net(xb)
             loss = F.cross_entropy(logits, yb)
@@ -176,14 +180,17 @@ class Trainer:
             opt.step()
             pending.append(loss.detach())
             self.step += 1
+            if per_step is not None:
+                per_step.record(step, outs, lr)
             if take:
                 snap = collect(net, outs, loss, lr, step, self.cfg.diag)
+            if take or per_step is not None:
                 del outs
             if take or len(pending) >= FLUSH_EVERY or self.step >= end:
-                if not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr):
+                if not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr, per_step):
                     return self.status
                 pending, chunk_start, snap = [], self.step, None
-        if pending and not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr):
+        if pending and not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr, per_step):
             return self.status
         if self.status == "running" and self.step >= total:
             self.status = "finished"
@@ -208,9 +215,10 @@ class Trainer:
         dt = time.perf_counter() - t0
         return (self.step - step0) / dt if dt > 0 else 0.0
 
-    def _flush(self, pending, chunk_start, snap, on_progress, total, t0, step0, lr) -> bool:
+    def _flush(self, pending, chunk_start, snap, on_progress, total, t0, step0, lr, per_step=None) -> bool:
         """Read a chunk of losses back, check for divergence, report. False when the run diverged."""
         chunk = torch.stack(pending).float().cpu().numpy()
+        scalars = per_step.take() if per_step is not None else None
         bad = ~np.isfinite(chunk)
         status = "running"
         if bad.any():
@@ -223,8 +231,10 @@ class Trainer:
             status, self.status, self.message = "diverged", "diverged", why
         self._losses.extend(chunk)
         if on_progress is not None:
+            if scalars is not None:
+                scalars = scalars.head(len(chunk))  # a diverged chunk is cut at the bad step
             on_progress(Progress(self.step, total, chunk_start, chunk, lr, self._speed(t0, step0), snap, status,
-                                 self.message))
+                                 self.message, scalars))
         return status != "diverged"
 
     # --- after training --------------------------------------------------------
