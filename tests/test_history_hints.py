@@ -67,3 +67,38 @@ def test_hints_on_real_presets(names_data):
     assert any("confidently wrong" in h for h in hints(Trainer(preset("original"), names_data).init_snapshot()))
     assert any("L1 Tanh" in h and "saturated" in h for h in hints(Trainer(preset("deep-nobn"), names_data).init_snapshot()))
     assert hints(Trainer(preset("deep-bn"), names_data).init_snapshot()) == []
+
+
+def _chunk(first, k, nl=3, nm=4):
+    from initscope.core.diagnostics import StepScalars
+
+    steps = np.arange(first, first + k, dtype=np.float32)[:, None]
+    return StepScalars(first, steps + np.zeros((1, nl), np.float32), steps + 0.5, steps + 0.25,
+                       -steps + np.zeros((1, nm), np.float32))
+
+
+def test_history_per_step_tier_is_bounded_and_evenly_decimated():
+    h = History(max_step_rows=64)
+    h.add_step_scalars(None)
+    assert h.step_saturation is None and len(h.step_steps) == 0
+    for first in range(0, 1000, 25):  # 1,000 steps in chunks of 25, as the trainer sends them
+        h.add_step_scalars(_chunk(first, 25))
+    steps = h.step_steps.data
+    assert len(steps) <= 64 and h.step_stride == 16  # 1000 / 64 -> stride 16 (63 rows)
+    assert steps[0] == 0 and np.all(np.diff(steps) == h.step_stride)  # evenly spaced, step 0 kept
+    assert steps[-1] >= 1000 - h.step_stride  # and up to date
+    # every column still belongs to its own step
+    np.testing.assert_array_equal(h.step_saturation.data[:, 0], steps)
+    np.testing.assert_array_equal(h.step_act_std.data[:, 2], steps + 0.5)
+    np.testing.assert_array_equal(h.step_grad_std.data[:, 1], steps + 0.25)
+    np.testing.assert_array_equal(h.step_update.data[:, 3], -steps)
+    assert h.step_update.data.shape[1] == 4
+
+
+def test_history_takes_the_trainers_per_step_tier(small_data):
+    cfg = tiny_config(steps=60)
+    cfg.diag.step_stats = True
+    h = History()
+    Trainer(cfg, small_data).train(lambda p: h.add_step_scalars(p.scalars))
+    np.testing.assert_array_equal(h.step_steps.data, np.arange(60))
+    assert h.step_saturation.data.shape == (60, 2) and np.all(np.isfinite(h.step_update.data))

@@ -3,7 +3,10 @@
 - loss: every step, full resolution, float32 in an array that doubles when full (4 MB per million steps);
 - per-snapshot scalars (saturation, std, grad std per layer; update:data per matrix): at most
   `max_rows` rows; when full, every other row is dropped, the first and the latest always kept;
-- whole snapshots (with histograms): the step-0 one, and a ring of the `ring` latest.
+- whole snapshots (with histograms): the step-0 one, and a ring of the `ring` latest;
+- the per-step tier (diag.step_stats: saturation, std, grad std per layer; update:data per matrix every step):
+  at most `max_step_rows` rows; when full, the stride doubles and only the steps that are multiples of it
+  stay (step 0 among them), so the kept rows are evenly spaced whatever the run's length.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections import deque
 
 import numpy as np
 
-from initscope.core.diagnostics import Snapshot
+from initscope.core.diagnostics import Snapshot, StepScalars
 
 
 class GrowArray:
@@ -60,8 +63,9 @@ def decimation_index(n: int) -> np.ndarray:
 
 
 class History:
-    def __init__(self, max_rows: int = 4096, ring: int = 16):
+    def __init__(self, max_rows: int = 4096, ring: int = 16, max_step_rows: int = 32768):
         self.max_rows = max_rows
+        self.max_step_rows = max_step_rows
         self.loss = GrowArray()
         self.loss_first_step = 0
         self.layer_names: list[str] = []
@@ -72,6 +76,13 @@ class History:
         self.grad_std: GrowArray | None = None
         self.update: GrowArray | None = None  # columns: weight matrices (log10 update:data)
         self.init: Snapshot | None = None
+        # the per-step tier: rows are steps (every `step_stride`-th), columns as in saturation / update above
+        self.step_stride = 1
+        self.step_steps = GrowArray(dtype=np.int64)
+        self.step_saturation: GrowArray | None = None
+        self.step_act_std: GrowArray | None = None
+        self.step_grad_std: GrowArray | None = None
+        self.step_update: GrowArray | None = None
         self.recent: deque[Snapshot] = deque(maxlen=ring)
         self.version = 0  # bumped on every change; views redraw only when it moved
 
@@ -108,9 +119,34 @@ class History:
         self.recent.append(snap)
         self.version += 1
 
+    def add_step_scalars(self, sc: StepScalars | None) -> None:
+        """Append a chunk of the per-step tier (Progress.scalars); a no-op for None or an empty chunk."""
+        if sc is None or len(sc) == 0:
+            return
+        if self.step_saturation is None:
+            nl, nm = sc.saturation.shape[1], sc.update_log10.shape[1]
+            self.step_saturation, self.step_act_std, self.step_grad_std = (GrowArray(nl) for _ in range(3))
+            self.step_update = GrowArray(nm)
+        steps = sc.steps()
+        keep = steps % self.step_stride == 0
+        arrays = self._step_arrays()
+        for arr, rows in zip(arrays, (steps, sc.saturation, sc.act_std, sc.grad_std, sc.update_log10)):
+            arr.extend(rows[keep])
+        while len(self.step_steps) > self.max_step_rows:
+            self.step_stride *= 2
+            idx = np.flatnonzero(self.step_steps.data % self.step_stride == 0)
+            for arr in arrays:
+                arr.keep(idx)
+        self.version += 1
+
+    def _step_arrays(self) -> list[GrowArray]:
+        return [a for a in (self.step_steps, self.step_saturation, self.step_act_std, self.step_grad_std,
+                            self.step_update) if a is not None]
+
     def loss_steps(self) -> np.ndarray:
         return np.arange(self.loss_first_step, self.loss_first_step + len(self.loss))
 
     def nbytes(self) -> int:
         arrays = [self.loss, self.snap_steps] + [a for a in (self.saturation, self.act_std, self.grad_std, self.update) if a is not None]
+        arrays += self._step_arrays()
         return sum(a.nbytes for a in arrays)
