@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from initscope.cli import main
-from initscope.core.errors import RunFileError
+from initscope.core.errors import RunFileError, UserError
 from initscope.core.runfile import load_run, save_run
 
 
@@ -25,8 +25,9 @@ def test_round_trip_is_exact(saved, tmp_path):
     run = load_run(saved)
     assert run.config.name == "deep-bn" and run.config.train.steps == 300 and run.steps == 300
     assert run.losses.shape == (300,) and run.status == "finished" and len(run.samples) == 3
-    assert [s.step for s in run.snapshots] == [0, 0, 100, 200]  # step-0 preview, then the run's snapshots
-    assert list(run.history["snap_steps"]) == [0, 100, 200] and run.history["saturation"].shape == (3, 5)
+    # step-0 preview, then the run's snapshots, the last at the final step (issue 9)
+    assert [s.step for s in run.snapshots] == [0, 0, 100, 200, 300]
+    assert list(run.history["snap_steps"]) == [0, 100, 200, 300] and run.history["saturation"].shape == (4, 5)
     again = tmp_path / "again.initscope"
     save_run(again, run)
     back = load_run(again)
@@ -55,7 +56,7 @@ def _rewrite(src, dst, change):
     ("text", "not an initscope run file"),
     ("foreign", "no manifest.json"),
     ("newer", "newer initscope"),
-    ("missing", "missing weights.pt"),
+    ("missing", "missing weights.npz"),
     ("badconfig", "its config is invalid"),
     ("weights", "weights do not match"),
     ("losses", "damaged"),
@@ -76,13 +77,13 @@ def test_damaged_files_get_a_message(saved, tmp_path, case, expected):
             if case == "newer":
                 manifest["version"] = 99
             elif case == "missing":
-                del m["weights.pt"]
+                del m["weights.npz"]
             elif case == "badconfig":
                 manifest["config"]["train"]["lr"] = -1
             elif case == "weights":
                 buf = io.BytesIO()
-                torch.save({"embedding.weight": torch.zeros(3, 3)}, buf)
-                m["weights.pt"] = buf.getvalue()
+                np.savez(buf, **{"embedding.weight": np.zeros((3, 3), np.float32)})
+                m["weights.npz"] = buf.getvalue()
             elif case == "losses":
                 m["losses.npy"] = b"garbage"
             m["manifest.json"] = json.dumps(manifest).encode()
@@ -104,7 +105,7 @@ def test_a_crash_mid_save_leaves_the_old_file(saved, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="disk full"):
         save_run(target, run)
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["keep.initscope"]
 
@@ -121,3 +122,26 @@ def test_report_embeds_the_panels(saved, tmp_path, capsys):
     assert main(["report", str(bad), "-o", str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not an initscope run file" in err[-1]
+
+
+def test_weights_are_stored_without_pickle_and_version_1_files_still_load(saved, tmp_path):
+    with zipfile.ZipFile(saved) as z:
+        assert "weights.pt" not in z.namelist()
+        with np.load(io.BytesIO(z.read("weights.npz")), allow_pickle=False) as w:  # plain arrays only
+            assert "embedding.weight" in w.files
+    run = load_run(saved)
+    v1 = tmp_path / "v1.initscope"
+
+    def to_v1(m):
+        manifest = json.loads(m["manifest.json"])
+        manifest["version"] = 1
+        m["manifest.json"] = json.dumps(manifest).encode()
+        buf = io.BytesIO()
+        torch.save(dict(run.state_dict), buf)
+        m["weights.pt"] = buf.getvalue()
+        del m["weights.npz"]
+
+    _rewrite(saved, v1, to_v1)
+    back = load_run(v1)
+    for k, v in run.state_dict.items():
+        assert torch.equal(back.state_dict[k], v)

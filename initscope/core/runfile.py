@@ -2,14 +2,26 @@
 
 Members: manifest.json (format, version, config, data, status, split losses, samples, hints),
 losses.npy (every step's loss), history.npz (per-snapshot scalars), snapshots.json (step-0 and the latest
-snapshots, histograms included) and weights.pt (a plain state_dict). Nothing is unpickled on load:
-numpy arrays are read with allow_pickle=False and the weights with torch.load(weights_only=True).
+snapshots, histograms included) and weights.npz (the state_dict as plain arrays). Nothing is unpickled:
+numpy arrays are read with allow_pickle=False; version-1 files carry weights.pt instead, read with
+torch.load(weights_only=True).
+
+Loading is hostile-input safe (issue 11): a regular file only; every member's declared size and the total
+are bounded before reading, and members are read as a stream with a cap (a zip bomb is "damaged" at once);
+the memory a config would need is checked before its net is built; and one validation pass
+(`validate_run`) checks types, shapes, lengths, finiteness and names against the net the config builds, so
+nothing that loading accepts can crash the report, the CSV export or the GUI. Every problem is one
+RunFileError line naming the file.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
+import os
+import pickle
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -21,14 +33,25 @@ import torch
 from initscope import __version__
 from initscope.core.config import Config
 from initscope.core.diagnostics import Histogram, LayerStats, ParamStats, Snapshot
-from initscope.core.errors import ConfigError, RunFileError
-from initscope.core.files import atomic_write_bytes
+from initscope.core.errors import ConfigError, RunFileError, UserError
+from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, json_depth_ok
 from initscope.core.history import History
 from initscope.core.model import Net
 
 FORMAT = "initscope-run"
-VERSION = 1
+VERSION = 2  # 2: weights.npz (no pickle); 1: weights.pt, still read
 HISTORY_KEYS = ("snap_steps", "saturation", "act_std", "grad_std", "update")
+STATUSES = ("ready", "running", "finished", "stopped", "diverged", "init-only", "preview")
+MEMBERS = ("manifest.json", "losses.npy", "history.npz", "snapshots.json")
+
+# bounds checked before anything is decompressed (declared sizes), then again while reading (a stream cap)
+MAX_MEMBERS = 64
+MAX_MANIFEST = 16 * 2**20
+MAX_HISTORY = 128 * 2**20
+MAX_SNAPSHOTS = 256 * 2**20
+MAX_WEIGHTS = 2 * 2**30
+MAX_TOTAL = 3 * 2**30
+MAX_WEIGHT_PARAMS = MAX_WEIGHTS // 4  # a config needing more float32 values could not have been saved
 
 
 @dataclass
@@ -60,7 +83,17 @@ def _npy(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _array(v) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    return np.array(v)  # a copy; keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
+
+
 def save_run(path: str | Path, run: SavedRun) -> None:
+    atomic_write_bytes(Path(path), _run_bytes(run))
+
+
+def _run_bytes(run: SavedRun) -> bytes:
     manifest = {"format": FORMAT, "version": VERSION, "initscope": __version__, "config": run.config.to_dict(),
                 "vocab": run.vocab, "data_path": run.data_path, "status": run.status, "message": run.message,
                 "steps": run.steps, "split_losses": run.split_losses, "samples": run.samples, "hints": run.hints,
@@ -68,94 +101,383 @@ def save_run(path: str | Path, run: SavedRun) -> None:
     hist = io.BytesIO()
     np.savez(hist, **{k: run.history[k] for k in HISTORY_KEYS if k in run.history})
     weights = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in run.state_dict.items()}, weights)
+    np.savez(weights, **{k: _array(v) for k, v in run.state_dict.items()})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("manifest.json", json.dumps(manifest, indent=1))
         z.writestr("losses.npy", _npy(np.asarray(run.losses, np.float32)))
         z.writestr("history.npz", hist.getvalue())
         z.writestr("snapshots.json", json.dumps([s.to_dict(histograms=True) for s in run.snapshots]))
-        z.writestr("weights.pt", weights.getvalue())
-    atomic_write_bytes(Path(path), buf.getvalue())
+        z.writestr("weights.npz", weights.getvalue())
+    return buf.getvalue()
 
 
-def _hist(d: dict | None) -> Histogram | None:
+# --- reading: snapshots -------------------------------------------------------
+
+class _Bad(Exception):
+    """A validation failure inside load_run; turned into one RunFileError line naming the file."""
+
+
+def _expect(cond: bool, msg: str) -> None:
+    if not cond:
+        raise _Bad(msg)
+
+
+def _int_of(x, what: str, lo: int | None = 0) -> int:
+    _expect(isinstance(x, int) and not isinstance(x, bool), f"{what} is {x!r}, not an integer")
+    _expect(lo is None or x >= lo, f"{what} is {x}, below {lo}")
+    return x
+
+
+def _float_of(x, what: str) -> float:
+    """A number; None (how JSON carries NaN/inf) reads as NaN."""
+    if x is None:
+        return float("nan")
+    _expect(isinstance(x, (int, float)) and not isinstance(x, bool), f"{what} is {x!r}, not a number")
+    return float(x)
+
+
+def _str_of(x, what: str) -> str:
+    _expect(isinstance(x, str), f"{what} is {type(x).__name__}, not text")
+    return x
+
+
+def _hist(d, what: str) -> Histogram | None:
     if d is None:
         return None
-    return Histogram(np.asarray(d["counts"], np.float32), float(d["lo"]), float(d["hi"]))
+    _expect(isinstance(d, dict) and {"counts", "lo", "hi"} <= set(d), f"{what} is not a histogram")
+    counts = d["counts"]
+    _expect(isinstance(counts, list) and 1 <= len(counts) <= 100_000, f"{what} has no bins")
+    _expect(all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in counts), f"{what}: counts are not numbers")
+    arr = np.asarray(counts, np.float64)
+    _expect(bool(np.all(np.isfinite(arr))) and bool(np.all(arr >= 0)), f"{what}: counts must be finite and >= 0")
+    lo, hi = _float_of(d["lo"], f"{what} lo"), _float_of(d["hi"], f"{what} hi")
+    _expect(math.isfinite(lo) and math.isfinite(hi) and lo <= hi, f"{what}: range {lo}..{hi} is not valid")
+    return Histogram(arr.astype(np.float32), lo, hi)
 
 
-def _num(x) -> float:
-    return float("nan") if x is None else float(x)
+def snapshot_from_dict(d) -> Snapshot:
+    """A Snapshot from its JSON form; anything of the wrong type raises ValueError naming the field."""
+    try:
+        return _snapshot(d, "snapshot")
+    except _Bad as e:
+        raise ValueError(str(e)) from None
 
 
-def snapshot_from_dict(d: dict) -> Snapshot:
-    snap = Snapshot(step=int(d["step"]), loss=_num(d["loss"]), lr=float(d["lr"]), ref_loss=float(d["ref_loss"]))
-    for s in d["layers"]:
-        snap.layers.append(LayerStats(
-            index=int(s["index"]), name=str(s["name"]), kind=str(s["kind"]), mean=_num(s["mean"]), std=_num(s["std"]),
-            saturation=_num(s["saturation"]), dead=int(s["dead"]), width=int(s["width"]), hist=_hist(s.get("hist")),
-            grad_mean=_num(s["grad_mean"]), grad_std=_num(s["grad_std"]), grad_hist=_hist(s.get("grad_hist"))))
-    for p in d["params"]:
-        snap.params.append(ParamStats(
-            name=str(p["name"]), shape=tuple(int(v) for v in p["shape"]), is_matrix=bool(p["is_matrix"]),
-            data_std=_num(p["data_std"]), grad_mean=_num(p["grad_mean"]), grad_std=_num(p["grad_std"]),
-            grad_data=_num(p["grad_data"]), update_data_log10=_num(p["update_data_log10"]),
-            grad_hist=_hist(p.get("grad_hist"))))
+def _snapshot(d, what: str) -> Snapshot:
+    _expect(isinstance(d, dict), f"{what} is not an object")
+    for k in ("step", "loss", "lr", "ref_loss", "layers", "params"):
+        _expect(k in d, f"{what} has no '{k}'")
+    snap = Snapshot(step=_int_of(d["step"], f"{what} step"), loss=_float_of(d["loss"], f"{what} loss"),
+                    lr=_float_of(d["lr"], f"{what} lr"), ref_loss=_float_of(d["ref_loss"], f"{what} ref_loss"))
+    _expect(isinstance(d["layers"], list) and isinstance(d["params"], list), f"{what}: layers/params are not lists")
+    for j, s in enumerate(d["layers"]):
+        w = f"{what} layer {j}"
+        _expect(isinstance(s, dict), f"{w} is not an object")
+        try:
+            snap.layers.append(LayerStats(
+                index=_int_of(s["index"], f"{w} index"), name=_str_of(s["name"], f"{w} name"),
+                kind=_str_of(s["kind"], f"{w} kind"), mean=_float_of(s["mean"], f"{w} mean"),
+                std=_float_of(s["std"], f"{w} std"), saturation=_float_of(s["saturation"], f"{w} saturation"),
+                dead=_int_of(s["dead"], f"{w} dead"), width=_int_of(s["width"], f"{w} width", 1),
+                hist=_hist(s.get("hist"), f"{w} histogram"), grad_mean=_float_of(s["grad_mean"], f"{w} grad_mean"),
+                grad_std=_float_of(s["grad_std"], f"{w} grad_std"),
+                grad_hist=_hist(s.get("grad_hist"), f"{w} gradient histogram")))
+        except KeyError as e:
+            raise _Bad(f"{w} has no {e}") from None
+    for j, p in enumerate(d["params"]):
+        w = f"{what} parameter {j}"
+        _expect(isinstance(p, dict), f"{w} is not an object")
+        try:
+            shape = p["shape"]
+            _expect(isinstance(shape, list) and 1 <= len(shape) <= 2, f"{w} shape is {shape!r}")
+            _expect(isinstance(p["is_matrix"], bool), f"{w} is_matrix is {p['is_matrix']!r}, not true or false")
+            snap.params.append(ParamStats(
+                name=_str_of(p["name"], f"{w} name"), shape=tuple(_int_of(v, f"{w} shape") for v in shape),
+                is_matrix=p["is_matrix"],
+                data_std=_float_of(p["data_std"], f"{w} data_std"), grad_mean=_float_of(p["grad_mean"], f"{w} grad_mean"),
+                grad_std=_float_of(p["grad_std"], f"{w} grad_std"), grad_data=_float_of(p["grad_data"], f"{w} grad_data"),
+                update_data_log10=_float_of(p["update_data_log10"], f"{w} update_data_log10"),
+                grad_hist=_hist(p.get("grad_hist"), f"{w} gradient histogram")))
+        except KeyError as e:
+            raise _Bad(f"{w} has no {e}") from None
     return snap
 
 
-def load_run(path: str | Path) -> SavedRun:
-    """Read a saved run; anything wrong with the file is a RunFileError naming the file and the problem."""
-    p = Path(path)
-    if not p.exists():
-        raise RunFileError(f"{path}: no such file")
-    if p.is_dir():
+# --- reading: the zip, bounded ------------------------------------------------
+
+def _read_member(z: zipfile.ZipFile, name: str, cap: int) -> bytes:
+    """A member's bytes, refusing a declared size over `cap` before reading and stopping at `cap` while
+    reading (a lying header cannot make it read more)."""
+    info = z.getinfo(name)
+    _expect(info.file_size <= cap, f"{name} would unpack to {info.file_size:,} bytes (limit {cap:,})")
+    with z.open(info) as f:
+        data = f.read(cap + 1)
+    _expect(len(data) <= cap, f"{name} unpacks to more than {cap:,} bytes")
+    return data
+
+
+def _npy_load(raw: bytes, what: str):
+    try:
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, TypeError) as e:
+        raise _Bad(f"{what} is not a plain numpy file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def _npz_dict(raw: bytes, what: str, max_keys: int = 100_000) -> dict[str, np.ndarray]:
+    z = _npy_load(raw, what)
+    _expect(isinstance(z, np.lib.npyio.NpzFile), f"{what} is not a numpy archive")
+    with z:
+        _expect(len(z.files) <= max_keys, f"{what} holds {len(z.files)} arrays")
+        try:
+            return {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise _Bad(f"{what} holds an array that is not plain numpy ({str(e).splitlines()[0]})") from None
+
+
+def _weights_v1(raw: bytes) -> dict[str, np.ndarray]:
+    """weights.pt of version-1 files: torch.load(weights_only=True) never runs planted code; anything it
+    refuses (a malicious pickle included) is one line."""
+    try:
+        state = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, TypeError, AttributeError, KeyError,
+            ImportError, IndexError, OSError, UnicodeDecodeError, zipfile.BadZipFile, MemoryError) as e:
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        raise _Bad(f"weights.pt cannot be read safely ({type(e).__name__}{': ' + first if first else ''})") from None
+    _expect(isinstance(state, dict), "weights.pt is not a state_dict")
+    out = {}
+    for k, v in state.items():
+        _expect(isinstance(k, str) and isinstance(v, torch.Tensor), "weights.pt holds something other than tensors")
+        out[k] = v.detach().cpu().numpy()
+    return out
+
+
+def _check_file(path: str | Path) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise RunFileError(f"{path}: no such file") from None
+    except OSError as e:
+        raise RunFileError(f"{path}: cannot read ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise RunFileError(f"{path}: is a directory, not a saved run")
-    if not zipfile.is_zipfile(p):
+    if not stat.S_ISREG(st.st_mode):
+        raise RunFileError(f"{path}: not a regular file (a FIFO or device?), not a saved run")
+    if not os.access(path, os.R_OK):
+        raise RunFileError(f"{path}: cannot read (permission denied)")
+
+
+def load_run(path: str | Path) -> SavedRun:
+    """Read and validate a saved run; anything wrong with the file is a RunFileError naming the file and the problem."""
+    _check_file(path)
+    try:
+        ok = zipfile.is_zipfile(path)
+    except OSError as e:
+        raise RunFileError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not ok:
         raise RunFileError(f"{path}: not an initscope run file (not a zip archive; truncated or foreign?)")
     try:
-        with zipfile.ZipFile(p) as z:
-            names = set(z.namelist())
-            if "manifest.json" not in names:
-                raise RunFileError(f"{path}: not an initscope run file (no manifest.json)")
-            m = json.loads(z.read("manifest.json").decode("utf-8"))
-            if not isinstance(m, dict) or m.get("format") != FORMAT:
-                raise RunFileError(f"{path}: not an initscope run file (format {m.get('format') if isinstance(m, dict) else None!r})")
-            if not isinstance(m.get("version"), int) or m["version"] > VERSION:
-                raise RunFileError(f"{path}: written by a newer initscope (run format {m.get('version')}; "
-                                   f"this one reads up to {VERSION})")
-            missing = {"losses.npy", "history.npz", "snapshots.json", "weights.pt"} - names
-            if missing:
-                raise RunFileError(f"{path}: damaged, missing {', '.join(sorted(missing))}")
-            cfg = Config.from_dict(m["config"])
-            losses = np.load(io.BytesIO(z.read("losses.npy")), allow_pickle=False)
-            with np.load(io.BytesIO(z.read("history.npz")), allow_pickle=False) as h:
-                history = {k: h[k] for k in h.files}
-            snaps = [snapshot_from_dict(d) for d in json.loads(z.read("snapshots.json").decode("utf-8"))]
-            state = torch.load(io.BytesIO(z.read("weights.pt")), weights_only=True)
+        with zipfile.ZipFile(path) as z:
+            return _load(z, path)
     except RunFileError:
         raise
+    except _Bad as e:
+        raise RunFileError(f"{path}: damaged ({e})") from None
     except ConfigError as e:
         raise RunFileError(f"{path}: its config is invalid ({e})") from None
-    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
-        raise RunFileError(f"{path}: damaged or truncated ({e})") from None
-    except (KeyError, ValueError, TypeError, UnicodeDecodeError, RuntimeError, OSError) as e:
-        raise RunFileError(f"{path}: damaged ({type(e).__name__}: {e})") from None
-    if losses.ndim != 1 or len(losses) != int(m.get("steps", -1)):
-        raise RunFileError(f"{path}: damaged (losses hold {losses.shape} values for {m.get('steps')} steps)")
-    vocab = [str(c) for c in m.get("vocab", [])]
-    run = SavedRun(config=cfg, vocab=vocab, data_path=str(m.get("data_path", "")), status=str(m.get("status", "")),
-                   message=str(m.get("message", "")), steps=int(m["steps"]), losses=losses.astype(np.float32),
-                   history=history, names={k: list(v) for k, v in dict(m.get("names", {})).items()},
-                   snapshots=snaps, split_losses={k: float(v) for k, v in dict(m.get("split_losses", {})).items()},
-                   samples=[str(s) for s in m.get("samples", [])], hints=[str(s) for s in m.get("hints", [])],
+    except UserError as e:
+        raise RunFileError(f"{path}: {e}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as e:
+        raise RunFileError(f"{path}: damaged or truncated ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, RuntimeError, OSError, OverflowError,
+            RecursionError, MemoryError) as e:
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        raise RunFileError(f"{path}: damaged ({type(e).__name__}{': ' + first if first else ''})") from None
+
+
+def _load(z: zipfile.ZipFile, path) -> SavedRun:
+    infos = z.infolist()
+    _expect(len(infos) <= MAX_MEMBERS, f"{len(infos)} members (at most {MAX_MEMBERS})")
+    names = {i.filename for i in infos}
+    _expect(len(names) == len(infos), "a member appears twice")
+    _expect(sum(i.file_size for i in infos) <= MAX_TOTAL, f"it would unpack to more than {MAX_TOTAL // 2**30} GB")
+    if "manifest.json" not in names:
+        raise RunFileError(f"{path}: not an initscope run file (no manifest.json)")
+    try:
+        m = json.loads(_read_member(z, "manifest.json", MAX_MANIFEST).decode("utf-8"))
+    except RecursionError:
+        raise _Bad("manifest.json is nested too deeply") from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        raise RunFileError(f"{path}: not an initscope run file (format {m.get('format') if isinstance(m, dict) else None!r})")
+    _expect(json_depth_ok(m), f"manifest.json is nested more than {MAX_JSON_DEPTH} levels")
+    version = m.get("version")
+    if isinstance(version, str) and version.strip().isdigit():
+        raise RunFileError(f"{path}: damaged (manifest version is the text {version!r}; it must be the number {int(version)})")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise RunFileError(f"{path}: damaged (manifest version is {version!r}, not a format number)")
+    if version > VERSION:
+        raise RunFileError(f"{path}: written by a newer initscope (run format {version}; this one reads up to {VERSION})")
+    weights_member = "weights.npz" if version >= 2 else "weights.pt"
+    missing = set(MEMBERS + (weights_member,)) - names
+    if missing:
+        raise RunFileError(f"{path}: damaged, missing {', '.join(sorted(missing))}")
+
+    # --- the manifest's fields, each of its type -------------------------------------------------
+    for key in ("config", "vocab", "steps"):
+        _expect(key in m, f"manifest has no '{key}'")
+    cfg = Config.from_dict(m["config"])
+    steps = _int_of(m["steps"], "manifest steps")
+    vocab = m["vocab"]
+    _expect(isinstance(vocab, list) and 2 <= len(vocab) <= 4096, f"manifest vocab is {type(vocab).__name__} "
+            f"of {len(vocab) if isinstance(vocab, list) else '?'} entries, not a list of tokens")
+    _expect(all(isinstance(c, str) and len(c) == 1 for c in vocab), "manifest vocab holds entries that are not single characters")
+    _expect(len(set(vocab)) == len(vocab), "manifest vocab repeats a character")
+    status = _str_of(m.get("status", "finished"), "manifest status")
+    _expect(status in STATUSES, f"manifest status {status[:40]!r} is not one of {', '.join(STATUSES)}")
+    message = _str_of(m.get("message", ""), "manifest message")
+    data_path = _str_of(m.get("data_path", ""), "manifest data_path")
+    split = m.get("split_losses", {})
+    _expect(isinstance(split, dict), f"manifest split_losses is {type(split).__name__}, not an object")
+    split_losses = {_str_of(k, "split name"): _float_of(v, f"split loss {k!r}") for k, v in split.items()}
+    lists = {}
+    for key in ("samples", "hints"):
+        v = m.get(key, [])
+        _expect(isinstance(v, list) and all(isinstance(x, str) for x in v), f"manifest {key} is not a list of text")
+        lists[key] = list(v)
+    raw_names = m.get("names", {})
+    _expect(isinstance(raw_names, dict), f"manifest names is {type(raw_names).__name__}, not an object")
+    names_ = {}
+    for key, v in raw_names.items():
+        _expect(isinstance(v, list) and all(isinstance(x, str) for x in v), f"manifest names.{key} is not a list of names")
+        names_[str(key)] = list(v)
+
+    # --- the net the config builds: checked against memory before anything is allocated ----------
+    from initscope.core.budget import n_parameters
+
+    n_par = n_parameters(cfg, len(vocab))
+    _expect(n_par <= MAX_WEIGHT_PARAMS, f"its config needs {n_par:,} parameters, more than a run file can hold")
+    with torch.device("meta"):
+        try:
+            shape_net = Net(cfg, len(vocab))  # shapes and names only: nothing is allocated
+        except ConfigError as e:
+            raise ConfigError(str(e)) from None
+    expected_layers = [(i, shape_net.names[i], s.kind) for i, s in enumerate(shape_net.specs) if s.kind in ("tanh", "relu")]
+    expected_params = [(n, tuple(p.shape)) for n, p in shape_net.named_params()]
+    expected_state = {k: tuple(v.shape) for k, v in shape_net.state_dict().items()}
+    expected_names = {"layers": [n for _, n, _ in expected_layers],
+                      "matrices": [n for n, shp in expected_params if len(shp) == 2]}
+    for key, v in names_.items():
+        _expect(key in expected_names, f"manifest names has an unknown list '{key[:40]}'")
+        _expect(v == expected_names[key] or v == [], f"manifest names.{key} do not match the layers of its config")
+
+    # --- losses ---------------------------------------------------------------------------------
+    losses = _npy_load(_read_member(z, "losses.npy", 256 + 8 * steps), "losses.npy")
+    _expect(isinstance(losses, np.ndarray) and losses.dtype.kind == "f" and losses.ndim == 1,
+            f"losses.npy holds {getattr(losses, 'dtype', '?')} of shape {getattr(losses, 'shape', '?')}, not one number per step")
+    _expect(len(losses) == steps, f"losses hold {losses.shape} values for {steps} steps")
+    losses = losses.astype(np.float32)
+    finite = np.isfinite(losses)
+    # a diverged run ends with the non-finite loss that stopped it; nothing else may be NaN or inf
+    _expect(bool(finite[:-1].all()) if status == "diverged" else bool(finite.all()),
+            "losses hold NaN or inf before the end of the run")
+
+    # --- history --------------------------------------------------------------------------------
+    history = _npz_dict(_read_member(z, "history.npz", MAX_HISTORY), "history.npz", len(HISTORY_KEYS))
+    _expect(set(history) <= set(HISTORY_KEYS), f"history.npz holds unknown arrays ({', '.join(sorted(set(history) - set(HISTORY_KEYS)))[:80]})")
+    ss = history.get("snap_steps")
+    if ss is not None:
+        _expect(ss.dtype.kind in "iu" and ss.ndim == 1, f"history snap_steps are {ss.dtype} of shape {ss.shape}, not step numbers")
+        ss = history["snap_steps"] = ss.astype(np.int64)
+        _expect(bool(np.all(ss >= 0)) and bool(np.all(ss <= steps)) and bool(np.all(np.diff(ss) > 0)),
+                "history snap_steps are not increasing steps of the run")
+    if ss is not None and len(ss):
+        for key, names_key in (("saturation", "layers"), ("act_std", "layers"), ("grad_std", "layers"), ("update", "matrices")):
+            _expect(key in history, f"history has no {key}")
+            a = history[key]
+            want = (len(ss), len(expected_names[names_key]))
+            _expect(a.dtype.kind == "f" and a.shape == want, f"history {key} is {a.dtype} {a.shape}, expected {want}")
+            _expect(status == "diverged" or bool(np.all(np.isfinite(a))), f"history {key} holds NaN or inf")
+            history[key] = a.astype(np.float32)
+        _expect(names_.get("layers") == expected_names["layers"] and names_.get("matrices") == expected_names["matrices"],
+                "manifest names do not match the history's columns")
+    else:
+        history = {k: v for k, v in history.items() if k != "snap_steps" or len(v)}
+        for key in HISTORY_KEYS[1:]:
+            _expect(key not in history or history[key].size == 0, f"history {key} has rows but no snap_steps")
+        history = {}
+
+    # --- snapshots ------------------------------------------------------------------------------
+    try:
+        raw_snaps = json.loads(_read_member(z, "snapshots.json", MAX_SNAPSHOTS).decode("utf-8"))
+    except RecursionError:
+        raise _Bad("snapshots.json is nested too deeply") from None
+    _expect(isinstance(raw_snaps, list) and 1 <= len(raw_snaps) <= 10_000, "snapshots.json is not a non-empty list of snapshots")
+    snaps = [_snapshot(d, f"snapshot {i}") for i, d in enumerate(raw_snaps)]
+    _expect(snaps[0].step == 0, f"the first snapshot is at step {snaps[0].step}, not the step-0 one")
+    bins = cfg.diag.hist_bins
+    for i, snap in enumerate(snaps):
+        _expect(snap.step <= steps, f"snapshot {i} is at step {snap.step}, past the run's {steps}")
+        got_layers = [(s.index, s.name, s.kind) for s in snap.layers]
+        _expect(got_layers == expected_layers, f"snapshot {i}'s layers do not match its config")
+        _expect([(p.name, p.shape) for p in snap.params] == expected_params, f"snapshot {i}'s parameters do not match its config")
+        for s in snap.layers:
+            _expect(s.width == expected_state_width(shape_net, s.index) and 0 <= s.dead <= s.width,
+                    f"snapshot {i}: {s.name} width {s.width} or dead {s.dead} does not fit its config")
+            for h in (s.hist, s.grad_hist):
+                _expect(h is None or len(h.counts) == bins, f"snapshot {i}: {s.name} histogram has the wrong number of bins")
+        for p in snap.params:
+            _expect(p.is_matrix == (len(p.shape) == 2), f"snapshot {i}: {p.name} is_matrix does not fit its shape")
+            _expect(p.grad_hist is None or len(p.grad_hist.counts) == bins, f"snapshot {i}: {p.name} histogram has the wrong number of bins")
+    _expect(all(a.step <= b.step for a, b in zip(snaps[1:], snaps[2:])), "snapshots are not in step order")
+
+    # --- weights: plain arrays of the config's shapes ----------------------------------------------
+    cap = 64 * 1024 + 4096 * len(expected_state) + 8 * sum(int(np.prod(s)) for s in expected_state.values())
+    raw_w = _read_member(z, weights_member, cap)
+    arrays = _npz_dict(raw_w, "weights.npz", 10 * len(expected_state) + 10) if version >= 2 else _weights_v1(raw_w)
+    _expect(set(arrays) == set(expected_state), "weights do not match its config (other parameter names)")
+    state: dict[str, torch.Tensor] = {}
+    for k, a in arrays.items():
+        _expect(a.dtype.kind in "fiu" and tuple(a.shape) == expected_state[k],
+                f"weights do not match its config ({k} is {a.dtype} {tuple(a.shape)}, expected {expected_state[k]})")
+        _expect(status == "diverged" or a.dtype.kind != "f" or bool(np.all(np.isfinite(a))), f"weight {k} holds NaN or inf")
+        state[k] = torch.from_numpy(np.array(a))
+    run = SavedRun(config=cfg, vocab=[str(c) for c in vocab], data_path=data_path, status=status, message=message,
+                   steps=steps, losses=losses, history=history, names=names_ if history else {"layers": [], "matrices": []},
+                   snapshots=snaps, split_losses=split_losses, samples=lists["samples"], hints=lists["hints"],
                    state_dict=state)
     try:
-        run.net()  # the weights must fit the config they came with
-    except (RuntimeError, ConfigError, ValueError) as e:
+        run.net()  # the weights must load into the net they came with (dtypes included)
+    except (RuntimeError, ConfigError, ValueError, TypeError) as e:
         raise RunFileError(f"{path}: damaged (weights do not match its config: {str(e).splitlines()[0]})") from None
     return run
+
+
+def expected_state_width(net: Net, index: int) -> int:
+    """Output width of layer `index` of a (meta) net: the last Linear's or BatchNorm's size before it."""
+    width = 0
+    for mod in net.layers[: index + 1]:
+        if isinstance(mod, torch.nn.Linear):
+            width = mod.out_features
+        elif isinstance(mod, torch.nn.BatchNorm1d):
+            width = mod.num_features
+    return width
+
+
+def validate_run(run: SavedRun, source: str = "run") -> SavedRun:
+    """Validate an in-memory SavedRun exactly as a file is on load (serialised and read back, in memory);
+    returns the validated copy. For runs that did not come from load_run (a child process, an import).
+    Raises RunFileError naming `source`."""
+    try:
+        raw = _run_bytes(run)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise RunFileError(f"{source}: damaged ({type(e).__name__}: {e})") from None
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            return _load(z, source)
+    except _Bad as e:
+        raise RunFileError(f"{source}: damaged ({e})") from None
+    except ConfigError as e:
+        raise RunFileError(f"{source}: its config is invalid ({e})") from None
 
 
 def history_arrays(h: History) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
