@@ -1,0 +1,221 @@
+"""Mean-field predictions (core/theory.py) against closed forms, a brute-force integral and Monte Carlo nets.
+
+The Monte Carlo nets are built by the app's own build_net (so the init policy is the app's), 2,000 wide,
+3 seeds, batch 64, random contexts and targets; the tolerances below are about twice the largest
+deviation measured with these seeds (stated next to each)."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from initscope.core.config import LayerSpec, ModelConfig, deep_stack, preset
+from initscope.core.model import build_net
+from initscope.core.sweeps import _mean_over_seeds
+from initscope.core.theory import bn_chi, critical_gain, predict, regime, theory_dict
+
+# --- an independent integrator: the trapezoid rule on a fine grid ------------------------------------------
+_Z = np.linspace(-14, 14, 400_001)
+_PDF = np.exp(-_Z ** 2 / 2) / math.sqrt(2 * math.pi)
+
+
+def gauss_mean(f) -> float:
+    """E[f(z)], z ~ N(0, 1), brute force."""
+    return float(np.trapezoid(f(_Z) * _PDF, _Z))
+
+
+def phi_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+def cfg_with(layers, n_embd=10, batch_size=32, **init):
+    cfg = preset("deep-nobn")
+    cfg.model = ModelConfig(block_size=3, n_embd=n_embd, layers=layers)
+    cfg.init = replace(cfg.init, **init)
+    cfg.train = replace(cfg.train, batch_size=batch_size)
+    return cfg
+
+
+# --- closed forms -------------------------------------------------------------------------------------------
+
+def test_batchnorm_tanh_layers_are_the_closed_form_whatever_the_gain():
+    sat = 2 * phi_cdf(-math.atanh(0.97))  # BatchNorm output ~ N(0, 1): P(|z| > atanh 0.97)
+    std = math.sqrt(gauss_mean(lambda z: np.tanh(z) ** 2))
+    assert sat == pytest.approx(0.0364, abs=5e-5) and std == pytest.approx(0.628, abs=5e-4)
+    for gain in (0.5, 5 / 3, 3.0):
+        cfg = preset("deep-bn")
+        cfg.init = replace(cfg.init, gain=gain)
+        preds = predict(cfg)
+        assert len(preds) == 5
+        for p in preds:
+            # BN divides by sqrt(var + 1e-5): at gain 0.5 (var ~0.1) that shaves 1e-4 off the variance
+            assert p.q == pytest.approx(1.0, abs=1.5e-4)
+            assert p.saturation == pytest.approx(sat, abs=2e-5) and p.std == pytest.approx(std, abs=5e-5)
+
+
+def test_relu_first_layer_closed_form_and_chi():
+    # kaiming: q = gain^2 * E[x^2] with the embedding's N(0, 1) entries; ReLU of N(0, q)
+    for gain in (0.5, 1.0, math.sqrt(2), 3.0):
+        p = predict(cfg_with(deep_stack(3, 100, False, "relu"), gain=gain))
+        q = gain ** 2
+        assert p[0].q == pytest.approx(q, rel=1e-9)
+        assert p[0].mean == pytest.approx(math.sqrt(q / (2 * math.pi)), rel=1e-7)
+        assert p[0].std == pytest.approx(math.sqrt(q * (0.5 - 1 / (2 * math.pi))), rel=1e-7)
+        assert p[0].saturation == pytest.approx(0.5, abs=1e-12)
+        assert [x.chi for x in p] == pytest.approx([gain ** 2 / 2] * 3, rel=1e-9)
+        # square hidden layers: the gradient ratio is the product of the chis above it
+        assert p[0].grad_ratio == pytest.approx((gain ** 2 / 2), rel=1e-6)
+
+
+def test_tanh_recursion_matches_a_brute_force_integral():
+    # the q-recursion and chi written out by hand, integrals by the trapezoid rule; naive scheme with a bias
+    # on a wide first layer gives q ~ 25, where Gauss-Hermite would be off by ~5e-3
+    for scheme, gain, bias in (("kaiming", 5 / 3, 0.0), ("kaiming", 3.0, 0.5), ("naive", 0.9, 1.0)):
+        cfg = cfg_with(deep_stack(4, 100, False, "tanh"), scheme=scheme, gain=gain, hidden_bias_std=bias)
+        preds = predict(cfg)
+        ex2 = 1.0  # the embedding
+        fan_in = 30
+        for p in preds:
+            var_w = gain ** 2 / fan_in if scheme == "kaiming" else gain ** 2
+            q = var_w * fan_in * ex2 + bias ** 2
+            s = math.sqrt(q)
+            ex2 = gauss_mean(lambda z: np.tanh(s * z) ** 2)
+            chi = var_w * fan_in * gauss_mean(lambda z: (1 - np.tanh(s * z) ** 2) ** 2)
+            sat = 2 * phi_cdf(-math.atanh(0.97) / s)
+            assert (p.q, p.std, p.saturation, p.chi) == pytest.approx((q, math.sqrt(ex2), sat, chi), rel=1e-7, abs=1e-12)
+            fan_in = 100
+        # 100-wide square layers: gradient ratio = sqrt(product of the chis above)
+        for k, p in enumerate(preds):
+            assert p.grad_ratio == pytest.approx(math.sqrt(np.prod([x.chi for x in preds[k + 1:]])), rel=1e-7)
+
+
+def test_saturation_threshold_follows_the_config():
+    cfg = preset("deep-bn")
+    cfg.diag = replace(cfg.diag, saturation_threshold=0.9)
+    assert predict(cfg)[0].saturation == pytest.approx(2 * phi_cdf(-math.atanh(0.9)), abs=1e-5)
+
+
+def test_output_scaling_only_moves_the_gradient_scale():
+    a, b = preset("deep-nobn"), preset("deep-nobn")
+    b.init = replace(b.init, output_factor=0.2)
+    pa, pb = predict(a), predict(b)
+    assert [p.std for p in pa] == [p.std for p in pb]
+    assert [p.grad_ratio for p in pa] == pytest.approx([p.grad_ratio for p in pb])
+    assert pb[-1].grad_std / pa[-1].grad_std == pytest.approx(2.0, rel=0.02)  # the softmax stays near-uniform
+
+
+# --- critical gain -------------------------------------------------------------------------------------------
+
+def test_critical_gain():
+    assert critical_gain(preset("deep-nobn")) == pytest.approx(1.0)
+    assert critical_gain(cfg_with(deep_stack(5, 100, False, "relu"))) == pytest.approx(math.sqrt(2))
+    assert critical_gain(preset("deep-bn")) is None  # BatchNorm: the gain drops out of chi
+    naive = cfg_with(deep_stack(3, 64, False, "tanh"), scheme="naive")
+    assert critical_gain(naive) == pytest.approx(1 / 8)
+    # with a hidden bias the fixed point moves off 0 and the critical gain above 1: chi(q*) = 1 there
+    biased = cfg_with(deep_stack(3, 100, False, "tanh"), hidden_bias_std=0.3)
+    gc = critical_gain(biased)
+    assert 1.05 < gc < 2
+    q = 1.0
+    for _ in range(60):  # converges in ~40 iterations
+        s = math.sqrt(q)
+        q = gc ** 2 * gauss_mean(lambda z: np.tanh(s * z) ** 2) + 0.09
+    s = math.sqrt(q)
+    assert gc ** 2 * gauss_mean(lambda z: (1 - np.tanh(s * z) ** 2) ** 2) == pytest.approx(1.0, abs=1e-6)
+    # deep in the net, chi tends to 1 at the critical gain, and crosses it on either side
+    deep = lambda g: predict(cfg_with(deep_stack(30, 100, False, "tanh"), gain=g, hidden_bias_std=0.3))[-1].chi
+    assert deep(gc * 0.9) < 1 < deep(gc * 1.1) and deep(gc) == pytest.approx(1.0, abs=0.01)
+    assert "chaotic" in regime(preset("deep-nobn")) and "ordered" in regime(cfg_with(deep_stack(3, 100, False), gain=0.5))
+    assert "BatchNorm" in regime(preset("deep-bn"))
+    # BatchNorm + ReLU: the per-layer gradient growth pi / (pi - 1) (Yang et al. 2019)
+    assert bn_chi("relu") == pytest.approx(math.pi / (math.pi - 1), rel=1e-7)
+
+
+def test_theory_dict_shape():
+    d = theory_dict(preset("deep-nobn"))
+    assert d["critical_gain"] == pytest.approx(1.0) and d["config"]["name"] == "deep-nobn"
+    assert [x["name"] for x in d["layers"]] == ["L1 Tanh", "L3 Tanh", "L5 Tanh", "L7 Tanh", "L9 Tanh"]
+    assert set(d["layers"][0]) >= {"index", "name", "kind", "q", "mean", "std", "saturation", "chi", "grad_ratio"}
+    assert d["layers"][-1]["grad_ratio"] == 1.0
+
+
+# --- Monte Carlo: very wide nets built by the app -----------------------------------------------------------
+
+def measure(cfg, seeds=3, vocab=27):
+    """Mean over seeds of (mean, std, saturation, grad std) per activation layer, plain torch on build_net's net."""
+    rows = []
+    for s in range(seeds):
+        g = torch.Generator().manual_seed(1000 + s)
+        net = build_net(cfg, vocab, g)
+        B = cfg.train.batch_size
+        x = torch.randint(0, vocab, (B, cfg.model.block_size), generator=g)
+        y = torch.randint(0, vocab, (B,), generator=g)
+        h = net.embedding(x).flatten(1)
+        acts = []
+        for spec, layer in zip(net.specs, net.layers):
+            h = layer(h)
+            if spec.kind in ("tanh", "relu"):
+                h.retain_grad()
+                acts.append((spec.kind, h))
+        F.cross_entropy(h, y).backward()
+        r = []
+        for kind, a in acts:
+            sat = (a.abs() > 0.97) if kind == "tanh" else (a == 0)
+            r.append([a.mean().item(), a.std().item(), sat.float().mean().item(), a.grad.std().item()])
+        rows.append(r)
+    return np.array(rows).mean(0)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("gain", [0.5, 1.0, 5 / 3, 3.0])
+def test_wide_nets_agree_with_the_prediction(act, gain):
+    cfg = cfg_with(deep_stack(3, 2000, False, act), batch_size=64, gain=gain)
+    m = measure(cfg)
+    preds = predict(cfg)
+    std_tol = 0.025 if act == "tanh" else 0.05  # measured max: 1.2 % tanh, 2.6 % ReLU (4th layer, gain 5/3)
+    for p, (mean, std, sat, gstd) in zip(preds, m):
+        assert std == pytest.approx(p.std, rel=std_tol)
+        assert abs(mean - p.mean) <= std_tol * p.std  # tanh: 0; ReLU: a fixed multiple of the std
+        assert sat == pytest.approx(p.saturation, abs=0.015)  # measured max 0.9 points
+        assert gstd == pytest.approx(p.grad_std, rel=0.04)  # measured max 2.7 %
+        assert gstd / m[-1, 3] == pytest.approx(p.grad_ratio, rel=0.04)  # measured max 2.0 %
+
+
+def test_wide_batchnorm_net_forward_agrees():
+    # forward only: through BatchNorm the per-layer gradient growth measures 1.11-1.15 against the
+    # infinite-batch, per-feature prediction of 1.085 (the 27-token inputs are far from Gaussian per feature)
+    cfg = cfg_with(deep_stack(3, 2000, True, "tanh"), batch_size=64)
+    m = measure(cfg)
+    for p, (mean, std, sat, gstd) in zip(predict(cfg), m):
+        assert std == pytest.approx(p.std, rel=0.02) and sat == pytest.approx(p.saturation, abs=0.006)
+    gr = m[:, 3] / m[-1, 3]
+    assert np.all(np.diff(gr) < 0)  # the gradient grows toward the input, as predicted (chi = 1.18 > 1)
+
+
+def test_lecture_deep_net_within_finite_width_tolerance(small_data):
+    # width 100, batch 32, 20 seeds on names.txt: measured max deviation std 2.3 %, saturation 1.7 points,
+    # gradient std 2.5 %, gradient ratio 3.2 % (at gains 1, 5/3, 3)
+    for gain in (1.0, 5 / 3, 3.0):
+        cfg = preset("deep-nobn")
+        cfg.init = replace(cfg.init, gain=gain)
+        _, arr = _mean_over_seeds(cfg, small_data, 20)
+        preds = predict(cfg, small_data.vocab.size)
+        for p, (sat, std, gstd) in zip(preds, arr):
+            assert std == pytest.approx(p.std, rel=0.04)
+            assert sat == pytest.approx(p.saturation, abs=0.03)
+            assert gstd == pytest.approx(p.grad_std, rel=0.05)
+            assert gstd / arr[-1, 2] == pytest.approx(p.grad_ratio, rel=0.06)
+
+
+def test_theory_is_quick_and_qt_free():
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from initscope.core.config import preset; from initscope.core.theory import predict;"
+            "c = preset('deep-nobn'); predict(c); t = time.perf_counter(); [predict(c) for _ in range(20)];"
+            "dt = (time.perf_counter() - t) / 20; assert dt < 0.05, dt;"
+            "assert not any(m.split('.')[0] in ('PySide6', 'pyqtgraph') for m in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
