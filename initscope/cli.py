@@ -51,6 +51,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-run", metavar="FILE.initscope", help="save the whole run (config, losses, "
                      "snapshots, weights) to one file; `initscope report` turns it into HTML")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--max-memory", metavar="SIZE", help="refuse a run estimated to need more (e.g. 4G; "
+                     "default: half of physical memory)")
 
     sub.add_parser("presets", help="list the lecture presets")
 
@@ -71,6 +73,7 @@ def _build_parser() -> argparse.ArgumentParser:
         _add_config_args(q)
         q.add_argument("--seeds", type=int, default=10, help="init seeds averaged per point (default 10)")
         q.add_argument("--json-out", metavar="FILE", help="write the curves as JSON")
+        q.add_argument("--max-memory", metavar="SIZE", help="refuse a sweep estimated to need more (e.g. 4G)")
     sg.add_argument("--from", dest="lo", type=float, default=0.25, help="first gain (default 0.25)")
     sg.add_argument("--to", dest="hi", type=float, default=3.0, help="last gain (default 3)")
     sg.add_argument("--points", type=int, default=24, help="number of gains (default 24)")
@@ -97,13 +100,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def load_config(args: argparse.Namespace):
-    from initscope.core.config import Config, default_config, preset
+    from initscope.core.config import config_from_args
 
-    if getattr(args, "config", None):
-        return Config.load(args.config)
-    if getattr(args, "preset", None):
-        return preset(args.preset)
-    return default_config()
+    return config_from_args(getattr(args, "preset", None), getattr(args, "config", None))
 
 
 def _apply_overrides(cfg, args):
@@ -141,20 +140,19 @@ def _layer_table(init, final) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from initscope.core.data import load_dataset
     from initscope.core.hints import hints
     from initscope.core.history import History
     from initscope.core.trainer import Trainer, set_threads
 
-    for opt in ("json_out", "save_config", "save_run"):
-        path = getattr(args, opt)
-        if path and not Path(path).resolve().parent.is_dir():
-            raise UserError(f"--{opt.replace('_', '-')} {path}: folder {Path(path).resolve().parent} does not exist")
-    if args.samples < 0:
-        raise UserError(f"--samples must be >= 0, got {args.samples}")
-    set_threads(args.threads)
+    from initscope.cli_safety import (EXIT_DIVERGED, EXIT_STOPPED, StopOnSignal, check_outputs, check_threads,
+                                      load_data_within_budget)
+
+    check_outputs(("--json-out", args.json_out), ("--save-config", args.save_config), ("--save-run", args.save_run))
+    if not 0 <= args.samples <= 10_000:
+        raise UserError(f"--samples must be between 0 and 10000, got {args.samples}")
+    set_threads(check_threads(args.threads))
     cfg = _apply_overrides(load_config(args), args)
-    data = load_dataset(args.data, cfg.model.block_size)
+    data = load_data_within_budget(args.data, cfg, args.max_memory)
     trainer = Trainer(cfg, data)
     print(f"data: {data.path}: {data.summary()}")
     print(f"model: {trainer.net.n_params():,} parameters; {' -> '.join(s.label() for s in cfg.model.layers)}")
@@ -185,10 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             last["speed"] = p.steps_per_sec
 
         try:
-            status = trainer.train(on_progress)
-        except KeyboardInterrupt:
-            trainer.stop()
-            status = "stopped"
+            with StopOnSignal(trainer, quiet=args.quiet):  # a second Ctrl+C raises KeyboardInterrupt: nothing saved
+                status = trainer.train(on_progress)
         finally:
             bar.close()
         final = last.get("snap")
@@ -237,7 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "samples": names,
         }
         atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
-    return 1 if trainer.status == "diverged" else 0
+    return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
 
 
 def cmd_presets(_args) -> int:
@@ -249,17 +245,18 @@ def cmd_presets(_args) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from initscope.core.data import load_dataset
     from initscope.core.sweeps import depth_sweep, gain_sweep, gain_values
     from initscope.core.trainer import set_threads
 
-    if args.json_out and not Path(args.json_out).resolve().parent.is_dir():
-        raise UserError(f"--json-out {args.json_out}: folder {Path(args.json_out).resolve().parent} does not exist")
-    if args.seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    from initscope.cli_safety import MAX_SWEEP_POINTS, MAX_SWEEP_SEEDS, check_count, check_outputs, load_data_within_budget
+
+    check_outputs(("--json-out", args.json_out))
+    check_count("--seeds", args.seeds, 1, MAX_SWEEP_SEEDS)
+    if args.axis == "gain":
+        check_count("--points", args.points, 2, MAX_SWEEP_POINTS)
     set_threads(1)
     cfg = load_config(args)
-    data = load_dataset(args.data, cfg.model.block_size)
+    data = load_data_within_budget(args.data, cfg, args.max_memory)
     if args.axis == "gain":
         res = gain_sweep(cfg, data, gain_values(args.lo, args.hi, args.points), args.seeds)
     else:
@@ -312,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from initscope.report import write_report
 
-            for opt, path in (("-o", args.out), ("--csv", args.csv)):
-                if path and not Path(path).resolve().parent.is_dir():
-                    raise UserError(f"{opt} {path}: folder {Path(path).resolve().parent} does not exist")
+            from initscope.cli_safety import check_outputs
+
+            check_outputs(("-o", args.out), *((("--csv", args.csv + suffix) for suffix in ("_loss.csv", "_layers.csv"))
+                                              if args.csv else ()))
             from initscope.gui.report_images import plot_images  # the pictures are drawn by the GUI package
 
             write_report(args.run_file, args.out, plot_images)
