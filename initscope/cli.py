@@ -55,6 +55,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      "default: half of physical memory)")
 
     sub.add_parser("presets", help="list the lecture presets")
+    from initscope.theory_cli import add_parser as add_theory
+
+    add_theory(sub)  # `theory`: the mean-field prediction per layer (issue 13)
 
     rep = sub.add_parser("report", help="a self-contained HTML report of a saved run",
                          description="Write one HTML file (images embedded) from a run saved with --save-run.")
@@ -200,6 +203,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     print()
     print(_layer_table(init, final))
     said = hints(final or init)
+    if final is None:  # at init: the prediction beside the measurement, and where they part (issue 13)
+        from initscope.theory_cli import theory_hint_lines, measured_vs_predicted
+
+        print("\nat init, measured vs predicted by wide-net theory (`initscope theory` explains):")
+        print(measured_vs_predicted(init, cfg, data.vocab.size))
+        said += theory_hint_lines(init, cfg, data.vocab.size)
     if said:
         print("\nhints:")
         for h in said:
@@ -219,6 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"saved the run to {args.save_run}")
     if args.json_out:
         from initscope.core.files import atomic_write_text
+        from initscope.theory_cli import add_predictions
 
         out = {
             "config": cfg.to_dict(),
@@ -228,7 +238,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "steps": trainer.step,
             "status": trainer.status if cfg.train.steps > 0 else "init-only",
             "steps_per_sec": steps_per_sec,
-            "diagnostics": {"init": init.to_dict(), "final": (final or init).to_dict()},
+            "diagnostics": {"init": add_predictions(init.to_dict(), cfg, data.vocab.size),
+                            "final": (final or init).to_dict()},
             "hints": said,
             "samples": names,
         }
@@ -300,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_screenshot(args)
         if args.command == "presets":
             return cmd_presets(args)
+        if args.command == "theory":
+            from initscope.theory_cli import cmd_theory
+
+            return cmd_theory(args)
         if args.command == "sweep" and args.axis == "train":
             from initscope.train_sweep_cli import cmd_sweep_train
 

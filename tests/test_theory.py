@@ -219,3 +219,79 @@ def test_theory_is_quick_and_qt_free():
             "dt = (time.perf_counter() - t) / 20; assert dt < 0.05, dt;"
             "assert not any(m.split('.')[0] in ('PySide6', 'pyqtgraph') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- where it shows: CLI, run --steps 0, hints ---------------------------------------------------------------
+
+def test_cli_theory_prints_and_writes_the_prediction(tmp_path, capsys):
+    import json
+
+    from initscope.cli import main
+
+    out = tmp_path / "t.json"
+    assert main(["theory", "--preset", "deep-nobn", "--gain", "3", "--json-out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "L9 Tanh" in text and "critical gain: 1" in text and "chaotic" in text
+    d = json.loads(out.read_text())
+    cfg = preset("deep-nobn")
+    cfg.init = replace(cfg.init, gain=3.0)
+    assert d["config"]["init"]["gain"] == 3.0 and d["critical_gain"] == pytest.approx(1.0)
+    assert [x["saturation"] for x in d["layers"]] == pytest.approx([p.saturation for p in predict(cfg)])
+    assert [x["grad_ratio"] for x in d["layers"]] == pytest.approx([p.grad_ratio for p in predict(cfg)])
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--gain", "-1"], "init.gain"),
+    (["--gain", "inf"], "--gain"),
+    (["--preset", "nope"], "unknown preset"),
+    (["--config", "/no/such.json"], "no such file"),
+    (["--json-out", "/no/such/dir/t.json"], "does not exist"),
+    (["--vocab-size", "1"], "--vocab-size"),
+])
+def test_cli_theory_mistakes_are_one_line_and_exit_2(argv, says, capsys):
+    from initscope.cli import main
+
+    assert main(["theory", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1
+
+
+def test_run_steps_0_shows_and_writes_the_prediction(tmp_path, capsys):
+    import json
+
+    from initscope.cli import main
+    from initscope.core.data import default_data_path, load_words
+
+    words = tmp_path / "names.txt"
+    words.write_text("\n".join(load_words(default_data_path())[:2000]) + "\n")
+    out = tmp_path / "r.json"
+    assert main(["run", "--preset", "deep-nobn", "--data", str(words), "--steps", "0", "--samples", "0",
+                 "--quiet", "--json-out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "measured vs predicted" in text
+    preds = predict(preset("deep-nobn"))
+    row = next(line for line in text.splitlines() if line.startswith("L1 Tanh") and "%" in line.split()[3])
+    assert f"{preds[0].saturation:.1%}" in row and f"{preds[0].std:.3f}" in row
+    layers = json.loads(out.read_text())["diagnostics"]["init"]["layers"]
+    assert [x["predicted"]["std"] for x in layers] == pytest.approx([p.std for p in preds])
+    assert set(layers[0]["predicted"]) == {"saturation", "std", "grad_ratio"}
+
+
+def test_theory_hint_fires_on_a_narrow_layer_not_on_the_lecture_net(small_data):
+    from initscope.core.diagnostics import step0_snapshot
+    from initscope.core.hints import theory_hints
+
+    def snap(cfg, seed):
+        g = torch.Generator().manual_seed(seed)
+        net = build_net(cfg, small_data.vocab.size, g)
+        x, y = small_data.splits["train"]
+        ix = torch.randint(0, x.shape[0], (cfg.train.batch_size,), generator=g)
+        return step0_snapshot(net, x[ix], y[ix], 0.1, cfg.diag)
+
+    lecture = preset("deep-nobn")
+    for seed in range(5):
+        assert theory_hints(snap(lecture, seed), predict(lecture, small_data.vocab.size)) == []
+    # 3 wide, gain 3: each layer's std and saturation are at the mercy of 3 random rows
+    narrow = cfg_with(deep_stack(5, 3, False, "tanh"), gain=3.0)
+    said = [h for seed in range(5) for h in theory_hints(snap(narrow, seed), predict(narrow, small_data.vocab.size))]
+    assert said and all("narrow layer (3 wide)" in h and "predicted by wide-net theory" in h for h in said)

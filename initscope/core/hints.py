@@ -25,6 +25,12 @@ class Thresholds:
     output_settle_steps: int = 1000
     # fraction of a layer's neurons saturated for every example of the batch (no gradient reaches them)
     dead_fraction: float = 0.05
+    # measured at init vs wide-net theory (core/theory.py): one init of any preset (50 seeds tried) stays within
+    # 11% of the predicted std and 12 points of saturation; beyond these the layer has left the theory's regime
+    theory_std_rel: float = 0.4
+    theory_saturation: float = 0.15
+    # below this width, say "narrow layer" (finite-width noise) rather than "non-Gaussian input"
+    theory_narrow_width: int = 32
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -63,6 +69,26 @@ def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
             out.append(f"update:data of {layer} is 10^{p.update_data_log10:.1f}; learning rate too high")
         elif p.update_data_log10 < th.update_low:
             out.append(f"update:data of {layer} is 10^{p.update_data_log10:.1f}; it barely learns, raise the learning rate")
+    return out
+
+
+def theory_hints(snap: Snapshot, predictions, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
+    """Layers whose at-init std or saturation is far from the prediction (`core.theory.predict(cfg)`, matched by
+    layer name): a narrow layer, or inputs far from the theory's Gaussian."""
+    out: list[str] = []
+    pred = {p.name: p for p in predictions}
+    for s in snap.layers:
+        p = pred.get(s.name)
+        if p is None or not (math.isfinite(s.std) and math.isfinite(s.saturation)):
+            continue
+        off_std = p.std > 0 and abs(s.std / p.std - 1) > th.theory_std_rel
+        off_sat = abs(s.saturation - p.saturation) > th.theory_saturation
+        if not (off_std or off_sat):
+            continue
+        what = (f"std {s.std:.2f} vs {p.std:.2f}" if off_std else f"{s.saturation:.0%} saturated vs {p.saturation:.0%}")
+        why = (f"a narrow layer ({s.width} wide) is far from the wide-net limit" if s.width < th.theory_narrow_width
+               else "finite width compounds with depth, or its inputs are far from the Gaussian the theory assumes")
+        out.append(f"{s.name}: {what} predicted by wide-net theory; {why}")
     return out
 
 
