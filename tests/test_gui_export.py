@@ -186,3 +186,27 @@ def test_width_out_of_range_is_refused(qtbot):
     w = _plot(qtbot, [(np.arange(3), np.arange(3))])
     with pytest.raises(ValueError, match="export width"):
         export.render_image(w, 50)
+
+
+def test_panel_actions_copy_and_save_at_the_remembered_width(qtbot, tmp_path, monkeypatch):
+    from initscope.gui.settings import Settings
+
+    w = _plot(qtbot, [(np.arange(5), np.arange(5))])
+    s = Settings(tmp_path / "settings.ini")
+    s.export_width = 1000
+    target = tmp_path / "out" / "loss-overlay"
+    target.parent.mkdir()
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        staticmethod(lambda parent, caption, start, flt: (str(target), flt)))
+    copy, png, svg = export.export_actions(w, w, s)
+    assert [a.text() for a in (copy, png, svg)] == ["Copy panel to clipboard", "Export panel as PNG…",
+                                                   "Export panel as SVG…"]
+    copy.trigger()
+    assert QtGui.QGuiApplication.clipboard().image().width() == 1000
+    png.trigger()
+    assert QtGui.QImage(str(target) + ".png").width() == 1000
+    svg.trigger()
+    assert "<svg" in (tmp_path / "out" / "loss-overlay.svg").read_text()
+    assert s.folder("export") == str(target.parent)
+    export.add_to_plot_menu(w, [copy, png, svg])
+    assert copy in w.getPlotItem().getViewBox().menu.actions()

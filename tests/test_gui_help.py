@@ -149,3 +149,16 @@ def test_versions_do_not_import_torch():
     import torch
 
     assert out.stdout.strip() == torch.__version__
+
+
+def test_corner_button_follows_the_panel_corner(qtbot):
+    panel = QtWidgets.QWidget()
+    qtbot.addWidget(panel)
+    panel.resize(300, 200)
+    b = ghelp.corner_help_button(panel, "loss")
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert b.geometry().right() == panel.width() - 1 - 2 and b.y() == 2
+    panel.resize(500, 260)
+    qtbot.waitUntil(lambda: b.geometry().right() == 500 - 1 - 2)
+    assert "ln 27" in QtGui.QTextDocumentFragment.fromHtml(panel.whatsThis()).toPlainText()

@@ -43,6 +43,7 @@ def test_round_trip_in_a_new_settings_object(qtbot, tmp_path):
     s.save_config(cfg)
     s.save_window(win, {"main": sp})
     s.presentation = True
+    s.export_width = 2400
     s.remember_folder("data", tmp_path / "words.txt")  # a file: its folder is remembered
     s.remember_folder("export", tmp_path)
     assert s.sync() is None
@@ -52,6 +53,7 @@ def test_round_trip_in_a_new_settings_object(qtbot, tmp_path):
     assert back.message is None
     assert back.load_config().to_dict() == cfg.to_dict()
     assert back.presentation is True
+    assert back.export_width == 2400
     assert back.folder("data") == str(tmp_path)
     assert back.folder("export") == str(tmp_path)
     assert back.folder("run") == ""
@@ -67,6 +69,7 @@ def test_round_trip_in_a_new_settings_object(qtbot, tmp_path):
 def test_presentation_defaults_off_and_can_be_turned_off(tmp_path):
     s = Settings()
     assert s.presentation is False
+    assert s.export_width == 1600
     s.presentation = True
     s.presentation = False
     s.sync()
@@ -116,12 +119,15 @@ def test_config_that_fails_validation_falls_back(tmp_path):
     bad["train"]["batch_size"] = -3
     s.qs.setValue("config/json", __import__("json").dumps(bad))
     s.qs.setValue("view/presentation", "banana")
+    s.qs.setValue("export/width", "12")
     s.sync()
     back = Settings()
     assert back.load_config() is None
     assert back.presentation is False
+    assert back.export_width == 1600
     msg = back.message
     assert "\n" not in msg and "config was not valid" in msg and "batch_size" in msg and "presentation" in msg
+    assert "export width '12'" in msg
     # the stale values were dropped, so the next session starts clean
     back.sync()
     third = Settings()

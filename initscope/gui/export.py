@@ -377,3 +377,52 @@ def ask_width(parent: QtWidgets.QWidget | None, width: int = DEFAULT_WIDTH) -> i
     value, ok = QtWidgets.QInputDialog.getInt(parent, "Export width", "PNG width in pixels (the height keeps "
                                               "the panel's aspect):", width, MIN_WIDTH, MAX_WIDTH, 100)
     return value if ok else None
+
+
+# --- actions for a panel's menu ---------------------------------------------------------------------------
+def export_actions(obj, parent: QtWidgets.QWidget, settings=None) -> list[QtGui.QAction]:
+    """Copy to clipboard / Export as PNG… / Export as SVG… for one panel, ready for a context menu,
+    a toolbar or pyqtgraph's plot menu (add_to_plot_menu). PNGs use settings.export_width (1600 px
+    when there are no settings); the file dialogs start in, and remember, the "export" folder."""
+    from initscope.gui.settings import get_save_file
+
+    def width() -> int:
+        return settings.export_width if settings is not None else DEFAULT_WIDTH
+
+    def report(e: Exception) -> None:
+        QtWidgets.QMessageBox.warning(parent, "Export", f"Could not export: {e}")
+
+    def copy() -> None:
+        try:
+            copy_to_clipboard(obj, width())
+        except (OSError, ValueError) as e:
+            report(e)
+
+    def save(kind: str) -> None:
+        flt = "PNG image (*.png)" if kind == "png" else "SVG image (*.svg)"
+        path = get_save_file(parent, settings, "export", f"Export panel as {kind.upper()}",
+                             f"{file_stem(obj)}.{kind}", flt)
+        if not path:
+            return
+        if not path.lower().endswith(f".{kind}"):
+            path += f".{kind}"
+        try:
+            export_png(obj, path, width()) if kind == "png" else export_svg(obj, path)
+        except (OSError, ValueError) as e:
+            report(e)
+
+    acts = [QtGui.QAction("Copy panel to clipboard", parent), QtGui.QAction("Export panel as PNG…", parent),
+            QtGui.QAction("Export panel as SVG…", parent)]
+    acts[0].triggered.connect(copy)
+    acts[1].triggered.connect(lambda: save("png"))
+    acts[2].triggered.connect(lambda: save("svg"))
+    return acts
+
+
+def add_to_plot_menu(obj, actions: list[QtGui.QAction]) -> None:
+    """Append the actions to the right-click menu of every plot in obj (pyqtgraph's ViewBox menu)."""
+    for plot in plot_items(obj):
+        menu = plot.getViewBox().menu
+        if menu is not None:
+            menu.addSeparator()
+            menu.addActions(actions)

@@ -124,6 +124,35 @@ def help_button(key: str, parent: QtWidgets.QWidget | None = None) -> QtWidgets.
     return b
 
 
+class _KeepInCorner(QtCore.QObject):
+    """Keeps a child button in its parent's top-right corner as the parent resizes."""
+
+    def __init__(self, button: QtWidgets.QAbstractButton, margin: int):
+        super().__init__(button)
+        self.button, self.margin = button, margin
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() in (QtCore.QEvent.Type.Resize, QtCore.QEvent.Type.Show):
+            self.place()
+        return False
+
+    def place(self) -> None:
+        b, p = self.button, self.button.parentWidget()
+        b.adjustSize()
+        b.move(p.width() - b.width() - self.margin, self.margin)
+        b.raise_()
+
+
+def corner_help_button(panel: QtWidgets.QWidget, key: str, margin: int = 2) -> QtWidgets.QToolButton:
+    """A "?" floating in the panel's top-right corner (one line to wire per panel), and What's This."""
+    b = help_button(key, panel)
+    keeper = _KeepInCorner(b, margin)
+    panel.installEventFilter(keeper)
+    keeper.place()
+    set_whats_this(panel, key)
+    return b
+
+
 def set_whats_this(widget: QtWidgets.QWidget, key: str) -> None:
     """Shift+F1 / the What's This pointer on the widget shows the panel's help text."""
     widget.setWhatsThis(markdown_to_html(help_text(key)))

@@ -185,6 +185,29 @@ class Settings:
     def presentation(self, on: bool) -> None:
         self._set("view/presentation", bool(on))
 
+    # --- export width ------------------------------------------------------------------------------
+    @property
+    def export_width(self) -> int:
+        """The PNG width last chosen for exports (default 1600 px)."""
+        from initscope.gui.export import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
+
+        v = self.qs.value("export/width")
+        if v is None:
+            return DEFAULT_WIDTH
+        try:
+            w = int(str(v))
+        except ValueError:
+            w = -1
+        if not MIN_WIDTH <= w <= MAX_WIDTH:
+            self.qs.remove("export/width")
+            self._note(f"the remembered export width {v!r} is not {MIN_WIDTH}..{MAX_WIDTH} px; using {DEFAULT_WIDTH}")
+            return DEFAULT_WIDTH
+        return w
+
+    @export_width.setter
+    def export_width(self, width: int) -> None:
+        self._set("export/width", int(width))
+
     # --- last folder per dialog kind ---------------------------------------------------------------
     def folder(self, kind: str) -> str:
         """The folder the last `kind` dialog ended in, if it still exists; else "" (Qt's default)."""
