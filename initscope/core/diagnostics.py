@@ -114,34 +114,103 @@ class Snapshot:
                 "layers": layers, "params": params}
 
 
-def _std_mean(ts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unbiased std and mean of each tensor (torch.std_mean: one op per tensor, no host sync)."""
-    pairs = [torch.std_mean(t) for t in ts]
-    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+def _moments(sums: torch.Tensor, sumsq: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased std (as torch.std) from sums and sums of squares, in float64."""
+    sums, sumsq, n = sums.double(), sumsq.double(), n.double()
+    mean = sums / n
+    return mean, ((sumsq - sums * mean) / (n - 1)).clamp_min(0).sqrt()
+
+
+def _param_moments(gs: list[torch.Tensor], ps: list[torch.Tensor], lay: "_Layout"):
+    """Mean and std of each gradient, std of each parameter (float64, in parameter order).
+
+    Matrices (the embedding, Linear weights): from sums and fused `_foreach_norm`s, a few ops for all of them;
+    their means are small next to their stds, so sums of squares lose nothing. 1-D parameters (BatchNorm's
+    gamma sits at 1 +- 1e-3) would cancel catastrophically that way: torch.std_mean, one op each."""
+    mats, vecs = lay.mats, lay.vecs
+    xs = [gs[j] for j in mats] + [ps[j] for j in mats]
+    sums = torch.stack([x.sum() for x in xs])
+    norms = torch.stack(torch._foreach_norm(xs)).double()
+    mean_m, std_m = _moments(sums, norms * norms, lay.mat_n2)
+    k = len(mats)
+    parts_mean, parts_gstd, parts_dstd = [mean_m[:k]], [std_m[:k]], [std_m[k:]]
+    if vecs:
+        gm_v = [torch.std_mean(gs[j]) for j in vecs]
+        parts_gstd.append(torch.stack([a for a, _ in gm_v]).double())
+        parts_mean.append(torch.stack([b for _, b in gm_v]).double())
+        parts_dstd.append(torch.stack([ps[j].std() for j in vecs]).double())
+    order = lay.param_order  # mats then vecs -> parameter order
+    return (torch.cat(parts_mean)[order], torch.cat(parts_gstd)[order], torch.cat(parts_dstd)[order])
 
 
 def _column_hist(x: torch.Tensor, col_seg: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n: int,
-                 bins: int) -> torch.Tensor:
+                 bins: int, offset: torch.Tensor) -> torch.Tensor:
     """One histogram per group of columns of a (batch, width) tensor, over each group's [lo, hi], in one bincount.
 
-    lo / hi are per group; they broadcast along the batch, so nothing of batch x width size is gathered."""
+    lo / hi are per group; they broadcast along the batch, so nothing of batch x width size is gathered.
+    offset: col_seg * bins (the first bin of each column's group)."""
     lo_c, span_c = lo[col_seg], (hi - lo).clamp_min(1e-12)[col_seg]
-    idx = ((x - lo_c) / span_c * bins).floor_().clamp_(0, bins - 1).long() + col_seg * bins
+    pos = (x - lo_c).div_(span_c).mul_(bins).floor_().clamp_(0, bins - 1)  # in place: one buffer, not five
+    idx = pos.long().add_(offset)
     return torch.bincount(idx.reshape(-1), minlength=n * bins).view(n, bins).to(torch.float32)
+
+
+class _Layout:
+    """Index tensors that depend only on the net's shapes (column -> layer, element -> matrix), built once per
+    net and reused by every snapshot: rebuilding them cost as much as a third of a snapshot."""
+
+    def __init__(self, net: Net, outs: list[torch.Tensor], bins: int):
+        dev = outs[0].device if outs else next(net.parameters()).device
+        self.act = [(i, spec.kind) for i, spec in enumerate(net.specs) if spec.kind in ("tanh", "relu")]
+        widths = [outs[i].shape[1] for i, _ in self.act]
+        n_l = len(widths)
+        self.widths = widths
+        self.col = torch.repeat_interleave(torch.arange(n_l, device=dev), torch.tensor(widths, device=dev))
+        self.col_off = self.col * bins
+        self.member = nn.functional.one_hot(self.col, n_l).to(torch.float64) if n_l else None
+        self.is_tanh = torch.tensor([k == "tanh" for _, k in self.act], device=dev, dtype=torch.bool)
+        self.col_tanh = self.is_tanh[self.col] if n_l else None
+        self.all_tanh = all(k == "tanh" for _, k in self.act)
+        self.width_t = torch.tensor(widths, dtype=torch.float64, device=dev)
+        named = net.named_params()
+        self.mats = [j for j, (_, p) in enumerate(named) if p.dim() == 2]
+        self.vecs = [j for j, (_, p) in enumerate(named) if p.dim() != 2]
+        numel = [p.numel() for _, p in named]
+        self.mat_n2 = torch.tensor([numel[j] for j in self.mats], dtype=torch.float64, device=dev).repeat(2)
+        self.param_order = torch.argsort(torch.tensor(self.mats + self.vecs, device=dev))
+        mn = torch.tensor([numel[j] for j in self.mats], device=dev)
+        self.mcol = torch.repeat_interleave(torch.arange(len(self.mats), device=dev), mn).view(1, -1)
+        self.mcol_off = self.mcol * bins
+        self.key = self.make_key(net, outs, bins)
+
+    @staticmethod
+    def make_key(net: Net, outs: list[torch.Tensor], bins: int) -> tuple:
+        return (bins, tuple(tuple(p.shape) for p in net.parameters()), tuple(o.shape[1] for o in outs),
+                outs[0].device if outs else None)
+
+
+def _layout(net: Net, outs: list[torch.Tensor], bins: int) -> _Layout:
+    cached = getattr(net, "_diag_layout", None)
+    if cached is None or cached.key != _Layout.make_key(net, outs, bins):
+        cached = _Layout(net, outs, bins)
+        net.__dict__["_diag_layout"] = cached  # plain attribute: not a submodule, not in the state dict
+    return cached
 
 
 def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, step: int,
             diag: DiagConfig) -> Snapshot:
     """Statistics of the kept layer outputs and of every parameter, after backward (and the update, if any).
 
-    Layers are handled as the columns of one (batch, total width) tensor and histograms come from one
-    bincount per kind, so a snapshot costs a few ops per layer and one transfer to the host. update:data
-    uses the weights as they are now, after the update, as the lecture does.
+    Layers are handled as the columns of one (batch, total width) tensor: their sums, sums of squares and
+    saturated counts per layer come from one matmul against a column -> layer map, and histograms from one
+    bincount per kind; parameter norms from fused `_foreach_norm` calls. So a snapshot costs a few dozen ops and
+    one transfer to the host. update:data uses the weights as they are now, after the update, as the lecture does.
     """
     bins, thr = diag.hist_bins, diag.saturation_threshold
+    lay = _layout(net, outs, bins)
+    act = lay.act
     with torch.no_grad():
         # --- activation layers --------------------------------------------------------------------
-        act = [(i, spec.kind) for i, spec in enumerate(net.specs) if spec.kind in ("tanh", "relu")]
         n_l = len(act)
         layer_rows = np.zeros((n_l, 10))
         layer_hists = np.zeros((n_l, 2, bins), np.float32)
@@ -150,55 +219,55 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             os_ = [outs[i].detach() for i, _ in act]
             gs_ = [outs[i].grad if outs[i].grad is not None else torch.zeros_like(outs[i]) for i, _ in act]
             o, g = torch.cat(os_, dim=1), torch.cat(gs_, dim=1)
-            dev = o.device
-            widths = torch.tensor([t.shape[1] for t in os_], device=dev)
-            col = torch.repeat_interleave(torch.arange(n_l, device=dev), widths)  # the layer of each column
-            is_tanh = torch.tensor([k == "tanh" for _, k in act], device=dev)
-            sat = torch.where(is_tanh[col], o.abs() > thr, o == 0)  # tanh: |out| > thr; ReLU: out == 0
-            counts = (widths * o.shape[0]).to(o.dtype)
+            col, is_tanh = lay.col, lay.is_tanh
+            # tanh: |out| > thr; ReLU: out == 0
+            sat = (o.abs() > thr) if lay.all_tanh else torch.where(lay.col_tanh, o.abs() > thr, o == 0)
+            satf_col = sat.to(o.dtype)
+            per_col = torch.stack([o.sum(0), (o * o).sum(0), satf_col.sum(0), g.sum(0), (g * g).sum(0),
+                                   satf_col.prod(0)])  # prod of 0/1: saturated for every example
+            per_layer = per_col.double() @ lay.member  # (6, layers)
+            counts = lay.width_t * o.shape[0]
+            mean, std = _moments(per_layer[0], per_layer[1], counts)
+            gmean, gstd = _moments(per_layer[3], per_layer[4], counts)
+            satf, dead = per_layer[2] / counts, per_layer[5]
             zeros = o.new_zeros(n_l)
-            satf = zeros.index_add(0, col, sat.sum(0).to(o.dtype)) / counts
-            dead = zeros.index_add(0, col, sat.all(0).to(o.dtype))
-            std, mean = _std_mean(os_)
-            gstd, gmean = _std_mean(gs_)
             omax = zeros.scatter_reduce(0, col, o.amax(0), "amax", include_self=False)
             lo = torch.where(is_tanh, -1.0, 0.0).to(o.dtype)
             hi = torch.where(is_tanh, torch.ones_like(omax), omax.clamp_min(1e-6))
             gm = zeros.scatter_reduce(0, col, g.abs().amax(0), "amax", include_self=False).clamp_min(1e-12)
-            h_act = _column_hist(o, col, lo, hi, n_l, bins)
-            h_grad = _column_hist(g, col, -gm, gm, n_l, bins)
-            layer_rows = torch.stack([mean, std, satf, dead, gmean, gstd, lo, hi, -gm, gm], 1).double().cpu().numpy()
+            h_act = _column_hist(o, col, lo, hi, n_l, bins, lay.col_off)
+            h_grad = _column_hist(g, col, -gm, gm, n_l, bins, lay.col_off)
+            layer_rows = torch.stack([mean, std, satf, dead, gmean, gstd, lo.double(), hi.double(), -gm.double(),
+                                      gm.double()], 1).cpu().numpy()
             layer_hists = torch.stack([h_act, h_grad], dim=1).cpu().numpy()
-            maps = np.split(sat.cpu().numpy(), np.cumsum([t.shape[1] for t in os_])[:-1], axis=1)
+            maps = np.split(sat.cpu().numpy(), np.cumsum(lay.widths)[:-1], axis=1)
         # --- parameters -----------------------------------------------------------------------------
         named = net.named_params()
         ps = [p.detach() for _, p in named]
         gs = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in named]
-        dstd = torch.stack([p.std() for p in ps])
-        pgstd, pgmean = _std_mean(gs)
+        pgmean, pgstd, dstd = _param_moments(gs, ps, lay)
         pgm = torch.stack(torch._foreach_norm(gs, float("inf"))).clamp_min(1e-12)  # max |grad|, one call
-        mats = [j for j, p in enumerate(ps) if p.dim() == 2]
+        mats = lay.mats
         flat = torch.cat([gs[j].reshape(1, -1) for j in mats], dim=1)
-        mcol = torch.repeat_interleave(torch.arange(len(mats), device=flat.device),
-                                       torch.tensor([ps[j].numel() for j in mats], device=flat.device))
         mgm = pgm[mats]
-        param_hists = _column_hist(flat, mcol, -mgm, mgm, len(mats), bins).cpu().numpy()
-        prow = torch.stack([dstd, pgmean, pgstd, pgstd / dstd, torch.log10(lr * pgstd / dstd), -pgm, pgm], 1)
-        param_rows = prow.double().cpu().numpy()
+        param_hists = _column_hist(flat, lay.mcol, -mgm, mgm, len(mats), bins, lay.mcol_off).cpu().numpy()
+        prow = torch.stack([dstd, pgmean, pgstd, pgstd / dstd, torch.log10(lr * pgstd / dstd), -pgm.double(),
+                            pgm.double()], 1)
+        param_rows = prow.cpu().numpy()
         loss_v = float(loss.detach().cpu())
     snap = Snapshot(step=step, loss=loss_v, lr=lr, ref_loss=math.log(net.vocab_size))
-    for j, ((idx, kind), r) in enumerate(zip(act, layer_rows)):
+    for j, ((idx, kind), r) in enumerate(zip(act, layer_rows.tolist())):
         snap.layers.append(LayerStats(
-            index=idx, name=net.names[idx], kind=kind, mean=float(r[0]), std=float(r[1]), saturation=float(r[2]),
-            dead=int(r[3]), width=int(outs[idx].shape[1]), hist=Histogram(layer_hists[j, 0], float(r[6]), float(r[7])),
-            grad_mean=float(r[4]), grad_std=float(r[5]), grad_hist=Histogram(layer_hists[j, 1], float(r[8]), float(r[9])),
+            index=idx, name=net.names[idx], kind=kind, mean=r[0], std=r[1], saturation=r[2],
+            dead=int(r[3]), width=lay.widths[j], hist=Histogram(layer_hists[j, 0], r[6], r[7]),
+            grad_mean=r[4], grad_std=r[5], grad_hist=Histogram(layer_hists[j, 1], r[8], r[9]),
             sat_map=maps[j]))
-    hist_of = {j: param_hists[k] for k, j in enumerate(mats)}
-    for j, ((name, p), r) in enumerate(zip(named, param_rows)):
+    hist_of = {j: param_hists[m] for m, j in enumerate(mats)}
+    for j, ((name, p), r) in enumerate(zip(named, param_rows.tolist())):
         snap.params.append(ParamStats(
-            name=name, shape=tuple(p.shape), is_matrix=j in hist_of, data_std=float(r[0]), grad_mean=float(r[1]),
-            grad_std=float(r[2]), grad_data=float(r[3]), update_data_log10=float(r[4]),
-            grad_hist=Histogram(hist_of[j], float(r[5]), float(r[6])) if j in hist_of else None))
+            name=name, shape=tuple(p.shape), is_matrix=j in hist_of, data_std=r[0], grad_mean=r[1],
+            grad_std=r[2], grad_data=r[3], update_data_log10=r[4],
+            grad_hist=Histogram(hist_of[j], r[5], r[6]) if j in hist_of else None))
     return snap
 
 
