@@ -33,16 +33,12 @@ def tiny_config(layers=None, steps=50, **train) -> Config:
 
 
 @pytest.fixture
-def win(qtbot):
-    """The real main window on the lecture's deep net without BatchNorm, data loaded and previewed."""
-    from initscope.gui.app import make_app
-    from initscope.gui.main_window import MainWindow
+def win(make_initscope_window):
+    """The real main window (initscope_window's factory) on the lecture's deep net without BatchNorm."""
+    return make_initscope_window(preset("deep-nobn")).window
 
-    make_app()
-    w = MainWindow(preset("deep-nobn"))
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitUntil(lambda: w.data is not None and w.preview_snapshot is not None, timeout=60_000)
-    yield w
-    w.close()
+
+@pytest.fixture
+def deep(make_initscope_window):
+    """A WindowDriver on the lecture's deep net without BatchNorm, previewed."""
+    return make_initscope_window(preset("deep-nobn"))

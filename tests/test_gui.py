@@ -1,177 +1,344 @@
-"""The real window, driven through its widgets with qtbot (offscreen)."""
+"""The real window, driven through its widgets with the initscope_window fixture (offscreen).
+
+Each test asserts what the window *draws* (panel data, colours, ranges, the status bar and hint strip),
+read back through the driver's `plotted()`, not only that a slot ran.
+"""
 
 import math
+import time
 
 import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
 
-from initscope.core.config import preset  # noqa: E402
-from initscope.gui.app import make_app  # noqa: E402
-from initscope.gui.main_window import MainWindow  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+from initscope.core.config import LayerSpec, preset  # noqa: E402
 
 
-def first_sat(w):
-    return w.preview_snapshot.layers[0].saturation
+def no_dialogs(monkeypatch) -> list:
+    said = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: said.append(a[2]))
+    monkeypatch.setattr(QtWidgets.QMessageBox, "information", lambda *a, **k: said.append(a[2]))
+    return said
 
 
-def wait_preview_change(qtbot, w, old):
-    qtbot.waitUntil(lambda: w.preview_snapshot is not old, timeout=20_000)
+def x_range(panel):
+    return panel.plot.viewRange()[0]
 
 
-def test_preview_shows_deep_nobn_saturation_and_batchnorm_settles_it(qtbot, win):
-    assert 0.12 < first_sat(win) < 0.30
-    old = win.preview_snapshot
-    win.controls.batchnorm.setChecked(True)
-    assert win.cfg.has_batchnorm and win.controls.stack.list.count() == 17
-    wait_preview_change(qtbot, win, old)
-    assert all(s.saturation < 0.06 for s in win.preview_snapshot.layers)
-    qtbot.waitUntil(lambda: "L2 Tanh" in win.sat_panel.curves, timeout=5000)
-    # the panel shows exactly the snapshot's numbers
-    xs, ys = win.sat_panel.curves["L2 Tanh"].getData()
-    assert ys[-1] == pytest.approx(win.preview_snapshot.layer("L2 Tanh").saturation * 100)
+def assert_is_preview(d, cfg_check=None):
+    """The window shows the init preview of the current settings, drawn as a preview."""
+    rec = d.shown[0]
+    assert len(d.shown) == 1 and rec.status == "preview" and rec.cfg == d.window.cfg
+    snap = rec.history.init
+    loss = d.plotted("loss")
+    assert set(loss) == {"step 0"} and loss["step 0"][1][0] == pytest.approx(snap.loss)  # one marker, no line
+    assert x_range(d.panel("loss"))[0] >= 0
+    sat = d.plotted("saturation")  # one bar per activation layer, the snapshot's numbers
+    acts = [s for s in snap.layers if s.kind in ("tanh", "relu")]
+    assert d.panel("saturation").mode == "bars" and list(sat) == [s.name for s in acts]
+    assert [v[1][0] for v in sat.values()] == pytest.approx([s.saturation * 100 for s in acts])
+    assert set(d.plotted("activations")) == {f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f} "
+                                             f"{'zeros' if s.kind == 'relu' else 'sat'} {s.saturation:.0%}"
+                                             for s in snap.layers}
+    assert "init preview" in d.status_text()
 
 
-def test_gain_moves_saturation_the_right_way(qtbot, win):
-    base = first_sat(win)
-    old = win.preview_snapshot
-    win.controls.gain.setValue(3.0)
-    assert win.cfg.init.gain == 3.0 and win.controls.preset.currentIndex() == 0  # now a custom config
-    wait_preview_change(qtbot, win, old)
-    assert first_sat(win) > base + 0.1
-    old = win.preview_snapshot
-    win.controls.gain.setValue(0.5)
-    wait_preview_change(qtbot, win, old)
-    assert first_sat(win) < 0.02 and win.preview_snapshot.layers[-1].std < 0.2
+# --- 1. every settings change shows the preview, also after a run ---------------------------------------------
+def test_settings_changes_after_a_run_show_the_preview_and_keep_the_run(deep):
+    run = deep.train(200, every=100)
+    assert run.status == "finished" and deep.shown == [run]
+    assert "finished 200 steps" in deep.status_text()
+    c = deep.window.controls
+    c.gain_picks[1].click()  # the "1" button
+    deep.wait_preview()
+    assert deep.window.cfg.init.gain == 1.0
+    assert_is_preview(deep)
+    assert deep.runs == [run] and deep.window.runs.selected() == []  # nothing in Runs looks selected
+    c.gain_slider.setValue(250)  # the slider
+    deep.wait_preview()
+    assert deep.shown[0].cfg.init.gain == pytest.approx(2.5)
+    deep.window.explorer.gainPicked.emit(0.5)  # a click in the gain sweep
+    deep.wait_preview()
+    assert deep.shown[0].cfg.init.gain == pytest.approx(0.5)
+    c.lr.setValue(0.05)  # any other setting
+    deep.wait_preview()
+    assert deep.shown[0].cfg.train.lr == pytest.approx(0.05)
+    assert_is_preview(deep)
 
 
-def test_invalid_stack_disables_train_and_says_why(qtbot, win):
-    st = win.controls.stack
-    st.list.setCurrentRow(0)
-    st._add("tanh")  # L1 becomes Tanh right after L0 Linear: fine; add another to make two in a row
+# --- 2. reset and scenario steps: a preview on a 0..N step axis ------------------------------------------------
+def test_reset_and_scenario_steps_draw_a_preview_on_a_non_negative_axis(deep):
+    from initscope.core.scenario import load_scenario, shipped_scenarios
+
+    deep.train(150, every=50)
+    deep.window.reset_act.trigger()
+    deep.wait_preview()
+    assert_is_preview(deep)
+    lo, hi = x_range(deep.panel("loss"))
+    assert lo == 0 and hi == 150  # a short run's whole length
+    deep.window.set_scenario(load_scenario(shipped_scenarios()[0]))
+    deep.window.scenario_bar.next_btn.click()
+    deep.wait_preview()
+    assert deep.window.cfg.name == "fix-softmax"
+    assert_is_preview(deep)
+    lo, hi = x_range(deep.panel("loss"))
+    assert lo == 0 and hi == 1000  # 200k planned steps: the axis starts with its minimum window
+    for name in ("saturation", "update"):
+        assert deep.panel(name).plot.viewRange()[0][0] > -1  # bars: layer positions, not negative steps
+
+
+# --- 3. log y keeps the curve and its ticks ----------------------------------------------------------------------
+def test_log_y_on_a_run_and_on_the_preview(deep):
+    deep.set_log_y(True)
+    panel = deep.panel("loss")
+    snap = deep.shown[0].history.init
+    ylo, yhi = panel.plot.viewRange()[1]
+    assert ylo < math.log10(snap.loss) < yhi  # the marker is inside the log10 range
+    assert ylo < math.log10(snap.ref_loss) < yhi and panel.ref.value() == pytest.approx(math.log10(snap.ref_loss))
+    axis = panel.plot.getAxis("left")
+    assert any(len(t[1]) for t in axis.tickValues(ylo, yhi, 300))
+    run = deep.train(300, every=100)
+    loss = deep.plotted("loss")
+    x, y, _ = loss["loss"]
+    assert np.array_equal(y, run.history.loss.data) and panel.raw.isVisible()
+    ylo, yhi = panel.plot.viewRange()[1]
+    fin = run.history.loss.data
+    assert ylo <= math.log10(fin.min()) and math.log10(fin.max()) <= yhi and yhi - ylo < 3
+    assert any(len(t[1]) for t in axis.tickValues(ylo, yhi, 300))
+    deep.set_log_y(False)
+    ylo, yhi = panel.plot.viewRange()[1]
+    assert ylo <= fin.min() and fin.max() <= yhi
+
+
+# --- 4. a layer's colour belongs to its place in its own stack -----------------------------------------------------
+def test_layer_colours_are_the_same_in_every_view_and_overlay(deep):
+    a = deep.train(200, every=100)
+    upd = deep.plotted("update")
+    cols = {k: v[2] for k, v in upd.items()}
+    assert len(set(cols.values())) == len(cols)  # emb, L0, L2, ..., L10: all different
+    sat_a = {k: v[2] for k, v in deep.plotted("saturation").items()}
+    assert sat_a["L1 Tanh"] == cols["L0"] and sat_a["L9 Tanh"] == cols["L8"]  # a Linear and its Tanh share one
+    deep.set_batchnorm(True)
+    b = deep.train(200, every=100)
+    deep.select_runs(a, b)
+    sat = deep.plotted("saturation")
+    tag_a, tag_b = a.name.split(":")[0], b.name.split(":")[0]
+    for layer, colour in sat_a.items():  # run A keeps its colours in the overlay
+        assert sat[f"{tag_a} · {layer}"][2] == colour
+    b_cols = [v[2] for k, v in sat.items() if k.startswith(tag_b)]
+    assert len(set(b_cols)) == len(b_cols) == 5  # one colour per layer within run B too
+    styles = {deep.panel("saturation").curves[f"{r.name} · L1 Tanh" if r is a else f"{r.name} · L2 Tanh"]
+              .opts["pen"].style() for r in (a, b)}
+    assert len(styles) == 2  # the runs differ by line style
+    deep.select_runs(a)
+    assert {k: v[2] for k, v in deep.plotted("saturation").items()} == sat_a  # unchanged after the overlay
+
+
+# --- 5. the status bar speaks of the shown run, with live numbers ----------------------------------------------------
+def test_status_bar_during_a_pair_pause_and_after_stop(deep, qtbot):
+    from initscope.gui.runs import with_change
+
+    deep.window.controls.steps.setValue(300)
+    cfg_b, label = with_change(deep.window.cfg, "BatchNorm", True)
+    deep.window.train_pair(cfg_b, label)
+    qtbot.waitUntil(lambda: (deep.window.controller.active.get("A") is not None
+                             and deep.window.controller.active["A"].progress is not None), timeout=60_000)
+    text = deep.status_text()
+    assert " / 300" in text and "finished" not in text  # the whole run's total, not a 25-step chunk's
+    qtbot.waitUntil(lambda: not deep.window.training, timeout=120_000)
+    a, b = deep.runs[-2:]
+    assert a.status == b.status == "finished" and len(a.history.loss) == len(b.history.loss) == 300
+    assert deep.shown == [a, b] and "comparing 2 runs" in deep.status_text()
+
+    deep.start_training(5_000_000)
+    qtbot.waitUntil(lambda: deep.window.runs.records[-1].steps_done >= 100, timeout=60_000)
+    assert "ETA" in deep.status_text()
+    deep.window.pause_act.trigger()
+    qtbot.waitUntil(lambda: deep.window.pause_act.text() == "Resume", timeout=5000)
+    text = deep.status_text()
+    assert "paused at step" in text and "ETA" not in text
+    qtbot.wait(300)
+    n = deep.window.runs.records[-1].steps_done
+    qtbot.wait(300)
+    assert deep.window.runs.records[-1].steps_done == n  # nothing arrives while paused
+    deep.window.pause_act.trigger()
+    deep.window.stop_act.trigger()
+    run = deep.wait_trained()
+    assert run.status == "stopped"
+    text = deep.status_text()
+    assert "stopped at step" in text and "ETA" not in text and "init preview" not in text
+    assert run.history.snap_steps.data[-1] == run.steps_done  # a snapshot at the final step, stopped or not
+
+
+# --- 6. deleting the shown run, clicking a highlighted run ------------------------------------------------------------
+def test_delete_the_shown_run_and_click_a_run_again(deep, qtbot):
+    a = deep.train(100, every=50)
+    assert deep.shown == [a]
+    deep.window.runs.delete_selected()
+    assert deep.runs == []
+    deep.wait_preview()
+    assert_is_preview(deep)
+    assert "Finished" not in deep.hint_text()
+    b = deep.train(100, every=50)
+    deep.window.reset()  # the preview is shown; run b is not highlighted any more
+    deep.wait_preview()
+    assert deep.window.runs.selected() == []
+    lw = deep.window.runs.list
+    rect = lw.visualItemRect(lw.item(0))
+    qtbot.mouseClick(lw.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+    assert deep.shown == [b] and "finished 100 steps" in deep.status_text()
+    qtbot.mouseClick(lw.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())  # again: still shown
+    assert deep.shown == [b]
+
+
+# --- 7. an invalid stack clears the panels and says why ------------------------------------------------------------------
+def test_invalid_stack_clears_the_panels_and_says_why(deep):
+    st = deep.window.controls.stack
     st.list.setCurrentRow(1)
-    st._add("relu")
-    assert "follows another activation" in st.error.text() and "L2 ReLU" in st.error.text()
-    assert not win.train_act.isEnabled()
+    st._add("relu")  # L2 ReLU right after L1 Tanh
+    assert "follows another activation" in st.error.text()
+    assert not deep.window.train_act.isEnabled()
+    for name in ("loss", "saturation", "activations", "update", "gradients", "grad:data"):
+        assert deep.plotted(name) == {}, name
+    hint = deep.hint_text()
+    assert "Invalid layer stack" in hint and "L2 ReLU" in hint and "No problems" not in hint
+    assert "invalid layer stack" in deep.status_text() and "press Train" not in deep.status_text()
     st.list.setCurrentRow(2)
     st._remove()
-    st.list.setCurrentRow(1)
-    st._remove()
-    assert st.error.text() == "" and win.train_act.isEnabled()
+    deep.wait_preview()
+    assert deep.window.train_act.isEnabled()
+    assert_is_preview(deep)
 
 
-def test_presets_from_the_combo(qtbot, win):
-    win.controls.preset.setCurrentText("deep-bn")
-    assert win.cfg.name == "deep-bn" and win.controls.batchnorm.isChecked()
-    win.controls.preset.setCurrentText("original")
-    assert win.controls.scheme.currentText() == "naive" and not win.controls.out_scale.isChecked()
-    qtbot.waitUntil(lambda: win.preview_snapshot.loss > 10, timeout=20_000)  # confidently wrong
-    qtbot.waitUntil(lambda: "confidently wrong" in win.hint_box.text(), timeout=5000)
+# --- 8. the saturation panel follows the stack's activations -----------------------------------------------------------
+def test_relu_and_mixed_stacks_title_and_draw_their_saturation(deep):
+    c = deep.window.controls
+    c.stack.act.setCurrentText("relu")
+    c.stack.build_btn.click()
+    deep.wait_preview()
+    panel = deep.panel("saturation")
+    assert panel.title == "ReLU: fraction of zeros"
+    assert_is_preview(deep)
+    snap = deep.shown[0].history.init
+    assert all(0.3 < s.saturation < 0.7 for s in snap.layers)  # about half of a ReLU's outputs are 0 at init
+    layers = deep.window.cfg.model.layers
+    layers[3] = LayerSpec("tanh")  # L3: Tanh instead of ReLU
+    c._stack_edited(layers)
+    deep.wait_preview()
+    assert "Tanh" in panel.title and "ReLU" in panel.title
+    assert set(deep.plotted("saturation")) == {"L1 ReLU", "L3 Tanh", "L5 ReLU", "L7 ReLU", "L9 ReLU"}
+    run = deep.train(200, every=100)
+    sat = deep.plotted("saturation")
+    j = run.history.layer_names.index("L3 Tanh")
+    assert np.allclose(sat["L3 Tanh"][1], run.history.saturation.data[:, j] * 100)
 
 
-def train_short(qtbot, win, steps=600, every=100):
-    win.controls.steps.setValue(steps)
-    win.controls.every.setValue(every)
-    assert win.cfg.train.steps == steps
-    # wait on the window's own state: a qtbot signal blocker on a worker-thread signal runs in that thread
-    win.train_act.trigger()
-    qtbot.waitUntil(lambda: not win.training and win.last_result is not None, timeout=120_000)
-    return win.run_status, win.last_result
+# --- 9. the last snapshot is at the last step --------------------------------------------------------------------------
+def test_final_snapshot_is_at_the_final_step_and_hints_say_so(deep):
+    run = deep.train(300, every=200)
+    assert list(run.history.snap_steps.data) == [0, 200, 300]
+    assert deep.panel("activations").title == "Activations (at step 300)"
+    assert "step 300" in deep.hint_text() or "Finished after 300 steps" in deep.hint_text()
 
 
-def test_short_training_streams_into_the_panels(qtbot, win):
-    status, result = train_short(qtbot, win)
-    assert status == "finished" and set(result["losses"]) == {"train", "val", "test"}
-    h = win.history
-    assert len(h.loss) == 600 and list(h.snap_steps.data) == [0, 100, 200, 300, 400, 500]
-    qtbot.waitUntil(lambda: win.loss_panel.raw.getData()[1] is not None
-                    and len(win.loss_panel.raw.getData()[1]) == 600, timeout=5000)
-    x, y = win.loss_panel.raw.getData()
-    assert np.array_equal(y, h.loss.data)
-    xs, ys = win.upd_panel.curves["L0 Linear.weight"].getData()
-    assert np.allclose(ys, h.update.data[:, h.matrix_names.index("L0 Linear.weight")]) and len(xs) == 6
-    assert win.loss_panel.ref.value() == pytest.approx(math.log(27))
-    qtbot.waitUntil(lambda: "train" in win.hint_box.text(), timeout=5000)
-    assert win.sample_act.isEnabled()
-    first = list(win.last_result["samples"])
-    win._sample_more()
-    qtbot.waitUntil(lambda: win.last_result["samples"] != first, timeout=30_000)
-    assert len(win.last_result["samples"]) == 20
+# --- 10. closing mid-run asks, then closes the child first, fast ---------------------------------------------------------
+def test_close_mid_run_asks_then_stops_the_child_quickly(make_initscope_window, qtbot, monkeypatch):
+    d = make_initscope_window(preset("deep-bn"))
+    w = d.window
+    d.start_training(5_000_000)
+    qtbot.waitUntil(lambda: w.runs.records and w.runs.records[-1].steps_done >= 50, timeout=60_000)
+    w.confirm_close = True
+    answers = [QtWidgets.QMessageBox.StandardButton.No]
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: answers.pop(0))
+    assert not w.close() and w.isVisible() and w.training  # "No": the run goes on
+    answers.append(QtWidgets.QMessageBox.StandardButton.Yes)
+    remote = w.controller.worker.remote
+    t0 = time.perf_counter()
+    assert w.close()
+    took = time.perf_counter() - t0
+    assert took < 1.0, took
+    assert all(th.isFinished() for th in w.controller.threads) and not remote.alive
 
 
-def test_pause_resume_stop(qtbot, win):
-    win.controls.steps.setValue(5_000_000)
-    win.train_act.trigger()
-    qtbot.waitUntil(lambda: len(win.history.loss) >= 100, timeout=60_000)
-    assert not win.train_act.isEnabled() and win.stop_act.isEnabled()
-    win.pause_act.trigger()
-    qtbot.waitUntil(lambda: win.pause_act.text() == "Resume", timeout=5000)
-    assert win.worker.paused
-    qtbot.wait(400)  # chunks already on their way arrive; then nothing more while paused
-    n = len(win.history.loss)
-    qtbot.wait(400)
-    assert len(win.history.loss) == n
-    win.pause_act.trigger()
-    assert not win.worker.paused
-    qtbot.waitUntil(lambda: len(win.history.loss) > n + 100, timeout=30_000)
-    win.stop_act.trigger()
-    qtbot.waitUntil(lambda: not win.training and win.train_act.isEnabled(), timeout=30_000)
-    assert win.run_status == "stopped"
-    assert len(win.history.loss) > 0 and win.run_status == "stopped"
+# --- the rest of the window ----------------------------------------------------------------------------------------------
+def test_preview_follows_batchnorm_and_gain(deep):
+    assert 0.12 < deep.shown[0].history.init.layers[0].saturation < 0.30
+    deep.set_batchnorm(True)
+    assert deep.window.controls.stack.list.count() == 17
+    assert all(v[1][0] < 6 for v in deep.plotted("saturation").values())
+    deep.set_gain(3.0)
+    assert deep.window.controls.preset.currentIndex() == 0  # now a custom config
+    deep.set_batchnorm(False)
+    assert deep.plotted("saturation")["L1 Tanh"][1][0] > 35
 
 
-def test_divergence_arrives_as_a_message_and_keeps_the_history(qtbot, win, monkeypatch):
-    from PySide6 import QtWidgets
-
-    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: None)
-    win.controls.stack.act.setCurrentText("relu")
-    win.controls.stack.build_btn.click()
-    assert win.cfg.model.layers[1].kind == "relu"
-    win.controls.lr.setValue(1000.0)
-    win.controls.scheme.setCurrentText("naive")
-    win.controls.gain.setValue(10.0)
-    win.controls.out_scale.setChecked(False)
-    status, result = train_short(qtbot, win, steps=2000)
-    assert status == "diverged" and "diverged at step" in result["message"]
-    assert len(win.history.loss) > 0
-    qtbot.waitUntil(lambda: "diverged" in win.hint_box.text(), timeout=5000)
-    assert win.train_act.isEnabled()
+def test_presets_and_confidently_wrong_hint(deep):
+    deep.set_preset("deep-bn")
+    assert deep.window.controls.batchnorm.isChecked()
+    deep.set_preset("original")
+    assert deep.window.controls.scheme.currentText() == "naive" and not deep.window.controls.out_scale.isChecked()
+    assert deep.plotted("loss")["step 0"][1][0] > 10
+    assert "confidently wrong" in deep.hint_text()
 
 
-def test_bad_data_file_keeps_the_old_data(qtbot, win, tmp_path, monkeypatch):
-    from PySide6 import QtWidgets
+def test_short_training_streams_into_the_panels(deep, qtbot):
+    run = deep.train(600, every=100)
+    assert run.status == "finished" and set(run.result["losses"]) == {"train", "val", "test"}
+    h = run.history
+    assert len(h.loss) == 600 and list(h.snap_steps.data) == [0, 100, 200, 300, 400, 500, 600]
+    x, y, _ = deep.plotted("loss")["loss"]
+    assert np.array_equal(y, h.loss.data) and x[0] == 0
+    xs, ys, _ = deep.plotted("update")["L0"]
+    assert np.allclose(ys, h.update.data[:, h.matrix_names.index("L0 Linear.weight")]) and len(xs) == 7
+    assert deep.panel("loss").ref.value() == pytest.approx(math.log(27))
+    assert "train" in deep.hint_text()
+    bars = deep.plotted("grad:data")
+    assert set(bars) == {"emb", "L0", "L2", "L4", "L6", "L8", "L10"}
+    assert bars["L0"][1][0] == pytest.approx(h.latest.param("L0 Linear.weight").grad_data)
+    assert deep.window.sample_act.isEnabled()
+    first = list(run.result["samples"])
+    deep.window._sample_more()
+    qtbot.waitUntil(lambda: run.result["samples"] != first, timeout=30_000)
+    assert len(run.result["samples"]) == 20
 
-    shown = []
-    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    old = win.data
+
+def test_divergence_is_a_message_and_keeps_the_history(deep, monkeypatch):
+    no_dialogs(monkeypatch)
+    c = deep.window.controls
+    c.stack.act.setCurrentText("relu")
+    c.stack.build_btn.click()
+    c.lr.setValue(1000.0)
+    c.scheme.setCurrentText("naive")
+    c.gain.setValue(10.0)
+    c.out_scale.setChecked(False)
+    run = deep.train(2000)
+    assert run.status == "diverged" and "diverged" in run.result["message"]
+    assert len(run.history.loss) > 0 and "diverged" in deep.hint_text()
+    assert deep.window.train_act.isEnabled()
+
+
+def test_bad_data_file_keeps_the_old_data(deep, qtbot, tmp_path, monkeypatch):
+    said = no_dialogs(monkeypatch)
+    w = deep.window
+    old = w.data
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"\x00\x01binary")
-    win.load_data(str(bad))
-    qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
-    assert win.data is old and "binary" in shown[0]
+    w.load_data(str(bad))
+    qtbot.waitUntil(lambda: bool(said), timeout=20_000)
+    assert w.data is old and "binary" in said[0]
     good = tmp_path / "good.txt"
     good.write_text("\n".join(["anna", "bob", "carl", "dora", "emil", "fay", "gus", "hal", "ida", "jo", "kim"]))
-    win.load_data(str(good))
-    qtbot.waitUntil(lambda: win.data.path == str(good), timeout=20_000)
-    assert win.data.vocab.size == len(set("annabobcarldoraemilfaygushalidajokim")) + 1
-    assert "good.txt" in win.controls.data_label.text()
-
-
-def test_close_mid_run_stops_the_worker(qtbot):
-    make_app()
-    w = MainWindow(preset("deep-bn"))
-    w.show()
-    qtbot.waitUntil(lambda: w.data is not None and w.preview_snapshot is not None, timeout=60_000)
-    w.controls.steps.setValue(5_000_000)
-    w.train_act.trigger()
-    qtbot.waitUntil(lambda: len(w.history.loss) >= 50, timeout=60_000)
-    w.close()
-    assert w.worker_thread.isFinished() and w.engine_thread.isFinished()
-    assert not w.worker.remote.alive  # the training process was stopped and joined
+    w.load_data(str(good))
+    qtbot.waitUntil(lambda: w.data.path == str(good), timeout=20_000)
+    assert w.data.vocab.size == len(set("annabobcarldoraemilfaygushalidajokim")) + 1
+    assert "good.txt" in w.controls.data_label.text()
 
 
 def test_screenshot_command_writes_a_png(tmp_path):
+    import os
     import subprocess
     import sys
 
@@ -179,151 +346,122 @@ def test_screenshot_command_writes_a_png(tmp_path):
 
     out = tmp_path / "shot.png"
     r = subprocess.run([sys.executable, "-m", "initscope", "screenshot", str(out), "--preset", "deep-bn",
-                        "--steps", "300", "--size", "1366x768"], capture_output=True, text=True, timeout=300,
-                       env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+                        "--steps", "300", "--size", "1024x700"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stderr
     img = QtGui.QImage(str(out))
-    assert img.width() == 1366 and img.height() == 768
+    assert img.width() == 1024 and img.height() == 700
 
 
-def test_config_files_round_trip_and_bad_ones_change_nothing(qtbot, win, tmp_path, monkeypatch):
-    from PySide6 import QtWidgets
-
-    shown = []
-    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    win.controls.gain.setValue(0.8)
+def test_config_files_round_trip_and_bad_ones_change_nothing(deep, tmp_path, monkeypatch):
+    said = no_dialogs(monkeypatch)
+    w = deep.window
+    w.controls.gain.setValue(0.8)
     good = tmp_path / "c.json"
-    win.cfg.save(good)
-    win.controls.preset.setCurrentText("deep-bn")
-    assert win.cfg.init.gain != 0.8
-    assert win.load_config_file(str(good))
-    assert win.cfg.init.gain == 0.8 and win.controls.gain.value() == 0.8 and not win.controls.batchnorm.isChecked()
+    assert w.files.save_config_to(str(good))
+    deep.set_preset("deep-bn")
+    assert w.files.load_config_file(str(good))
+    assert w.cfg.init.gain == 0.8 and w.controls.gain.value() == 0.8 and not w.controls.batchnorm.isChecked()
     bad = tmp_path / "bad.json"
     bad.write_text('{"train": {"lr": -1}}')
-    before = win.cfg.to_dict()
-    assert not win.load_config_file(str(bad))
-    assert "train.lr" in shown[0] and win.cfg.to_dict() == before
+    before = w.cfg.to_dict()
+    assert not w.files.load_config_file(str(bad))
+    assert "train.lr" in said[0] and w.cfg.to_dict() == before
 
 
-def test_scenario_steps_and_presentation_mode(qtbot, win):
+def test_scenario_steps_and_presentation_mode(deep):
     from initscope.core.scenario import load_scenario, shipped_scenarios
-    from PySide6 import QtWidgets
 
-    win.set_scenario(load_scenario(shipped_scenarios()[0]))
-    assert win.cfg.name == "original" and "step 1 of 13" in win.caption.text() and not win.prev_btn.isEnabled()
-    win.next_btn.click()
-    assert win.cfg.name == "fix-softmax" and win.controls.out_factor.value() == pytest.approx(0.01)
-    qtbot.waitUntil(lambda: win.preview_snapshot.loss < 4, timeout=20_000)  # the step is loaded and previewed
+    w = deep.window
+    w.set_scenario(load_scenario(shipped_scenarios()[0]))
+    bar = w.scenario_bar
+    assert w.cfg.name == "original" and "step 1 of 13" in bar.caption.text() and not bar.prev_btn.isEnabled()
+    bar.next_btn.click()
+    assert w.cfg.name == "fix-softmax" and w.controls.out_factor.value() == pytest.approx(0.01)
+    deep.wait_preview()
+    assert deep.plotted("loss")["step 0"][1][0] < 4
     for _ in range(20):
-        win.next_btn.click()
-    assert win.scenario_index == 12 and not win.next_btn.isEnabled()
-    assert win.cfg.name == "deep-bn" and win.cfg.init.gain == pytest.approx(3.0)
+        bar.next_btn.click()
+    assert bar.index == 12 and not bar.next_btn.isEnabled() and w.cfg.name == "deep-bn"
     size = QtWidgets.QApplication.instance().font().pointSizeF()
-    win.present_act.setChecked(True)
+    w.present_act.setChecked(True)
     assert QtWidgets.QApplication.instance().font().pointSizeF() == pytest.approx(size * 1.5)
-    assert all(c.opts["pen"].widthF() >= 2 * c.base_width for c in win.sat_panel.curves.values())
-    win.present_act.setChecked(False)
+    assert all(c.opts["pen"].widthF() >= 2 * c.base_width for c in deep.panel("activations").curves.values())
+    w.present_act.setChecked(False)
     assert QtWidgets.QApplication.instance().font().pointSizeF() == pytest.approx(size)
 
 
-def test_save_open_and_export_a_run(qtbot, win, tmp_path, monkeypatch):
+def test_save_open_and_export_a_run(deep, make_initscope_window, qtbot, tmp_path, monkeypatch):
     import csv
     import xml.etree.ElementTree as ET
 
-    from PySide6 import QtGui, QtWidgets
+    from PySide6 import QtGui
 
     from initscope.core.runfile import load_run
 
-    train_short(qtbot, win, steps=300)
-    qtbot.waitUntil(lambda: win.last_result is not None, timeout=5000)
+    w = deep.window
+    run = deep.train(300, every=100)
     path = str(tmp_path / "r.initscope")
-    win.save_run_to(path)
-    qtbot.waitUntil(lambda: win.last_saved == path, timeout=30_000)
-    run = load_run(path)
-    assert run.steps == 300 and np.array_equal(run.losses, win.history.loss.data)
-    assert run.config == win.run_cfg and run.split_losses == win.last_result["losses"]
+    assert w.files.save_run_to(path)
+    qtbot.waitUntil(lambda: w.files.last_saved == path, timeout=30_000)
+    saved = load_run(path)
+    assert saved.steps == 300 and np.array_equal(saved.losses, run.history.loss.data)
+    assert saved.config == run.cfg and saved.split_losses == run.result["losses"]
 
-    other = MainWindow(preset("deep-bn"))
-    qtbot.addWidget(other)
-    other.show()
-    other.show_saved_run(run)
-    assert other.cfg.name == "deep-nobn" and other.run_status == "finished" and other.history_from_file
-    qtbot.waitUntil(lambda: other.loss_panel.raw.getData()[1] is not None
-                    and len(other.loss_panel.raw.getData()[1]) == 300, timeout=5000)
-    assert np.array_equal(other.history.update.data, win.history.update.data)
-    other.close()
+    other = make_initscope_window(preset("deep-bn"))
+    other.window.open_run_file(path)
+    qtbot.waitUntil(lambda: other.shown and other.shown[0].from_file, timeout=20_000)
+    opened = other.shown[0]
+    assert other.window.cfg.name == "deep-nobn" and opened.status == "finished"
+    assert np.array_equal(other.plotted("loss")["loss"][1], run.history.loss.data)
+    assert np.array_equal(opened.history.update.data, run.history.update.data)
+    assert "opened from a file" in other.status_text()
 
-    files = win.export_panels_to(str(tmp_path))
+    files = w.files.export_panels_to(str(tmp_path))
     pngs = [f for f in files if f.endswith(".png")]
     svgs = [f for f in files if f.endswith(".svg")]
     assert len(pngs) == len(svgs) >= 7
     assert all(not QtGui.QImage(f).isNull() for f in pngs)
     assert all(ET.parse(f).getroot().tag.endswith("svg") for f in svgs)
-    loss_csv, layers_csv = win.export_csv_to(str(tmp_path / "m"))
+    loss_csv, layers_csv = w.files.export_csv_to(str(tmp_path / "m"))
     rows = list(csv.DictReader(open(loss_csv)))
-    assert len(rows) == 300 and float(rows[0]["loss"]) == pytest.approx(float(win.history.loss.data[0]), rel=1e-6)
-    layer_rows = list(csv.DictReader(open(layers_csv)))
-    assert set(layer_rows[0]) == {"step", "name", "kind", "saturation", "act_std", "grad_std", "update_data_log10"}
-    assert {r["name"] for r in layer_rows} >= {"L1 Tanh", "L0 Linear.weight"}
-
+    assert len(rows) == 300 and float(rows[0]["loss"]) == pytest.approx(float(run.history.loss.data[0]), rel=1e-6)
     report = tmp_path / "report.html"
-    assert win.export_report_to(str(report))
+    assert w.files.export_report_to(str(report))
     assert report.read_text().count("data:image/png;base64,") >= 4
 
-    shown = []
-    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    said = no_dialogs(monkeypatch)
+    assert w.files.export_panels_to(str(tmp_path / "missing")) == [] and "no such folder" in said[-1]
     bad = tmp_path / "bad.initscope"
     bad.write_bytes(open(path, "rb").read()[:100])
-    before = win.cfg.to_dict()
-    win._open_run.emit(str(bad))
-    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
-    assert "not an initscope run file" in shown[0] and win.cfg.to_dict() == before
+    before = w.cfg.to_dict()
+    w.open_run_file(str(bad))
+    qtbot.waitUntil(lambda: len(said) >= 2, timeout=10_000)
+    assert "initscope run file" in said[-1] and w.cfg.to_dict() == before
 
 
-def test_runs_list_overlay_compare_rename_delete(qtbot, win):
-    from initscope.gui.runs import with_change
-
-    train_short(qtbot, win, steps=300)
-    win.controls.batchnorm.setChecked(True)
-    train_short(qtbot, win, steps=300)
-    runs = win.runs
-    assert len(runs.records) == 2 and all(r.status == "finished" for r in runs.records)
-    a, b = runs.records
-    runs.select([a, b])
-    assert win.overlay == [a, b]
-    qtbot.waitUntil(lambda: set(win.loss_panel.curves) == {a.name, b.name}, timeout=5000)
-    assert f"{b.name} · L2 Tanh" in win.sat_panel.curves and f"{a.name} · L1 Tanh" in win.sat_panel.curves
-    xs, ys = win.sat_panel.curves[f"{b.name} · L2 Tanh"].getData()
+def test_runs_overlay_compare_table_rename_delete(deep):
+    a = deep.train(300, every=100)
+    deep.set_batchnorm(True)
+    b = deep.train(300, every=100)
+    deep.select_runs(a, b)
+    assert deep.shown == [a, b]
+    loss = deep.plotted("loss")
+    assert set(loss) == {a.name, b.name}
     j = b.history.layer_names.index("L2 Tanh")
-    assert np.allclose(ys, b.history.saturation.data[:, j] * 100)
-    t = win.compare_table
-    assert t.columnCount() == 6 and "step 200" in win.compare_note.text()
-    assert t.verticalHeaderItem(0).text() == "activation 1"  # a's L1 Tanh beside b's L2 Tanh
+    tag_b = b.name.split(":")[0]
+    assert np.allclose(deep.plotted("saturation")[f"{tag_b} · L2 Tanh"][1], b.history.saturation.data[:, j] * 100)
+    deep.show_tab("compare")
+    deep.render()
+    t = deep.window.compare.table
+    assert t.columnCount() == 6 and "step 300" in deep.window.compare.note.text()
+    assert t.verticalHeaderItem(0).text() == "activation 1 (L1 Tanh)"  # a's L1 Tanh beside b's L2 Tanh
     assert float(t.item(0, 3).text()) == pytest.approx(b.history.saturation.data[-1, j] * 100, abs=0.05)
-    assert float(t.item(0, 0).text()) == pytest.approx(a.history.saturation.data[-1, 0] * 100, abs=0.05)
-    # rename and delete
-    item = runs.list.item(0)
-    item.setText("baseline")
+    assert t.item(0, 3).background().color().name() == "#fde2c8"  # BatchNorm changed the saturation: marked
+    deep.window.runs.list.item(0).setText("baseline")
     assert a.name == "baseline"
-    runs.select([b])
-    assert win.history is b.history and not win.overlay
-    runs.delete_selected()
-    assert runs.records == [a]
-
-    # compare with one change: A = current settings, B = BatchNorm off; same steps, both finished
-    cfg_b, label = with_change(win.cfg, "BatchNorm", False)
-    win.train_pair(cfg_b, label)
-    qtbot.waitUntil(lambda: not win.training, timeout=120_000)
-    pa, pb = runs.records[-2:]
-    assert pa.name.startswith("A") and pb.name.startswith("B") and "BatchNorm off" in pb.name
-    assert pa.cfg.has_batchnorm and not pb.cfg.has_batchnorm
-    assert len(pa.history.loss) == len(pb.history.loss) == 300
-    assert win.overlay == [pa, pb] and pa.status == pb.status == "finished"
-
-
-def test_runs_list_tooltip_has_config_and_final_losses(qtbot, win):
-    train_short(qtbot, win, steps=200)
-    rec = win.runs.records[-1]
-    tip = win.runs.list.item(win.runs.list.count() - 1).toolTip()
-    assert "Linear(100)" in tip and "gain 1.67" in tip and f"val {rec.result['losses']['val']:.4f}" in tip
-    assert win.runs.list.item(win.runs.list.count() - 1).text().startswith(rec.name + " — finished")
+    deep.select_runs(b)
+    deep.window.runs.delete_selected()
+    assert deep.runs == [a]
+    tip = deep.window.runs.list.item(0).toolTip()
+    assert "Linear(100)" in tip and f"val {a.result['losses']['val']:.4f}" in tip

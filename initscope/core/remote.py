@@ -4,26 +4,99 @@ In-process, the GUI's painting (pyqtgraph draws in Python) and the trainer's Pyt
 turns on one interpreter lock: on a 2-core machine the window trained at about half the headless speed.
 A child process has its own interpreter; the parent's relay thread waits in `recv()` (GIL released).
 
-Protocol over one Pipe (all messages are plain picklable data: dicts, numpy arrays, dataclasses):
-  parent -> child: ("load", path, block_size) | ("train", config_dict, path)
-                   | ("train_pair", config_a, config_b, path) | ("sample", k, seed, config_dict, weights, itos)
-                   | ("quit",)
-  child -> parent: ("ready",) | ("loaded", summary) | ("init", tag, Snapshot) | ("progress", tag, Progress)
-                   | ("done", {tag: (status, result)}) | ("samples", names) | ("error", message, is_user_error)
-A run is tagged "A"; an A/B pair "A" and "B". A result holds split losses, 20 samples and the weights.
+The protocol is typed messages (the dataclasses below) over one Pipe. Every request carries a request id
+and every answer repeats it, so an answer that arrives after its conversation was abandoned (a stop, a
+timeout) is recognised and dropped instead of being taken for the next conversation's.
 Pause and stop are multiprocessing Events the child's loop reads between steps.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import threading
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
 
-PAIR_CHUNK = 25  # steps each run of an A/B pair trains before the other takes its turn
+
+# --- parent -> child ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadRequest:
+    rid: int
+    path: str
+    block_size: int
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One run ({"A": config}) or an A/B pair ({"A": ..., "B": ...}) trained in turns on identical batches."""
+
+    rid: int
+    configs: dict  # tag -> Config.to_dict()
+    path: str
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    rid: int
+    k: int
+    seed: int
+    config: dict
+    weights: dict  # name -> numpy array
+    itos: list
+
+
+@dataclass(frozen=True)
+class QuitRequest:
+    rid: int = 0
+
+
+# --- child -> parent ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ready:
+    rid: int = 0
+
+
+@dataclass(frozen=True)
+class Loaded:
+    rid: int
+    summary: str
+
+
+@dataclass(frozen=True)
+class Started:
+    rid: int
+    tag: str
+    snapshot: Any  # step-0 Snapshot
+
+
+@dataclass(frozen=True)
+class ProgressMessage:
+    rid: int
+    tag: str
+    progress: Any  # trainer.Progress
+
+
+@dataclass(frozen=True)
+class Done:
+    rid: int
+    results: dict  # tag -> (status, result)
+
+
+@dataclass(frozen=True)
+class Samples:
+    rid: int
+    names: list
+
+
+@dataclass(frozen=True)
+class Failed:
+    rid: int
+    message: str
+    user_error: bool
 
 
 def _result(t, status: str) -> dict:
@@ -39,65 +112,53 @@ def _serve(conn, stop, run, threads: int) -> None:  # the child's main loop
 
     from initscope.core.data import load_dataset
     from initscope.core.model import Net
+    from initscope.core.pair import train_in_turns
     from initscope.core.trainer import Trainer, sample_names, set_threads
 
     set_threads(threads)
     data = None
-    conn.send(("ready",))
+    conn.send(Ready())
     while True:
         try:
             msg = conn.recv()
         except (EOFError, OSError):
             return  # the parent went away
-        kind = msg[0]
         try:
-            if kind == "quit":
+            if isinstance(msg, QuitRequest):
                 return
-            if kind == "load":
-                data = load_dataset(msg[1] or None, msg[2])
-                conn.send(("loaded", data.summary()))
-            elif kind == "train":
-                cfg = Config.from_dict(msg[1])
-                if data is None or data.path != str(msg[2]) or data.block_size != cfg.model.block_size:
-                    data = load_dataset(msg[2] or None, cfg.model.block_size)
-                trainer = Trainer(cfg, data, stop_event=stop, run_event=run)
-                conn.send(("init", "A", trainer.init_snapshot()))
-                status = trainer.train(lambda p: conn.send(("progress", "A", p)))
-                conn.send(("done", {"A": (status, _result(trainer, status))}))
-            elif kind == "train_pair":
-                # an A/B pair: same seed, the same minibatch indices (a batch generator of their own),
-                # trained in turns of CHUNK steps so both curves grow together
-                cfgs = {"A": Config.from_dict(msg[1]), "B": Config.from_dict(msg[2])}
-                if cfgs["A"].model.block_size != cfgs["B"].model.block_size:
+            if isinstance(msg, LoadRequest):
+                data = load_dataset(msg.path or None, msg.block_size)
+                conn.send(Loaded(msg.rid, data.summary()))
+            elif isinstance(msg, TrainRequest):
+                cfgs = {tag: Config.from_dict(d) for tag, d in msg.configs.items()}
+                block = {c.model.block_size for c in cfgs.values()}
+                if len(block) != 1:
                     raise UserError("an A/B pair must share the context length")
-                if data is None or data.path != str(msg[3]) or data.block_size != cfgs["A"].model.block_size:
-                    data = load_dataset(msg[3] or None, cfgs["A"].model.block_size)
-                seed = cfgs["A"].train.seed
-                pair = {tag: Trainer(c, data, stop_event=stop, run_event=run, batch_seed=seed) for tag, c in cfgs.items()}
-                for tag, t in pair.items():
-                    conn.send(("init", tag, t.init_snapshot()))
-                state = {tag: "running" for tag in pair}
-                while "running" in state.values():
-                    for tag, t in pair.items():
-                        if state[tag] != "running":
-                            continue
-                        st = t.train(lambda p, tag=tag: conn.send(("progress", tag, p)),
-                                     steps=min(t.step + PAIR_CHUNK, t.cfg.train.steps))
-                        if st in ("stopped", "diverged") or t.step >= t.cfg.train.steps:
-                            state[tag] = st
-                conn.send(("done", {tag: (state[tag], _result(t, state[tag])) for tag, t in pair.items()}))
-            elif kind == "sample":  # ("sample", k, seed, config_dict, {name: array}, itos)
-                cfg = Config.from_dict(msg[3])
-                net = Net(cfg, len(msg[5]))
-                net.load_state_dict({k: torch.from_numpy(v) for k, v in msg[4].items()})
-                conn.send(("samples", sample_names(net, msg[5], cfg.model.block_size, msg[1], msg[2])))
+                if data is None or data.path != str(msg.path) or data.block_size != block.copy().pop():
+                    data = load_dataset(msg.path or None, block.pop())
+                # a pair shares the seed and the minibatch indices (a batch generator of their own)
+                seed = cfgs["A"].train.seed if len(cfgs) > 1 else None
+                trainers = {tag: Trainer(c, data, stop_event=stop, run_event=run, batch_seed=seed)
+                            for tag, c in cfgs.items()}
+                for tag, t in trainers.items():
+                    conn.send(Started(msg.rid, tag, t.init_snapshot()))
+                if len(trainers) == 1:
+                    status = {"A": trainers["A"].train(lambda p: conn.send(ProgressMessage(msg.rid, "A", p)))}
+                else:
+                    status = train_in_turns(trainers, lambda tag, p: conn.send(ProgressMessage(msg.rid, tag, p)))
+                conn.send(Done(msg.rid, {tag: (status[tag], _result(t, status[tag])) for tag, t in trainers.items()}))
+            elif isinstance(msg, SampleRequest):
+                cfg = Config.from_dict(msg.config)
+                net = Net(cfg, len(msg.itos))
+                net.load_state_dict({k: torch.from_numpy(v) for k, v in msg.weights.items()})
+                conn.send(Samples(msg.rid, sample_names(net, msg.itos, cfg.model.block_size, msg.k, msg.seed)))
         except Exception as e:  # noqa: BLE001 - reported to the parent, the child keeps serving
             is_user = isinstance(e, UserError)
             if not is_user:
                 import traceback
 
                 traceback.print_exc()
-            conn.send(("error", str(e) if is_user else f"{type(e).__name__}: {e}", is_user))
+            conn.send(Failed(getattr(msg, "rid", 0), str(e) if is_user else f"{type(e).__name__}: {e}", is_user))
 
 
 class RemoteTrainer:
@@ -110,6 +171,7 @@ class RemoteTrainer:
         self._run.set()
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()  # one conversation at a time
+        self._rids = itertools.count(1)
         self.proc = ctx.Process(target=_serve, args=(child, self._stop, self._run, threads), daemon=True,
                                 name="initscope-trainer")
         self.proc.start()
@@ -132,30 +194,37 @@ class RemoteTrainer:
         return not self._run.is_set()
 
     # --- conversations ----------------------------------------------------------------------------
-    def _recv(self):
-        try:
-            msg = self._conn.recv()
-        except (EOFError, OSError):
-            raise RuntimeError("the training process ended unexpectedly (out of memory?)") from None
-        if msg[0] == "error":
-            raise (UserError if msg[2] else RuntimeError)(msg[1])
-        return msg
-
-    def _until(self, *kinds):
+    def _recv(self, rid: int):
+        """The next message of conversation `rid`; answers to older conversations are dropped."""
         while True:
-            msg = self._recv()
-            if msg[0] in kinds:
-                return msg
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                code = self.proc.exitcode
+                why = f" (exit code {code})" if code not in (None, 0) else ""
+                raise RuntimeError(f"the training process ended unexpectedly{why}") from None
+            if getattr(msg, "rid", None) != rid:
+                continue  # a late answer from a conversation that was abandoned
+            if isinstance(msg, Failed):
+                raise (UserError if msg.user_error else RuntimeError)(msg.message)
+            return msg
+
+    def _ask(self, make, kind):
+        with self._lock:
+            rid = next(self._rids)
+            self._conn.send(make(rid))
+            while True:
+                msg = self._recv(rid)
+                if isinstance(msg, kind):
+                    return msg
 
     def load(self, path: str, block_size: int) -> str:
-        with self._lock:
-            self._conn.send(("load", path, block_size))
-            return self._until("loaded")[1]
+        return self._ask(lambda rid: LoadRequest(rid, path, block_size), Loaded).summary
 
     def train(self, cfg: Config, data_path: str, on_init: Callable | None = None,
               on_progress: Callable | None = None) -> tuple[str, dict]:
         """One run. on_init(snapshot), on_progress(progress); returns (status, result)."""
-        out = self._converse(("train", cfg.to_dict(), data_path),
+        out = self._converse({"A": cfg}, data_path,
                              (lambda tag, s: on_init(s)) if on_init else None,
                              (lambda tag, p: on_progress(p)) if on_progress else None)
         return out["A"]
@@ -163,36 +232,37 @@ class RemoteTrainer:
     def train_pair(self, cfg_a: Config, cfg_b: Config, data_path: str, on_init: Callable | None = None,
                    on_progress: Callable | None = None) -> dict[str, tuple[str, dict]]:
         """An A/B pair on identical minibatches. Callbacks get the tag ("A" / "B") first."""
-        return self._converse(("train_pair", cfg_a.to_dict(), cfg_b.to_dict(), data_path), on_init, on_progress)
+        return self._converse({"A": cfg_a, "B": cfg_b}, data_path, on_init, on_progress)
 
-    def _converse(self, request, on_init, on_progress) -> dict:
+    def _converse(self, cfgs: dict, data_path: str, on_init, on_progress) -> dict:
         with self._lock:
             self._stop.clear()
             self._run.set()
             self.running = True
+            rid = next(self._rids)
             try:
-                self._conn.send(request)
+                self._conn.send(TrainRequest(rid, {tag: c.to_dict() for tag, c in cfgs.items()}, data_path))
                 while True:
-                    msg = self._recv()
-                    if msg[0] == "init" and on_init:
-                        on_init(msg[1], msg[2])
-                    elif msg[0] == "progress" and on_progress:
-                        on_progress(msg[1], msg[2])
-                    elif msg[0] == "done":
-                        return msg[1]
+                    msg = self._recv(rid)
+                    if isinstance(msg, Started) and on_init:
+                        on_init(msg.tag, msg.snapshot)
+                    elif isinstance(msg, ProgressMessage) and on_progress:
+                        on_progress(msg.tag, msg.progress)
+                    elif isinstance(msg, Done):
+                        return msg.results
             finally:
                 self.running = False
 
     def sample(self, cfg: Config, state: dict, itos, k: int = 20, seed: int = 0) -> list[str]:
         """k names from the weights `state` (numpy arrays) of a net built from `cfg`."""
-        with self._lock:
-            self._conn.send(("sample", k, seed, cfg.to_dict(), state, list(itos)))
-            return self._until("samples")[1]
+        return self._ask(lambda rid: SampleRequest(rid, k, seed, cfg.to_dict(), state, list(itos)), Samples).names
 
     def close(self, timeout: float = 10.0) -> None:
+        """Ask the child to quit; if it is mid-run or does not answer in `timeout` s, end it. Its end closes the
+        pipe, which wakes a relay thread blocked in recv()."""
         self.stop()
         try:
-            self._conn.send(("quit",))
+            self._conn.send(QuitRequest())
         except (OSError, ValueError):
             pass
         self.proc.join(timeout)
@@ -200,6 +270,13 @@ class RemoteTrainer:
             self.proc.terminate()
             self.proc.join(2)
         self._conn.close()
+
+    def kill(self) -> None:
+        """End the child now (closing the window mid-run): what it was computing is not wanted any more."""
+        self.stop()
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.proc.join(2)
 
     @property
     def alive(self) -> bool:

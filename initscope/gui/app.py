@@ -36,10 +36,10 @@ _collector = None
 
 def _checked_args(args):
     """Config and data problems are one-line errors before Qt starts (and before any window opens)."""
-    from initscope.cli import load_config
+    from initscope.core.config import config_from_args
     from initscope.core.data import load_words
 
-    cfg = load_config(args)
+    cfg = config_from_args(getattr(args, "preset", None), getattr(args, "config", None))
     if getattr(args, "data", None):
         load_words(args.data)
     if getattr(args, "scenario", None):
@@ -71,13 +71,14 @@ def run_app(args) -> int:
     _check_display()
     app = make_app()
     win = _window(cfg, args)
+    win.confirm_close = True  # a person at the window: ask before quitting mid-run
     win.resize(1366, 768)
     if getattr(args, "scenario_obj", None) is not None:
         win.set_scenario(args.scenario_obj)
     if getattr(args, "present", False):
         win.present_act.setChecked(True)
     if getattr(args, "run", None):
-        win._open_run.emit(args.run)
+        win.open_run_file(args.run)
     win.show()
     return app.exec()
 
@@ -113,16 +114,17 @@ def run_screenshot(args) -> int:
         poll.stop()
         return cond()
 
-    if not wait(lambda: win.data is not None and win.preview_snapshot is not None, 120):
+    if not wait(lambda: win.data is not None and win.preview is not None, 120):
         raise UserError("the init preview did not arrive (is the data loadable?)")
     if args.steps > 0:
         win.train()
         wait(lambda: not win.training, 3600)
     win._force_redraw()
+    status = win.shown[0].status if win.shown else "none"
     wait(lambda: False, 0.5)  # a few redraw ticks
     ok = win.grab().save(args.out)
     win.close()
     if not ok:
         raise UserError(f"could not write {args.out}")
-    print(f"wrote {args.out} ({w}x{h}, {args.steps} steps, status {win.run_status})")
+    print(f"wrote {args.out} ({w}x{h}, {args.steps} steps, status {status})")
     return 0

@@ -1,7 +1,11 @@
 """The pyqtgraph panels. Each is created once and redrawn from a History with setData, on a timer.
 
-Colours follow the layer's block (a Linear and the BatchNorm / activation after it share one), so
-"L0 Linear" in the update:data panel and "L2 Tanh" in the saturation panel are the same colour.
+Colours: a layer's colour is a function of its position in its *own* stack (the Linear block it belongs to),
+never of whatever config is in the controls, so a run looks the same in every panel, view and export.
+Overlaid runs keep their layer colours and differ by line style.
+
+Every panel can say what it draws now (`plotted()`: label -> (x, y, colour)), which is what the GUI tests
+and the `initscope_window` fixture assert on.
 """
 
 from __future__ import annotations
@@ -12,22 +16,39 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.core.diagnostics import Histogram, Snapshot
-from initscope.core.history import History
-
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22", "#7f7f7f"]
+           "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
+           "#e6550d", "#31a354", "#756bb1", "#636363"]
 EMBED_COLOR = "#555555"
 SMOOTH_BLOCK = 100  # steps averaged into one point of the smoothed loss
+MIN_STEP_WINDOW = 1000  # the step axis shows at least this many steps (or the whole run, if shorter)
 RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
               QtCore.Qt.PenStyle.DashDotLine]  # overlaid runs differ by line style
 
 
+def blocks(layer_kinds: list[str]) -> dict[int, int]:
+    """Stack index -> block number: a new block starts at each Linear."""
+    out, b = {}, -1
+    for i, kind in enumerate(layer_kinds):
+        if kind == "linear" or b < 0:
+            b += 1
+        out[i] = b
+    return out
+
+
+def layer_index(name: str) -> int | None:
+    """'L2 Tanh' / 'L3 Linear.weight' -> 2 / 3; 'embedding' -> None."""
+    head = name.split()[0] if name else ""
+    if head.startswith("L") and head[1:].isdigit():
+        return int(head[1:])
+    return None
+
+
 def block_color(name: str, block_of: dict[int, int]) -> str:
-    """Colour of a layer ("L2 Tanh", "L3 Linear.weight") by the Linear block it belongs to."""
-    if name.startswith("embedding"):
+    """Colour of a layer ("L2 Tanh", "L3 Linear.weight") by the Linear block it belongs to in its own stack."""
+    idx = layer_index(name)
+    if idx is None:
         return EMBED_COLOR
-    idx = int(name.split()[0][1:])
     return PALETTE[block_of.get(idx, idx) % len(PALETTE)]
 
 
@@ -41,14 +62,8 @@ def short_name(param: str) -> str:
     return "emb" if param.startswith("embedding") else param.split()[0]
 
 
-def blocks(layer_kinds: list[str]) -> dict[int, int]:
-    """Stack index -> block number: a new block starts at each Linear."""
-    out, b = {}, -1
-    for i, kind in enumerate(layer_kinds):
-        if kind == "linear" or b < 0:
-            b += 1
-        out[i] = b
-    return out
+def _color_of(pen_or_brush) -> str:
+    return pg.mkColor(pen_or_brush.color()).name() if pen_or_brush is not None else ""
 
 
 class Panel(QtWidgets.QWidget):
@@ -59,6 +74,7 @@ class Panel(QtWidgets.QWidget):
         self.view = pg.GraphicsLayoutWidget()
         self.view.ci.setContentsMargins(2, 2, 2, 2)
         self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=title)
+        self.title = title
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
         # no grid: pyqtgraph's grid lines cost ~4x the rest of a panel's paint, time the trainer needs
@@ -73,41 +89,55 @@ class Panel(QtWidgets.QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.labels: dict[str, str] = {}
         self.line_scale = 1.0  # presentation mode doubles it
+        self.point_size: float | None = None
         self.draws = 0  # how many times the panel redrew (for the responsiveness benchmark and tests)
+
+    def set_title(self, title: str) -> None:
+        if title != self.title:
+            self.title = title
+            size = f"{self.point_size * 1.1:.0f}pt" if self.point_size else None
+            self.plot.setTitle(title, **({"size": size} if size else {}))
 
     def set_series(self, names: list[str], colors: list[str], width: float, labels: list[str] | None = None,
                    styles: list | None = None) -> None:
-        """(Re)create one curve per name only when the set of names changes."""
-        if list(self.curves) == names:
+        """(Re)create one curve per name only when the set of names or their colours/styles change."""
+        styles = styles or [QtCore.Qt.PenStyle.SolidLine] * len(names)
+        sig = [(n, c, s) for n, c, s in zip(names, colors, styles)]
+        if getattr(self, "_sig", None) == sig:
             if labels and self.legend is not None:
-                for (_, lab), text in zip(self.legend.items, labels):
+                for (_, lab), n, text in zip(self.legend.items, names, labels):
                     if lab.text != text:  # setText re-lays out HTML: only when it changed
                         lab.setText(text)
+                    self.labels[n] = text
             return
+        self._sig = sig
         for c in self.curves.values():
             self.plot.removeItem(c)
         if self.legend is not None:
             self.legend.clear()
-        self.curves = {}
-        for i, (n, col) in enumerate(zip(names, colors)):
-            style = styles[i] if styles else QtCore.Qt.PenStyle.SolidLine
+        self.curves, self.labels = {}, {}
+        for i, (n, col, style) in enumerate(sig):
             c = self.plot.plot(pen=pg.mkPen(col, width=width * self.line_scale, style=style), name=None)
             c.base_width = width
+            c.color = col
             self.curves[n] = c
+            self.labels[n] = labels[i] if labels else n
             if self.legend is not None:
-                self.legend.addItem(c, labels[i] if labels else n)
+                self.legend.addItem(c, self.labels[n])
 
     def set_scale(self, scale: float, point_size: float) -> None:
         """Presentation mode: line widths x scale, axis and title text at point_size."""
         self.line_scale = scale
+        self.point_size = point_size
         font = QtGui.QFont()
         font.setPointSizeF(point_size)
         for side in ("left", "bottom"):
             ax = self.plot.getAxis(side)
             ax.setTickFont(font)
             ax.label.setFont(font)
-        self.plot.titleLabel.setText(self.plot.titleLabel.text, size=f"{point_size * 1.1:.0f}pt")
+        self.plot.titleLabel.setText(self.title, size=f"{point_size * 1.1:.0f}pt")
         for c in self.curves.values():
             pen = pg.mkPen(c.opts["pen"])
             pen.setWidthF(c.base_width * scale)
@@ -116,13 +146,24 @@ class Panel(QtWidgets.QWidget):
     def clear_series(self) -> None:
         self.set_series([], [], 1)
 
-    def set_x_extent(self, total: int | None) -> None:
-        """Fix the step axis to the whole run, so streaming data never re-lays out the axis (None: auto)."""
-        if total:
-            self.plot.enableAutoRange(x=False)
-            self.plot.setXRange(0, total, padding=0.02)
-        else:
-            self.plot.enableAutoRange(x=True)
+    def set_steps_view(self, done: int, total: int | None) -> None:
+        """The step axis follows the run: 0 to the steps done, at least MIN_STEP_WINDOW (or the whole run if
+        shorter), never below 0, so a 200k-step run is readable from its first seconds."""
+        window = MIN_STEP_WINDOW if not total else min(MIN_STEP_WINDOW, total)
+        hi = max(done, window, 1)
+        self.plot.enableAutoRange(x=False)
+        self.plot.setLimits(xMin=0)
+        if self.plot.viewRange()[0] != [0, hi]:
+            self.plot.setXRange(0, hi, padding=0)
+
+    def plotted(self) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+        """What the panel draws now: legend label -> (x, y, colour), visible items with data only."""
+        out = {}
+        for n, c in self.curves.items():
+            x, y = c.xData, c.yData  # the data as given (getData() is log10-mapped in log mode)
+            if c.isVisible() and x is not None and len(x):
+                out[self.labels.get(n, n)] = (np.asarray(x), np.asarray(y), c.color)
+        return out
 
 
 class LossPanel(Panel):
@@ -132,171 +173,282 @@ class LossPanel(Panel):
         self.raw.setDownsampling(auto=True, method="peak")  # a long run costs what the screen shows
         self.raw.setClipToView(True)
         self.smooth = self.plot.plot(pen=pg.mkPen("#1f4e9a", width=2))
-        self.start = pg.ScatterPlotItem(size=9, brush=pg.mkBrush("#d62728"), pen=None)
-        self.plot.addItem(self.start)
+        # a PlotDataItem (not a bare ScatterPlotItem) so that log y maps it like the curves
+        self.start = self.plot.plot(pen=None, symbol="o", symbolSize=9, symbolBrush="#d62728", symbolPen=None)
         self.ref = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1, style=QtCore.Qt.PenStyle.DashLine),
-                                   label="uniform guess {value:.2f}", labelOpts={"position": 0.85, "color": "#d62728"})
+                                   label="uniform guess", labelOpts={"position": 0.85, "color": "#d62728"})
         self.plot.addItem(self.ref)
+        self.ref_loss = math.log(27)
         self.logy = QtWidgets.QCheckBox("log y", self)
         self.logy.toggled.connect(self._log_toggled)
         self.logy.move(6, 4)
+        self.overlay_legend = pg.LegendItem(offset=(-10, 30), labelTextSize="8pt")
+        self.overlay_legend.setParentItem(self.plot.vb)
+        self.overlay_legend.setVisible(False)
         self._smooth_n = 0
         self._smooth_buf = np.zeros(0)
-        self._seen = 0  # losses already folded into the y range
+        self._smooth_key = None
         self._yr = [math.inf, -math.inf]
+        self._seen = 0
+        self._fit_key = None
 
-    def _fit_y(self, loss: np.ndarray, ref: float) -> None:
+    # --- y range: linear or log10, always finite and including the uniform guess -----------------------
+    def _set_ref(self, ref: float) -> None:
+        self.ref_loss = ref
+        self.ref.label.setFormat(f"uniform guess {ref:.2f}")  # fixed text: in log y the line's value is log10
+        self.ref.setValue(math.log10(ref) if self.logy.isChecked() and ref > 0 else ref)
+
+    def _apply_y(self) -> None:
+        lo, hi = self._yr
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return
+        if self.logy.isChecked():
+            lo, hi = max(lo, 1e-6), max(hi, 1e-6)
+            lo, hi = math.log10(lo), math.log10(hi)
+            span = 0.3  # at least a factor of 2 in log y, so the axis has ticks even for one point
+        else:
+            span = max(0.5, 0.2 * abs(hi))
+        if hi - lo < span:
+            mid = (hi + lo) / 2
+            lo, hi = mid - span / 2, mid + span / 2
+        self.plot.enableAutoRange(y=False)
+        self.plot.setYRange(lo, hi, padding=0.05)
+
+    def _fit_y(self, key, loss: np.ndarray) -> None:
         """Grow the y range from new losses only (autoRange would rescan the whole history every frame)."""
+        if key != self._fit_key or len(loss) < self._seen:
+            self._fit_key, self._seen, self._yr = key, 0, [self.ref_loss, self.ref_loss]
         new = loss[self._seen:]
         self._seen = len(loss)
         fin = new[np.isfinite(new)]
-        lo = min(self._yr[0], float(fin.min()) if len(fin) else math.inf, ref)
-        hi = max(self._yr[1], float(fin.max()) if len(fin) else -math.inf, ref)
-        if [lo, hi] != self._yr and math.isfinite(lo) and math.isfinite(hi):
-            self._yr = [lo, hi]
-            if not self.logy.isChecked():
-                self.plot.setYRange(lo, hi, padding=0.05)
-
-    def overlay(self, runs: list[tuple[str, np.ndarray, int]]) -> None:
-        """Several runs' smoothed losses (name, losses, first step), one colour each; the single-run curves hide."""
-        for item in (self.raw, self.smooth, self.start):
-            item.setVisible(False)
-        if self.legend is None:  # inside the plot, top right: only overlays need one
-            self.legend = pg.LegendItem(offset=(-10, 30), labelTextSize="8pt")
-            self.legend.setParentItem(self.plot.vb)
-        self.legend.setVisible(True)
-        names = [r[0] for r in runs]
-        self.set_series(names, [PALETTE[k % len(PALETTE)] for k in range(len(runs))], 2, names)
-        self.plot.enableAutoRange(y=True)
-        for name, loss, first in runs:
-            k = len(loss) // SMOOTH_BLOCK
-            if k:
-                xs = first + (np.arange(k) + 0.5) * SMOOTH_BLOCK
-                self.curves[name].setData(xs, loss[: k * SMOOTH_BLOCK].reshape(k, SMOOTH_BLOCK).mean(1))
-            else:
-                self.curves[name].setData(np.arange(len(loss)) + first, loss)
-        self.draws += 1
-
-    def single(self) -> None:
-        """Back to one run: its raw and smoothed curves."""
-        if self.curves:
-            self.clear_series()
-        if self.legend is not None:
-            self.legend.setVisible(False)
-        for item in (self.raw, self.smooth, self.start):
-            item.setVisible(True)
+        if len(fin):
+            lo, hi = min(self._yr[0], float(fin.min())), max(self._yr[1], float(fin.max()))
+            if [lo, hi] != self._yr:
+                self._yr = [lo, hi]
+        self._apply_y()
 
     def _log_toggled(self, on: bool) -> None:
         self.plot.setLogMode(y=on)
-        self.plot.enableAutoRange(y=True) if on else self.plot.setYRange(*self._yr, padding=0.05)
+        self._set_ref(self.ref_loss)
+        self._apply_y()
 
-    def update_from(self, h: History, ref_loss: float | None) -> None:
-        if ref_loss is not None:
-            self.ref.setValue(ref_loss)
-        n = len(h.loss)
-        if n == 0:
-            self.raw.setData([], [])
-            self.smooth.setData([], [])
-            self._smooth_n, self._seen, self._yr = 0, 0, [math.inf, -math.inf]
-            self.plot.enableAutoRange(y=True)
-            snap = h.init
-            self.start.setData([0], [snap.loss]) if snap else self.start.setData([], [])
-            self.draws += 1
-            return
-        loss = h.loss.data
-        steps = h.loss_steps()
-        if n < self._seen:
-            self._seen, self._yr = 0, [math.inf, -math.inf]
-        self.plot.enableAutoRange(y=False)
-        self._fit_y(loss, self.ref.value())
-        self.raw.setData(steps, loss)
+    # --- drawing ----------------------------------------------------------------------------------------
+    def show_single(self, key, loss: np.ndarray, first_step: int, init_loss: float | None, ref: float,
+                    total: int | None) -> None:
+        """One run (or a preview: no losses yet, only the step-0 marker)."""
+        self.overlay_legend.setVisible(False)
+        if self.curves:
+            self.clear_series()
+        for item in (self.raw, self.smooth, self.start):
+            item.setVisible(True)
+        self._set_ref(ref)
+        n = len(loss)
+        steps = np.arange(first_step, first_step + n)
+        self.set_steps_view(first_step + n, total)
+        self.raw.setData(steps, loss) if n else self.raw.setData([], [])
         # block means, extended incrementally: the smoothed curve's cost grows by one point per block
         full = n // SMOOTH_BLOCK
-        if full < self._smooth_n:
-            self._smooth_n = 0
+        if key != self._smooth_key or full < self._smooth_n:
+            self._smooth_key, self._smooth_n, self._smooth_buf = key, 0, np.zeros(0)
         if full > self._smooth_n:
             seg = loss[self._smooth_n * SMOOTH_BLOCK: full * SMOOTH_BLOCK].reshape(-1, SMOOTH_BLOCK).mean(1)
             self._smooth_buf = np.concatenate([self._smooth_buf[: self._smooth_n], seg])
             self._smooth_n = full
         if self._smooth_n:
-            xs = h.loss_first_step + (np.arange(self._smooth_n) + 0.5) * SMOOTH_BLOCK
+            xs = first_step + (np.arange(self._smooth_n) + 0.5) * SMOOTH_BLOCK
             self.smooth.setData(xs, self._smooth_buf[: self._smooth_n])
         else:
             self.smooth.setData([], [])
-        self.start.setData([steps[0]], [loss[0]])
+        y0 = float(loss[0]) if n else init_loss
+        self.start.setData([first_step], [y0]) if y0 is not None and math.isfinite(y0) else self.start.setData([], [])
+        pts = loss if n else np.array([y0 if y0 is not None else ref], np.float32)
+        self._fit_y(key, pts)
         self.draws += 1
+
+    def show_overlay(self, runs: list[tuple[str, np.ndarray, int]], ref: float, total: int | None) -> None:
+        """Several runs' smoothed losses (name, losses, first step); the single-run curves hide."""
+        for item in (self.raw, self.smooth, self.start):
+            item.setVisible(False)
+        self.raw.setData([], [])
+        self._set_ref(ref)
+        names = [r[0] for r in runs]
+        self.set_series(names, ["#1f4e9a"] * len(runs), 2, names, [RUN_STYLES[k % len(RUN_STYLES)]
+                                                                    for k in range(len(runs))])
+        self.overlay_legend.clear()
+        for n in names:
+            self.overlay_legend.addItem(self.curves[n], n)
+        self.overlay_legend.setVisible(True)
+        self._yr = [ref, ref]
+        done = 0
+        for name, loss, first in runs:
+            k = len(loss) // SMOOTH_BLOCK
+            if k:
+                xs = first + (np.arange(k) + 0.5) * SMOOTH_BLOCK
+                ys = loss[: k * SMOOTH_BLOCK].reshape(k, SMOOTH_BLOCK).mean(1)
+            else:
+                xs, ys = np.arange(len(loss)) + first, loss
+            self.curves[name].setData(xs, ys)
+            fin = ys[np.isfinite(ys)]
+            if len(fin):
+                self._yr = [min(self._yr[0], float(fin.min())), max(self._yr[1], float(fin.max()))]
+            done = max(done, first + len(loss))
+        self._fit_key = None
+        self.set_steps_view(done, total)
+        self._apply_y()
+        self.draws += 1
+
+    def clear(self) -> None:
+        for item in (self.raw, self.smooth, self.start):
+            item.setData([], [])
+        self.clear_series()
+        self.overlay_legend.setVisible(False)
+        self.draws += 1
+
+    def plotted(self) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+        out = super().plotted()
+        for label, item, color in (("loss", self.raw, "#1f77b4"), (f"mean of {SMOOTH_BLOCK} steps", self.smooth,
+                                   "#1f4e9a"), ("step 0", self.start, "#d62728")):
+            x, y = item.xData, item.yData
+            if item.isVisible() and x is not None and len(x):
+                out[label] = (np.asarray(x), np.asarray(y), color)
+        return out
 
 
 class SeriesPanel(Panel):
-    """One curve per layer over training steps (saturation %, log10 update:data)."""
+    """One curve per layer over training steps (saturation %, log10 update:data); at init (a preview, one
+    snapshot) one bar per layer instead, since a single step is not a line."""
 
     def __init__(self, title, ylabel, guide: float | None = None, parent=None):
         super().__init__(title, "step", ylabel, parent=parent)
+        self.guide = None
         if guide is not None:
-            line = pg.InfiniteLine(pos=guide, angle=0, pen=pg.mkPen("#444", width=1, style=QtCore.Qt.PenStyle.DashLine),
-                                   label=f"{guide:g}: healthy", labelOpts={"position": 0.25, "color": "#444"})
-            self.plot.addItem(line)
+            self.guide = pg.InfiniteLine(pos=guide, angle=0,
+                                         pen=pg.mkPen("#444", width=1, style=QtCore.Qt.PenStyle.DashLine),
+                                         label=f"{guide:g}: healthy", labelOpts={"position": 0.25, "color": "#444"})
+            self.plot.addItem(self.guide)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
+        self.plot.addItem(self.bars)
+        self.bars.setVisible(False)
+        self.bar_data: dict[str, tuple[float, float, str]] = {}
+        self.mode = "series"
 
-    def update_series(self, names: list[str], steps: np.ndarray, values: np.ndarray, block_of: dict[int, int],
-                      scale: float = 1.0) -> None:
-        labels = [short_name(n) if n.endswith(".weight") or n == "embedding" else n for n in names]  # legends are narrow
-        self.set_series(names, [block_color(n, block_of) for n in names], 2, labels)
-        self._draw_series(names, steps, values, block_of, scale)
+    def _series_mode(self) -> None:
+        if self.mode != "series":
+            self.mode = "series"
+            self.bars.setVisible(False)
+            self.bar_data = {}
+            self.plot.getAxis("bottom").setTicks(None)
+            self.plot.setLabel("bottom", "step")
 
-    def overlay_series(self, runs: list[tuple[str, list[str], np.ndarray, np.ndarray]], block_of,
-                       scale: float = 1.0) -> None:
-        """Several runs at once: colour by layer, line style by run (solid, dashed, dotted, ...)."""
+    def show_bars(self, labels: list[str], values: np.ndarray, colors: list[str], scale: float = 1.0) -> None:
+        """At init: one bar per layer, x = layer, labelled with the layer's short name."""
+        self.clear_series()
+        self.mode = "bars"
+        vals = np.nan_to_num(np.asarray(values, float) * scale, nan=0.0, posinf=0.0, neginf=0.0)
+        x = np.arange(len(vals))
+        # bars grow from 0 up (saturation) or from the bottom of the view down to a negative log10 value
+        base = min(0.0, float(vals.min()) - 1.0) if len(vals) and vals.min() < 0 else 0.0
+        self.bars.setOpts(x=x, y0=base, height=vals - base, width=0.7, brushes=[pg.mkBrush(c) for c in colors])
+        self.bars.setVisible(True)
+        self.bar_data = {lab: (float(i), float(v), c) for i, (lab, v, c) in enumerate(zip(labels, vals, colors))}
+        self.plot.getAxis("bottom").setTicks([[(i, lab) for i, lab in enumerate(labels)]])
+        self.plot.setLabel("bottom", "layer (at init, step 0)")
+        self.plot.setLimits(xMin=None)
+        self.plot.enableAutoRange(x=False)
+        self.plot.setXRange(-0.6, max(len(vals), 1) - 0.4, padding=0)
+        lo = min(base, 0.0)
+        hi = max(float(vals.max()) if len(vals) else 1.0, 0.0)
+        if self.guide is not None:
+            lo, hi = min(lo, self.guide.value() - 0.5), max(hi, self.guide.value() + 0.5)
+        self.plot.enableAutoRange(y=False)
+        self.plot.setYRange(lo, hi if hi > lo else lo + 1, padding=0.05)
+        self.draws += 1
+
+    def show_series(self, runs: list[tuple[str, list[str], np.ndarray, np.ndarray, dict]], scale: float = 1.0,
+                    total: int | None = None) -> None:
+        """runs: (run name, layer names, steps, values[rows, layers], the run's own block map). One run: the
+        legend names layers; several: colour by layer, line style by run."""
+        self._series_mode()
+        many = len(runs) > 1
         names, colors, styles, labels = [], [], [], []
-        for k, (run, layer_names, _, _) in enumerate(runs):
+        for k, (run, layer_names, _, _, block_of) in enumerate(runs):
             for n in layer_names:
-                names.append(f"{run} · {n}")
+                short = short_name(n) if n.endswith(".weight") or n == "embedding" else n
+                names.append(f"{run} · {n}" if many else n)
                 colors.append(block_color(n, block_of))
                 styles.append(RUN_STYLES[k % len(RUN_STYLES)])
-                labels.append(f"{run_tag(run)} · {short_name(n) if n.endswith('.weight') or n == 'embedding' else n}")
+                labels.append(f"{run_tag(run)} · {short}" if many else short)
         self.set_series(names, colors, 2, labels, styles)
-        for run, layer_names, steps, values in runs:
+        done, lo, hi = 0, math.inf, -math.inf
+        for run, layer_names, steps, values, _ in runs:
             for j, n in enumerate(layer_names):
-                self.curves[f"{run} · {n}"].setData(steps, values[:, j] * scale, symbol=None)
+                y = values[:, j] * scale
+                self.curves[f"{run} · {n}" if many else n].setData(steps, y)
+                fin = y[np.isfinite(y)]
+                if len(fin):
+                    lo, hi = min(lo, float(fin.min())), max(hi, float(fin.max()))
+            if len(steps):
+                done = max(done, int(steps[-1]))
+        self.set_steps_view(done, total)
+        if math.isfinite(lo):
+            if self.guide is not None:
+                lo, hi = min(lo, self.guide.value()), max(hi, self.guide.value())
+            self.plot.enableAutoRange(y=False)
+            self.plot.setYRange(lo, hi if hi > lo else lo + 1, padding=0.08)
         self.draws += 1
 
-    def _draw_series(self, names, steps, values, block_of, scale) -> None:
-        single = len(steps) == 1  # the init preview: one point per layer, drawn as a marker
-        for j, n in enumerate(names):
-            c = self.curves[n]
-            y = values[:, j] * scale
-            if single:
-                c.setData(steps, y, symbol="o", symbolSize=8, symbolBrush=block_color(n, block_of))
-            else:
-                c.setData(steps, y, symbol=None)
+    def clear(self) -> None:
+        self._series_mode()
+        self.clear_series()
         self.draws += 1
+
+    def plotted(self) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+        if self.mode == "bars":
+            return {lab: (np.array([x]), np.array([v]), c) for lab, (x, v, c) in self.bar_data.items()}
+        return super().plotted()
 
 
 class HistPanel(Panel):
-    """Density lines, one per layer, from the latest snapshot (as the lecture plots them)."""
+    """Density lines, one per layer, from one snapshot (as the lecture plots them)."""
 
-    def update_hists(self, names: list[str], hists: list[Histogram], labels: list[str], block_of) -> None:
+    def update_hists(self, names: list[str], hists: list, labels: list[str], block_of) -> None:
         self.set_series(names, [block_color(n, block_of) for n in names], 2, labels)
         for n, hist in zip(names, hists):
             self.curves[n].setData(hist.centers(), hist.density())
+        self.plot.enableAutoRange()
+        self.draws += 1
+
+    def clear(self) -> None:
+        self.clear_series()
         self.draws += 1
 
 
 class RatioBars(Panel):
-    """grad:data per weight matrix at the latest snapshot."""
+    """grad:data per weight matrix at one snapshot."""
 
     def __init__(self, parent=None):
         super().__init__("grad:data per weight matrix", "weight matrix", "std(grad) / std(weight)", legend=False,
                          parent=parent)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
         self.plot.addItem(self.bars)
+        self.bar_data: dict[str, tuple[float, float, str]] = {}
 
-    def update_bars(self, snap: Snapshot, block_of) -> None:
+    def update_bars(self, snap, block_of) -> None:
         ps = [p for p in snap.params if p.is_matrix]
         vals = [p.grad_data if math.isfinite(p.grad_data) else 0.0 for p in ps]
-        self.bars.setOpts(x=np.arange(len(ps)), height=vals, width=0.7,
-                          brushes=[pg.mkBrush(block_color(p.name, block_of)) for p in ps])
+        colors = [block_color(p.name, block_of) for p in ps]
+        self.bars.setOpts(x=np.arange(len(ps)), height=vals, width=0.7, brushes=[pg.mkBrush(c) for c in colors])
+        self.bar_data = {short_name(p.name): (float(i), float(v), c) for i, (p, v, c) in enumerate(zip(ps, vals, colors))}
         ticks = [(i, short_name(p.name)) for i, p in enumerate(ps)]
         self.plot.getAxis("bottom").setTicks([ticks])
         self.plot.setXRange(-0.6, len(ps) - 0.4, padding=0)
         self.plot.setYRange(0, max(vals + [1e-9]) * 1.1, padding=0)
         self.draws += 1
+
+    def clear(self) -> None:
+        self.bars.setOpts(x=[], height=[], width=0.7)
+        self.bar_data = {}
+        self.draws += 1
+
+    def plotted(self) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+        return {lab: (np.array([x]), np.array([v]), c) for lab, (x, v, c) in self.bar_data.items()}

@@ -16,19 +16,41 @@ from initscope.core.config import Config, deep_stack, set_batchnorm
 from initscope.core.history import History
 
 _ids = itertools.count(1)
+DONE = ("finished", "stopped", "diverged", "failed")
 
 
 @dataclass
 class RunRecord:
+    """What the window shows: a run (training or done), a run opened from a file, or the init preview of the
+    current settings (status "preview", never in the Runs list), or an invalid stack (status "invalid").
+    Every panel, the status bar and the hint strip render from the shown record(s) and nothing else."""
+
     name: str
     cfg: Config
     history: History
-    status: str = "running"
+    status: str = "running"  # preview | invalid | running | finished | stopped | diverged | failed
     result: dict = field(default_factory=dict)  # message, steps, losses, samples, state (numpy weights)
     data_path: str = ""
     vocab: tuple = ()
     from_file: bool = False
     id: int = field(default_factory=lambda: next(_ids))
+    progress: object = None  # the latest Progress of a training run (step, total, lr, speed)
+    message: str = ""  # why a stack is invalid, or how a run failed
+    n_params: int = 0
+
+    @property
+    def block_of(self) -> dict[int, int]:
+        from initscope.gui.panels import blocks
+
+        return blocks([s.kind for s in self.cfg.model.layers])
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.history.loss)
+
+    @property
+    def is_preview(self) -> bool:
+        return self.status in ("preview", "invalid")
 
     def finish(self, status: str, result: dict) -> None:
         self.status, self.result = status, result
@@ -88,14 +110,17 @@ class RunsDock(QtWidgets.QWidget):
             self.list.clearSelection()
             item.setSelected(True)
 
-    def select(self, recs: list[RunRecord]) -> None:
+    def select(self, recs: list[RunRecord], emit: bool = True) -> None:
         ids = {r.id for r in recs}
         self.list.blockSignals(True)
         for i in range(self.list.count()):
             it = self.list.item(i)
             it.setSelected(it.data(QtCore.Qt.ItemDataRole.UserRole) in ids)
         self.list.blockSignals(False)
-        self._emit()
+        if emit:
+            self._emit()
+        else:
+            self._update_buttons()
 
     def refresh(self, rec: RunRecord) -> None:
         it = self._item(rec)
@@ -133,9 +158,12 @@ class RunsDock(QtWidgets.QWidget):
         self.refresh(rec)
         self._emit()
 
-    def _emit(self) -> None:
+    def _update_buttons(self) -> None:
         running = any(r.status == "running" for r in self.selected())
         self.delete_btn.setEnabled(bool(self.selected()) and not running)
+
+    def _emit(self) -> None:
+        self._update_buttons()
         self.selectionChanged.emit(self.selected())
 
 

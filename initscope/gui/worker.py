@@ -94,6 +94,7 @@ class TrainWorker(QtCore.QObject):
         super().__init__()
         self.remote: RemoteTrainer | None = None
         self.closing = False
+        self.shutting_down = False  # the window is closing: a run ended by it is not a failure to report
         self._sample_seed = 0
 
     def _ensure(self) -> RemoteTrainer:
@@ -125,7 +126,8 @@ class TrainWorker(QtCore.QObject):
         try:
             self._ensure().load(path, block_size)
         except Exception as e:  # noqa: BLE001 - the window loads its own copy and reports data problems
-            _describe(e)
+            if not self.shutting_down:
+                _describe(e)
 
     @QtCore.Slot(object, str)
     def train(self, cfg: Config, data_path: str) -> None:
@@ -137,7 +139,8 @@ class TrainWorker(QtCore.QObject):
             status, result = remote.train(cfg, data_path, on_init=self.started.emit, on_progress=self.progress.emit)
             self.finished.emit(status, result)
         except Exception as e:  # noqa: BLE001
-            self.failed.emit(_describe(e))
+            if not self.shutting_down:
+                self.failed.emit(_describe(e))
 
     pairFinished = QtCore.Signal(object)  # {"A": (status, result), "B": (status, result)}
     pairProgress = QtCore.Signal(str, object)  # tag, Progress
@@ -153,7 +156,8 @@ class TrainWorker(QtCore.QObject):
             self.pairFinished.emit(remote.train_pair(cfg_a, cfg_b, data_path, on_init=self.pairStarted.emit,
                                                      on_progress=self.pairProgress.emit))
         except Exception as e:  # noqa: BLE001
-            self.failed.emit(_describe(e))
+            if not self.shutting_down:
+                self.failed.emit(_describe(e))
 
     @QtCore.Slot(object, object, object)
     def sample(self, cfg: Config, state: dict, itos) -> None:

@@ -1,0 +1,250 @@
+"""File menu actions: configs, runs, scenarios, word lists and exports.
+
+Each action works on what the window shows (its `shown` records) through the window's public methods. A bad
+file or a bad target path is a message box and changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PySide6 import QtGui, QtWidgets
+
+from initscope.core.config import Config
+from initscope.core.errors import UserError
+
+
+def panel_stem(title: str) -> str:
+    """A file name from a panel title: 'Tanh saturation (|t| > 0.97)' -> 'tanh-saturation-t-0-97'."""
+    return re.sub(r"[^a-z0-9]+", "-", re.sub(r"<[^>]+>", "", title).lower()).strip("-") or "panel"
+
+
+class FileActions:
+    def __init__(self, window):
+        self.win = window
+        self.last_saved = ""
+
+    def _warn(self, title: str, msg: str) -> None:
+        QtWidgets.QMessageBox.warning(self.win, title, f"{msg}\n\nNothing was changed.")
+
+    def _done(self, msg: str) -> None:
+        self.win.statusBar().showMessage(msg, 8000)
+
+    # --- configs -----------------------------------------------------------------------------------------
+    def open_config(self) -> None:
+        if self.win.training:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open a config", "", "JSON (*.json);;All files (*)")
+        if path:
+            self.load_config_file(path)
+
+    def load_config_file(self, path: str) -> bool:
+        """Load a config saved by the app or the CLI; a bad file gets a message and changes nothing."""
+        try:
+            cfg = Config.load(path)
+        except UserError as e:
+            self._warn("Could not open the config", str(e))
+            return False
+        self.win.set_config(cfg)
+        return True
+
+    def save_config(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Save the config", "initscope-config.json",
+                                                        "JSON (*.json)")
+        if path:
+            self.save_config_to(path)
+
+    def save_config_to(self, path: str) -> bool:
+        try:
+            self.win.cfg.save(path)
+        except (OSError, UserError) as e:
+            self._warn("Could not save the config", str(e))
+            return False
+        return True
+
+    # --- runs --------------------------------------------------------------------------------------------
+    def _one_run(self, what: str):
+        """The one shown run that has weights, or None with a message saying why not."""
+        shown = self.win.shown
+        rec = shown[0] if len(shown) == 1 else None
+        if rec is None or rec.is_preview or rec.status == "running" or "state" not in rec.result:
+            QtWidgets.QMessageBox.information(self.win, what, "Select one run that has ended (finished or "
+                                              "stopped) in the Runs list first.")
+            return None
+        return rec
+
+    def saved_run(self, rec):
+        """A record as plain data for a run file (weights as numpy arrays)."""
+        from initscope.core.hints import hints
+        from initscope.core.runfile import SavedRun, history_arrays
+
+        h = rec.history
+        arrays, names = history_arrays(h)
+        r = rec.result
+        return SavedRun(config=rec.cfg, vocab=list(rec.vocab), data_path=rec.data_path, status=rec.status,
+                        message=r.get("message", ""), steps=len(h.loss), losses=h.loss.data.copy(), history=arrays,
+                        names=names, snapshots=[h.init] + [s for s in h.recent if s is not h.init],
+                        split_losses=dict(r.get("losses", {})), samples=list(r.get("samples", [])),
+                        hints=hints(h.latest) if h.latest else [], state_dict=dict(r["state"]))
+
+    def save_run(self) -> None:
+        rec = self._one_run("Save run")
+        if rec is None:
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Save the run", "run.initscope", "Runs (*.initscope)")
+        if path:
+            self.save_run_to(path)
+
+    def save_run_to(self, path: str) -> bool:
+        """The shown run; the worker thread writes the file atomically and says when it is done."""
+        rec = self._one_run("Save run")
+        if rec is None:
+            return False
+        from initscope.core.files import check_output_path
+
+        try:
+            check_output_path(path, "run file")
+        except UserError as e:
+            self._warn("Could not save the run", str(e))
+            return False
+        self.win.controller.save_run(path, self.saved_run(rec))
+        return True
+
+    def run_saved(self, path: str) -> None:
+        self.last_saved = path
+        self._done(f"saved the run to {path}")
+
+    def open_run(self) -> None:
+        if self.win.training:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open a run", "", "Runs (*.initscope);;All files (*)")
+        if path:
+            self.win.controller.open_run(path)
+
+    # --- exports -------------------------------------------------------------------------------------------
+    def export_report(self) -> None:
+        if self._one_run("Export report") is None:
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export an HTML report", "report.html",
+                                                        "HTML (*.html)")
+        if path:
+            self.export_report_to(path)
+
+    def export_report_to(self, path: str) -> bool:
+        """The same one-file HTML report as `initscope report`, for the shown run."""
+        from initscope.core.files import atomic_write_text, check_output_path
+        from initscope.gui.report_images import plot_images
+        from initscope.report import render_html
+
+        rec = self._one_run("Export report")
+        if rec is None:
+            return False
+        run = self.saved_run(rec)
+        try:
+            check_output_path(path, "report")
+            atomic_write_text(Path(path), render_html(run, plot_images(run), source="initscope window"))
+        except (OSError, UserError) as e:
+            self._warn("Could not export the report", str(e))
+            return False
+        self._done(f"wrote {path}")
+        return True
+
+    def export_csv(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export metrics: prefix for the CSV files",
+                                                        "metrics", "CSV prefix (*)")
+        if path:
+            self.export_csv_to(path.removesuffix(".csv"))
+
+    def export_csv_to(self, prefix: str) -> list[str]:
+        from initscope.core.files import atomic_write_text, check_output_path
+        from initscope.core.runfile import metrics_csv
+
+        shown = self.win.shown
+        if len(shown) != 1:
+            QtWidgets.QMessageBox.information(self.win, "Export metrics", "Select one run first.")
+            return []
+        out = [f"{prefix}_loss.csv", f"{prefix}_layers.csv"]
+        try:
+            for p in out:
+                check_output_path(p, "CSV file")
+            for path, text in zip(out, metrics_csv(shown[0].history)):
+                atomic_write_text(Path(path), text)
+        except (OSError, UserError) as e:
+            self._warn("Could not export the metrics", str(e))
+            return []
+        self._done(f"wrote {out[0]} and {out[1]}")
+        return out
+
+    def export_panels(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self.win, "Export the panels to a folder")
+        if folder:
+            self.export_panels_to(folder)
+
+    def export_panels_to(self, folder: str) -> list[str]:
+        """Every panel as PNG (pyqtgraph's ImageExporter) and SVG (Qt's QSvgGenerator: pyqtgraph 0.14's
+        SVGExporter fails on the paths Qt 6.11 writes), named after its title."""
+        from PySide6 import QtSvg
+        from pyqtgraph.exporters import ImageExporter
+
+        if not Path(folder).is_dir():
+            self._warn("Could not export the panels", f"{folder}: no such folder")
+            return []
+        written, seen = [], set()
+        try:
+            for panel in self.win.all_panels():
+                stem = panel_stem(panel.title)
+                while stem in seen:
+                    stem += "-2"
+                seen.add(stem)
+                scene = panel.view.scene()
+                png, svg = f"{folder}/{stem}.png", f"{folder}/{stem}.svg"
+                ImageExporter(scene).export(png)
+                rect = scene.sceneRect()
+                gen = QtSvg.QSvgGenerator()
+                gen.setFileName(svg)
+                gen.setSize(rect.size().toSize())
+                gen.setViewBox(rect)
+                gen.setTitle(panel.title)
+                painter = QtGui.QPainter(gen)
+                scene.render(painter, rect, rect)
+                painter.end()
+                for f in (png, svg):
+                    if not Path(f).is_file():
+                        raise OSError(f"{f} was not written")
+                written += [png, svg]
+        except OSError as e:
+            self._warn("Could not export the panels", f"{e} ({len(written)} files written before)")
+            return written
+        self._done(f"exported {len(written)} files to {folder}")
+        return written
+
+    # --- scenarios and data ----------------------------------------------------------------------------------
+    def open_scenario(self) -> None:
+        if self.win.training:
+            return
+        from initscope.core.scenario import SCENARIO_DIR
+
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open a scenario", str(SCENARIO_DIR),
+                                                        "Scenarios (*.json);;All files (*)")
+        if path:
+            self.load_scenario_file(path)
+
+    def load_scenario_file(self, path: str) -> bool:
+        from initscope.core.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(path)
+        except UserError as e:
+            self._warn("Could not open the scenario", str(e))
+            return False
+        self.win.set_scenario(scenario)
+        return True
+
+    def open_data(self) -> None:
+        if self.win.training:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open a word list", str(self.win.data_path),
+                                                        "Text files (*.txt);;All files (*)")
+        if path:
+            self.win.load_data(path)

@@ -1,0 +1,85 @@
+"""The report's pictures: a saved run's panels drawn by pyqtgraph offscreen, as base64 PNGs.
+
+Kept in the GUI package so that initscope.report (HTML only) imports no Qt. Colours are those of the app:
+a layer's colour follows its position in the run's own stack.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+
+import numpy as np
+
+from initscope.gui.app import make_app
+from initscope.gui.panels import block_color, blocks
+
+SMOOTH = 100
+
+
+def _png(plot_widget) -> str:
+    from PySide6 import QtCore
+    from pyqtgraph.exporters import ImageExporter
+
+    exporter = ImageExporter(plot_widget.plotItem)
+    exporter.parameters()["width"] = 720
+    image = exporter.export(toBytes=True)
+    buf = QtCore.QBuffer()
+    buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buf, "PNG")
+    return base64.b64encode(bytes(buf.data())).decode("ascii")
+
+
+def plot_images(run) -> list[tuple[str, str]]:
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import pyqtgraph as pg
+
+    make_app()
+    block_of = blocks([s.kind for s in run.config.model.layers])
+    out = []
+
+    def widget(title, xlabel, ylabel):
+        w = pg.PlotWidget(title=title)
+        w.resize(720, 360)
+        w.setLabel("bottom", xlabel)
+        w.setLabel("left", ylabel)
+        w.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        return w
+
+    n = len(run.losses)
+    if n:
+        w = widget("Loss", "step", "loss")
+        w.plot(np.arange(n), run.losses, pen=pg.mkPen((31, 119, 180, 60)))
+        k = n // SMOOTH
+        if k:
+            w.plot((np.arange(k) + 0.5) * SMOOTH, run.losses[: k * SMOOTH].reshape(k, SMOOTH).mean(1),
+                   pen=pg.mkPen("#1f4e9a", width=2), name=f"mean of {SMOOTH} steps")
+        ref = math.log(max(len(run.vocab), 1))
+        w.addItem(pg.InfiniteLine(ref, angle=0, pen=pg.mkPen("#d62728", style=pg.QtCore.Qt.PenStyle.DashLine)))
+        out.append(("Loss (dashed: a uniform guess, ln vocab)", _png(w)))
+    steps = run.history.get("snap_steps")
+    if steps is not None and len(steps) and "saturation" in run.history:
+        w = widget("Tanh saturation", "step", "saturated (%)")
+        for j, name in enumerate(run.names.get("layers", [])):
+            if name.endswith("Tanh"):
+                w.plot(steps, run.history["saturation"][:, j] * 100, pen=pg.mkPen(block_color(name, block_of), width=2),
+                       name=name)
+        out.append(("Tanh saturation per layer", _png(w)))
+        w = widget("update:data (log10)", "step", "log10 update:data")
+        for j, name in enumerate(run.names.get("matrices", [])):
+            w.plot(steps, run.history["update"][:, j], pen=pg.mkPen(block_color(name, block_of), width=2),
+                   name=name.removesuffix(".weight"))
+        w.addItem(pg.InfiniteLine(-3, angle=0, pen=pg.mkPen("#444", style=pg.QtCore.Qt.PenStyle.DashLine)))
+        out.append(("update:data per weight matrix (dashed: -3, healthy)", _png(w)))
+    for snap, when in ((run.snapshots[0], "at init"), (run.snapshots[-1], f"at step {run.snapshots[-1].step:,}")):
+        w = widget(f"Activations {when}", "output value", "density")
+        for s in snap.layers:
+            if s.hist is not None:
+                w.plot(s.hist.centers(), s.hist.density(), pen=pg.mkPen(block_color(s.name, block_of), width=2),
+                       name=s.name)
+        out.append((f"Activation densities {when}", _png(w)))
+        if len(run.snapshots) == 1:
+            break
+    return out

@@ -1,0 +1,259 @@
+"""The run controller: everything the window asks of the workers, and the records they fill.
+
+It owns the two worker threads (the engine: word lists, init previews, opening run files; the trainer relay:
+runs, A/B pairs, samples, saving) and turns their plain-data signals into RunRecords. The window only asks
+("train this config", "stop") and renders the records it is handed; it never touches a worker.
+
+torch is imported in the background (`start()`), so the window can be on screen before it is ready.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from PySide6 import QtCore
+
+from initscope.core.config import Config
+from initscope.core.history import History
+from initscope.gui.runs import RunRecord
+
+
+class _Backend(QtCore.QObject):
+    """Imports the torch side in a plain thread and says when it is there (the signal arrives queued)."""
+
+    ready = QtCore.Signal()
+    failed = QtCore.Signal(str)
+
+    def load(self) -> None:
+        try:
+            import initscope.gui.worker  # noqa: F401 - torch and the core's training modules
+        except Exception as e:  # noqa: BLE001 - a broken install is said, not raised into a thread
+            self.failed.emit(f"{type(e).__name__}: {e}")
+            return
+        self.ready.emit()
+
+
+class RunController(QtCore.QObject):
+    backendReady = QtCore.Signal()
+    backendFailed = QtCore.Signal(str)
+    dataLoaded = QtCore.Signal(object)  # Dataset
+    dataFailed = QtCore.Signal(str)
+    previewReady = QtCore.Signal(object)  # RunRecord with status "preview"
+    previewFailed = QtCore.Signal(str)
+    runOpened = QtCore.Signal(object)  # RunRecord of a saved run
+    openFailed = QtCore.Signal(str)
+    recordAdded = QtCore.Signal(object)  # RunRecord (for the Runs list)
+    recordChanged = QtCore.Signal(object)
+    runEnded = QtCore.Signal(list)  # the records of a run or pair that ended (any status)
+    runFailed = QtCore.Signal(str)
+    samplesReady = QtCore.Signal(list)
+    saved = QtCore.Signal(str)
+    saveFailed = QtCore.Signal(str)
+
+    # queued calls into the workers' threads
+    _load = QtCore.Signal(str, int)
+    _preview = QtCore.Signal(int, object)
+    _open = QtCore.Signal(str)
+    _train = QtCore.Signal(object, str)
+    _train_pair = QtCore.Signal(object, object, str)
+    _warm = QtCore.Signal(str, int)
+    _sample = QtCore.Signal(object, object, object)
+    _save = QtCore.Signal(str, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.ready = False
+        self.engine = self.worker = None
+        self.threads: list[QtCore.QThread] = []
+        self.active: dict[str, RunRecord] = {}  # the records being trained: "A" (and "B" for a pair)
+        self.generation = 0
+        self._preview_cfg: dict[int, Config] = {}
+        self._backend = _Backend()
+        self._backend.ready.connect(self._backend_ready)
+        self._backend.failed.connect(self.backendFailed)
+
+    # --- start-up ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Import torch in the background; backendReady follows."""
+        threading.Thread(target=self._backend.load, name="initscope-import", daemon=True).start()
+
+    def _backend_ready(self) -> None:
+        from initscope.gui.worker import Engine, TrainWorker, start_in_thread
+
+        self.engine = Engine()
+        self.worker = TrainWorker()
+        self.threads = [start_in_thread(self.engine, "initscope-engine"), start_in_thread(self.worker, "initscope-train")]
+        e, w = self.engine, self.worker
+        for sig, slot in ((self._load, e.load), (self._preview, e.preview), (self._open, e.open_run),
+                          (self._train, w.train), (self._train_pair, w.train_pair), (self._warm, w.warm),
+                          (self._sample, w.sample), (self._save, w.save_run)):
+            sig.connect(slot)
+        e.dataLoaded.connect(self.dataLoaded)
+        e.dataFailed.connect(self.dataFailed)
+        e.previewReady.connect(self._preview_ready)
+        e.previewFailed.connect(self._preview_failed)
+        e.runLoaded.connect(self._run_opened)
+        e.runFailed.connect(self.openFailed)
+        w.pairStarted.connect(self._started)
+        w.pairProgress.connect(self._progress)
+        w.pairFinished.connect(self._finished)
+        w.started.connect(lambda snap: self._started("A", snap))
+        w.progress.connect(lambda p: self._progress("A", p))
+        w.finished.connect(lambda status, result: self._finished({"A": (status, result)}))
+        w.failed.connect(self._failed)
+        w.samples.connect(self.samplesReady)
+        w.saved.connect(self.saved)
+        w.saveFailed.connect(self.saveFailed)
+        self.ready = True
+        self.backendReady.emit()
+
+    # --- data, previews, files -------------------------------------------------------------------------
+    def load_data(self, path: str, block_size: int, warm: bool = False) -> None:
+        self._load.emit(path, block_size)
+        if warm:  # start the training process and load the data ahead of the first Train
+            self._warm.emit(path, block_size)
+
+    def request_preview(self, cfg: Config) -> None:
+        """The step-0 snapshot of cfg; only the newest request is answered."""
+        self.generation += 1
+        self.engine.latest_generation = self.generation
+        self._preview_cfg = {self.generation: cfg.copy()}
+        self._preview.emit(self.generation, cfg.copy())
+
+    def _preview_ready(self, generation: int, snap, n_params: int) -> None:
+        cfg = self._preview_cfg.get(generation)
+        if generation != self.generation or cfg is None:
+            return
+        h = History()
+        h.set_init(snap)
+        h.add_snapshot(snap)
+        rec = RunRecord(name="init preview", cfg=cfg, history=h, status="preview", n_params=n_params,
+                        data_path=self.engine.data.path if self.engine.data else "",
+                        vocab=tuple(self.engine.data.vocab.itos) if self.engine.data else ())
+        self.previewReady.emit(rec)
+
+    def _preview_failed(self, generation: int, msg: str) -> None:
+        if generation == self.generation:
+            self.previewFailed.emit(msg)
+
+    def open_run(self, path: str) -> None:
+        self._open.emit(path)
+
+    def _run_opened(self, run) -> None:
+        from pathlib import Path
+
+        from initscope.core.runfile import history_from_run
+
+        try:
+            history = history_from_run(run)
+        except Exception as e:  # noqa: BLE001 - a run the loader accepted but cannot be shown is a message
+            self.openFailed.emit(f"the run cannot be shown: {e}")
+            return
+        name = run.config.name or "custom"
+        rec = RunRecord(name=f"{Path(run.data_path).name or 'run'}: {name}", cfg=run.config, history=history,
+                        status=run.status or "finished",
+                        result={"message": run.message, "steps": run.steps, "losses": run.split_losses,
+                                "samples": run.samples, "state": {k: v.numpy() for k, v in run.state_dict.items()}},
+                        data_path=run.data_path, vocab=tuple(run.vocab), from_file=True)
+        self.runOpened.emit(rec)
+
+    def save_run(self, path: str, run) -> None:
+        self._save.emit(path, run)
+
+    def sample(self, rec: RunRecord) -> None:
+        self._sample.emit(rec.cfg, rec.result["state"], rec.vocab)
+
+    # --- runs ------------------------------------------------------------------------------------------
+    @property
+    def training(self) -> bool:
+        return bool(self.active)
+
+    @property
+    def paused(self) -> bool:
+        return self.worker is not None and self.worker.paused
+
+    def _new(self, cfg: Config, name: str, data) -> RunRecord:
+        rec = RunRecord(name=name, cfg=cfg.copy(), history=History(), data_path=data.path,
+                        vocab=tuple(data.vocab.itos))
+        rec.t_start = time.perf_counter()
+        self.recordAdded.emit(rec)
+        return rec
+
+    def train(self, cfg: Config, data, name: str) -> RunRecord:
+        rec = self._new(cfg, name, data)
+        self.active = {"A": rec}
+        self._train.emit(rec.cfg, data.path)
+        return rec
+
+    def train_pair(self, cfg_a: Config, cfg_b: Config, data, name_a: str, name_b: str) -> list[RunRecord]:
+        cfg_b = cfg_b.copy()
+        cfg_b.train.steps = cfg_a.train.steps
+        a, b = self._new(cfg_a, name_a, data), self._new(cfg_b, name_b, data)
+        self.active = {"A": a, "B": b}
+        self._train_pair.emit(a.cfg, b.cfg, data.path)
+        return [a, b]
+
+    def _started(self, tag: str, snap) -> None:
+        rec = self.active.get(tag)
+        if rec is not None:
+            rec.history.set_init(snap)
+
+    def _progress(self, tag: str, p) -> None:
+        rec = self.active.get(tag)
+        if rec is None:
+            return
+        if len(p.losses):
+            rec.history.add_losses(p.first_step, p.losses)
+        if p.snapshot is not None:
+            rec.history.add_snapshot(p.snapshot)
+        rec.progress = p
+
+    def _finished(self, results: dict) -> None:
+        recs = []
+        for tag, (status, result) in results.items():
+            rec = self.active.get(tag)
+            if rec is not None:
+                rec.finish(status, result)
+                recs.append(rec)
+                self.recordChanged.emit(rec)
+        self.active = {}
+        self.runEnded.emit(recs)
+
+    def _failed(self, msg: str) -> None:
+        recs = list(self.active.values())
+        for rec in recs:
+            rec.finish("failed", {"message": msg})
+            rec.message = msg
+            self.recordChanged.emit(rec)
+        self.active = {}
+        if recs:
+            self.runEnded.emit(recs)
+        self.runFailed.emit(msg)
+
+    def pause(self) -> None:
+        if self.training:
+            self.worker.pause()
+
+    def resume(self) -> None:
+        if self.training:
+            self.worker.resume()
+
+    def stop(self) -> None:
+        if self.training:
+            self.worker.stop()
+
+    # --- closing -----------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """End the training process first: its end closes the pipe, which wakes the relay thread, so every
+        thread can finish at once (no QThread.terminate)."""
+        if self.worker is not None:
+            self.worker.closing = self.worker.shutting_down = True
+            if self.worker.remote is not None:
+                self.worker.remote.kill() if self.training else self.worker.remote.close(timeout=2)
+        if self.engine is not None:
+            self.engine.latest_generation = -1
+        for th in self.threads:
+            th.quit()
+        for th in self.threads:
+            th.wait(5_000)

@@ -1,0 +1,92 @@
+"""What the status bar and the hint strip say about the shown record(s): plain functions of the records."""
+
+from __future__ import annotations
+
+import html
+import math
+
+
+def _eta(p) -> str:
+    if p is None or p.steps_per_sec <= 0:
+        return "-"
+    eta = (p.total - p.step) / p.steps_per_sec
+    return f"{int(eta // 60)}m{int(eta % 60):02d}s" if math.isfinite(eta) else "-"
+
+
+def status_line(recs: list, paused: bool = False) -> str:
+    if not recs:
+        return "loading…"
+    if len(recs) > 1:
+        live = [r for r in recs if r.status == "running" and r.progress is not None]
+        parts = [f"{r.name}: " + (f"step {r.progress.step:,} / {r.cfg.train.steps:,}"
+                                 if r in live else r.status) for r in recs]
+        if not live:
+            return f"comparing {len(recs)} runs: " + " · ".join(parts)
+        # runs of a pair train in turns: the time left is the sum of theirs
+        left = sum((r.progress.total - r.progress.step) / r.progress.steps_per_sec if r.progress.steps_per_sec > 0
+                   else math.nan for r in live)
+        eta = f"{int(left // 60)}m{int(left % 60):02d}s" if math.isfinite(left) else "-"
+        tail = "   (paused)" if paused else f"   ETA {eta}"
+        return f"training {len(recs)} runs: " + " · ".join(parts) + tail
+    rec = recs[0]
+    if rec.status == "invalid":
+        return f"invalid layer stack: {rec.message}"
+    if rec.status == "preview":
+        snap = rec.history.init
+        return (f"init preview: loss {snap.loss:.3f} at step 0 (uniform guess {snap.ref_loss:.3f}), "
+                f"{rec.n_params:,} parameters — press Train")
+    total = rec.cfg.train.steps
+    done = len(rec.history.loss)
+    last = f"loss {float(rec.history.loss.data[-1]):.4f}" if done else "loss -"
+    if rec.status == "running":
+        p = rec.progress
+        if p is None:
+            return f"{rec.name}: starting…"
+        if paused:
+            return f"{rec.name}: paused at step {p.step:,} / {total:,}   {last}"
+        return (f"{rec.name}: step {p.step:,} / {total:,}   {last}   lr {p.lr:g}   "
+                f"{p.steps_per_sec:,.0f} steps/s   ETA {_eta(p)}")
+    where = "opened from a file, " if rec.from_file else ""
+    losses = rec.result.get("losses") if rec.result else None
+    tail = f"   train {losses['train']:.4f} · val {losses['val']:.4f}" if losses else ""
+    if rec.status == "finished":
+        return f"{rec.name}: {where}finished {done:,} steps{tail}"
+    return f"{rec.name}: {where}{rec.status} at step {done:,} of {total:,}{tail}"
+
+
+def hint_lines(recs: list, hints_of, limit: int = 4) -> list[str]:
+    """Rich-text lines for the hint strip. hints_of(snapshot) -> [str] (core.hints.hints)."""
+    if not recs:
+        return ["Loading the word list…"]
+    if len(recs) > 1:
+        lines = [f"Comparing {len(recs)} runs (line style = run):"]
+        for r in recs:
+            ls = r.result.get("losses") if r.result else None
+            lines.append(f"• {html.escape(r.name)}: {r.status}" + (f", val {ls['val']:.4f}" if ls else ""))
+        return lines
+    rec = recs[0]
+    if rec.status == "invalid":
+        return [f"<b style='color:#b00020'>⚠ Invalid layer stack:</b> {html.escape(rec.message)}",
+                "Fix the stack in the side panel; the panels show nothing until it is valid."]
+    lines = []
+    r = rec.result or {}
+    if rec.status == "diverged":
+        lines.append(f"<b style='color:#b00020'>Run {html.escape(r.get('message', 'diverged'))}</b>")
+    elif rec.status == "failed":
+        lines.append(f"<b style='color:#b00020'>The run failed: {html.escape(r.get('message', ''))}</b>")
+    elif "losses" in r:
+        ls = r["losses"]
+        lines.append(f"<b>{rec.status.capitalize()} after {r['steps']:,} steps:</b> train {ls['train']:.4f}"
+                     f" · val {ls['val']:.4f} · test {ls['test']:.4f}   (Sample names: Ctrl+N)")
+    snap = rec.history.latest
+    if snap is None:
+        return lines or ["Waiting for the first snapshot…"]
+    said = hints_of(snap)
+    where = "at init" if snap.step == 0 else f"at step {snap.step:,}"
+    if said:
+        lines += [f"• {html.escape(h)}" for h in said[:limit]]
+        if len(said) > limit:
+            lines.append(f"… and {len(said) - limit} more")
+    else:
+        lines.append(f"No problems visible in the snapshot {where}.")
+    return lines

@@ -1,0 +1,188 @@
+"""The Overview and Gradients tabs: each renders the shown record(s) and nothing else.
+
+One record: a run as it trains or as it ended, a run opened from a file, or the init preview (drawn as a
+preview: the step-0 loss marker, one bar per layer, histograms). Two or more: their losses, saturation and
+update:data overlaid, colour by layer in its own stack, line style by run. An invalid stack clears the panels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtWidgets
+
+from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, block_color, run_tag, short_name
+
+ACTIVATIONS = ("tanh", "relu")
+
+
+def activation_columns(names: list[str]) -> list[int]:
+    """Columns of the history that belong to activation layers (saturation is defined for them only)."""
+    return [j for j, n in enumerate(names) if n.split()[-1].lower() in ACTIVATIONS]
+
+
+def saturation_title(cfg) -> tuple[str, str]:
+    """The saturation panel follows the stack's activations: tanh |t| > threshold, ReLU exact zeros."""
+    kinds = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS}
+    thr = cfg.diag.saturation_threshold
+    if kinds == {"relu"}:
+        return "ReLU: fraction of zeros", "zeros (%)"
+    if kinds == {"tanh"}:
+        return f"Tanh saturation (|t| > {thr:g})", "saturated (%)"
+    if kinds:
+        return f"Saturation (Tanh: |t| > {thr:g}; ReLU: zeros)", "saturated / zero (%)"
+    return "Saturation (no activation layers)", "%"
+
+
+def _sat_word(kind: str) -> str:
+    return "zeros" if kind == "relu" else "sat"
+
+
+class OverviewView(QtWidgets.QWidget):
+    """Loss, saturation, activations and update:data at once."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.loss_panel = LossPanel()
+        self.sat_panel = SeriesPanel("Tanh saturation", "saturated (%)")
+        self.act_panel = HistPanel("Activations (latest snapshot)", "output value", "density")
+        self.upd_panel = SeriesPanel("update:data (log10) per weight matrix", "log10 update:data", guide=-3.0)
+        self.panels = [self.loss_panel, self.sat_panel, self.act_panel, self.upd_panel]
+        grid = QtWidgets.QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
+        grid.addWidget(self.loss_panel, 0, 0)
+        grid.addWidget(self.sat_panel, 0, 1)
+        grid.addWidget(self.act_panel, 1, 0)
+        grid.addWidget(self.upd_panel, 1, 1)
+        self.loss_panel.logy.toggled.connect(lambda _: self.invalidate())
+        self._key = None
+
+    def invalidate(self) -> None:
+        self._key = None
+
+    def render(self, recs: list) -> bool:
+        """Draw the records; False when nothing changed since the last call."""
+        key = tuple((r.id, r.status, r.history.version, r.name) for r in recs)
+        if key == self._key:
+            return False
+        self._key = key
+        if not recs or recs[0].status == "invalid":
+            for p in self.panels:
+                p.clear()
+            return True
+        if len(recs) == 1:
+            self._single(recs[0])
+        else:
+            self._overlay(recs)
+        return True
+
+    def _single(self, rec) -> None:
+        h, cfg = rec.history, rec.cfg
+        init = h.init
+        ref = init.ref_loss if init is not None else float(np.log(max(len(rec.vocab), 2)))
+        self.loss_panel.show_single(rec.id, h.loss.data, h.loss_first_step, init.loss if init else None, ref,
+                                    cfg.train.steps)
+        title, ylabel = saturation_title(cfg)
+        self.sat_panel.set_title(title)
+        self.sat_panel.plot.setLabel("left", ylabel)
+        block_of = rec.block_of
+        snap = h.latest
+        if h.saturation is not None and len(h.snap_steps) > 1:
+            cols = activation_columns(h.layer_names)
+            self.sat_panel.show_series([(rec.name, [h.layer_names[j] for j in cols], h.snap_steps.data,
+                                         h.saturation.data[:, cols], block_of)], 100.0, cfg.train.steps)
+            self.upd_panel.show_series([(rec.name, h.matrix_names, h.snap_steps.data, h.update.data, block_of)],
+                                       1.0, cfg.train.steps)
+        elif snap is not None:  # the preview, or a run before its second snapshot: one bar per layer
+            acts = [s for s in snap.layers if s.kind in ACTIVATIONS]
+            self.sat_panel.show_bars([s.name for s in acts], np.array([s.saturation for s in acts]),
+                                     [block_color(s.name, block_of) for s in acts], 100.0)
+            mats = [p for p in snap.params if p.is_matrix]
+            self.upd_panel.show_bars([short_name(p.name) for p in mats], np.array([p.update_data_log10 for p in mats]),
+                                     [block_color(p.name, block_of) for p in mats])
+        else:
+            self.sat_panel.clear()
+            self.upd_panel.clear()
+        if snap is not None:
+            where = "at init" if snap.step == 0 else f"at step {snap.step:,}"
+            self.act_panel.set_title(f"Activations ({where})")
+            self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
+                                        [f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f} {_sat_word(s.kind)} "
+                                         f"{s.saturation:.0%}" for s in snap.layers], block_of)
+        else:
+            self.act_panel.clear()
+
+    def _overlay(self, recs: list) -> None:
+        with_loss = [r for r in recs if len(r.history.loss) or r.history.init is not None]
+        ref = next((r.history.init.ref_loss for r in recs if r.history.init is not None), float(np.log(27)))
+        total = max(r.cfg.train.steps for r in recs)
+        self.loss_panel.show_overlay([(r.name, r.history.loss.data, r.history.loss_first_step) for r in with_loss],
+                                     ref, total)
+        rows = [r for r in recs if r.history.saturation is not None and len(r.history.snap_steps)]
+        sat, upd = [], []
+        for r in rows:
+            h = r.history
+            cols = activation_columns(h.layer_names)
+            sat.append((r.name, [h.layer_names[j] for j in cols], h.snap_steps.data, h.saturation.data[:, cols],
+                        r.block_of))
+            upd.append((r.name, h.matrix_names, h.snap_steps.data, h.update.data, r.block_of))
+        kinds = {s.kind for r in recs for s in r.cfg.model.layers if s.kind in ACTIVATIONS}
+        self.sat_panel.set_title("Saturation per layer" if len(kinds) != 1 else saturation_title(recs[0].cfg)[0])
+        self.sat_panel.show_series(sat, 100.0, total)
+        self.upd_panel.show_series(upd, 1.0, total)
+        first = next((r for r in recs if r.history.latest is not None), None)
+        if first is not None:  # densities of one run only: several runs' lines would be unreadable
+            snap = first.history.latest
+            self.act_panel.set_title(f"Activations of {run_tag(first.name)} (step {snap.step:,})")
+            self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
+                                        [f"{run_tag(first.name)} · {s.name}<br>σ {s.std:.2f} "
+                                         f"{_sat_word(s.kind)} {s.saturation:.0%}" for s in snap.layers],
+                                        first.block_of)
+        else:
+            self.act_panel.clear()
+
+
+class GradientsView(QtWidgets.QWidget):
+    """Gradient densities at each layer's output, grad:data bars and weight-gradient densities of one record."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.grad_panel = HistPanel("Gradients at each layer's output", "gradient", "density")
+        self.ratio_panel = RatioBars()
+        self.wgrad_panel = HistPanel("Weight gradients (latest snapshot)", "gradient", "density")
+        self.panels = [self.grad_panel, self.ratio_panel, self.wgrad_panel]
+        gg = QtWidgets.QGridLayout(self)
+        gg.setContentsMargins(0, 0, 0, 0)
+        gg.addWidget(self.grad_panel, 0, 0, 1, 2)
+        gg.addWidget(self.ratio_panel, 1, 0)
+        gg.addWidget(self.wgrad_panel, 1, 1)
+        self._key = None
+
+    def invalidate(self) -> None:
+        self._key = None
+
+    def render(self, recs: list) -> bool:
+        rec = next((r for r in recs if r.history.latest is not None and r.status != "invalid"), None)
+        snap = rec.history.latest if rec is not None else None
+        key = (rec.id if rec else None, id(snap))
+        if key == self._key:
+            return False
+        self._key = key
+        if snap is None:
+            for p in self.panels:
+                p.clear()
+            return True
+        block_of = rec.block_of
+        layers = snap.layers
+        where = "at init" if snap.step == 0 else f"at step {snap.step:,}"
+        tag = f"{run_tag(rec.name)} · " if len(recs) > 1 else ""
+        self.grad_panel.set_title(f"{tag}Gradients at each layer's output ({where})")
+        self.grad_panel.update_hists([s.name for s in layers], [s.grad_hist for s in layers],
+                                     [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of)
+        mats = [p for p in snap.params if p.is_matrix]
+        self.ratio_panel.set_title(f"{tag}grad:data per weight matrix ({where})")
+        self.ratio_panel.update_bars(snap, block_of)
+        self.wgrad_panel.set_title(f"{tag}Weight gradients ({where})")
+        self.wgrad_panel.update_hists([p.name for p in mats], [p.grad_hist for p in mats],
+                                      [f"{short_name(p.name)} σ {p.grad_std:.1e}" for p in mats], block_of)
+        return True
