@@ -260,14 +260,34 @@ def _render_item(item: QtWidgets.QGraphicsItem, width: int) -> QtGui.QImage:
     brush = scene.views()[0].backgroundBrush() if scene.views() else QtGui.QBrush()
     img.fill(brush.color() if brush.style() != QtCore.Qt.BrushStyle.NoBrush else QtCore.Qt.GlobalColor.transparent)
     img.setDevicePixelRatio(scale)
-    with _wider_pens(item, scale):
-        painter = QtGui.QPainter(img)
-        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
-        painter.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing)
+    painter = QtGui.QPainter(img)
+    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+    painter.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing)
+    # resolutionScale 1: the device pixel ratio already scales; export mode draws markers as vectors (not
+    # from a 1x pixmap cache) and hides the plot's auto-range button
+    with _wider_pens(item, scale), _export_mode(item, {"antialias": True, "painter": painter, "resolutionScale": 1.0}):
         scene.render(painter, QtCore.QRectF(0, 0, src.width(), src.height()), src)  # pyqtgraph prepares items first
-        painter.end()
+    painter.end()
     img.setDevicePixelRatio(1.0)
     return img
+
+
+@contextmanager
+def _export_mode(item: QtWidgets.QGraphicsItem, opts: dict) -> Iterator[None]:
+    """pyqtgraph's export mode on the item and everything under it (what its exporters do)."""
+    items, todo = [], [item]
+    while todo:
+        it = todo.pop()
+        if hasattr(it, "setExportMode"):
+            items.append(it)
+        todo.extend(it.childItems())
+    for it in items:
+        it.setExportMode(True, opts)
+    try:
+        yield
+    finally:
+        for it in items:
+            it.setExportMode(False)
 
 
 @contextmanager
