@@ -153,9 +153,11 @@ def test_clipboard_holds_an_image_of_the_right_size(qtbot):
 
 def test_svg_is_written_with_the_title(qtbot, tmp_path):
     w = _plot(qtbot, [(np.arange(5), np.arange(5))])
+    w.addItem(pg.ScatterPlotItem(x=[1, 2], y=[1, 2], size=12))
     path = export.export_svg(w, tmp_path / "p.svg")
     text = path.read_text()
     assert "<svg" in text and "Loss overlay" in text and "<path" in text
+    assert "<image" not in text  # markers as vectors, not pyqtgraph's cached pixmaps
 
 
 def test_plain_widget_renders_at_width(qtbot, tmp_path):

@@ -357,7 +357,8 @@ def export_svg(obj, path: str | Path, place_legends: bool = True) -> Path:
             gen.setSize(rect.size().toSize())
             gen.setViewBox(QtCore.QRectF(0, 0, rect.width(), rect.height()))
             painter = QtGui.QPainter(gen)
-            scene.render(painter, QtCore.QRectF(0, 0, rect.width(), rect.height()), rect)
+            with _export_mode(target, {"antialias": True, "painter": painter, "resolutionScale": 1.0}):
+                scene.render(painter, QtCore.QRectF(0, 0, rect.width(), rect.height()), rect)
         else:
             gen.setSize(target.size())
             gen.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), target.size()))
