@@ -1,0 +1,416 @@
+"""The "Train sweep" view: full training runs across one or two fields, run in worker processes off the GUI thread.
+
+A grid of small loss curves (one cell per point, one line per seed) fills in as jobs finish; the summary plot
+shows the final val loss against the swept value, one line per variant, with the seed spread (± std) as a band.
+Clicking a summary point emits `run_requested(path)` with the saved run of that point's first seed, which the
+main window opens with its ordinary "open run" path.
+
+The view is standalone: it takes its base config and data path through `set_base_config`, owns its thread, and
+never touches a widget from another thread (the runner only emits plain data).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from initscope.core.config import Config
+from initscope.core.errors import UserError
+from initscope.core.sweep_backends import LocalPool, default_workers, run_sweep
+from initscope.core.train_sweep import SWEEP_FIELDS, JobResult, SweepResults, SweepSpec, parse_values
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+DEFAULT_VALUES = {"gain": "0.25,0.5,1,5/3,2,3", "output_factor": "0.01,0.1,0.3,1", "depth": "1,2,4,8",
+                  "width": "25,50,100,200", "lr": "0.01,0.03,0.1,0.3", "scheme": "kaiming,naive",
+                  "batchnorm": "off,on"}
+NO_FIELD = "(none)"
+
+
+def _label(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+class SweepRunner(QtCore.QObject):
+    """Runs one sweep in its thread; emits each job's result and then the whole SweepResults (plain data)."""
+
+    result = QtCore.Signal(object)  # JobResult
+    done = QtCore.Signal(object)  # SweepResults
+    failed = QtCore.Signal(str)
+
+    def __init__(self, spec: SweepSpec, data_path: str | None, backend, save_dir: str):
+        super().__init__()
+        self.spec, self.data_path, self.backend, self.save_dir = spec, data_path, backend, save_dir
+
+    @QtCore.Slot()
+    def run(self) -> None:
+        try:
+            from initscope.core.data import load_dataset
+
+            data = load_dataset(self.data_path, self.spec.base.model.block_size)
+            with self.backend:
+                out = run_sweep(self.spec, data, self.backend, self.save_dir,
+                                lambda _results, res: self.result.emit(res))
+            self.done.emit(out)
+        except UserError as e:
+            self.failed.emit(str(e))
+        except Exception as e:  # noqa: BLE001 - shown in the view, never a crash of the window
+            self.failed.emit(f"{type(e).__name__}: {e}")
+
+
+class TrainSweepView(QtWidgets.QWidget):
+    """Pick a field and values, run, watch; click a summary point to open its run."""
+
+    run_requested = QtCore.Signal(str)  # a saved .initscope run of the clicked point
+    finished = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.cfg: Config | None = None
+        self.data_path: str | None = None
+        self.spec: SweepSpec | None = None
+        self.results: SweepResults | None = None
+        self._partial: dict[int, JobResult] = {}
+        self._thread: QtCore.QThread | None = None
+        self._runner: SweepRunner | None = None
+        self.backend = None
+        self.save_dir: str | None = None
+        self._build()
+
+    # --- layout ------------------------------------------------------------------
+    def _build(self) -> None:
+        self.param = QtWidgets.QComboBox()
+        self.param.addItems(list(SWEEP_FIELDS))
+        self.values = QtWidgets.QLineEdit(DEFAULT_VALUES["gain"])
+        self.param2 = QtWidgets.QComboBox()
+        self.param2.addItems([NO_FIELD, *SWEEP_FIELDS])
+        self.values2 = QtWidgets.QLineEdit()
+        self.seeds = QtWidgets.QSpinBox(minimum=1, maximum=20, value=2)
+        self.steps = QtWidgets.QSpinBox(minimum=1, maximum=10_000_000, value=2000, singleStep=1000)
+        self.steps.setGroupSeparatorShown(True)
+        self.workers = QtWidgets.QSpinBox(minimum=1, maximum=256, value=default_workers())
+        for w in (self.param, self.param2):
+            w.setToolTip("\n".join(f"{k}: {v}" for k, v in SWEEP_FIELDS.items()))
+        self.param.currentTextChanged.connect(lambda name: self.values.setText(self._default_values(name)))
+        self.param2.currentTextChanged.connect(
+            lambda name: self.values2.setText("" if name == NO_FIELD else self._default_values(name)))
+        self.run_btn = QtWidgets.QPushButton("Run sweep")
+        self.cancel_btn = QtWidgets.QPushButton("Cancel")
+        self.save_btn = QtWidgets.QPushButton("Save JSON…")
+        self.export_btn = QtWidgets.QPushButton("Export PNG…")
+        self.cancel_btn.setEnabled(False)
+        self.save_btn.setEnabled(False)
+        self.export_btn.setEnabled(False)
+        self.run_btn.clicked.connect(self.start)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.save_btn.clicked.connect(self._save_dialog)
+        self.export_btn.clicked.connect(self._export_dialog)
+        self.status = QtWidgets.QLabel("set a field and values, then Run sweep")
+        self.status.setWordWrap(True)
+
+        form = QtWidgets.QHBoxLayout()
+        for label, w in (("field", self.param), ("values", self.values), ("and", self.param2),
+                         ("values", self.values2), ("seeds", self.seeds), ("steps", self.steps),
+                         ("workers", self.workers)):
+            form.addWidget(QtWidgets.QLabel(label))
+            form.addWidget(w, 3 if w in (self.values, self.values2) else 0)
+        buttons = QtWidgets.QHBoxLayout()
+        for b in (self.run_btn, self.cancel_btn, self.save_btn, self.export_btn):
+            buttons.addWidget(b)
+        buttons.addWidget(self.status, 1)
+
+        self.summary = pg.PlotWidget()
+        self.summary.setBackground("w")
+        self.summary.showGrid(x=True, y=True, alpha=0.3)
+        self.summary.setLabel("left", "final val loss")
+        self.summary.setTitle("Final val loss (mean over seeds, band: ± std)", color="#333")
+        self.legend = self.summary.addLegend(offset=(-10, 10))
+        self.grid = pg.GraphicsLayoutWidget()
+        self.grid.setBackground("w")
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        split.addWidget(self.grid)
+        split.addWidget(self.summary)
+        split.setSizes([500, 500])
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(split, 1)
+        self.lines: dict[str, pg.PlotDataItem] = {}  # variant label -> mean line
+        self.bands: dict[str, pg.FillBetweenItem] = {}
+        self.cells: dict[tuple[int, int], pg.PlotItem] = {}
+
+    def _default_values(self, name: str) -> str:
+        """The field's usual range, with the current setting in it, so a sweep starts around what is on screen."""
+        text = DEFAULT_VALUES.get(name, "")
+        cur = None
+        if self.cfg is not None:
+            cur = {"gain": self.cfg.init.gain, "output_factor": self.cfg.init.output_factor, "lr": self.cfg.train.lr,
+                   "width": next((s.width for s in self.cfg.model.layers if s.kind == "linear" and s.width), None),
+                   "depth": sum(s.kind == "linear" for s in self.cfg.model.layers) - 1}.get(name)
+        if cur is None or cur <= 0:
+            return text
+        vals = parse_values(text)
+        if not any(math.isclose(float(v), float(cur), rel_tol=1e-6) for v in vals):
+            vals = sorted([*vals, cur])
+            text = ",".join(_label(v) for v in vals)
+        return text
+
+    # --- API for the main window -----------------------------------------------------
+    def set_base_config(self, cfg: Config, data_path: str | None) -> None:
+        """The settings a sweep starts from (the window's current config and data file)."""
+        self.cfg, self.data_path = cfg.copy(), data_path
+        self.steps.setValue(min(cfg.train.steps, 2000) or 2000)
+        self.values.setText(self._default_values(self.param.currentText()))
+
+    def make_spec(self) -> SweepSpec:
+        if self.cfg is None:
+            raise UserError("no base config yet")
+        p2 = self.param2.currentText()
+        spec = SweepSpec(self.cfg, self.param.currentText(), parse_values(self.values.text()),
+                         None if p2 == NO_FIELD else p2, [] if p2 == NO_FIELD else parse_values(self.values2.text()),
+                         self.seeds.value(), self.steps.value())
+        spec.validate()
+        return spec
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, backend=None) -> bool:
+        """Run the sweep set in the form (on `backend`, default a local pool of `workers`). False if refused."""
+        if self.running:
+            return False
+        try:
+            spec = self.make_spec()
+        except UserError as e:
+            self.status.setText(f"cannot run: {e}")
+            return False
+        self.spec, self.results, self._partial = spec, None, {}
+        self._new_save_dir()
+        self.backend = backend or LocalPool(self.workers.value())
+        self._setup_plots(spec)
+        n = len(spec.values) * len(spec.variants) * spec.seeds
+        self.status.setText(f"running {n} runs x {spec.steps:,} steps on {self.backend.workers} workers…")
+        self._thread = QtCore.QThread(self)
+        self._runner = SweepRunner(spec, self.data_path, self.backend, self.save_dir)
+        self._runner.moveToThread(self._thread)
+        self._thread.started.connect(self._runner.run)
+        self._runner.result.connect(self._on_result)
+        self._runner.done.connect(self._on_done)
+        self._runner.failed.connect(self._on_failed)
+        self._thread.start()
+        self.run_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        return True
+
+    def cancel(self) -> None:
+        """Stop every job; the finished ones stay drawn and can be saved."""
+        if self.backend is not None and self.running:
+            self.backend.cancel()
+            self.status.setText("cancelling…")
+
+    def shutdown(self, timeout_ms: int = 15_000) -> None:
+        """Cancel and wait for the thread (the window calls this from closeEvent), then drop the saved runs."""
+        self.cancel()
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait(timeout_ms)
+        self._finish_thread()
+        if self.save_dir:
+            shutil.rmtree(self.save_dir, ignore_errors=True)
+            self.save_dir = None
+
+    def _new_save_dir(self) -> None:
+        if self.save_dir:
+            shutil.rmtree(self.save_dir, ignore_errors=True)
+        self.save_dir = tempfile.mkdtemp(prefix="initscope-sweep-")
+
+    # --- results arriving (GUI thread) ----------------------------------------------
+    def _on_result(self, res: JobResult) -> None:
+        self._partial[res.index] = res
+        if self.spec is None:
+            return
+        results = SweepResults(self.spec, self.spec.jobs(self.save_dir))
+        for r in self._partial.values():
+            results.add(r)
+        self._draw(results)
+        total = len(results.jobs)
+        self.status.setText(f"{len(self._partial)} / {total} runs done")
+
+    def _on_done(self, results: SweepResults) -> None:
+        self.results = results
+        self._draw(results)
+        failed = sum(r.status != "finished" for r in results.results.values())
+        what = "cancelled" if self.backend is not None and self.backend.cancelled else "done"
+        self.status.setText(f"{what}: {results.done} runs in {results.wall_seconds:.1f} s"
+                            + (f", {failed} failed or diverged" if failed else "") + "; click a point to open its run")
+        self._finish_thread()
+
+    def _on_failed(self, msg: str) -> None:
+        self.status.setText(f"sweep failed: {msg}")
+        self._finish_thread()
+
+    def _finish_thread(self) -> None:
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+            self._thread.deleteLater()
+            self._runner.deleteLater()
+            self._thread = self._runner = None
+            self.finished.emit()
+        self.run_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+        has = bool(self._partial)
+        self.save_btn.setEnabled(has)
+        self.export_btn.setEnabled(has)
+
+    # --- drawing ----------------------------------------------------------------------
+    def _x(self, spec: SweepSpec) -> tuple[np.ndarray, list | None]:
+        """Numeric values on their own axis; names (scheme, batchnorm) at 0, 1, ... with ticks."""
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec.values):
+            return np.array([float(v) for v in spec.values]), None
+        return np.arange(len(spec.values), dtype=float), [(i, _label(v)) for i, v in enumerate(spec.values)]
+
+    def _variant_label(self, spec: SweepSpec, v2) -> str:
+        return f"{spec.param2}={_label(v2)}" if spec.param2 else "val loss"
+
+    def _setup_plots(self, spec: SweepSpec) -> None:
+        self.summary.clear()
+        self.legend.clear()
+        self.lines, self.bands = {}, {}
+        xs, ticks = self._x(spec)
+        self.summary.setLabel("bottom", spec.param)
+        self.summary.getAxis("bottom").setTicks([ticks] if ticks else None)
+        for j, v2 in enumerate(spec.variants):
+            color = PALETTE[j % len(PALETTE)]
+            label = self._variant_label(spec, v2)
+            lo, hi = pg.PlotCurveItem(pen=pg.mkPen(None)), pg.PlotCurveItem(pen=pg.mkPen(None))
+            band = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(color + "40"))
+            self.summary.addItem(lo)
+            self.summary.addItem(hi)
+            self.summary.addItem(band)
+            line = self.summary.plot([], [], pen=pg.mkPen(color, width=2), symbol="o", symbolSize=8,
+                                     symbolBrush=color, name=label)
+            line.sigPointsClicked.connect(lambda _item, pts, _ev=None, j=j: self._clicked(j, pts))
+            self.lines[label], self.bands[label] = line, band
+        self.grid.clear()
+        self.cells = {}
+        for j, v2 in enumerate(spec.variants):
+            for i, v in enumerate(spec.values):
+                title = f"{spec.param}={_label(v)}" + (f", {_label(v2)}" if spec.param2 else "")
+                cell = self.grid.addPlot(row=j, col=i, title=f"<span style='font-size:8pt'>{title}</span>")
+                cell.setLogMode(y=False)
+                cell.hideButtons()
+                cell.getAxis("left").setWidth(28)
+                self.cells[(i, j)] = cell
+
+    def _draw(self, results: SweepResults) -> None:
+        spec = results.spec
+        xs, _ = self._x(spec)
+        points = results.points()
+        nv = len(spec.variants)
+        for j, v2 in enumerate(spec.variants):
+            label = self._variant_label(spec, v2)
+            sel = [(xs[i], points[i * nv + j]) for i in range(len(spec.values))]
+            sel = [(x, p) for x, p in sel if p.val_mean is not None]
+            x = np.array([x for x, _ in sel], float)
+            mean = np.array([p.val_mean for _, p in sel], float)
+            std = np.array([p.val_std for _, p in sel], float)
+            self.lines[label].setData(x, mean)
+            band = self.bands[label]
+            band.curves[0].setData(x, mean - std)
+            band.curves[1].setData(x, mean + std)
+        for (i, j), cell in self.cells.items():
+            p = points[i * nv + j]
+            cell.clear()
+            for k, (_, r) in enumerate(p.runs):
+                if r is None or not len(r.curve):
+                    continue
+                ok = np.isfinite(r.curve)
+                color = "#d62728" if r.status != "finished" else PALETTE[k % len(PALETTE)]
+                cell.plot(r.curve_steps[ok], r.curve[ok], pen=pg.mkPen(color, width=1))
+            bad = [r for _, r in p.runs if r is not None and r.status != "finished"]
+            if bad:
+                txt = pg.TextItem(bad[0].status, color="#d62728", anchor=(0, 0))
+                cell.addItem(txt)
+                cell.setToolTip(bad[0].message)
+
+    def summary_data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """What the summary plot draws: variant label -> (x, mean val loss). For tests and exports."""
+        return {label: tuple(np.asarray(a) for a in line.getData()) for label, line in self.lines.items()}
+
+    def band_data(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """variant label -> (x, lower, upper) of the seed band."""
+        out = {}
+        for label, band in self.bands.items():
+            x, lo = band.curves[0].getData()
+            _, hi = band.curves[1].getData()
+            out[label] = (np.asarray(x), np.asarray(lo), np.asarray(hi))
+        return out
+
+    # --- clicking, saving, exporting -----------------------------------------------------
+    def _clicked(self, j: int, pts) -> None:
+        if not len(pts) or self.spec is None:
+            return
+        x = pts[0].pos().x()
+        xs, _ = self._x(self.spec)
+        i = int(np.argmin(np.abs(xs - x)))
+        path = self.run_path(i, j)
+        if path:
+            self.run_requested.emit(path)
+
+    def run_path(self, i: int, j: int) -> str | None:
+        """The saved run of point (value i, variant j): its first seed whose run file exists."""
+        if self.spec is None:
+            return None
+        for job in self.spec.jobs(self.save_dir):
+            if job.i == i and job.j == j and job.index in self._partial:
+                path = self._partial[job.index].run_path
+                if path and Path(path).is_file():
+                    return path
+        return None
+
+    def current_results(self) -> SweepResults | None:
+        if self.results is not None:
+            return self.results
+        if self.spec is None or not self._partial:
+            return None
+        res = SweepResults(self.spec, self.spec.jobs(self.save_dir))
+        for r in self._partial.values():
+            res.add(r)
+        return res
+
+    def save_json(self, path: str | Path) -> None:
+        from initscope.core.files import atomic_write_text
+
+        res = self.current_results()
+        if res is None:
+            raise UserError("no sweep results to save yet")
+        atomic_write_text(Path(path), json.dumps(res.to_dict(), indent=1) + "\n")
+
+    def export_png(self, path: str | Path, width: int = 1600) -> None:
+        """The summary plot as a PNG (pyqtgraph's exporter, widened for slides)."""
+        from pyqtgraph.exporters import ImageExporter
+
+        exporter = ImageExporter(self.summary.plotItem)
+        exporter.parameters()["width"] = width
+        exporter.export(str(path))
+
+    def _save_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save sweep", "sweep.json", "JSON (*.json)")
+        if path:
+            try:
+                self.save_json(path)
+            except UserError as e:
+                self.status.setText(str(e))
+
+    def _export_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export summary plot", "sweep.png", "PNG (*.png)")
+        if path:
+            self.export_png(path)
