@@ -29,12 +29,12 @@ pi / (pi - 1) gradient growth per layer (Yang et al. 2019, "A mean field theory 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 
-from initscope.core.config import ACTIVATIONS, Config
+from initscope.core.config import ACTIVATIONS, Config, deep_stack
 
 BN_EPS = 1e-5  # torch.nn.BatchNorm1d's default, which Net uses
 _ZMAX = 12.0  # |z| beyond 12 carries < 1e-32 of the Gaussian
@@ -180,7 +180,7 @@ _SAMPLES: dict[int, np.ndarray] = {}
 
 def _normal_sample(n: int) -> np.ndarray:
     if n not in _SAMPLES:  # fixed seed: the same config always gets the same number
-        _SAMPLES[n] = np.random.default_rng(0).standard_normal((1000, n))
+        _SAMPLES[n] = np.random.default_rng(0).standard_normal((500, n))
     return _SAMPLES[n]
 
 
@@ -389,3 +389,45 @@ def theory_dict(cfg: Config, vocab_size: int = 27) -> dict:
     gc = critical_gain(cfg)
     return {"config": cfg.to_dict(), "layers": [p.to_dict() for p in predict(cfg, vocab_size)],
             "critical_gain": gc, "regime": regime(cfg)}
+
+
+def sweep_caption(cfg: Config) -> str:
+    """The gain sweep's one line on order and chaos (the critical gain is what the vertical line marks)."""
+    gc = critical_gain(cfg)
+    kinds = {s.kind for s in cfg.model.layers}
+    if "batchnorm" in kinds:
+        return ("Dashed: wide-net theory. BatchNorm resets q to 1 after every Linear, so the gain drops out: "
+                "no order-to-chaos boundary.")
+    if gc is None:
+        return "Dashed: wide-net theory. No single critical gain for this stack."
+    if "relu" in kinds:
+        return (f"Dashed: wide-net theory. Critical gain {gc:.3g} (chi = gain²/2 = 1): below it the signal and "
+                "gradients shrink layer after layer, above it they grow.")
+    return (f"Dashed: wide-net theory. Critical gain {gc:.3g} (chi = 1): below it order, signals and gradients fade "
+            "with depth; above it chaos, tanh saturates, nearby inputs decorrelate, gradients grow toward the input.")
+
+
+def with_gain(cfg: Config, gain: float) -> Config:
+    return replace(cfg, init=replace(cfg.init, gain=gain))
+
+
+def gain_curves(cfg: Config, gains: list[float], vocab_size: int = 27) -> tuple[list[str], np.ndarray]:
+    """(layer names, array[gains, layers, 3]) of predicted saturation, std and gradient std: the sweep's columns."""
+    rows, names = [], []
+    for g in gains:
+        preds = predict(with_gain(cfg, g), vocab_size)
+        names = [p.name for p in preds]
+        rows.append([[p.saturation, p.std, p.grad_std] for p in preds])
+    return names, np.array(rows, float).reshape(len(gains), len(names), 3)
+
+
+def depth_curves(cfg: Config, depths: list[int], width: int, activation: str, batchnorm: bool,
+                 vocab_size: int = 27) -> np.ndarray:
+    """array[depths, 3]: the deepest layer's predicted std and saturation and the first layer's gradient std,
+    for cfg's init on `deep_stack(depth, width, batchnorm, activation)` (what sweeps.depth_sweep measures)."""
+    out = []
+    for d in depths:
+        c = replace(cfg, model=replace(cfg.model, layers=deep_stack(d, width, batchnorm, activation)))
+        preds = predict(c, vocab_size)
+        out.append([preds[-1].std, preds[-1].saturation, preds[0].grad_std])
+    return np.array(out, float)

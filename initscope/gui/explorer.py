@@ -13,6 +13,7 @@ from initscope.core.bn_points import normalize
 from initscope.core.config import TANH_GAIN, Config
 from initscope.core.diagnostics import Snapshot
 from initscope.core.sweeps import depth_sweep, gain_values, iter_gain_sweep
+from initscope.core.theory import critical_gain, depth_curves, gain_curves, sweep_caption
 from initscope.gui.panels import PALETTE, Panel, block_color
 
 
@@ -50,9 +51,13 @@ class SweepWorker(QtCore.QObject):
 
 
 class GainSweepView(QtWidgets.QWidget):
-    """Saturation, std and gradient std per layer against gain; click a point to use that gain."""
+    """Saturation, std and gradient std per layer against gain; click a point to use that gain.
+
+    Given the config, wide-net theory (core/theory.py) is drawn dashed beside each layer's measured line, in
+    the layer's colour, the critical gain (chi = 1) is marked, and one line below says what order and chaos mean."""
 
     gainPicked = QtCore.Signal(float)
+    THEORY_POINTS = 45  # the theory is smooth and cheap (~3 ms a gain): a finer line than the measured one
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,28 +70,71 @@ class GainSweepView(QtWidgets.QWidget):
                        Panel("Gradient std vs gain", "gain", "gradient std (log)", legend=False)]
         self.panels[2].plot.setLogMode(y=True)
         self.marks = []
+        self.critical_marks = []
         for p in self.panels:
             ref = pg.InfiniteLine(TANH_GAIN, angle=90, pen=pg.mkPen("#888", style=QtCore.Qt.PenStyle.DashLine),
                                   label="5/3", labelOpts={"position": 0.95, "color": "#666"})
             cur = pg.InfiniteLine(1.0, angle=90, pen=pg.mkPen("#d62728", width=2), label="current",
                                   labelOpts={"position": 0.85, "color": "#d62728"})
+            crit = pg.InfiniteLine(1.0, angle=90, pen=pg.mkPen("#2ca02c", width=1.5, style=QtCore.Qt.PenStyle.DashDotLine),
+                                   label="critical", labelOpts={"position": 0.75, "color": "#2ca02c"})
+            crit.setVisible(False)
             p.plot.addItem(ref)
             p.plot.addItem(cur)
+            p.plot.addItem(crit)
             self.marks.append(cur)
+            self.critical_marks.append(crit)
             p.plot.scene().sigMouseClicked.connect(lambda ev, p=p: self._clicked(p, ev))
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        # theory: gains, layer names and [gains, layers, 3] predicted (saturation, std, grad std); drawn once per sweep
+        self.theory_gains = np.zeros(0)
+        self.theory_names: list[str] = []
+        self.theory_values = np.zeros((0, 0, 3))
+        self.theory_curves: list[dict[str, pg.PlotDataItem]] = [{} for _ in self.panels]
+        self.theory_dirty = False
+        self.critical: float | None = None
+        self.caption = QtWidgets.QLabel("")
+        # a changing text must not re-lay out the plots above it
+        self.caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        row = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
         for p in self.panels:
-            lay.addWidget(p)
+            row.addWidget(p)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addLayout(row, 1)
+        lay.addWidget(self.caption)
 
     def set_current(self, gain: float) -> None:
         for m in self.marks:
             m.setValue(gain)
 
-    def start(self, gains: list[float]) -> None:
+    def start(self, gains: list[float], cfg: Config | None = None, vocab_size: int = 27) -> None:
+        """A new sweep over `gains`; with cfg, its theory lines, critical gain and caption at once."""
         self.gains, self.values, self.names = gains, {}, []
         for p in self.panels:
             p.clear_series()
+        self.set_theory(cfg, vocab_size)
+
+    def set_theory(self, cfg: Config | None, vocab_size: int = 27) -> None:
+        for p, curves in zip(self.panels, self.theory_curves):
+            for c in curves.values():
+                p.plot.removeItem(c)
+            curves.clear()
+        self.critical = None
+        self.theory_names, self.theory_values = [], np.zeros((0, 0, 3))
+        self.caption.setText("")
+        if cfg is not None and self.gains:
+            self.theory_gains = np.linspace(min(self.gains), max(self.gains), self.THEORY_POINTS)
+            self.theory_names, self.theory_values = gain_curves(cfg, list(self.theory_gains), vocab_size)
+            self.critical = critical_gain(cfg)
+            self.caption.setText(sweep_caption(cfg))
+        shown = self.critical is not None and bool(self.gains) and min(self.gains) <= self.critical <= max(self.gains)
+        for m in self.critical_marks:
+            m.setVisible(shown)
+            if shown:
+                m.setValue(self.critical)
+        self.theory_dirty = bool(self.theory_names)
 
     def add_point(self, i: int, names: list[str], arr: np.ndarray) -> None:
         """Store a point; `draw` (on the window's timer) puts what has arrived on screen."""
@@ -95,6 +143,8 @@ class GainSweepView(QtWidgets.QWidget):
         self.dirty = True
 
     def draw(self, block_of) -> None:
+        if self.theory_dirty:
+            self._draw_theory(block_of)
         if not self.dirty or not self.values:
             return
         self.dirty = False
@@ -108,6 +158,14 @@ class GainSweepView(QtWidgets.QWidget):
                 p.curves[n].setData(xs, table[:, j, col] * scale)  # lines only: symbols cost 5x to draw
             p.draws += 1
 
+    def _draw_theory(self, block_of) -> None:
+        self.theory_dirty = False
+        for p, curves, (col, scale) in zip(self.panels, self.theory_curves, ((0, 100.0), (1, 1.0), (2, 1.0))):
+            for j, n in enumerate(self.theory_names):
+                pen = pg.mkPen(block_color(n, block_of), width=1.5, style=QtCore.Qt.PenStyle.DashLine)
+                curves[n] = p.plot.plot(self.theory_gains, self.theory_values[:, j, col] * scale, pen=pen)
+            p.draws += 1
+
     def _clicked(self, panel: Panel, ev) -> None:
         if not self.values:
             return
@@ -118,7 +176,8 @@ class GainSweepView(QtWidgets.QWidget):
 
 
 class DepthSweepView(QtWidgets.QWidget):
-    """The deepest layer's std and saturation as the stack deepens, without (dashed) and with BatchNorm."""
+    """The deepest layer's std and saturation as the stack deepens, without and with BatchNorm; given the
+    config, wide-net theory dashed beside each."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -126,12 +185,15 @@ class DepthSweepView(QtWidgets.QWidget):
         self.sat_panel = Panel("Deepest layer's saturation", "depth", "saturated (%)", legend=False)
         self.grad_panel = Panel("First layer's gradient std", "depth", "gradient std (log)", legend=False)
         self.grad_panel.plot.setLogMode(y=True)
+        self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, plain|BatchNorm)
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         for p in (self.std_panel, self.sat_panel, self.grad_panel):
             lay.addWidget(p)
 
-    def show_result(self, res) -> None:
+    def show_result(self, res, cfg: Config | None = None, vocab_size: int = 27) -> None:
+        """Draw a depth sweep; with the config it ran on, the theory for the same stacks (width from cfg's first
+        hidden Linear, as the sweep builds them; activation from the sweep's layer names)."""
         d = res.to_dict()
         depths = np.array(d["depths"], float)
         for p in (self.std_panel, self.sat_panel, self.grad_panel):
@@ -144,8 +206,27 @@ class DepthSweepView(QtWidgets.QWidget):
             self.std_panel.curves[name].setData(depths, np.array(deepest["std"], float), **style)
             self.sat_panel.curves[name].setData(depths, np.array(deepest["saturation"], float) * 100, **style)
             self.grad_panel.curves[name].setData(depths, np.array(first_grad, float), **style)
+        self._draw_theory(d, cfg, vocab_size)
         for p in (self.std_panel, self.sat_panel, self.grad_panel):
             p.draws += 1
+
+    def _draw_theory(self, d: dict, cfg: Config | None, vocab_size: int) -> None:
+        panels = {"std": self.std_panel, "sat": self.sat_panel, "grad": self.grad_panel}
+        for (key, _), c in self.theory_curves.items():
+            panels[key].plot.removeItem(c)
+        self.theory_curves = {}
+        if cfg is None or not d["layers"]:
+            return
+        width = next((s.width for s in cfg.model.layers if s.kind == "linear" and s.width), 100)
+        act = "relu" if d["layers"][0]["name"].startswith("ReLU") else "tanh"
+        depths = [int(x) for x in d["depths"]]
+        for bn, name, color in ((False, "plain", PALETTE[0]), (True, "BatchNorm", PALETTE[1])):
+            t = depth_curves(cfg, depths, width, act, bn, vocab_size)
+            pen = pg.mkPen(color, width=1.5, style=QtCore.Qt.PenStyle.DashLine)
+            for key, col, scale in (("std", 0, 1.0), ("sat", 1, 100.0), ("grad", 2, 1.0)):
+                self.theory_curves[(key, name)] = panels[key].plot.plot(depths, t[:, col] * scale, pen=pen)
+        if self.std_panel.legend is not None:
+            self.std_panel.legend.addItem(self.theory_curves[("std", "plain")], "theory (dashed)")
 
 
 class DeadNeuronMap(QtWidgets.QWidget):
