@@ -4,6 +4,7 @@ What's This, the shortcut list built from the window's actions, About with the v
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 
@@ -42,7 +43,7 @@ def test_texts_quote_the_numbers_the_code_uses():
     assert f"**{TH.update_high:g}**" in t["update-data"] and f"**{TH.update_low:g}**" in t["update-data"]
     assert f"**{TH.output_settle_steps:,} steps**" in t["update-data"]
     assert f"**{TH.dead_fraction:.0%}**" in t["dead-neurons"] and f"**{TH.dead_fraction:.0%}**" in t["saturation-relu"]
-    assert f"more than 1.0 above" in t["loss"] and TH.init_loss_excess == 1.0
+    assert "more than 1.0 above" in t["loss"] and TH.init_loss_excess == 1.0
     assert f"**{math.log(27):.2f}**" in t["loss"]
     assert f"{DiagConfig().hist_bins} equal bins" in t["activations"]
     assert "log10( std(lr x W.grad) / std(W) )" in t["update-data"]  # log10, as diagnostics.collect computes
@@ -96,7 +97,7 @@ def _window(qtbot):
 
 
 def test_shortcut_rows_come_from_actions_and_buttons(qtbot):
-    win, acts, nxt = _window(qtbot)
+    _, acts, nxt = _window(qtbot)
     rows = ghelp.shortcut_rows([*acts, nxt, acts[0]])
     native = QtGui.QKeySequence.SequenceFormat.NativeText
     assert rows == [("Train", QtGui.QKeySequence("Ctrl+Return").toString(native)),
@@ -107,7 +108,7 @@ def test_shortcut_rows_come_from_actions_and_buttons(qtbot):
 
 
 def test_help_menu_lists_shortcuts_at_open_time_and_about(qtbot):
-    win, acts, nxt = _window(qtbot)
+    win, _, nxt = _window(qtbot)
     menu = ghelp.build_help_menu(win.menuBar(), win, lambda: [*win.actions(), nxt])
     titles = [a.text() for a in menu.actions() if not a.isSeparator()]
     assert titles == ["How to read initscope", "Panels", "Keyboard shortcuts", "About initscope"]
@@ -127,8 +128,9 @@ def test_help_menu_lists_shortcuts_at_open_time_and_about(qtbot):
 
     next(a for a in menu.actions() if a.text() == "About initscope").trigger()
     about = next(d for d in win.findChildren(ghelp.HelpDialog) if d.windowTitle() == "About initscope")
-    import initscope
     import torch  # the test may import it; the app does not have to (see the next test)
+
+    import initscope
 
     for v in (initscope.__version__, torch.__version__, QtCore.qVersion(), pyqtgraph.__version__):
         assert v in about.text()
@@ -143,8 +145,8 @@ def test_help_menu_lists_shortcuts_at_open_time_and_about(qtbot):
 def test_versions_do_not_import_torch():
     code = ("import sys; from initscope.gui.help import versions; v = versions(); "
             "assert 'torch' not in sys.modules, 'torch imported'; print(v['torch'])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.returncode == 0, out.stderr
     import torch
 

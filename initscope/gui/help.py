@@ -13,7 +13,6 @@ import platform
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Union
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -159,7 +158,7 @@ def set_whats_this(widget: QtWidgets.QWidget, key: str) -> None:
 
 
 # --- shortcuts --------------------------------------------------------------------------------------------
-Shortcutted = Union[QtGui.QAction, QtWidgets.QAbstractButton]
+Shortcutted = QtGui.QAction | QtWidgets.QAbstractButton
 
 
 def shortcut_rows(items: Iterable[Shortcutted]) -> list[tuple[str, str]]:

@@ -152,10 +152,10 @@ class Settings:
                 self.qs.remove("window/geometry")
                 self._note("the remembered window size could not be used; using the default")
         state = self.qs.value("window/state")
-        if state is not None and isinstance(window, QtWidgets.QMainWindow):
-            if not (isinstance(state, QtCore.QByteArray) and window.restoreState(state)):
-                self.qs.remove("window/state")
-                self._note("the remembered window layout could not be used; using the default")
+        if (state is not None and isinstance(window, QtWidgets.QMainWindow)
+                and not (isinstance(state, QtCore.QByteArray) and window.restoreState(state))):
+            self.qs.remove("window/state")
+            self._note("the remembered window layout could not be used; using the default")
         for name, sp in (splitters or {}).items():
             s = self.qs.value(f"splitters/{name}")
             if s is None:
