@@ -164,3 +164,19 @@ def test_corner_button_follows_the_panel_corner(qtbot):
     panel.resize(500, 260)
     qtbot.waitUntil(lambda: b.geometry().right() == 500 - 1 - 2)
     assert "ln 27" in QtGui.QTextDocumentFragment.fromHtml(panel.whatsThis()).toPlainText()
+
+
+def test_help_key_can_change(qtbot):
+    """The saturation panel shows tanh or ReLU help depending on the stack."""
+    panel = QtWidgets.QWidget()
+    qtbot.addWidget(panel)
+    b = ghelp.corner_help_button(panel, "saturation-tanh")
+    panel.show()
+    ghelp.set_help_key(b, "saturation-relu")
+    assert "ReLU" in b.toolTip()
+    assert "== 0" in QtGui.QTextDocumentFragment.fromHtml(panel.whatsThis()).toPlainText()
+    b.click()
+    dlg = panel._initscope_help["saturation-relu"]
+    assert dlg.isVisible() and "zero" in dlg.text()
+    with pytest.raises(KeyError):
+        ghelp.set_help_key(b, "nonsense")

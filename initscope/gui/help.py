@@ -115,12 +115,20 @@ def help_button(key: str, parent: QtWidgets.QWidget | None = None) -> QtWidgets.
     b = QtWidgets.QToolButton(parent)
     b.setText("?")
     b.setAutoRaise(True)
-    b.setToolTip(f"What does “{PANELS[key]}” show? (formula, what healthy looks like, the lecture)")
-    b.setAccessibleName(f"Help: {PANELS[key]}")
     b.setFocusPolicy(QtCore.Qt.FocusPolicy.TabFocus)
-    b.clicked.connect(lambda: show_help(key, b))
-    b.help_key = key
+    b.clicked.connect(lambda: show_help(b.help_key, b))  # read at click time: set_help_key can change it
+    set_help_key(b, key)
     return b
+
+
+def set_help_key(button: QtWidgets.QToolButton, key: str) -> None:
+    """Point a "?" button at another topic (the saturation panel switches between tanh and ReLU)."""
+    help_path(key)
+    button.help_key = key
+    button.setToolTip(f"What does “{PANELS[key]}” show? (formula, what healthy looks like, the lecture)")
+    button.setAccessibleName(f"Help: {PANELS[key]}")
+    if getattr(button, "sets_whats_this", False) and button.parentWidget() is not None:
+        set_whats_this(button.parentWidget(), key)
 
 
 class _KeepInCorner(QtCore.QObject):
@@ -145,10 +153,11 @@ class _KeepInCorner(QtCore.QObject):
 def corner_help_button(panel: QtWidgets.QWidget, key: str, margin: int = 2) -> QtWidgets.QToolButton:
     """A "?" floating in the panel's top-right corner (one line to wire per panel), and What's This."""
     b = help_button(key, panel)
+    b.sets_whats_this = True
+    set_whats_this(panel, key)
     keeper = _KeepInCorner(b, margin)
     panel.installEventFilter(keeper)
     keeper.place()
-    set_whats_this(panel, key)
     return b
 
 
