@@ -9,6 +9,7 @@ import pytest
 
 from initscope.core.config import Config
 from initscope.core.data import default_data_path, load_words, make_dataset
+from initscope.core.errors import UserError
 from initscope.core.train_sweep import run_job
 
 TINY = {"model": {"n_embd": 4, "layers": [{"kind": "linear", "width": 16}, {"kind": "tanh"},
@@ -71,7 +72,9 @@ def test_summary_plot_draws_each_variants_final_val_loss(qtbot, view, words, tmp
         np.testing.assert_array_equal(x, [1.0, 5 / 3])
         np.testing.assert_array_equal(y, [val for _, val in expect[v2]])
         bx, lo, hi = view.band_data()[label]
-        np.testing.assert_array_equal(lo, y) and np.testing.assert_array_equal(hi, y)  # one seed: no spread
+        np.testing.assert_array_equal(bx, x)
+        np.testing.assert_array_equal(lo, y)  # one seed: no spread
+        np.testing.assert_array_equal(hi, y)
     assert all(len(c.listDataItems()) == 1 for c in view.cells.values())  # one loss curve per cell (one seed)
 
     # clicking the (5/3, on) point asks the window to open that run, saved in the runfile format
@@ -85,6 +88,15 @@ def test_summary_plot_draws_each_variants_final_val_loss(qtbot, view, words, tmp
     view.save_json(out)
     d = json.loads(out.read_text())
     assert d["param"] == "gain" and d["values2"] == ["off", "on"] and len(d["points"]) == 4
+    before = view.summary_data()
+    view.load_json(out)  # a saved sweep draws the same summary
+    for label, (x, y) in view.summary_data().items():
+        np.testing.assert_array_equal(x, before[label][0])
+        np.testing.assert_array_equal(y, before[label][1])
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"param": "gain"}')
+    with pytest.raises(UserError, match="not a training sweep"):
+        view.load_json(bad)
     png = tmp_path / "sweep.png"
     view.export_png(png)
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -105,3 +117,23 @@ def test_cancel_stops_every_worker(qtbot, view, words):
     assert view.status.text().startswith("cancelled: 0 runs")
     assert all(_gone(p) for p in pids) and mp.active_children() == []
     assert view.run_btn.isEnabled() and not view.cancel_btn.isEnabled()
+
+
+def test_seed_spread_is_the_band(qtbot, view, tmp_path):
+    """A saved 2-seed sweep (no processes needed): the line is the seed mean, the band mean ± std."""
+    vals = {(0.5, "off"): [2.9, 3.1], (0.5, "on"): [2.5, 2.6], (2.0, "off"): [2.7, 2.3], (2.0, "on"): [2.45, 2.55]}
+    points = [{"value": v, "value2": v2, "runs": [{"seed": k, "train": x, "val": x, "status": "finished", "seconds": 1.0}
+                                                  for k, x in enumerate(xs)]} for (v, v2), xs in vals.items()]
+    d = {"param": "gain", "values": [0.5, 2.0], "param2": "batchnorm", "values2": ["off", "on"], "steps": 10,
+         "seeds": 2, "points": points, "backend": "local", "workers": 2, "wall_seconds": 1.0}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(d))
+    view.load_json(path)
+    for v2 in ("off", "on"):
+        x, lo, hi = view.band_data()[f"batchnorm={v2}"]
+        xs, mean = view.summary_data()[f"batchnorm={v2}"]
+        expect = [vals[(g, v2)] for g in (0.5, 2.0)]
+        np.testing.assert_allclose(mean, [np.mean(e) for e in expect])
+        np.testing.assert_allclose(lo, [np.mean(e) - np.std(e) for e in expect])
+        np.testing.assert_allclose(hi, [np.mean(e) + np.std(e) for e in expect])
+        np.testing.assert_array_equal(x, [0.5, 2.0])

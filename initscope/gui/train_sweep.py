@@ -104,6 +104,7 @@ class TrainSweepView(QtWidgets.QWidget):
         self.cancel_btn = QtWidgets.QPushButton("Cancel")
         self.save_btn = QtWidgets.QPushButton("Save JSON…")
         self.export_btn = QtWidgets.QPushButton("Export PNG…")
+        self.load_btn = QtWidgets.QPushButton("Load JSON…")
         self.cancel_btn.setEnabled(False)
         self.save_btn.setEnabled(False)
         self.export_btn.setEnabled(False)
@@ -111,6 +112,7 @@ class TrainSweepView(QtWidgets.QWidget):
         self.cancel_btn.clicked.connect(self.cancel)
         self.save_btn.clicked.connect(self._save_dialog)
         self.export_btn.clicked.connect(self._export_dialog)
+        self.load_btn.clicked.connect(self._load_dialog)
         self.status = QtWidgets.QLabel("set a field and values, then Run sweep")
         self.status.setWordWrap(True)
 
@@ -121,7 +123,7 @@ class TrainSweepView(QtWidgets.QWidget):
             form.addWidget(QtWidgets.QLabel(label))
             form.addWidget(w, 3 if w in (self.values, self.values2) else 0)
         buttons = QtWidgets.QHBoxLayout()
-        for b in (self.run_btn, self.cancel_btn, self.save_btn, self.export_btn):
+        for b in (self.run_btn, self.cancel_btn, self.save_btn, self.export_btn, self.load_btn):
             buttons.addWidget(b)
         buttons.addWidget(self.status, 1)
 
@@ -394,6 +396,34 @@ class TrainSweepView(QtWidgets.QWidget):
             raise UserError("no sweep results to save yet")
         atomic_write_text(Path(path), json.dumps(res.to_dict(), indent=1) + "\n")
 
+    def load_json(self, path: str | Path) -> None:
+        """Show a saved sweep (this view's Save, or `sweep train --json-out`): the summary plot; the grid stays empty
+        (the JSON keeps final losses, not curves)."""
+        from initscope.core.files import read_json
+
+        d = read_json(path, UserError)
+        try:
+            values2 = d["values2"] if d.get("param2") else []
+            spec = SweepSpec(self.cfg or Config.from_dict({}), d["param"], list(d["values"]), d.get("param2"), values2,
+                             int(d["seeds"]), int(d["steps"]))
+            spec.validate()
+            results = SweepResults(spec, spec.jobs())
+            for n, point in enumerate(d["points"]):
+                for k, run in enumerate(point["runs"]):
+                    results.add(JobResult(n * spec.seeds + k, str(run["status"]), str(run.get("message", "")),
+                                          train=run["train"], val=run["val"], seconds=float(run["seconds"])))
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserError(f"{path}: not a training sweep JSON ({type(e).__name__}: {e})") from None
+        results.backend, results.workers = str(d.get("backend", "")), int(d.get("workers", 0))
+        results.wall_seconds = float(d.get("wall_seconds", 0.0))
+        self.spec, self.results = spec, results
+        self._partial = dict(results.results)
+        self._setup_plots(spec)
+        self._draw(results)
+        self.status.setText(f"{path}: {results.done} runs x {spec.steps:,} steps")
+        self.save_btn.setEnabled(True)
+        self.export_btn.setEnabled(True)
+
     def export_png(self, path: str | Path, width: int = 1600) -> None:
         """The summary plot as a PNG (pyqtgraph's exporter, widened for slides)."""
         from pyqtgraph.exporters import ImageExporter
@@ -407,6 +437,16 @@ class TrainSweepView(QtWidgets.QWidget):
         if path:
             try:
                 self.save_json(path)
+            except UserError as e:
+                self.status.setText(str(e))
+
+    def _load_dialog(self) -> None:
+        if self.running:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load sweep", "", "JSON (*.json)")
+        if path:
+            try:
+                self.load_json(path)
             except UserError as e:
                 self.status.setText(str(e))
 
