@@ -403,9 +403,8 @@ def ask_width(parent: QtWidgets.QWidget | None, width: int = DEFAULT_WIDTH) -> i
 # --- actions for a panel's menu ---------------------------------------------------------------------------
 def export_actions(obj, parent: QtWidgets.QWidget, settings=None) -> list[QtGui.QAction]:
     """Copy to clipboard / Export as PNG… / Export as SVG… for one panel, ready for a context menu,
-    a toolbar or pyqtgraph's plot menu (add_to_plot_menu). PNGs use settings.export_width (1600 px
-    when there are no settings); the file dialogs start in, and remember, the "export" folder."""
-    from initscope.gui.settings import get_save_file
+    a toolbar or pyqtgraph's plot menu (add_to_plot_menu). With a gui.settings.Settings, PNGs use its
+    export_width and the file dialog starts in, and remembers, the "export" folder; without, 1600 px."""
 
     def width() -> int:
         return settings.export_width if settings is not None else DEFAULT_WIDTH
@@ -421,8 +420,11 @@ def export_actions(obj, parent: QtWidgets.QWidget, settings=None) -> list[QtGui.
 
     def save(kind: str) -> None:
         flt = "PNG image (*.png)" if kind == "png" else "SVG image (*.svg)"
-        path = get_save_file(parent, settings, "export", f"Export panel as {kind.upper()}",
-                             f"{file_stem(obj)}.{kind}", flt)
+        caption, name = f"Export panel as {kind.upper()}", f"{file_stem(obj)}.{kind}"
+        if settings is not None:
+            path = settings.save_file(parent, "export", caption, name, flt)
+        else:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, caption, name, flt)
         if not path:
             return
         if not path.lower().endswith(f".{kind}"):

@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtWidgets
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
+from initscope.gui.export import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
 
 ENV_DIR = "INITSCOPE_CONFIG_DIR"
 FILE_NAME = "settings.ini"
@@ -189,8 +190,6 @@ class Settings:
     @property
     def export_width(self) -> int:
         """The PNG width last chosen for exports (default 1600 px)."""
-        from initscope.gui.export import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
-
         v = self.qs.value("export/width")
         if v is None:
             return DEFAULT_WIDTH
@@ -220,6 +219,18 @@ class Settings:
             return
         p = Path(path)
         self._set(f"folders/{kind}", str(p if p.is_dir() else p.parent))
+
+
+    # --- file dialogs that start in, and remember, the last folder of their kind --------------------------
+    def open_file(self, parent: QtWidgets.QWidget | None, kind: str, caption: str, filter: str = "") -> str:
+        return get_open_file(parent, self, kind, caption, filter)
+
+    def save_file(self, parent: QtWidgets.QWidget | None, kind: str, caption: str, name: str = "",
+                  filter: str = "") -> str:
+        return get_save_file(parent, self, kind, caption, name, filter)
+
+    def choose_folder(self, parent: QtWidgets.QWidget | None, kind: str, caption: str) -> str:
+        return get_folder(parent, self, kind, caption)
 
 
 def _one_line(e: Exception) -> str:
