@@ -126,7 +126,8 @@ def _param_moments(gs: list[torch.Tensor], ps: list[torch.Tensor], lay: "_Layout
 
     Matrices (the embedding, Linear weights): from sums and fused `_foreach_norm`s, a few ops for all of them;
     their means are small next to their stds, so sums of squares lose nothing. 1-D parameters (BatchNorm's
-    gamma sits at 1 +- 1e-3) would cancel catastrophically that way: torch.std_mean, one op each."""
+    gamma sits at 1 +- 1e-3) would cancel catastrophically that way: they get two passes (mean, then the
+    centred squares), all in one small matmul each."""
     mats, vecs = lay.mats, lay.vecs
     xs = [gs[j] for j in mats] + [ps[j] for j in mats]
     sums = torch.stack([x.sum() for x in xs])
@@ -134,11 +135,15 @@ def _param_moments(gs: list[torch.Tensor], ps: list[torch.Tensor], lay: "_Layout
     mean_m, std_m = _moments(sums, norms * norms, lay.mat_n2)
     k = len(mats)
     parts_mean, parts_gstd, parts_dstd = [mean_m[:k]], [std_m[:k]], [std_m[k:]]
-    if vecs:
-        gm_v = [torch.std_mean(gs[j]) for j in vecs]
-        parts_gstd.append(torch.stack([a for a, _ in gm_v]).double())
-        parts_mean.append(torch.stack([b for _, b in gm_v]).double())
-        parts_dstd.append(torch.stack([ps[j].std() for j in vecs]).double())
+    if vecs:  # two passes over all of them at once: one flat (2, n) tensor and a one-hot element -> vector map
+        flat = torch.stack([torch.cat([gs[j] for j in vecs]), torch.cat([ps[j] for j in vecs])]).double()
+        member, n = lay.vec_member, lay.vec_n
+        mean = (flat @ member) / n  # (2, vectors)
+        centred = flat - mean @ member.T
+        std = ((centred * centred) @ member / (n - 1)).sqrt()
+        parts_mean.append(mean[0])
+        parts_gstd.append(std[0])
+        parts_dstd.append(std[1])
     order = lay.param_order  # mats then vecs -> parameter order
     return (torch.cat(parts_mean)[order], torch.cat(parts_gstd)[order], torch.cat(parts_dstd)[order])
 
@@ -174,8 +179,13 @@ class _Layout:
         self.width_t = torch.tensor(widths, dtype=torch.float64, device=dev)
         named = net.named_params()
         self.mats = [j for j, (_, p) in enumerate(named) if p.dim() == 2]
+        self.named = named
         self.vecs = [j for j, (_, p) in enumerate(named) if p.dim() != 2]
         numel = [p.numel() for _, p in named]
+        vn = torch.tensor([numel[j] for j in self.vecs], device=dev)
+        vcol = torch.repeat_interleave(torch.arange(len(self.vecs), device=dev), vn)
+        self.vec_member = nn.functional.one_hot(vcol, len(self.vecs)).to(torch.float64) if self.vecs else None
+        self.vec_n = vn.to(torch.float64)
         self.mat_n2 = torch.tensor([numel[j] for j in self.mats], dtype=torch.float64, device=dev).repeat(2)
         self.param_order = torch.argsort(torch.tensor(self.mats + self.vecs, device=dev))
         mn = torch.tensor([numel[j] for j in self.mats], device=dev)
@@ -185,8 +195,8 @@ class _Layout:
 
     @staticmethod
     def make_key(net: Net, outs: list[torch.Tensor], bins: int) -> tuple:
-        return (bins, tuple(tuple(p.shape) for p in net.parameters()), tuple(o.shape[1] for o in outs),
-                outs[0].device if outs else None)
+        # a Net never changes its parameters' shapes; the outputs' widths and device say if it is another one
+        return (bins, tuple(o.shape[1] for o in outs), outs[0].device if outs else None)
 
 
 def _layout(net: Net, outs: list[torch.Tensor], bins: int) -> _Layout:
@@ -242,7 +252,7 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             layer_hists = torch.stack([h_act, h_grad], dim=1).cpu().numpy()
             maps = np.split(sat.cpu().numpy(), np.cumsum(lay.widths)[:-1], axis=1)
         # --- parameters -----------------------------------------------------------------------------
-        named = net.named_params()
+        named = lay.named
         ps = [p.detach() for _, p in named]
         gs = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in named]
         pgmean, pgstd, dstd = _param_moments(gs, ps, lay)
@@ -269,6 +279,19 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             grad_std=r[2], grad_data=r[3], update_data_log10=r[4],
             grad_hist=Histogram(hist_of[j], r[5], r[6]) if j in hist_of else None))
     return snap
+
+
+def forward_for_diagnostics(net: Net, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Forward keeping every layer's output, with retain_grad on the activation layers only: the gradients that
+    `collect` and the per-step tier read. Net.forward_keep retains all of them, which costs more per step."""
+    x = net.embedding(idx).flatten(1)
+    outs = []
+    for spec, layer in zip(net.specs, net.layers):
+        x = layer(x)
+        if spec.kind in ("tanh", "relu") and x.requires_grad:
+            x.retain_grad()
+        outs.append(x)
+    return x, outs
 
 
 def bn_buffers(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -320,7 +343,8 @@ class StepStats:
     """The cheap per-step tier: saturation, std and gradient std per activation layer, update:data per weight
     matrix, every step, without a host sync.
 
-    Each step appends one row (a device tensor) to a pending list; `take()` reads the pending rows back in one
+    The step's forward is `forward_for_diagnostics` (activation gradients retained). Each step appends one row
+    (a device tensor) to a pending list; `take()` reads the pending rows back in one
     transfer, with the loss chunk. A row costs about 25 small ops: activation layers are the columns of one
     tensor, summed per layer with one matmul against a fixed column->layer map; means and stds come from sums
     and sums of squares in float64; parameter norms from one fused `_foreach_norm`.
@@ -330,7 +354,6 @@ class StepStats:
         dev = device if device is not None else next(net.parameters()).device
         self.thr = diag.saturation_threshold
         self.act = [i for i, spec in enumerate(net.specs) if spec.kind in ("tanh", "relu")]
-        self._act_set = set(self.act)
         kinds = [net.specs[i].kind for i in self.act]
         self.all_tanh, self.all_relu = all(k == "tanh" for k in kinds), all(k == "relu" for k in kinds)
         self._kinds = kinds
@@ -339,17 +362,6 @@ class StepStats:
         self._mat_n = torch.tensor([p.numel() for p in self.mats], dtype=torch.float64, device=dev).repeat(2)
         self._rows: list[torch.Tensor] = []
         self._first: int | None = None
-
-    def forward(self, net: Net, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Forward keeping every layer's output, with retain_grad on the activation layers only."""
-        x = net.embedding(idx).flatten(1)
-        outs = []
-        for i, layer in enumerate(net.layers):
-            x = layer(x)
-            if i in self._act_set and x.requires_grad:
-                x.retain_grad()
-            outs.append(x)
-        return x, outs
 
     @torch.no_grad()
     def row(self, outs: list[torch.Tensor], lr: float) -> torch.Tensor:

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from initscope.core.config import Config
 from initscope.core.data import Dataset
-from initscope.core.diagnostics import Snapshot, StepScalars, StepStats, collect, step0_snapshot
+from initscope.core.diagnostics import (Snapshot, StepScalars, StepStats, collect, forward_for_diagnostics,
+                                        step0_snapshot)
 from initscope.core.errors import ConfigError
 from initscope.core.history import GrowArray
 from initscope.core.model import Net, build_net
@@ -168,10 +169,8 @@ class Trainer:
             ix = self._batch_ix(gen).to(self.device)
             xb, yb = self.xtr[ix], self.ytr[ix]
             take = step % every == 0
-            if take:
-                logits, outs = net.forward_keep(xb)
-            elif per_step is not None:
-                logits, outs = per_step.forward(net, xb)  # keeps only what the per-step tier needs
+            if take or per_step is not None:
+                logits, outs = forward_for_diagnostics(net, xb)  # retains the activations' gradients only
             else:
                 logits = net(xb)
             loss = F.cross_entropy(logits, yb)
