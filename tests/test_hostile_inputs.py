@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from initscope.cli import main
-from initscope.core.errors import ConfigError, RunFileError, UserError
+from initscope.core.errors import ConfigError, UserError
 
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
 KEEP = b"the old file, which must survive\n"

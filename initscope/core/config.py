@@ -178,7 +178,7 @@ def _check_keys(d: Any, cls: type, path: str, extra: tuple[str, ...] = ()) -> di
     for k in d:
         if k not in known:
             where = f"{path}.{k}" if path else k
-            raise ConfigError(f"config: unknown field '{where}' (known: {', '.join(sorted(known - set(extra)))})")
+            raise ConfigError(f"config: unknown field {where!r} (known: {', '.join(sorted(known - set(extra)))})")
     return d
 
 

@@ -56,7 +56,7 @@ def parse_scenario(d, name: str = "scenario") -> Scenario:
         raise ConfigError(f"{name}: nested too deeply (more than {MAX_JSON_DEPTH} levels)")
     unknown = set(d) - {"version", "title", "steps"}
     if unknown:
-        raise ConfigError(f"{name}: unknown field '{sorted(unknown)[0]}'")
+        raise ConfigError(f"{name}: unknown field {sorted(unknown)[0]!r}")
     if not isinstance(d.get("version", 1), int) or d.get("version", 1) > SCENARIO_VERSION:
         raise ConfigError(f"{name}: written for a newer initscope (scenario version {d.get('version')})")
     steps = d.get("steps")
@@ -69,7 +69,7 @@ def parse_scenario(d, name: str = "scenario") -> Scenario:
             raise ConfigError(f"{where}: expected an object")
         bad = set(s) - {"caption", "preset", "config", "overrides", "targets"}
         if bad:
-            raise ConfigError(f"{where}: unknown field '{sorted(bad)[0]}'")
+            raise ConfigError(f"{where}: unknown field {sorted(bad)[0]!r}")
         if not isinstance(s.get("caption"), str) or not s["caption"].strip():
             raise ConfigError(f"{where}: needs a 'caption' (text)")
         if ("preset" in s) == ("config" in s):
