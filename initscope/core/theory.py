@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 
-from initscope.core.config import ACTIVATIONS, Config, deep_stack
+from initscope.core.config import ACTIVATIONS, Config, deep_stack, followed_by_batchnorm
 
 BN_EPS = 1e-5  # torch.nn.BatchNorm1d's default, which Net uses
 _ZMAX = 12.0  # |z| beyond 12 carries < 1e-32 of the Gaussian
@@ -148,8 +148,9 @@ def _moments(seg: _Segment) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
 
 # --- the whole stack ---------------------------------------------------------------------------------------
 
-def _linear_plan(cfg: Config, vocab_size: int) -> list[dict]:
-    """Per stack position of every Linear: fan_in, fan_out, weight variance and bias std, as init_weights sets them."""
+def _linear_plan(cfg: Config, vocab_size: int) -> tuple[dict[int, dict], int | None, float]:
+    """Per stack position of every Linear: fan_in, fan_out, weight variance and bias std, as init_weights sets
+    them; and the stack's closing BatchNorm (if any) with its gamma."""
     m, ini = cfg.model, cfg.init
     layers = m.layers
     lin = [i for i, s in enumerate(layers) if s.kind == "linear"]
@@ -167,13 +168,12 @@ def _linear_plan(cfg: Config, vocab_size: int) -> list[dict]:
             var_w *= ini.gain ** 2
         elif ini.output_scaling and not ends_in_bn:
             var_w *= ini.output_factor ** 2
-        followed_by_bn = i + 1 < len(layers) and layers[i + 1].kind == "batchnorm"
-        has_bias = s.bias and not followed_by_bn
+        has_bias = s.bias and not followed_by_batchnorm(layers, i)  # Net drops a bias before BatchNorm
         bias_std = (ini.hidden_bias_std if i != out_i else ini.output_bias_std) if has_bias else 0.0
         plan[i] = {"fan_in": width, "fan_out": fan_out, "var_w": var_w, "bias_std": bias_std}
         width = fan_out
     gamma_last = ini.output_factor if ends_in_bn and ini.output_scaling else 1.0
-    return [plan, bns[-1] if ends_in_bn else None, gamma_last]  # type: ignore[list-item]
+    return plan, (bns[-1] if ends_in_bn else None), gamma_last
 
 
 _SAMPLES: dict[int, np.ndarray] = {}
