@@ -126,3 +126,77 @@ def test_a_config_without_gain_gets_its_stacks_default():
     assert Config.from_dict(d).init.gain == pytest.approx(math.sqrt(2))
     d["model"]["layers"] = [{"kind": "linear", "width": None}]
     assert Config.from_dict(d).init.gain == 1.0
+
+
+# --- defaults and bounds declared once (issue 9) ------------------------------------------------------------
+
+def test_config_defaults_agree():
+    from dataclasses import replace
+
+    assert Config() == Config.from_dict({}) == replace(default_config(), name="")
+    assert Config.from_dict(Config().to_dict()) == Config()
+
+
+def test_field_spec_is_what_the_parser_enforces():
+    """For every bounded numeric field: its default parses, its bounds are accepted, just past them is refused."""
+    from dataclasses import fields
+
+    from initscope.core.config import SECTIONS, field_bounds_open, field_spec
+
+    checked = 0
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            if "lo" not in f.metadata:
+                continue
+            default, lo, hi = field_spec(section, f.name)
+            assert getattr(Config(), section).__dict__[f.name] == default
+            is_int = isinstance(default, int)
+            step = 1 if is_int else 1e-9 * max(1.0, abs(hi or 1.0))
+            for value, ok in ((lo, not field_bounds_open(section, f.name)), (lo - step, False),
+                              (hi, True), (None if hi is None else hi + step, False)):
+                if value is None:
+                    continue
+                d = {section: {f.name: value}}
+                if ok:
+                    assert getattr(Config.from_dict(d), section).__dict__[f.name] == value, (section, f.name, value)
+                else:
+                    with pytest.raises(ConfigError, match=f"'{section}.{f.name}'"):
+                        Config.from_dict(d)
+            checked += 1
+    assert checked >= 15
+    assert field_spec("train", "lr") == (0.1, 0.0, 1000.0) and field_spec("train", "batch_size")[1] == 2
+    with pytest.raises(KeyError):
+        field_spec("train", "nope")
+
+
+def test_no_bias_before_batchnorm_in_one_place():
+    from initscope.core.config import bias_rule
+
+    on = set_batchnorm(deep_stack(2, 8, batchnorm=False), True)
+    assert [s.bias for s in on if s.kind == "linear"] == [False, False, False]
+    off = set_batchnorm(on, False)
+    assert [s.kind for s in off] == ["linear", "tanh", "linear", "tanh", "linear"]
+    stack = [LayerSpec("linear", 8, bias=True), LayerSpec("batchnorm"), LayerSpec("tanh"), LayerSpec("linear")]
+    assert [s.bias for s in bias_rule(stack)] == [False, True, True, True]
+    parsed = Config.from_dict({"model": {"layers": [{"kind": "linear", "width": 8, "bias": True}, {"kind": "batchnorm"},
+                                                    {"kind": "tanh"}, {"kind": "linear"}]}})
+    assert parsed.model.layers[0].bias is False
+    from initscope.core.model import Net
+
+    net = Net(parsed, 27)  # the net agrees: no bias parameter before the BatchNorm
+    assert net.layers[0].bias is None and net.layers[3].bias is not None
+
+
+def test_config_from_args(tmp_path):
+    from initscope.cli import load_config
+    from initscope.core.config import config_from_args
+
+    assert config_from_args() == default_config() and config_from_args(preset="kaiming") == preset("kaiming")
+    p = tmp_path / "c.json"
+    preset("batchnorm").save(p)
+    assert config_from_args(config_path=p) == preset("batchnorm")
+    import argparse
+
+    assert load_config(argparse.Namespace(preset="original", config=None)) == preset("original")
+    with pytest.raises(ConfigError, match="unknown preset"):
+        config_from_args(preset="nope")
