@@ -82,8 +82,8 @@ def test_tanh_recursion_matches_a_brute_force_integral():
             var_w = gain ** 2 / fan_in if scheme == "kaiming" else gain ** 2
             q = var_w * fan_in * ex2 + bias ** 2
             s = math.sqrt(q)
-            ex2 = gauss_mean(lambda z: np.tanh(s * z) ** 2)
-            chi = var_w * fan_in * gauss_mean(lambda z: (1 - np.tanh(s * z) ** 2) ** 2)
+            ex2 = gauss_mean(lambda z, s=s: np.tanh(s * z) ** 2)
+            chi = var_w * fan_in * gauss_mean(lambda z, s=s: (1 - np.tanh(s * z) ** 2) ** 2)
             sat = 2 * phi_cdf(-math.atanh(0.97) / s)
             assert (p.q, p.std, p.saturation, p.chi) == pytest.approx((q, math.sqrt(ex2), sat, chi), rel=1e-7, abs=1e-12)
             fan_in = 100
@@ -122,9 +122,9 @@ def test_critical_gain():
     q = 1.0
     for _ in range(60):  # converges in ~40 iterations
         s = math.sqrt(q)
-        q = gc ** 2 * gauss_mean(lambda z: np.tanh(s * z) ** 2) + 0.09
+        q = gc ** 2 * gauss_mean(lambda z, s=s: np.tanh(s * z) ** 2) + 0.09
     s = math.sqrt(q)
-    assert gc ** 2 * gauss_mean(lambda z: (1 - np.tanh(s * z) ** 2) ** 2) == pytest.approx(1.0, abs=1e-6)
+    assert gc ** 2 * gauss_mean(lambda z, s=s: (1 - np.tanh(s * z) ** 2) ** 2) == pytest.approx(1.0, abs=1e-6)
     # deep in the net, chi tends to 1 at the critical gain, and crosses it on either side
     deep = lambda g: predict(cfg_with(deep_stack(30, 100, False, "tanh"), gain=g, hidden_bias_std=0.3))[-1].chi
     assert deep(gc * 0.9) < 1 < deep(gc * 1.1) and deep(gc) == pytest.approx(1.0, abs=0.01)
