@@ -204,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(_layer_table(init, final))
     said = hints(final or init)
     if final is None:  # at init: the prediction beside the measurement, and where they part (issue 13)
-        from initscope.theory_cli import theory_hint_lines, measured_vs_predicted
+        from initscope.theory_cli import measured_vs_predicted, theory_hint_lines
 
         print("\nat init, measured vs predicted by wide-net theory (`initscope theory` explains):")
         print(measured_vs_predicted(init, cfg, data.vocab.size))
