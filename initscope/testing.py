@@ -57,6 +57,7 @@ class WindowDriver:
             return rec.status == "preview" and rec.cfg == w.cfg
 
         self.qtbot.waitUntil(current, timeout=int(timeout * 1000))
+        self.render()
 
     # --- settings (through the side panel's widgets) -----------------------------------------------------------
     def set_preset(self, name: str, wait: bool = True) -> None:
@@ -93,6 +94,7 @@ class WindowDriver:
 
     def wait_trained(self, timeout: float = 120.0):
         self.qtbot.waitUntil(lambda: not self.window.training, timeout=int(timeout * 1000))
+        self.render()
         return self.window.runs.records[-1]
 
     def train(self, steps: int, every: int | None = None, timeout: float = 120.0):
@@ -144,7 +146,7 @@ class WindowDriver:
 
     def hint_text(self) -> str:
         self.render()
-        return self.window.hint_box.text()
+        return self.window.hints.text()
 
 
 def _make(qtbot, made: list, cfg=None, data_path=None, size=(1366, 768), wait: bool = True) -> WindowDriver:

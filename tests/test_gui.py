@@ -299,8 +299,10 @@ def test_short_training_streams_into_the_panels(deep, qtbot):
     assert set(bars) == {"emb", "L0", "L2", "L4", "L6", "L8", "L10"}
     assert bars["L0"][1][0] == pytest.approx(h.latest.param("L0 Linear.weight").grad_data)
     assert deep.window.sample_act.isEnabled()
+    deep.window.sample_act.trigger()
     first = list(run.result["samples"])
-    deep.window._sample_more()
+    assert deep.window.samples.text.toPlainText().split("\n") == first
+    deep.window.samples.again.click()
     qtbot.waitUntil(lambda: run.result["samples"] != first, timeout=30_000)
     assert len(run.result["samples"]) == 20
 

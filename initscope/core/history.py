@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from initscope.core.diagnostics import Snapshot, StepScalars
+if TYPE_CHECKING:  # annotations only: the GUI imports History before torch is loaded
+    from initscope.core.diagnostics import Snapshot, StepScalars
 
 
 class GrowArray:

@@ -7,31 +7,7 @@ import sys
 import time
 
 from initscope.core.errors import UserError
-from initscope.core.trainer import set_threads
-
-
-def make_app():
-    set_threads(1)  # before torch works: one core trains, the other keeps the window smooth
-    # The GUI thread takes the GIL many times per frame; with the default 5 ms switch interval each take can
-    # wait that long behind a busy worker (sweeps, previews). 0.5 ms keeps the event loop prompt.
-    sys.setswitchinterval(0.0005)
-    from PySide6 import QtWidgets
-    import pyqtgraph as pg
-
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    app.setApplicationName("initscope")
-    pg.setConfigOptions(background="w", foreground="#222", antialias=False)
-    global _collector
-    if _collector is None:
-        # Python's cyclic GC runs in whichever thread allocates; if it frees a Qt object from a worker thread
-        # while the GUI thread holds the GIL, the two deadlock (seen in the tests). Collect on the GUI thread only.
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-
-        _collector = GarbageCollector(interval=0.5)
-    return app
-
-
-_collector = None
+from initscope.gui.qapp import make_app
 
 
 def _checked_args(args):

@@ -324,6 +324,13 @@ class ControlPanel(QtWidgets.QWidget):
         if name in PRESETS:
             self.changed.emit("preset:" + name)
 
+    def show_data(self, data) -> None:
+        c = data.counts()
+        self.data_label.setText(
+            f"<b>{data.path.rsplit('/', 1)[-1]}</b>: {len(data.words):,} words, vocabulary {data.vocab.size}<br>"
+            f"{c['train']:,} / {c['val']:,} / {c['test']:,} train / val / test examples")
+        self.data_label.setToolTip(data.path)
+
     def set_training(self, training: bool) -> None:
         """While a run trains, its settings are frozen (the data flows one way: config -> run)."""
         for w in (self.stack, self.n_embd, self.block, self.scheme, self.gain, self.gain_slider, self.out_scale,

@@ -5,16 +5,19 @@ Sweeps run in their own worker thread and arrive gain by gain, so the curves dra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from initscope.core.bn_points import normalize
 from initscope.core.config import TANH_GAIN, Config
-from initscope.core.diagnostics import Snapshot
-from initscope.core.sweeps import depth_sweep, gain_values, iter_gain_sweep
 from initscope.core.theory import critical_gain, depth_curves, gain_curves, sweep_caption
-from initscope.gui.panels import PALETTE, Panel, block_color
+from initscope.gui.panels import PALETTE, Panel, block_color, blocks
+
+if TYPE_CHECKING:
+    from initscope.core.diagnostics import Snapshot
 
 
 class SweepWorker(QtCore.QObject):
@@ -32,6 +35,8 @@ class SweepWorker(QtCore.QObject):
     @QtCore.Slot(int, object, object, object, int)
     def gain(self, generation: int, cfg: Config, data, gains: list, seeds: int) -> None:
         try:
+            from initscope.core.sweeps import iter_gain_sweep  # torch: imported in this thread, not at start-up
+
             for i, names, arr in iter_gain_sweep(cfg, data, gains, seeds):
                 if generation != self.latest:
                     return
@@ -45,6 +50,8 @@ class SweepWorker(QtCore.QObject):
         try:
             width = next((s.width for s in cfg.model.layers if s.kind == "linear" and s.width), 100)
             act = next((s.kind for s in cfg.model.layers if s.kind in ("tanh", "relu")), "tanh")
+            from initscope.core.sweeps import depth_sweep
+
             self.depthDone.emit(generation, depth_sweep(cfg, data, max_depth, width, act, seeds))
         except Exception as e:  # noqa: BLE001
             self.failed.emit(str(e))
@@ -349,15 +356,23 @@ class BatchNormFivePoints(QtWidgets.QWidget):
 
 
 class ExplorerTabs(QtCore.QObject):
-    """Builds the two explorer tabs and wires them to the window.
+    """Builds the two explorer tabs. The window hands it the current settings with `set_context(...)` and
+    hears back through `gainPicked`; the sweeps run in a thread of its own.
 
     A QObject living in the GUI thread, so the sweep worker's signals reach these slots queued (a plain
     object's methods, or a lambda, would run in the worker's thread and touch widgets from there)."""
 
-    def __init__(self, window):
-        super().__init__(window)
-        self.win = window
+    gainPicked = QtCore.Signal(float)  # a click on a gain-sweep point: use that gain
+    _sweep_gain = QtCore.Signal(int, object, object, object, int)
+    _sweep_depth = QtCore.Signal(int, object, object, int, int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.cfg: Config | None = None
+        self.data = None
+        self.problem: str | None = "no data yet"  # why sweeps cannot run now, or None
         self.worker = SweepWorker()
+        self.thread = None
         self.generation = 0
         self.gain_view = GainSweepView()
         self.depth_view = DepthSweepView()
@@ -390,15 +405,28 @@ class ExplorerTabs(QtCore.QObject):
         self.map_tab = other
         self.gain_btn.clicked.connect(self.run_gain)
         self.depth_btn.clicked.connect(self.run_depth)
-        self.gain_view.gainPicked.connect(lambda g: window.controls.gain.setValue(g))
+        self.gain_view.gainPicked.connect(self.gainPicked)
         self.worker.gainPoint.connect(self._gain_point)
         self.worker.gainDone.connect(self._gain_done)
         self.worker.depthDone.connect(self._depth_done)
         self.worker.failed.connect(self._failed)
 
+    def start(self) -> None:
+        """The sweep thread (once torch is importable)."""
+        from initscope.gui.worker import start_in_thread
+
+        self.thread = start_in_thread(self.worker, "initscope-sweep")
+        self._sweep_gain.connect(self.worker.gain)
+        self._sweep_depth.connect(self.worker.depth)
+
+    def set_context(self, cfg: Config, data, problem: str | None) -> None:
+        """The window's current settings and data; `problem` says why sweeps cannot run now (None: they can)."""
+        self.cfg, self.data, self.problem = cfg, data, problem
+        self.gain_view.set_current(cfg.init.gain)
+
     def _ready(self) -> bool:
-        if self.win.data is None or self.win._stack_error is not None:
-            self.status.setText("fix the layer stack first" if self.win.data is not None else "no data yet")
+        if self.problem is not None or self.thread is None:
+            self.status.setText(self.problem or "starting…")
             return False
         return True
 
@@ -407,10 +435,12 @@ class ExplorerTabs(QtCore.QObject):
             return
         self.generation += 1
         self.worker.latest = self.generation
+        from initscope.core.sweeps import gain_values
+
         gains = gain_values(0.25, 3.0, 24)
         self.gain_view.start(gains)
         self.status.setText("sweeping gain…")
-        self.win._sweep_gain.emit(self.generation, self.win.cfg.copy(), self.win.data, gains, self.seeds.value())
+        self._sweep_gain.emit(self.generation, self.cfg.copy(), self.data, gains, self.seeds.value())
 
     def run_depth(self) -> None:
         if not self._ready():
@@ -418,7 +448,7 @@ class ExplorerTabs(QtCore.QObject):
         self.generation += 1
         self.worker.latest = self.generation
         self.status.setText("sweeping depth…")
-        self.win._sweep_depth.emit(self.generation, self.win.cfg.copy(), self.win.data, 12, self.seeds.value())
+        self._sweep_depth.emit(self.generation, self.cfg.copy(), self.data, 12, self.seeds.value())
 
     @QtCore.Slot(int)
     def _gain_done(self, generation: int) -> None:
@@ -442,9 +472,6 @@ class ExplorerTabs(QtCore.QObject):
         self.depth_view.show_result(res)
         self.status.setText("depth sweep done")
 
-    def set_gain(self, gain: float) -> None:
-        self.gain_view.set_current(gain)
-
     def panels(self) -> list[Panel]:
         return [*self.gain_view.panels, self.depth_view.std_panel, self.depth_view.sat_panel, self.depth_view.grad_panel]
 
@@ -453,6 +480,11 @@ class ExplorerTabs(QtCore.QObject):
         v = self.gain_view
         if v.dirty and len(v.values) < len(v.gains):
             self.status.setText(f"sweeping gain… {len(v.values)}/{len(v.gains)}")
-        v.draw(self.win._run_blocks())
+        if self.cfg is not None:
+            v.draw(blocks([s.kind for s in self.cfg.model.layers]))
 
-
+    def close(self) -> None:
+        self.worker.latest = -1  # a running sweep stops at its next point
+        if self.thread is not None:
+            self.thread.quit()
+            self.thread.wait(5_000)

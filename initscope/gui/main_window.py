@@ -12,10 +12,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from initscope.core.config import Config, default_config, preset, validate_stack
 from initscope.core.errors import UserError
 from initscope.core.history import History
+from initscope.gui.actions import build_actions, update_actions
 from initscope.gui.compare_view import CompareView
 from initscope.gui.controls import ControlPanel
 from initscope.gui.explorer import ExplorerTabs
 from initscope.gui.file_actions import FileActions
+from initscope.gui.hint_strip import HintStrip
 from initscope.gui.run_controller import RunController
 from initscope.gui.runs import CompareDialog, RunRecord, RunsDock
 from initscope.gui.samples_dialog import SamplesDialog
@@ -25,7 +27,6 @@ from initscope.gui.views import GradientsView, OverviewView
 
 REDRAW_MS = 33  # ~30 Hz: plots redraw from buffered data on this timer, never per signal
 PREVIEW_DEBOUNCE_MS = 15
-HINT_LINES = 4  # the hint strip's fixed height, in lines; more scroll
 
 
 def _hints(snap) -> list[str]:
@@ -48,7 +49,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redraws = 0  # redraw passes that drew something (benchmarks/bench_gui.py reports their rate)
         self.controller = RunController(self)
         self.files = FileActions(self)
-        self.samples = SamplesDialog(self)
+        self.samples = SamplesDialog(self.controller, self)
 
         self.controls = ControlPanel(self.cfg, ["cpu"])
         self.controls.changed.connect(self._config_changed)
@@ -79,24 +80,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.currentChanged.connect(lambda _: self._force_redraw())
         self.scenario_bar = ScenarioBar()
         self.scenario_bar.stepRequested.connect(self.scenario_step)
-        self.hint_box = QtWidgets.QLabel()
-        self.hint_box.setWordWrap(True)
-        self.hint_box.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.hint_box.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
-        self.hint_scroll = QtWidgets.QScrollArea()  # a fixed height, so the panels above never jump
-        self.hint_scroll.setWidget(self.hint_box)
-        self.hint_scroll.setWidgetResizable(True)
-        self.hint_scroll.setStyleSheet("QScrollArea, QLabel { background: #fffbe6; } QScrollArea { border: 1px solid #e6d9a8; }")
+        self.hints = HintStrip()
         central = QtWidgets.QWidget()
         cl = QtWidgets.QVBoxLayout(central)
         cl.setContentsMargins(4, 4, 4, 4)
         cl.addWidget(self.scenario_bar)
         cl.addWidget(self.tabs, 1)
-        cl.addWidget(self.hint_scroll)
+        cl.addWidget(self.hints)
         self.setCentralWidget(central)
-        self._fit_hint_height()
 
-        self._make_actions()
+        build_actions(self)
         self.status_label = QtWidgets.QLabel("starting…")
         self.status_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.progress_bar = QtWidgets.QProgressBar()
@@ -117,10 +110,8 @@ class MainWindow(QtWidgets.QMainWindow):
         c.recordChanged.connect(self.runs.refresh)
         c.runEnded.connect(self._run_ended)
         c.runFailed.connect(lambda msg: self._warn("The run failed", f"{msg}\n\nWhat was recorded stays in Runs."))
-        c.samplesReady.connect(self._samples_ready)
         c.saved.connect(self.files.run_saved)
         c.saveFailed.connect(lambda msg: self._warn("Could not save the run", msg))
-        self.samples.moreRequested.connect(self._sample_more)
 
         self.preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_DEBOUNCE_MS)
         self.preview_timer.timeout.connect(self._request_preview)
@@ -131,71 +122,14 @@ class MainWindow(QtWidgets.QMainWindow):
         c.start()
 
     def _dock(self, title: str, name: str, widget) -> QtWidgets.QDockWidget:
-        dock = QtWidgets.QDockWidget(title, self)
-        dock.setObjectName(name)
+        dock = QtWidgets.QDockWidget(title, self, objectName=name)
         dock.setWidget(widget)
-        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable |
-                         QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(dock.DockWidgetFeature.DockWidgetMovable | dock.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         return dock
 
-    def _make_actions(self) -> None:
-        tb = self.addToolBar("Run")
-        tb.setObjectName("run")
-        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
-
-        def act(text, shortcut, slot, tip="", menu=None, toolbar=False, **kw):
-            a = QtGui.QAction(text, self, **kw)
-            if shortcut:
-                a.setShortcut(QtGui.QKeySequence(shortcut))
-            a.setToolTip(f"{tip} ({QtGui.QKeySequence(shortcut).toString()})" if tip and shortcut else tip or text)
-            (a.toggled if kw.get("checkable") else a.triggered).connect(slot)
-            if toolbar:
-                tb.addAction(a)
-            if menu is not None:
-                menu.addAction(a)
-            return a
-
-        f = self.menuBar().addMenu("&File")
-        run = self.menuBar().addMenu("&Run")
-        view = self.menuBar().addMenu("&View")
-        self.train_act = act("Train", "Ctrl+Return", self.train, "train with the current settings", run, True)
-        self.pause_act = act("Pause", "Ctrl+P", self.toggle_pause, "pause or resume the run", run, True)
-        self.stop_act = act("Stop", "Ctrl+.", self.stop, "stop the run (keeps what was recorded)", run, True)
-        self.reset_act = act("Reset", "Ctrl+R", self.reset, "show the init preview of the current settings", run, True)
-        tb.addSeparator()
-        self.sample_act = act("Sample names", "Ctrl+N", self.sample_names, "20 names from the shown run", run, True)
-        tb.addSeparator()
-        self.open_act = act("Open data…", "Ctrl+O", self.files.open_data, "load another word list", f, True)
-        f.addSeparator()
-        self.file_acts = [act("Open config…", "Ctrl+Shift+O", self.files.open_config, menu=f),
-                          act("Save config…", "Ctrl+S", self.files.save_config, menu=f),
-                          act("Open run…", "", self.files.open_run, menu=f),
-                          act("Save run…", "", self.files.save_run, menu=f),
-                          act("Export panels (PNG + SVG)…", "", self.files.export_panels, menu=f),
-                          act("Export metrics (CSV)…", "", self.files.export_csv, menu=f),
-                          act("Export report (HTML)…", "", self.files.export_report, menu=f)]
-        f.addSeparator()
-        self.file_acts.append(act("Open scenario…", "", self.files.open_scenario, menu=f))
-        f.addSeparator()
-        act("Quit", "Ctrl+Q", self.close, menu=f)
-        self.present_act = act("Presentation mode (large fonts and lines)", "Ctrl+Shift+P", self.set_presentation,
-                               menu=view, checkable=True)
-
     def _update_actions(self) -> None:
-        training = self.training
-        valid = self.data is not None and self.stack_error is None
-        one = self.shown[0] if len(self.shown) == 1 else None
-        self.train_act.setEnabled(not training and valid)
-        self.pause_act.setEnabled(training)
-        self.stop_act.setEnabled(training)
-        self.reset_act.setEnabled(not training)
-        self.sample_act.setEnabled(not training and one is not None and "samples" in one.result)
-        self.runs.compare_btn.setEnabled(not training and valid)
-        self.open_act.setEnabled(not training)  # the toolbar's Open data, like the side panel's
-        for a in self.file_acts:
-            a.setEnabled(not training or a.text().startswith(("Save config", "Export")))
-        self.pause_act.setText("Resume" if training and self.controller.paused else "Pause")
+        update_actions(self)
 
     # --- the view model ----------------------------------------------------------------------------------
     @property
@@ -286,18 +220,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _data_loaded(self, data) -> None:
         self.data, self.data_path = data, data.path
-        c = data.counts()
-        self.controls.data_label.setText(
-            f"<b>{data.path.rsplit('/', 1)[-1]}</b>: {len(data.words):,} words, vocabulary {data.vocab.size}<br>"
-            f"{c['train']:,} / {c['val']:,} / {c['test']:,} train / val / test examples")
-        self.controls.data_label.setToolTip(data.path)
+        self.controls.show_data(data)
         self._validate()
         if not self.training:
             self.preview_timer.start()
 
     def _data_failed(self, msg: str) -> None:
-        self.statusBar().showMessage(f"Could not load data: {msg}", 10_000)
-        QtWidgets.QMessageBox.warning(self, "Could not load the word list", f"{msg}\n\nThe current data is kept.")
+        self._warn("Could not load the word list", f"{msg}\n\nThe current data is kept.")
 
     # --- runs ------------------------------------------------------------------------------------------------
     def train(self) -> None:
@@ -367,19 +296,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def sample_names(self) -> None:
         one = self.shown[0] if len(self.shown) == 1 else None
         if not self.training and one is not None and "samples" in one.result:
-            self.samples.show_names(one.result["samples"])
-
-    def _sample_more(self) -> None:
-        one = self.shown[0] if len(self.shown) == 1 else None
-        if one is not None and "state" in one.result and not self.training:
-            self._sampled = one
-            self.controller.sample(one)
-
-    def _samples_ready(self, names: list) -> None:
-        rec = getattr(self, "_sampled", None)
-        if rec is not None:
-            rec.result["samples"] = names
-        self.samples.show_names(names)
+            self.samples.show_run(one)
 
     # --- scenarios and presentation ----------------------------------------------------------------------------
     def set_scenario(self, scenario) -> None:
@@ -405,12 +322,8 @@ class MainWindow(QtWidgets.QMainWindow):
             panel.set_scale(2.0 if on else 1.0, font.pointSizeF())
         self.controls.adjustSize()
         self.controls_scroll.setMinimumWidth(self.controls.sizeHint().width() + 18)
-        self._fit_hint_height()
+        self.hints.fit()
         self._force_redraw()
-
-    def _fit_hint_height(self) -> None:
-        lines = self.fontMetrics().lineSpacing() * HINT_LINES
-        self.hint_scroll.setFixedHeight(lines + 14)
 
     # --- drawing -------------------------------------------------------------------------------------------------
     def all_panels(self) -> list:
@@ -451,7 +364,7 @@ class MainWindow(QtWidgets.QMainWindow):
         key = tuple((r.id, r.status, r.history.version, r.name) for r in recs)
         if drew or key != getattr(self, "_hint_key", None):  # hints change with the plots, never before them
             self._hint_key = key
-            self.hint_box.setText("<br>".join(hint_lines(recs, _hints, limit=100)))
+            self.hints.set_lines(hint_lines(recs, _hints, limit=100))
 
     def _warn(self, title: str, msg: str) -> None:
         self.statusBar().showMessage(msg.split("\n")[0], 10_000)

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from initscope.gui.app import make_app
+from initscope.gui.qapp import make_app
 from initscope.gui.panels import block_color, blocks
 
 SMOOTH = 100

@@ -28,6 +28,9 @@ class _Backend(QtCore.QObject):
     def load(self) -> None:
         try:
             import initscope.gui.worker  # noqa: F401 - torch and the core's training modules
+            from initscope.core.trainer import set_threads
+
+            set_threads(1)  # before torch works: one core trains (in its own process), the other keeps the window smooth
         except Exception as e:  # noqa: BLE001 - a broken install is said, not raised into a thread
             self.failed.emit(f"{type(e).__name__}: {e}")
             return

@@ -1,0 +1,34 @@
+"""The hint strip under the panels: a fixed height that scrolls, so the panels above never jump."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+LINES = 4  # visible lines; more scroll
+
+
+class HintStrip(QtWidgets.QScrollArea):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.label = QtWidgets.QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.label.setContentsMargins(4, 2, 4, 2)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setStyleSheet("QScrollArea, QLabel { background: #fffbe6; } QScrollArea { border: 1px solid #e6d9a8; }")
+        self.fit()
+
+    def fit(self) -> None:
+        """Height for LINES lines of the current font (presentation mode changes it)."""
+        self.setFixedHeight(self.label.fontMetrics().lineSpacing() * LINES + 12)
+
+    def set_lines(self, lines: list[str]) -> None:
+        text = "<br>".join(lines)
+        if text != self.label.text():
+            self.label.setText(text)
+
+    def text(self) -> str:
+        return self.label.text()

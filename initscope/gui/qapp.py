@@ -1,0 +1,28 @@
+"""The one QApplication, configured for initscope (kept apart so anything may draw without the window)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def make_app():
+    # The GUI thread takes the GIL many times per frame; with the default 5 ms switch interval each take can
+    # wait that long behind a busy worker (sweeps, previews). 0.5 ms keeps the event loop prompt.
+    sys.setswitchinterval(0.0005)
+    from PySide6 import QtWidgets
+    import pyqtgraph as pg
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("initscope")
+    pg.setConfigOptions(background="w", foreground="#222", antialias=False)
+    global _collector
+    if _collector is None:
+        # Python's cyclic GC runs in whichever thread allocates; if it frees a Qt object from a worker thread
+        # while the GUI thread holds the GIL, the two deadlock (seen in the tests). Collect on the GUI thread only.
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=0.5)
+    return app
+
+
+_collector = None
