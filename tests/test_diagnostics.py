@@ -213,3 +213,40 @@ def test_per_step_tier_is_off_by_default(small_data):
     seen = []
     Trainer(cfg, small_data).train(lambda p: seen.append(p.scalars))
     assert all(s is None for s in seen)
+
+
+def test_weight_gradient_histograms_match_torch_histc(small_data):
+    cfg = tiny_config(steps=1)
+    cfg.diag.snapshot_every = 1
+    tr = Trainer(cfg, small_data)
+    snaps = []
+    tr.train(lambda p: p.snapshot is not None and p.status == "running" and snaps.append(p.snapshot))
+    grads = {}  # recompute the step-0 gradients by hand on a fresh copy of the same run
+    ref = Trainer(cfg, small_data)
+    ix = torch.randint(0, ref.xtr.shape[0], (cfg.train.batch_size,), generator=ref.gen)
+    F.cross_entropy(ref.net(ref.xtr[ix]), ref.ytr[ix]).backward()
+    for name, p in ref.net.named_params():
+        grads[name] = p.grad
+    checked = 0
+    for ps in snaps[0].params:
+        if not ps.is_matrix:
+            assert ps.grad_hist is None
+            continue
+        g = grads[ps.name]
+        m = g.abs().max().item()
+        want = torch.histc(g, cfg.diag.hist_bins, -m, m).numpy()
+        assert math.isclose(ps.grad_hist.hi, m, rel_tol=1e-6) and math.isclose(ps.grad_hist.lo, -m, rel_tol=1e-6)
+        assert np.abs(ps.grad_hist.counts - want).max() <= 1  # bin-edge rounding at most
+        assert ps.grad_hist.counts.sum() == g.numel()
+        checked += 1
+    assert checked == 4  # the embedding and three Linear weights
+
+
+def test_a_nan_step_gives_a_diverged_run_not_a_crash(small_data):
+    cfg = tiny_config(steps=50)
+    cfg.train.lr = 1e38  # overflows to inf/NaN within a step or two
+    cfg.diag.snapshot_every = 1
+    cfg.diag.step_stats = True
+    tr = Trainer(cfg, small_data)
+    assert tr.train() == "diverged"
+    assert "diverged" in tr.message

@@ -156,8 +156,22 @@ def _column_hist(x: torch.Tensor, col_seg: torch.Tensor, lo: torch.Tensor, hi: t
     offset: col_seg * bins (the first bin of each column's group)."""
     lo_c, span_c = lo[col_seg], (hi - lo).clamp_min(1e-12)[col_seg]
     pos = (x - lo_c).div_(span_c).mul_(bins).floor_().clamp_(0, bins - 1)  # in place: one buffer, not five
-    idx = pos.long().add_(offset)
-    return torch.bincount(idx.reshape(-1), minlength=n * bins).view(n, bins).to(torch.float32)
+    return _bincount(pos.add_(offset), n * bins).view(n, bins)
+
+
+def _bincount(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """Counts of the integral float indices 0..n-1; NaN (a diverging run's values) goes to a dropped extra bin."""
+    idx = idx.reshape(-1).nan_to_num_(nan=float(n)).long()
+    return torch.bincount(idx, minlength=n + 1)[:n].to(torch.float32)
+
+
+def _matrix_hists(gs: list[torch.Tensor], gm: torch.Tensor, bins: int) -> torch.Tensor:
+    """Histogram of each tensor over its own [-gm, gm], in one bincount: each tensor is scaled straight into
+    its block of bins (no per-element gather of its range), the top edge clamped into the last bin."""
+    scale = (bins / 2) / gm
+    parts = [torch.mul(x.reshape(-1), a).add_(bins / 2 + j * bins).clamp_(j * bins, j * bins + bins - 1)
+             for j, (x, a) in enumerate(zip(gs, scale.unbind()))]
+    return _bincount(torch.cat(parts).floor_(), len(gs) * bins).view(len(gs), bins)
 
 
 class _Layout:
@@ -188,9 +202,6 @@ class _Layout:
         self.vec_n = vn.to(torch.float64)
         self.mat_n2 = torch.tensor([numel[j] for j in self.mats], dtype=torch.float64, device=dev).repeat(2)
         self.param_order = torch.argsort(torch.tensor(self.mats + self.vecs, device=dev))
-        mn = torch.tensor([numel[j] for j in self.mats], device=dev)
-        self.mcol = torch.repeat_interleave(torch.arange(len(self.mats), device=dev), mn).view(1, -1)
-        self.mcol_off = self.mcol * bins
         self.key = self.make_key(net, outs, bins)
 
     @staticmethod
@@ -258,9 +269,7 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
         pgmean, pgstd, dstd = _param_moments(gs, ps, lay)
         pgm = torch.stack(torch._foreach_norm(gs, float("inf"))).clamp_min(1e-12)  # max |grad|, one call
         mats = lay.mats
-        flat = torch.cat([gs[j].reshape(1, -1) for j in mats], dim=1)
-        mgm = pgm[mats]
-        param_hists = _column_hist(flat, lay.mcol, -mgm, mgm, len(mats), bins, lay.mcol_off).cpu().numpy()
+        param_hists = _matrix_hists([gs[j] for j in mats], pgm[mats], bins).cpu().numpy()
         prow = torch.stack([dstd, pgmean, pgstd, pgstd / dstd, torch.log10(lr * pgstd / dstd), -pgm.double(),
                             pgm.double()], 1)
         param_rows = prow.cpu().numpy()
