@@ -93,6 +93,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      "(resources/scenarios/lecture.json is the lecture's walkthrough)")
     gui.add_argument("--run", metavar="RUN.initscope", help="open a run saved with --save-run or File > Save run")
     gui.add_argument("--present", action="store_true", help="start in presentation mode (large fonts and lines)")
+    gui.add_argument("--reset-settings", action="store_true", help="forget the remembered settings, window layout "
+                     "and folders, and start from the defaults")
 
     shot = sub.add_parser("screenshot", help="render the main window after N training steps to a PNG")
     shot.add_argument("out", metavar="OUT.png")

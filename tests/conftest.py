@@ -1,6 +1,10 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the suite never needs a display
+if "INITSCOPE_CONFIG_DIR" not in os.environ:  # the suite never reads or writes the user's own settings
+    import tempfile
+
+    os.environ["INITSCOPE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="initscope-test-settings-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -40,9 +40,11 @@ def assert_is_preview(d, cfg_check=None):
     acts = [s for s in snap.layers if s.kind in ("tanh", "relu")]
     assert d.panel("saturation").mode == "bars" and list(sat) == [s.name for s in acts]
     assert [v[1][0] for v in sat.values()] == pytest.approx([s.saturation * 100 for s in acts])
-    assert set(d.plotted("activations")) == {f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f} "
-                                             f"{'zeros' if s.kind == 'relu' else 'sat'} {s.saturation:.0%}"
-                                             for s in snap.layers}
+    lines = [k for k in d.plotted("activations") if not k.startswith("predicted")]
+    assert len(lines) == len(snap.layers)
+    for k, s in zip(lines, snap.layers):  # the snapshot's numbers, and the theory's std beside them
+        assert k.startswith(f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f} (theory ")
+        assert k.endswith(f"{'zeros' if s.kind == 'relu' else 'sat'} {s.saturation:.0%}")
     assert "init preview" in d.status_text()
 
 
@@ -467,3 +469,20 @@ def test_runs_overlay_compare_table_rename_delete(deep):
     assert deep.runs == [a]
     tip = deep.window.runs.list.item(0).toolTip()
     assert "Linear(100)" in tip and f"val {a.result['losses']['val']:.4f}" in tip
+
+
+def test_at_init_the_activation_panel_marks_the_theory_std(deep):
+    from initscope.core.theory import predict
+
+    drawn = deep.plotted("activations")
+    snap = deep.shown[0].history.init
+    for p in predict(deep.window.cfg, deep.window.data.vocab.size):
+        x, y, colour = drawn[f"predicted ±σ {p.name}"]
+        assert list(x) == pytest.approx([-p.std, p.std]) and list(y) == [0, 0]
+        measured = snap.layer(p.name).std
+        assert abs(measured - p.std) < 0.15 * p.std  # the lecture's width-100 net is close to the wide-net theory
+        line = next(v for k, v in drawn.items() if k.startswith(p.name + "<br>"))
+        assert line[2] == colour  # the marker has its layer's colour
+    run = deep.train(100, every=50)
+    assert not any(k.startswith("predicted") for k in deep.plotted("activations"))  # theory is for init only
+    assert run.history.latest.step == 100

@@ -53,6 +53,14 @@ def build_actions(win) -> None:
     win.present_act = act("Presentation mode (large fonts and lines)", "Ctrl+Shift+P", win.set_presentation,
                           menu=view, checkable=True)
     win.view_menu = view
+    from initscope.gui.export import add_to_plot_menu, export_actions
+    from initscope.gui.help import build_help_menu
+
+    for panel in win.all_panels():  # right-click a plot: copy to clipboard, export as PNG or SVG
+        add_to_plot_menu(panel, export_actions(panel, win, win.settings))
+
+    build_help_menu(win.menuBar(), win, lambda: [*win.findChildren(QtGui.QAction), win.scenario_bar.prev_btn,
+                                                 win.scenario_bar.next_btn])
 
 
 def update_actions(win) -> None:

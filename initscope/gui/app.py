@@ -29,10 +29,10 @@ def _checked_args(args):
     return cfg
 
 
-def _window(cfg, args):
+def _window(cfg, args, settings=None):
     from initscope.gui.main_window import MainWindow
 
-    return MainWindow(cfg, getattr(args, "data", None))
+    return MainWindow(cfg, getattr(args, "data", None), settings=settings)
 
 
 def _check_display() -> None:
@@ -46,9 +46,17 @@ def run_app(args) -> int:
     cfg = _checked_args(args)
     _check_display()
     app = make_app()
-    win = _window(cfg, args)
+    from initscope.gui.settings import Settings, reset_settings
+
+    if getattr(args, "reset_settings", False):
+        print(reset_settings())
+    settings = Settings()
+    if not getattr(args, "preset", None) and not getattr(args, "config", None):
+        cfg = settings.load_config() or cfg  # the last session's settings, when they are still valid
+    win = _window(cfg, args, settings)
     win.confirm_close = True  # a person at the window: ask before quitting mid-run
-    win.resize(1366, 768)
+    if settings.qs.value("window/geometry") is None:  # first start: a size that fits a 1366x768 projector
+        win.resize(1366, 768)
     if getattr(args, "scenario_obj", None) is not None:
         win.set_scenario(args.scenario_obj)
     if getattr(args, "present", False):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtGui, QtWidgets
 
+from initscope.gui.help import corner_help_button
 from initscope.gui.views import activation_columns
 
 STATS = (("sat %", "saturation", 100.0, "{:.1f}"), ("std", "act_std", 1.0, "{:.3f}"),
@@ -21,6 +22,7 @@ class CompareView(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(self.note)
         lay.addWidget(self.table, 1)
+        corner_help_button(self, "compare-runs")
         self._key = None
 
     def render(self, recs: list) -> None:

@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtWidgets
 from initscope.core.bn_points import normalize
 from initscope.core.config import TANH_GAIN, Config
 from initscope.core.theory import critical_gain, depth_curves, gain_curves, sweep_caption
+from initscope.gui.help import corner_help_button
 from initscope.gui.panels import PALETTE, Panel, block_color, blocks
 
 if TYPE_CHECKING:
@@ -403,6 +404,9 @@ class ExplorerTabs(QtCore.QObject):
         other.addWidget(self.bn5)
         other.setSizes([500, 500])
         self.map_tab = other
+        for w, key in ((self.gain_view, "gain-sweep"), (self.depth_view, "depth-sweep"),
+                       (self.dead_map, "dead-neurons"), (self.bn5, "batchnorm-five-points")):
+            corner_help_button(w, key)
         self.gain_btn.clicked.connect(self.run_gain)
         self.depth_btn.clicked.connect(self.run_depth)
         self.gain_view.gainPicked.connect(self.gainPicked)
@@ -438,7 +442,7 @@ class ExplorerTabs(QtCore.QObject):
         from initscope.core.sweeps import gain_values
 
         gains = gain_values(0.25, 3.0, 24)
-        self.gain_view.start(gains)
+        self.gain_view.start(gains, self.cfg.copy(), self.data.vocab.size)  # the theory lines at once
         self.status.setText("sweeping gain…")
         self._sweep_gain.emit(self.generation, self.cfg.copy(), self.data, gains, self.seeds.value())
 
@@ -448,6 +452,7 @@ class ExplorerTabs(QtCore.QObject):
         self.generation += 1
         self.worker.latest = self.generation
         self.status.setText("sweeping depth…")
+        self._depth_cfg = self.cfg.copy()  # the theory is drawn for the config the sweep ran on
         self._sweep_depth.emit(self.generation, self.cfg.copy(), self.data, 12, self.seeds.value())
 
     @QtCore.Slot(int)
@@ -469,7 +474,7 @@ class ExplorerTabs(QtCore.QObject):
     def _depth_done(self, generation: int, res) -> None:
         if generation != self.generation:
             return
-        self.depth_view.show_result(res)
+        self.depth_view.show_result(res, self._depth_cfg, self.data.vocab.size)
         self.status.setText("depth sweep done")
 
     def panels(self) -> list[Panel]:

@@ -6,18 +6,13 @@ file or a bad target path is a message box and changes nothing.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtWidgets
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
-
-
-def panel_stem(title: str) -> str:
-    """A file name from a panel title: 'Tanh saturation (|t| > 0.97)' -> 'tanh-saturation-t-0-97'."""
-    return re.sub(r"[^a-z0-9]+", "-", re.sub(r"<[^>]+>", "", title).lower()).strip("-") or "panel"
+from initscope.gui.settings import get_folder, get_open_file, get_save_file
 
 
 class FileActions:
@@ -35,7 +30,7 @@ class FileActions:
     def open_config(self) -> None:
         if self.win.training:
             return
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open a config", "", "JSON (*.json);;All files (*)")
+        path = get_open_file(self.win, self.win.settings, "config", "Open a config", "JSON (*.json);;All files (*)")
         if path:
             self.load_config_file(path)
 
@@ -50,8 +45,8 @@ class FileActions:
         return True
 
     def save_config(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Save the config", "initscope-config.json",
-                                                        "JSON (*.json)")
+        path = get_save_file(self.win, self.win.settings, "config", "Save the config", "initscope-config.json",
+                             "JSON (*.json)")
         if path:
             self.save_config_to(path)
 
@@ -92,7 +87,7 @@ class FileActions:
         rec = self._one_run("Save run")
         if rec is None:
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Save the run", "run.initscope", "Runs (*.initscope)")
+        path = get_save_file(self.win, self.win.settings, "run", "Save the run", "run.initscope", "Runs (*.initscope)")
         if path:
             self.save_run_to(path)
 
@@ -118,7 +113,7 @@ class FileActions:
     def open_run(self) -> None:
         if self.win.training:
             return
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open a run", "", "Runs (*.initscope);;All files (*)")
+        path = get_open_file(self.win, self.win.settings, "run", "Open a run", "Runs (*.initscope);;All files (*)")
         if path:
             self.win.controller.open_run(path)
 
@@ -126,8 +121,8 @@ class FileActions:
     def export_report(self) -> None:
         if self._one_run("Export report") is None:
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export an HTML report", "report.html",
-                                                        "HTML (*.html)")
+        path = get_save_file(self.win, self.win.settings, "report", "Export an HTML report", "report.html",
+                             "HTML (*.html)")
         if path:
             self.export_report_to(path)
 
@@ -151,8 +146,8 @@ class FileActions:
         return True
 
     def export_csv(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export metrics: prefix for the CSV files",
-                                                        "metrics", "CSV prefix (*)")
+        path = get_save_file(self.win, self.win.settings, "metrics", "Export metrics: prefix for the CSV files",
+                             "metrics", "CSV prefix (*)")
         if path:
             self.export_csv_to(path.removesuffix(".csv"))
 
@@ -177,45 +172,26 @@ class FileActions:
         return out
 
     def export_panels(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self.win, "Export the panels to a folder")
+        folder = get_folder(self.win, self.win.settings, "export", "Export the panels to a folder")
         if folder:
             self.export_panels_to(folder)
 
-    def export_panels_to(self, folder: str) -> list[str]:
-        """Every panel as PNG (pyqtgraph's ImageExporter) and SVG (Qt's QSvgGenerator: pyqtgraph 0.14's
-        SVGExporter fails on the paths Qt 6.11 writes), named after its title."""
-        from PySide6 import QtSvg
-        from pyqtgraph.exporters import ImageExporter
+    def export_panels_to(self, folder: str, width: int | None = None) -> list[str]:
+        """Every panel of every tab, the dead-neuron map and BatchNorm in five points included, as PNG (at the
+        export width, default 1600 px) and SVG, legends moved off the data, named after their titles."""
+        from initscope.gui.export import DEFAULT_WIDTH, export_panels
 
         if not Path(folder).is_dir():
             self._warn("Could not export the panels", f"{folder}: no such folder")
             return []
-        written, seen = [], set()
+        if width is None:
+            width = self.win.settings.export_width if self.win.settings else DEFAULT_WIDTH
+        panels = self.win.render_all_tabs()  # tabs never shown are drawn and laid out first
         try:
-            for panel in self.win.all_panels():
-                stem = panel_stem(panel.title)
-                while stem in seen:
-                    stem += "-2"
-                seen.add(stem)
-                scene = panel.view.scene()
-                png, svg = f"{folder}/{stem}.png", f"{folder}/{stem}.svg"
-                ImageExporter(scene).export(png)
-                rect = scene.sceneRect()
-                gen = QtSvg.QSvgGenerator()
-                gen.setFileName(svg)
-                gen.setSize(rect.size().toSize())
-                gen.setViewBox(rect)
-                gen.setTitle(panel.title)
-                painter = QtGui.QPainter(gen)
-                scene.render(painter, rect, rect)
-                painter.end()
-                for f in (png, svg):
-                    if not Path(f).is_file():
-                        raise OSError(f"{f} was not written")
-                written += [png, svg]
-        except OSError as e:
-            self._warn("Could not export the panels", f"{e} ({len(written)} files written before)")
-            return written
+            written = [str(p) for p in export_panels(panels, folder, width)]
+        except (OSError, ValueError) as e:
+            self._warn("Could not export the panels", str(e))
+            return []
         self._done(f"exported {len(written)} files to {folder}")
         return written
 
@@ -225,8 +201,8 @@ class FileActions:
             return
         from initscope.core.scenario import SCENARIO_DIR
 
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open a scenario", str(SCENARIO_DIR),
-                                                        "Scenarios (*.json);;All files (*)")
+        path = get_open_file(self.win, self.win.settings, "scenario", "Open a scenario",
+                             "Scenarios (*.json);;All files (*)", str(SCENARIO_DIR))
         if path:
             self.load_scenario_file(path)
 
@@ -244,7 +220,7 @@ class FileActions:
     def open_data(self) -> None:
         if self.win.training:
             return
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open a word list", str(self.win.data_path),
-                                                        "Text files (*.txt);;All files (*)")
+        path = get_open_file(self.win, self.win.settings, "data", "Open a word list",
+                             "Text files (*.txt);;All files (*)", str(self.win.data_path))
         if path:
             self.win.load_data(path)

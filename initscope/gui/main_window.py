@@ -29,20 +29,27 @@ REDRAW_MS = 33  # ~30 Hz: plots redraw from buffered data on this timer, never p
 PREVIEW_DEBOUNCE_MS = 15
 
 
-def _hints(snap) -> list[str]:
-    from initscope.core.hints import hints  # imports torch: only once a snapshot exists, never at start-up
+def _hints(rec, snap) -> list[str]:
+    """The core's health hints; at init also where the measurement and the wide-net theory part ways."""
+    from initscope.core.hints import hints, theory_hints  # imports torch: only once a snapshot exists
+    from initscope.core.theory import predict
 
-    return hints(snap)
+    said = hints(snap)
+    if snap.step == 0 and rec.vocab:
+        said += theory_hints(snap, predict(rec.cfg, len(rec.vocab)))
+    return said
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    def __init__(self, cfg: Config | None = None, data_path: str | None = None, confirm_close: bool = False):
+    def __init__(self, cfg: Config | None = None, data_path: str | None = None, confirm_close: bool = False,
+                 settings=None):
         super().__init__()
         self.setWindowTitle("initscope: weight init and BatchNorm, layer by layer")
         self.cfg = cfg or default_config()
         self.data = None  # Dataset handle from the engine; never read here
         self.data_path = str(data_path) if data_path else ""
         self.confirm_close = confirm_close  # ask before quitting mid-run (the app does; scripts do not)
+        self.settings = settings  # gui.settings.Settings: what the app remembers (None: nothing, as in tests)
         self.preview: RunRecord | None = None  # the init preview of the current settings
         self.shown: list[RunRecord] = []  # what the window shows: one record, or several overlaid
         self.stack_error: str | None = None
@@ -119,6 +126,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redraw_timer.timeout.connect(self.redraw)
         self.redraw_timer.start()
         self._validate()
+        if settings is not None:
+            settings.restore_window(self, {"explorer": self.explorer.map_tab})
+            self.present_act.setChecked(settings.presentation)
+            if settings.message:
+                self.statusBar().showMessage(settings.message, 15_000)
         c.start()
 
     def _dock(self, title: str, name: str, widget) -> QtWidgets.QDockWidget:
@@ -329,6 +341,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def all_panels(self) -> list:
         return self.overview.panels + self.gradients.panels + self.explorer.panels()
 
+    def render_all_tabs(self) -> list:
+        """Lay out and draw every tab once (an export wants them all), back on the current tab; returns every
+        exportable panel, the explorer's dead-neuron map and five points included."""
+        current = self.tabs.currentIndex()
+        for i in range(self.tabs.count()):
+            self.tabs.setCurrentIndex(i)
+            self._force_redraw()
+            self.redraw()
+        self.tabs.setCurrentIndex(current)
+        return self.all_panels() + [self.explorer.dead_map, self.explorer.bn5]
+
     def _force_redraw(self) -> None:
         self.overview.invalidate()
         self.gradients.invalidate()
@@ -379,6 +402,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
         self.redraw_timer.stop()
         self.preview_timer.stop()
+        if self.settings is not None:
+            self.settings.save_config(self.cfg)
+            self.settings.presentation = self.present_act.isChecked()
+            self.settings.save_window(self, {"explorer": self.explorer.map_tab})
+            self.settings.sync()
         self.controller.close()
         self.explorer.close()
         self.samples.close()

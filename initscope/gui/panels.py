@@ -409,18 +409,39 @@ class SeriesPanel(Panel):
 
 
 class HistPanel(Panel):
-    """Density lines, one per layer, from one snapshot (as the lecture plots them)."""
+    """Density lines, one per layer, from one snapshot (as the lecture plots them); optionally the wide-net
+    theory's ±σ for each layer as triangles on the baseline (at init)."""
 
-    def update_hists(self, names: list[str], hists: list, labels: list[str], block_of) -> None:
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.markers = pg.ScatterPlotItem(symbol="t1", size=11, pen=pg.mkPen("#222", width=0.5))
+        self.plot.addItem(self.markers)
+        self.marker_data: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+
+    def update_hists(self, names: list[str], hists: list, labels: list[str], block_of,
+                     predicted: dict[str, float] | None = None) -> None:
+        """predicted: layer name -> the theory's std of its output, drawn at ±std."""
         self.set_series(names, [block_color(n, block_of) for n in names], 2, labels)
         for n, hist in zip(names, hists):
             self.curves[n].setData(hist.centers(), hist.density())
+        self.marker_data = {}
+        for n, std in (predicted or {}).items():
+            if n in self.curves and math.isfinite(std):
+                self.marker_data[f"predicted ±σ {n}"] = (np.array([-std, std]), np.zeros(2), block_color(n, block_of))
+        xs = [x for x, _, _ in self.marker_data.values()]
+        self.markers.setData(np.concatenate(xs) if xs else [], np.zeros(2 * len(xs)),
+                             brush=[pg.mkBrush(c) for _, _, c in self.marker_data.values() for _ in range(2)])
         self.plot.enableAutoRange()
         self.draws += 1
 
     def clear(self) -> None:
         self.clear_series()
+        self.markers.setData([], [])
+        self.marker_data = {}
         self.draws += 1
+
+    def plotted(self) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+        return {**super().plotted(), **self.marker_data}
 
 
 class RatioBars(Panel):

@@ -15,6 +15,9 @@ def make_app():
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("initscope")
     pg.setConfigOptions(background="w", foreground="#222", antialias=False)
+    from initscope.gui.wheel_guard import install_wheel_guard
+
+    install_wheel_guard(app)  # scrolling the side panel never changes a spin box it passes over
     global _collector
     if _collector is None:
         # Python's cyclic GC runs in whichever thread allocates; if it frees a Qt object from a worker thread

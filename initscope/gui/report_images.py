@@ -22,6 +22,9 @@ def _png(plot_widget) -> str:
     from PySide6 import QtCore
     from pyqtgraph.exporters import ImageExporter
 
+    from initscope.gui.export import legend_off_data
+
+    legend_off_data(plot_widget.plotItem)  # the legend goes where no line is
     exporter = ImageExporter(plot_widget.plotItem)
     exporter.parameters()["width"] = 720
     image = exporter.export(toBytes=True)
@@ -61,9 +64,9 @@ def plot_images(run) -> list[tuple[str, str]]:
         out.append(("Loss (dashed: a uniform guess, ln vocab)", _png(w)))
     steps = run.history.get("snap_steps")
     if steps is not None and len(steps) and "saturation" in run.history:
-        w = widget("Tanh saturation", "step", "saturated (%)")
+        w = widget("Saturation (Tanh |t| > threshold, ReLU zeros)", "step", "saturated (%)")
         for j, name in enumerate(run.names.get("layers", [])):
-            if name.endswith("Tanh"):
+            if name.split()[-1] in ("Tanh", "ReLU"):
                 w.plot(steps, run.history["saturation"][:, j] * 100, pen=pg.mkPen(block_color(name, block_of), width=2),
                        name=name)
         out.append(("Tanh saturation per layer", _png(w)))

@@ -239,8 +239,9 @@ def _one_line(e: Exception) -> str:
 
 # --- file dialogs that start in the last folder of their kind ---------------------------------------------
 def get_open_file(parent: QtWidgets.QWidget | None, settings: Settings | None, kind: str, caption: str,
-                  filter: str = "") -> str:
-    start = settings.folder(kind) if settings else ""
+                  filter: str = "", default: str = "") -> str:
+    """An open-file dialog in the last folder of its kind (else `default`); remembers the folder picked."""
+    start = (settings.folder(kind) if settings else "") or default
     path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, caption, start, filter)
     if path and settings:
         settings.remember_folder(kind, path)

@@ -55,7 +55,7 @@ def status_line(recs: list, paused: bool = False) -> str:
 
 
 def hint_lines(recs: list, hints_of, limit: int = 4) -> list[str]:
-    """Rich-text lines for the hint strip. hints_of(snapshot) -> [str] (core.hints.hints)."""
+    """Rich-text lines for the hint strip. hints_of(record, snapshot) -> [str] (core.hints)."""
     if not recs:
         return ["Loading the word list…"]
     if len(recs) > 1:
@@ -81,7 +81,7 @@ def hint_lines(recs: list, hints_of, limit: int = 4) -> list[str]:
     snap = rec.history.latest
     if snap is None:
         return lines or ["Waiting for the first snapshot…"]
-    said = hints_of(snap)
+    said = hints_of(rec, snap)
     where = "at init" if snap.step == 0 else f"at step {snap.step:,}"
     if said:
         lines += [f"• {html.escape(h)}" for h in said[:limit]]

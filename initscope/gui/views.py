@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtWidgets
 
+from initscope.gui.help import corner_help_button, set_help_key
+
 from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, block_color, run_tag, short_name
 
 ACTIVATIONS = ("tanh", "relu")
@@ -33,6 +35,13 @@ def saturation_title(cfg) -> tuple[str, str]:
     return "Saturation (no activation layers)", "%"
 
 
+def predicted_std(rec) -> dict[str, float]:
+    """Layer name -> the wide-net theory's std of its output at init (core.theory, microseconds)."""
+    from initscope.core.theory import predict
+
+    return {p.name: p.std for p in predict(rec.cfg, max(len(rec.vocab), 2))}
+
+
 def _sat_word(kind: str) -> str:
     return "zeros" if kind == "relu" else "sat"
 
@@ -54,6 +63,9 @@ class OverviewView(QtWidgets.QWidget):
         grid.addWidget(self.sat_panel, 0, 1)
         grid.addWidget(self.act_panel, 1, 0)
         grid.addWidget(self.upd_panel, 1, 1)
+        self.help = {p: corner_help_button(p, key) for p, key in (
+            (self.loss_panel, "loss"), (self.sat_panel, "saturation-tanh"), (self.act_panel, "activations"),
+            (self.upd_panel, "update-data"))}
         self.loss_panel.logy.toggled.connect(lambda _: self.invalidate())
         self._key = None
 
@@ -84,6 +96,8 @@ class OverviewView(QtWidgets.QWidget):
                                     cfg.train.steps)
         title, ylabel = saturation_title(cfg)
         self.sat_panel.set_title(title)
+        relu_only = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS} == {"relu"}
+        set_help_key(self.help[self.sat_panel], "saturation-relu" if relu_only else "saturation-tanh")
         self.sat_panel.plot.setLabel("left", ylabel)
         block_of = rec.block_of
         snap = h.latest
@@ -105,10 +119,14 @@ class OverviewView(QtWidgets.QWidget):
             self.upd_panel.clear()
         if snap is not None:
             where = "at init" if snap.step == 0 else f"at step {snap.step:,}"
-            self.act_panel.set_title(f"Activations ({where})")
+            pred = predicted_std(rec) if snap.step == 0 else {}
+            theory = " · ▲ theory ±σ" if pred else ""
+            self.act_panel.set_title(f"Activations ({where}){theory}")
             self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
-                                        [f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f} {_sat_word(s.kind)} "
-                                         f"{s.saturation:.0%}" for s in snap.layers], block_of)
+                                        [f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f}"
+                                         + (f" (theory {pred[s.name]:.2f})" if s.name in pred else "")
+                                         + f" {_sat_word(s.kind)} {s.saturation:.0%}" for s in snap.layers],
+                                        block_of, pred)
         else:
             self.act_panel.clear()
 
@@ -156,6 +174,9 @@ class GradientsView(QtWidgets.QWidget):
         gg.addWidget(self.grad_panel, 0, 0, 1, 2)
         gg.addWidget(self.ratio_panel, 1, 0)
         gg.addWidget(self.wgrad_panel, 1, 1)
+        for p, key in ((self.grad_panel, "gradients"), (self.ratio_panel, "grad-data"),
+                       (self.wgrad_panel, "weight-gradients")):
+            corner_help_button(p, key)
         self._key = None
 
     def invalidate(self) -> None:
