@@ -185,7 +185,9 @@ class _Layout:
         n_l = len(widths)
         self.widths = widths
         self.col = torch.repeat_interleave(torch.arange(n_l, device=dev), torch.tensor(widths, device=dev))
-        self.col_off = self.col * bins
+        self.col2 = torch.cat([self.col, self.col + n_l])  # outputs' columns, then gradients' (collect's og)
+        self.col2_off = self.col2 * bins
+        self.act_lo = torch.tensor([-1.0 if k == "tanh" else 0.0 for _, k in self.act], device=dev)
         self.member = nn.functional.one_hot(self.col, n_l).to(torch.float64) if n_l else None
         self.is_tanh = torch.tensor([k == "tanh" for _, k in self.act], device=dev, dtype=torch.bool)
         self.col_tanh = self.is_tanh[self.col] if n_l else None
@@ -240,26 +242,27 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             os_ = [outs[i].detach() for i, _ in act]
             gs_ = [outs[i].grad if outs[i].grad is not None else torch.zeros_like(outs[i]) for i, _ in act]
             o, g = torch.cat(os_, dim=1), torch.cat(gs_, dim=1)
-            col, is_tanh = lay.col, lay.is_tanh
             # tanh: |out| > thr; ReLU: out == 0
             sat = (o.abs() > thr) if lay.all_tanh else torch.where(lay.col_tanh, o.abs() > thr, o == 0)
             satf_col = sat.to(o.dtype)
-            per_col = torch.stack([o.sum(0), (o * o).sum(0), satf_col.sum(0), g.sum(0), (g * g).sum(0),
-                                   satf_col.prod(0)])  # prod of 0/1: saturated for every example
-            per_layer = per_col.double() @ lay.member  # (6, layers)
+            og = torch.cat([o, g], 1)  # outputs then gradients: 2 x layers groups of columns, handled as one
+            w = o.shape[1]
+            per_col = torch.cat([og.sum(0).view(2, w), (og * og).sum(0).view(2, w), satf_col.sum(0).view(1, w),
+                                 satf_col.prod(0).view(1, w)])  # prod of 0/1: saturated for every example
+            per_layer = per_col.double() @ lay.member  # (6, layers): sums (out, grad), squares (out, grad), sat, dead
             counts = lay.width_t * o.shape[0]
-            mean, std = _moments(per_layer[0], per_layer[1], counts)
-            gmean, gstd = _moments(per_layer[3], per_layer[4], counts)
-            satf, dead = per_layer[2] / counts, per_layer[5]
-            zeros = o.new_zeros(n_l)
-            omax = zeros.scatter_reduce(0, col, o.amax(0), "amax", include_self=False)
-            lo = torch.where(is_tanh, -1.0, 0.0).to(o.dtype)
-            hi = torch.where(is_tanh, torch.ones_like(omax), omax.clamp_min(1e-6))
-            gm = zeros.scatter_reduce(0, col, g.abs().amax(0), "amax", include_self=False).clamp_min(1e-12)
-            h_act = _column_hist(o, col, lo, hi, n_l, bins, lay.col_off)
-            h_grad = _column_hist(g, col, -gm, gm, n_l, bins, lay.col_off)
-            layer_rows = torch.stack([mean, std, satf, dead, gmean, gstd, lo.double(), hi.double(), -gm.double(),
-                                      gm.double()], 1).cpu().numpy()
+            mean, std = _moments(per_layer[0:2], per_layer[2:4], counts)  # rows: outputs, gradients
+            satf, dead = per_layer[4] / counts, per_layer[5]
+            # per group: max |out| (ReLU's histogram range; tanh's is [-1, 1]) and max |grad|
+            mx = og.new_zeros(2 * n_l).scatter_reduce(0, lay.col2, og.abs().amax(0), "amax", include_self=False)
+            gm = mx[n_l:].clamp_min(1e-12)
+            lo2 = torch.cat([lay.act_lo, -gm])
+            hi2 = torch.cat([torch.where(lay.is_tanh, 1.0, mx[:n_l].clamp_min(1e-6)), gm])
+            hists = _column_hist(og, lay.col2, lo2, hi2, 2 * n_l, bins, lay.col2_off)
+            h_act, h_grad = hists[:n_l], hists[n_l:]
+            lohi = torch.stack([lo2, hi2]).double()
+            layer_rows = torch.stack([mean[0], std[0], satf, dead, mean[1], std[1], lohi[0, :n_l], lohi[1, :n_l],
+                                      lohi[0, n_l:], lohi[1, n_l:]], 1).cpu().numpy()
             layer_hists = torch.stack([h_act, h_grad], dim=1).cpu().numpy()
             maps = np.split(sat.cpu().numpy(), np.cumsum(lay.widths)[:-1], axis=1)
         # --- parameters -----------------------------------------------------------------------------
@@ -267,11 +270,12 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
         ps = [p.detach() for _, p in named]
         gs = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in named]
         pgmean, pgstd, dstd = _param_moments(gs, ps, lay)
-        pgm = torch.stack(torch._foreach_norm(gs, float("inf"))).clamp_min(1e-12)  # max |grad|, one call
         mats = lay.mats
-        param_hists = _matrix_hists([gs[j] for j in mats], pgm[mats], bins).cpu().numpy()
-        prow = torch.stack([dstd, pgmean, pgstd, pgstd / dstd, torch.log10(lr * pgstd / dstd), -pgm.double(),
-                            pgm.double()], 1)
+        gm_mats = [gs[j] for j in mats]
+        pgm = torch.stack(torch._foreach_norm(gm_mats, float("inf"))).clamp_min(1e-12)  # max |grad| per matrix
+        # the ranges ride along as a last column: one transfer (max |grad| is a float32 value, kept exactly)
+        hist_gm = torch.cat([_matrix_hists(gm_mats, pgm, bins), pgm.view(-1, 1).float()], 1).cpu().numpy()
+        prow = torch.stack([dstd, pgmean, pgstd, pgstd / dstd, torch.log10(lr * pgstd / dstd)], 1)
         param_rows = prow.cpu().numpy()
         loss_v = float(loss.detach().cpu())
     snap = Snapshot(step=step, loss=loss_v, lr=lr, ref_loss=math.log(net.vocab_size))
@@ -281,12 +285,12 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             dead=int(r[3]), width=lay.widths[j], hist=Histogram(layer_hists[j, 0], r[6], r[7]),
             grad_mean=r[4], grad_std=r[5], grad_hist=Histogram(layer_hists[j, 1], r[8], r[9]),
             sat_map=maps[j]))
-    hist_of = {j: param_hists[m] for m, j in enumerate(mats)}
+    hist_of = {j: (hist_gm[m, :-1], float(hist_gm[m, -1])) for m, j in enumerate(mats)}
     for j, ((name, p), r) in enumerate(zip(named, param_rows.tolist())):
         snap.params.append(ParamStats(
             name=name, shape=tuple(p.shape), is_matrix=j in hist_of, data_std=r[0], grad_mean=r[1],
             grad_std=r[2], grad_data=r[3], update_data_log10=r[4],
-            grad_hist=Histogram(hist_of[j], r[5], r[6]) if j in hist_of else None))
+            grad_hist=Histogram(hist_of[j][0], -hist_of[j][1], hist_of[j][1]) if j in hist_of else None))
     return snap
 
 
