@@ -263,3 +263,19 @@ def test_cli_user_mistakes_exit_2(argv, capsys):
     assert main(["sweep", "train", "--preset", "deep-nobn", "--steps", "5", *argv]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+def test_target_step_is_the_first_bin_at_or_below_the_target(local):
+    p = next(p for p in local.points() if p.value == 0.1 and p.value2 == 16)
+    target = 3.0
+    firsts = []
+    for _, r in p.runs:  # by hand, from each run's curve
+        k = next(i for i, v in enumerate(r.curve) if v <= target)
+        firsts.append(int(r.curve_steps[k]))
+    assert p.target_step(target) == round(np.mean(firsts))
+    assert p.target_step(0.0) is None and p.target_step(None) is None
+    local.spec.target_loss = target
+    try:
+        assert local.to_dict()["points"][0]["target_step"] == p.target_step(target)
+    finally:
+        local.spec.target_loss = None

@@ -414,7 +414,8 @@ class SweepResults:
                      **({"message": r.message} if r.message else {})}
                     for job, r in p.runs if r is not None]
             points.append({"value": p.value, "value2": p.value2, "train_mean": p.train_mean, "val_mean": p.val_mean,
-                           "val_std": p.val_std, "init_loss": p.init_loss, "diverged": p.diverged, "runs": runs})
+                           "val_std": p.val_std, "init_loss": p.init_loss, "diverged": p.diverged, "runs": runs,
+                           **({"target_step": p.target_step(s.target_loss)} if s.target_loss is not None else {})})
         return {"param": s.param, "values": list(s.values), "param2": s.param2,
                 "values2": list(s.values2) if s.param2 else None, "steps": s.steps, "seeds": s.seeds,
                 "points": points, "backend": self.backend, "workers": self.workers,
