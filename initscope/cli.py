@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep" and args.axis == "train":
             from initscope.train_sweep_cli import cmd_sweep_train
 
-            return cmd_sweep_train(args)
+            return cmd_sweep_train(args, load_config(args))
         if args.command == "sweep":
             return cmd_sweep(args)
         if args.command == "report":

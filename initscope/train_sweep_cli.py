@@ -83,8 +83,8 @@ def table(results) -> str:
     return "\n".join(rows)
 
 
-def cmd_sweep_train(args: argparse.Namespace) -> int:
-    from initscope.cli import load_config
+def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
+    """`cfg`: the base config the command line chose (--preset / --config), loaded by cli.py."""
     from initscope.core.data import load_dataset
     from initscope.core.sweep_backends import make_backend, run_sweep
     from initscope.core.train_sweep import SweepSpec, parse_values
@@ -98,7 +98,6 @@ def cmd_sweep_train(args: argparse.Namespace) -> int:
         d.mkdir(parents=True, exist_ok=True)
     if (args.param2 is None) != (args.values2 is None):
         raise UserError("--param2 and --values2 go together")
-    cfg = load_config(args)
     spec = SweepSpec(cfg, args.param, parse_values(args.values), args.param2,
                      parse_values(args.values2) if args.values2 else [], args.seeds,
                      cfg.train.steps if args.steps is None else args.steps)

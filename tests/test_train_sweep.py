@@ -279,3 +279,21 @@ def test_target_step_is_the_first_bin_at_or_below_the_target(local):
         assert local.to_dict()["points"][0]["target_step"] == p.target_step(target)
     finally:
         local.spec.target_loss = None
+
+
+def test_memory_is_checked_before_any_job_starts(data, monkeypatch):
+    from initscope.core import budget
+
+    s = SweepSpec(Config.from_dict(TINY), "width", [16, 4096, 5000], seeds=1, steps=10)
+    jobs = s.jobs()
+    one = budget.estimate_bytes(jobs[1].config(), sum(int(x.shape[0]) for x, _ in data.splits.values()),
+                                data.vocab.size)  # the biggest valid job (width 5000 is invalid: its own cell)
+    monkeypatch.setattr(budget, "default_limit", lambda: int(one * 1.5))
+    pool = LocalPool(2)
+    with pytest.raises(UserError, match="2 runs at once need"):
+        run_sweep(s, data, pool)  # two of the biggest at once do not fit
+    assert pool.pids == []  # refused before a process started
+    run_sweep_one = SweepSpec(Config.from_dict(TINY), "width", [16], seeds=1, steps=10)
+    monkeypatch.setattr(budget, "default_limit", lambda: 1000)
+    with pytest.raises(UserError, match="needs about"):
+        run_sweep(run_sweep_one, data, LocalPool(1))

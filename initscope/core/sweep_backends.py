@@ -266,7 +266,8 @@ def run_sweep(spec, data: Dataset, backend: SweepBackend, save_dir=None, on_resu
     from initscope.core.train_sweep import SweepResults, check_job_memory
 
     jobs = spec.jobs(save_dir)
-    check_job_memory(jobs, data)
+    # on a Ray cluster the jobs run on other machines: only one job must fit (this machine's estimate)
+    check_job_memory(jobs, data, 1 if getattr(backend, "address", None) else backend.workers)
     out = SweepResults(spec, jobs)
     out.backend, out.workers = backend.name, backend.workers
     t0 = time.perf_counter()

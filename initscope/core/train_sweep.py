@@ -422,20 +422,28 @@ class SweepResults:
                 "wall_seconds": round(self.wall_seconds, 3)}
 
 
-def check_job_memory(jobs: list[Job], data: Dataset) -> None:
-    """Refuse a sweep whose jobs would not fit in memory, if the memory budget (core/budget.py) is available."""
-    try:
-        from initscope.core.budget import check_memory
-    except ImportError:
-        return
+def check_job_memory(jobs: list[Job], data: Dataset, concurrent: int = 1) -> None:
+    """Refuse a sweep whose `concurrent` biggest jobs would not fit in memory together (core/budget.py's estimate
+    and limit), before any starts. Jobs whose config is invalid are skipped: they fail in their own cell."""
+    from initscope.core import budget
+    from initscope.core.budget import check_memory, format_bytes
+
     n = sum(int(x.shape[0]) for x, _ in data.splits.values())
-    seen: set[str] = set()
+    need: dict[str, tuple[int, Job]] = {}
     for job in jobs:
         try:
             cfg = job.config()
         except ConfigError:
-            continue  # reported in its own cell
-        key = repr(cfg.model)
-        if key not in seen:
-            seen.add(key)
-            check_memory(cfg, n)
+            continue
+        key = repr((cfg.model, cfg.train.batch_size))
+        if key not in need:
+            need[key] = (check_memory(cfg, n, vocab_size=data.vocab.size), job)  # one job alone must fit
+    limit = budget.default_limit()
+    if not need or limit is None:
+        return
+    biggest = sorted((b for b, _ in need.values()), reverse=True)
+    k = max(1, min(concurrent, len(jobs)))
+    total = biggest[0] * k  # the worst case: the biggest job on every worker at once
+    if total > limit:
+        raise UserError(f"{k} runs at once need about {format_bytes(total)} of memory (limit {format_bytes(limit)}); "
+                        "use fewer workers or a smaller net")
