@@ -216,7 +216,7 @@ class RayBackend(SweepBackend):
                 ray.init(address=self.address, log_to_driver=False)
             else:
                 ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - no cluster, a bad address, Ray Client missing: one line each
             raise UserError(f"cannot start or reach Ray{' at ' + self.address if self.address else ''}: "
                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         self._owns = True
