@@ -131,9 +131,10 @@ def test_seed_spread_is_the_band(qtbot, view, tmp_path):
     view.load_json(path)
     for v2 in ("off", "on"):
         x, lo, hi = view.band_data()[f"batchnorm={v2}"]
-        xs, mean = view.summary_data()[f"batchnorm={v2}"]
+        xm, mean = view.summary_data()[f"batchnorm={v2}"]
         expect = [vals[(g, v2)] for g in (0.5, 2.0)]
         np.testing.assert_allclose(mean, [np.mean(e) for e in expect])
         np.testing.assert_allclose(lo, [np.mean(e) - np.std(e) for e in expect])
         np.testing.assert_allclose(hi, [np.mean(e) + np.std(e) for e in expect])
         np.testing.assert_array_equal(x, [0.5, 2.0])
+        np.testing.assert_array_equal(xm, [0.5, 2.0])

@@ -17,7 +17,14 @@ from initscope.core.config import Config, preset
 from initscope.core.data import default_data_path, load_words, make_dataset
 from initscope.core.errors import UserError
 from initscope.core.sweep_backends import LocalPool, RayBackend, make_backend, run_sweep
-from initscope.core.train_sweep import (SweepSpec, apply_field, coerce_value, decimate, parse_values, run_job)
+from initscope.core.train_sweep import (
+    SweepSpec,
+    apply_field,
+    coerce_value,
+    decimate,
+    parse_values,
+    run_job,
+)
 from initscope.core.trainer import Trainer
 
 TINY = {"model": {"n_embd": 4, "layers": [{"kind": "linear", "width": 16}, {"kind": "relu"},

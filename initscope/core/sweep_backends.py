@@ -19,7 +19,7 @@ import queue
 import signal
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from initscope.core.data import Dataset
 from initscope.core.errors import UserError

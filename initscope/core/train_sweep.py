@@ -377,7 +377,7 @@ class SweepPoint:
             if not len(ok):
                 return None
             hits.append(int(r.curve_steps[ok[0]]))
-        return int(round(float(np.mean(hits))))
+        return round(float(np.mean(hits)))
 
 
 class SweepResults:

@@ -24,7 +24,13 @@ from PySide6 import QtCore, QtWidgets
 from initscope.core.config import Config
 from initscope.core.errors import UserError
 from initscope.core.sweep_backends import LocalPool, default_workers, run_sweep
-from initscope.core.train_sweep import SWEEP_FIELDS, JobResult, SweepResults, SweepSpec, parse_values
+from initscope.core.train_sweep import (
+    SWEEP_FIELDS,
+    JobResult,
+    SweepResults,
+    SweepSpec,
+    parse_values,
+)
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 DEFAULT_VALUES = {"gain": "0.25,0.5,1,5/3,2,3", "output_factor": "0.01,0.1,0.3,1", "depth": "1,2,4,8",
@@ -286,7 +292,7 @@ class TrainSweepView(QtWidgets.QWidget):
         self.summary.clear()
         self.legend.clear()
         self.lines, self.bands = {}, {}
-        xs, ticks = self._x(spec)
+        _, ticks = self._x(spec)
         self.summary.setLabel("bottom", spec.param)
         self.summary.getAxis("bottom").setTicks([ticks] if ticks else None)
         for j, v2 in enumerate(spec.variants):
