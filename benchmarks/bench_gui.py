@@ -4,7 +4,7 @@ vs headless, per-panel paint time, and how long the window, a bare Qt window and
     python benchmarks/bench_gui.py [--seconds S] [--steps N] [--json FILE]
 
 The real main window (offscreen unless a display is set) trains the lecture's deep net (deep-bn) through the
-real worker while a 10 ms QTimer probe records how late it fires. Default: S = 10 s of training (about 30 s in
+real worker while a 10 ms QTimer probe records how late it fires. Default: S = 8 s of training (about 30 s in
 all on a quiet machine). --steps N trains a whole run of N steps instead (e.g. 200000, the presets' length) and also reports the
 last minute against the first, which is where a history that costs more as it grows shows up.
 
@@ -186,7 +186,7 @@ def gui_run(seconds: float, steps: int | None) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=10.0, help="training seconds measured (default 10)")
+    ap.add_argument("--seconds", type=float, default=8.0, help="training seconds measured (default 8)")
     ap.add_argument("--steps", type=int, help="train a whole run of N steps instead; adds *_last_minute keys")
     ap.add_argument("--rounds", type=int, default=2, help="start-up measurements of each kind (default 2)")
     ap.add_argument("--json", metavar="FILE")
@@ -196,7 +196,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     res = startup(args.rounds)
-    headless = headless_steps_per_sec(min(args.seconds, 5.0))
+    headless = headless_steps_per_sec(min(args.seconds, 4.0))
     res.update(gui_run(args.seconds, args.steps))
     res["headless_steps_per_sec"] = headless
     res["gui_vs_headless"] = res["gui_steps_per_sec"] / headless
