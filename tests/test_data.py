@@ -124,3 +124,29 @@ def test_cli_bad_data_exits_2_with_one_line(tmp_path, case):
     assert "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and expected in lines[0] and str(p) in lines[0]
+
+
+def test_examples_are_counted_on_the_bytes_exactly(tmp_path):
+    """The pre-check that refuses a huge word list before making strings agrees with the real count."""
+    from initscope.core.data import _count_examples
+
+    for text in (default_data_path().read_text(), "  anna \n\n\tbob\r\nzoë\n日本語\n", "x", "\n\n"):
+        words = text.split()
+        assert _count_examples(text.encode()) == sum(len(w) + 1 for w in words)
+
+
+def test_vectorised_examples_match_the_lecture_loop():
+    from initscope.core.data import build_examples
+
+    words = ["emma", "a", "zoë", "bob"]
+    stoi = {c: i for i, c in enumerate(Vocab.from_words(words).itos)}
+    for block in (1, 3, 8):
+        xs, ys = [], []
+        for w in words:
+            ctx = [0] * block
+            for ch in w + ".":
+                xs.append(ctx)
+                ys.append(stoi[ch])
+                ctx = ctx[1:] + [stoi[ch]]
+        x, y = build_examples(words, block, stoi)
+        assert torch.equal(x, torch.tensor(xs)) and torch.equal(y, torch.tensor(ys))

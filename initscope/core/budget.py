@@ -5,9 +5,11 @@ Linear(4096) are 134 GB of weights, a batch of 65,536 at width 4,096 is 1 GB per
 first ends in a MemoryError traceback (or the OOM killer); estimating first gives one line.
 
 The estimate is deliberately simple and errs high (float32 everywhere, int64 indices):
+- the runtime: RUNTIME_OVERHEAD for torch's kernels, allocator caches and thread pools (measured ~120 MB
+  above `import torch` for the lecture's deep net, whose tensors are ~20 MB);
 - parameters + their gradients (plain SGD keeps no other state) + BatchNorm running statistics;
-- a training step: each layer's output and its gradient for a batch, twice over on snapshot steps
-  (retain_grad on every output, then the concatenated copies and the int64 histogram bins in `collect`);
+- a training step: each layer's output, its gradient and what autograd saves, for a batch; on snapshot
+  steps also the concatenated copies, masks and int64 histogram bins `collect` makes per activation column;
 - evaluation: two layer outputs of EVAL_CHUNK examples at the widest layer (no grad);
 - the dataset: (block_size + 1) int64 per example, twice (the build's temporaries).
 
@@ -25,6 +27,8 @@ from initscope.core.errors import UserError
 EVAL_CHUNK = 16384  # the trainer's evaluation chunk (trainer.EVAL_CHUNK; not imported to keep this light)
 DEFAULT_FRACTION = 0.5  # of physical memory: leave the rest to the OS, the GUI and other programs
 FLOAT, INDEX = 4, 8
+RUNTIME_OVERHEAD = 256 * 2**20
+SNAPSHOT_BYTES = 40  # per activation column and example in `collect`: cat'ed outputs and grads, |x|, mask, bins
 
 
 def _widths(cfg: Config, vocab_size: int) -> tuple[int, list[int]]:
@@ -65,12 +69,12 @@ def estimate_bytes(cfg: Config, n_examples: int, vocab_size: int = 27, *, eval_c
     b = cfg.train.batch_size
     per_example = inp + sum(outs) + vocab_size  # embedding output, every layer's output, the softmax
     act_outs = sum(w for s, w in zip(cfg.model.layers, outs) if s.kind in ("tanh", "relu"))
-    # output + gradient of each, kept for backward; on snapshot steps the cat'ed copies and int64 bin indices
-    train = b * (2 * per_example * FLOAT + 2 * act_outs * (FLOAT + INDEX))
+    # output, gradient and autograd's saved copy of each; on snapshot steps collect's temporaries
+    train = b * (3 * per_example * FLOAT + act_outs * SNAPSHOT_BYTES)
     widest = max([inp, vocab_size, *outs])
     evaluation = 2 * min(eval_chunk, max(n_examples, 1)) * widest * FLOAT
     data = 2 * n_examples * (cfg.model.block_size + 1) * INDEX
-    return int(weights + max(train, evaluation) + data)
+    return int(RUNTIME_OVERHEAD + weights + max(train, evaluation) + data)
 
 
 def physical_memory() -> int | None:

@@ -36,6 +36,9 @@ def load_words(path: str | Path) -> list[str]:
     raw = read_capped(path, MAX_FILE_BYTES, DataError, "word list")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    n_examples = _count_examples(raw)
+    if n_examples > MAX_EXAMPLES:  # counted on the bytes: 16 M short words never become 16 M Python strings
+        raise DataError(f"{name}: about {n_examples:,} examples; at most {MAX_EXAMPLES:,} are supported")
     if not raw:
         raise DataError(f"{name}: file is empty")
     if b"\x00" in raw:
@@ -66,6 +69,21 @@ def load_words(path: str | Path) -> list[str]:
     if n_chars > MAX_CHARS:
         raise DataError(f"{name}: {n_chars} distinct characters; at most {MAX_CHARS} are supported")
     return words
+
+
+_ASCII_SPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)
+
+
+def _count_examples(raw: bytes) -> int:
+    """Characters + words of a UTF-8 word list, counted on its bytes (numpy, no strings): each word gives
+    len(word) + 1 examples. Continuation bytes are not characters; only ASCII whitespace separates words."""
+    if not raw:
+        return 0
+    b = np.frombuffer(raw, np.uint8)
+    space = np.isin(b, _ASCII_SPACE)
+    chars = int(np.count_nonzero(~space & ((b & 0xC0) != 0x80)))
+    words = int(np.count_nonzero(space[:-1] & ~space[1:])) + int(not space[0])
+    return chars + words
 
 
 @dataclass(frozen=True)
