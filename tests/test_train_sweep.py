@@ -16,7 +16,13 @@ import torch
 from initscope.core.config import Config, preset
 from initscope.core.data import default_data_path, load_words, make_dataset
 from initscope.core.errors import UserError
-from initscope.core.sweep_backends import LocalPool, RayBackend, make_backend, run_sweep
+from initscope.core.sweep_backends import (
+    LocalPool,
+    RayBackend,
+    SweepBackend,
+    make_backend,
+    run_sweep,
+)
 from initscope.core.train_sweep import (
     SweepSpec,
     apply_field,
@@ -180,11 +186,10 @@ def test_cancel_leaves_no_process_behind(data):
     got = []
     t = threading.Thread(target=lambda: got.extend(pool.run(long.jobs(), data)))
     t.start()
-    deadline = time.monotonic() + 30
-    while not pool.pids and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while not pool.running and time.monotonic() < deadline:  # until a worker is inside a run
         time.sleep(0.05)
-    time.sleep(1.0)  # let the workers get into their runs
-    assert pool.pids and not any(_gone(p) for p in pool.pids)
+    assert pool.running and not any(_gone(p) for p in pool.pids)
     pool.cancel()
     t.join(15)
     assert not t.is_alive() and got == []
@@ -192,19 +197,30 @@ def test_cancel_leaves_no_process_behind(data):
     assert mp.active_children() == []
 
 
-def test_interrupt_keeps_finished_results(data):
-    calls = []
+class ListBackend(SweepBackend):
+    """Yields prepared results; records how it was left. For run_sweep's own logic, without processes."""
 
+    name = "list"
+
+    def __init__(self, results):
+        super().__init__(1)
+        self.results, self.closed = results, False
+
+    def run(self, jobs, data):
+        try:
+            yield from self.results
+        finally:
+            self.closed = True
+
+
+def test_interrupt_keeps_finished_results(data, sequential, spec):
     def on_result(results, res):
-        calls.append(res.index)
-        raise KeyboardInterrupt  # what Ctrl+C does inside the loop
+        raise KeyboardInterrupt  # what Ctrl+C does while the loop waits or reports
 
-    s = SweepSpec(Config.from_dict(TINY), "lr", [0.1, 0.05, 0.02, 0.01], seeds=1, steps=300)
-    pool = LocalPool(1)
-    out = run_sweep(s, data, pool, on_result=on_result)
-    assert out.interrupted and out.done == 1 and calls == list(out.results)
-    assert out.to_dict()["points"][calls[0]]["runs"][0]["status"] == "finished"
-    assert all(_gone(p) for p in pool.pids) and mp.active_children() == []
+    backend = ListBackend([sequential[0], sequential[1]])
+    out = run_sweep(spec, data, backend, on_result=on_result)
+    assert out.interrupted and backend.cancelled and backend.closed  # the backend stopped its jobs
+    assert list(out.results) == [0] and out.to_dict()["points"][0]["runs"][0]["status"] == "finished"
 
 
 @pytest.fixture(scope="module")

@@ -92,6 +92,7 @@ class LocalPool(SweepBackend):
     def __init__(self, workers: int | None = None):
         super().__init__(workers)
         self.pids: list[int] = []  # the worker processes of the current or last run
+        self.running: dict[int, int] = {}  # worker pid -> the job it is running now (read by tests and views)
 
     def run(self, jobs: list[Job], data: Dataset) -> Iterator[JobResult]:
         if not jobs:
@@ -117,7 +118,7 @@ class LocalPool(SweepBackend):
         self.pids = [p.pid for p in procs]
         by_index = {job.index: job for job in jobs}
         pending = set(by_index)
-        running: dict[int, int] = {}  # pid -> job index
+        running = self.running = {}
         try:
             while pending and not self._cancel.is_set():
                 try:
