@@ -160,18 +160,22 @@ def _column_hist(x: torch.Tensor, col_seg: torch.Tensor, lo: torch.Tensor, hi: t
 
 
 def _bincount(idx: torch.Tensor, n: int) -> torch.Tensor:
-    """Counts of the integral float indices 0..n-1; NaN (a diverging run's values) goes to a dropped extra bin."""
+    """Counts of the float indices in [0, n) (truncated); NaN (a diverging run's values) goes to a dropped extra bin."""
     idx = idx.reshape(-1).nan_to_num_(nan=float(n)).long()
     return torch.bincount(idx, minlength=n + 1)[:n].to(torch.float32)
 
 
-def _matrix_hists(gs: list[torch.Tensor], gm: torch.Tensor, bins: int) -> torch.Tensor:
+def _matrix_hists(gs: list[torch.Tensor], gm: torch.Tensor, bins: int, buf: torch.Tensor) -> torch.Tensor:
     """Histogram of each tensor over its own [-gm, gm], in one bincount: each tensor is scaled straight into
-    its block of bins (no per-element gather of its range), the top edge clamped into the last bin."""
+    its block of bins of `buf` (no per-element gather of its range, no concatenation), the top edge clamped
+    into the last bin. Values are >= 0, so truncation to integers is floor."""
     scale = (bins / 2) / gm
-    parts = [torch.mul(x.reshape(-1), a).add_(bins / 2 + j * bins).clamp_(j * bins, j * bins + bins - 1)
-             for j, (x, a) in enumerate(zip(gs, scale.unbind()))]
-    return _bincount(torch.cat(parts).floor_(), len(gs) * bins).view(len(gs), bins)
+    start = 0
+    for j, (x, a) in enumerate(zip(gs, scale.unbind())):
+        end = start + x.numel()
+        torch.mul(x.reshape(-1), a, out=buf[start:end]).add_(bins / 2 + j * bins).clamp_(j * bins, j * bins + bins - 1)
+        start = end
+    return _bincount(buf, len(gs) * bins).view(len(gs), bins)
 
 
 class _Layout:
@@ -196,6 +200,8 @@ class _Layout:
         named = net.named_params()
         self.mats = [j for j, (_, p) in enumerate(named) if p.dim() == 2]
         self.named = named
+        # scratch for the weight-gradient histograms' bin indices (one float per matrix element)
+        self.mat_buf = torch.empty(sum(named[j][1].numel() for j in self.mats), device=dev)
         self.vecs = [j for j, (_, p) in enumerate(named) if p.dim() != 2]
         numel = [p.numel() for _, p in named]
         vn = torch.tensor([numel[j] for j in self.vecs], device=dev)
@@ -272,9 +278,10 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
         pgmean, pgstd, dstd = _param_moments(gs, ps, lay)
         mats = lay.mats
         gm_mats = [gs[j] for j in mats]
-        pgm = torch.stack(torch._foreach_norm(gm_mats, float("inf"))).clamp_min(1e-12)  # max |grad| per matrix
+        # max |grad| per matrix (abs().amax() is 5x faster here than _foreach_norm's inf-norm on the CPU)
+        pgm = torch.stack([x.abs().amax() for x in gm_mats]).clamp_min(1e-12)
         # the ranges ride along as a last column: one transfer (max |grad| is a float32 value, kept exactly)
-        hist_gm = torch.cat([_matrix_hists(gm_mats, pgm, bins), pgm.view(-1, 1).float()], 1).cpu().numpy()
+        hist_gm = torch.cat([_matrix_hists(gm_mats, pgm, bins, lay.mat_buf), pgm.view(-1, 1).float()], 1).cpu().numpy()
         prow = torch.stack([dstd, pgmean, pgstd, pgstd / dstd, torch.log10(lr * pgstd / dstd)], 1)
         param_rows = prow.cpu().numpy()
         loss_v = float(loss.detach().cpu())
