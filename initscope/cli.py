@@ -66,9 +66,11 @@ def _build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--csv", metavar="PREFIX", help="also write PREFIX_loss.csv (every step) and PREFIX_layers.csv "
                      "(per snapshot, per layer and weight matrix)")
 
-    sweep = sub.add_parser("sweep", help="at-init statistics across gains or depths (init explorer)",
-                           description="Per-layer tanh saturation, activation std and gradient std at init, "
-                                       "averaged over several init seeds, across gains or depths.")
+    sweep = sub.add_parser("sweep", help="at-init statistics across gains or depths (init explorer); "
+                           "full training runs across a field (train)",
+                           description="gain, depth: per-layer tanh saturation, activation std and gradient std at "
+                                       "init, averaged over several init seeds. train: many full training runs, "
+                                       "in parallel, compared by their final losses.")
     ssub = sweep.add_subparsers(dest="axis", metavar="AXIS", required=True)
     sg = ssub.add_parser("gain", help="sweep the gain of the current stack")
     sd = ssub.add_parser("depth", help="repeat a Linear+activation block to depth 1..N, without and with BatchNorm")
