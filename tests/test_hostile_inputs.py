@@ -651,7 +651,7 @@ def test_memory_estimate_covers_the_big_tensors():
     assert estimate_bytes(cfg, 0) >= 65536 * 4096 * 4 * 2  # the hidden layer's output and its gradient
     small = preset("kaiming")
     assert estimate_bytes(small, 1_000_000) - estimate_bytes(small, 0) >= 1_000_000 * 4 * 8  # X and Y, int64
-    assert check_memory(small, 228_000) < 200 * 2**20
+    assert check_memory(small, 228_000) < 512 * 2**20  # the lecture net on names.txt: the runtime plus ~25 MB
 
 
 @pytest.mark.parametrize("text,n", [("4G", 4 * 2**30), ("512M", 512 * 2**20), ("1.5GB", int(1.5 * 2**30)),

@@ -22,6 +22,7 @@ import math
 import os
 import pickle
 import stat
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -240,8 +241,13 @@ def _weights_v1(raw: bytes) -> dict[str, np.ndarray]:
     """weights.pt of version-1 files: torch.load(weights_only=True) never runs planted code; anything it
     refuses (a malicious pickle included) is one line."""
     try:
-        state = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
-    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, TypeError, AttributeError, KeyError,
+        with warnings.catch_warnings():  # torch warns about odd pickles on stderr: the one line says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:  # torch's text goes on to suggest weights_only=False: never for a file
+        raise _Bad("weights.pt cannot be read safely (it holds objects other than plain tensors; "
+                   "refused, nothing in it was run)") from None
+    except (RuntimeError, ValueError, EOFError, TypeError, AttributeError, KeyError,
             ImportError, IndexError, OSError, UnicodeDecodeError, zipfile.BadZipFile, MemoryError) as e:
         first = str(e).splitlines()[0][:200] if str(e) else ""
         raise _Bad(f"weights.pt cannot be read safely ({type(e).__name__}{': ' + first if first else ''})") from None
