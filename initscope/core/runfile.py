@@ -284,7 +284,8 @@ def load_run(path: str | Path) -> SavedRun:
     if not ok:
         raise RunFileError(f"{path}: not an initscope run file (not a zip archive; truncated or foreign?)")
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(path) as z, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. numpy's overflow on a cast: the checks after it say what is wrong
             return _load(z, path)
     except RunFileError:
         raise
