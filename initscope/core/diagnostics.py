@@ -152,11 +152,11 @@ def _column_hist(x: torch.Tensor, col_seg: torch.Tensor, lo: torch.Tensor, hi: t
                  bins: int, offset: torch.Tensor) -> torch.Tensor:
     """One histogram per group of columns of a (batch, width) tensor, over each group's [lo, hi], in one bincount.
 
-    lo / hi are per group; they broadcast along the batch, so nothing of batch x width size is gathered.
-    offset: col_seg * bins (the first bin of each column's group)."""
-    lo_c, span_c = lo[col_seg], (hi - lo).clamp_min(1e-12)[col_seg]
-    pos = (x - lo_c).div_(span_c).mul_(bins).floor_().clamp_(0, bins - 1)  # in place: one buffer, not five
-    return _bincount(pos.add_(offset), n * bins).view(n, bins)
+    lo / hi are per group; scale and shift broadcast along the batch, so nothing of batch x width size is
+    gathered. offset: col_seg * bins (the first bin of each column's group)."""
+    scale = bins / (hi - lo).clamp_min(1e-12)
+    pos = torch.addcmul((-lo * scale)[col_seg], x, scale[col_seg])  # (x - lo) / span * bins in one pass
+    return _bincount(pos.clamp_(0, bins - 1).add_(offset), n * bins).view(n, bins)
 
 
 def _bincount(idx: torch.Tensor, n: int) -> torch.Tensor:
