@@ -12,8 +12,8 @@ Start-up is measured in fresh processes, alternated in rounds in this one run: `
 QMainWindow.show(), the floor), `window_s` (launch to the main window's first event-loop turn after show)
 and `first_preview_s` (launch to the init preview on screen).
 
-The window is driven through its public API only: MainWindow(cfg), show(), train(), close(), training,
-preview, redraws, all_panels(), controller.previewReady, controller.active.
+The window is driven through its public API only: MainWindow(cfg), resize(), show(), train(), close(),
+training, preview, redraws, all_panels() and controller.active["A"].steps_done.
 """
 
 from __future__ import annotations
