@@ -320,3 +320,16 @@ def test_memory_is_checked_before_any_job_starts(data, monkeypatch):
     monkeypatch.setattr(budget, "default_limit", lambda: 1000)
     with pytest.raises(UserError, match="needs about"):
         run_sweep(run_sweep_one, data, LocalPool(1))
+
+
+def test_saving_a_run_changes_nothing_and_the_file_loads(data, tmp_path):
+    from initscope.core.runfile import load_run
+
+    s = SweepSpec(Config.from_dict(TINY), "batchnorm", ["on"], seeds=1, steps=60)  # BatchNorm: running stats
+    plain = run_job(s.jobs()[0], data)
+    saved = run_job(s.jobs(tmp_path)[0], data)
+    _same(saved, plain)
+    run = load_run(saved.run_path)
+    assert run.steps == 60 and run.config.has_batchnorm and run.status == "finished"
+    np.testing.assert_allclose(decimate(run.losses)[1], plain.curve)
+    assert run.split_losses["val"] == plain.val

@@ -276,13 +276,15 @@ def run_job(job: Job, data: Dataset, stop_event=None) -> JobResult:
         res = JobResult(job.index, status, trainer.message, steps=trainer.step,
                         init_loss=_finite(float(losses[0])) if len(losses) else None)
         res.curve_steps, res.curve = decimate(losses)
+        split: dict[str, float] = {}
         if status == "finished":
-            split = {s: trainer.split_loss(s) for s in ("train", "val")}
+            # the test split only for a saved run (the report shows it); a sweep compares train and val
+            split = {s: trainer.split_loss(s) for s in (("train", "val", "test") if job.save_path else ("train", "val"))}
             res.train, res.val = _finite(split["train"]), _finite(split["val"])
             if res.val is None:
                 res.status, res.message = "diverged", "the val loss is not finite"
         if job.save_path:
-            _save(job, trainer, history, cfg, data)
+            _save(job, trainer, history, cfg, data, split)
             res.run_path = job.save_path
     except UserError as e:
         res = JobResult(job.index, "error", str(e))
@@ -292,12 +294,11 @@ def run_job(job: Job, data: Dataset, stop_event=None) -> JobResult:
     return res
 
 
-def _save(job: Job, trainer, history, cfg: Config, data: Dataset) -> None:
+def _save(job: Job, trainer, history, cfg: Config, data: Dataset, split: dict[str, float]) -> None:
     from initscope.core.runfile import SavedRun, history_arrays, save_run
 
     arrays, names = history_arrays(history)
     snaps = [history.init] + [s for s in history.recent if s is not history.init]
-    split = {s: trainer.split_loss(s) for s in ("train", "val", "test")} if trainer.status == "finished" else {}
     save_run(job.save_path, SavedRun(
         config=cfg, vocab=list(data.vocab.itos), data_path=data.path, status=trainer.status,
         message=trainer.message, steps=trainer.step, losses=trainer.losses.copy(), history=arrays, names=names,
