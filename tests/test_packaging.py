@@ -126,3 +126,25 @@ def test_desktop_entry_bad_folder_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["--install-desktop-entry"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("initscope: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_bootstrap_py_names_missing_qt_libraries_from_one_ldconfig_read(monkeypatch):
+    import importlib.util
+    import platform
+    import types
+
+    spec = importlib.util.spec_from_file_location("bootstrap_py", ROOT / "tools" / "bootstrap.py")
+    boot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(boot)
+    calls = []
+    cache = "\n".join(f"\t{lib} (libc6,x86-64) => /usr/lib/{lib}" for lib in boot.QT_LIBS if lib != "libxcb-cursor.so.0")
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return types.SimpleNamespace(stdout=cache, returncode=0)
+
+    monkeypatch.setattr(boot.subprocess, "run", fake_run)
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    assert boot.missing_qt_packages() == ["libxcb-cursor0"]
+    assert calls == [["ldconfig", "-p"]]  # read once, no pipe that can die of SIGPIPE
+    assert boot.venv_python().parent.parent == ROOT / ".venv"
