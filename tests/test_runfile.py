@@ -145,3 +145,22 @@ def test_weights_are_stored_without_pickle_and_version_1_files_still_load(saved,
     back = load_run(v1)
     for k, v in run.state_dict.items():
         assert torch.equal(back.state_dict[k], v)
+
+
+def test_an_invalid_run_is_never_saved_over_a_good_file(saved, tmp_path):
+    from dataclasses import replace
+
+    from initscope.core.runfile import validate_run
+
+    target = tmp_path / "keep.initscope"
+    target.write_bytes(saved.read_bytes())
+    before = target.read_bytes()
+    run = load_run(saved)
+    assert validate_run(run).steps == run.steps
+    for bad in (replace(run, losses=run.losses[:-5]), replace(run, status="weird"),
+                replace(run, names={"layers": ["x"] * 5, "matrices": run.names["matrices"]})):
+        with pytest.raises(RunFileError, match="not saved to"):
+            save_run(target, bad)
+        with pytest.raises(RunFileError):
+            validate_run(bad)
+    assert target.read_bytes() == before

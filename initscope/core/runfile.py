@@ -91,7 +91,10 @@ def _array(v) -> np.ndarray:
 
 
 def save_run(path: str | Path, run: SavedRun) -> None:
-    atomic_write_bytes(Path(path), _run_bytes(run))
+    """Write `run` atomically, after checking that the bytes load back (`validate_run`): a file already at
+    `path` is replaced only by a complete, valid run. Raises RunFileError (invalid run) or UserError (path)."""
+    raw = _validated_bytes(run, f"not saved to {path}: the run")
+    atomic_write_bytes(Path(path), raw)
 
 
 def _run_bytes(run: SavedRun) -> bytes:
@@ -474,17 +477,26 @@ def validate_run(run: SavedRun, source: str = "run") -> SavedRun:
     """Validate an in-memory SavedRun exactly as a file is on load (serialised and read back, in memory);
     returns the validated copy. For runs that did not come from load_run (a child process, an import).
     Raises RunFileError naming `source`."""
+    return _validated(run, source)[1]
+
+
+def _validated_bytes(run: SavedRun, source: str) -> bytes:
+    return _validated(run, source)[0]
+
+
+def _validated(run: SavedRun, source: str) -> tuple[bytes, SavedRun]:
     try:
         raw = _run_bytes(run)
     except (TypeError, ValueError, AttributeError, KeyError) as e:
-        raise RunFileError(f"{source}: damaged ({type(e).__name__}: {e})") from None
+        raise RunFileError(f"{source} is damaged ({type(e).__name__}: {e})") from None
     try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as z:
-            return _load(z, source)
+        with zipfile.ZipFile(io.BytesIO(raw)) as z, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return raw, _load(z, source)
     except _Bad as e:
-        raise RunFileError(f"{source}: damaged ({e})") from None
-    except ConfigError as e:
-        raise RunFileError(f"{source}: its config is invalid ({e})") from None
+        raise RunFileError(f"{source} is damaged ({e})") from None
+    except (RunFileError, ConfigError) as e:
+        raise RunFileError(f"{source} is not valid ({e})") from None
 
 
 def history_arrays(h: History) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
