@@ -271,12 +271,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_count("--points", args.points, 2, MAX_SWEEP_POINTS)
     set_threads(1)
     cfg = load_config(args)
-    data = load_data_within_budget(args.data, cfg, args.max_memory)
+    if args.axis == "depth":
+        from dataclasses import replace
+
+        from initscope.core.config import deep_stack
+
+        if not 1 <= args.width <= 4096:
+            raise UserError(f"--width must be between 1 and 4096, got {args.width}")
+        check_count("--max-depth", args.max_depth, 1, 20)
+        deepest = deep_stack(args.max_depth, args.width, True, args.activation)  # the biggest net it builds
+        data = load_data_within_budget(args.data, replace(cfg, model=replace(cfg.model, layers=deepest)),
+                                       args.max_memory)
+    else:
+        data = load_data_within_budget(args.data, cfg, args.max_memory)
     if args.axis == "gain":
         res = gain_sweep(cfg, data, gain_values(args.lo, args.hi, args.points), args.seeds)
     else:
-        if not 1 <= args.width <= 4096:
-            raise UserError(f"--width must be between 1 and 4096, got {args.width}")
         res = depth_sweep(cfg, data, args.max_depth, args.width, args.activation, args.seeds)
     d = res.to_dict()
     axis = d[res.axis]

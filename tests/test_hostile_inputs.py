@@ -235,6 +235,8 @@ def test_word_lists_are_bounded_by_bytes_read_and_examples(tmp_path, monkeypatch
     (["sweep", "gain", "--seeds", "100000"], "--seeds must be between"),
     (["sweep", "depth", "--json-out", "/dev/null"], "is a device"),
     (["sweep", "gain", "--max-memory", "1K"], "needs about"),
+    (["sweep", "depth", "--width", "4096", "--max-depth", "20", "--max-memory", "1G"], "needs about 3"),
+    (["sweep", "depth", "--max-depth", "50"], "--max-depth must be between"),
 ])
 def test_sweep_bounds(argv, expected, capsys):
     assert main(argv) == 2
