@@ -769,3 +769,14 @@ def _big_words(d: Path) -> Path:
     words = default_data_path().read_text().split()
     p.write_text("\n".join(w + s for s in ("", "a", "b", "c", "d", "e", "f", "g") for w in words) + "\n")
     return p
+
+
+def test_check_dataset_memory_uses_the_datasets_size(small_data):
+    from initscope.core.budget import check_dataset_memory, estimate_bytes
+    from initscope.core.config import preset
+
+    cfg = preset("kaiming")
+    n = sum(small_data.counts().values())
+    assert check_dataset_memory(cfg, small_data) == estimate_bytes(cfg, n, small_data.vocab.size)
+    with pytest.raises(UserError, match="limit 1.0 MB"):
+        check_dataset_memory(cfg, small_data, limit=2**20)

@@ -129,3 +129,8 @@ def check_memory(cfg: Config, n_examples: int, limit: int | None = None, vocab_s
             f"{len(cfg.model.layers)} layers up to width {max(widths, default=vocab_size)}; "
             "use a smaller net or batch, or raise --max-memory")
     return need
+
+
+def check_dataset_memory(cfg: Config, data, limit: int | None = None) -> int:
+    """check_memory for a loaded Dataset (the GUI preview, the training sweeps): its examples and vocabulary."""
+    return check_memory(cfg, sum(data.counts().values()), limit, data.vocab.size)
