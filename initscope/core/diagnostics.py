@@ -406,11 +406,11 @@ class StepStats:
             else:
                 sat = torch.where(self._col_tanh, o.abs() > self.thr, o == 0)
             # per column sums of o, o^2, saturated, g, g^2; then per layer with one matmul
-            sums = torch.cat([o, o * o, sat.to(o.dtype), g, g * g], 1).sum(0).view(5, -1).double() @ self._member
+            og = torch.cat([o, g], 1)
+            sums = torch.cat([og, og * og, sat.to(o.dtype)], 1).sum(0).view(5, -1).double() @ self._member
             n = self._layer_w * o.shape[0]
-            s, ss = sums[[0, 3]], sums[[1, 4]]
-            std = ((ss - s * s / n) / (n - 1)).clamp_min(0).sqrt()  # unbiased, as torch.std
-            parts += [sums[2] / n, std.reshape(-1)]
+            _, std = _moments(sums[0:2], sums[2:4], n)  # rows: outputs, gradients
+            parts += [sums[4] / n, std.reshape(-1)]
         if self.mats:
             xs = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.mats] + self.mats  # no_grad
             s = torch.stack([x.sum() for x in xs]).double()
