@@ -205,6 +205,7 @@ class _Layout:
         named = net.named_params()
         self.mats = [j for j, (_, p) in enumerate(named) if p.dim() == 2]
         self.named = named
+        self.mat_params = [named[j][1] for j in self.mats]
         # scratch for the weight-gradient histograms' bin indices (one float per matrix element)
         self.mat_buf = torch.empty(sum(named[j][1].numel() for j in self.mats), device=dev)
         ends = np.cumsum([named[j][1].numel() for j in self.mats]).tolist()
@@ -369,22 +370,15 @@ class StepStats:
     matrix, every step, without a host sync.
 
     The step's forward is `forward_for_diagnostics` (activation gradients retained). Each step appends one row
-    (a device tensor) to a pending list; `take()` reads the pending rows back in one
-    transfer, with the loss chunk. A row costs about 25 small ops: activation layers are the columns of one
-    tensor, summed per layer with one matmul against a fixed column->layer map; means and stds come from sums
-    and sums of squares in float64; parameter norms from one fused `_foreach_norm`.
+    (a device tensor) to a pending list; `take()` reads the pending rows back in one transfer, with the loss
+    chunk. A row costs about 60 small ops, sharing `collect`'s layout: activation outputs and gradients are
+    the columns of one tensor, summed per layer by one matmul against the column -> layer map; matrix moments
+    come from sums and one fused `_foreach_norm`, all in float64.
     """
 
-    def __init__(self, net: Net, diag: DiagConfig, device: torch.device | None = None):
-        dev = device if device is not None else next(net.parameters()).device
-        self.thr = diag.saturation_threshold
-        self.act = [i for i, spec in enumerate(net.specs) if spec.kind in ("tanh", "relu")]
-        kinds = [net.specs[i].kind for i in self.act]
-        self.all_tanh, self.all_relu = all(k == "tanh" for k in kinds), all(k == "relu" for k in kinds)
-        self._kinds = kinds
-        self.mats = [p for _, p in net.named_params() if p.dim() == 2]
-        self._member: torch.Tensor | None = None  # (total width, layers) column -> layer map, set on first use
-        self._mat_n = torch.tensor([p.numel() for p in self.mats], dtype=torch.float64, device=dev).repeat(2)
+    def __init__(self, net: Net, diag: DiagConfig):
+        self.net, self.diag = net, diag
+        self.n_layers = sum(spec.kind in ("tanh", "relu") for spec in net.specs)
         self._rows: list[torch.Tensor] = []
         self._first: int | None = None
 
@@ -392,41 +386,29 @@ class StepStats:
     def row(self, outs: list[torch.Tensor], lr: float) -> torch.Tensor:
         """[saturation, act std, grad std] per layer, then log10 update:data per matrix, as one device tensor.
         Call after backward and the update (update:data uses the weights after it, as the lecture does)."""
+        lay = _layout(self.net, outs, self.diag.hist_bins)
+        thr = self.diag.saturation_threshold
         parts = []
-        if self.act:
-            if self._member is None:
-                self._setup([outs[i].shape[1] for i in self.act], outs[0].device)
-            o = torch.cat([outs[i] for i in self.act], 1)
+        if lay.act:
+            o = torch.cat([outs[i] for i, _ in lay.act], 1)
             g = torch.cat([outs[i].grad if outs[i].grad is not None else torch.zeros_like(outs[i])
-                           for i in self.act], 1)
-            if self.all_tanh:
-                sat = o.abs() > self.thr
-            elif self.all_relu:
-                sat = o == 0
-            else:
-                sat = torch.where(self._col_tanh, o.abs() > self.thr, o == 0)
-            # per column sums of o, o^2, saturated, g, g^2; then per layer with one matmul
+                           for i, _ in lay.act], 1)
+            sat = (o.abs() > thr) if lay.all_tanh else torch.where(lay.col_tanh, o.abs() > thr, o == 0)
             og = torch.cat([o, g], 1)
-            sums = torch.cat([og, og * og, sat.to(o.dtype)], 1).sum(0).view(5, -1).double() @ self._member
-            n = self._layer_w * o.shape[0]
+            # per column: sums of out and grad, of their squares, saturated count; then per layer by one matmul
+            sums = torch.cat([og, og * og, sat.to(o.dtype)], 1).sum(0).view(5, -1).double() @ lay.member
+            n = lay.width_t * o.shape[0]
             _, std = _moments(sums[0:2], sums[2:4], n)  # rows: outputs, gradients
             parts += [sums[4] / n, std.reshape(-1)]
-        if self.mats:
-            xs = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.mats] + self.mats  # no_grad
+        if lay.mats:
+            mats = lay.mat_params
+            xs = [p.grad if p.grad is not None else torch.zeros_like(p) for p in mats] + mats  # no_grad: as they are
             s = torch.stack([x.sum() for x in xs]).double()
             q = torch.stack(torch._foreach_norm(xs)).double()
-            n = self._mat_n
-            sd = ((q * q - s * s / n) / (n - 1)).clamp_min(0).sqrt()
-            k = len(self.mats)
+            _, sd = _moments(s, q * q, lay.mat_n2)
+            k = len(mats)
             parts.append(torch.log10(lr * sd[:k] / sd[k:]))
         return torch.cat(parts)
-
-    def _setup(self, widths: list[int], dev: torch.device) -> None:
-        n_l = len(widths)
-        col = torch.repeat_interleave(torch.arange(n_l), torch.tensor(widths))
-        self._col_tanh = torch.tensor([self._kinds[c] == "tanh" for c in col.tolist()], device=dev)
-        self._member = nn.functional.one_hot(col, n_l).to(torch.float64).to(dev)
-        self._layer_w = torch.tensor(widths, dtype=torch.float64, device=dev)
 
     def record(self, step: int, outs: list[torch.Tensor], lr: float) -> None:
         if self._first is None:
@@ -440,6 +422,6 @@ class StepStats:
         a = torch.stack(self._rows).float().cpu().numpy()
         first = self._first
         self._rows, self._first = [], None
-        n_l = len(self.act)
+        n_l = self.n_layers
         return StepScalars(first, a[:, :n_l], a[:, n_l:2 * n_l], a[:, 2 * n_l:3 * n_l], a[:, 3 * n_l:])
 
