@@ -780,3 +780,22 @@ def test_check_dataset_memory_uses_the_datasets_size(small_data):
     assert check_dataset_memory(cfg, small_data) == estimate_bytes(cfg, n, small_data.vocab.size)
     with pytest.raises(UserError, match="limit 1.0 MB"):
         check_dataset_memory(cfg, small_data, limit=2**20)
+
+
+def test_a_member_that_lies_about_its_size_is_read_with_a_cap(saved, tmp_path, capsys):
+    """A zip bomb whose central directory declares a small size: reading stops at the cap, it is never inflated."""
+    import struct
+
+    m = _members(saved)
+    m["losses.npy"] = bytes(50 * 2**20)  # 50 MB of zeros, ~50 kB deflated
+    bad = _write(m, tmp_path / "liar.initscope")
+    raw = bytearray(bad.read_bytes())
+    at = raw.rfind(b"PK\x01\x02", 0, raw.rfind(b"losses.npy") + 1)  # the central directory entry of losses.npy
+    while raw[at + 46: at + 56] != b"losses.npy":
+        at = raw.rfind(b"PK\x01\x02", 0, at)
+    struct.pack_into("<I", raw, at + 24, 200)  # uncompressed size: 200 bytes, under the cap
+    bad.write_bytes(bytes(raw))
+    t0 = time.perf_counter()
+    assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 2
+    line = one_line(capsys)
+    assert "damaged" in line and "CRC" in line and time.perf_counter() - t0 < 5
