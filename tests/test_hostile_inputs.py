@@ -799,3 +799,33 @@ def test_a_member_that_lies_about_its_size_is_read_with_a_cap(saved, tmp_path, c
     assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 2
     line = one_line(capsys)
     assert "damaged" in line and "CRC" in line and time.perf_counter() - t0 < 5
+
+
+def test_the_final_snapshot_is_the_plain_loss_on_the_next_batch_and_leaves_the_run_alone(small_data):
+    """Checked against plain torch: the loss of the net on the batch the next step would draw (train mode)."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from initscope.core.config import preset
+    from initscope.core.trainer import Trainer
+
+    cfg = preset("batchnorm")
+    cfg.train.steps, cfg.diag.snapshot_every = 30, 100
+    t = Trainer(cfg, small_data)
+    seen = []
+    t.train(seen.append)
+    final = seen[-1].snapshot
+    assert final is not None and final.step == 30 and seen[-1].status == "finished"
+    g = torch.Generator()
+    g.set_state(t.batch_gen.get_state())
+    ix = torch.randint(0, t.xtr.shape[0], (cfg.train.batch_size,), generator=g)
+    net = copy.deepcopy(t.net).train()
+    with torch.no_grad():
+        expected = F.cross_entropy(net(t.xtr[ix]), t.ytr[ix]).item()
+    assert math.isclose(final.loss, expected, rel_tol=1e-5)
+    # BatchNorm's running statistics and the batch generator are as they were: the run goes on unchanged
+    bn = {k: v.clone() for k, v in t.net.named_buffers()}
+    t.final_snapshot()
+    assert all(torch.equal(v, dict(t.net.named_buffers())[k]) for k, v in bn.items())
+    assert torch.equal(torch.randint(0, t.xtr.shape[0], (cfg.train.batch_size,), generator=t.batch_gen), ix)
