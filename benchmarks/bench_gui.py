@@ -132,8 +132,12 @@ def gui_run(seconds: float, steps: int | None) -> dict:
         loop.exec()
         t.stop()
 
+    run = {}  # the training record, kept once seen: controller.active empties when the run ends
+
     def done() -> int:
-        rec = w.controller.active.get("A")
+        rec = run.get("A") or w.controller.active.get("A")
+        if rec is not None:
+            run["A"] = rec
         return rec.steps_done if rec is not None else 0
 
     wait(lambda: w.preview is not None)
