@@ -73,9 +73,9 @@ class GainSweepView(QtWidgets.QWidget):
         self.values: dict[int, np.ndarray] = {}
         self.names: list[str] = []
         self.dirty = False
-        self.panels = [Panel("Tanh saturation vs gain", "gain", "saturated (%)"),
-                       Panel("Activation std vs gain", "gain", "std", legend=False),
-                       Panel("Gradient std vs gain", "gain", "gradient std (log)", legend=False)]
+        self.panels = [Panel("Saturation", "gain", "saturated (%)"),
+                       Panel("Std", "gain", "std", legend=False),
+                       Panel("Gradient std", "gain", "gradient std (log)", legend=False)]
         self.panels[2].plot.setLogMode(y=True)
         self.marks = []
         self.critical_marks = []
@@ -189,9 +189,9 @@ class DepthSweepView(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.std_panel = Panel("Deepest layer's std", "depth (Linear + activation blocks)", "std")
-        self.sat_panel = Panel("Deepest layer's saturation", "depth", "saturated (%)", legend=False)
-        self.grad_panel = Panel("First layer's gradient std", "depth", "gradient std (log)", legend=False)
+        self.std_panel = Panel("Std", "depth (blocks)", "deepest layer's std")
+        self.sat_panel = Panel("Saturation", "depth", "deepest layer, saturated %", legend=False)
+        self.grad_panel = Panel("Gradient std", "depth", "first layer's grad std (log)", legend=False)
         self.grad_panel.plot.setLogMode(y=True)
         self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, plain|BatchNorm)
         lay = QtWidgets.QHBoxLayout(self)
@@ -247,8 +247,8 @@ class DeadNeuronMap(QtWidgets.QWidget):
         self.count = QtWidgets.QLabel()
         self.count.setWordWrap(True)
         self.view = pg.GraphicsLayoutWidget()
-        self.plot = self.view.addPlot(title="Dead-neuron map (white: saturated)")
-        self.plot.setLabel("bottom", "neuron")
+        self.plot = self.view.addPlot(title="Dead-neuron map")
+        self.plot.setLabel("bottom", "neuron (white: saturated)")
         self.plot.setLabel("left", "example in the batch")
         self.plot.invertY(True)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -311,7 +311,7 @@ class BatchNormFivePoints(QtWidgets.QWidget):
         self.label = QtWidgets.QLabel()
         self.label.setWordWrap(True)
         self.view = pg.GraphicsLayoutWidget()
-        self.plot = self.view.addPlot(title="BatchNorm in five points (one feature, batch of 5)")
+        self.plot = self.view.addPlot(title="BatchNorm in five points")
         self.plot.setLabel("bottom", "value")
         self.plot.getAxis("left").setTicks([[(0, "outputs"), (1, "inputs")]])
         self.plot.setYRange(-0.35, 1.45)

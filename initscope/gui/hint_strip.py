@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 LINES = 4  # visible lines; more scroll
 
@@ -18,12 +18,14 @@ class HintStrip(QtWidgets.QScrollArea):
         self.setWidget(self.label)
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setStyleSheet("QScrollArea, QLabel { background: #fffbe6; } QScrollArea { border: 1px solid #e6d9a8; }")
+        tint(self.viewport(), "#fffbe6")  # a palette, not a style sheet: style sheets stop the app font (presentation)
+        tint(self.label, "#fffbe6")
         self.fit()
 
     def fit(self) -> None:
         """Height for LINES lines of the current font (presentation mode changes it)."""
-        self.setFixedHeight(self.label.fontMetrics().lineSpacing() * LINES + 12)
+        lines = self.label.fontMetrics().lineSpacing() * LINES + 12
+        self.setFixedHeight(max(lines, self.verticalScrollBar().minimumSizeHint().height() + 2 * self.frameWidth()))
 
     def set_lines(self, lines: list[str]) -> None:
         text = "<br>".join(lines)
@@ -32,3 +34,11 @@ class HintStrip(QtWidgets.QScrollArea):
 
     def text(self) -> str:
         return self.label.text()
+
+
+def tint(widget: QtWidgets.QWidget, color: str) -> None:
+    """A background colour through the palette (a style sheet would pin the widget's font)."""
+    pal = widget.palette()
+    pal.setColor(QtGui.QPalette.ColorRole.Window, QtGui.QColor(color))
+    widget.setPalette(pal)
+    widget.setAutoFillBackground(True)

@@ -18,6 +18,7 @@ from initscope.gui.controls import ControlPanel
 from initscope.gui.explorer import ExplorerTabs
 from initscope.gui.file_actions import FileActions
 from initscope.gui.hint_strip import HintStrip
+from initscope.gui.presentation import set_presentation
 from initscope.gui.run_controller import RunController
 from initscope.gui.runs import CompareDialog, RunRecord, RunsDock
 from initscope.gui.samples_dialog import SamplesDialog
@@ -65,7 +66,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls_scroll.setWidget(self.controls)
         self.controls_scroll.setWidgetResizable(True)
         self.controls_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.controls_scroll.setMinimumWidth(self.controls.sizeHint().width() + 18)
+        self.controls_scroll.setMinimumWidth(self.controls.minimumSizeHint().width() + 18)  # plots get the rest
         self.runs = RunsDock()
         self.runs.selectionChanged.connect(self._runs_selected)
         self.runs.list.itemClicked.connect(lambda _: self._runs_selected(self.runs.selected()))
@@ -80,9 +81,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explorer.gainPicked.connect(self.controls.gain.setValue)
         self.compare = CompareView()
         self.tabs = QtWidgets.QTabWidget()
-        for w, title in ((self.overview, "Overview"), (self.gradients, "Gradients"),
-                         (self.explorer.sweeps_tab, "Init explorer"), (self.explorer.map_tab, "Dead neurons · BatchNorm"),
-                         (self.compare, "Compare runs")):
+        for w, title in ((self.overview, "Overview"), (self.gradients, "Gradients"), (self.explorer.sweeps_tab, "Explorer"),
+                         (self.explorer.map_tab, "Neurons && BN"), (self.compare, "Compare")):
             self.tabs.addTab(w, title)
         self.tabs.currentChanged.connect(lambda _: self._force_redraw())
         self.scenario_bar = ScenarioBar()
@@ -323,19 +323,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_config(self.scenario_bar.scenario.steps[i].config.copy())
 
     def set_presentation(self, on: bool) -> None:
-        """One switch for a projector: bigger fonts everywhere and thicker plot lines."""
-        app = QtWidgets.QApplication.instance()
-        if not hasattr(self, "_base_point_size"):
-            self._base_point_size = app.font().pointSizeF()
-        font = app.font()
-        font.setPointSizeF(self._base_point_size * (1.5 if on else 1.0))
-        app.setFont(font)
-        for panel in self.all_panels():
-            panel.set_scale(2.0 if on else 1.0, font.pointSizeF())
-        self.controls.adjustSize()
-        self.controls_scroll.setMinimumWidth(self.controls.sizeHint().width() + 18)
-        self.hints.fit()
-        self._force_redraw()
+        set_presentation(self, on)
 
     # --- drawing -------------------------------------------------------------------------------------------------
     def all_panels(self) -> list:

@@ -11,6 +11,7 @@ and the `initscope_window` fixture assert on.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,9 +22,11 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#e6550d", "#31a354", "#756bb1", "#636363"]
 EMBED_COLOR = "#555555"
 SMOOTH_BLOCK = 100  # steps averaged into one point of the smoothed loss
+MIN_PLOT_WIDTH = 120  # px: narrower than this beside its legend, a plot takes the legend under it
 MIN_STEP_WINDOW = 1000  # the step axis shows at least this many steps (or the whole run, if shorter)
 RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
               QtCore.Qt.PenStyle.DashDotLine]  # overlaid runs differ by line style
+RUN_STYLE_NAMES = ["solid", "dashed", "dotted", "dash-dot"]
 
 
 def blocks(layer_kinds: list[str]) -> dict[int, int]:
@@ -62,6 +65,25 @@ def short_name(param: str) -> str:
     return "emb" if param.startswith("embedding") else param.split()[0]
 
 
+def _compact(label: str) -> str:
+    """'L1 Tanh 22% sat<br>σ 0.76' -> 'L1 22%': the first line, without the layer kind and unit words."""
+    first = label.split("<br>")[0]
+    first = re.sub(r" (Tanh|ReLU|Linear|BatchNorm)(\.weight)?\b", "", first)
+    return re.sub(r" (sat|zeros)$", "", first).strip()
+
+
+def _text_width(html: str, size: str) -> float:
+    """Width in px of the widest line of a legend label (HTML with <br>) at a point size like "8pt"."""
+    fm = QtGui.QFontMetricsF(_font(size))
+    return max(fm.horizontalAdvance(line) for line in html.split("<br>"))
+
+
+def _font(size: str) -> QtGui.QFont:
+    font = QtGui.QFont()
+    font.setPointSizeF(float(size.removesuffix("pt")))
+    return font
+
+
 def _color_of(pen_or_brush) -> str:
     return pg.mkColor(pen_or_brush.color()).name() if pen_or_brush is not None else ""
 
@@ -81,10 +103,10 @@ class Panel(QtWidgets.QWidget):
         for side in ("left", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # "std (x0.001)" confuses more than it helps
         self.legend = None
+        self.legend_below = False  # a narrow panel puts its legend under the plot, in columns
         if legend:
             self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-12, sampleType=None)
             self.view.addItem(self.legend, row=0, col=1)
-            self.view.ci.layout.setColumnMinimumWidth(1, 96)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
@@ -92,7 +114,54 @@ class Panel(QtWidgets.QWidget):
         self.labels: dict[str, str] = {}
         self.line_scale = 1.0  # presentation mode doubles it
         self.point_size: float | None = None
+        self.base_point_size = QtWidgets.QApplication.font().pointSizeF()
         self.draws = 0  # how many times the panel redrew (for the responsiveness benchmark and tests)
+
+    # --- legend placement: beside the plot when there is room, else under it ----------------------------------
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self.place_legend()
+
+    def place_legend(self, force: bool = False) -> None:
+        """Keep the legend off the data and inside the panel: to the right of the plot when the plot keeps at
+        least MIN_PLOT_WIDTH px beside it, else in rows under the plot (as many columns as fit)."""
+        if self.legend is None or not self.legend.items:
+            return
+        wide = self.legend_labels
+        label_w = max(_text_width(t, self.legend.opts["labelTextSize"]) for t in wide) + 28  # sample and spacing
+        axis_w = self.plot.getAxis("left").width()
+        title_w = self.plot.titleLabel.item.boundingRect().width()
+        room = self.view.width() - axis_w - 24
+        line_h = QtGui.QFontMetricsF(_font(self.legend.opts["labelTextSize"])).lineSpacing() + 2
+        tall = sum(t.count("<br>") + 1 for t in wide) * line_h > self.view.height() - 40
+        below = tall or room - label_w < max(MIN_PLOT_WIDTH, title_w + 24)
+        compact = [_compact(t) for t in wide]  # under the plot: one short line per entry
+        cols = max(1, int(room // (max(_text_width(t, self.legend.opts["labelTextSize"]) for t in compact) + 60)))
+        if not below:
+            cols = 1
+        for (_, lab), full, short in zip(self.legend.items, wide, compact):
+            text = short if below else full
+            if lab.text != text:
+                lab.setText(text)
+        if below == self.legend_below and self.legend.columnCount == cols and not force:
+            return
+        if below:  # as many columns as really fit (the legend's own spacing decides its width)
+            self.legend.setColumnCount(cols)
+            while cols > 1 and self._legend_width() > self.view.width() - 16:
+                cols -= 1
+                self.legend.setColumnCount(cols)
+        self.legend_below = below
+        layout = self.view.ci
+        layout.removeItem(self.legend)
+        if below:
+            layout.addItem(self.legend, row=1, col=0)
+            layout.layout.setColumnMinimumWidth(1, 0)
+        else:
+            layout.addItem(self.legend, row=0, col=1)
+        self.legend.setColumnCount(cols)
+
+    def _legend_width(self) -> float:
+        return self.legend.layout.effectiveSizeHint(QtCore.Qt.SizeHint.PreferredSize).width()
 
     def set_title(self, title: str) -> None:
         if title != self.title:
@@ -101,31 +170,43 @@ class Panel(QtWidgets.QWidget):
             self.plot.setTitle(title, **({"size": size} if size else {}))
 
     def set_series(self, names: list[str], colors: list[str], width: float, labels: list[str] | None = None,
-                   styles: list | None = None) -> None:
-        """(Re)create one curve per name only when the set of names or their colours/styles change."""
+                   styles: list | None = None, legend_keys: list[str] | None = None,
+                   style_key: list[tuple[str, object]] | None = None) -> None:
+        """(Re)create one curve per name only when the set of names or their colours/styles change.
+
+        legend_keys: the curves that get a legend entry (default all); style_key: extra entries (text, pen
+        style) drawn as grey samples, e.g. which line style is which run in an overlay."""
         styles = styles or [QtCore.Qt.PenStyle.SolidLine] * len(names)
-        sig = [(n, c, s) for n, c, s in zip(names, colors, styles)]
+        sig = [(n, c, s) for n, c, s in zip(names, colors, styles)], legend_keys, style_key
         if getattr(self, "_sig", None) == sig:
-            if labels and self.legend is not None:
-                for (_, lab), n, text in zip(self.legend.items, names, labels):
-                    if lab.text != text:  # setText re-lays out HTML: only when it changed
-                        lab.setText(text)
-                    self.labels[n] = text
+            if labels and self.legend is not None and [self.labels[n] for n in names] != list(labels):
+                self.labels.update(zip(names, labels))
+                self.place_legend(force=True)  # sets the texts (full beside the plot, short under it)
             return
         self._sig = sig
         for c in self.curves.values():
             self.plot.removeItem(c)
         if self.legend is not None:
             self.legend.clear()
-        self.curves, self.labels = {}, {}
-        for i, (n, col, style) in enumerate(sig):
+        self.curves, self.labels, self._legend_src = {}, {}, []
+        for i, (n, col, style) in enumerate(sig[0]):
             c = self.plot.plot(pen=pg.mkPen(col, width=width * self.line_scale, style=style), name=None)
             c.base_width = width
             c.color = col
             self.curves[n] = c
             self.labels[n] = labels[i] if labels else n
-            if self.legend is not None:
+            if self.legend is not None and (legend_keys is None or n in legend_keys):
                 self.legend.addItem(c, self.labels[n])
+                self._legend_src.append(n)
+        for text, style in (style_key or []) if self.legend is not None else []:
+            sample = pg.PlotDataItem(pen=pg.mkPen("#555", width=width * self.line_scale, style=style))
+            self.legend.addItem(sample, text)
+            self._legend_src.append((text,))
+        self.place_legend()
+
+    @property
+    def legend_labels(self) -> list[str]:
+        return [k[0] if isinstance(k, tuple) else self.labels[k] for k in getattr(self, "_legend_src", [])]
 
     def set_scale(self, scale: float, point_size: float) -> None:
         """Presentation mode: line widths x scale, axis and title text at point_size."""
@@ -138,6 +219,12 @@ class Panel(QtWidgets.QWidget):
             ax.setTickFont(font)
             ax.label.setFont(font)
         self.plot.titleLabel.setText(self.title, size=f"{point_size * 1.1:.0f}pt")
+        if self.legend is not None:  # legend text grows too, a little less than the rest: it sits beside the plot
+            grow = 1 + (point_size / self.base_point_size - 1) / 2
+            self.legend.opts["labelTextSize"] = f"{8 * grow:.0f}pt"
+            for _, label in self.legend.items:
+                label.setText(label.text, size=self.legend.opts["labelTextSize"])
+            self.place_legend(force=True)
         for c in self.curves.values():
             pen = pg.mkPen(c.opts["pen"])
             pen.setWidthF(c.base_width * scale)
@@ -176,7 +263,8 @@ class LossPanel(Panel):
         # a PlotDataItem (not a bare ScatterPlotItem) so that log y maps it like the curves
         self.start = self.plot.plot(pen=None, symbol="o", symbolSize=9, symbolBrush="#d62728", symbolPen=None)
         self.ref = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1, style=QtCore.Qt.PenStyle.DashLine),
-                                   label="uniform guess", labelOpts={"position": 0.85, "color": "#d62728"})
+                                   label="uniform guess", labelOpts={"position": 0.5, "color": "#d62728",
+                                                                   "anchors": [(0.5, 1), (0.5, 1)]})
         self.plot.addItem(self.ref)
         self.ref_loss = math.log(27)
         self.logy = QtWidgets.QCheckBox("log y", self)
@@ -378,7 +466,11 @@ class SeriesPanel(Panel):
                 colors.append(block_color(n, block_of))
                 styles.append(RUN_STYLES[k % len(RUN_STYLES)])
                 labels.append(f"{run_tag(run)} · {short}" if many else short)
-        self.set_series(names, colors, 2, labels, styles)
+        # several runs: the legend names the first run's layers (colour = layer) and which line is which run
+        keys = [f"{runs[0][0]} · {n}" for n in runs[0][1]] if many else None
+        key = [(f"{run_tag(r[0])}: {RUN_STYLE_NAMES[k % len(RUN_STYLE_NAMES)]}", RUN_STYLES[k % len(RUN_STYLES)])
+               for k, r in enumerate(runs)] if many else None
+        self.set_series(names, colors, 2, labels, styles, keys, key)
         done, lo, hi = 0, math.inf, -math.inf
         for run, layer_names, steps, values, _ in runs:
             for j, n in enumerate(layer_names):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from initscope.gui.hint_strip import tint
+
 
 class ScenarioBar(QtWidgets.QWidget):
     """Shows one step's caption; asks for another step with `stepRequested(i)` (the window loads it)."""
@@ -16,7 +18,15 @@ class ScenarioBar(QtWidgets.QWidget):
         self.index = 0
         self.caption = QtWidgets.QLabel()
         self.caption.setWordWrap(True)
-        self.caption.setStyleSheet("QLabel { background: #e8f1fb; border: 1px solid #b7cde8; padding: 6px; }")
+        self.caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.caption.setContentsMargins(6, 4, 6, 4)
+        tint(self.caption, "#e8f1fb")
+        self.caption_scroll = QtWidgets.QScrollArea()  # a fixed height (3 lines) that scrolls: panels never jump
+        self.caption_scroll.setWidget(self.caption)
+        self.caption_scroll.setWidgetResizable(True)
+        self.caption_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        tint(self.caption_scroll.viewport(), "#e8f1fb")
         self.prev_btn = QtWidgets.QPushButton("◀ Previous")
         self.next_btn = QtWidgets.QPushButton("Next ▶")
         self.prev_btn.setShortcut(QtGui.QKeySequence("Ctrl+PgUp"))
@@ -26,9 +36,15 @@ class ScenarioBar(QtWidgets.QWidget):
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.prev_btn)
-        lay.addWidget(self.caption, 1)
+        lay.addWidget(self.caption_scroll, 1)
         lay.addWidget(self.next_btn)
         self.hide()
+        self.fit()
+
+    def fit(self) -> None:
+        """Three lines of the current font (presentation mode changes it)."""
+        lines = self.caption.fontMetrics().lineSpacing() * 3 + 14
+        self.caption_scroll.setFixedHeight(max(lines, self.caption_scroll.verticalScrollBar().minimumSizeHint().height()))
 
     def set_scenario(self, scenario) -> None:
         self.scenario = scenario

@@ -27,12 +27,12 @@ def saturation_title(cfg) -> tuple[str, str]:
     kinds = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS}
     thr = cfg.diag.saturation_threshold
     if kinds == {"relu"}:
-        return "ReLU: fraction of zeros", "zeros (%)"
+        return "ReLU zeros", "% of outputs = 0"
     if kinds == {"tanh"}:
-        return f"Tanh saturation (|t| > {thr:g})", "saturated (%)"
+        return "Tanh saturation", f"% with |t| > {thr:g}"
     if kinds:
-        return f"Saturation (Tanh: |t| > {thr:g}; ReLU: zeros)", "saturated / zero (%)"
-    return "Saturation (no activation layers)", "%"
+        return "Saturation", f"% |t| > {thr:g} (Tanh), = 0 (ReLU)"
+    return "Saturation (none)", "%"
 
 
 def predicted_std(rec) -> dict[str, float]:
@@ -40,6 +40,12 @@ def predicted_std(rec) -> dict[str, float]:
     from initscope.core.theory import predict
 
     return {p.name: p.std for p in predict(rec.cfg, max(len(rec.vocab), 2))}
+
+
+def activation_label(s, predicted: float | None = None) -> str:
+    """Two short legend lines: the layer and its saturation; mean and std (and the theory's std, ▲)."""
+    theory = f" (▲ {predicted:.2f})" if predicted is not None else ""
+    return f"{s.name} {s.saturation:.0%} {_sat_word(s.kind)}<br>σ {s.std:.2f}{theory}"
 
 
 def _sat_word(kind: str) -> str:
@@ -53,8 +59,8 @@ class OverviewView(QtWidgets.QWidget):
         super().__init__(parent)
         self.loss_panel = LossPanel()
         self.sat_panel = SeriesPanel("Tanh saturation", "saturated (%)")
-        self.act_panel = HistPanel("Activations (latest snapshot)", "output value", "density")
-        self.upd_panel = SeriesPanel("update:data (log10) per weight matrix", "log10 update:data", guide=-3.0)
+        self.act_panel = HistPanel("Activations", "output value", "density")
+        self.upd_panel = SeriesPanel("update:data", "log10 std(lr·grad) / std(W)", guide=-3.0)
         self.panels = [self.loss_panel, self.sat_panel, self.act_panel, self.upd_panel]
         grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -118,15 +124,11 @@ class OverviewView(QtWidgets.QWidget):
             self.sat_panel.clear()
             self.upd_panel.clear()
         if snap is not None:
-            where = "at init" if snap.step == 0 else f"at step {snap.step:,}"
             pred = predicted_std(rec) if snap.step == 0 else {}
-            theory = " · ▲ theory ±σ" if pred else ""
-            self.act_panel.set_title(f"Activations ({where}){theory}")
+            self.act_panel.set_title("Activations at init" if pred else "Activations")
+            self.act_panel.plot.setLabel("bottom", "output (▲ = theory ±σ)" if pred else f"output, step {snap.step:,}")
             self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
-                                        [f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f}"
-                                         + (f" (theory {pred[s.name]:.2f})" if s.name in pred else "")
-                                         + f" {_sat_word(s.kind)} {s.saturation:.0%}" for s in snap.layers],
-                                        block_of, pred)
+                                        [activation_label(s, pred.get(s.name)) for s in snap.layers], block_of, pred)
         else:
             self.act_panel.clear()
 
@@ -151,11 +153,10 @@ class OverviewView(QtWidgets.QWidget):
         first = next((r for r in recs if r.history.latest is not None), None)
         if first is not None:  # densities of one run only: several runs' lines would be unreadable
             snap = first.history.latest
-            self.act_panel.set_title(f"Activations of {run_tag(first.name)} (step {snap.step:,})")
+            self.act_panel.set_title(f"Activations of {run_tag(first.name)}")
+            self.act_panel.plot.setLabel("bottom", f"output value, step {snap.step:,}")
             self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
-                                        [f"{run_tag(first.name)} · {s.name}<br>σ {s.std:.2f} "
-                                         f"{_sat_word(s.kind)} {s.saturation:.0%}" for s in snap.layers],
-                                        first.block_of)
+                                        [activation_label(s) for s in snap.layers], first.block_of)
         else:
             self.act_panel.clear()
 
@@ -165,9 +166,9 @@ class GradientsView(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.grad_panel = HistPanel("Gradients at each layer's output", "gradient", "density")
+        self.grad_panel = HistPanel("Gradients at layer outputs", "gradient", "density")
         self.ratio_panel = RatioBars()
-        self.wgrad_panel = HistPanel("Weight gradients (latest snapshot)", "gradient", "density")
+        self.wgrad_panel = HistPanel("Weight gradients", "gradient", "density")
         self.panels = [self.grad_panel, self.ratio_panel, self.wgrad_panel]
         gg = QtWidgets.QGridLayout(self)
         gg.setContentsMargins(0, 0, 0, 0)
@@ -195,15 +196,17 @@ class GradientsView(QtWidgets.QWidget):
             return True
         block_of = rec.block_of
         layers = snap.layers
-        where = "at init" if snap.step == 0 else f"at step {snap.step:,}"
-        tag = f"{run_tag(rec.name)} · " if len(recs) > 1 else ""
-        self.grad_panel.set_title(f"{tag}Gradients at each layer's output ({where})")
+        where = "at init" if snap.step == 0 else f"step {snap.step:,}"
+        tag = f" ({run_tag(rec.name)})" if len(recs) > 1 else ""
+        self.grad_panel.set_title("Gradients at layer outputs")
+        for p in self.panels:
+            p.plot.setLabel("bottom", f"{'weight matrix' if p is self.ratio_panel else 'gradient'}, {where}{tag}")
         self.grad_panel.update_hists([s.name for s in layers], [s.grad_hist for s in layers],
                                      [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of)
         mats = [p for p in snap.params if p.is_matrix]
-        self.ratio_panel.set_title(f"{tag}grad:data per weight matrix ({where})")
+        self.ratio_panel.set_title("grad:data")
         self.ratio_panel.update_bars(snap, block_of)
-        self.wgrad_panel.set_title(f"{tag}Weight gradients ({where})")
+        self.wgrad_panel.set_title("Weight gradients")
         self.wgrad_panel.update_hists([p.name for p in mats], [p.grad_hist for p in mats],
                                       [f"{short_name(p.name)} σ {p.grad_std:.1e}" for p in mats], block_of)
         return True

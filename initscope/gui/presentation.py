@@ -1,0 +1,50 @@
+"""Presentation mode: one switch for a projector. Every font (controls, plot axes, titles, legends, hints,
+captions, tables) 1.5x, plot lines 2x; the side panel widens to fit its larger controls. Leaving it puts the
+window back exactly as it was (its saved dock and toolbar state)."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+FONT_SCALE = 1.5
+LINE_SCALE = 2.0
+
+
+def set_presentation(win, on: bool) -> None:
+    app = QtWidgets.QApplication.instance()
+    if not hasattr(win, "_base_point_size"):
+        win._base_point_size = app.font().pointSizeF()
+    if on and getattr(win, "_layout_before", None) is None:
+        win._layout_before = (win.saveState(), win.controls_scroll.minimumWidth())
+    font = app.font()
+    font.setPointSizeF(win._base_point_size * (FONT_SCALE if on else 1.0))
+    app.setFont(font)
+    for w in app.allWidgets():  # widgets with a font of their own (set before) follow the app font too
+        if w.testAttribute(QtCore.Qt.WidgetAttribute.WA_SetFont) and w.window() is win:
+            f = w.font()
+            f.setPointSizeF(font.pointSizeF())
+            w.setFont(f)
+    for panel in win.all_panels():
+        panel.set_scale(LINE_SCALE if on else 1.0, font.pointSizeF())
+    win.hints.fit()
+    for fit in (win.hints.fit, win.scenario_bar.fit):  # once the new font has reached the labels (an event)
+        QtCore.QTimer.singleShot(0, fit)
+    if on:  # once the new fonts have reached every widget (font changes arrive as events)
+        QtCore.QTimer.singleShot(0, lambda: _fit_side_panel(win))
+    elif getattr(win, "_layout_before", None) is not None:
+        state, min_width = win._layout_before
+        win._layout_before = None
+        win.controls_scroll.setMinimumWidth(min_width)
+        win.restoreState(state)
+    win._force_redraw()
+
+
+def _fit_side_panel(win) -> None:
+    """Widen the side panel to its controls' new minimum: nothing in it is cut, and it never needs to scroll
+    sideways."""
+    if getattr(win, "_layout_before", None) is None:
+        return  # left presentation mode before this ran
+    scroll = win.controls_scroll
+    need = win.controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 2 * scroll.frameWidth() + 2
+    scroll.setMinimumWidth(need)
+    win.resizeDocks([win.controls_dock], [need], QtCore.Qt.Orientation.Horizontal)
