@@ -214,7 +214,7 @@ def test_a_bom_is_not_a_character(tmp_path):
 
 
 def test_word_lists_are_bounded_by_bytes_read_and_examples(tmp_path, monkeypatch):
-    import initscope.core.data as data
+    from initscope.core import data
 
     p = tmp_path / "w.txt"
     p.write_text(WORDS)
@@ -544,6 +544,7 @@ def test_accepted_runs_render_and_export(saved):
     assert "<html" in render_html(run)
     loss_csv, layer_csv = metrics_csv(run)
     assert loss_csv.count("\n") == run.steps + 1
+    assert layer_csv.count("\n") == 1 + len(run.history["snap_steps"]) * (len(run.names["layers"]) + len(run.names["matrices"]))
     h = history_from_run(run)
     assert len(h.snap_steps) == len(run.history["snap_steps"]) and h.layer_names == run.names["layers"]
 

@@ -17,6 +17,7 @@ RunFileError line naming the file.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import os
@@ -225,7 +226,7 @@ def _read_member(z: zipfile.ZipFile, name: str, cap: int) -> bytes:
 def _npy_load(raw: bytes, what: str):
     try:
         return np.load(io.BytesIO(raw), allow_pickle=False)
-    except Exception as e:  # numpy's header parser raises many kinds (tokenize.TokenError, SyntaxError, ...)
+    except Exception as e:  # noqa: BLE001 - numpy's header parser raises many kinds (tokenize.TokenError, ...)
         raise _Bad(f"{what} is not a plain numpy file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
@@ -236,7 +237,7 @@ def _npz_dict(raw: bytes, what: str, max_keys: int = 100_000) -> dict[str, np.nd
         _expect(len(z.files) <= max_keys, f"{what} holds {len(z.files)} arrays")
         try:
             return {k: z[k] for k in z.files}
-        except Exception as e:  # as above: any parser error of an untrusted member is "damaged"
+        except Exception as e:  # noqa: BLE001 - as above: any parser error of an untrusted member is "damaged"
             raise _Bad(f"{what} holds an array that is not plain numpy ({str(e).splitlines()[0]})") from None
 
 
@@ -300,7 +301,7 @@ def load_run(path: str | Path) -> SavedRun:
         raise RunFileError(f"{path}: {e}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as e:
         raise RunFileError(f"{path}: damaged or truncated ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    except Exception as e:  # the last resort for parsers of untrusted bytes: still one line, never a traceback
+    except Exception as e:  # noqa: BLE001 - the last resort for untrusted bytes: one line, never a traceback
         first = str(e).splitlines()[0][:200] if str(e) else ""
         raise RunFileError(f"{path}: damaged ({type(e).__name__}{': ' + first if first else ''})") from None
 
@@ -438,7 +439,7 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
         for p in snap.params:
             _expect(p.is_matrix == (len(p.shape) == 2), f"snapshot {i}: {p.name} is_matrix does not fit its shape")
             _expect(p.grad_hist is None or len(p.grad_hist.counts) == bins, f"snapshot {i}: {p.name} histogram has the wrong number of bins")
-    _expect(all(a.step <= b.step for a, b in zip(snaps[1:], snaps[2:])), "snapshots are not in step order")
+    _expect(all(a.step <= b.step for a, b in itertools.pairwise(snaps[1:])), "snapshots are not in step order")
 
     # --- weights: plain arrays of the config's shapes ----------------------------------------------
     cap = 64 * 1024 + 4096 * len(expected_state) + 8 * sum(int(np.prod(s)) for s in expected_state.values())
