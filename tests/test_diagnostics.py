@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from initscope.core.config import DiagConfig, LayerSpec
-from initscope.core.diagnostics import Histogram, collect
+from initscope.core.diagnostics import Histogram, collect, forward_for_diagnostics
 from initscope.core.model import build_net
 from initscope.core.trainer import Trainer
 
@@ -250,3 +250,28 @@ def test_a_nan_step_gives_a_diverged_run_not_a_crash(small_data):
     tr = Trainer(cfg, small_data)
     assert tr.train() == "diverged"
     assert "diverged" in tr.message
+
+
+def test_a_copied_net_gets_the_same_snapshot(small_data):
+    """collect caches index maps and a scratch buffer (with views into it) on the net: a deep copy (torch keeps
+    the views of one storage together) gets the same numbers and writes to its own buffer."""
+    cfg = tiny_config(steps=1)
+    tr = Trainer(cfg, small_data)
+    ix = torch.randint(0, tr.xtr.shape[0], (cfg.train.batch_size,), generator=tr.gen)
+
+    def snap_of(net):
+        logits, outs = forward_for_diagnostics(net, tr.xtr[ix])
+        loss = F.cross_entropy(logits, tr.ytr[ix])
+        loss.backward()
+        return collect(net, outs, loss, 0.1, 0, cfg.diag)
+
+    first = snap_of(tr.net)  # builds and caches the layout
+    twin = copy.deepcopy(tr.net)
+    twin.zero_grad(set_to_none=True)
+    tr.net.zero_grad(set_to_none=True)
+    a, b = snap_of(tr.net), snap_of(twin)
+    for pa, pb, p0 in zip(a.params, b.params, first.params):
+        if pa.grad_hist is not None:
+            assert np.array_equal(pa.grad_hist.counts, pb.grad_hist.counts)
+            assert np.array_equal(pa.grad_hist.counts, p0.grad_hist.counts)
+            assert pa.grad_hist.counts.sum() == np.prod(pa.shape)

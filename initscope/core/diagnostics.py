@@ -169,10 +169,9 @@ def _matrix_hists(gs: list[torch.Tensor], gm: torch.Tensor, bins: int, lay: "_La
     its block of bins of a scratch buffer (no per-element gather of its range, no concatenation), the top
     edge clamped into the last bin. Values are >= 0, so truncation to integers is floor."""
     scale = (bins / 2) / gm
-    buf = lay.mat_buf
-    for j, (x, a, (start, end), c) in enumerate(zip(gs, scale.unbind(), lay.mat_spans, lay.mat_centres)):
-        torch.addcmul(c, x.reshape(-1), a, out=buf[start:end]).clamp_(j * bins, j * bins + bins - 1)
-    return _bincount(buf, len(gs) * bins).view(len(gs), bins)
+    for j, (x, a, out, c) in enumerate(zip(gs, scale.unbind(), lay.mat_views, lay.mat_centres)):
+        torch.addcmul(c, x, a, out=out).clamp_(j * bins, j * bins + bins - 1)
+    return _bincount(lay.mat_buf, len(gs) * bins).view(len(gs), bins)
 
 
 def _abs_max(xs: list[torch.Tensor]) -> torch.Tensor:
@@ -209,7 +208,8 @@ class _Layout:
         # scratch for the weight-gradient histograms' bin indices (one float per matrix element)
         self.mat_buf = torch.empty(sum(named[j][1].numel() for j in self.mats), device=dev)
         ends = np.cumsum([named[j][1].numel() for j in self.mats]).tolist()
-        self.mat_spans = list(zip([0] + ends[:-1], ends))
+        self.mat_views = [self.mat_buf[a:b].view(named[j][1].shape)  # each matrix's block, shaped like it
+                          for j, a, b in zip(self.mats, [0] + ends[:-1], ends)]
         self.mat_centres = [torch.tensor(bins / 2 + m * bins, device=dev) for m in range(len(self.mats))]
         self.vecs = [j for j, (_, p) in enumerate(named) if p.dim() != 2]
         numel = [p.numel() for _, p in named]
