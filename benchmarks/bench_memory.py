@@ -4,8 +4,8 @@
 
 Trains the lecture's deep net (deep-bn) for --steps with diagnostics at the default cadence (and the per-step
 tier with --step-stats), feeding every Progress into a History exactly as the window does, and reports resident
-memory after 10,000 steps and at the end. Target: end <= after-10k + 150 MB. The default, 20,000 steps, takes
-about 25 s; the long-run figure in the README is --steps 1000000 (about 16 min).
+memory after 10,000 steps and at the end. Target: end <= after-10k + 150 MB. The default, 15,000 steps, takes
+about 20 s; the long-run figure in the README is --steps 1000000 (about 16 min).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def rss_mb() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--steps", type=int, default=15_000)
     ap.add_argument("--step-stats", action="store_true", help="also the per-step tier (diag.step_stats)")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
