@@ -124,8 +124,8 @@ def initscope_loop(data, steps, name="deep-bn", every=None, step_stats=False):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=800, help="steps per candidate per round (default 800: "
-                    "about 25 s in all here, under 45 s on a slow day)")
+    ap.add_argument("--steps", type=int, default=600, help="steps per candidate per round (default 600: "
+                    "about 20 s in all here, 33 s on a loaded day)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
