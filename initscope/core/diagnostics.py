@@ -330,7 +330,7 @@ def step0_snapshot(net: Net, x: torch.Tensor, y: torch.Tensor, lr: float, diag: 
     was_training = net.training
     net.train()
     net.zero_grad(set_to_none=True)
-    logits, outs = net.forward_keep(x)
+    logits, outs = forward_for_diagnostics(net, x)
     loss = nn.functional.cross_entropy(logits, y)
     loss.backward()
     snap = collect(net, outs, loss, lr, 0, diag)
