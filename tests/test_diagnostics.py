@@ -275,3 +275,19 @@ def test_a_copied_net_gets_the_same_snapshot(small_data):
             assert np.array_equal(pa.grad_hist.counts, pb.grad_hist.counts)
             assert np.array_equal(pa.grad_hist.counts, p0.grad_hist.counts)
             assert pa.grad_hist.counts.sum() == np.prod(pa.shape)
+
+
+def test_stacks_without_activations_or_vectors(small_data):
+    """No activation layer (nothing per layer) and no 1-D parameter (nothing for the two-pass path)."""
+    for layers in ([LayerSpec("linear", None, bias=False)],
+                   [LayerSpec("linear", 8), LayerSpec("batchnorm"), LayerSpec("linear", None)]):
+        cfg = tiny_config(layers, steps=4)
+        cfg.diag.snapshot_every = 1
+        cfg.diag.step_stats = True
+        snaps, rows = [], []
+        status = Trainer(cfg, small_data).train(
+            lambda p: (p.snapshot is not None and snaps.append(p.snapshot),
+                       p.scalars is not None and rows.append(p.scalars)))
+        assert status == "finished" and snaps[0].layers == []
+        assert all(math.isfinite(p.update_data_log10) for p in snaps[1].params)
+        assert sum(len(r) for r in rows) == 4 and rows[0].saturation.shape[1] == 0

@@ -192,7 +192,7 @@ class _Layout:
         widths = [outs[i].shape[1] for i, _ in self.act]
         n_l = len(widths)
         self.widths = widths
-        self.col = torch.repeat_interleave(torch.arange(n_l, device=dev), torch.tensor(widths, device=dev))
+        self.col = torch.repeat_interleave(torch.arange(n_l, device=dev), torch.tensor(widths, dtype=torch.long, device=dev))
         self.col2 = torch.cat([self.col, self.col + n_l])  # outputs' columns, then gradients' (collect's og)
         self.col2_off = self.col2 * bins
         self.act_lo = torch.tensor([-1.0 if k == "tanh" else 0.0 for _, k in self.act], device=dev)
@@ -213,7 +213,7 @@ class _Layout:
         self.mat_centres = [torch.tensor(bins / 2 + m * bins, device=dev) for m in range(len(self.mats))]
         self.vecs = [j for j, (_, p) in enumerate(named) if p.dim() != 2]
         numel = [p.numel() for _, p in named]
-        vn = torch.tensor([numel[j] for j in self.vecs], device=dev)
+        vn = torch.tensor([numel[j] for j in self.vecs], dtype=torch.long, device=dev)
         vcol = torch.repeat_interleave(torch.arange(len(self.vecs), device=dev), vn)
         self.vec_member = nn.functional.one_hot(vcol, len(self.vecs)).to(torch.float64) if self.vecs else None
         self.vec_n = vn.to(torch.float64)
@@ -241,8 +241,8 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
 
     Layers are handled as the columns of one (batch, total width) tensor: their sums, sums of squares and
     saturated counts per layer come from one matmul against a column -> layer map, and histograms from one
-    bincount per kind; parameter norms from fused `_foreach_norm` calls. So a snapshot costs a few dozen ops and
-    one transfer to the host. update:data uses the weights as they are now, after the update, as the lecture does.
+    bincount for both kinds; parameter norms from fused `_foreach_norm` calls. A snapshot costs ~180 small ops
+    and two transfers to the host (and one for the saturated map). update:data uses the weights as they are now, after the update, as the lecture does.
     """
     bins, thr = diag.hist_bins, diag.saturation_threshold
     lay = _layout(net, outs, bins)
@@ -250,8 +250,9 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
     with torch.no_grad():
         # --- activation layers --------------------------------------------------------------------
         n_l = len(act)
-        layer_rows = np.zeros((n_l, 10))
-        layer_hists = np.zeros((2, n_l, bins), np.float32)
+        dev = lay.width_t.device
+        rows_t = torch.zeros(0, dtype=torch.float64, device=dev)  # layer rows, then parameter rows
+        hists_t = torch.zeros(0, device=dev)  # layer histograms, then weight-gradient ones
         maps: list[np.ndarray | None] = [None] * n_l
         if n_l:
             os_ = [outs[i] for i, _ in act]  # under no_grad: no detach needed (each is one more op)
@@ -275,8 +276,8 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             hists = _column_hist(og, lay.col2, lo2, hi2, 2 * n_l, bins, lay.col2_off)
             # rows: mean (out, grad), std (out, grad), saturated fraction, dead, range (out lo, hi; grad lo, hi)
             ranges = torch.stack([lo2, hi2]).view(2, 2, n_l).transpose(0, 1).reshape(4, n_l).double()
-            layer_rows = torch.cat([mean, std, per_layer[4:5] / counts, per_layer[5:6], ranges]).T.cpu().numpy()
-            layer_hists = hists.view(2, n_l, bins).cpu().numpy()  # [kind, layer]
+            rows_t = torch.cat([mean, std, per_layer[4:5] / counts, per_layer[5:6], ranges]).T.reshape(-1)
+            hists_t = hists.reshape(-1)  # [kind, layer, bin]
             maps = np.split(sat.cpu().numpy(), np.cumsum(lay.widths)[:-1], axis=1)
         # --- parameters -----------------------------------------------------------------------------
         named = lay.named
@@ -286,10 +287,15 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
         mats = lay.mats
         gm_mats = [gs[j] for j in mats]
         pgm = _abs_max(gm_mats).clamp_min(1e-12)  # max |grad| per matrix: the histogram's range
-        # the ranges ride along as a last column: one transfer (max |grad| is a float32 value, kept exactly)
-        hist_gm = torch.cat([_matrix_hists(gm_mats, pgm, bins, lay), pgm.view(-1, 1).float()], 1).cpu().numpy()
+        # the ranges ride along as a last column (max |grad| is a float32 value, kept exactly)
+        hist_gm = torch.cat([_matrix_hists(gm_mats, pgm, bins, lay), pgm.view(-1, 1).float()], 1)
         prow = torch.stack([dstd, pgmean, pgstd, pgstd / dstd, torch.log10(lr * pgstd / dstd)], 1)
-        param_rows = prow.cpu().numpy()
+        # two transfers to the host for every number of the snapshot: float64 scalars, float32 histograms
+        rows = torch.cat([rows_t, prow.reshape(-1)]).cpu().numpy()
+        hist = torch.cat([hists_t, hist_gm.reshape(-1)]).cpu().numpy()
+        layer_rows, param_rows = rows[: 10 * n_l].reshape(n_l, 10), rows[10 * n_l:].reshape(-1, 5)
+        layer_hists = hist[: 2 * n_l * bins].reshape(2, n_l, bins)
+        hist_gm = hist[2 * n_l * bins:].reshape(len(mats), bins + 1)
         loss_v = float(loss)
     snap = Snapshot(step=step, loss=loss_v, lr=lr, ref_loss=math.log(net.vocab_size))
     for j, ((idx, kind), r) in enumerate(zip(act, layer_rows.tolist())):
