@@ -247,7 +247,7 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
     bins, thr = diag.hist_bins, diag.saturation_threshold
     lay = _layout(net, outs, bins)
     act = lay.act
-    with torch.no_grad():
+    with torch.inference_mode():  # like no_grad, minus version counters and view tracking
         # --- activation layers --------------------------------------------------------------------
         n_l = len(act)
         dev = lay.width_t.device
@@ -388,7 +388,7 @@ class StepStats:
         self._rows: list[torch.Tensor] = []
         self._first: int | None = None
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def row(self, outs: list[torch.Tensor], lr: float) -> torch.Tensor:
         """[saturation, act std, grad std] per layer, then log10 update:data per matrix, as one device tensor.
         Call after backward and the update (update:data uses the weights after it, as the lecture does)."""
