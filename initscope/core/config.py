@@ -85,7 +85,7 @@ class DiagConfig:
     saturation_threshold: float = _spec(0.97, 0.0, 1.0, lo_open=True)  # |tanh| above this counts as saturated
     hist_bins: int = _spec(50, 4, 1000)
     # the per-step tier (saturation, std, grad std per layer; update:data per matrix) every step, read back with
-    # the loss chunk; off by default: the deep net trains at about 0.65x the default's speed with it (bench_train)
+    # the loss chunk; off by default: the deep net trains at about 0.7x the default's speed with it (bench_train)
     step_stats: bool = False
 
 
