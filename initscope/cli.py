@@ -103,6 +103,12 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_config_args(shot)
     shot.add_argument("--steps", type=int, default=2000, help="steps to train before the picture (default 2000)")
     shot.add_argument("--size", default="1366x768", help="window size WxH (default 1366x768)")
+    shot.add_argument("--present", action="store_true", help="in presentation mode (large fonts and lines)")
+    shot.add_argument("--tab", choices=("overview", "gradients", "explorer", "dead", "compare"), default="overview",
+                      help="the tab to show (default overview)")
+    shot.add_argument("--log-y", action="store_true", help="the loss panel with a log y axis")
+    shot.add_argument("--scenario", metavar="FILE.json", help="a workshop scenario (with --step: which step)")
+    shot.add_argument("--step", type=int, default=1, metavar="K", help="the scenario's step K, from 1 (default 1)")
     return parser
 
 

@@ -142,7 +142,7 @@ class WindowDriver:
 
     def status_text(self) -> str:
         self.render()
-        return self.window.status_label.text()
+        return self.window.status.label.text()
 
     def hint_text(self) -> str:
         self.render()

@@ -42,9 +42,8 @@ def assert_is_preview(d, cfg_check=None):
     assert [v[1][0] for v in sat.values()] == pytest.approx([s.saturation * 100 for s in acts])
     lines = [k for k in d.plotted("activations") if not k.startswith("predicted")]
     assert len(lines) == len(snap.layers)
-    for k, s in zip(lines, snap.layers):  # the snapshot's numbers, and the theory's std beside them
-        assert k.startswith(f"{s.name}<br>μ {s.mean:+.2f} σ {s.std:.2f} (theory ")
-        assert k.endswith(f"{'zeros' if s.kind == 'relu' else 'sat'} {s.saturation:.0%}")
+    for k, s in zip(lines, snap.layers):  # the snapshot's numbers, and the theory's std beside them (▲)
+        assert k.startswith(f"{s.name} {s.saturation:.0%} {'zeros' if s.kind == 'relu' else 'sat'}<br>σ {s.std:.2f} (▲ ")
     assert "init preview" in d.status_text()
 
 
@@ -222,7 +221,7 @@ def test_relu_and_mixed_stacks_title_and_draw_their_saturation(deep):
     c.stack.build_btn.click()
     deep.wait_preview()
     panel = deep.panel("saturation")
-    assert panel.title == "ReLU: fraction of zeros"
+    assert panel.title == "ReLU zeros" and panel.plot.getAxis("left").labelText == "% zero"
     assert_is_preview(deep)
     snap = deep.shown[0].history.init
     assert all(0.3 < s.saturation < 0.7 for s in snap.layers)  # about half of a ReLU's outputs are 0 at init
@@ -230,7 +229,7 @@ def test_relu_and_mixed_stacks_title_and_draw_their_saturation(deep):
     layers[3] = LayerSpec("tanh")  # L3: Tanh instead of ReLU
     c._stack_edited(layers)
     deep.wait_preview()
-    assert "Tanh" in panel.title and "ReLU" in panel.title
+    assert panel.title == "Saturation" and "zero" in panel.plot.getAxis("left").labelText
     assert set(deep.plotted("saturation")) == {"L1 ReLU", "L3 Tanh", "L5 ReLU", "L7 ReLU", "L9 ReLU"}
     run = deep.train(200, every=100)
     sat = deep.plotted("saturation")
@@ -242,7 +241,7 @@ def test_relu_and_mixed_stacks_title_and_draw_their_saturation(deep):
 def test_final_snapshot_is_at_the_final_step_and_hints_say_so(deep):
     run = deep.train(300, every=200)
     assert list(run.history.snap_steps.data) == [0, 200, 300]
-    assert deep.panel("activations").title == "Activations (at step 300)"
+    assert deep.panel("activations").plot.getAxis("bottom").labelText == "output, step 300"
     assert "step 300" in deep.hint_text() or "Finished after 300 steps" in deep.hint_text()
 
 
@@ -481,7 +480,7 @@ def test_at_init_the_activation_panel_marks_the_theory_std(deep):
         assert list(x) == pytest.approx([-p.std, p.std]) and list(y) == [0, 0]
         measured = snap.layer(p.name).std
         assert abs(measured - p.std) < 0.15 * p.std  # the lecture's width-100 net is close to the wide-net theory
-        line = next(v for k, v in drawn.items() if k.startswith(p.name + "<br>"))
+        line = next(v for k, v in drawn.items() if k.startswith(p.name + " "))
         assert line[2] == colour  # the marker has its layer's colour
     run = deep.train(100, every=50)
     assert not any(k.startswith("predicted") for k in deep.plotted("activations"))  # theory is for init only

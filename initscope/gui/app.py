@@ -81,10 +81,19 @@ def run_screenshot(args) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     _app = make_app()  # held for the life of the window
     win = _window(cfg, args)
-    win.cfg.train.steps = args.steps
-    win.controls.show_config(win.cfg)
+    scenario = getattr(args, "scenario_obj", None)
+    if scenario is not None:
+        if not 1 <= args.step <= len(scenario.steps):
+            raise UserError(f"--step {args.step}: the scenario has steps 1..{len(scenario.steps)}")
+        win.set_scenario(scenario)
+        win.scenario_step(args.step - 1)
+    win.cfg.train.steps = args.steps or win.cfg.train.steps
+    win.set_config(win.cfg)  # the preview of exactly these settings
     win.resize(w, h)
     win.show()
+    win.present_act.setChecked(args.present)
+    win.overview.loss_panel.logy.setChecked(args.log_y)
+    win.tabs.setCurrentIndex(("overview", "gradients", "explorer", "dead", "compare").index(args.tab))
 
     def wait(cond, timeout_s):
         # a real event loop, idle between polls: a busy processEvents() loop would starve the trainer of the GIL
@@ -106,6 +115,10 @@ def run_screenshot(args) -> int:
     win._force_redraw()
     status = win.shown[0].status if win.shown else "none"
     wait(lambda: False, 0.5)  # a few redraw ticks
+    from initscope.gui.layout_check import clipped_widgets
+
+    for line in clipped_widgets(win):  # a picture for a slide should show everything: say what is cut
+        print(f"warning: clipped: {line}", file=sys.stderr)
     ok = win.grab().save(args.out)
     win.close()
     if not ok:

@@ -321,6 +321,15 @@ class ControlPanel(QtWidgets.QWidget):
         if name in PRESETS:
             self.changed.emit("preset:" + name)
 
+    def in_scroll_area(self) -> QtWidgets.QScrollArea:
+        """The panel in a scroll area that scrolls up and down only, as narrow as the panel allows."""
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(self)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.minimumSizeHint().width() + 18)  # the plots get the rest
+        return scroll
+
     def show_data(self, data) -> None:
         c = data.counts()
         self.data_label.setText(

@@ -73,9 +73,9 @@ class GainSweepView(QtWidgets.QWidget):
         self.values: dict[int, np.ndarray] = {}
         self.names: list[str] = []
         self.dirty = False
-        self.panels = [Panel("Saturation", "gain", "saturated (%)"),
+        self.panels = [Panel("Saturation", "gain", "%"),
                        Panel("Std", "gain", "std", legend=False),
-                       Panel("Gradient std", "gain", "gradient std (log)", legend=False)]
+                       Panel("Gradient std", "gain", "log scale", legend=False)]
         self.panels[2].plot.setLogMode(y=True)
         self.marks = []
         self.critical_marks = []
@@ -189,9 +189,9 @@ class DepthSweepView(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.std_panel = Panel("Std", "depth (blocks)", "deepest layer's std")
-        self.sat_panel = Panel("Saturation", "depth", "deepest layer, saturated %", legend=False)
-        self.grad_panel = Panel("Gradient std", "depth", "first layer's grad std (log)", legend=False)
+        self.std_panel = Panel("Deepest: std", "depth", "")
+        self.sat_panel = Panel("Deepest: sat. %", "depth", "", legend=False)
+        self.grad_panel = Panel("First: grad std", "depth", "log scale", legend=False)
         self.grad_panel.plot.setLogMode(y=True)
         self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, plain|BatchNorm)
         lay = QtWidgets.QHBoxLayout(self)

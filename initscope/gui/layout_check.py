@@ -88,7 +88,20 @@ def _clipped_plots(root: QtWidgets.QWidget, tolerance: int) -> list[str]:
             out.append(f"plot {titles[0] if titles else ''!r} needs {need.width():.0f}x{need.height():.0f} but its view is "
                        f"{view.width()}x{view.height()}")
         for item in ci.items:
+            if isinstance(item, pg.LegendItem) and item.isVisible() and item.items:
+                need_w = max(lab.item.boundingRect().width() for _, lab in item.items) + 20
+                if item.width() + tolerance < need_w:
+                    out.append(f"legend of {titles[0] if titles else ''!r}: {item.width():.0f} px for labels of "
+                               f"{need_w:.0f} px")
             if isinstance(item, pg.PlotItem):
+                for side in ("left", "bottom"):
+                    ax = item.getAxis(side)
+                    if ax.isVisible() and ax.label.isVisible():
+                        text_w = ax.label.boundingRect().width()
+                        length = ax.height() if side == "left" else ax.width()
+                        if text_w > length + tolerance:
+                            out.append(f"{side} axis label {ax.labelText!r} of {lab_title(item)!r} is {text_w:.0f} px "
+                                       f"on a {length:.0f} px axis")
                 lab = item.titleLabel
                 if lab.isVisible() and lab.item.boundingRect().width() > item.width() + tolerance:
                     out.append(f"title {lab.text!r} is {lab.item.boundingRect().width():.0f} px in a "
@@ -102,6 +115,10 @@ def _parked(w: QtWidgets.QWidget) -> bool:
             return True
         w = w.parentWidget()
     return False
+
+
+def lab_title(plot) -> str:
+    return plot.titleLabel.text
 
 
 _COMPOSITE = (QtWidgets.QAbstractSpinBox, QtWidgets.QComboBox, QtWidgets.QTabBar)

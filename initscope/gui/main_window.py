@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.config import Config, default_config, preset, validate_stack
+from initscope.core.budget import check_dataset_memory
 from initscope.core.errors import UserError
 from initscope.core.history import History
 from initscope.gui.actions import build_actions, update_actions
@@ -23,22 +24,12 @@ from initscope.gui.run_controller import RunController
 from initscope.gui.runs import CompareDialog, RunRecord, RunsDock
 from initscope.gui.samples_dialog import SamplesDialog
 from initscope.gui.scenario_bar import ScenarioBar
-from initscope.gui.texts import hint_lines, status_line
+from initscope.gui.status_line import StatusLine
+from initscope.gui.texts import hint_lines
 from initscope.gui.views import GradientsView, OverviewView
 
 REDRAW_MS = 33  # ~30 Hz: plots redraw from buffered data on this timer, never per signal
 PREVIEW_DEBOUNCE_MS = 15
-
-
-def _hints(rec, snap) -> list[str]:
-    """The core's health hints; at init also where the measurement and the wide-net theory part ways."""
-    from initscope.core.hints import hints, theory_hints  # imports torch: only once a snapshot exists
-    from initscope.core.theory import predict
-
-    said = hints(snap)
-    if snap.step == 0 and rec.vocab:
-        said += theory_hints(snap, predict(rec.cfg, len(rec.vocab)))
-    return said
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -62,11 +53,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls = ControlPanel(self.cfg, ["cpu"])
         self.controls.changed.connect(self._config_changed)
         self.controls.openData.connect(self.files.open_data)
-        self.controls_scroll = QtWidgets.QScrollArea()
-        self.controls_scroll.setWidget(self.controls)
-        self.controls_scroll.setWidgetResizable(True)
-        self.controls_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.controls_scroll.setMinimumWidth(self.controls.minimumSizeHint().width() + 18)  # plots get the rest
+        self.controls_scroll = self.controls.in_scroll_area()
         self.runs = RunsDock()
         self.runs.selectionChanged.connect(self._runs_selected)
         self.runs.list.itemClicked.connect(lambda _: self._runs_selected(self.runs.selected()))
@@ -97,18 +84,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
 
         build_actions(self)
-        self.status_label = QtWidgets.QLabel("starting…")
-        self.status_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
-        self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setMaximumWidth(220)
-        self.statusBar().addWidget(self.status_label, 1)
-        self.statusBar().addPermanentWidget(self.progress_bar)
+        self.status = StatusLine(self.statusBar())
 
         c = self.controller
         c.backendReady.connect(self._backend_ready)
         c.backendFailed.connect(lambda msg: self._warn("initscope cannot train", msg))
         c.dataLoaded.connect(self._data_loaded)
-        c.dataFailed.connect(self._data_failed)
+        c.dataFailed.connect(lambda msg: self._warn("Could not load the word list", f"{msg}\n\nThe current data is kept."))
         c.previewReady.connect(self._preview_ready)
         c.previewFailed.connect(self._preview_failed)
         c.runOpened.connect(self._run_opened)
@@ -127,10 +109,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redraw_timer.start()
         self._validate()
         if settings is not None:
-            settings.restore_window(self, {"explorer": self.explorer.map_tab})
-            self.present_act.setChecked(settings.presentation)
-            if settings.message:
-                self.statusBar().showMessage(settings.message, 15_000)
+            settings.restore_main_window(self)
         c.start()
 
     def _dock(self, title: str, name: str, widget) -> QtWidgets.QDockWidget:
@@ -139,9 +118,6 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setFeatures(dock.DockWidgetFeature.DockWidgetMovable | dock.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         return dock
-
-    def _update_actions(self) -> None:
-        update_actions(self)
 
     # --- the view model ----------------------------------------------------------------------------------
     @property
@@ -168,7 +144,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_records(recs)
         elif not self.training:
             self.show_preview()
-        self._update_actions()
+        update_actions(self)
 
     # --- settings -> preview -------------------------------------------------------------------------------
     def _config_changed(self, part: str) -> None:
@@ -190,6 +166,8 @@ class MainWindow(QtWidgets.QMainWindow):
         vocab = self.data.vocab.size if self.data is not None else 27
         try:
             validate_stack(self.cfg.model.layers, vocab)
+            if self.data is not None:  # too large for this machine: said before anything is allocated
+                check_dataset_memory(self.cfg, self.data)
             self.stack_error = None
             self.controls.stack.error.setText("")
         except UserError as e:
@@ -198,7 +176,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explorer.set_context(self.cfg, self.data, self.stack_error if self.data is not None else "no data yet")
         if self.stack_error is not None and not self.training:
             self.show_preview()
-        self._update_actions()
+        update_actions(self)
 
     def _request_preview(self) -> None:
         if self.stack_error is None and self.data is not None and self.controller.ready and not self.training:
@@ -209,14 +187,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preview = rec
         if not self.training and self.stack_error is None:
             self.show_records([rec])
-        self._update_actions()
+        update_actions(self)
 
     def _preview_failed(self, msg: str) -> None:
         self.stack_error = msg
         self.controls.stack.error.setText(f"⚠ {msg}")
         if not self.training:
             self.show_preview()
-        self._update_actions()
+        update_actions(self)
 
     # --- data ------------------------------------------------------------------------------------------------
     def _backend_ready(self) -> None:
@@ -237,9 +215,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.training:
             self.preview_timer.start()
 
-    def _data_failed(self, msg: str) -> None:
-        self._warn("Could not load the word list", f"{msg}\n\nThe current data is kept.")
-
     # --- runs ------------------------------------------------------------------------------------------------
     def train(self) -> None:
         if self.training or self.data is None or self.stack_error is not None:
@@ -249,25 +224,18 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _running(self, recs: list[RunRecord]) -> None:
         self.controls.set_training(True)
-        self.progress_bar.setRange(0, max(recs[0].cfg.train.steps, 1))
         self.show_records(recs)
-        self._update_actions()
+        update_actions(self)
 
     def compare_with_one_change(self) -> None:
         """Train the current settings (A) and A with one setting flipped (B) on identical minibatches."""
-        if self.training or self.data is None or self.stack_error is not None:
-            return
-        dlg = CompareDialog(self.cfg.copy(), self)
-        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
-            self.train_pair(*dlg.change())
+        if not self.training and self.data is not None and self.stack_error is None:
+            picked = CompareDialog.ask(self.cfg.copy(), self.data.vocab.size, self)
+            if picked is not None:
+                self.train_pair(*picked)
 
     def train_pair(self, cfg_b: Config, change: str) -> None:
         if self.training or self.data is None or self.stack_error is not None:
-            return
-        try:
-            validate_stack(cfg_b.model.layers, self.data.vocab.size)
-        except UserError as e:
-            self._warn("Compare with one change", f"B is not a valid network: {e}")
             return
         n = len(self.runs.records) + 1
         recs = self.controller.train_pair(self.cfg, cfg_b, self.data, f"A{n}: {self.cfg.name or 'custom'}",
@@ -279,7 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_training(False)
         if recs and any(r in self.shown for r in recs):
             self.show_records(recs)
-        self._update_actions()
+        update_actions(self)
 
     def _run_opened(self, rec: RunRecord) -> None:
         if self.training:
@@ -288,7 +256,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_config(rec.cfg.copy())
         self.preview_timer.stop()  # the opened run is what is shown, not the preview of its config
         self.show_records([rec])
-        self._update_actions()
+        update_actions(self)
 
     def open_run_file(self, path: str) -> None:
         self.controller.open_run(path)
@@ -296,7 +264,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def toggle_pause(self) -> None:
         if self.training:
             self.controller.resume() if self.controller.paused else self.controller.pause()
-            self._update_actions()
+            update_actions(self)
 
     def stop(self) -> None:
         self.controller.stop()
@@ -348,15 +316,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def redraw(self) -> None:
         """One path from the shown records to every view; each view skips work when its records did not change."""
         recs = self.shown
-        self.status_label.setText(status_line(recs, self.controller.paused))
-        active = self.controller.active.get("A")
-        if active is not None and active.progress is not None:
-            self.progress_bar.setValue(active.progress.step)
-        elif len(recs) == 1:
-            self.progress_bar.setRange(0, max(recs[0].cfg.train.steps, 1))
-            self.progress_bar.setValue(min(recs[0].steps_done, recs[0].cfg.train.steps))
+        self.status.show(recs, self.controller)
         if self.training:
-            self._update_actions()
+            update_actions(self)
         tab = self.tabs.currentIndex()
         drew = False
         if tab == 0:
@@ -375,7 +337,7 @@ class MainWindow(QtWidgets.QMainWindow):
         key = tuple((r.id, r.status, r.history.version, r.name) for r in recs)
         if drew or key != getattr(self, "_hint_key", None):  # hints change with the plots, never before them
             self._hint_key = key
-            self.hints.set_lines(hint_lines(recs, _hints, limit=100))
+            self.hints.set_lines(hint_lines(recs, limit=100))
 
     def _warn(self, title: str, msg: str) -> None:
         self.statusBar().showMessage(msg.split("\n")[0], 10_000)
@@ -391,10 +353,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redraw_timer.stop()
         self.preview_timer.stop()
         if self.settings is not None:
-            self.settings.save_config(self.cfg)
-            self.settings.presentation = self.present_act.isChecked()
-            self.settings.save_window(self, {"explorer": self.explorer.map_tab})
-            self.settings.sync()
+            self.settings.remember_main_window(self)
         self.controller.close()
         self.explorer.close()
         self.samples.close()

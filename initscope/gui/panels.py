@@ -22,7 +22,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#e6550d", "#31a354", "#756bb1", "#636363"]
 EMBED_COLOR = "#555555"
 SMOOTH_BLOCK = 100  # steps averaged into one point of the smoothed loss
-MIN_PLOT_WIDTH = 120  # px: narrower than this beside its legend, a plot takes the legend under it
+MIN_PLOT_WIDTH = 160  # px: narrower than this beside its legend, a plot takes the legend under it
 MIN_STEP_WINDOW = 1000  # the step axis shows at least this many steps (or the whole run, if shorter)
 RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
               QtCore.Qt.PenStyle.DashDotLine]  # overlaid runs differ by line style
@@ -102,6 +102,7 @@ class Panel(QtWidgets.QWidget):
         # no grid: pyqtgraph's grid lines cost ~4x the rest of a panel's paint, time the trainer needs
         for side in ("left", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # "std (x0.001)" confuses more than it helps
+        self.plot.getAxis("left").geometryChanged.connect(self.fit_axis_labels)
         self.legend = None
         self.legend_below = False  # a narrow panel puts its legend under the plot, in columns
         if legend:
@@ -122,6 +123,17 @@ class Panel(QtWidgets.QWidget):
         super().resizeEvent(ev)
         self.place_legend()
 
+    def fit_axis_labels(self) -> None:
+        """A y-axis title longer than the axis would be cut: hide it then (the panel's title and its "?" still
+        say what is plotted), show it again when there is room."""
+        ax = self.plot.getAxis("left")
+        text = ax.labelText
+        if not text:
+            return
+        fits = ax.label.boundingRect().width() <= ax.height() + 1
+        if fits != ax.label.isVisible():
+            ax.showLabel(fits)
+
     def place_legend(self, force: bool = False) -> None:
         """Keep the legend off the data and inside the panel: to the right of the plot when the plot keeps at
         least MIN_PLOT_WIDTH px beside it, else in rows under the plot (as many columns as fit)."""
@@ -131,10 +143,11 @@ class Panel(QtWidgets.QWidget):
         label_w = max(_text_width(t, self.legend.opts["labelTextSize"]) for t in wide) + 28  # sample and spacing
         axis_w = self.plot.getAxis("left").width()
         title_w = self.plot.titleLabel.item.boundingRect().width()
-        room = self.view.width() - axis_w - 24
+        room = self.view.width() - axis_w - 24  # for the plot and its legend side by side
         line_h = QtGui.QFontMetricsF(_font(self.legend.opts["labelTextSize"])).lineSpacing() + 2
         tall = sum(t.count("<br>") + 1 for t in wide) * line_h > self.view.height() - 40
-        below = tall or room - label_w < max(MIN_PLOT_WIDTH, title_w + 24)
+        plot_w = self.view.width() - label_w - 40  # the plot item (axis included) beside a legend at its right
+        below = tall or plot_w < max(axis_w + MIN_PLOT_WIDTH, title_w + 12)
         compact = [_compact(t) for t in wide]  # under the plot: one short line per entry
         cols = max(1, int(room // (max(_text_width(t, self.legend.opts["labelTextSize"]) for t in compact) + 60)))
         if not below:
@@ -145,6 +158,8 @@ class Panel(QtWidgets.QWidget):
                 lab.setText(text)
         if below == self.legend_below and self.legend.columnCount == cols and not force:
             return
+        # pyqtgraph's legend does not tell the layout how wide its labels are: say it, so no label is cut
+        self.legend.setMinimumWidth(0 if below else label_w)
         if below:  # as many columns as really fit (the legend's own spacing decides its width)
             self.legend.setColumnCount(cols)
             while cols > 1 and self._legend_width() > self.view.width() - 16:
@@ -255,7 +270,7 @@ class Panel(QtWidgets.QWidget):
 
 class LossPanel(Panel):
     def __init__(self, parent=None):
-        super().__init__("Loss", "step", "loss (cross-entropy)", legend=False, parent=parent)
+        super().__init__("Loss", "step", "loss", legend=False, parent=parent)
         self.raw = self.plot.plot(pen=pg.mkPen((31, 119, 180, 60), width=1))
         self.raw.setDownsampling(auto=True, method="peak")  # a long run costs what the screen shows
         self.raw.setClipToView(True)
@@ -264,7 +279,7 @@ class LossPanel(Panel):
         self.start = self.plot.plot(pen=None, symbol="o", symbolSize=9, symbolBrush="#d62728", symbolPen=None)
         self.ref = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1, style=QtCore.Qt.PenStyle.DashLine),
                                    label="uniform guess", labelOpts={"position": 0.5, "color": "#d62728",
-                                                                   "anchors": [(0.5, 1), (0.5, 1)]})
+                                                                   "anchors": [(0.5, 0), (0.5, 0)]})
         self.plot.addItem(self.ref)
         self.ref_loss = math.log(27)
         self.logy = QtWidgets.QCheckBox("log y", self)
@@ -540,7 +555,7 @@ class RatioBars(Panel):
     """grad:data per weight matrix at one snapshot."""
 
     def __init__(self, parent=None):
-        super().__init__("grad:data per weight matrix", "weight matrix", "std(grad) / std(weight)", legend=False,
+        super().__init__("grad:data per weight matrix", "weight matrix", "grad:data", legend=False,
                          parent=parent)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
         self.plot.addItem(self.bars)

@@ -235,6 +235,23 @@ class CompareDialog(QtWidgets.QDialog):
         form.addRow("B's value", self.stack)
         form.addRow(buttons)
 
+    @classmethod
+    def ask(cls, cfg: Config, vocab_size: int, parent=None) -> tuple[Config, str] | None:
+        """Show the dialog; (B's config, a label for the change), or None when cancelled. An invalid B is a
+        message and the dialog again."""
+        from initscope.core.config import validate_stack
+        from initscope.core.errors import UserError
+
+        dlg = cls(cfg, parent)
+        while dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            cfg_b, label = dlg.change()
+            try:
+                validate_stack(cfg_b.model.layers, vocab_size)
+                return cfg_b, label
+            except UserError as e:
+                QtWidgets.QMessageBox.warning(parent, "Compare with one change", f"B is not a valid network: {e}")
+        return None
+
     def onoff_bn(self) -> QtWidgets.QCheckBox:
         self.bn = QtWidgets.QCheckBox("on")
         self.bn.setChecked(not self.cfg.has_batchnorm)

@@ -168,6 +168,22 @@ class Settings:
                 self._note(f"the remembered {name} splitter could not be used; using the default")
         return restored
 
+    # --- the main window as a whole ----------------------------------------------------------------------
+    def restore_main_window(self, win) -> None:
+        """Geometry, docks, the explorer's splitter and presentation mode; a line in the status bar if
+        anything remembered could not be used."""
+        self.restore_window(win, {"explorer": win.explorer.map_tab})
+        win.present_act.setChecked(self.presentation)
+        if self.message:
+            win.statusBar().showMessage(self.message, 15_000)
+
+    def remember_main_window(self, win) -> None:
+        """On closing: the settings in the side panel, the layout and presentation mode."""
+        self.save_config(win.cfg)
+        self.presentation = win.present_act.isChecked()
+        self.save_window(win, {"explorer": win.explorer.map_tab})
+        self.sync()
+
     # --- presentation mode ---------------------------------------------------------------------------
     @property
     def presentation(self) -> bool:

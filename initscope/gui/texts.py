@@ -54,8 +54,19 @@ def status_line(recs: list, paused: bool = False) -> str:
     return f"{rec.name}: {where}{rec.status} at step {done:,} of {total:,}{tail}"
 
 
-def hint_lines(recs: list, hints_of, limit: int = 4) -> list[str]:
-    """Rich-text lines for the hint strip. hints_of(record, snapshot) -> [str] (core.hints)."""
+def hints_for(rec, snap) -> list[str]:
+    """The core's health hints; at init also where the measurement and the wide-net theory part ways."""
+    from initscope.core.hints import hints, theory_hints  # imports torch: only once a snapshot exists
+    from initscope.core.theory import predict
+
+    said = hints(snap)
+    if snap.step == 0 and rec.vocab:
+        said += theory_hints(snap, predict(rec.cfg, len(rec.vocab)))
+    return said
+
+
+def hint_lines(recs: list, limit: int = 4, hints_of=hints_for) -> list[str]:
+    """Rich-text lines for the hint strip. hints_of(record, snapshot) -> [str]."""
     if not recs:
         return ["Loading the word list…"]
     if len(recs) > 1:

@@ -27,11 +27,11 @@ def saturation_title(cfg) -> tuple[str, str]:
     kinds = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS}
     thr = cfg.diag.saturation_threshold
     if kinds == {"relu"}:
-        return "ReLU zeros", "% of outputs = 0"
+        return "ReLU zeros", "% zero"
     if kinds == {"tanh"}:
-        return "Tanh saturation", f"% with |t| > {thr:g}"
+        return "Tanh saturation", f"% |t|>{thr:g}"
     if kinds:
-        return "Saturation", f"% |t| > {thr:g} (Tanh), = 0 (ReLU)"
+        return "Saturation", "% saturated / zero"
     return "Saturation (none)", "%"
 
 
@@ -59,8 +59,8 @@ class OverviewView(QtWidgets.QWidget):
         super().__init__(parent)
         self.loss_panel = LossPanel()
         self.sat_panel = SeriesPanel("Tanh saturation", "saturated (%)")
-        self.act_panel = HistPanel("Activations", "output value", "density")
-        self.upd_panel = SeriesPanel("update:data", "log10 std(lr·grad) / std(W)", guide=-3.0)
+        self.act_panel = HistPanel("Activations", "output value", "")
+        self.upd_panel = SeriesPanel("update:data", "log10 ratio", guide=-3.0)
         self.panels = [self.loss_panel, self.sat_panel, self.act_panel, self.upd_panel]
         grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -166,9 +166,9 @@ class GradientsView(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.grad_panel = HistPanel("Gradients at layer outputs", "gradient", "density")
+        self.grad_panel = HistPanel("Gradients at layer outputs", "gradient", "")
         self.ratio_panel = RatioBars()
-        self.wgrad_panel = HistPanel("Weight gradients", "gradient", "density")
+        self.wgrad_panel = HistPanel("Weight gradients", "gradient", "")
         self.panels = [self.grad_panel, self.ratio_panel, self.wgrad_panel]
         gg = QtWidgets.QGridLayout(self)
         gg.setContentsMargins(0, 0, 0, 0)
@@ -197,10 +197,11 @@ class GradientsView(QtWidgets.QWidget):
         block_of = rec.block_of
         layers = snap.layers
         where = "at init" if snap.step == 0 else f"step {snap.step:,}"
-        tag = f" ({run_tag(rec.name)})" if len(recs) > 1 else ""
+        tag = run_tag(rec.name) if len(recs) > 1 else ""
         self.grad_panel.set_title("Gradients at layer outputs")
-        for p in self.panels:
-            p.plot.setLabel("bottom", f"{'weight matrix' if p is self.ratio_panel else 'gradient'}, {where}{tag}")
+        for p in self.panels:  # several runs selected: these are the first one's (named on the axis)
+            what = "matrix" if p is self.ratio_panel else "gradient"
+            p.plot.setLabel("bottom", f"{where}, {tag}" if tag else f"{what}, {where}")
         self.grad_panel.update_hists([s.name for s in layers], [s.grad_hist for s in layers],
                                      [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of)
         mats = [p for p in snap.params if p.is_matrix]

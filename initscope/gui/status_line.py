@@ -1,0 +1,30 @@
+"""The status bar: one line about the shown record(s) and a progress bar for the run that trains."""
+
+from __future__ import annotations
+
+from PySide6 import QtWidgets
+
+from initscope.gui.texts import status_line
+
+
+class StatusLine:
+    def __init__(self, bar: QtWidgets.QStatusBar):
+        self.label = QtWidgets.QLabel("starting…")
+        # a changing text must never re-lay out the window
+        self.label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setMaximumWidth(220)
+        bar.addWidget(self.label, 1)
+        bar.addPermanentWidget(self.progress)
+
+    def show(self, recs: list, controller) -> None:
+        text = status_line(recs, controller.paused)
+        if text != self.label.text():
+            self.label.setText(text)
+        active = controller.active.get("A")
+        rec = active if active is not None else (recs[0] if len(recs) == 1 else None)
+        if rec is not None:
+            total = max(rec.cfg.train.steps, 1)
+            done = rec.progress.step if rec is active and rec.progress is not None else rec.steps_done
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
