@@ -234,7 +234,7 @@ def test_relu_and_mixed_stacks_title_and_draw_their_saturation(deep):
     run = deep.train(200, every=100)
     sat = deep.plotted("saturation")
     j = run.history.layer_names.index("L3 Tanh")
-    assert np.allclose(sat["L3 Tanh"][1], run.history.saturation.data[:, j] * 100)
+    assert np.allclose(sat["L3 Tanh"][1], run.history.step_saturation.data[:, j] * 100)
 
 
 # --- 9. the last snapshot is at the last step --------------------------------------------------------------------------
@@ -292,8 +292,10 @@ def test_short_training_streams_into_the_panels(deep, qtbot):
     assert len(h.loss) == 600 and list(h.snap_steps.data) == [0, 100, 200, 300, 400, 500, 600]
     x, y, _ = deep.plotted("loss")["loss"]
     assert np.array_equal(y, h.loss.data) and x[0] == 0
-    xs, ys, _ = deep.plotted("update")["L0"]
-    assert np.allclose(ys, h.update.data[:, h.matrix_names.index("L0 Linear.weight")]) and len(xs) == 7
+    xs, ys, _ = deep.plotted("update")["L0"]  # every step (the per-step tier), not only the 7 snapshots
+    j = h.matrix_names.index("L0 Linear.weight")
+    assert list(xs) == list(range(600)) and np.allclose(ys, h.step_update.data[:, j])
+    assert np.allclose(ys[::100], h.update.data[:-1, j], rtol=1e-4, atol=1e-6)  # the same numbers at snapshots
     assert deep.panel("loss").ref.value() == pytest.approx(math.log(27))
     assert "train" in deep.hint_text()
     bars = deep.plotted("grad:data")
@@ -453,7 +455,7 @@ def test_runs_overlay_compare_table_rename_delete(deep):
     assert set(loss) == {a.name, b.name}
     j = b.history.layer_names.index("L2 Tanh")
     tag_b = b.name.split(":")[0]
-    assert np.allclose(deep.plotted("saturation")[f"{tag_b} · L2 Tanh"][1], b.history.saturation.data[:, j] * 100)
+    assert np.allclose(deep.plotted("saturation")[f"{tag_b} · L2 Tanh"][1], b.history.step_saturation.data[:, j] * 100)
     deep.show_tab("compare")
     deep.render()
     t = deep.window.compare.table

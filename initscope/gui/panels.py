@@ -206,6 +206,8 @@ class Panel(QtWidgets.QWidget):
         self.curves, self.labels, self._legend_src = {}, {}, []
         for i, (n, col, style) in enumerate(sig[0]):
             c = self.plot.plot(pen=pg.mkPen(col, width=width * self.line_scale, style=style), name=None)
+            c.setDownsampling(auto=True, method="peak")  # per-step lines cost what the screen shows
+            c.setClipToView(True)
             c.base_width = width
             c.color = col
             self.curves[n] = c

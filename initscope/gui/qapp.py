@@ -18,6 +18,11 @@ def make_app():
     from initscope.gui.wheel_guard import install_wheel_guard
 
     install_wheel_guard(app)  # scrolling the side panel never changes a spin box it passes over
+    from PySide6 import QtGui
+
+    from initscope.core.assets import icon_path
+
+    app.setWindowIcon(QtGui.QIcon(str(icon_path())))
     global _collector
     if _collector is None:
         # Python's cyclic GC runs in whichever thread allocates; if it frees a Qt object from a worker thread

@@ -177,8 +177,9 @@ class RunController(QtCore.QObject):
         return self.worker is not None and self.worker.paused
 
     def _new(self, cfg: Config, name: str, data) -> RunRecord:
-        rec = RunRecord(name=name, cfg=cfg.copy(), history=History(), data_path=data.path,
-                        vocab=tuple(data.vocab.itos))
+        cfg = cfg.copy()
+        cfg.diag.step_stats = True  # the window draws saturation and update:data at every step, not every K
+        rec = RunRecord(name=name, cfg=cfg, history=History(), data_path=data.path, vocab=tuple(data.vocab.itos))
         rec.t_start = time.perf_counter()
         self.recordAdded.emit(rec)
         return rec
@@ -210,6 +211,7 @@ class RunController(QtCore.QObject):
             rec.history.add_losses(p.first_step, p.losses)
         if p.snapshot is not None:
             rec.history.add_snapshot(p.snapshot)
+        rec.history.add_step_scalars(getattr(p, "scalars", None))  # the per-step tier: lines at every step
         rec.progress = p
 
     def _finished(self, results: dict) -> None:

@@ -35,6 +35,14 @@ def saturation_title(cfg) -> tuple[str, str]:
     return "Saturation (none)", "%"
 
 
+def series_of(h):
+    """(steps, saturation rows, update:data rows): every step when the run recorded the per-step tier (evenly
+    thinned when long), else the snapshot rows."""
+    if h.step_saturation is not None and len(h.step_steps) > 1:
+        return h.step_steps.data, h.step_saturation.data, h.step_update.data
+    return h.snap_steps.data, h.saturation.data, h.update.data
+
+
 def predicted_std(rec) -> dict[str, float]:
     """Layer name -> the wide-net theory's std of its output at init (core.theory, microseconds)."""
     from initscope.core.theory import predict
@@ -109,10 +117,10 @@ class OverviewView(QtWidgets.QWidget):
         snap = h.latest
         if h.saturation is not None and len(h.snap_steps) > 1:
             cols = activation_columns(h.layer_names)
-            self.sat_panel.show_series([(rec.name, [h.layer_names[j] for j in cols], h.snap_steps.data,
-                                         h.saturation.data[:, cols], block_of)], 100.0, cfg.train.steps)
-            self.upd_panel.show_series([(rec.name, h.matrix_names, h.snap_steps.data, h.update.data, block_of)],
-                                       1.0, cfg.train.steps)
+            steps, sat, upd = series_of(h)
+            self.sat_panel.show_series([(rec.name, [h.layer_names[j] for j in cols], steps, sat[:, cols], block_of)],
+                                       100.0, cfg.train.steps)
+            self.upd_panel.show_series([(rec.name, h.matrix_names, steps, upd, block_of)], 1.0, cfg.train.steps)
         elif snap is not None:  # the preview, or a run before its second snapshot: one bar per layer
             acts = [s for s in snap.layers if s.kind in ACTIVATIONS]
             self.sat_panel.show_bars([s.name for s in acts], np.array([s.saturation for s in acts]),
@@ -143,9 +151,9 @@ class OverviewView(QtWidgets.QWidget):
         for r in rows:
             h = r.history
             cols = activation_columns(h.layer_names)
-            sat.append((r.name, [h.layer_names[j] for j in cols], h.snap_steps.data, h.saturation.data[:, cols],
-                        r.block_of))
-            upd.append((r.name, h.matrix_names, h.snap_steps.data, h.update.data, r.block_of))
+            steps, s, u = series_of(h)
+            sat.append((r.name, [h.layer_names[j] for j in cols], steps, s[:, cols], r.block_of))
+            upd.append((r.name, h.matrix_names, steps, u, r.block_of))
         kinds = {s.kind for r in recs for s in r.cfg.model.layers if s.kind in ACTIVATIONS}
         self.sat_panel.set_title("Saturation per layer" if len(kinds) != 1 else saturation_title(recs[0].cfg)[0])
         self.sat_panel.show_series(sat, 100.0, total)
