@@ -26,6 +26,9 @@ from initscope.core.errors import UserError
 from initscope.core.train_sweep import DataPayload, Job, JobResult, run_job
 
 POLL_S = 0.1  # how often a waiting backend checks for cancel and dead workers
+# One OpenMP / MKL thread in each worker from its start. torch.set_num_threads(1) after import is not enough:
+# measured here (2 cores), 4 runs on 2 workers took 35 s without these and 16 s with them (Ray sets the same).
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def default_workers() -> int:
@@ -64,6 +67,23 @@ class SweepBackend:
 
 # --- local process pool -----------------------------------------------------------------
 
+class SharedFlag:
+    """An Event-like view of a shared byte, for the Trainer's per-step stop check.
+
+    Not a multiprocessing.Event: its is_set() takes a lock shared by every worker, and two workers contending for
+    it every step ran at half speed; and a process that exits while waiting on one can hang the parent's set().
+    Reading a byte of shared memory is free, and the stop is only ever set once, by the parent."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def is_set(self) -> bool:
+        return bool(self.raw.value)
+
+    def set(self) -> None:
+        self.raw.value = 1
+
+
 def _local_worker(tasks, results, stop, payload: DataPayload) -> None:
     """A pool process: one torch thread, the data built once, jobs until a None or a stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle: it cancels cleanly
@@ -72,13 +92,14 @@ def _local_worker(tasks, results, stop, payload: DataPayload) -> None:
     set_threads(1)
     data = payload.dataset()
     pid = os.getpid()
-    while not stop.is_set():
+    local_stop = SharedFlag(stop)
+    while not local_stop.is_set():
         job = tasks.get()
-        if job is None or stop.is_set():
+        if job is None or local_stop.is_set():
             break
         results.put(("start", pid, job.index))
-        res = run_job(job, data, stop_event=stop)
-        if stop.is_set():
+        res = run_job(job, data, stop_event=local_stop)
+        if local_stop.is_set():
             break
         results.put(("done", pid, res))
 
@@ -93,12 +114,13 @@ class LocalPool(SweepBackend):
         super().__init__(workers)
         self.pids: list[int] = []  # the worker processes of the current or last run
         self.running: dict[int, int] = {}  # worker pid -> the job it is running now (read by tests and views)
+        self.first_start: float | None = None  # perf_counter when a worker began its first job (start-up done)
 
     def run(self, jobs: list[Job], data: Dataset) -> Iterator[JobResult]:
         if not jobs:
             return
         ctx = mp.get_context("spawn")
-        tasks, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+        tasks, results, stop = ctx.Queue(), ctx.Queue(), ctx.RawValue("b", 0)
         for job in jobs:
             tasks.put(job)
         n = min(self.workers, len(jobs))
@@ -109,13 +131,21 @@ class LocalPool(SweepBackend):
                              name=f"initscope-sweep-{k}") for k in range(n)]
         # children start with SIGINT ignored (inherited through exec), so Ctrl+C during their start-up is no traceback
         old = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+        saved_env = {k: os.environ.get(k) for k in ONE_THREAD_ENV}
+        os.environ.update(ONE_THREAD_ENV)  # read by the children's OpenMP / MKL when they import torch
         try:
             for p in procs:
                 p.start()
         finally:
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
             if old is not None:
                 signal.signal(signal.SIGINT, old)
         self.pids = [p.pid for p in procs]
+        self.first_start = None
         by_index = {job.index: job for job in jobs}
         pending = set(by_index)
         running = self.running = {}
@@ -128,6 +158,8 @@ class LocalPool(SweepBackend):
                     continue
                 if kind == "start":
                     running[pid] = item
+                    if self.first_start is None:
+                        self.first_start = time.perf_counter()
                 else:
                     running.pop(pid, None)
                     pending.discard(item.index)
@@ -148,7 +180,7 @@ class LocalPool(SweepBackend):
             pending.clear()
 
     def _stop(self, procs, tasks, results, stop) -> None:
-        stop.set()  # a running Trainer sees it at its next step boundary
+        stop.value = 1  # a running Trainer sees it at its next step boundary
         deadline = time.monotonic() + self.JOIN_S
         for p in procs:
             p.join(max(0.0, deadline - time.monotonic()))
