@@ -26,8 +26,9 @@ from initscope.core.errors import UserError
 from initscope.core.train_sweep import DataPayload, Job, JobResult, run_job
 
 POLL_S = 0.1  # how often a waiting backend checks for cancel and dead workers
-# One OpenMP / MKL thread in each worker from its start. torch.set_num_threads(1) after import is not enough:
-# measured here (2 cores), 4 runs on 2 workers took 35 s without these and 16 s with them (Ray sets the same).
+# One OpenMP / MKL thread in each worker from its start, as Ray does for a num_cpus=1 task: torch.set_num_threads(1)
+# after import left the runs slower (on this shared 2-core machine, 4 runs on 2 workers: 35 s without the variables,
+# 16 s with them set for the whole process tree; noisy, other sessions were running).
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
