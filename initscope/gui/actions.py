@@ -52,6 +52,8 @@ def build_actions(win) -> None:
     act("Quit", "Ctrl+Q", win.close, menu=f)
     win.present_act = act("Presentation mode (large fonts and lines)", "Ctrl+Shift+P", win.set_presentation,
                           menu=view, checkable=True)
+    win.workshop_act = act("Workshop length (20,000 steps, lr decay scaled)", "", win.set_workshop, menu=view,
+                           checkable=True)
     win.view_menu = view
     from initscope.gui.export import add_to_plot_menu, export_actions
     from initscope.gui.help import build_help_menu

@@ -79,12 +79,12 @@ def run_screenshot(args) -> int:
     cfg = _checked_args(args)
     if os.environ.get("DISPLAY") is None and os.environ.get("WAYLAND_DISPLAY") is None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    scenario = getattr(args, "scenario_obj", None)
+    if scenario is not None and not 1 <= args.step <= len(scenario.steps):
+        raise UserError(f"--step {args.step}: the scenario has steps 1..{len(scenario.steps)}")
     _app = make_app()  # held for the life of the window
     win = _window(cfg, args)
-    scenario = getattr(args, "scenario_obj", None)
     if scenario is not None:
-        if not 1 <= args.step <= len(scenario.steps):
-            raise UserError(f"--step {args.step}: the scenario has steps 1..{len(scenario.steps)}")
         win.set_scenario(scenario)
         win.scenario_step(args.step - 1)
     win.cfg.train.steps = args.steps or win.cfg.train.steps

@@ -339,6 +339,9 @@ class ControlPanel(QtWidgets.QWidget):
 
     def set_training(self, training: bool) -> None:
         """While a run trains, its settings are frozen (the data flows one way: config -> run)."""
+        focused = QtWidgets.QApplication.focusWidget()
+        if training and focused is not None and self.isAncestorOf(focused):
+            focused.clearFocus()  # else Qt moves focus down the panel and the scroll area jumps to follow it
         for w in (self.stack, self.n_embd, self.block, self.scheme, self.gain, self.gain_slider, self.out_scale,
                   self.out_factor, self.batchnorm, self.preset, self.open_btn, *self.gain_picks,
                   self.steps, self.batch, self.lr, self.decay_step, self.decay_factor, self.seed, self.every,

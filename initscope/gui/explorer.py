@@ -264,8 +264,10 @@ class DeadNeuronMap(QtWidgets.QWidget):
         self.snapshot: Snapshot | None = None
         self.draws = 0
 
-    def show_snapshot(self, snap: Snapshot | None) -> None:
-        self.snapshot = snap
+    def show_snapshot(self, snap: Snapshot | None, threshold: float = 0.97) -> None:
+        if snap is self.snapshot and snap is not None:
+            return  # called on every redraw: only a new snapshot redraws the map
+        self.snapshot, self.threshold = snap, threshold or 0.97
         names = [s.name for s in snap.layers if s.sat_map is not None] if snap else []
         if names != [self.layer.itemText(i) for i in range(self.layer.count())]:
             keep = self.layer.currentText()
@@ -289,7 +291,7 @@ class DeadNeuronMap(QtWidgets.QWidget):
             self.count.setText("")
             return
         self.image.setImage(s.sat_map.astype(np.uint8) * 255, levels=(0, 255))
-        what = "saturated (|out| > threshold)" if s.kind == "tanh" else "zero"
+        what = f"saturated (|out| > {getattr(self, 'threshold', 0.97):g})" if s.kind == "tanh" else "zero"
         where = "at init" if self.snapshot.step == 0 else f"at step {self.snapshot.step:,}"
         self.count.setText(f"<b>{s.name}</b> {where}: {s.saturation:.1%} of outputs {what}; <b>{s.dead}</b> of "
                            f"{s.width} neurons {what} for every one of the {s.sat_map.shape[0]} examples "

@@ -186,7 +186,7 @@ class FileActions:
             return []
         if width is None:
             width = self.win.settings.export_width if self.win.settings else DEFAULT_WIDTH
-        panels = self.win.render_all_tabs()  # tabs never shown are drawn and laid out first
+        panels = self.render_all_tabs()  # tabs never shown are drawn and laid out first
         try:
             written = [str(p) for p in export_panels(panels, folder, width)]
         except (OSError, ValueError) as e:
@@ -194,6 +194,18 @@ class FileActions:
             return []
         self._done(f"exported {len(written)} files to {folder}")
         return written
+
+    def render_all_tabs(self) -> list:
+        """Lay out and draw every tab once (an export wants them all), back on the current tab; returns every
+        exportable panel, the explorer's dead-neuron map and five points included."""
+        win = self.win
+        current = win.tabs.currentIndex()
+        for i in range(win.tabs.count()):
+            win.tabs.setCurrentIndex(i)
+            win._force_redraw()
+            win.redraw()
+        win.tabs.setCurrentIndex(current)
+        return win.all_panels() + [win.explorer.dead_map, win.explorer.bn5]
 
     # --- scenarios and data ----------------------------------------------------------------------------------
     def open_scenario(self) -> None:

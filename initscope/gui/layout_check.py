@@ -87,8 +87,14 @@ def _clipped_plots(root: QtWidgets.QWidget, tolerance: int) -> list[str]:
         if need.width() > view.width() + tolerance or need.height() > view.height() + tolerance:
             out.append(f"plot {titles[0] if titles else ''!r} needs {need.width():.0f}x{need.height():.0f} but its view is "
                        f"{view.width()}x{view.height()}")
+        plots = [i for i in ci.items if isinstance(i, pg.PlotItem)]
         for item in ci.items:
             if isinstance(item, pg.LegendItem) and item.isVisible() and item.items:
+                box = item.sceneBoundingRect().adjusted(tolerance, tolerance, -tolerance, -tolerance)
+                for plot in plots:
+                    if box.intersects(plot.vb.sceneBoundingRect()) or box.intersects(
+                            plot.getAxis("left").sceneBoundingRect()):
+                        out.append(f"legend of {plot.titleLabel.text!r} lies on its plot or axis")
                 need_w = max(lab.item.boundingRect().width() for _, lab in item.items) + 20
                 if item.width() + tolerance < need_w:
                     out.append(f"legend of {titles[0] if titles else ''!r}: {item.width():.0f} px for labels of "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.core.config import Config, default_config, preset, validate_stack
+from initscope.core.config import PRESETS, Config, default_config, preset, validate_stack
+from initscope.core.scenario import workshop_length
 from initscope.core.budget import check_dataset_memory
 from initscope.core.errors import UserError
 from initscope.core.history import History
@@ -45,6 +46,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preview: RunRecord | None = None  # the init preview of the current settings
         self.shown: list[RunRecord] = []  # what the window shows: one record, or several overlaid
         self.stack_error: str | None = None
+        self.workshop = False  # workshop length: presets and scenario steps shortened to 20k steps
         self.redraws = 0  # redraw passes that drew something (benchmarks/bench_gui.py reports their rate)
         self.controller = RunController(self)
         self.files = FileActions(self)
@@ -156,8 +158,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.preview_timer.start()
 
     def set_config(self, cfg: Config) -> None:
-        self.cfg = cfg
-        self.controls.show_config(cfg)
+        self.cfg = workshop_length(cfg) if self.workshop else cfg
+        self.controls.show_config(self.cfg)
         self._validate()
         if not self.training:
             self.preview_timer.start()
@@ -287,8 +289,16 @@ class MainWindow(QtWidgets.QMainWindow):
         """Load step i of the scenario: its config (previewed, ready to train) and its caption."""
         if self.training or not self.scenario_bar.valid(i):
             return
-        self.scenario_bar.show_step(i)
+        self.scenario_bar.show_step(i, self.workshop)
         self.set_config(self.scenario_bar.scenario.steps[i].config.copy())
+
+    def set_workshop(self, on: bool) -> None:
+        """Workshop length: presets and scenario steps train 20k steps (decay scaled), with aims measured so."""
+        self.workshop = on
+        if self.scenario_bar.scenario is not None:
+            self.scenario_step(self.scenario_bar.index)
+        else:
+            self.set_config(preset(self.cfg.name) if self.cfg.name in PRESETS else self.cfg)
 
     def set_presentation(self, on: bool) -> None:
         set_presentation(self, on)
@@ -296,17 +306,6 @@ class MainWindow(QtWidgets.QMainWindow):
     # --- drawing -------------------------------------------------------------------------------------------------
     def all_panels(self) -> list:
         return self.overview.panels + self.gradients.panels + self.explorer.panels()
-
-    def render_all_tabs(self) -> list:
-        """Lay out and draw every tab once (an export wants them all), back on the current tab; returns every
-        exportable panel, the explorer's dead-neuron map and five points included."""
-        current = self.tabs.currentIndex()
-        for i in range(self.tabs.count()):
-            self.tabs.setCurrentIndex(i)
-            self._force_redraw()
-            self.redraw()
-        self.tabs.setCurrentIndex(current)
-        return self.all_panels() + [self.explorer.dead_map, self.explorer.bn5]
 
     def _force_redraw(self) -> None:
         self.overview.invalidate()
@@ -328,9 +327,8 @@ class MainWindow(QtWidgets.QMainWindow):
         elif tab == 2:
             self.explorer.redraw()
         elif tab == 3:
-            snap = recs[0].history.latest if len(recs) == 1 else None
-            if self.explorer.dead_map.snapshot is not snap:
-                self.explorer.dead_map.show_snapshot(snap)
+            one = recs[0] if len(recs) == 1 else None
+            self.explorer.dead_map.show_snapshot(one and one.history.latest, one and one.cfg.diag.saturation_threshold)
         elif tab == 4:
             self.compare.render(recs)
         self.redraws += drew

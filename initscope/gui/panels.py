@@ -137,7 +137,17 @@ class Panel(QtWidgets.QWidget):
     def place_legend(self, force: bool = False) -> None:
         """Keep the legend off the data and inside the panel: to the right of the plot when the plot keeps at
         least MIN_PLOT_WIDTH px beside it, else in rows under the plot (as many columns as fit)."""
-        if self.legend is None or not self.legend.items:
+        if self.legend is None:
+            return
+        self._place_legend(force)
+        # pyqtgraph's LegendItem moves itself to (0, 0) whenever its entries change (updateSize), on top of the
+        # plot, until the layout around it runs again: run it now
+        layout = self.view.ci.layout
+        layout.invalidate()
+        layout.activate()
+
+    def _place_legend(self, force: bool) -> None:
+        if not self.legend.items:
             return
         wide = self.legend_labels
         label_w = max(_text_width(t, self.legend.opts["labelTextSize"]) for t in wide) + 28  # sample and spacing
@@ -206,8 +216,6 @@ class Panel(QtWidgets.QWidget):
         self.curves, self.labels, self._legend_src = {}, {}, []
         for i, (n, col, style) in enumerate(sig[0]):
             c = self.plot.plot(pen=pg.mkPen(col, width=width * self.line_scale, style=style), name=None)
-            c.setDownsampling(auto=True, method="peak")  # per-step lines cost what the screen shows
-            c.setClipToView(True)
             c.base_width = width
             c.color = col
             self.curves[n] = c
@@ -488,6 +496,9 @@ class SeriesPanel(Panel):
         key = [(f"{run_tag(r[0])}: {RUN_STYLE_NAMES[k % len(RUN_STYLE_NAMES)]}", RUN_STYLES[k % len(RUN_STYLES)])
                for k, r in enumerate(runs)] if many else None
         self.set_series(names, colors, 2, labels, styles, keys, key)
+        for c in self.curves.values():  # per-step lines: a long run costs what the screen shows
+            c.setDownsampling(auto=True, method="peak")
+            c.setClipToView(True)
         done, lo, hi = 0, math.inf, -math.inf
         for run, layer_names, steps, values, _ in runs:
             for j, n in enumerate(layer_names):

@@ -32,9 +32,16 @@ class _Backend(QtCore.QObject):
 
             set_threads(1)  # before torch works: one core trains (in its own process), the other keeps the window smooth
         except Exception as e:  # noqa: BLE001 - a broken install is said, not raised into a thread
-            self.failed.emit(f"{type(e).__name__}: {e}")
+            self._say(self.failed, f"{type(e).__name__}: {e}")
             return
-        self.ready.emit()
+        self._say(self.ready)
+
+    @staticmethod
+    def _say(signal, *args) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # the window closed before torch was ready: nobody is listening any more
+            pass
 
 
 class RunController(QtCore.QObject):
@@ -101,9 +108,11 @@ class RunController(QtCore.QObject):
         w.pairStarted.connect(self._started)
         w.pairProgress.connect(self._progress)
         w.pairFinished.connect(self._finished)
-        w.started.connect(lambda snap: self._started("A", snap))
-        w.progress.connect(lambda p: self._progress("A", p))
-        w.finished.connect(lambda status, result: self._finished({"A": (status, result)}))
+        # bound methods of this QObject (it lives in the GUI thread), never lambdas: a lambda would run in the
+        # worker's thread and write the records the window is drawing from
+        w.started.connect(self._single_started)
+        w.progress.connect(self._single_progress)
+        w.finished.connect(self._single_finished)
         w.failed.connect(self._failed)
         w.samples.connect(self.samplesReady)
         w.saved.connect(self.saved)
@@ -198,11 +207,25 @@ class RunController(QtCore.QObject):
         self._train_pair.emit(a.cfg, b.cfg, data.path)
         return [a, b]
 
+    @QtCore.Slot(object)
+    def _single_started(self, snap) -> None:
+        self._started("A", snap)
+
+    @QtCore.Slot(object)
+    def _single_progress(self, p) -> None:
+        self._progress("A", p)
+
+    @QtCore.Slot(str, object)
+    def _single_finished(self, status: str, result) -> None:
+        self._finished({"A": (status, result)})
+
+    @QtCore.Slot(str, object)
     def _started(self, tag: str, snap) -> None:
         rec = self.active.get(tag)
         if rec is not None:
             rec.history.set_init(snap)
 
+    @QtCore.Slot(str, object)
     def _progress(self, tag: str, p) -> None:
         rec = self.active.get(tag)
         if rec is None:
@@ -214,6 +237,7 @@ class RunController(QtCore.QObject):
         rec.history.add_step_scalars(getattr(p, "scalars", None))  # the per-step tier: lines at every step
         rec.progress = p
 
+    @QtCore.Slot(object)
     def _finished(self, results: dict) -> None:
         recs = []
         for tag, (status, result) in results.items():

@@ -53,10 +53,13 @@ class ScenarioBar(QtWidgets.QWidget):
     def valid(self, i: int) -> bool:
         return self.scenario is not None and 0 <= i < len(self.scenario.steps)
 
-    def show_step(self, i: int) -> None:
+    def show_step(self, i: int, workshop: bool = False) -> None:
+        """Step i's caption and what to aim for (measured at workshop length when that is on)."""
         self.index = i
         step = self.scenario.steps[i]
-        aim = f"<br><i>aim: {step.aim()}</i>" if step.targets else ""
+        aims = step.aim(workshop)
+        length = " (workshop length)" if workshop and step.workshop_targets else ""
+        aim = f"<br><i>aim{length}: {aims}</i>" if aims else ""
         self.caption.setText(f"<b>{self.scenario.title}</b> — step {i + 1} of {len(self.scenario.steps)}<br>"
                              f"{step.caption}{aim}")
         self.prev_btn.setEnabled(i > 0)
