@@ -24,11 +24,16 @@ def check_all(d, qtbot, label):
             w.present_act.setChecked(present)
             for tab in range(w.tabs.count()):
                 w.tabs.setCurrentIndex(tab)
-                settle(qtbot)
-                d.render()
-                settle(qtbot, 50)
-                for p in clipped_widgets(w):
-                    problems.append(f"{label} {size} present={present} tab={w.tabs.tabText(tab)}: {p}")
+                inner = w.explorer.inner if w.tabs.currentWidget() is w.explorer.inner else None
+                for sub in range(inner.count() if inner else 1):
+                    if inner:
+                        inner.setCurrentIndex(sub)
+                    settle(qtbot)
+                    d.render()
+                    settle(qtbot, 50)
+                    where = w.tabs.tabText(tab) + (f"/{inner.tabText(sub)}" if inner else "")
+                    for p in clipped_widgets(w):
+                        problems.append(f"{label} {size} present={present} tab={where}: {p}")
     w.present_act.setChecked(False)
     w.tabs.setCurrentIndex(0)
     assert problems == [], "\n".join(problems[:20])

@@ -366,6 +366,7 @@ class ExplorerTabs(QtCore.QObject):
     object's methods, or a lambda, would run in the worker's thread and touch widgets from there)."""
 
     gainPicked = QtCore.Signal(float)  # a click on a gain-sweep point: use that gain
+    runRequested = QtCore.Signal(str)  # a click on a train-sweep point: open that run file
     _sweep_gain = QtCore.Signal(int, object, object, object, int)
     _sweep_depth = QtCore.Signal(int, object, object, int, int)
 
@@ -400,7 +401,15 @@ class ExplorerTabs(QtCore.QObject):
         sl.addLayout(bar)
         sl.addWidget(self.gain_view, 1)
         sl.addWidget(self.depth_view, 1)
-        self.sweeps_tab = sweeps
+        # the explorer's two views: at init (gain and depth sweeps) and after training (train sweeps); the train
+        # sweep view imports torch, so it is built in start(), once the window is up
+        self.train_view = None
+        self.train_holder = QtWidgets.QWidget()
+        QtWidgets.QVBoxLayout(self.train_holder).addWidget(QtWidgets.QLabel("starting…"))
+        self.inner = QtWidgets.QTabWidget()
+        self.inner.addTab(sweeps, "At init: gain, depth")
+        self.inner.addTab(self.train_holder, "Train sweep")
+        self.sweeps_tab = self.inner
         other = QtWidgets.QSplitter()
         other.addWidget(self.dead_map)
         other.addWidget(self.bn5)
@@ -424,11 +433,25 @@ class ExplorerTabs(QtCore.QObject):
         self.thread = start_in_thread(self.worker, "initscope-sweep")
         self._sweep_gain.connect(self.worker.gain)
         self._sweep_depth.connect(self.worker.depth)
+        from initscope.gui.train_sweep import TrainSweepView
+
+        self.train_view = TrainSweepView()
+        lay = self.train_holder.layout()
+        while lay.count():
+            lay.takeAt(0).widget().deleteLater()
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.train_view)
+        corner_help_button(self.train_view, "train-sweep")
+        self.train_view.run_requested.connect(self.runRequested)
+        if self.cfg is not None and self.data is not None:
+            self.train_view.set_base_config(self.cfg, self.data.path)
 
     def set_context(self, cfg: Config, data, problem: str | None) -> None:
         """The window's current settings and data; `problem` says why sweeps cannot run now (None: they can)."""
         self.cfg, self.data, self.problem = cfg, data, problem
         self.gain_view.set_current(cfg.init.gain)
+        if self.train_view is not None and data is not None:
+            self.train_view.set_base_config(cfg, data.path)
 
     def _ready(self) -> bool:
         if self.problem is not None or self.thread is None:
@@ -491,6 +514,8 @@ class ExplorerTabs(QtCore.QObject):
             v.draw(blocks([s.kind for s in self.cfg.model.layers]))
 
     def close(self) -> None:
+        if self.train_view is not None:
+            self.train_view.shutdown()  # its workers stopped, its temporary run files removed
         self.worker.latest = -1  # a running sweep stops at its next point
         if self.thread is not None:
             self.thread.quit()

@@ -100,6 +100,9 @@ def _clipped_plots(root: QtWidgets.QWidget, tolerance: int) -> list[str]:
                     out.append(f"legend of {titles[0] if titles else ''!r}: {item.width():.0f} px for labels of "
                                f"{need_w:.0f} px")
             if isinstance(item, pg.PlotItem):
+                vb = item.vb
+                if vb.height() < MIN_DATA_PX or vb.width() < MIN_DATA_PX:
+                    out.append(f"plot {item.titleLabel.text!r}: its data area is {vb.width():.0f}x{vb.height():.0f} px")
                 for side in ("left", "bottom"):
                     ax = item.getAxis(side)
                     if ax.isVisible() and ax.label.isVisible():
@@ -126,6 +129,8 @@ def _parked(w: QtWidgets.QWidget) -> bool:
 def lab_title(plot) -> str:
     return plot.titleLabel.text
 
+
+MIN_DATA_PX = 60  # a plot's data area smaller than this (squeezed by its legend or axes) shows nothing readable
 
 _COMPOSITE = (QtWidgets.QAbstractSpinBox, QtWidgets.QComboBox, QtWidgets.QTabBar)
 

@@ -68,6 +68,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.overview, self.gradients = OverviewView(), GradientsView()
         self.explorer = ExplorerTabs(self)
         self.explorer.gainPicked.connect(self.controls.gain.setValue)
+        self.explorer.runRequested.connect(self.open_run_file)
         self.compare = CompareView()
         self.tabs = QtWidgets.QTabWidget()
         for w, title in ((self.overview, "Overview"), (self.gradients, "Gradients"), (self.explorer.sweeps_tab, "Explorer"),

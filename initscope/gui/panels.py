@@ -65,6 +65,11 @@ def short_name(param: str) -> str:
     return "emb" if param.startswith("embedding") else param.split()[0]
 
 
+def _short_label(text: str) -> str:
+    """'output (▲ = theory ±σ)' -> 'output'; 'gradient, step 300' -> 'gradient'."""
+    return re.split(r" \(|, ", text, maxsplit=1)[0]
+
+
 def _compact(label: str) -> str:
     """'L1 Tanh 22% sat<br>σ 0.76' -> 'L1 22%': the first line, without the layer kind and unit words."""
     first = label.split("<br>")[0]
@@ -103,6 +108,7 @@ class Panel(QtWidgets.QWidget):
         for side in ("left", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # "std (x0.001)" confuses more than it helps
         self.plot.getAxis("left").geometryChanged.connect(self.fit_axis_labels)
+        self.plot.getAxis("bottom").geometryChanged.connect(self.fit_axis_labels)
         self.legend = None
         self.legend_below = False  # a narrow panel puts its legend under the plot, in columns
         if legend:
@@ -128,11 +134,23 @@ class Panel(QtWidgets.QWidget):
         say what is plotted), show it again when there is room."""
         ax = self.plot.getAxis("left")
         text = ax.labelText
-        if not text:
+        if text:
+            fits = ax.label.boundingRect().width() <= ax.height() + 1
+            if fits != ax.label.isVisible():
+                ax.showLabel(fits)
+        # the x-axis title: its short form (before " (" or ", ") when the whole one is wider than the axis
+        ax = self.plot.getAxis("bottom")
+        full = getattr(self, "_full_xlabel", None)
+        if full is None or (ax.labelText not in (full, _short_label(full))):
+            full = self._full_xlabel = ax.labelText
+        if not full:
             return
-        fits = ax.label.boundingRect().width() <= ax.height() + 1
-        if fits != ax.label.isVisible():
-            ax.showLabel(fits)
+        short = _short_label(full)
+        if ax.labelText != full and (short == full or ax.width() >= getattr(self, "_full_xlabel_px", 1e9)):
+            ax.setLabel(full)
+        if ax.labelText == full and ax.label.boundingRect().width() > ax.width() + 1:
+            self._full_xlabel_px = ax.label.boundingRect().width()  # when the axis grows back past this
+            ax.setLabel(short)
 
     def place_legend(self, force: bool = False) -> None:
         """Keep the legend off the data and inside the panel: to the right of the plot when the plot keeps at
@@ -159,7 +177,15 @@ class Panel(QtWidgets.QWidget):
         plot_w = self.view.width() - label_w - 40  # the plot item (axis included) beside a legend at its right
         below = tall or plot_w < max(axis_w + MIN_PLOT_WIDTH, title_w + 12)
         compact = [_compact(t) for t in wide]  # under the plot: one short line per entry
-        cols = max(1, int(room // (max(_text_width(t, self.legend.opts["labelTextSize"]) for t in compact) + 60)))
+        room_below = self.view.width() - 16  # under the plot the legend spans the axis too
+
+        def columns(texts):
+            return max(1, int(room_below // (max(_text_width(t, self.legend.opts["labelTextSize"]) for t in texts) + 45)))
+
+        cols = columns(compact)
+        if math.ceil(len(compact) / cols) * line_h > 0.3 * self.view.height():  # still too tall: names only
+            compact = [t.split()[0] for t in compact]
+            cols = columns(compact)
         if not below:
             cols = 1
         for (_, lab), full, short in zip(self.legend.items, wide, compact):
@@ -188,6 +214,11 @@ class Panel(QtWidgets.QWidget):
     def _legend_width(self) -> float:
         return self.legend.layout.effectiveSizeHint(QtCore.Qt.SizeHint.PreferredSize).width()
 
+    def set_xlabel(self, text: str) -> None:
+        self._full_xlabel, self._full_xlabel_px = text, 1e9
+        self.plot.setLabel("bottom", text)
+        self.fit_axis_labels()
+
     def set_title(self, title: str) -> None:
         if title != self.title:
             self.title = title
@@ -196,7 +227,7 @@ class Panel(QtWidgets.QWidget):
 
     def set_series(self, names: list[str], colors: list[str], width: float, labels: list[str] | None = None,
                    styles: list | None = None, legend_keys: list[str] | None = None,
-                   style_key: list[tuple[str, object]] | None = None) -> None:
+                   style_key: list[tuple[str, object]] | None = None, legend_texts: dict | None = None) -> None:
         """(Re)create one curve per name only when the set of names or their colours/styles change.
 
         legend_keys: the curves that get a legend entry (default all); style_key: extra entries (text, pen
@@ -206,6 +237,9 @@ class Panel(QtWidgets.QWidget):
         if getattr(self, "_sig", None) == sig:
             if labels and self.legend is not None and [self.labels[n] for n in names] != list(labels):
                 self.labels.update(zip(names, labels))
+                keep = legend_texts or {}
+                self._legend_src = [(keep.get(n, self.labels[n]),) for n in names
+                                    if legend_keys is None or n in legend_keys] + [(t,) for t, _ in style_key or []]
                 self.place_legend(force=True)  # sets the texts (full beside the plot, short under it)
             return
         self._sig = sig
@@ -221,8 +255,9 @@ class Panel(QtWidgets.QWidget):
             self.curves[n] = c
             self.labels[n] = labels[i] if labels else n
             if self.legend is not None and (legend_keys is None or n in legend_keys):
-                self.legend.addItem(c, self.labels[n])
-                self._legend_src.append(n)
+                text = (legend_texts or {}).get(n, self.labels[n])
+                self.legend.addItem(c, text)
+                self._legend_src.append((text,))
         for text, style in (style_key or []) if self.legend is not None else []:
             sample = pg.PlotDataItem(pen=pg.mkPen("#555", width=width * self.line_scale, style=style))
             self.legend.addItem(sample, text)
@@ -231,7 +266,7 @@ class Panel(QtWidgets.QWidget):
 
     @property
     def legend_labels(self) -> list[str]:
-        return [k[0] if isinstance(k, tuple) else self.labels[k] for k in getattr(self, "_legend_src", [])]
+        return [k[0] for k in getattr(self, "_legend_src", [])]
 
     def set_scale(self, scale: float, point_size: float) -> None:
         """Presentation mode: line widths x scale, axis and title text at point_size."""
@@ -250,6 +285,8 @@ class Panel(QtWidgets.QWidget):
             for _, label in self.legend.items:
                 label.setText(label.text, size=self.legend.opts["labelTextSize"])
             self.place_legend(force=True)
+        self.fit_axis_labels()
+        self.fit_axis_labels()
         for c in self.curves.values():
             pen = pg.mkPen(c.opts["pen"])
             pen.setWidthF(c.base_width * scale)
@@ -493,9 +530,10 @@ class SeriesPanel(Panel):
                 labels.append(f"{run_tag(run)} · {short}" if many else short)
         # several runs: the legend names the first run's layers (colour = layer) and which line is which run
         keys = [f"{runs[0][0]} · {n}" for n in runs[0][1]] if many else None
+        texts = {f"{runs[0][0]} · {n}": short_name(n) for n in runs[0][1]} if many else None
         key = [(f"{run_tag(r[0])}: {RUN_STYLE_NAMES[k % len(RUN_STYLE_NAMES)]}", RUN_STYLES[k % len(RUN_STYLES)])
                for k, r in enumerate(runs)] if many else None
-        self.set_series(names, colors, 2, labels, styles, keys, key)
+        self.set_series(names, colors, 2, labels, styles, keys, key, texts)
         for c in self.curves.values():  # per-step lines: a long run costs what the screen shows
             c.setDownsampling(auto=True, method="peak")
             c.setClipToView(True)

@@ -134,7 +134,7 @@ class OverviewView(QtWidgets.QWidget):
         if snap is not None:
             pred = predicted_std(rec) if snap.step == 0 else {}
             self.act_panel.set_title("Activations at init" if pred else "Activations")
-            self.act_panel.plot.setLabel("bottom", "output (▲ = theory ±σ)" if pred else f"output, step {snap.step:,}")
+            self.act_panel.set_xlabel("output (▲ = theory ±σ)" if pred else f"output, step {snap.step:,}")
             self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
                                         [activation_label(s, pred.get(s.name)) for s in snap.layers], block_of, pred)
         else:
@@ -162,7 +162,7 @@ class OverviewView(QtWidgets.QWidget):
         if first is not None:  # densities of one run only: several runs' lines would be unreadable
             snap = first.history.latest
             self.act_panel.set_title(f"Activations of {run_tag(first.name)}")
-            self.act_panel.plot.setLabel("bottom", f"output value, step {snap.step:,}")
+            self.act_panel.set_xlabel(f"output value, step {snap.step:,}")
             self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
                                         [activation_label(s) for s in snap.layers], first.block_of)
         else:
@@ -209,7 +209,7 @@ class GradientsView(QtWidgets.QWidget):
         self.grad_panel.set_title("Gradients at layer outputs")
         for p in self.panels:  # several runs selected: these are the first one's (named on the axis)
             what = "matrix" if p is self.ratio_panel else "gradient"
-            p.plot.setLabel("bottom", f"{where}, {tag}" if tag else f"{what}, {where}")
+            p.set_xlabel(f"{where}, {tag}" if tag else f"{what}, {where}")
         self.grad_panel.update_hists([s.name for s in layers], [s.grad_hist for s in layers],
                                      [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of)
         mats = [p for p in snap.params if p.is_matrix]
