@@ -161,6 +161,20 @@ def _serve(conn, stop, run, threads: int) -> None:  # the child's main loop
             conn.send(Failed(getattr(msg, "rid", 0), str(e) if is_user else f"{type(e).__name__}: {e}", is_user))
 
 
+def _how_it_ended(code: int | None) -> str:
+    """What an exit code says, and no more: a signal is named, not guessed at (kill -9 is not "out of memory")."""
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        import signal
+
+        try:
+            return f"was ended by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"was ended by signal {-code}"
+    return f"exited with code {code}"
+
+
 class RemoteTrainer:
     """A training process that stays up between runs. Calls block; make them from a worker thread."""
 
@@ -200,9 +214,9 @@ class RemoteTrainer:
             try:
                 msg = self._conn.recv()
             except (EOFError, OSError):
-                code = self.proc.exitcode
-                why = f" (exit code {code})" if code not in (None, 0) else ""
-                raise RuntimeError(f"the training process ended unexpectedly{why}") from None
+                self.proc.join(1)
+                raise RuntimeError(f"the training process {_how_it_ended(self.proc.exitcode)}; what was recorded "
+                                   "is kept, and Train starts a new one") from None
             if getattr(msg, "rid", None) != rid:
                 continue  # a late answer from a conversation that was abandoned
             if isinstance(msg, Failed):

@@ -1,0 +1,110 @@
+"""Issue 11's GUI cases: a bad file, a bad path or a too-large config is one message and changes nothing; the
+window stays usable."""
+
+import json
+import os
+import signal
+import zipfile
+
+import pytest
+from PySide6 import QtWidgets
+
+from initscope.core.config import LayerSpec, preset
+
+
+@pytest.fixture
+def said(monkeypatch):
+    out = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: out.append(a[2]))
+    monkeypatch.setattr(QtWidgets.QMessageBox, "information", lambda *a, **k: out.append(a[2]))
+    return out
+
+
+def _saved_run(d, tmp_path):
+    d.train(100, every=50)
+    path = tmp_path / "good.initscope"
+    assert d.window.files.save_run_to(str(path))
+    d.qtbot.waitUntil(lambda: d.window.files.last_saved == str(path), timeout=30_000)
+    return path
+
+
+def _rewrite_member(src, dst, name, change):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == name:
+                data = change(data)
+            zout.writestr(item, data)
+
+
+def test_damaged_run_files_are_a_message_and_change_nothing(deep, tmp_path, said, qtbot):
+    good = _saved_run(deep, tmp_path)
+    cases = {
+        "no_snapshots": ("snapshots.json", lambda b: b"[]"),
+        "string_steps": ("manifest.json", lambda b: json.dumps({**json.loads(b), "steps": "abc"}).encode()),
+        "history_shape": ("snapshots.json", lambda b: b"{}"),
+    }
+    w = deep.window
+    for name, (member, change) in cases.items():
+        bad = tmp_path / f"{name}.initscope"
+        _rewrite_member(good, bad, member, change)
+        before, runs, n = w.cfg.to_dict(), list(w.runs.records), len(said)
+        w.open_run_file(str(bad))
+        qtbot.waitUntil(lambda: len(said) > n, timeout=20_000)
+        assert str(bad.name) in said[-1] or "run" in said[-1]
+        assert w.cfg.to_dict() == before and w.runs.records == runs, name  # nothing taken from the file
+    assert w.train_act.isEnabled()
+
+
+def test_bad_config_and_scenario_files_and_bad_export_paths(deep, tmp_path, said):
+    w = deep.window
+    deep_json = tmp_path / "deep.json"
+    deep_json.write_text("[" * 100_000 + "]" * 100_000)
+    before = w.cfg.to_dict()
+    assert not w.files.load_config_file(str(deep_json)) and "nested" in said[-1]
+    assert not w.files.load_scenario_file(str(deep_json)) and "nested" in said[-1]
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    assert not w.files.load_config_file(str(fifo)) and "fifo" in said[-1].lower() or "regular" in said[-1]
+    assert w.cfg.to_dict() == before
+    deep.train(100, every=50)
+    assert not w.files.export_report_to(str(tmp_path))  # a folder, not a file
+    assert not w.files.export_report_to(str(tmp_path / "missing" / "r.html"))
+    assert w.files.export_csv_to(str(tmp_path / "missing" / "m")) == []
+    assert len(said) >= 6 and all("Traceback" not in s for s in said)
+
+
+def test_a_fifo_word_list_is_refused_at_once_and_previews_go_on(deep, tmp_path, said, qtbot):
+    fifo = tmp_path / "words"
+    os.mkfifo(fifo)
+    w = deep.window
+    old = w.data
+    w.load_data(str(fifo))
+    qtbot.waitUntil(lambda: bool(said), timeout=10_000)
+    assert w.data is old and "words" in said[-1]
+    deep.set_gain(1.0)  # the engine thread is not blocked: previews still arrive
+    assert deep.shown[0].cfg.init.gain == 1.0
+
+
+def test_a_config_too_large_for_memory_is_refused_before_any_allocation(deep):
+    w = deep.window
+    layers = []
+    for _ in range(120):  # within the schema's bounds, far past this machine's memory
+        layers += [LayerSpec("linear", 4096), LayerSpec("tanh")]
+    layers.append(LayerSpec("linear", None))
+    w.controls._stack_edited(layers)
+    deep.wait_preview()
+    assert deep.shown[0].status == "invalid" and not w.train_act.isEnabled()
+    assert "memory" in deep.hint_text().lower() and deep.plotted("loss") == {}
+
+
+def test_a_killed_training_process_is_named_and_train_works_again(deep, said, qtbot):
+    w = deep.window
+    deep.start_training(5_000_000)
+    qtbot.waitUntil(lambda: w.runs.records[-1].steps_done > 0, timeout=60_000)
+    os.kill(w.controller.worker.remote.proc.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: not w.training, timeout=20_000)
+    assert w.runs.records[-1].status == "failed"
+    assert any("signal 9" in s and "out of memory" not in s for s in said)
+    run = deep.train(50)
+    assert run.status == "finished"
