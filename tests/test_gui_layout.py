@@ -32,6 +32,9 @@ def check_all(d, qtbot, label):
                     d.render()
                     settle(qtbot, 50)
                     where = w.tabs.tabText(tab) + (f"/{inner.tabText(sub)}" if inner else "")
+                    if (w.width(), w.height()) != size:  # a minimum size above the screen's pushes the window off it
+                        problems.append(f"{label} {size} present={present} tab={where}: the window is "
+                                        f"{w.width()}x{w.height()}")
                     for p in clipped_widgets(w):
                         problems.append(f"{label} {size} present={present} tab={where}: {p}")
     w.present_act.setChecked(False)

@@ -64,7 +64,16 @@ def run_app(args) -> int:
     if getattr(args, "run", None):
         win.open_run_file(args.run)
     win.show()
-    return app.exec()
+    return _leave(app.exec())
+
+
+def _leave(code: int) -> int:
+    """End the process now that the window is closed and everything is saved. Python's own teardown would next
+    destroy the QApplication and pyqtgraph's items in an order Qt does not expect, which crashed some exits
+    (SIGSEGV after the work was done); the training process is already ended and the settings synced."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run_screenshot(args) -> int:
@@ -124,4 +133,4 @@ def run_screenshot(args) -> int:
     if not ok:
         raise UserError(f"could not write {args.out}")
     print(f"wrote {args.out} ({w}x{h}, {args.steps} steps, status {status})")
-    return 0
+    return _leave(0)

@@ -73,9 +73,9 @@ class GainSweepView(QtWidgets.QWidget):
         self.values: dict[int, np.ndarray] = {}
         self.names: list[str] = []
         self.dirty = False
-        self.panels = [Panel("Saturation", "gain", "%"),
+        self.panels = [Panel("Sat. %", "gain", ""),
                        Panel("Std", "gain", "std", legend=False),
-                       Panel("Gradient std", "gain", "log scale", legend=False)]
+                       Panel("Grad std", "gain", "log scale", legend=False)]
         self.panels[2].plot.setLogMode(y=True)
         self.marks = []
         self.critical_marks = []
@@ -189,9 +189,9 @@ class DepthSweepView(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.std_panel = Panel("Deepest: std", "depth", "")
-        self.sat_panel = Panel("Deepest: sat. %", "depth", "", legend=False)
-        self.grad_panel = Panel("First: grad std", "depth", "log scale", legend=False)
+        self.std_panel = Panel("Std", "depth", "deepest layer")
+        self.sat_panel = Panel("Sat. %", "depth", "deepest layer", legend=False)
+        self.grad_panel = Panel("Grad std", "depth", "first layer (log)", legend=False)
         self.grad_panel.plot.setLogMode(y=True)
         self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, plain|BatchNorm)
         lay = QtWidgets.QHBoxLayout(self)
@@ -382,8 +382,10 @@ class ExplorerTabs(QtCore.QObject):
         self.depth_view = DepthSweepView()
         self.dead_map = DeadNeuronMap()
         self.bn5 = BatchNormFivePoints()
-        self.gain_btn = QtWidgets.QPushButton("Sweep gain (0.25 → 3)")
-        self.depth_btn = QtWidgets.QPushButton("Sweep depth (1 → 12)")
+        self.gain_btn = QtWidgets.QPushButton("Sweep gain")
+        self.gain_btn.setToolTip("gains 0.25 → 3 (24 points), the current stack, at init")
+        self.depth_btn = QtWidgets.QPushButton("Sweep depth")
+        self.depth_btn.setToolTip("depth 1 → 12 blocks of the stack's Linear + activation, without and with BatchNorm")
         self.seeds = QtWidgets.QSpinBox()
         self.seeds.setRange(1, 50)
         self.seeds.setValue(6)
@@ -392,7 +394,7 @@ class ExplorerTabs(QtCore.QObject):
         # a changing text must not re-lay out the plots beside it
         self.status.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         bar = QtWidgets.QHBoxLayout()
-        for w in (self.gain_btn, self.depth_btn, QtWidgets.QLabel("seeds per point"), self.seeds):
+        for w in (self.gain_btn, self.depth_btn, QtWidgets.QLabel("seeds"), self.seeds):
             bar.addWidget(w)
         bar.addWidget(self.status, 1)
         sweeps = QtWidgets.QWidget()
@@ -518,5 +520,6 @@ class ExplorerTabs(QtCore.QObject):
             self.train_view.shutdown()  # its workers stopped, its temporary run files removed
         self.worker.latest = -1  # a running sweep stops at its next point
         if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(5_000)
+            from initscope.gui.worker import stop_thread
+
+            stop_thread(self.thread)

@@ -353,6 +353,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preview_timer.stop()
         if self.settings is not None:
             self.settings.remember_main_window(self)
+        if self.present_act.isChecked():
+            set_presentation(self, False)  # the app font is app-wide: give it back as it was
         self.controller.close()
         self.explorer.close()
         self.samples.close()

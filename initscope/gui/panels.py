@@ -107,8 +107,7 @@ class Panel(QtWidgets.QWidget):
         # no grid: pyqtgraph's grid lines cost ~4x the rest of a panel's paint, time the trainer needs
         for side in ("left", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # "std (x0.001)" confuses more than it helps
-        self.plot.getAxis("left").geometryChanged.connect(self.fit_axis_labels)
-        self.plot.getAxis("bottom").geometryChanged.connect(self.fit_axis_labels)
+
         self.legend = None
         self.legend_below = False  # a narrow panel puts its legend under the plot, in columns
         if legend:
@@ -117,6 +116,10 @@ class Panel(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
+        # axis titles are refitted whenever an axis changes size, queued: a direct call could reach this panel while
+        # it is being destroyed (the axes outlive it by a moment) and crash the interpreter at exit
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).geometryChanged.connect(self.fit_axis_labels, QtCore.Qt.ConnectionType.QueuedConnection)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.labels: dict[str, str] = {}
         self.line_scale = 1.0  # presentation mode doubles it
@@ -183,7 +186,7 @@ class Panel(QtWidgets.QWidget):
             return max(1, int(room_below // (max(_text_width(t, self.legend.opts["labelTextSize"]) for t in texts) + 45)))
 
         cols = columns(compact)
-        if math.ceil(len(compact) / cols) * line_h > 0.3 * self.view.height():  # still too tall: names only
+        if math.ceil(len(compact) / cols) * line_h > 0.2 * self.view.height():  # still too tall: names only
             compact = [t.split()[0] for t in compact]
             cols = columns(compact)
         if not below:
@@ -286,7 +289,6 @@ class Panel(QtWidgets.QWidget):
                 label.setText(label.text, size=self.legend.opts["labelTextSize"])
             self.place_legend(force=True)
         self.fit_axis_labels()
-        self.fit_axis_labels()
         for c in self.curves.values():
             pen = pg.mkPen(c.opts["pen"])
             pen.setWidthF(c.base_width * scale)
@@ -341,6 +343,13 @@ class LossPanel(Panel):
         self._yr = [math.inf, -math.inf]
         self._seen = 0
         self._fit_key = None
+
+    def set_scale(self, scale: float, point_size: float) -> None:
+        super().set_scale(scale, point_size)
+        font = self.logy.font()
+        font.setPointSizeF(point_size)
+        self.logy.setFont(font)
+        self.logy.adjustSize()  # placed by hand in the corner: it does not grow with the fonts by itself
 
     # --- y range: linear or log10, always finite and including the uniform guess -----------------------
     def _set_ref(self, ref: float) -> None:

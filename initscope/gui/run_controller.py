@@ -73,7 +73,7 @@ class RunController(QtCore.QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.ready = False
+        self.ready = self.closed = False
         self.engine = self.worker = None
         self.threads: list[QtCore.QThread] = []
         self.active: dict[str, RunRecord] = {}  # the records being trained: "A" (and "B" for a pair)
@@ -89,6 +89,8 @@ class RunController(QtCore.QObject):
         threading.Thread(target=self._backend.load, name="initscope-import", daemon=True).start()
 
     def _backend_ready(self) -> None:
+        if self.closed:
+            return  # the window closed before torch was ready: start no thread it would never stop
         from initscope.gui.worker import Engine, TrainWorker, start_in_thread
 
         self.engine = Engine()
@@ -276,13 +278,16 @@ class RunController(QtCore.QObject):
     def close(self) -> None:
         """End the training process first: its end closes the pipe, which wakes the relay thread, so every
         thread can finish at once (no QThread.terminate)."""
+        self.closed = True
         if self.worker is not None:
             self.worker.closing = self.worker.shutting_down = True
             if self.worker.remote is not None:
                 self.worker.remote.kill() if self.training else self.worker.remote.close(timeout=2)
         if self.engine is not None:
             self.engine.latest_generation = -1
+        from initscope.gui.worker import stop_thread
+
         for th in self.threads:
             th.quit()
         for th in self.threads:
-            th.wait(5_000)
+            stop_thread(th)

@@ -122,22 +122,26 @@ class TrainSweepView(QtWidgets.QWidget):
         self.status = QtWidgets.QLabel("set a field and values, then Run sweep")
         self.status.setWordWrap(True)
 
-        form = QtWidgets.QHBoxLayout()
-        for label, w in (("field", self.param), ("values", self.values), ("and", self.param2),
-                         ("values", self.values2), ("seeds", self.seeds), ("steps", self.steps),
-                         ("workers", self.workers)):
-            form.addWidget(QtWidgets.QLabel(label))
-            form.addWidget(w, 3 if w in (self.values, self.values2) else 0)
-        buttons = QtWidgets.QHBoxLayout()
-        for b in (self.run_btn, self.cancel_btn, self.save_btn, self.export_btn, self.load_btn):
-            buttons.addWidget(b)
-        buttons.addWidget(self.status, 1)
+        # a grid, not one long row: the view fits beside the side panel at 1024 px, presentation mode included
+        form = QtWidgets.QGridLayout()
+        for i, (label, w) in enumerate((("field", self.param), ("values", self.values), ("and", self.param2),
+                                        ("values", self.values2), ("seeds", self.seeds), ("steps", self.steps),
+                                        ("workers", self.workers))):
+            row, col = divmod(i, 2)
+            form.addWidget(QtWidgets.QLabel(label), row, 2 * col)
+            form.addWidget(w, row, 2 * col + 1)
+        form.setColumnStretch(3, 1)
+        buttons = QtWidgets.QGridLayout()
+        for i, b in enumerate((self.run_btn, self.cancel_btn, self.load_btn, self.save_btn, self.export_btn)):
+            buttons.addWidget(b, *divmod(i, 3))
+        buttons.addWidget(self.status, 2, 0, 1, 3)
+        buttons.setColumnStretch(3, 1)
 
         self.summary = pg.PlotWidget()
         self.summary.setBackground("w")
         self.summary.showGrid(x=True, y=True, alpha=0.3)
         self.summary.setLabel("left", "final val loss")
-        self.summary.setTitle("Final val loss (mean over seeds, band: ± std)", color="#333")
+        self.summary.setTitle("Final val loss", color="#333")  # mean over seeds; the band is ± one std
         self.legend = self.summary.addLegend(offset=(-10, 10))
         self.grid = pg.GraphicsLayoutWidget()
         self.grid.setBackground("w")

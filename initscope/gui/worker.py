@@ -189,6 +189,20 @@ class TrainWorker(QtCore.QObject):
             self.remote.close()
 
 
+_STILL_RUNNING: list[QtCore.QThread] = []  # threads that outlived their window's close, kept until they end
+
+
+def stop_thread(thread: QtCore.QThread, timeout_ms: int = 5_000) -> bool:
+    """Ask a worker thread's event loop to quit and wait. A thread still busy after the timeout is kept referenced
+    until it ends: a QThread destroyed while running aborts the whole process (qFatal)."""
+    thread.quit()
+    if thread.wait(timeout_ms):
+        return True
+    _STILL_RUNNING.append(thread)
+    thread.finished.connect(lambda t=thread: _STILL_RUNNING.remove(t) if t in _STILL_RUNNING else None)
+    return False
+
+
 def start_in_thread(obj: QtCore.QObject, name: str) -> QtCore.QThread:
     thread = QtCore.QThread()
     thread.setObjectName(name)
