@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from PySide6 import QtWidgets
 
-from initscope.core.config import LayerSpec, preset
+from initscope.core.config import LayerSpec
 
 
 @pytest.fixture

@@ -501,7 +501,7 @@ def test_report_on_a_damaged_run_is_one_line_and_writes_nothing(case, saved, tmp
 
 
 @pytest.mark.parametrize("case,expected", [
-    ("fifo", "not a regular file"), ("directory", "is a directory"), ("missing", "no such file"),
+    ("fifo", "is a FIFO"), ("directory", "is a directory"), ("missing", "no such file"),
     ("text", "not a zip archive"), ("truncated", "not an initscope run file"), ("empty", "not a zip archive"),
     ("out-device", "is a device"), ("out-symlink", "symbolic link"), ("csv-missing-folder", "does not exist"),
     ("csv-directory", "is a directory"),

@@ -104,12 +104,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def read_capped(path: str | Path, cap: int, error: type[Exception], what: str = "file") -> bytes:
-    """The bytes of a regular file, at most `cap` of them (counted as read, not from st_size).
-
-    A missing file, a directory, a FIFO or device, an unreadable file or one over the cap raises `error`
-    with one line. The size is what `read` returns, so /dev/zero-like files and growing files are bounded too.
-    """
+def check_input_file(path: str | Path, error: type[Exception], what: str = "file") -> os.stat_result:
+    """A readable regular file, or `error` with one line: missing, unreadable, a directory, FIFO or device."""
     name = str(path)
     try:
         st = os.stat(path)
@@ -119,6 +115,19 @@ def read_capped(path: str | Path, cap: int, error: type[Exception], what: str = 
         raise error(f"{name}: cannot read ({e.strerror or e})") from None
     if not stat.S_ISREG(st.st_mode):
         raise error(f"{name}: is {_kind(st.st_mode)}, not a {what}")
+    if not os.access(path, os.R_OK):
+        raise error(f"{name}: cannot read (permission denied)")
+    return st
+
+
+def read_capped(path: str | Path, cap: int, error: type[Exception], what: str = "file") -> bytes:
+    """The bytes of a regular file, at most `cap` of them (counted as read, not from st_size).
+
+    A missing file, a directory, a FIFO or device, an unreadable file or one over the cap raises `error`
+    with one line. The size is what `read` returns, so /dev/zero-like files and growing files are bounded too.
+    """
+    name = str(path)
+    check_input_file(path, error, what)
     try:
         # O_NONBLOCK: if the path was swapped for a FIFO since the stat, open does not wait for a writer
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))

@@ -20,9 +20,7 @@ import io
 import itertools
 import json
 import math
-import os
 import pickle
-import stat
 import warnings
 import zipfile
 import zlib
@@ -36,7 +34,7 @@ from initscope import __version__
 from initscope.core.config import Config
 from initscope.core.diagnostics import Histogram, LayerStats, ParamStats, Snapshot
 from initscope.core.errors import ConfigError, RunFileError, UserError
-from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, json_depth_ok
+from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok
 from initscope.core.history import History
 from initscope.core.model import Net
 
@@ -263,24 +261,9 @@ def _weights_v1(raw: bytes) -> dict[str, np.ndarray]:
     return out
 
 
-def _check_file(path: str | Path) -> None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise RunFileError(f"{path}: no such file") from None
-    except OSError as e:
-        raise RunFileError(f"{path}: cannot read ({e.strerror or e})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise RunFileError(f"{path}: is a directory, not a saved run")
-    if not stat.S_ISREG(st.st_mode):
-        raise RunFileError(f"{path}: not a regular file (a FIFO or device?), not a saved run")
-    if not os.access(path, os.R_OK):
-        raise RunFileError(f"{path}: cannot read (permission denied)")
-
-
 def load_run(path: str | Path) -> SavedRun:
     """Read and validate a saved run; anything wrong with the file is a RunFileError naming the file and the problem."""
-    _check_file(path)
+    check_input_file(path, RunFileError, "saved run")
     try:
         ok = zipfile.is_zipfile(path)
     except OSError as e:

@@ -342,7 +342,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(msg.split("\n")[0], 10_000)
         QtWidgets.QMessageBox.warning(self, title, msg)
 
-    # --- closing -------------------------------------------------------------------------------------------------
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         if self.training and self.confirm_close:
             ans = QtWidgets.QMessageBox.question(self, "Quit initscope", "A run is in progress: stop it and quit?")

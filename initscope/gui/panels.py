@@ -174,7 +174,6 @@ class Panel(QtWidgets.QWidget):
         label_w = max(_text_width(t, self.legend.opts["labelTextSize"]) for t in wide) + 28  # sample and spacing
         axis_w = self.plot.getAxis("left").width()
         title_w = self.plot.titleLabel.item.boundingRect().width()
-        room = self.view.width() - axis_w - 24  # for the plot and its legend side by side
         line_h = QtGui.QFontMetricsF(_font(self.legend.opts["labelTextSize"])).lineSpacing() + 2
         tall = sum(t.count("<br>") + 1 for t in wide) * line_h > self.view.height() - 40
         plot_w = self.view.width() - label_w - 40  # the plot item (axis included) beside a legend at its right
