@@ -420,7 +420,7 @@ def test_save_open_and_export_a_run(deep, make_initscope_window, qtbot, tmp_path
     assert other.window.cfg.name == "deep-nobn" and opened.status == "finished"
     assert np.array_equal(other.plotted("loss")["loss"][1], run.history.loss.data)
     assert np.array_equal(opened.history.update.data, run.history.update.data)
-    assert "opened from a file" in other.status_text()
+    assert "opened from a file" in other.status_text() and opened.name == "deep-nobn (from r.initscope)"
 
     files = w.files.export_panels_to(str(tmp_path))
     pngs = [f for f in files if f.endswith(".png")]

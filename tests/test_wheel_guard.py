@@ -21,7 +21,10 @@ def wheel(widget: QtWidgets.QWidget, up: bool = True) -> bool:
 
 @pytest.fixture
 def form(qtbot):
-    """A scrollable side panel: a line edit that holds the focus, then a spin box, a combo box, a slider."""
+    """A scrollable side panel: a line edit that holds the focus, then a spin box, a combo box, a slider.
+    Starts without the guard (initscope's make_app installs it app-wide) and leaves it as the app wants it."""
+    had_guard = getattr(QtWidgets.QApplication.instance(), "_initscope_wheel_guard", None) is not None
+    remove_wheel_guard()
     area = QtWidgets.QScrollArea()
     inner = QtWidgets.QWidget()
     lay = QtWidgets.QVBoxLayout(inner)
@@ -48,6 +51,8 @@ def form(qtbot):
     qtbot.waitUntil(edit.hasFocus)
     yield area, edit, spin, combo, slider
     remove_wheel_guard()
+    if had_guard:
+        install_wheel_guard()
 
 
 def test_unguarded_wheel_changes_an_unfocused_spin_box(form):

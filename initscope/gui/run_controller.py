@@ -165,7 +165,8 @@ class RunController(QtCore.QObject):
             self.openFailed.emit(f"the run cannot be shown: {e}")
             return
         name = run.config.name or "custom"
-        rec = RunRecord(name=f"{Path(run.data_path).name or 'run'}: {name}", cfg=run.config, history=history,
+        source = Path(getattr(run, "source", "") or run.data_path).name
+        rec = RunRecord(name=f"{name} (from {source})", cfg=run.config, history=history,
                         status=run.status or "finished",
                         result={"message": run.message, "steps": run.steps, "losses": run.split_losses,
                                 "samples": run.samples, "state": {k: v.numpy() for k, v in run.state_dict.items()}},

@@ -59,7 +59,9 @@ class Engine(QtCore.QObject):
         from initscope.core.runfile import load_run
 
         try:
-            self.runLoaded.emit(load_run(path))
+            run = load_run(path)
+            run.source = path  # the window names the run after its file
+            self.runLoaded.emit(run)
         except Exception as e:  # noqa: BLE001
             self.runFailed.emit(_describe(e))
 
