@@ -234,7 +234,7 @@ def test_relu_and_mixed_stacks_title_and_draw_their_saturation(deep):
     run = deep.train(200, every=100)
     sat = deep.plotted("saturation")
     j = run.history.layer_names.index("L3 Tanh")
-    assert np.allclose(sat["L3 Tanh"][1], run.history.step_saturation.data[:, j] * 100)
+    assert np.allclose(sat["L3 Tanh"][1], run.history.saturation.data[:, j] * 100)  # the snapshot rows
 
 
 # --- 9. the last snapshot is at the last step --------------------------------------------------------------------------
@@ -286,6 +286,7 @@ def test_presets_and_confidently_wrong_hint(deep):
 
 
 def test_short_training_streams_into_the_panels(deep, qtbot):
+    deep.window.controls.step_stats.setChecked(True)  # the per-step tier: saturation and update:data every step
     run = deep.train(600, every=100)
     assert run.status == "finished" and set(run.result["losses"]) == {"train", "val", "test"}
     h = run.history
@@ -455,7 +456,7 @@ def test_runs_overlay_compare_table_rename_delete(deep):
     assert set(loss) == {a.name, b.name}
     j = b.history.layer_names.index("L2 Tanh")
     tag_b = b.name.split(":")[0]
-    assert np.allclose(deep.plotted("saturation")[f"{tag_b} · L2 Tanh"][1], b.history.step_saturation.data[:, j] * 100)
+    assert np.allclose(deep.plotted("saturation")[f"{tag_b} · L2 Tanh"][1], b.history.saturation.data[:, j] * 100)
     deep.show_tab("compare")
     deep.render()
     t = deep.window.compare.table
@@ -470,6 +471,15 @@ def test_runs_overlay_compare_table_rename_delete(deep):
     assert deep.runs == [a]
     tip = deep.window.runs.list.item(0).toolTip()
     assert "Linear(100)" in tip and f"val {a.result['losses']['val']:.4f}" in tip
+
+
+def test_long_per_step_lines_are_drawn_as_block_means():
+    from initscope.gui.views import DRAW_POINTS, block_means
+
+    a = np.arange(20_000, dtype=float).reshape(-1, 2)  # 10,000 rows, 2 columns
+    m = block_means(a)
+    assert len(m) <= DRAW_POINTS + 1 and np.allclose(m[0], a[:17].mean(0)) and np.allclose(m[-1], a[588 * 17:].mean(0))
+    assert block_means(a[:300]) is not None and len(block_means(a[:300])) == 300  # short: every step
 
 
 def test_at_init_the_activation_panel_marks_the_theory_std(deep):

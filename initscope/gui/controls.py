@@ -218,6 +218,9 @@ class ControlPanel(QtWidgets.QWidget):
         tl.addRow("decay from step", self.decay_step)
         tl.addRow("seed", self.seed)
         tl.addRow("diagnostics every", self.every)
+        self.step_stats = QtWidgets.QCheckBox("saturation, update:data every step")
+        self.step_stats.setToolTip("the cheap per-step tier: per-step lines in the Overview, training ~0.7x as fast")
+        tl.addRow("", self.step_stats)
         tl.addRow("device", self.device)
         lay.addWidget(tr_box)
         # data
@@ -249,6 +252,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.decay_factor.valueChanged.connect(lambda v: self._set("train", lr_decay_factor=v))
         self.seed.valueChanged.connect(lambda v: self._set("train", seed=v))
         self.every.valueChanged.connect(lambda v: self._set("diag", snapshot_every=v))
+        self.step_stats.toggled.connect(lambda v: self._set("diag", step_stats=v))
         self.device.currentTextChanged.connect(lambda v: self._set("train", device=v))
         self.show_config(cfg)
 
@@ -279,6 +283,7 @@ class ControlPanel(QtWidgets.QWidget):
             self.decay_factor.setValue(t.lr_decay_factor)
             self.seed.setValue(min(t.seed, 2**31 - 1))
             self.every.setValue(cfg.diag.snapshot_every)
+            self.step_stats.setChecked(cfg.diag.step_stats)
             if self.device.findText(t.device) < 0:
                 self.device.addItem(t.device)
             self.device.setCurrentText(t.device)
@@ -345,6 +350,7 @@ class ControlPanel(QtWidgets.QWidget):
         for w in (self.stack, self.n_embd, self.block, self.scheme, self.gain, self.gain_slider, self.out_scale,
                   self.out_factor, self.batchnorm, self.preset, self.open_btn, *self.gain_picks,
                   self.steps, self.batch, self.lr, self.decay_step, self.decay_factor, self.seed, self.every,
+                  self.step_stats,
                   self.device):
             w.setEnabled(not training)
         if not training:

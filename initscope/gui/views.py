@@ -35,12 +35,28 @@ def saturation_title(cfg) -> tuple[str, str]:
     return "Saturation (none)", "%"
 
 
+DRAW_POINTS = 600  # per-step lines are drawn as at most this many block means: a panel's width, not the history
+
+
 def series_of(h):
-    """(steps, saturation rows, update:data rows): every step when the run recorded the per-step tier (evenly
-    thinned when long), else the snapshot rows."""
+    """(steps, saturation rows, update:data rows): from the per-step tier when the run recorded it, as block
+    means of at most DRAW_POINTS points (per-step values are noisy, and thousands of wide line segments per
+    frame cost the window its frame rate); else the snapshot rows."""
     if h.step_saturation is not None and len(h.step_steps) > 1:
-        return h.step_steps.data, h.step_saturation.data, h.step_update.data
+        steps, sat, upd = h.step_steps.data, h.step_saturation.data, h.step_update.data
+        return block_means(steps), block_means(sat), block_means(upd)
     return h.snap_steps.data, h.saturation.data, h.update.data
+
+
+def block_means(a: np.ndarray, points: int = DRAW_POINTS) -> np.ndarray:
+    """Means of consecutive blocks of rows, so that at most about `points` rows remain (a short run: unchanged)."""
+    n = len(a)
+    b = -(-n // points)
+    if b <= 1:
+        return a
+    k = n // b
+    head = a[: k * b].reshape(k, b, *a.shape[1:]).mean(1)
+    return np.concatenate([head, a[k * b:].mean(0, keepdims=True)]) if n > k * b else head
 
 
 def predicted_std(rec) -> dict[str, float]:
