@@ -218,9 +218,10 @@ class ControlPanel(QtWidgets.QWidget):
         tl.addRow("decay from step", self.decay_step)
         tl.addRow("seed", self.seed)
         tl.addRow("diagnostics every", self.every)
-        self.step_stats = QtWidgets.QCheckBox("saturation, update:data every step")
-        self.step_stats.setToolTip("the cheap per-step tier: per-step lines in the Overview, training ~0.7x as fast")
-        tl.addRow("", self.step_stats)
+        self.step_stats = QtWidgets.QCheckBox("(slower)")
+        self.step_stats.setToolTip("saturation and update:data at every step (the per-step tier), not only at "
+                                   "snapshots: per-step lines in the Overview; training runs about 0.7x as fast")
+        tl.addRow("every-step lines", self.step_stats)
         tl.addRow("device", self.device)
         lay.addWidget(tr_box)
         # data

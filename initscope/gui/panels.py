@@ -496,7 +496,7 @@ class SeriesPanel(Panel):
             self.bars.setVisible(False)
             self.bar_data = {}
             self.plot.getAxis("bottom").setTicks(None)
-            self.plot.setLabel("bottom", "step")
+            self.set_xlabel("step")
 
     def show_bars(self, labels: list[str], values: np.ndarray, colors: list[str], scale: float = 1.0) -> None:
         """At init: one bar per layer, x = layer, labelled with the layer's short name."""
@@ -510,7 +510,7 @@ class SeriesPanel(Panel):
         self.bars.setVisible(True)
         self.bar_data = {lab: (float(i), float(v), c) for i, (lab, v, c) in enumerate(zip(labels, vals, colors))}
         self.plot.getAxis("bottom").setTicks([[(i, lab) for i, lab in enumerate(labels)]])
-        self.plot.setLabel("bottom", "layer (at init, step 0)")
+        self.set_xlabel("layer (at init, step 0)")
         self.plot.setLimits(xMin=None)
         self.plot.enableAutoRange(x=False)
         self.plot.setXRange(-0.6, max(len(vals), 1) - 0.4, padding=0)
