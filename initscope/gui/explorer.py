@@ -77,6 +77,7 @@ class GainSweepView(QtWidgets.QWidget):
                        Panel("Std", "gain", "std", legend=False),
                        Panel("Grad std", "gain", "log scale", legend=False)]
         self.panels[2].plot.setLogMode(y=True)
+        self.panels[2].plot.getAxis("left").setStyle(maxTextLevel=0)  # decade labels only: minor ones overlap
         self.marks = []
         self.critical_marks = []
         for p in self.panels:
@@ -103,6 +104,7 @@ class GainSweepView(QtWidgets.QWidget):
         self.caption = QtWidgets.QLabel("")
         # a changing text must not re-lay out the plots above it
         self.caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.caption.setToolTip("the wide-net theory's lines and the order/chaos boundary (the critical gain)")
         row = QtWidgets.QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         for p in self.panels:
@@ -191,8 +193,9 @@ class DepthSweepView(QtWidgets.QWidget):
         super().__init__(parent)
         self.std_panel = Panel("Std", "depth", "deepest layer")
         self.sat_panel = Panel("Sat. %", "depth", "deepest layer", legend=False)
-        self.grad_panel = Panel("Grad std", "depth", "first layer (log)", legend=False)
-        self.grad_panel.plot.setLogMode(y=True)
+        self.grad_panel = Panel("Grad std", "depth", "first layer", legend=False)
+        # linear y: over depth the first layer's gradient std changes by a factor of a few, and pyqtgraph's log axis
+        # labels every minor tick of a range under one decade, one over the other
         self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, plain|BatchNorm)
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)

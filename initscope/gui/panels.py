@@ -73,7 +73,7 @@ def _short_label(text: str) -> str:
 def _compact(label: str) -> str:
     """'L1 Tanh 22% sat<br>σ 0.76' -> 'L1 22%': the first line, without the layer kind and unit words."""
     first = label.split("<br>")[0]
-    first = re.sub(r" (Tanh|ReLU|Linear|BatchNorm)(\.weight)?\b", "", first)
+    first = re.sub(r"^(L\d+) (Tanh|ReLU|Linear|BatchNorm1?d?)(\.weight)?\b", r"\1", first)  # only after a layer's index
     return re.sub(r" (sat|zeros)$", "", first).strip()
 
 
@@ -182,11 +182,12 @@ class Panel(QtWidgets.QWidget):
         room_below = self.view.width() - 16  # under the plot the legend spans the axis too
 
         def columns(texts):
-            return max(1, int(room_below // (max(_text_width(t, self.legend.opts["labelTextSize"]) for t in texts) + 45)))
+            return max(1, int(room_below // (max(_text_width(t, self.legend.opts["labelTextSize"]) for t in texts) + 30)))
 
         cols = columns(compact)
         if math.ceil(len(compact) / cols) * line_h > 0.2 * self.view.height():  # still too tall: names only
-            compact = [t.split()[0] for t in compact]
+            compact = [t.split()[0] if layer_index(t.split()[0]) is not None or t.startswith("emb") else t
+                       for t in compact]  # a layer's name says enough; "no BatchNorm" is not cut to "no"
             cols = columns(compact)
         if not below:
             cols = 1
