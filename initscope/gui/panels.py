@@ -27,6 +27,7 @@ MIN_STEP_WINDOW = 1000  # the step axis shows at least this many steps (or the w
 RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
               QtCore.Qt.PenStyle.DashDotLine]  # overlaid runs differ by line style
 RUN_STYLE_NAMES = ["solid", "dashed", "dotted", "dash-dot"]
+GUIDE_STYLE = QtCore.Qt.PenStyle.DashDotDotLine  # a guide line (update:data's -3) is drawn unlike any run
 
 
 def blocks(layer_kinds: list[str]) -> dict[int, int]:
@@ -87,10 +88,6 @@ def _font(size: str) -> QtGui.QFont:
     font = QtGui.QFont()
     font.setPointSizeF(float(size.removesuffix("pt")))
     return font
-
-
-def _color_of(pen_or_brush) -> str:
-    return pg.mkColor(pen_or_brush.color()).name() if pen_or_brush is not None else ""
 
 
 class Panel(QtWidgets.QWidget):
@@ -479,11 +476,11 @@ class SeriesPanel(Panel):
 
     def __init__(self, title, ylabel, guide: float | None = None, parent=None):
         super().__init__(title, "step", ylabel, parent=parent)
-        self.guide = None
+        self.guide, self.guide_key = None, []
         if guide is not None:
-            self.guide = pg.InfiniteLine(pos=guide, angle=0,
-                                         pen=pg.mkPen("#444", width=1, style=QtCore.Qt.PenStyle.DashLine),
-                                         label=f"{guide:g}: healthy", labelOpts={"position": 0.25, "color": "#444"})
+            # named in the legend, not by a label on the line: a label there sits on the curves
+            self.guide = pg.InfiniteLine(pos=guide, angle=0, pen=pg.mkPen("#444", width=1, style=GUIDE_STYLE))
+            self.guide_key = [(f"{guide:g}: healthy", GUIDE_STYLE)]
             self.plot.addItem(self.guide)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
         self.plot.addItem(self.bars)
@@ -541,11 +538,13 @@ class SeriesPanel(Panel):
         keys = [f"{runs[0][0]} · {n}" for n in runs[0][1]] if many else None
         texts = {f"{runs[0][0]} · {n}": short_name(n) for n in runs[0][1]} if many else None
         key = [(f"{run_tag(r[0])}: {RUN_STYLE_NAMES[k % len(RUN_STYLE_NAMES)]}", RUN_STYLES[k % len(RUN_STYLES)])
-               for k, r in enumerate(runs)] if many else None
-        self.set_series(names, colors, 2, labels, styles, keys, key, texts)
+               for k, r in enumerate(runs)] if many else []
+        self.set_series(names, colors, 2, labels, styles, keys, key + self.guide_key or None, texts)
         for c in self.curves.values():  # per-step lines: a long run costs what the screen shows
-            c.setDownsampling(auto=True, method="peak")
-            c.setClipToView(True)
+            if not getattr(c, "fast", False):  # once per curve: each call re-processes the curve's data
+                c.setDownsampling(auto=True, method="peak")
+                c.setClipToView(True)
+                c.fast = True
         done, lo, hi = 0, math.inf, -math.inf
         for run, layer_names, steps, values, _ in runs:
             for j, n in enumerate(layer_names):
