@@ -97,10 +97,20 @@ class OverviewView(QtWidgets.QWidget):
             (self.loss_panel, "loss"), (self.sat_panel, "saturation-tanh"), (self.act_panel, "activations"),
             (self.upd_panel, "update-data"))}
         self.loss_panel.logy.toggled.connect(lambda _: self.invalidate())
-        self._key = None
+        self._key = self._snap_key = None
 
     def invalidate(self) -> None:
-        self._key = None
+        self._key = self._snap_key = None
+
+    def _snapshots_changed(self, recs: list) -> bool:
+        """Saturation, activations and update:data change with a new snapshot (or new per-step rows), not with
+        every 25-step loss chunk: redrawing them per chunk cost most of the frame."""
+        key = tuple((r.id, r.status, id(r.history.latest), len(r.history.snap_steps),
+                     len(r.history.step_steps) if r.history.step_saturation is not None else 0) for r in recs)
+        if key == self._snap_key:
+            return False
+        self._snap_key = key
+        return True
 
     def render(self, recs: list) -> bool:
         """Draw the records; False when nothing changed since the last call."""
@@ -124,6 +134,8 @@ class OverviewView(QtWidgets.QWidget):
         ref = init.ref_loss if init is not None else float(np.log(max(len(rec.vocab), 2)))
         self.loss_panel.show_single(rec.id, h.loss.data, h.loss_first_step, init.loss if init else None, ref,
                                     cfg.train.steps)
+        if not self._snapshots_changed([rec]):
+            return
         title, ylabel = saturation_title(cfg)
         self.sat_panel.set_title(title)
         relu_only = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS} == {"relu"}
@@ -162,6 +174,8 @@ class OverviewView(QtWidgets.QWidget):
         total = max(r.cfg.train.steps for r in recs)
         self.loss_panel.show_overlay([(r.name, r.history.loss.data, r.history.loss_first_step) for r in with_loss],
                                      ref, total)
+        if not self._snapshots_changed(recs):
+            return
         rows = [r for r in recs if r.history.saturation is not None and len(r.history.snap_steps)]
         sat, upd = [], []
         for r in rows:
