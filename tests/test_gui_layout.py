@@ -82,3 +82,80 @@ def test_the_hint_strip_and_caption_keep_their_height(make_initscope_window, qtb
         d.render()
         heights.add((w.tabs.y(), w.tabs.height(), w.hints.height()))
     assert len(heights) == 1, heights  # captions of 1-3 lines and hints of any length: the panels never jump
+
+
+def run_both_sweeps(ex, qtbot, seeds=1):
+    qtbot.waitUntil(lambda: ex.thread is not None, timeout=30_000)
+    ex.seeds.setValue(seeds)
+    ex.gain_btn.click()
+    qtbot.waitUntil(lambda: ex.gain_status.text().startswith("done"), timeout=60_000)
+    ex.depth_btn.click()
+    qtbot.waitUntil(lambda: ex.depth_status.text() == "depth sweep done", timeout=60_000)
+
+
+def caption_fits(label) -> bool:
+    """The whole word-wrapped text inside the label's rectangle (not cut at its edge or bottom)."""
+    from PySide6 import QtCore, QtGui
+
+    r = label.contentsRect()
+    flags = int((QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop).value) | \
+        QtCore.Qt.TextFlag.TextWordWrap.value
+    need = QtGui.QFontMetrics(label.font()).boundingRect(r, flags, label.text())
+    return need.height() <= r.height() and need.width() <= r.width()
+
+
+def test_the_explorer_after_both_sweeps_clips_nothing(make_initscope_window, qtbot):
+    """Gain and depth sweeps drawn, each on its own sub-tab: at every size and mode nothing is cut, every plot
+    keeps a readable data area and the theory caption shows its whole text."""
+    from initscope.gui.layout_check import MIN_DATA_PX
+
+    d = make_initscope_window(preset("deep-nobn"))
+    w, ex = d.window, d.window.explorer
+    d.show_tab("explorer")
+    run_both_sweeps(ex, qtbot)
+    assert "Critical gain" in ex.gain_view.caption.text()
+    problems = []
+    for size in SIZES:
+        for present in (False, True):
+            w.resize(*size)
+            w.present_act.setChecked(present)
+            for view, panels in ((ex.gain_view, ex.gain_view.panels),
+                                 (ex.depth_view, [ex.depth_view.std_panel, ex.depth_view.sat_panel,
+                                                  ex.depth_view.grad_panel])):
+                ex.inner.setCurrentIndex(ex.inner.indexOf(view))
+                settle(qtbot)
+                d.render()
+                settle(qtbot, 50)
+                where = f"{size} present={present} {ex.inner.tabText(ex.inner.currentIndex())}"
+                problems += [f"{where}: {p}" for p in clipped_widgets(w)]
+                for p in panels:
+                    vb = p.plot.vb
+                    if vb.height() < MIN_DATA_PX or vb.width() < MIN_DATA_PX:
+                        problems.append(f"{where}: {p.plot.titleLabel.text} data area {vb.width():.0f}x{vb.height():.0f}")
+                if view is ex.gain_view and not caption_fits(view.caption):
+                    problems.append(f"{where}: the caption is cut ({view.caption.width()}x{view.caption.height()} px)")
+    w.present_act.setChecked(False)
+    assert problems == [], "\n".join(problems[:20])
+
+
+def test_the_theory_caption_never_moves_the_plots(make_initscope_window, qtbot):
+    """The caption is as tall as its line count in the current font, whatever its text; presentation mode's
+    larger font makes it taller."""
+    d = make_initscope_window(preset("deep-nobn"), size=(1024, 700))
+    w, ex = d.window, d.window.explorer
+    d.show_tab("explorer")
+    cap = ex.gain_view.caption
+    settle(qtbot)
+    heights = set()
+    for text in ("", "one short line", "a long caption " * 20):
+        cap.setText(text)
+        settle(qtbot, 60)
+        heights.add((cap.height(), ex.gain_view.panels[0].height()))
+    assert len(heights) == 1, heights
+    small = cap.height()
+    w.present_act.setChecked(True)
+    settle(qtbot, 300)
+    assert cap.height() >= small * 1.3 and cap.height() >= 3 * cap.fontMetrics().lineSpacing()
+    w.present_act.setChecked(False)
+    settle(qtbot, 300)
+    assert cap.height() == small

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.bn_points import normalize
 from initscope.core.config import TANH_GAIN, Config
@@ -18,7 +18,7 @@ from initscope.gui.help import corner_help_button
 from initscope.gui.panels import PALETTE, Panel, block_color, blocks
 
 if TYPE_CHECKING:
-    from initscope.core.diagnostics import Snapshot
+    from initscope.core.snapshot import Snapshot
 
 
 class SweepWorker(QtCore.QObject):
@@ -27,7 +27,7 @@ class SweepWorker(QtCore.QObject):
     gainPoint = QtCore.Signal(int, int, object, object)  # generation, index, names, [layers, 3] means
     gainDone = QtCore.Signal(int)
     depthDone = QtCore.Signal(int, object)  # generation, SweepResult
-    failed = QtCore.Signal(str)
+    failed = QtCore.Signal(str, str)  # which sweep (gain | depth), why
 
     def __init__(self):
         super().__init__()
@@ -44,7 +44,7 @@ class SweepWorker(QtCore.QObject):
                 self.gainPoint.emit(generation, i, names, arr)
             self.gainDone.emit(generation)
         except Exception as e:  # noqa: BLE001
-            self.failed.emit(str(e))
+            self.failed.emit("gain", str(e))
 
     @QtCore.Slot(int, object, object, int, int)
     def depth(self, generation: int, cfg: Config, data, max_depth: int, seeds: int) -> None:
@@ -55,10 +55,87 @@ class SweepWorker(QtCore.QObject):
 
             self.depthDone.emit(generation, depth_sweep(cfg, data, max_depth, width, act, seeds))
         except Exception as e:  # noqa: BLE001
-            self.failed.emit(str(e))
+            self.failed.emit("depth", str(e))
 
 
-class GainSweepView(QtWidgets.QWidget):
+def short_caption(text: str) -> str:
+    """The gain sweep's caption as shown (its tooltip has the whole): three lines must hold it at 1024 px in
+    presentation mode. The tanh caption's decorrelation clause is the one thing no plot here shows."""
+    return text.replace(", nearby inputs decorrelate", "")
+
+
+class StatusLine(QtWidgets.QLabel):
+    """One line of status beside a sweep's buttons: its width never follows its text (a new text must not
+    re-lay out the plots), and a text longer than the room ends in "…" (the tooltip has it whole)."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+
+    def shown_text(self) -> str:
+        return self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, self.contentsRect().width())
+
+    def paintEvent(self, ev) -> None:
+        p = QtGui.QPainter(self)
+        p.setPen(self.palette().color(QtGui.QPalette.ColorRole.WindowText))
+        p.drawText(self.contentsRect(), int(self.alignment().value), self.shown_text())
+        p.end()
+
+
+class CaptionLabel(QtWidgets.QLabel):
+    """A word-wrapped caption `lines` lines tall in its current font, whatever its text: a new text never
+    re-lays out the plots above it (a plain word-wrapped label's height follows its text), and presentation
+    mode's larger font makes the lines taller (a FontChange event)."""
+
+    def __init__(self, lines: int = 3, parent=None):
+        super().__init__(parent)
+        self.lines = lines
+        self.setWordWrap(True)
+        self.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.fit()
+
+    def fit(self) -> None:
+        m = self.contentsMargins()
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * self.lines + 2 * self.margin() + m.top() + m.bottom() + 2)
+
+    def changeEvent(self, ev: QtCore.QEvent) -> None:
+        super().changeEvent(ev)
+        if ev.type() == QtCore.QEvent.Type.FontChange:
+            self.fit()
+
+    def text_fits(self) -> bool:
+        """Does the whole text show at the label's current size?"""
+        r = self.contentsRect().adjusted(self.margin(), self.margin(), -self.margin(), -self.margin())
+        flags = int(self.alignment().value) | QtCore.Qt.TextFlag.TextWordWrap.value
+        return self.fontMetrics().boundingRect(r, flags, self.text()).height() <= r.height()
+
+
+class HelpCornerRoom:
+    """For a view of several plots with one floating "?" (gui.help.corner_help_button) in its top-right
+    corner: its top row (the plots, or a button bar put above them) ends short of the "?", so it never sits
+    on the last plot's title. The room follows the font (presentation mode)."""
+
+    corner_layout: QtWidgets.QBoxLayout
+
+    def reserve_corner(self) -> None:
+        b = next((c for c in self.findChildren(QtWidgets.QToolButton, options=QtCore.Qt.FindChildOption.FindDirectChildrenOnly)
+                  if getattr(c, "help_key", None)), None)
+        self.corner_layout.setContentsMargins(0, 0, b.sizeHint().width() + 2 if b is not None else 0, 0)
+
+    def put_bar_above(self, bar: QtWidgets.QBoxLayout) -> None:
+        """A button bar above the plots, the "?" at its right end."""
+        self.layout().insertLayout(0, bar)
+        self.corner_layout = bar
+        self.reserve_corner()
+
+    def changeEvent(self, ev: QtCore.QEvent) -> None:
+        super().changeEvent(ev)
+        if ev.type() == QtCore.QEvent.Type.FontChange:
+            QtCore.QTimer.singleShot(0, self.reserve_corner)  # once the button has its new font too
+
+
+class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
     """Saturation, std and gradient std per layer against gain; click a point to use that gain.
 
     Given the config, wide-net theory (core/theory.py) is drawn dashed beside each layer's measured line, in
@@ -66,6 +143,7 @@ class GainSweepView(QtWidgets.QWidget):
 
     gainPicked = QtCore.Signal(float)
     THEORY_POINTS = 45  # the theory is smooth and cheap (~3 ms a gain): a finer line than the measured one
+    CAPTION_TIP = "the wide-net theory's lines and the order/chaos boundary (the critical gain)"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -101,11 +179,9 @@ class GainSweepView(QtWidgets.QWidget):
         self.theory_curves: list[dict[str, pg.PlotDataItem]] = [{} for _ in self.panels]
         self.theory_dirty = False
         self.critical: float | None = None
-        self.caption = QtWidgets.QLabel("")
-        # a changing text must not re-lay out the plots above it
-        self.caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
-        self.caption.setToolTip("the wide-net theory's lines and the order/chaos boundary (the critical gain)")
-        row = QtWidgets.QHBoxLayout()
+        self.caption = CaptionLabel(3)
+        self.caption.setToolTip(self.CAPTION_TIP)
+        row = self.corner_layout = QtWidgets.QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         for p in self.panels:
             row.addWidget(p)
@@ -134,11 +210,14 @@ class GainSweepView(QtWidgets.QWidget):
         self.critical = None
         self.theory_names, self.theory_values = [], np.zeros((0, 0, 3))
         self.caption.setText("")
+        self.caption.setToolTip(self.CAPTION_TIP)
         if cfg is not None and self.gains:
             self.theory_gains = np.linspace(min(self.gains), max(self.gains), self.THEORY_POINTS)
             self.theory_names, self.theory_values = gain_curves(cfg, list(self.theory_gains), vocab_size)
             self.critical = critical_gain(cfg)
-            self.caption.setText(sweep_caption(cfg))
+            full = sweep_caption(cfg)
+            self.caption.setText(short_caption(full))
+            self.caption.setToolTip(full)
         shown = self.critical is not None and bool(self.gains) and min(self.gains) <= self.critical <= max(self.gains)
         for m in self.critical_marks:
             m.setVisible(shown)
@@ -185,7 +264,7 @@ class GainSweepView(QtWidgets.QWidget):
         self.gainPicked.emit(float(nearest))
 
 
-class DepthSweepView(QtWidgets.QWidget):
+class DepthSweepView(HelpCornerRoom, QtWidgets.QWidget):
     """The deepest layer's std and saturation as the stack deepens, without and with BatchNorm; given the
     config, wide-net theory dashed beside each."""
 
@@ -197,10 +276,13 @@ class DepthSweepView(QtWidgets.QWidget):
         # linear y: over depth the first layer's gradient std changes by a factor of a few, and pyqtgraph's log axis
         # labels every minor tick of a range under one decade, one over the other
         self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, plain|BatchNorm)
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        row = self.corner_layout = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
         for p in (self.std_panel, self.sat_panel, self.grad_panel):
-            lay.addWidget(p)
+            row.addWidget(p)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(row, 1)
 
     def show_result(self, res, cfg: Config | None = None, vocab_size: int = 27) -> None:
         """Draw a depth sweep; with the config it ran on, the theory for the same stacks (width from cfg's first
@@ -365,6 +447,11 @@ class ExplorerTabs(QtCore.QObject):
     """Builds the two explorer tabs. The window hands it the current settings with `set_context(...)` and
     hears back through `gainPicked`; the sweeps run in a thread of its own.
 
+    The Explorer tab holds three sub-tabs, each with its own button bar and status line: the gain sweep and
+    the depth sweep at init (three plots each: stacked under one bar they were squeezed to 30-40 px tall at
+    1024x700 in presentation mode), and the train sweep. One seeds value serves both at-init sweeps (each bar
+    shows it; changing either changes both).
+
     A QObject living in the GUI thread, so the sweep worker's signals reach these slots queued (a plain
     object's methods, or a lambda, would run in the worker's thread and touch widgets from there)."""
 
@@ -372,6 +459,7 @@ class ExplorerTabs(QtCore.QObject):
     runRequested = QtCore.Signal(str)  # a click on a train-sweep point: open that run file
     _sweep_gain = QtCore.Signal(int, object, object, object, int)
     _sweep_depth = QtCore.Signal(int, object, object, int, int)
+    DONE_MARK = " ✓"  # on a sub-tab whose sweep finished while another sub-tab was shown, until it is shown
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -380,7 +468,9 @@ class ExplorerTabs(QtCore.QObject):
         self.problem: str | None = "no data yet"  # why sweeps cannot run now, or None
         self.worker = SweepWorker()
         self.thread = None
-        self.generation = 0
+        self.generation = 0  # of the gain sweep: a newer one stops an older one at its next point
+        self.depth_generation = 0  # a depth sweep is one call: a newer one only makes an older one's result stale
+        self.gain_running = False
         self.gain_view = GainSweepView()
         self.depth_view = DepthSweepView()
         self.dead_map = DeadNeuronMap()
@@ -389,31 +479,30 @@ class ExplorerTabs(QtCore.QObject):
         self.gain_btn.setToolTip("gains 0.25 → 3 (24 points), the current stack, at init")
         self.depth_btn = QtWidgets.QPushButton("Sweep depth")
         self.depth_btn.setToolTip("depth 1 → 12 blocks of the stack's Linear + activation, without and with BatchNorm")
-        self.seeds = QtWidgets.QSpinBox()
-        self.seeds.setRange(1, 50)
-        self.seeds.setValue(6)
-        self.seeds.setToolTip("init seeds averaged per point: more is smoother and slower")
-        self.status = QtWidgets.QLabel("Sweeps use the current stack; click a point in a gain plot to use that gain.")
-        # a changing text must not re-lay out the plots beside it
-        self.status.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
-        bar = QtWidgets.QHBoxLayout()
-        for w in (self.gain_btn, self.depth_btn, QtWidgets.QLabel("seeds"), self.seeds):
-            bar.addWidget(w)
-        bar.addWidget(self.status, 1)
-        sweeps = QtWidgets.QWidget()
-        sl = QtWidgets.QVBoxLayout(sweeps)
-        sl.setContentsMargins(0, 0, 0, 0)
-        sl.addLayout(bar)
-        sl.addWidget(self.gain_view, 1)
-        sl.addWidget(self.depth_view, 1)
-        # the explorer's two views: at init (gain and depth sweeps) and after training (train sweeps); the train
-        # sweep view imports torch, so it is built in start(), once the window is up
+        self.seeds = self._seeds_box()
+        self.depth_seeds = self._seeds_box()
+        self.seeds.valueChanged.connect(self.depth_seeds.setValue)  # one value, shown in both bars
+        self.depth_seeds.valueChanged.connect(self.seeds.setValue)
+        # short texts: at 1024x700 in presentation mode a status line has about 340 px
+        self.gain_status = self._status_line("at init, on the current stack")
+        self.depth_status = self._status_line("at init, without and with BatchNorm")
+        self.status = self.gain_status  # the status line of the sweep asked for last
+        gain_tab = self._sweep_page(self.gain_btn, self.seeds, self.gain_status, self.gain_view)
+        depth_tab = self._sweep_page(self.depth_btn, self.depth_seeds, self.depth_status, self.depth_view)
+        # the train sweep view imports torch, so it is built in start(), once the window is up
         self.train_view = None
         self.train_holder = QtWidgets.QWidget()
         QtWidgets.QVBoxLayout(self.train_holder).addWidget(QtWidgets.QLabel("starting…"))
         self.inner = QtWidgets.QTabWidget()
-        self.inner.addTab(sweeps, "At init: gain, depth")
+        self.inner.addTab(gain_tab, "Gain sweep")
+        self.inner.addTab(depth_tab, "Depth sweep")
         self.inner.addTab(self.train_holder, "Train sweep")
+        self.tab_names = [self.inner.tabText(i) for i in range(self.inner.count())]
+        for i, tip in enumerate(("at init: every layer's saturation, std and gradient std across gains",
+                                 "at init: the deepest layer's statistics as the stack deepens",
+                                 "after training: final losses across a grid of settings")):
+            self.inner.setTabToolTip(i, tip)
+        self.inner.currentChanged.connect(self._shown)
         self.sweeps_tab = self.inner
         other = QtWidgets.QSplitter()
         other.addWidget(self.dead_map)
@@ -423,6 +512,8 @@ class ExplorerTabs(QtCore.QObject):
         for w, key in ((self.gain_view, "gain-sweep"), (self.depth_view, "depth-sweep"),
                        (self.dead_map, "dead-neurons"), (self.bn5, "batchnorm-five-points")):
             corner_help_button(w, key)
+        self.gain_view.reserve_corner()  # the "?" exists now
+        self.depth_view.reserve_corner()
         self.gain_btn.clicked.connect(self.run_gain)
         self.depth_btn.clicked.connect(self.run_depth)
         self.gain_view.gainPicked.connect(self.gainPicked)
@@ -430,6 +521,48 @@ class ExplorerTabs(QtCore.QObject):
         self.worker.gainDone.connect(self._gain_done)
         self.worker.depthDone.connect(self._depth_done)
         self.worker.failed.connect(self._failed)
+
+    @staticmethod
+    def _seeds_box() -> QtWidgets.QSpinBox:
+        box = QtWidgets.QSpinBox()
+        box.setRange(1, 50)
+        box.setValue(6)
+        box.setToolTip("init seeds averaged per point (gain and depth sweeps alike): more is smoother and slower")
+        return box
+
+    @staticmethod
+    def _status_line(text: str) -> QtWidgets.QLabel:
+        label = StatusLine(text)
+        label.setToolTip(text)
+        return label
+
+    @staticmethod
+    def _sweep_page(button, seeds, status, view) -> QtWidgets.QWidget:
+        """One sub-tab: its view, with its button, the seeds and its status line above the plots."""
+        bar = QtWidgets.QHBoxLayout()
+        bar.setSpacing(6)  # not the gain view's 0, which a child layout would inherit
+        for w in (button, QtWidgets.QLabel("seeds"), seeds):
+            bar.addWidget(w)
+        bar.addWidget(status, 1)
+        view.put_bar_above(bar)
+        return view
+
+    def _set_status(self, label: QtWidgets.QLabel, text: str) -> None:
+        label.setText(text)
+        label.setToolTip(text)
+
+    def _page_of(self, view: QtWidgets.QWidget) -> int:
+        return self.inner.indexOf(view)
+
+    def _finished(self, view: QtWidgets.QWidget) -> None:
+        """A sweep ended: when its sub-tab is not the one shown, its tab says so until it is."""
+        i = self._page_of(view)
+        if i != self.inner.currentIndex():
+            self.inner.setTabText(i, self.tab_names[i] + self.DONE_MARK)
+
+    def _shown(self, i: int) -> None:
+        if 0 <= i < len(self.tab_names):
+            self.inner.setTabText(i, self.tab_names[i])
 
     def start(self) -> None:
         """The sweep thread (once torch is importable)."""
@@ -458,14 +591,16 @@ class ExplorerTabs(QtCore.QObject):
         if self.train_view is not None and data is not None:
             self.train_view.set_base_config(cfg, data.path)
 
-    def _ready(self) -> bool:
+    def _ready(self, status: QtWidgets.QLabel, view: QtWidgets.QWidget) -> bool:
+        self.status = status
+        self.inner.setCurrentIndex(self._page_of(view))  # a sweep asked for is shown (a click is there already)
         if self.problem is not None or self.thread is None:
-            self.status.setText(self.problem or "starting…")
+            self._set_status(status, self.problem or "starting…")
             return False
         return True
 
     def run_gain(self) -> None:
-        if not self._ready():
+        if not self._ready(self.gain_status, self.gain_view):
             return
         self.generation += 1
         self.worker.latest = self.generation
@@ -473,26 +608,33 @@ class ExplorerTabs(QtCore.QObject):
 
         gains = gain_values(0.25, 3.0, 24)
         self.gain_view.start(gains, self.cfg.copy(), self.data.vocab.size)  # the theory lines at once
-        self.status.setText("sweeping gain…")
+        self._set_status(self.gain_status, "sweeping gain…")
+        self.gain_running = True
         self._sweep_gain.emit(self.generation, self.cfg.copy(), self.data, gains, self.seeds.value())
 
     def run_depth(self) -> None:
-        if not self._ready():
+        """A depth sweep; one asked for while a gain sweep runs starts when that one ends (one sweep thread)."""
+        if not self._ready(self.depth_status, self.depth_view):
             return
-        self.generation += 1
-        self.worker.latest = self.generation
-        self.status.setText("sweeping depth…")
+        self.depth_generation += 1
+        self._set_status(self.depth_status, "queued after the gain sweep…" if self.gain_running else "sweeping depth…")
         self._depth_cfg = self.cfg.copy()  # the theory is drawn for the config the sweep ran on
-        self._sweep_depth.emit(self.generation, self.cfg.copy(), self.data, 12, self.seeds.value())
+        self._sweep_depth.emit(self.depth_generation, self.cfg.copy(), self.data, 12, self.depth_seeds.value())
 
     @QtCore.Slot(int)
     def _gain_done(self, generation: int) -> None:
         if generation == self.generation:
-            self.status.setText("gain sweep done: click a point to use that gain")
+            self.gain_running = False
+            self._set_status(self.gain_status, "done: click a point to use its gain")
+            if self.depth_status.text().startswith("queued"):
+                self._set_status(self.depth_status, "sweeping depth…")
+            self._finished(self.gain_view)
 
-    @QtCore.Slot(str)
-    def _failed(self, msg: str) -> None:
-        self.status.setText(f"sweep failed: {msg}")
+    @QtCore.Slot(str, str)
+    def _failed(self, which: str, msg: str) -> None:
+        if which == "gain":
+            self.gain_running = False
+        self._set_status(self.gain_status if which == "gain" else self.depth_status, f"{which} sweep failed: {msg}")
 
     @QtCore.Slot(int, int, object, object)
     def _gain_point(self, generation: int, i: int, names, arr) -> None:
@@ -502,21 +644,41 @@ class ExplorerTabs(QtCore.QObject):
 
     @QtCore.Slot(int, object)
     def _depth_done(self, generation: int, res) -> None:
-        if generation != self.generation:
+        if generation != self.depth_generation:
             return
         self.depth_view.show_result(res, self._depth_cfg, self.data.vocab.size)
-        self.status.setText("depth sweep done")
+        self._set_status(self.depth_status, "depth sweep done")
+        self._finished(self.depth_view)
 
     def panels(self) -> list[Panel]:
         return [*self.gain_view.panels, self.depth_view.std_panel, self.depth_view.sat_panel, self.depth_view.grad_panel]
 
     def redraw(self) -> None:
-        """Called from the window's redraw timer: sweep points are drawn at most at that rate."""
+        """Called from the window's redraw timer while the Explorer tab is shown: sweep points are drawn at most at
+        that rate."""
+        self._lay_out_hidden_pages()
         v = self.gain_view
         if v.dirty and len(v.values) < len(v.gains):
-            self.status.setText(f"sweeping gain… {len(v.values)}/{len(v.gains)}")
+            self._set_status(self.gain_status, f"sweeping gain… {len(v.values)}/{len(v.gains)}")
         if self.cfg is not None:
             v.draw(blocks([s.kind for s in self.cfg.model.layers]))
+
+    def _lay_out_hidden_pages(self) -> None:
+        """The sweep sub-tab not shown, laid out at the shown one's size: an export or presentation mode draws
+        every panel, and a page Qt never showed (or showed at another window size) would be drawn at its old
+        size. Shown and hidden again at once: nothing is painted between, and the tabs say nothing."""
+        cur = self.inner.currentWidget()
+        stale = [v for v in (self.gain_view, self.depth_view) if v is not cur and v.size() != cur.size()]
+        if not stale or not self.inner.isVisible():
+            return
+        i = self.inner.currentIndex()
+        self.inner.blockSignals(True)
+        try:
+            for v in stale:
+                self.inner.setCurrentWidget(v)
+            self.inner.setCurrentIndex(i)
+        finally:
+            self.inner.blockSignals(False)
 
     def close(self) -> None:
         if self.train_view is not None:
