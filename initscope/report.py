@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 
-from initscope.core.diagnostics import Snapshot
+from initscope.core.snapshot import Snapshot
 from initscope.core.files import atomic_write_text
 from initscope.core.runfile import SavedRun, load_run
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from initscope.core import runaway
-from initscope.core.diagnostics import Snapshot
+from initscope.core.snapshot import Snapshot
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only: the GUI imports History before torch is loaded
-    from initscope.core.diagnostics import Snapshot, StepScalars
+    from initscope.core.snapshot import Snapshot, StepScalars
 
 
 class GrowArray:

@@ -50,6 +50,16 @@ class SampleRequest:
 
 
 @dataclass(frozen=True)
+class PreviewRequest:
+    """The init preview (step-0 snapshot) of one config: the window's first, asked for at launch, while the
+    window's own process has not imported torch yet."""
+
+    rid: int
+    config: dict  # Config.to_dict()
+    path: str
+
+
+@dataclass(frozen=True)
 class QuitRequest:
     rid: int = 0
 
@@ -64,6 +74,15 @@ class Ready:
 class Loaded:
     rid: int
     summary: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    rid: int
+    snapshot: Any  # core.snapshot.Snapshot: plain data, unpickled without torch
+    n_params: int
+    data_path: str
+    vocab: tuple
 
 
 @dataclass(frozen=True)
@@ -111,14 +130,18 @@ def _serve(conn, stop, run, threads: int) -> None:  # the child's main loop
     import torch
 
     from initscope.core.data import load_dataset
-    from initscope.core.model import Net
+    from initscope.core.model import Net, count_params
     from initscope.core.pair import train_in_turns
-    from initscope.core.trainer import Trainer, sample_names, set_threads
+    from initscope.core.trainer import Trainer, sample_names, set_threads, warm_up_optimizer
 
     set_threads(threads)
     data = None
+    warm = False
     conn.send(Ready())
     while True:
+        if not warm and not conn.poll(0):  # idle: pay torch.optim's one-time import now, not at the first step
+            warm_up_optimizer()
+            warm = True
         try:
             msg = conn.recv()
         except (EOFError, OSError):
@@ -147,6 +170,13 @@ def _serve(conn, stop, run, threads: int) -> None:  # the child's main loop
                 else:
                     status = train_in_turns(trainers, lambda tag, p: conn.send(ProgressMessage(msg.rid, tag, p)))
                 conn.send(Done(msg.rid, {tag: (status[tag], _result(t, status[tag])) for tag, t in trainers.items()}))
+            elif isinstance(msg, PreviewRequest):
+                cfg = Config.from_dict(msg.config)
+                if data is None or data.block_size != cfg.model.block_size or (msg.path and data.path != msg.path):
+                    data = load_dataset(msg.path or None, cfg.model.block_size)
+                snap = Trainer(cfg, data).init_snapshot()
+                conn.send(Preview(msg.rid, snap, count_params(cfg, data.vocab.size), data.path,
+                                  tuple(data.vocab.itos)))
             elif isinstance(msg, SampleRequest):
                 cfg = Config.from_dict(msg.config)
                 net = Net(cfg, len(msg.itos))
@@ -234,6 +264,10 @@ class RemoteTrainer:
 
     def load(self, path: str, block_size: int) -> str:
         return self._ask(lambda rid: LoadRequest(rid, path, block_size), Loaded).summary
+
+    def preview(self, cfg: Config, data_path: str) -> Preview:
+        """The init preview of cfg on the word list at data_path ("" = the bundled names)."""
+        return self._ask(lambda rid: PreviewRequest(rid, cfg.to_dict(), data_path), Preview)
 
     def train(self, cfg: Config, data_path: str, on_init: Callable | None = None,
               on_progress: Callable | None = None) -> tuple[str, dict]:

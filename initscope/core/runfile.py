@@ -32,7 +32,7 @@ import torch
 
 from initscope import __version__
 from initscope.core.config import Config
-from initscope.core.diagnostics import Histogram, LayerStats, ParamStats, Snapshot
+from initscope.core.snapshot import Histogram, LayerStats, ParamStats, Snapshot
 from initscope.core.errors import ConfigError, RunFileError, UserError
 from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok
 from initscope.core.history import History

@@ -64,6 +64,12 @@ class Progress:
     scalars: StepScalars | None = None  # the per-step tier for steps first_step.. (when diag.step_stats)
 
 
+def warm_up_optimizer() -> None:
+    """Pay torch.optim's one-time cost (its first optimizer imports torch._dynamo, about 1 s) now, e.g. while a
+    training process waits for its first run, instead of at that run's first step."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+
+
 class Trainer:
     def __init__(self, cfg: Config, data: Dataset, stop_event=None, run_event=None, batch_seed: int | None = None):
         """stop_event / run_event: threading.Event-like flags (multiprocessing.Event when another process
@@ -82,7 +88,7 @@ class Trainer:
         self.net: Net = build_net(cfg, data.vocab.size, self.gen).to(self.device)
         self.batch_gen = self.gen if batch_seed is None else torch.Generator().manual_seed(batch_seed)
         self.xtr, self.ytr = (t.to(self.device) for t in data.splits["train"])
-        self.opt = torch.optim.SGD(self.net.parameters(), lr=cfg.train.lr)
+        self._opt: torch.optim.SGD | None = None  # made on the first step: see `opt`
         self.step = 0
         self.status = "ready"
         self.message = ""
@@ -91,6 +97,14 @@ class Trainer:
         self._stop = stop_event if stop_event is not None else threading.Event()
         self._running = run_event if run_event is not None else threading.Event()
         self._running.set()
+
+    @property
+    def opt(self) -> torch.optim.SGD:
+        """The optimizer, made when first needed. torch.optim's first optimizer imports torch._dynamo (and
+        sympy): about 1 s here, which an init preview, a sweep or the window's first preview never needs."""
+        if self._opt is None:
+            self._opt = torch.optim.SGD(self.net.parameters(), lr=self.cfg.train.lr)
+        return self._opt
 
     @property
     def losses(self) -> np.ndarray:
