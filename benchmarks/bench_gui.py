@@ -8,9 +8,11 @@ real worker while a 10 ms QTimer probe records how late it fires. Default: S = 8
 all on a quiet machine). --steps N trains a whole run of N steps instead (e.g. 200000, the presets' length) and also reports the
 last minute against the first, which is where a history that costs more as it grows shows up.
 
-Start-up is measured in fresh processes, alternated in rounds in this one run: `bare_qt_s` (QApplication +
-QMainWindow.show(), the floor), `window_s` (launch to the main window's first event-loop turn after show)
-and `first_preview_s` (launch to the init preview on screen).
+Start-up is measured in fresh processes through the app's own launch (`gui.app.launch`, as `initscope` with
+no options, first start: no remembered settings), alternated in rounds in this one run, best of each:
+`bare_qt_s` (QApplication + QMainWindow.show(), the floor), `window_s` (launch to the window's first paint:
+the shell), `ui_s` (the panels built), `first_preview_s` (the init preview drawn) and `train_ready_s` (this
+process has torch and the data: Train enabled).
 
 The window is driven through its public API only: MainWindow(cfg), resize(), show(), train(), close(),
 training, preview, redraws, all_panels() and controller.active["A"].steps_done.
@@ -23,7 +25,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -34,50 +38,77 @@ app = QtWidgets.QApplication(sys.argv[:1])
 w = QtWidgets.QMainWindow()
 w.resize(1366, 768)
 w.show()
-QtCore.QTimer.singleShot(0, lambda: (print(time.time()), sys.stdout.flush(), app.quit()))
+QtCore.QTimer.singleShot(0, lambda: (print("bare", time.time()), sys.stdout.flush(), app.quit()))
 app.exec()
 """
 
 WINDOW = """
-import sys, time
-from initscope.gui.app import make_app
-from initscope.gui.main_window import MainWindow
+import argparse, sys, time
 from PySide6 import QtCore
-app = make_app()
-w = MainWindow()
-w.resize(1366, 768)
-w.show()
-QtCore.QTimer.singleShot(0, lambda: (print(time.time()), sys.stdout.flush()))
-def check():
-    if w.preview is not None and w.redraws > 0:  # the preview record exists and a redraw has drawn it
-        print(time.time()); sys.stdout.flush(); w.close(); app.quit()
-timer = QtCore.QTimer(interval=5)
-timer.timeout.connect(check)
-timer.start()
-QtCore.QTimer.singleShot(60000, app.quit)
-app.exec()
+from initscope.core.config import default_config
+from initscope.gui.app import launch
+def main():
+    app, w = launch(default_config(), argparse.Namespace())  # the app's own launch (initscope with no options)
+    seen = set()
+    def stamp(name):
+        if name not in seen:
+            seen.add(name); print(name, time.time()); sys.stdout.flush()
+    class FirstPaint(QtCore.QObject):
+        def eventFilter(self, obj, ev):
+            if ev.type() == QtCore.QEvent.Type.Paint:  # stamped once the whole paint pass is done
+                QtCore.QTimer.singleShot(0, lambda: stamp("window"))
+            return False
+    f = FirstPaint()
+    w.installEventFilter(f)
+    def check():
+        if w.built:
+            stamp("ui")
+            if w.preview is not None and w.redraws > 0:  # the preview record exists and a redraw has drawn it
+                stamp("preview")
+            if w.data is not None and w.train_act.isEnabled():
+                stamp("train")
+        if {"preview", "train"} <= seen:
+            w.close(); app.quit()
+    timer = QtCore.QTimer(interval=5)
+    timer.timeout.connect(check)
+    timer.start()
+    QtCore.QTimer.singleShot(60000, app.quit)
+    app.exec()
+if __name__ == "__main__":  # the launch spawns the training process
+    main()
 """
 
 
-def _launch(code: str) -> list[float]:
-    """Seconds from launching a fresh Python to each time the child prints."""
-    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    t0 = time.time()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    stamps = [float(x) - t0 for x in out.stdout.split()]
+def _launch(code: str) -> dict[str, float]:
+    """Seconds from launching a fresh Python to each stamp the child prints ("name unix-time" lines)."""
+    with tempfile.TemporaryDirectory() as cfg_dir, tempfile.TemporaryDirectory() as cwd:
+        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               "INITSCOPE_CONFIG_DIR": cfg_dir}  # a first start: no remembered settings
+        script = Path(cwd) / "probe.py"  # a file, not -c: the training process it spawns re-imports __main__
+        script.write_text(code)
+        t0 = time.time()
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120,
+                             cwd=cwd)
+    stamps = {}
+    for line in out.stdout.split("\n"):
+        parts = line.split()
+        if len(parts) == 2:
+            stamps[parts[0]] = float(parts[1]) - t0
     if not stamps:
         raise RuntimeError(f"start-up probe printed nothing: {out.stderr[-500:]}")
     return stamps
 
 
 def startup(rounds: int) -> dict:
-    bare, window, preview = [], [], []
-    for _ in range(rounds):  # alternated, so machine drift hits all three alike; best of each
-        bare.append(_launch(BARE_QT)[0])
+    """Best of `rounds` of each, alternated so machine drift hits all alike."""
+    keys = {"window": "window_s", "ui": "ui_s", "preview": "first_preview_s", "train": "train_ready_s"}
+    got: dict[str, list[float]] = {"bare_qt_s": [], **{k: [] for k in keys.values()}}
+    for _ in range(rounds):
+        got["bare_qt_s"].append(_launch(BARE_QT)["bare"])
         stamps = _launch(WINDOW)
-        window.append(stamps[0])
-        preview.append(stamps[1] if len(stamps) > 1 else float("nan"))
-    return {"bare_qt_s": min(bare), "window_s": min(window), "first_preview_s": min(preview)}
+        for k, name in keys.items():
+            got[name].append(stamps.get(k, float("nan")))
+    return {k: min(v) for k, v in got.items()}
 
 
 def headless_steps_per_sec(seconds: float) -> float:

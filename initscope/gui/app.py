@@ -29,10 +29,10 @@ def _checked_args(args):
     return cfg
 
 
-def _window(cfg, args, settings=None):
+def _window(cfg, args, settings=None, deferred: bool = False):
     from initscope.gui.main_window import MainWindow
 
-    return MainWindow(cfg, getattr(args, "data", None), settings=settings)
+    return MainWindow(cfg, getattr(args, "data", None), settings=settings, deferred=deferred)
 
 
 def _check_display() -> None:
@@ -45,7 +45,14 @@ def _check_display() -> None:
 def run_app(args) -> int:
     cfg = _checked_args(args)
     _check_display()
-    app = make_app()
+    app, win = launch(cfg, args)
+    return _leave(app.exec())
+
+
+def launch(cfg, args):
+    """The app's window, shown at once as a shell that builds itself after its first paint (gui/startup.py);
+    what the command line asks of the window is done once it is built. Returns (app, window)."""
+    app = make_app(plots=False)  # pyqtgraph comes with the panels, after the window is on screen
     from initscope.gui.settings import Settings, reset_settings
 
     if getattr(args, "reset_settings", False):
@@ -53,18 +60,22 @@ def run_app(args) -> int:
     settings = Settings()
     if not getattr(args, "preset", None) and not getattr(args, "config", None):
         cfg = settings.load_config() or cfg  # the last session's settings, when they are still valid
-    win = _window(cfg, args, settings)
+    win = _window(cfg, args, settings, deferred=True)
     win.confirm_close = True  # a person at the window: ask before quitting mid-run
     if settings.qs.value("window/geometry") is None:  # first start: a size that fits a 1366x768 projector
         win.resize(1366, 768)
-    if getattr(args, "scenario_obj", None) is not None:
-        win.set_scenario(args.scenario_obj)
-    if getattr(args, "present", False):
-        win.present_act.setChecked(True)
-    if getattr(args, "run", None):
-        win.open_run_file(args.run)
+
+    def asked() -> None:
+        if getattr(args, "scenario_obj", None) is not None:
+            win.set_scenario(args.scenario_obj)
+        if getattr(args, "present", False):
+            win.present_act.setChecked(True)
+        if getattr(args, "run", None):
+            win.open_run_file(args.run)
+
+    win.startup.when_built(asked)
     win.show()
-    return _leave(app.exec())
+    return app, win
 
 
 def _leave(code: int) -> int:

@@ -1,4 +1,6 @@
-"""The main window: layout and wiring. Controls on the left, tabs in the middle, hints and status below.
+"""The main window: its view model, its slots and the wiring to the run controller. What it is made of (controls
+on the left, tabs in the middle, hints and status below) is gui/window_layout.py; at the app's launch it shows
+first as a shell and builds itself after its first paint (gui/startup.py).
 
 One view model: `shown` is the list of RunRecords on screen (the init preview is a record too). Every tab,
 the status bar and the hint strip render from it, on one timer, through `redraw()`. Runs are asked of the
@@ -7,27 +9,18 @@ RunController; files are FileActions; the window itself holds no copy of any run
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.config import PRESETS, Config, default_config, preset, validate_stack
-from initscope.core.scenario import workshop_length
-from initscope.core.budget import check_dataset_memory
 from initscope.core.errors import UserError
-from initscope.core.history import History
-from initscope.gui.actions import build_actions, update_actions
-from initscope.gui.compare_view import CompareView
-from initscope.gui.controls import ControlPanel
-from initscope.gui.explorer import ExplorerTabs
-from initscope.gui.file_actions import FileActions
-from initscope.gui.hint_strip import HintStrip
+from initscope.gui.actions import update_actions
 from initscope.gui.presentation import set_presentation
-from initscope.gui.run_controller import RunController
-from initscope.gui.runs import CompareDialog, RunRecord, RunsDock
-from initscope.gui.samples_dialog import SamplesDialog
-from initscope.gui.scenario_bar import ScenarioBar
-from initscope.gui.status_line import StatusLine
 from initscope.gui.texts import hint_lines
-from initscope.gui.views import GradientsView, OverviewView
+
+if TYPE_CHECKING:
+    from initscope.gui.runs import RunRecord
 
 REDRAW_MS = 33  # ~30 Hz: plots redraw from buffered data on this timer, never per signal
 PREVIEW_DEBOUNCE_MS = 15
@@ -35,7 +28,9 @@ PREVIEW_DEBOUNCE_MS = 15
 
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, cfg: Config | None = None, data_path: str | None = None, confirm_close: bool = False,
-                 settings=None):
+                 settings=None, deferred: bool = False):
+        """deferred: show at once as a shell and build the panels after its first paint (the app's launch,
+        gui/startup.py); otherwise the window is whole when this returns."""
         super().__init__()
         self.setWindowTitle("initscope: weight init and BatchNorm, layer by layer")
         self.cfg = cfg or default_config()
@@ -48,46 +43,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stack_error: str | None = None
         self.workshop = False  # workshop length: presets and scenario steps shortened to 20k steps
         self.redraws = 0  # redraw passes that drew something (benchmarks/bench_gui.py reports their rate)
-        self.controller = RunController(self)
-        self.files = FileActions(self)
-        self.samples = SamplesDialog(self.controller, self)
+        self.built = False
+        if deferred:
+            from initscope.gui.startup import Startup
 
-        self.controls = ControlPanel(self.cfg, ["cpu"])
-        self.controls.changed.connect(self._config_changed)
-        self.controls.openData.connect(self.files.open_data)
-        self.controls_scroll = self.controls.in_scroll_area()
-        self.runs = RunsDock()
-        self.runs.selectionChanged.connect(self._runs_selected)
-        self.runs.list.itemClicked.connect(lambda _: self._runs_selected(self.runs.selected()))
-        self.runs.compare_btn.clicked.connect(self.compare_with_one_change)
-        self.controls_dock = self._dock("Network and training", "controls", self.controls_scroll)
-        self.runs_dock = self._dock("Runs", "runs", self.runs)
-        self.tabifyDockWidget(self.controls_dock, self.runs_dock)
-        self.controls_dock.raise_()
+            self.startup = Startup(self)  # the shell now; _build() after its first paint
+        else:
+            self._build()
 
-        self.overview, self.gradients = OverviewView(), GradientsView()
-        self.explorer = ExplorerTabs(self)
-        self.explorer.gainPicked.connect(self.controls.gain.setValue)
-        self.explorer.runRequested.connect(self.open_run_file)
-        self.compare = CompareView()
-        self.tabs = QtWidgets.QTabWidget()
-        for w, title in ((self.overview, "Overview"), (self.gradients, "Gradients"), (self.explorer.sweeps_tab, "Explorer"),
-                         (self.explorer.map_tab, "Neurons && BN"), (self.compare, "Compare")):
-            self.tabs.addTab(w, title)
-        self.tabs.currentChanged.connect(lambda _: self._force_redraw())
-        self.scenario_bar = ScenarioBar()
-        self.scenario_bar.stepRequested.connect(self.scenario_step)
-        self.hints = HintStrip()
-        central = QtWidgets.QWidget()
-        cl = QtWidgets.QVBoxLayout(central)
-        cl.setContentsMargins(4, 4, 4, 4)
-        cl.addWidget(self.scenario_bar)
-        cl.addWidget(self.tabs, 1)
-        cl.addWidget(self.hints)
-        self.setCentralWidget(central)
+    def _build(self, first_preview=None) -> None:
+        """The panels (gui/window_layout.py) and the wiring to the controller: pyqtgraph, numpy and the workers'
+        side, hence not in the shell that the app's launch shows first."""
+        from initscope.gui.run_controller import RunController
+        from initscope.gui.window_layout import setup_ui
 
-        build_actions(self)
-        self.status = StatusLine(self.statusBar())
+        self.controller = RunController(self, first_preview)
+        setup_ui(self)
 
         c = self.controller
         c.backendReady.connect(self._backend_ready)
@@ -111,16 +82,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redraw_timer.timeout.connect(self.redraw)
         self.redraw_timer.start()
         self._validate()
-        if settings is not None:
-            settings.restore_main_window(self)
+        if self.settings is not None:
+            self.settings.restore_main_window(self)
+        self.built = True
         c.start()
-
-    def _dock(self, title: str, name: str, widget) -> QtWidgets.QDockWidget:
-        dock = QtWidgets.QDockWidget(title, self, objectName=name)
-        dock.setWidget(widget)
-        dock.setFeatures(dock.DockWidgetFeature.DockWidgetMovable | dock.DockWidgetFeature.DockWidgetFloatable)
-        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        return dock
 
     # --- the view model ----------------------------------------------------------------------------------
     @property
@@ -136,6 +101,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_preview(self) -> None:
         if self.stack_error is not None:
+            from initscope.core.history import History
+            from initscope.gui.runs import RunRecord
+
             h = History()
             self.show_records([RunRecord("invalid stack", self.cfg.copy(), h, status="invalid", message=self.stack_error)])
         elif self.preview is not None:
@@ -159,6 +127,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.preview_timer.start()
 
     def set_config(self, cfg: Config) -> None:
+        from initscope.core.scenario import workshop_length  # not at module level: the launch's shell imports this module
+
         self.cfg = workshop_length(cfg) if self.workshop else cfg
         self.controls.show_config(self.cfg)
         self._validate()
@@ -170,6 +140,8 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             validate_stack(self.cfg.model.layers, vocab)
             if self.data is not None:  # too large for this machine: said before anything is allocated
+                from initscope.core.budget import check_dataset_memory
+
                 check_dataset_memory(self.cfg, self.data)
             self.stack_error = None
             self.controls.stack.error.setText("")
@@ -186,6 +158,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.controller.request_preview(self.cfg)
 
     def _preview_ready(self, rec: RunRecord) -> None:
+        if rec.cfg != self.cfg:
+            return  # the launch's preview, of settings changed since (the engine is asked for the new ones)
         self.controls.stack.params.setText(f"{rec.n_params:,} parameters")
         self.preview = rec
         if not self.training and self.stack_error is None:
@@ -233,6 +207,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def compare_with_one_change(self) -> None:
         """Train the current settings (A) and A with one setting flipped (B) on identical minibatches."""
         if not self.training and self.data is not None and self.stack_error is None:
+            from initscope.gui.runs import CompareDialog
+
             picked = CompareDialog.ask(self.cfg.copy(), self.data.vocab.size, self)
             if picked is not None:
                 self.train_pair(*picked)
@@ -343,6 +319,9 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QMessageBox.warning(self, title, msg)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if not self.built:  # closed while still a shell: only the training process is there to end
+            self.startup.close()
+            return super().closeEvent(event)
         if self.training and self.confirm_close:
             ans = QtWidgets.QMessageBox.question(self, "Quit initscope", "A run is in progress: stop it and quit?")
             if ans != QtWidgets.QMessageBox.StandardButton.Yes:

@@ -5,32 +5,40 @@ from __future__ import annotations
 import sys
 
 
-def make_app():
+def make_app(plots: bool = True):
+    """The QApplication. plots=False leaves pyqtgraph unimported (the app's launch shows its window first:
+    the window's build calls `configure_pyqtgraph()` itself)."""
     # The GUI thread takes the GIL many times per frame; with the default 5 ms switch interval each take can
     # wait that long behind a busy worker (sweeps, previews). 0.5 ms keeps the event loop prompt.
     sys.setswitchinterval(0.0005)
-    from PySide6 import QtWidgets
-    import pyqtgraph as pg
+    from PySide6 import QtGui, QtWidgets
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("initscope")
-    pg.setConfigOptions(background="w", foreground="#222", antialias=False)
     from initscope.gui.wheel_guard import install_wheel_guard
 
     install_wheel_guard(app)  # scrolling the side panel never changes a spin box it passes over
-    from PySide6 import QtGui
-
     from initscope.core.assets import icon_path
 
     app.setWindowIcon(QtGui.QIcon(str(icon_path())))
-    global _collector
-    if _collector is None:
-        # Python's cyclic GC runs in whichever thread allocates; if it frees a Qt object from a worker thread
-        # while the GUI thread holds the GIL, the two deadlock (seen in the tests). Collect on the GUI thread only.
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-
-        _collector = GarbageCollector(interval=0.5)
+    if plots:
+        configure_pyqtgraph()
     return app
+
+
+def configure_pyqtgraph() -> None:
+    """pyqtgraph's options and garbage collection, once (idempotent)."""
+    global _collector
+    if _collector is not None:
+        return
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(background="w", foreground="#222", antialias=False)
+    # Python's cyclic GC runs in whichever thread allocates; if it frees a Qt object from a worker thread
+    # while the GUI thread holds the GIL, the two deadlock (seen in the tests). Collect on the GUI thread only.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    _collector = GarbageCollector(interval=0.5)
 
 
 _collector = None

@@ -71,8 +71,12 @@ class RunController(QtCore.QObject):
     _sample = QtCore.Signal(object, object, object)
     _save = QtCore.Signal(str, object)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, first_preview=None):
+        """first_preview: gui.startup.FirstPreview, the launch's training process and its preview (the app's
+        launch); None: the training process starts with the first Train."""
         super().__init__(parent)
+        self.first = first_preview
+        self.first_shown = False  # the launch's preview was shown (the engine's answers come later)
         self.ready = self.closed = False
         self.engine = self.worker = None
         self.threads: list[QtCore.QThread] = []
@@ -85,8 +89,26 @@ class RunController(QtCore.QObject):
 
     # --- start-up ------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Import torch in the background; backendReady follows."""
+        """Import torch in the background; backendReady follows. A launch preview is shown when it arrives."""
+        if self.first is not None:
+            self.first.arrived.connect(self._first_preview)
+            if self.first.result is not None:  # it came before the window was built
+                self._first_preview(self.first.result)
         threading.Thread(target=self._backend.load, name="initscope-import", daemon=True).start()
+
+    @QtCore.Slot(object)
+    def _first_preview(self, p) -> None:
+        """The training process's preview of the starting config, before this process has torch. Dropped once
+        the engine has been asked for one (it answers for the settings as they are now)."""
+        if self.closed or self.generation or self.first is None or self.first.result is None:
+            return
+        self.first.result = None  # once: the signal may also arrive after start() took the result
+        self.first_shown = True
+        h = History()
+        h.set_init(p.snapshot)
+        h.add_snapshot(p.snapshot)
+        self.previewReady.emit(RunRecord(name="init preview", cfg=self.first.cfg.copy(), history=h, status="preview",
+                                         n_params=p.n_params, data_path=p.data_path, vocab=tuple(p.vocab)))
 
     def _backend_ready(self) -> None:
         if self.closed:
@@ -95,6 +117,8 @@ class RunController(QtCore.QObject):
 
         self.engine = Engine()
         self.worker = TrainWorker()
+        if self.first is not None:
+            self.worker.remote = self.first.remote  # the launch's training process, torch already imported
         self.threads = [start_in_thread(self.engine, "initscope-engine"), start_in_thread(self.worker, "initscope-train")]
         e, w = self.engine, self.worker
         for sig, slot in ((self._load, e.load), (self._preview, e.preview), (self._open, e.open_run),
@@ -279,6 +303,8 @@ class RunController(QtCore.QObject):
         """End the training process first: its end closes the pipe, which wakes the relay thread, so every
         thread can finish at once (no QThread.terminate)."""
         self.closed = True
+        if self.first is not None and (self.worker is None or self.worker.remote is not self.first.remote):
+            self.first.remote.kill()  # closed before torch was ready here: the launch's process has no relay yet
         if self.worker is not None:
             self.worker.closing = self.worker.shutting_down = True
             if self.worker.remote is not None:

@@ -19,7 +19,6 @@ from PySide6 import QtCore, QtWidgets
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
-from initscope.gui.export import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH
 
 ENV_DIR = "INITSCOPE_CONFIG_DIR"
 FILE_NAME = "settings.ini"
@@ -206,6 +205,8 @@ class Settings:
     @property
     def export_width(self) -> int:
         """The PNG width last chosen for exports (default 1600 px)."""
+        from initscope.gui.export import DEFAULT_WIDTH, MAX_WIDTH, MIN_WIDTH  # pyqtgraph: not at start-up
+
         v = self.qs.value("export/width")
         if v is None:
             return DEFAULT_WIDTH

@@ -1,0 +1,100 @@
+"""The app's launch: the window on screen at once, and its first init preview before this process has torch.
+
+    launch ──► spawn the training process ──► show the window as a shell ──► first paint
+                     │ (imports torch on the other core,          │
+                     │  computes the preview of the starting      ▼
+                     │  config)                          build the panels (pyqtgraph, numpy)
+                     ▼                                            │
+               FirstPreview.arrived ─────────────────► the controller shows it; this process then imports
+                                                         torch in the background for previews and sweeps
+
+Before this, the window waited for pyqtgraph and the panels (about 1 s here) and its preview for torch's
+import in this process (2-3 s). The training process is the one Train later uses, so nothing is started twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from PySide6 import QtCore, QtWidgets
+
+from initscope.core.config import Config
+
+
+class FirstPreview(QtCore.QObject):
+    """Spawns the training process and asks it for the init preview of `cfg` in a plain thread."""
+
+    arrived = QtCore.Signal(object)  # core.remote.Preview (plain data: unpickled without torch)
+
+    def __init__(self, cfg: Config, data_path: str, parent=None):
+        super().__init__(parent)
+        from initscope.core.remote import RemoteTrainer
+
+        self.cfg = cfg.copy()
+        self.result = None
+        self.remote = RemoteTrainer(threads=1)
+        threading.Thread(target=self._ask, args=(data_path,), name="initscope-first-preview", daemon=True).start()
+
+    def _ask(self, data_path: str) -> None:
+        try:
+            self.result = self.remote.preview(self.cfg, data_path)
+        except Exception:  # noqa: BLE001 - the window's own engine loads the data next and says what is wrong
+            return
+        try:
+            self.arrived.emit(self.result)
+        except RuntimeError:  # the window closed first: nobody is listening any more
+            pass
+
+
+class Startup(QtCore.QObject):
+    """Shows `win` as a shell (its title, size and one line saying it is starting) and builds it after that
+    shell's first paint. `when_built(fn)` runs fn once the window is whole (at once if it is)."""
+
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        self.pending: list[Callable[[], None]] = []
+        self.first: FirstPreview | None = None  # started at the first paint: nothing comes before the window
+        self.closed = False
+        shell = QtWidgets.QLabel("initscope is starting…")
+        shell.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        shell.setEnabled(False)  # drawn grey: nothing to click yet
+        shell.installEventFilter(self)
+        win.setCentralWidget(shell)
+        win.statusBar().showMessage("starting: building the plots")
+        if win.settings is not None:
+            geo = win.settings.qs.value("window/geometry")
+            if isinstance(geo, QtCore.QByteArray):
+                win.restoreGeometry(geo)  # where it was last time, from the first frame (the docks follow)
+        self._painted = False
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.Paint and not self._painted:
+            self._painted = True
+            # the training process first: its torch import is the longest wait; then, once this paint has
+            # reached the screen, the panels
+            self.first = FirstPreview(self.win.cfg, self.win.data_path)
+            QtCore.QTimer.singleShot(0, self._build)
+        return False
+
+    def _build(self) -> None:
+        if self.win.built or self.closed:
+            return
+        self.win._build(self.first)
+        self.win.statusBar().clearMessage()
+        for fn in self.pending:
+            fn()
+        self.pending = []
+
+    def when_built(self, fn: Callable[[], None]) -> None:
+        if self.win.built:
+            fn()
+        else:
+            self.pending.append(fn)
+
+    def close(self) -> None:
+        """The window closed while still a shell: end the training process it started."""
+        self.closed = True
+        if self.first is not None:
+            self.first.remote.kill()
