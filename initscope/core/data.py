@@ -5,13 +5,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from initscope.core.assets import names_path
 from initscope.core.errors import DataError
 from initscope.core.files import read_capped
+
+if TYPE_CHECKING:  # torch is imported where the examples are built: checking a word list needs none
+    import torch
 
 DEFAULT_DATA = names_path()
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -109,6 +112,8 @@ def build_examples(words: list[str], block_size: int, stoi: dict[str, int]) -> t
 
     Vectorised (the lecture's per-character loop, as windows over one token array): each word becomes
     block_size start tokens, its characters, and the end token; example j of a word is the window at j."""
+    import torch
+
     if not words:
         return torch.zeros((0, block_size), dtype=torch.long), torch.zeros(0, dtype=torch.long)
     table = np.zeros(max(ord(c) for c in stoi) + 1, np.int64)
