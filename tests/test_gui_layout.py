@@ -153,9 +153,12 @@ def test_the_theory_caption_never_moves_the_plots(make_initscope_window, qtbot):
         heights.add((cap.height(), ex.gain_view.panels[0].height()))
     assert len(heights) == 1, heights
     small = cap.height()
+    mark = ex.gain_view.marks[0].label  # "current": the lines' labels grow with the rest
+    mark_pt = mark.textItem.font().pointSizeF()
     w.present_act.setChecked(True)
     settle(qtbot, 300)
     assert cap.height() >= small * 1.3 and cap.height() >= 3 * cap.fontMetrics().lineSpacing()
+    assert mark.textItem.font().pointSizeF() >= mark_pt * 1.2  # half the fonts' growth: they sit on narrow plots
     w.present_act.setChecked(False)
     settle(qtbot, 300)
-    assert cap.height() == small
+    assert cap.height() == small and mark.textItem.font().pointSizeF() == mark_pt

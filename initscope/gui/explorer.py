@@ -158,20 +158,30 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.panels[2].plot.getAxis("left").setStyle(maxTextLevel=0)  # decade labels only: minor ones overlap
         self.marks = []
         self.critical_marks = []
-        for p in self.panels:
+        self.ref_marks = []
+        self._base_pt = self.font().pointSizeF()
+        for i, p in enumerate(self.panels):
+            # the lines are the same in the three plots: named in the first only (in the narrower ones a name
+            # beside a line in the middle is cut at the plot's edge, on one side or the other)
+            def named(text, position, color):
+                return dict(label=text, labelOpts={"position": position, "color": color}) if i == 0 else {}
+
             ref = pg.InfiniteLine(TANH_GAIN, angle=90, pen=pg.mkPen("#888", style=QtCore.Qt.PenStyle.DashLine),
-                                  label="5/3", labelOpts={"position": 0.95, "color": "#666"})
-            cur = pg.InfiniteLine(1.0, angle=90, pen=pg.mkPen("#d62728", width=2), label="current",
-                                  labelOpts={"position": 0.85, "color": "#d62728"})
+                                  **named("5/3", 0.95, "#666"))
+            cur = pg.InfiniteLine(1.0, angle=90, pen=pg.mkPen("#d62728", width=2), **named("current", 0.85, "#d62728"))
             crit = pg.InfiniteLine(1.0, angle=90, pen=pg.mkPen("#2ca02c", width=1.5, style=QtCore.Qt.PenStyle.DashDotLine),
-                                   label="critical", labelOpts={"position": 0.75, "color": "#2ca02c"})
+                                   **named("critical", 0.75, "#2ca02c"))
             crit.setVisible(False)
             p.plot.addItem(ref)
+            self.ref_marks.append(ref)
+            for m in (ref, cur, crit):
+                self._label_side(m)
             p.plot.addItem(cur)
             p.plot.addItem(crit)
             self.marks.append(cur)
             self.critical_marks.append(crit)
             p.plot.scene().sigMouseClicked.connect(lambda ev, p=p: self._clicked(p, ev))
+        self._mark_pt = self.marks[0].label.textItem.font().pointSizeF()
         # theory: gains, layer names and [gains, layers, 3] predicted (saturation, std, grad std); drawn once per sweep
         self.theory_gains = np.zeros(0)
         self.theory_names: list[str] = []
@@ -191,9 +201,30 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         lay.addLayout(row, 1)
         lay.addWidget(self.caption)
 
+    def changeEvent(self, ev: QtCore.QEvent) -> None:
+        super().changeEvent(ev)
+        if ev.type() == QtCore.QEvent.Type.FontChange:  # presentation mode: the 5/3, current, critical labels grow
+            grow = 1 + (self.font().pointSizeF() / self._base_pt - 1) / 2  # half as much: they sit on narrow plots
+            for m in (*self.marks, *self.critical_marks, *self.ref_marks):
+                if getattr(m, "label", None) is None:
+                    continue
+                f = m.label.textItem.font()
+                f.setPointSizeF(self._mark_pt * grow)
+                m.label.setFont(f)
+
+    @staticmethod
+    def _label_side(mark: pg.InfiniteLine) -> None:
+        """A line's label right of it, off the y axis, unless the line is in the right part of the gains swept."""
+        if getattr(mark, "label", None) is None:
+            return
+        side = (0, 0.5) if mark.value() <= 2.2 else (1, 0.5)
+        mark.label.anchors = [side, side]
+        mark.label.updatePosition()
+
     def set_current(self, gain: float) -> None:
         for m in self.marks:
             m.setValue(gain)
+            self._label_side(m)
 
     def start(self, gains: list[float], cfg: Config | None = None, vocab_size: int = 27) -> None:
         """A new sweep over `gains`; with cfg, its theory lines, critical gain and caption at once."""
@@ -223,6 +254,7 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
             m.setVisible(shown)
             if shown:
                 m.setValue(self.critical)
+                self._label_side(m)
         self.theory_dirty = bool(self.theory_names)
 
     def add_point(self, i: int, names: list[str], arr: np.ndarray) -> None:
