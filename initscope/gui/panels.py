@@ -17,6 +17,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from initscope.gui.envelope import PeakEnvelope
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
            "#e6550d", "#31a354", "#756bb1", "#636363"]
@@ -318,8 +320,11 @@ class LossPanel(Panel):
     def __init__(self, parent=None):
         super().__init__("Loss", "step", "loss", legend=False, parent=parent)
         self.raw = self.plot.plot(pen=pg.mkPen((31, 119, 180, 60), width=1))
-        self.raw.setDownsampling(auto=True, method="peak")  # a long run costs what the screen shows
-        self.raw.setClipToView(True)
+        # a long run costs what the screen shows, and each frame only what is new (gui/envelope.py)
+        self.envelope = PeakEnvelope()
+        self._env_key, self._env_n, self._src = None, 0, (np.zeros(0, np.float32), 0)
+        self._feeding = False
+        self.plot.vb.sigXRangeChanged.connect(self._zoomed)
         self.smooth = self.plot.plot(pen=pg.mkPen("#1f4e9a", width=2))
         # a PlotDataItem (not a bare ScatterPlotItem) so that log y maps it like the curves
         self.start = self.plot.plot(pen=None, symbol="o", symbolSize=9, symbolBrush="#d62728", symbolPen=None)
@@ -399,9 +404,14 @@ class LossPanel(Panel):
             item.setVisible(True)
         self._set_ref(ref)
         n = len(loss)
-        steps = np.arange(first_step, first_step + n)
+        if key != self._env_key or n < self._env_n:
+            self.envelope.reset()
+        self._env_key, self._env_n, self._src = key, n, (loss, first_step)
+        self.envelope.update(loss)
+        self._feeding = True  # the view follows the run: _zoomed need not feed the curve as well
         self.set_steps_view(first_step + n, total)
-        self.raw.setData(steps, loss) if n else self.raw.setData([], [])
+        self._feeding = False
+        self._feed_raw()
         # block means, extended incrementally: the smoothed curve's cost grows by one point per block
         full = n // SMOOTH_BLOCK
         if key != self._smooth_key or full < self._smooth_n:
@@ -420,6 +430,25 @@ class LossPanel(Panel):
         pts = loss if n else np.array([y0 if y0 is not None else ref], np.float32)
         self._fit_y(key, pts)
         self.draws += 1
+
+    def _feed_raw(self) -> None:
+        """Every step of a short run, or of the steps in view when zoomed in; else the envelope of the run."""
+        loss, first = self._src
+        n = len(loss)
+        if n <= 2 * self.envelope.max_blocks:
+            self.raw.setData(first + np.arange(n), loss) if n else self.raw.setData([], [])
+            return
+        x0, x1 = self.plot.vb.viewRange()[0]
+        span = x1 - x0
+        if span <= self.envelope.max_blocks:  # zoomed in: the steps themselves, and a view's width either side
+            i0, i1 = max(0, int(x0 - first - span)), min(n, int(x1 - first + span) + 1)
+            self.raw.setData(first + np.arange(i0, i1), loss[i0:i1])
+        else:
+            self.raw.setData(*self.envelope.xy(loss, first))
+
+    def _zoomed(self, *_) -> None:
+        if not self._feeding and self.raw.isVisible() and self._env_n > 2 * self.envelope.max_blocks:
+            self._feed_raw()
 
     def show_overlay(self, runs: list[tuple[str, np.ndarray, int]], ref: float, total: int | None) -> None:
         """Several runs' smoothed losses (name, losses, first step); the single-run curves hide."""
@@ -456,6 +485,7 @@ class LossPanel(Panel):
     def clear(self) -> None:
         for item in (self.raw, self.smooth, self.start):
             item.setData([], [])
+        self._env_key, self._env_n, self._src = None, 0, (np.zeros(0, np.float32), 0)
         self.clear_series()
         self.overlay_legend.setVisible(False)
         self.draws += 1
