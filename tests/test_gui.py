@@ -482,6 +482,27 @@ def test_long_per_step_lines_are_drawn_as_block_means():
     assert block_means(a[:300]) is not None and len(block_means(a[:300])) == 300  # short: every step
 
 
+def test_a_long_runs_snapshot_lines_are_drawn_as_block_means_too():
+    # a preset's 200k steps give 2,000 snapshot rows: drawn as is, they cost 8-10 ms of paint per panel
+    from test_history_hints import _snap
+
+    from initscope.core.history import History
+    from initscope.gui.views import DRAW_POINTS, series_of
+
+    h = History()
+    for k in range(2000):
+        h.add_snapshot(_snap(step=100 * k, sat=k / 2000, upd=-3 - k / 1000))
+    steps, sat, upd = series_of(h)
+    assert len(steps) == len(sat) == len(upd) <= DRAW_POINTS + 1
+    b = -(-2000 // DRAW_POINTS)  # rows per block
+    assert np.isclose(steps[0], np.mean(100 * np.arange(b))) and np.isclose(sat[0, 0], np.mean(np.arange(b) / 2000))
+    assert np.isclose(upd[-1, 0], h.update.data[(len(steps) - 1) * b:, 0].mean())
+    short = History()
+    for k in range(50):
+        short.add_snapshot(_snap(step=100 * k))
+    assert np.array_equal(series_of(short)[0], 100 * np.arange(50))  # a short run: every snapshot
+
+
 def test_at_init_the_activation_panel_marks_the_theory_std(deep):
     from initscope.core.theory import predict
 
