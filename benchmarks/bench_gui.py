@@ -14,8 +14,8 @@ no options, first start: no remembered settings), alternated in rounds in this o
 the shell), `ui_s` (the panels built), `first_preview_s` (the init preview drawn) and `train_ready_s` (this
 process has torch and the data: Train enabled).
 
-The window is driven through its public API only: MainWindow(cfg), resize(), show(), train(), close(),
-training, preview, redraws, all_panels() and controller.active["A"].steps_done.
+The window is driven through its public API only: gui.app.launch(cfg, args), built, train(), close(),
+training, preview, data, redraws, all_panels() and controller.active["A"].steps_done.
 """
 
 from __future__ import annotations
@@ -144,15 +144,13 @@ def gui_run(seconds: float, steps: int | None) -> dict:
     from PySide6 import QtCore
 
     from initscope.core.config import preset
-    from initscope.gui.app import make_app
-    from initscope.gui.main_window import MainWindow
+    from initscope.gui.app import launch
 
-    _app = make_app()  # held for the life of the window
+    os.environ["INITSCOPE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="bench-gui-")  # never the user's settings
     cfg = preset("deep-bn")
     cfg.train.steps = steps if steps else 10_000_000
-    w = MainWindow(cfg)
-    w.resize(1366, 768)
-    w.show()
+    _app, w = launch(cfg, argparse.Namespace(preset="deep-bn"))  # the app's own launch, as a user gets it
+    w.confirm_close = False  # closed mid-run at the end: no question to answer
     loop = QtCore.QEventLoop()
 
     def wait(cond, timeout=120.0):
@@ -171,7 +169,7 @@ def gui_run(seconds: float, steps: int | None) -> dict:
             run["A"] = rec
         return rec.steps_done if rec is not None else 0
 
-    wait(lambda: w.preview is not None)
+    wait(lambda: w.built and w.preview is not None and w.data is not None)
     w.train()
     wait(lambda: done() >= 1000)  # the training process is up and streaming
     # (perf_counter, lateness ms, redraws, steps) for every probe tick

@@ -82,10 +82,21 @@ class Startup(QtCore.QObject):
         if self.win.built or self.closed:
             return
         self.win._build(self.first)
+        self.win.controller.backendReady.connect(self._settled)
         self.win.statusBar().clearMessage()
         for fn in self.pending:
             fn()
         self.pending = []
+
+    @staticmethod
+    def _settled() -> None:
+        """torch, Qt and pyqtgraph are imported and the window is built: move their ~200k long-lived objects out
+        of Python's cyclic GC. A full collection scanned them all, 50-100 ms with the event loop stopped, every
+        few seconds while plots redraw; afterwards it scans only what the run creates. (What is garbage at this
+        moment stays: a little of the start-up's.)"""
+        import gc
+
+        gc.freeze()
 
     def when_built(self, fn: Callable[[], None]) -> None:
         if self.win.built:
