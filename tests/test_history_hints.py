@@ -57,7 +57,9 @@ def test_hints_fire_on_each_problem_and_stay_quiet_when_healthy():
     assert any("confidently wrong" in h and "27.9" in h for h in hints(_snap(loss=27.9)))
     assert any("L1 Tanh: 38% saturated" in h for h in hints(_snap(sat=0.38)))
     assert any("collapsing" in h for h in hints(_snap(std=0.02)))
-    assert any("10^-1.2" in h and "too high" in h for h in hints(_snap(upd=-1.2)))
+    assert any("is -1.2 on the log10 scale" in h and "too high" in h for h in hints(_snap(upd=-1.2)))
+    assert not any("10^" in h for h in hints(_snap(upd=-1.2)) + hints(_snap(upd=-5.5)))
+    assert any("is -5.5 on the log10 scale" in h and "barely learns" in h for h in hints(_snap(upd=-5.5)))
     assert any("dead" in h for h in hints(_snap(dead=10)))
     assert "diverged" in hints(_snap(loss=float("nan")))[0]
     assert DEFAULT_THRESHOLDS.saturation == 0.15

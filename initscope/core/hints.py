@@ -66,9 +66,12 @@ def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
             continue
         layer = p.name.rsplit(".", 1)[0]
         if p.update_data_log10 > th.update_high:
-            out.append(f"update:data of {layer} is 10^{p.update_data_log10:.1f}; learning rate too high")
+            # the panel's own scale (log10), not "10^-1.4", which read as a typo on a slide
+            out.append(f"update:data of {layer} is {p.update_data_log10:.1f} on the log10 scale (about -3 is "
+                       "healthy); learning rate too high")
         elif p.update_data_log10 < th.update_low:
-            out.append(f"update:data of {layer} is 10^{p.update_data_log10:.1f}; it barely learns, raise the learning rate")
+            out.append(f"update:data of {layer} is {p.update_data_log10:.1f} on the log10 scale (about -3 is "
+                       "healthy); it barely learns, raise the learning rate")
     return out
 
 

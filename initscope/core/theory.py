@@ -408,7 +408,7 @@ def sweep_caption(cfg: Config) -> str:
         return (f"Dashed: wide-net theory. Critical gain {gc:.3g} (chi = gain²/2 = 1): below it the signal and "
                 "gradients shrink layer after layer, above it they grow.")
     return (f"Dashed: wide-net theory. Critical gain {gc:.3g} (chi = 1): below it order, signals and gradients fade "
-            "with depth; above it chaos, tanh saturates, nearby inputs decorrelate, gradients grow toward the input.")
+            "with depth; above it chaos, tanh saturates, gradients grow toward the input.")
 
 
 def with_gain(cfg: Config, gain: float) -> Config:

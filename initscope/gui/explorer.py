@@ -58,12 +58,6 @@ class SweepWorker(QtCore.QObject):
             self.failed.emit("depth", str(e))
 
 
-def short_caption(text: str) -> str:
-    """The gain sweep's caption as shown (its tooltip has the whole): three lines must hold it at 1024 px in
-    presentation mode. The tanh caption's decorrelation clause is the one thing no plot here shows."""
-    return text.replace(", nearby inputs decorrelate", "")
-
-
 class StatusLine(QtWidgets.QLabel):
     """One line of status beside a sweep's buttons: its width never follows its text (a new text must not
     re-lay out the plots), and a text longer than the room ends in "…" (the tooltip has it whole)."""
@@ -246,8 +240,8 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
             self.theory_gains = np.linspace(min(self.gains), max(self.gains), self.THEORY_POINTS)
             self.theory_names, self.theory_values = gain_curves(cfg, list(self.theory_gains), vocab_size)
             self.critical = critical_gain(cfg)
-            full = sweep_caption(cfg)
-            self.caption.setText(short_caption(full))
+            full = sweep_caption(cfg)  # short enough for three lines at 1024 px in presentation mode
+            self.caption.setText(full)
             self.caption.setToolTip(full)
         shown = self.critical is not None and bool(self.gains) and min(self.gains) <= self.critical <= max(self.gains)
         for m in self.critical_marks:
