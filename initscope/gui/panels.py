@@ -319,7 +319,9 @@ class Panel(QtWidgets.QWidget):
 class LossPanel(Panel):
     def __init__(self, parent=None):
         super().__init__("Loss", "step", "loss", legend=False, parent=parent)
-        self.raw = self.plot.plot(pen=pg.mkPen((31, 119, 180, 60), width=1))
+        # opaque: (31, 119, 180) at alpha 60 over white. Translucent, it cost 3x the paint in the window (2.8 ms
+        # against 0.9 ms a frame, measured in a 200k-step run): blending each stroke into the backing store
+        self.raw = self.plot.plot(pen=pg.mkPen((202, 223, 237), width=1))
         # a long run costs what the screen shows, and each frame only what is new (gui/envelope.py)
         self.envelope = PeakEnvelope()
         self._env_key, self._env_n, self._src = None, 0, (np.zeros(0, np.float32), 0)
