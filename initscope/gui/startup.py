@@ -48,8 +48,8 @@ class FirstPreview(QtCore.QObject):
 
 
 class Startup(QtCore.QObject):
-    """Shows `win` as a shell (its title, size and one line saying it is starting) and builds it after that
-    shell's first paint. `when_built(fn)` runs fn once the window is whole (at once if it is)."""
+    """Shows `win` as a shell (its size, and a title saying it is starting) and builds it after that shell's
+    first paint. `when_built(fn)` runs fn once the window is whole (at once if it is)."""
 
     def __init__(self, win):
         super().__init__(win)
@@ -57,12 +57,13 @@ class Startup(QtCore.QObject):
         self.pending: list[Callable[[], None]] = []
         self.first: FirstPreview | None = None  # started at the first paint: nothing comes before the window
         self.closed = False
-        shell = QtWidgets.QLabel("initscope is starting…")
-        shell.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        shell.setEnabled(False)  # drawn grey: nothing to click yet
+        # the shell draws no text: the first text costs the font set-up (30 ms here, as long as Qt's own start);
+        # the title bar, drawn by the window manager, says what is happening
+        self.title = win.windowTitle()
+        win.setWindowTitle("initscope: starting…")
+        shell = QtWidgets.QWidget()
         shell.installEventFilter(self)
         win.setCentralWidget(shell)
-        win.statusBar().showMessage("starting: building the plots")
         if win.settings is not None:
             geo = win.settings.qs.value("window/geometry")
             if isinstance(geo, QtCore.QByteArray):
@@ -83,7 +84,7 @@ class Startup(QtCore.QObject):
             return
         self.win._build(self.first)
         self.win.controller.backendReady.connect(self._settled)
-        self.win.statusBar().clearMessage()
+        self.win.setWindowTitle(self.title)
         for fn in self.pending:
             fn()
         self.pending = []
