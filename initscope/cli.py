@@ -172,6 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save_config:
         cfg.save(args.save_config)
     init = trainer.init_snapshot()
+    if cfg.train.steps > 0:
+        _ = trainer.opt  # made now: its first use imports torch._dynamo (~1 s), before "initial loss", not in step 1
     history = History()  # what a saved run keeps: the loss curve, per-snapshot scalars, recent snapshots
     history.set_init(init)
     print(f"initial loss {init.loss:.4f} (uniform guess: ln {data.vocab.size} = {init.ref_loss:.4f})")

@@ -112,7 +112,8 @@ def _pool_context():
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["initscope.core.train_sweep"])
+    # torch, the trainer, and torch._dynamo (which torch.optim's first optimizer imports, ~1 s): paid once here
+    ctx.set_forkserver_preload(["initscope.core.train_sweep", "initscope.core.trainer", "torch._dynamo"])
     return ctx
 
 
