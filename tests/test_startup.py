@@ -55,10 +55,12 @@ LAUNCH = textwrap.dedent("""
             if not arrived and (c.first_shown or (c.first is not None and c.first.result is not None)):
                 arrived.append(True)
                 out["torch_when_it_arrived"] = "torch" in sys.modules
-            done = win.preview is not None and win.redraws > 0 and (mode == "first" or win.data is not None)
+            done = (win.preview is not None and win.redraws > 0 and win.status.label.text().startswith("init preview")
+                    and (mode == "first" or win.data is not None))
             if done and win.preview.cfg == win.cfg:
                 rec = win.preview
                 snap = rec.history.latest
+                out.update(status=win.status.label.text(), train_enabled=win.train_act.isEnabled())
                 out.update(first_shown=c.first_shown, shown_match=shown, layers=len(rec.cfg.model.layers),
                            loss=snap.loss, sat=[s.saturation for s in snap.layers], std=[s.std for s in snap.layers],
                            hist=[s.hist.counts.tolist() for s in snap.layers],
@@ -103,6 +105,7 @@ def test_the_launch_preview_comes_from_the_training_process_with_the_engines_num
     assert got["first_shown"] is True
     assert got["torch_when_it_arrived"] is False  # the preview is plain data: the window did not need torch
     assert got["shown_match"] == [True]  # the launch's preview was the one shown
+    assert "Train in a moment" in got["status"] and not got["train_enabled"]  # before this process has the data
     ref = _reference(default_config())
     assert got["loss"] == ref.loss
     assert got["sat"] == [s.saturation for s in ref.layers]

@@ -292,7 +292,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def redraw(self) -> None:
         """One path from the shown records to every view; each view skips work when its records did not change."""
         recs = self.shown
-        self.status.show(recs, self.controller)
+        self.status.show(recs, self.controller, self.data is not None)  # the launch's preview comes before the data
         if self.training:
             update_actions(self)
         tab = self.tabs.currentIndex()

@@ -17,8 +17,8 @@ class StatusLine:
         bar.addWidget(self.label, 1)
         bar.addPermanentWidget(self.progress)
 
-    def show(self, recs: list, controller) -> None:
-        text = status_line(recs, controller.paused)
+    def show(self, recs: list, controller, train_ready: bool = True) -> None:
+        text = status_line(recs, controller.paused, train_ready)
         if text != self.label.text():
             self.label.setText(text)
         active = controller.active.get("A")

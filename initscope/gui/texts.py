@@ -13,7 +13,7 @@ def _eta(p) -> str:
     return f"{int(eta // 60)}m{int(eta % 60):02d}s" if math.isfinite(eta) else "-"
 
 
-def status_line(recs: list, paused: bool = False) -> str:
+def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> str:
     if not recs:
         return "loading…"
     if len(recs) > 1:
@@ -34,7 +34,7 @@ def status_line(recs: list, paused: bool = False) -> str:
     if rec.status == "preview":
         snap = rec.history.init
         return (f"init preview: loss {snap.loss:.3f} at step 0 (uniform guess {snap.ref_loss:.3f}), "
-                f"{rec.n_params:,} parameters — press Train")
+                f"{rec.n_params:,} parameters — " + ("press Train" if train_ready else "Train in a moment"))
     total = rec.cfg.train.steps
     done = len(rec.history.loss)
     last = f"loss {float(rec.history.loss.data[-1]):.4f}" if done else "loss -"
