@@ -139,6 +139,7 @@ def test_the_shell_shows_first_and_builds_itself(qtbot):
         assert win.tabs.count() == 5
         qtbot.waitUntil(lambda: win.controls_dock.isVisible() and win.tabs.isVisible(), timeout=5_000)
         assert win.startup.first is not None and win.startup.first.remote.alive  # started at the first paint
+        assert not QtWidgets.QApplication.instance().windowIcon().isNull()  # the icon, set after the first paint
         qtbot.waitUntil(lambda: win.preview is not None, timeout=60_000)
     finally:
         win.close()

@@ -76,6 +76,9 @@ class Startup(QtCore.QObject):
             # the training process first: its torch import is the longest wait; then, once this paint has
             # reached the screen, the panels
             self.first = FirstPreview(self.win.cfg, self.win.data_path)
+            from initscope.gui.qapp import set_icon
+
+            set_icon(QtWidgets.QApplication.instance())
             QtCore.QTimer.singleShot(0, self._build)
         return False
 
