@@ -60,10 +60,13 @@ def main():
             return False
     f = FirstPaint()
     w.installEventFilter(f)
+    drawn_from = []  # the redraw count when the preview was first on screen's list
     def check():
         if w.built:
             stamp("ui")
-            if w.preview is not None and w.redraws > 0:  # the preview record exists and a redraw has drawn it
+            if w.preview is not None and w.shown and w.shown[0] is w.preview and not drawn_from:
+                drawn_from.append(w.redraws)
+            if drawn_from and w.redraws > drawn_from[0]:  # a redraw has drawn the preview
                 stamp("preview")
             if w.data is not None and w.train_act.isEnabled():
                 stamp("train")
