@@ -129,3 +129,26 @@ def test_screenshot_options_render_without_clipping(tmp_path):
                           "--step", "99"], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert bad.returncode == 2 and "--step 99" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_toggling_batchnorm_never_draws_a_legend_on_a_plot_in_between(deep, qtbot):
+    # the presenter saw, for ~70 ms after the BatchNorm toggle, a legend drawn over the y ticks: every frame from
+    # the toggle until the new preview has been on screen a few frames is painted and checked here
+    import time
+
+    from initscope.gui.layout_check import _clipped_plots
+
+    win = deep.window
+    win.resize(1366, 768)
+    deep.train(300)  # legends of a run on every panel, then the toggle shows the preview of the other stack
+    for on in (True, False):
+        deep.set_batchnorm(on, wait=False)
+        bad, frames_after, end = [], 0, time.monotonic() + 30
+        while frames_after < 6 and time.monotonic() < end:
+            qtbot.wait(10)
+            win.grab()  # what a screen would show now
+            bad += [line for line in _clipped_plots(win, 1) if "legend" in line]
+            shown = win.shown[0] if len(win.shown) == 1 else None
+            if shown is not None and shown.status == "preview" and shown.cfg == win.cfg:
+                frames_after += 1
+        assert frames_after == 6 and not bad, bad
