@@ -28,6 +28,7 @@ PANELS = {  # driver name -> (view attribute, panel attribute)
     "weight gradients": ("gradients", "wgrad_panel"),
 }
 TABS = {"overview": 0, "gradients": 1, "explorer": 2, "dead": 3, "compare": 4}
+EXPLORER_TABS = {"gain": 0, "depth": 1, "train": 2}  # the explorer's sub-tabs: show_tab("explorer:depth")
 
 
 class WindowDriver:
@@ -121,7 +122,11 @@ class WindowDriver:
         self.render()
 
     def show_tab(self, name: str) -> None:
-        self.window.tabs.setCurrentIndex(TABS[name])
+        """A tab by name (TABS); "explorer:gain", "explorer:depth" or "explorer:train" for an explorer sub-tab."""
+        tab, _, sub = name.partition(":")
+        self.window.tabs.setCurrentIndex(TABS[tab])
+        if sub:
+            self.window.explorer.inner.setCurrentIndex(EXPLORER_TABS[sub])
 
     def render(self) -> None:
         """Draw now what the redraw timer would draw next."""
