@@ -518,3 +518,19 @@ def test_at_init_the_activation_panel_marks_the_theory_std(deep):
     run = deep.train(100, every=50)
     assert not any(k.startswith("predicted") for k in deep.plotted("activations"))  # theory is for init only
     assert run.history.latest.step == 100
+
+
+def test_a_gain_sweep_click_while_training_changes_no_setting(deep):
+    # the side panel is frozen while a run trains; a click in the gain sweep moved the gain box all the same
+    c = deep.window.controls
+    gain = deep.window.cfg.init.gain
+    deep.start_training(200_000)
+    deep.qtbot.waitUntil(lambda: deep.window.training, timeout=30_000)
+    deep.window.explorer.gainPicked.emit(0.5)
+    assert deep.window.cfg.init.gain == gain and c.gain.value() == pytest.approx(gain, abs=1e-3)  # 3 decimals shown
+    assert not c.gain.isEnabled() and not c.out_factor.isEnabled()
+    deep.window.stop()
+    deep.wait_trained()
+    deep.window.explorer.gainPicked.emit(0.5)  # after the run: it is the gain again
+    deep.wait_preview()
+    assert deep.window.cfg.init.gain == pytest.approx(0.5)

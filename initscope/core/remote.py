@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -126,7 +127,9 @@ def _result(t, status: str) -> dict:
     return result
 
 
-def _serve(conn, stop, run, threads: int) -> None:  # the child's main loop
+def _serve(conn, stop, run, threads: int, parent_end=None) -> None:  # the child's main loop
+    if parent_end is not None:  # forked: the parent's end came along; closed, the parent's exit reads as EOF here
+        parent_end.close()
     import torch
 
     from initscope.core.data import load_dataset
@@ -208,16 +211,20 @@ def _how_it_ended(code: int | None) -> str:
 class RemoteTrainer:
     """A training process that stays up between runs. Calls block; make them from a worker thread."""
 
-    def __init__(self, threads: int = 1):
-        ctx = mp.get_context("spawn")  # fork would copy a Qt application and its threads
+    def __init__(self, threads: int = 1, fork: bool = False):
+        """fork: fork this process instead of spawning a fresh interpreter (faster to start; only while this
+        process has no threads and no Qt application, as at the app's launch, and where fork exists)."""
+        fork = (fork and "fork" in mp.get_all_start_methods() and threading.active_count() == 1
+                and "torch" not in sys.modules)  # torch's thread pools do not survive a fork
+        ctx = mp.get_context("fork" if fork else "spawn")  # fork would copy a Qt application and its threads
         self._stop = ctx.Event()
         self._run = ctx.Event()
         self._run.set()
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()  # one conversation at a time
         self._rids = itertools.count(1)
-        self.proc = ctx.Process(target=_serve, args=(child, self._stop, self._run, threads), daemon=True,
-                                name="initscope-trainer")
+        self.proc = ctx.Process(target=_serve, args=(child, self._stop, self._run, threads, self._conn if fork else None),
+                                daemon=True, name="initscope-trainer")
         self.proc.start()
         child.close()
         self.running = False
@@ -270,21 +277,25 @@ class RemoteTrainer:
         return self._ask(lambda rid: PreviewRequest(rid, cfg.to_dict(), data_path), Preview)
 
     def train(self, cfg: Config, data_path: str, on_init: Callable | None = None,
-              on_progress: Callable | None = None) -> tuple[str, dict]:
-        """One run. on_init(snapshot), on_progress(progress); returns (status, result)."""
+              on_progress: Callable | None = None, cancelled: Callable[[], bool] | None = None) -> tuple[str, dict]:
+        """One run. on_init(snapshot), on_progress(progress); returns (status, result). cancelled(): a stop was
+        asked for before this conversation began (it stops at once)."""
         out = self._converse({"A": cfg}, data_path,
                              (lambda tag, s: on_init(s)) if on_init else None,
-                             (lambda tag, p: on_progress(p)) if on_progress else None)
+                             (lambda tag, p: on_progress(p)) if on_progress else None, cancelled)
         return out["A"]
 
     def train_pair(self, cfg_a: Config, cfg_b: Config, data_path: str, on_init: Callable | None = None,
-                   on_progress: Callable | None = None) -> dict[str, tuple[str, dict]]:
+                   on_progress: Callable | None = None,
+                   cancelled: Callable[[], bool] | None = None) -> dict[str, tuple[str, dict]]:
         """An A/B pair on identical minibatches. Callbacks get the tag ("A" / "B") first."""
-        return self._converse({"A": cfg_a, "B": cfg_b}, data_path, on_init, on_progress)
+        return self._converse({"A": cfg_a, "B": cfg_b}, data_path, on_init, on_progress, cancelled)
 
-    def _converse(self, cfgs: dict, data_path: str, on_init, on_progress) -> dict:
+    def _converse(self, cfgs: dict, data_path: str, on_init, on_progress, cancelled=None) -> dict:
         with self._lock:
             self._stop.clear()
+            if cancelled is not None and cancelled():  # Stop came while this waited (e.g. behind the data load)
+                self._stop.set()
             self._run.set()
             self.running = True
             rid = next(self._rids)

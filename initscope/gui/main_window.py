@@ -28,7 +28,7 @@ PREVIEW_DEBOUNCE_MS = 15
 
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, cfg: Config | None = None, data_path: str | None = None, confirm_close: bool = False,
-                 settings=None, deferred: bool = False):
+                 settings=None, deferred: bool = False, first_preview=None):
         """deferred: show at once as a shell and build the panels after its first paint (the app's launch,
         gui/startup.py); otherwise the window is whole when this returns."""
         super().__init__()
@@ -47,7 +47,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if deferred:
             from initscope.gui.startup import Startup
 
-            self.startup = Startup(self)  # the shell now; _build() after its first paint
+            self.startup = Startup(self, first_preview)  # the shell now; _build() after its first paint
         else:
             self._build()
 
@@ -85,7 +85,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.settings is not None:
             self.settings.restore_main_window(self)
         self.built = True
-        c.start()
+        # at the launch, torch's import waits for the built window's first paint: loading torch's libraries
+        # holds the interpreter lock for long stretches, and a window caught mid-layout stayed half drawn
+        c.start(import_now=first_preview is None)
 
     # --- the view model ----------------------------------------------------------------------------------
     @property
@@ -125,6 +127,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._validate()
         if not self.training:
             self.preview_timer.start()
+
+    def pick_gain(self, gain: float) -> None:
+        """A click in the gain sweep: that gain, unless a run is training (its settings are frozen)."""
+        if not self.training:
+            self.controls.gain.setValue(gain)
 
     def set_config(self, cfg: Config) -> None:
         from initscope.core.scenario import workshop_length  # not at module level: the launch's shell imports this module

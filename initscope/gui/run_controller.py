@@ -77,6 +77,7 @@ class RunController(QtCore.QObject):
         super().__init__(parent)
         self.first = first_preview
         self.first_shown = False  # the launch's preview was shown (the engine's answers come later)
+        self._importing = False
         self.ready = self.closed = False
         self.engine = self.worker = None
         self.threads: list[QtCore.QThread] = []
@@ -88,13 +89,20 @@ class RunController(QtCore.QObject):
         self._backend.failed.connect(self.backendFailed)
 
     # --- start-up ------------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Import torch in the background; backendReady follows. A launch preview is shown when it arrives."""
+    def start(self, import_now: bool = True) -> None:
+        """Import torch in the background (now, or at `start_import()`); backendReady follows. A launch preview is
+        shown when it arrives."""
         if self.first is not None:
             self.first.arrived.connect(self._first_preview)
             if self.first.result is not None:  # it came before the window was built
                 self._first_preview(self.first.result)
-        threading.Thread(target=self._backend.load, name="initscope-import", daemon=True).start()
+        if import_now:
+            self.start_import()
+
+    def start_import(self) -> None:
+        if not self._importing and not self.closed:
+            self._importing = True
+            threading.Thread(target=self._backend.load, name="initscope-import", daemon=True).start()
 
     @QtCore.Slot(object)
     def _first_preview(self, p) -> None:
@@ -222,6 +230,7 @@ class RunController(QtCore.QObject):
     def train(self, cfg: Config, data, name: str) -> RunRecord:
         rec = self._new(cfg, name, data)
         self.active = {"A": rec}
+        self.worker.closing = False  # here, not in the worker's thread: a Stop from now on is kept
         self._train.emit(rec.cfg, data.path)
         return rec
 
@@ -230,6 +239,7 @@ class RunController(QtCore.QObject):
         cfg_b.train.steps = cfg_a.train.steps
         a, b = self._new(cfg_a, name_a, data), self._new(cfg_b, name_b, data)
         self.active = {"A": a, "B": b}
+        self.worker.closing = False
         self._train_pair.emit(a.cfg, b.cfg, data.path)
         return [a, b]
 

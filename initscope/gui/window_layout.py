@@ -44,7 +44,7 @@ def setup_ui(win) -> None:
 
     win.overview, win.gradients = OverviewView(), GradientsView()
     win.explorer = ExplorerTabs(win)
-    win.explorer.gainPicked.connect(win.controls.gain.setValue)
+    win.explorer.gainPicked.connect(win.pick_gain)
     win.explorer.runRequested.connect(win.open_run_file)
     win.compare = CompareView()
     win.tabs = QtWidgets.QTabWidget()

@@ -133,12 +133,12 @@ class TrainWorker(QtCore.QObject):
 
     @QtCore.Slot(object, str)
     def train(self, cfg: Config, data_path: str) -> None:
-        self.closing = False
+        """`closing` is reset by the controller (GUI thread) when it asks for the run, so a Stop that comes before
+        this runs is kept, not undone here."""
         try:
             remote = self._ensure()
-            if self.closing:
-                return
-            status, result = remote.train(cfg, data_path, on_init=self.started.emit, on_progress=self.progress.emit)
+            status, result = remote.train(cfg, data_path, on_init=self.started.emit, on_progress=self.progress.emit,
+                                          cancelled=lambda: self.closing)
             self.finished.emit(status, result)
         except Exception as e:  # noqa: BLE001
             if not self.shutting_down:
@@ -150,13 +150,11 @@ class TrainWorker(QtCore.QObject):
 
     @QtCore.Slot(object, object, str)
     def train_pair(self, cfg_a: Config, cfg_b: Config, data_path: str) -> None:
-        self.closing = False
         try:
             remote = self._ensure()
-            if self.closing:
-                return
             self.pairFinished.emit(remote.train_pair(cfg_a, cfg_b, data_path, on_init=self.pairStarted.emit,
-                                                     on_progress=self.pairProgress.emit))
+                                                     on_progress=self.pairProgress.emit,
+                                                     cancelled=lambda: self.closing))
         except Exception as e:  # noqa: BLE001
             if not self.shutting_down:
                 self.failed.emit(_describe(e))
