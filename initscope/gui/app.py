@@ -52,18 +52,28 @@ def run_app(args) -> int:
 def launch(cfg, args):
     """The app's window, shown at once as a shell that builds itself after its first paint (gui/startup.py);
     what the command line asks of the window is done once it is built. Returns (app, window)."""
-    app = make_app(plots=False)  # pyqtgraph comes with the panels, after the window is on screen
     from initscope.gui.settings import Settings, reset_settings
+    from initscope.gui.startup import FirstPreview
 
     if getattr(args, "reset_settings", False):
         print(reset_settings())
     settings = Settings()
     if not getattr(args, "preset", None) and not getattr(args, "config", None):
         cfg = settings.load_config() or cfg  # the last session's settings, when they are still valid
-    win = _window(cfg, args, settings, deferred=True)
+    # the training process first, before Qt: its torch import (1-2 s) is the longest wait of the launch
+    # (forked: no QApplication and no thread exist yet, and a fork starts in milliseconds where a new interpreter
+    # takes a tenth of a second)
+    from PySide6 import QtWidgets
+
+    first = FirstPreview(cfg, str(getattr(args, "data", None) or ""), fork=QtWidgets.QApplication.instance() is None)
+    app = make_app(plots=False)  # pyqtgraph comes with the panels, after the window is on screen
+    from initscope.gui.main_window import MainWindow
+
+    win = MainWindow(cfg, getattr(args, "data", None), settings=settings, deferred=True, first_preview=first)
     win.confirm_close = True  # a person at the window: ask before quitting mid-run
-    if settings.qs.value("window/geometry") is None:  # first start: a size that fits a 1366x768 projector
-        win.resize(1366, 768)
+    if settings.qs.value("window/geometry") is None:  # first start: a 1366x768 projector's size, or the screen's
+        screen = app.primaryScreen().availableGeometry()
+        win.resize(min(1366, screen.width()), min(768, screen.height()))
 
     def asked() -> None:
         if getattr(args, "scenario_obj", None) is not None:

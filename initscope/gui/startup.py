@@ -27,13 +27,13 @@ class FirstPreview(QtCore.QObject):
 
     arrived = QtCore.Signal(object)  # core.remote.Preview (plain data: unpickled without torch)
 
-    def __init__(self, cfg: Config, data_path: str, parent=None):
+    def __init__(self, cfg: Config, data_path: str, parent=None, fork: bool = False):
         super().__init__(parent)
         from initscope.core.remote import RemoteTrainer
 
         self.cfg = cfg.copy()
         self.result = None
-        self.remote = RemoteTrainer(threads=1)
+        self.remote = RemoteTrainer(threads=1, fork=fork)
         threading.Thread(target=self._ask, args=(data_path,), name="initscope-first-preview", daemon=True).start()
 
     def _ask(self, data_path: str) -> None:
@@ -51,11 +51,11 @@ class Startup(QtCore.QObject):
     """Shows `win` as a shell (its size, and a title saying it is starting) and builds it after that shell's
     first paint. `when_built(fn)` runs fn once the window is whole (at once if it is)."""
 
-    def __init__(self, win):
+    def __init__(self, win, first: FirstPreview | None = None):
         super().__init__(win)
         self.win = win
         self.pending: list[Callable[[], None]] = []
-        self.first: FirstPreview | None = None  # started at the first paint: nothing comes before the window
+        self.first = first  # the launch starts it before Qt; else it starts at the first paint
         self.closed = False
         # the shell draws no text: the first text costs the font set-up (30 ms here, as long as Qt's own start);
         # the title bar, drawn by the window manager, says what is happening
@@ -71,11 +71,16 @@ class Startup(QtCore.QObject):
         self._painted = False
 
     def eventFilter(self, obj, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.Paint and obj is self.win and self.win.built:
+            self.win.removeEventFilter(self)  # the built window's first paint: now this process may import torch
+            QtCore.QTimer.singleShot(0, self.win.controller.start_import)
+            return False
         if event.type() == QtCore.QEvent.Type.Paint and not self._painted:
             self._painted = True
             # the training process first: its torch import is the longest wait; then, once this paint has
             # reached the screen, the panels
-            self.first = FirstPreview(self.win.cfg, self.win.data_path)
+            if self.first is None:
+                self.first = FirstPreview(self.win.cfg, self.win.data_path)
             from initscope.gui.qapp import set_icon
 
             set_icon(QtWidgets.QApplication.instance())
@@ -86,6 +91,8 @@ class Startup(QtCore.QObject):
         if self.win.built or self.closed:
             return
         self.win._build(self.first)
+        self.win.installEventFilter(self)  # its next paint starts the import of torch (eventFilter) ...
+        QtCore.QTimer.singleShot(1000, self.win.controller.start_import)  # ... or this, if it is not painted
         self.win.controller.backendReady.connect(self._settled)
         self.win.setWindowTitle(self.title)
         for fn in self.pending:
