@@ -152,3 +152,28 @@ def test_toggling_batchnorm_never_draws_a_legend_on_a_plot_in_between(deep, qtbo
             if shown is not None and shown.status == "preview" and shown.cfg == win.cfg:
                 frames_after += 1
         assert frames_after == 6 and not bad, bad
+
+
+def test_presentation_mode_grows_titles_legends_and_labels_and_leaving_gives_their_sizes_back(deep, qtbot):
+    # seen in a real X window: after leaving presentation mode the titles came back smaller than before, and
+    # "uniform guess" never grew
+    win = deep.window
+    deep.train(300)
+    loss = win.overview.loss_panel
+
+    def sizes():
+        titles = [p.plot.titleLabel.item.boundingRect().height() for p in win.overview.panels]
+        legends = [p.legend.opts["labelTextSize"] for p in win.overview.panels if p.legend is not None]
+        return titles, legends, loss.ref.label.textItem.boundingRect().height()
+
+    before = sizes()
+    win.set_presentation(True)
+    qtbot.wait(50)
+    during = sizes()
+    win.set_presentation(False)
+    qtbot.wait(50)
+    after = sizes()
+    assert all(d > b for d, b in zip(during[0], before[0]))  # every title grew
+    assert all(float(d[:-2]) > float(b[:-2]) for d, b in zip(during[1], before[1]))  # every legend's text
+    assert during[2] > before[2]  # the uniform-guess label
+    assert after == before  # and all of it back as it was

@@ -124,6 +124,7 @@ class Panel(QtWidgets.QWidget):
         self.line_scale = 1.0  # presentation mode doubles it
         self.point_size: float | None = None
         self.base_point_size = QtWidgets.QApplication.font().pointSizeF()
+        self.title_size = self.plot.titleLabel.opts.get("size", "11pt")  # pyqtgraph's; a LabelItem keeps the last
         self.draws = 0  # how many times the panel redrew (for the responsiveness benchmark and tests)
 
     # --- legend placement: beside the plot when there is room, else under it ----------------------------------
@@ -224,8 +225,8 @@ class Panel(QtWidgets.QWidget):
     def set_title(self, title: str) -> None:
         if title != self.title:
             self.title = title
-            size = f"{self.point_size * 1.1:.0f}pt" if self.point_size else None
-            self.plot.setTitle(title, **({"size": size} if size else {}))
+            size = f"{self.point_size * 1.1:.0f}pt" if self.point_size else self.title_size
+            self.plot.setTitle(title, size=size)
 
     def set_series(self, names: list[str], colors: list[str], width: float, labels: list[str] | None = None,
                    styles: list | None = None, legend_keys: list[str] | None = None,
@@ -273,14 +274,19 @@ class Panel(QtWidgets.QWidget):
     def set_scale(self, scale: float, point_size: float) -> None:
         """Presentation mode: line widths x scale, axis and title text at point_size."""
         self.line_scale = scale
-        self.point_size = point_size
+        # back to normal: the title's own default size again (a size computed from the app font came out
+        # smaller than the title had before presentation mode: seen in the Xvfb presenter pass)
+        self.point_size = point_size if scale != 1.0 else None
         font = QtGui.QFont()
         font.setPointSizeF(point_size)
         for side in ("left", "bottom"):
             ax = self.plot.getAxis(side)
             ax.setTickFont(font)
             ax.label.setFont(font)
-        self.plot.titleLabel.setText(self.title, size=f"{point_size * 1.1:.0f}pt")
+        if self.point_size is None:
+            self.plot.titleLabel.setText(self.title, size=self.title_size)
+        else:
+            self.plot.titleLabel.setText(self.title, size=f"{point_size * 1.1:.0f}pt")
         if self.legend is not None:  # legend text grows too, a little less than the rest: it sits beside the plot
             grow = 1 + (point_size / self.base_point_size - 1) / 2
             self.legend.opts["labelTextSize"] = f"{8 * grow:.0f}pt"
@@ -354,6 +360,9 @@ class LossPanel(Panel):
         font.setPointSizeF(point_size)
         self.logy.setFont(font)
         self.logy.adjustSize()  # placed by hand in the corner: it does not grow with the fonts by itself
+        label_font = QtGui.QFont()
+        label_font.setPointSizeF(point_size)
+        self.ref.label.setFont(label_font)  # "uniform guess 3.30" grows with the rest
 
     # --- y range: linear or log10, always finite and including the uniform guess -----------------------
     def _set_ref(self, ref: float) -> None:
