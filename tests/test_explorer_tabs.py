@@ -9,6 +9,9 @@ def test_gain_and_depth_each_have_a_sub_tab_and_a_sweep_ending_unseen_is_marked(
     ex = d.window.explorer
     d.show_tab("explorer")
     assert [ex.inner.tabText(i) for i in range(ex.inner.count())] == ["Gain sweep", "Depth sweep", "Train sweep"]
+    for p in ex.gain_view.panels:  # before a sweep: the sweep's gains, so the 5/3 line and its name sit inside
+        lo, hi = p.plot.viewRange()[0]
+        assert lo <= 0.25 and hi >= 3.0
     ex.depth_seeds.setValue(1)
     assert ex.seeds.value() == 1  # one value, shown in both bars
     ex.seeds.setValue(2)

@@ -150,6 +150,8 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
                        Panel("Grad std", "gain", "log scale", legend=False)]
         self.panels[2].plot.setLogMode(y=True)
         self.panels[2].plot.getAxis("left").setStyle(maxTextLevel=0)  # decade labels only: minor ones overlap
+        for p in self.panels:  # the sweep's range from the start: fitted to the marks alone, 5/3 sat on the edge, cut
+            p.plot.setXRange(0.25, 3.0, padding=0.02)
         self.marks = []
         self.critical_marks = []
         self.ref_marks = []
