@@ -52,6 +52,12 @@ def run_app(args) -> int:
 def launch(cfg, args):
     """The app's window, shown at once as a shell that builds itself after its first paint (gui/startup.py);
     what the command line asks of the window is done once it is built. Returns (app, window)."""
+    from initscope.core.remote import RemoteTrainer
+
+    # the training process first of all: its torch import (1-2 s) is the longest wait of the launch. Forked (a
+    # fork starts in milliseconds, a new interpreter in a tenth of a second) while this process has no Qt and no
+    # thread yet; its first request, the preview of the settings, follows once they are read
+    remote = RemoteTrainer(threads=1, fork="PySide6.QtWidgets" not in sys.modules)
     from initscope.gui.settings import Settings, reset_settings
     from initscope.gui.startup import FirstPreview
 
@@ -60,12 +66,7 @@ def launch(cfg, args):
     settings = Settings()
     if not getattr(args, "preset", None) and not getattr(args, "config", None):
         cfg = settings.load_config() or cfg  # the last session's settings, when they are still valid
-    # the training process first, before Qt: its torch import (1-2 s) is the longest wait of the launch
-    # (forked: no QApplication and no thread exist yet, and a fork starts in milliseconds where a new interpreter
-    # takes a tenth of a second)
-    from PySide6 import QtWidgets
-
-    first = FirstPreview(cfg, str(getattr(args, "data", None) or ""), fork=QtWidgets.QApplication.instance() is None)
+    first = FirstPreview(cfg, str(getattr(args, "data", None) or ""), remote=remote)
     app = make_app(plots=False)  # pyqtgraph comes with the panels, after the window is on screen
     from initscope.gui.main_window import MainWindow
 

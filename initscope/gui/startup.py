@@ -27,13 +27,15 @@ class FirstPreview(QtCore.QObject):
 
     arrived = QtCore.Signal(object)  # core.remote.Preview (plain data: unpickled without torch)
 
-    def __init__(self, cfg: Config, data_path: str, parent=None, fork: bool = False):
+    def __init__(self, cfg: Config, data_path: str, parent=None, remote=None):
+        """remote: a core.remote.RemoteTrainer already started (the launch forks it first of all); else one is
+        spawned here."""
         super().__init__(parent)
         from initscope.core.remote import RemoteTrainer
 
         self.cfg = cfg.copy()
         self.result = None
-        self.remote = RemoteTrainer(threads=1, fork=fork)
+        self.remote = remote if remote is not None else RemoteTrainer(threads=1)
         threading.Thread(target=self._ask, args=(data_path,), name="initscope-first-preview", daemon=True).start()
 
     def _ask(self, data_path: str) -> None:
