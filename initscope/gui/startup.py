@@ -92,7 +92,19 @@ class Startup(QtCore.QObject):
     def _build(self) -> None:
         if self.win.built or self.closed:
             return
+        # docks added to a shown QMainWindow are animated into place: under X the side panel filled the whole
+        # window for ~0.25 s before the tabs appeared. The docks arrive unanimated; dragging them stays animated
+        animated = self.win.isAnimated()
+        self.win.setAnimated(False)
+        self.win.setUpdatesEnabled(False)  # and no frame until the new layout has its geometry
         self.win._build(self.first)
+        self.win.layout().activate()
+
+        def settled() -> None:
+            self.win.setUpdatesEnabled(True)
+            self.win.setAnimated(animated)
+
+        QtCore.QTimer.singleShot(0, settled)
         self.win.installEventFilter(self)  # its next paint starts the import of torch (eventFilter) ...
         QtCore.QTimer.singleShot(1000, self.win.controller.start_import)  # ... or this, if it is not painted
         self.win.controller.backendReady.connect(self._settled)
