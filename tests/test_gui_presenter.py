@@ -177,3 +177,9 @@ def test_presentation_mode_grows_titles_legends_and_labels_and_leaving_gives_the
     assert all(float(d[:-2]) > float(b[:-2]) for d, b in zip(during[1], before[1]))  # every legend's text
     assert during[2] > before[2]  # the uniform-guess label
     assert after == before  # and all of it back as it was
+
+
+def test_no_plot_shows_pyqtgraphs_auto_range_button(deep):
+    # it popped up over the data on every hover (Xvfb presenter pass); the views follow the run by themselves
+    panels = deep.window.all_panels()
+    assert panels and all(p.plot.buttonsHidden for p in panels)

@@ -101,6 +101,7 @@ class Panel(QtWidgets.QWidget):
         self.view.ci.setContentsMargins(2, 2, 2, 2)
         self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=title)
         self.title = title
+        self.plot.hideButtons()  # pyqtgraph's "A" (auto-range) button popped up over the plot on every hover
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
         # no grid: pyqtgraph's grid lines cost ~4x the rest of a panel's paint, time the trainer needs
