@@ -201,3 +201,41 @@ def test_an_init_preview_does_not_import_torch_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["False", "True 2"]
+
+
+def test_the_launchs_forked_training_process_trains_and_stops(tmp_path):
+    # the app forks its training process before Qt (Linux); the same process later trains the runs
+    code = textwrap.dedent("""
+        import argparse, json, os, sys, time
+        from initscope.core.config import preset
+        from initscope.gui.app import launch
+        if __name__ == "__main__":
+            cfg = preset("deep-bn")
+            app, win = launch(cfg, argparse.Namespace(preset="deep-bn"))
+            win.confirm_close = False
+            from PySide6 import QtCore
+            out = {"forked": win.startup.first.remote.proc._popen.method}
+            def step():
+                if not win.built or win.data is None or not win.train_act.isEnabled():
+                    return
+                if "started" not in out:
+                    win.controls.steps.setValue(300)
+                    win.train()
+                    out["started"] = True
+                elif not win.training:
+                    rec = win.runs.records[-1]
+                    out.update(status=rec.status, steps=rec.steps_done, val=rec.result["losses"]["val"])
+                    win.close(); app.quit()
+            t = QtCore.QTimer(interval=20); t.timeout.connect(step); t.start()
+            QtCore.QTimer.singleShot(120000, app.quit)
+            app.exec()
+            print(json.dumps(out)); sys.stdout.flush(); os._exit(0)
+    """)
+    script = tmp_path / "train.py"
+    script.write_text(code)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "INITSCOPE_CONFIG_DIR": str(tmp_path / "settings")}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["forked"] == ("fork" if sys.platform.startswith("linux") else "spawn")
+    assert got["status"] == "finished" and got["steps"] == 300 and 2.0 < got["val"] < 3.4

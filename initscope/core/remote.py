@@ -214,8 +214,8 @@ class RemoteTrainer:
     def __init__(self, threads: int = 1, fork: bool = False):
         """fork: fork this process instead of spawning a fresh interpreter (faster to start; only while this
         process has no threads and no Qt application, as at the app's launch, and where fork exists)."""
-        fork = (fork and "fork" in mp.get_all_start_methods() and threading.active_count() == 1
-                and "torch" not in sys.modules)  # torch's thread pools do not survive a fork
+        fork = (fork and sys.platform.startswith("linux")  # macOS: system frameworks dislike fork without exec
+                and threading.active_count() == 1 and "torch" not in sys.modules)  # torch's thread pools neither
         ctx = mp.get_context("fork" if fork else "spawn")  # fork would copy a Qt application and its threads
         self._stop = ctx.Event()
         self._run = ctx.Event()
