@@ -212,8 +212,8 @@ class RemoteTrainer:
     """A training process that stays up between runs. Calls block; make them from a worker thread."""
 
     def __init__(self, threads: int = 1, fork: bool = False):
-        """fork: fork this process instead of spawning a fresh interpreter (faster to start; only while this
-        process has no threads and no Qt application, as at the app's launch, and where fork exists)."""
+        """fork: fork this process instead of spawning a fresh interpreter (faster to start). Taken only on Linux,
+        while this process has no other thread and no torch, as at the app's launch; else spawned."""
         fork = (fork and sys.platform.startswith("linux")  # macOS: system frameworks dislike fork without exec
                 and threading.active_count() == 1 and "torch" not in sys.modules)  # torch's thread pools neither
         ctx = mp.get_context("fork" if fork else "spawn")  # fork would copy a Qt application and its threads

@@ -29,10 +29,10 @@ def _checked_args(args):
     return cfg
 
 
-def _window(cfg, args, settings=None, deferred: bool = False):
+def _window(cfg, args, settings=None):
     from initscope.gui.main_window import MainWindow
 
-    return MainWindow(cfg, getattr(args, "data", None), settings=settings, deferred=deferred)
+    return MainWindow(cfg, getattr(args, "data", None), settings=settings)
 
 
 def _check_display() -> None:
@@ -70,7 +70,7 @@ def launch(cfg, args):
     app = make_app(plots=False)  # pyqtgraph comes with the panels, after the window is on screen
     from initscope.gui.main_window import MainWindow
 
-    win = MainWindow(cfg, getattr(args, "data", None), settings=settings, deferred=True, first_preview=first)
+    win = MainWindow(cfg, getattr(args, "data", None), settings=settings, first_preview=first)
     win.confirm_close = True  # a person at the window: ask before quitting mid-run
     if settings.qs.value("window/geometry") is None:  # first start: a 1366x768 projector's size, or the screen's
         screen = app.primaryScreen().availableGeometry()

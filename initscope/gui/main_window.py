@@ -28,9 +28,9 @@ PREVIEW_DEBOUNCE_MS = 15
 
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, cfg: Config | None = None, data_path: str | None = None, confirm_close: bool = False,
-                 settings=None, deferred: bool = False, first_preview=None):
-        """deferred: show at once as a shell and build the panels after its first paint (the app's launch,
-        gui/startup.py); otherwise the window is whole when this returns."""
+                 settings=None, first_preview=None):
+        """first_preview (gui.startup.FirstPreview, the app's launch): show at once as a shell and build the
+        panels after its first paint; without it the window is whole when this returns."""
         super().__init__()
         self.setWindowTitle("initscope: weight init and BatchNorm, layer by layer")
         self.cfg = cfg or default_config()
@@ -44,7 +44,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.workshop = False  # workshop length: presets and scenario steps shortened to 20k steps
         self.redraws = 0  # redraw passes that drew something (benchmarks/bench_gui.py reports their rate)
         self.built = False
-        if deferred:
+        if first_preview is not None:
             from initscope.gui.startup import Startup
 
             self.startup = Startup(self, first_preview)  # the shell now; _build() after its first paint

@@ -1,6 +1,6 @@
 """The app's launch: the window on screen at once, and its first init preview before this process has torch.
 
-    launch ──► spawn the training process ──► show the window as a shell ──► first paint
+    launch ──► fork the training process ──► show the window as a shell ──► first paint
                      │ (imports torch on the other core,          │
                      │  computes the preview of the starting      ▼
                      │  config)                          build the panels (pyqtgraph, numpy)
@@ -23,19 +23,16 @@ from initscope.core.config import Config
 
 
 class FirstPreview(QtCore.QObject):
-    """Spawns the training process and asks it for the init preview of `cfg` in a plain thread."""
+    """Asks the launch's training process (a core.remote.RemoteTrainer, started first of all) for the init
+    preview of `cfg`, in a plain thread."""
 
     arrived = QtCore.Signal(object)  # core.remote.Preview (plain data: unpickled without torch)
 
-    def __init__(self, cfg: Config, data_path: str, parent=None, remote=None):
-        """remote: a core.remote.RemoteTrainer already started (the launch forks it first of all); else one is
-        spawned here."""
+    def __init__(self, cfg: Config, data_path: str, remote, parent=None):
         super().__init__(parent)
-        from initscope.core.remote import RemoteTrainer
-
         self.cfg = cfg.copy()
         self.result = None
-        self.remote = remote if remote is not None else RemoteTrainer(threads=1)
+        self.remote = remote
         threading.Thread(target=self._ask, args=(data_path,), name="initscope-first-preview", daemon=True).start()
 
     def _ask(self, data_path: str) -> None:
@@ -53,11 +50,11 @@ class Startup(QtCore.QObject):
     """Shows `win` as a shell (its size, and a title saying it is starting) and builds it after that shell's
     first paint. `when_built(fn)` runs fn once the window is whole (at once if it is)."""
 
-    def __init__(self, win, first: FirstPreview | None = None):
+    def __init__(self, win, first: FirstPreview):
         super().__init__(win)
         self.win = win
         self.pending: list[Callable[[], None]] = []
-        self.first = first  # the launch starts it before Qt; else it starts at the first paint
+        self.first = first
         self.closed = False
         # the shell draws no text: the first text costs the font set-up (30 ms here, as long as Qt's own start);
         # the title bar, drawn by the window manager, says what is happening
@@ -79,10 +76,7 @@ class Startup(QtCore.QObject):
             return False
         if event.type() == QtCore.QEvent.Type.Paint and not self._painted:
             self._painted = True
-            # the training process first: its torch import is the longest wait; then, once this paint has
-            # reached the screen, the panels
-            if self.first is None:
-                self.first = FirstPreview(self.win.cfg, self.win.data_path)
+            # once this paint has reached the screen: the icon, then the panels
             from initscope.gui.qapp import set_icon
 
             set_icon(QtWidgets.QApplication.instance())
@@ -132,5 +126,4 @@ class Startup(QtCore.QObject):
     def close(self) -> None:
         """The window closed while still a shell: end the training process it started."""
         self.closed = True
-        if self.first is not None:
-            self.first.remote.kill()
+        self.first.remote.kill()
