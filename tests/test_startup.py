@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from initscope.core.config import default_config
 
@@ -141,6 +141,44 @@ def test_the_shell_shows_first_and_builds_itself(qtbot):
         assert win.startup.first is not None and win.startup.first.remote.alive  # started at the first paint
         assert not QtWidgets.QApplication.instance().windowIcon().isNull()  # the icon, set after the first paint
         qtbot.waitUntil(lambda: win.preview is not None, timeout=60_000)
+    finally:
+        win.close()
+
+
+def test_the_windows_torch_import_waits_until_the_launch_preview_is_on_screen(qtbot, monkeypatch):
+    """The window's own torch import holds the interpreter lock for a second or more: begun while the preview was
+    still coming, it kept the preview off the screen until it was over."""
+    import initscope.gui.run_controller as rc
+    import initscope.gui.startup as startup
+    from initscope.gui.app import launch
+
+    monkeypatch.setattr(startup, "IMPORT_FALLBACK_MS", 120_000)  # only the preview may start it here
+    from initscope.gui.main_window import MainWindow
+
+    at_preview, seen = [], []  # redraw passes when the preview was handed to the window, and when torch began
+    original_ready, original_import = MainWindow._preview_ready, rc.RunController.start_import
+
+    def preview_ready(self, rec):
+        at_preview.append(self.redraws)
+        original_ready(self, rec)
+
+    def start_import(self):
+        if not seen and not self._importing:
+            win = self.parent()
+            seen.append((win.preview is not None and bool(win.shown) and win.shown[0] is win.preview, win.redraws))
+        original_import(self)
+
+    monkeypatch.setattr(MainWindow, "_preview_ready", preview_ready)
+    monkeypatch.setattr(rc.RunController, "start_import", start_import)
+    _app, win = launch(default_config(), argparse.Namespace())
+    try:
+        qtbot.waitUntil(lambda: win.built, timeout=30_000)
+        qtbot.waitUntil(lambda: bool(seen), timeout=60_000)
+        shown, redraws = seen[0]
+        assert shown and redraws > at_preview[0]  # a redraw pass had drawn the preview before torch came here
+        # the app-wide wheel guard came with the panels (not in the shell, where it slowed the first frame)
+        assert win.controls.findChild(QtWidgets.QSpinBox).focusPolicy() == QtCore.Qt.FocusPolicy.StrongFocus
+        qtbot.waitUntil(lambda: win.train_act.isEnabled(), timeout=60_000)  # and Train comes once it has
     finally:
         win.close()
 

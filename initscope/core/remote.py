@@ -130,6 +130,13 @@ def _result(t, status: str) -> dict:
 def _serve(conn, stop, run, threads: int, parent_end=None) -> None:  # the child's main loop
     if parent_end is not None:  # forked: the parent's end came along; closed, the parent's exit reads as EOF here
         parent_end.close()
+    try:
+        _serve_loop(conn, stop, run, threads)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return  # the parent went away mid-answer (closed while starting, or killed): nothing to tell anyone
+
+
+def _serve_loop(conn, stop, run, threads: int) -> None:
     import torch
 
     from initscope.core.data import load_dataset
@@ -185,6 +192,8 @@ def _serve(conn, stop, run, threads: int, parent_end=None) -> None:  # the child
                 net = Net(cfg, len(msg.itos))
                 net.load_state_dict({k: torch.from_numpy(v) for k, v in msg.weights.items()})
                 conn.send(Samples(msg.rid, sample_names(net, msg.itos, cfg.model.block_size, msg.k, msg.seed)))
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            raise  # the parent is gone: _serve ends quietly
         except Exception as e:  # noqa: BLE001 - reported to the parent, the child keeps serving
             is_user = isinstance(e, UserError)
             if not is_user:

@@ -6,9 +6,11 @@ import sys
 
 
 def make_app(plots: bool = True):
-    """The QApplication. plots=False is the app's launch, which shows its window first: pyqtgraph is left
-    unimported (the window's build calls `configure_pyqtgraph()`) and the icon is set after the first paint
-    (`set_icon()`: loading the SVG costs 8-10 ms, near a tenth of Qt's own start)."""
+    """The QApplication. plots=False is the app's launch, which shows its window first and leaves the rest to
+    gui/startup.py, after that first paint: the icon (`set_icon()`: loading the SVG costs 8-10 ms, near a tenth
+    of Qt's own start), the wheel guard (`install_wheel_guard()`: an app-wide Python event filter, through which
+    every event of the first frame would create its PySide6 wrapper class and enums, 25-40 ms here) and
+    pyqtgraph (the window's build calls `configure_pyqtgraph()`)."""
     # The GUI thread takes the GIL many times per frame; with the default 5 ms switch interval each take can
     # wait that long behind a busy worker (sweeps, previews). 0.5 ms keeps the event loop prompt.
     sys.setswitchinterval(0.0005)
@@ -16,10 +18,10 @@ def make_app(plots: bool = True):
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("initscope")
-    from initscope.gui.wheel_guard import install_wheel_guard
-
-    install_wheel_guard(app)  # scrolling the side panel never changes a spin box it passes over
     if plots:
+        from initscope.gui.wheel_guard import install_wheel_guard
+
+        install_wheel_guard(app)  # scrolling the side panel never changes a spin box it passes over
         set_icon(app)
         configure_pyqtgraph()
     return app

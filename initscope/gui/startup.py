@@ -27,11 +27,13 @@ class FirstPreview(QtCore.QObject):
     preview of `cfg`, in a plain thread."""
 
     arrived = QtCore.Signal(object)  # core.remote.Preview (plain data: unpickled without torch)
+    failed = QtCore.Signal()  # no preview is coming (the window's own engine says why, once it has torch)
 
     def __init__(self, cfg: Config, data_path: str, remote, parent=None):
         super().__init__(parent)
         self.cfg = cfg.copy()
         self.result = None
+        self.gave_up = False  # no preview is coming (set before `failed` is emitted)
         self.remote = remote
         threading.Thread(target=self._ask, args=(data_path,), name="initscope-first-preview", daemon=True).start()
 
@@ -39,11 +41,34 @@ class FirstPreview(QtCore.QObject):
         try:
             self.result = self.remote.preview(self.cfg, data_path)
         except Exception:  # noqa: BLE001 - the window's own engine loads the data next and says what is wrong
+            self.gave_up = True
+            self._emit(self.failed)
             return
+        self._emit(self.arrived, self.result)
+
+    @staticmethod
+    def _emit(signal, *args) -> None:
         try:
-            self.arrived.emit(self.result)
+            signal.emit(*args)
         except RuntimeError:  # the window closed first: nobody is listening any more
             pass
+
+
+IMPORT_FALLBACK_MS = 10_000  # the training process stuck, or the window never painted (started minimised)
+
+
+class _Shell(QtWidgets.QWidget):
+    """The window's content until it is built: nothing. It reports its first paint through a paintEvent
+    override rather than an event filter, which would see (and make PySide6 wrap) every event of the frame."""
+
+    def __init__(self, painted: Callable[[], None]):
+        super().__init__()
+        self._first = painted
+
+    def paintEvent(self, event) -> None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            first()
 
 
 class Startup(QtCore.QObject):
@@ -60,32 +85,49 @@ class Startup(QtCore.QObject):
         # the title bar, drawn by the window manager, says what is happening
         self.title = win.windowTitle()
         win.setWindowTitle("initscope: starting…")
-        shell = QtWidgets.QWidget()
-        shell.installEventFilter(self)
-        win.setCentralWidget(shell)
+        win.setCentralWidget(_Shell(self._painted))
         if win.settings is not None:
             geo = win.settings.qs.value("window/geometry")
             if isinstance(geo, QtCore.QByteArray):
                 win.restoreGeometry(geo)  # where it was last time, from the first frame (the docks follow)
-        self._painted = False
+        # this process imports torch once the built window has painted and the launch's preview is on screen:
+        # the import holds the interpreter lock for a second or more, and a preview arriving meanwhile waited
+        # for it (first preview 2.4 s instead of 1.5). Train, which needs it, is enabled after
+        self._waiting = {"painted", "preview"}
+        first.failed.connect(lambda: self._reached("preview"))
+        if first.gave_up:  # before the connection was made
+            self._waiting.discard("preview")
+
+    def _painted(self) -> None:
+        """The shell's first paint: once it has reached the screen, the icon, then the panels."""
+        QtCore.QTimer.singleShot(0, self._build)
 
     def eventFilter(self, obj, event) -> bool:
-        if event.type() == QtCore.QEvent.Type.Paint and obj is self.win and self.win.built:
-            self.win.removeEventFilter(self)  # the built window's first paint: now this process may import torch
-            QtCore.QTimer.singleShot(0, self.win.controller.start_import)
-            return False
-        if event.type() == QtCore.QEvent.Type.Paint and not self._painted:
-            self._painted = True
-            # once this paint has reached the screen: the icon, then the panels
-            from initscope.gui.qapp import set_icon
-
-            set_icon(QtWidgets.QApplication.instance())
-            QtCore.QTimer.singleShot(0, self._build)
+        if event.type() == QtCore.QEvent.Type.Paint and obj is self.win:
+            self.win.removeEventFilter(self)
+            self._reached("painted")
         return False
+
+    def _after_redraw(self) -> None:
+        """After each redraw pass (connected after the window's own slot) until one has drawn the preview."""
+        if self.win.controller.first_shown:
+            self.win.redraw_timer.timeout.disconnect(self._after_redraw)
+            QtCore.QTimer.singleShot(50, lambda: self._reached("preview"))  # the repaint it asked for, first
+
+    def _reached(self, what: str) -> None:
+        self._waiting.discard(what)
+        if not self._waiting and self.win.built:
+            self.win.controller.start_import()
 
     def _build(self) -> None:
         if self.win.built or self.closed:
             return
+        from initscope.gui.qapp import set_icon
+        from initscope.gui.wheel_guard import install_wheel_guard
+
+        app = QtWidgets.QApplication.instance()
+        set_icon(app)
+        install_wheel_guard(app)  # before the panels: their spin boxes are guarded as they are polished
         # docks added to a shown QMainWindow are animated into place: under X the side panel filled the whole
         # window for ~0.25 s before the tabs appeared. The docks arrive unanimated; dragging them stays animated
         animated = self.win.isAnimated()
@@ -99,8 +141,10 @@ class Startup(QtCore.QObject):
             self.win.setAnimated(animated)
 
         QtCore.QTimer.singleShot(0, settled)
-        self.win.installEventFilter(self)  # its next paint starts the import of torch (eventFilter) ...
-        QtCore.QTimer.singleShot(1000, self.win.controller.start_import)  # ... or this, if it is not painted
+        self.win.installEventFilter(self)  # its first paint, and the preview drawn, start the import of torch ...
+        self.win.redraw_timer.timeout.connect(self._after_redraw)
+        # ... or this, if either never happens
+        QtCore.QTimer.singleShot(IMPORT_FALLBACK_MS, self.win.controller.start_import)
         self.win.controller.backendReady.connect(self._settled)
         self.win.setWindowTitle(self.title)
         for fn in self.pending:
