@@ -7,6 +7,7 @@ from PySide6 import QtWidgets
 
 from initscope.core.config import preset
 from initscope.gui.layout_check import clipped_widgets
+from initscope.gui.presentation import PANEL_BESIDE_PX
 
 SIZES = [(1024, 700), (1366, 768), (1920, 1080)]
 
@@ -53,20 +54,44 @@ def test_nothing_is_clipped_at_any_size_or_mode(make_initscope_window, qtbot):
     check_all(d, qtbot, "overlay")
 
 
-def test_leaving_presentation_mode_restores_the_layout(make_initscope_window, qtbot):
-    d = make_initscope_window(preset("deep-nobn"), size=(1366, 768))
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_leaving_presentation_mode_restores_the_layout(make_initscope_window, qtbot, size):
+    d = make_initscope_window(preset("deep-nobn"), size=size)
     w = d.window
     settle(qtbot, 300)
-    before = (w.controls_dock.width(), w.tabs.geometry(), w.hints.height(), QtWidgets.QApplication.font().pointSizeF())
+    before = (w.controls_dock.width(), w.tabs.geometry(), w.hints.height(), QtWidgets.QApplication.font().pointSizeF(),
+              w.controls_dock.isVisible(), w.panel_act.isChecked())
     w.present_act.setChecked(True)
     settle(qtbot, 300)
     assert QtWidgets.QApplication.font().pointSizeF() == pytest.approx(before[3] * 1.5)
     assert w.hints.height() > before[2]  # the hint strip grows with its font (and stays fixed while shown)
+    if size[0] < PANEL_BESIDE_PX:  # the side panel folds away: the plots take the width
+        assert not w.controls_dock.isVisible() and not w.panel_act.isChecked()
+        assert w.tabs.width() > before[1].width() + 300
+        w.panel_act.trigger()  # Ctrl+B: back, at its presentation width
+        settle(qtbot, 300)
+        assert w.controls_dock.isVisible() and w.panel_act.isChecked()
     assert w.controls_scroll.viewport().width() >= w.controls.minimumSizeHint().width()
     w.present_act.setChecked(False)
     settle(qtbot, 300)
-    after = (w.controls_dock.width(), w.tabs.geometry(), w.hints.height(), QtWidgets.QApplication.font().pointSizeF())
+    after = (w.controls_dock.width(), w.tabs.geometry(), w.hints.height(), QtWidgets.QApplication.font().pointSizeF(),
+             w.controls_dock.isVisible(), w.panel_act.isChecked())
     assert after == before
+
+
+def test_the_side_panel_folds_away_and_comes_back(make_initscope_window, qtbot):
+    d = make_initscope_window(preset("deep-nobn"), size=(1024, 700))
+    w = d.window
+    settle(qtbot, 200)
+    wide = w.tabs.width()
+    w.panel_act.trigger()  # Ctrl+B
+    settle(qtbot, 200)
+    assert not w.controls_dock.isVisible() and not w.runs_dock.isVisible()
+    assert w.tabs.width() >= 1024 - 20 > wide
+    w.panel_act.trigger()
+    settle(qtbot, 200)
+    assert w.controls_dock.isVisible() and w.tabs.width() == wide
+    assert w.controls_dock.visibleRegion().isEmpty() is False  # the settings tab is the one in front
 
 
 def test_the_hint_strip_and_caption_keep_their_height(make_initscope_window, qtbot):

@@ -65,6 +65,7 @@ def test_settings_persist_between_windows(make_initscope_window, tmp_path, qtbot
     w.show()
     w.controls.gain.setValue(0.8)
     w.present_act.setChecked(True)
+    assert w.controls_dock.isHidden()  # folded away in presentation mode on a narrow window
     w.close()
     settings = Settings(path)
     assert settings.load_config().init.gain == pytest.approx(0.8) and settings.presentation
@@ -72,6 +73,8 @@ def test_settings_persist_between_windows(make_initscope_window, tmp_path, qtbot
     qtbot.addWidget(w2)
     assert w2.present_act.isChecked() and w2.controls.gain.value() == pytest.approx(0.8)
     w2.present_act.setChecked(False)
+    # the layout remembered is the one presentation mode left: the side panel is back
+    assert w2.panel_act.isChecked() and not w2.controls_dock.isHidden()
     w2.close()
     path.write_text("this is not an ini file \x00\x01")
     damaged = Settings(path)

@@ -52,6 +52,9 @@ def build_actions(win) -> None:
     act("Quit", "Ctrl+Q", win.close, menu=f)
     win.present_act = act("Presentation mode (large fonts and lines)", "Ctrl+Shift+P", win.set_presentation,
                           menu=view, checkable=True)
+    # the docks (settings and Runs) in and out: presentation mode on a small screen starts without them
+    win.panel_act = act("Side panel", "Ctrl+B", win.set_side_panel, "show or hide the settings and Runs", view,
+                        True, checkable=True, checked=True)
     win.workshop_act = act("Workshop length (20,000 steps, lr decay scaled)", "", win.set_workshop, menu=view,
                            checkable=True)
     win.view_menu = view

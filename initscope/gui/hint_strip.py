@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 LINES = 4  # visible lines; more scroll
+PRESENTATION_LINES = 3  # on a projector the plots need the height more
 
 
 class HintStrip(QtWidgets.QScrollArea):
@@ -20,11 +21,12 @@ class HintStrip(QtWidgets.QScrollArea):
         self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         tint(self.viewport(), "#fffbe6")  # a palette, not a style sheet: style sheets stop the app font (presentation)
         tint(self.label, "#fffbe6")
+        self.lines = LINES
         self.fit()
 
     def fit(self) -> None:
-        """Height for LINES lines of the current font (presentation mode changes it)."""
-        lines = self.label.fontMetrics().lineSpacing() * LINES + 12
+        """Height for self.lines lines of the current font (presentation mode changes both)."""
+        lines = self.label.fontMetrics().lineSpacing() * self.lines + 12
         self.setFixedHeight(max(lines, self.verticalScrollBar().minimumSizeHint().height() + 2 * self.frameWidth()))
 
     def set_lines(self, lines: list[str]) -> None:

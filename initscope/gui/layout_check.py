@@ -130,7 +130,7 @@ def lab_title(plot) -> str:
     return plot.titleLabel.text
 
 
-MIN_DATA_PX = 50  # a plot's data area smaller than this (squeezed by its legend or axes) shows nothing readable
+MIN_DATA_PX = 100  # a plot's data area smaller than this (squeezed by its legend or axes) shows nothing readable
 
 _COMPOSITE = (QtWidgets.QAbstractSpinBox, QtWidgets.QComboBox, QtWidgets.QTabBar)
 

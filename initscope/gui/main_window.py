@@ -287,6 +287,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_presentation(self, on: bool) -> None:
         set_presentation(self, on)
 
+    def set_side_panel(self, on: bool) -> None:
+        """Show or hide the docks (the settings and Runs, tabbed together) and give the plots their room."""
+        for dock in (self.controls_dock, self.runs_dock):
+            dock.setVisible(on)
+        if on:
+            self.controls_dock.raise_()
+
     # --- drawing -------------------------------------------------------------------------------------------------
     def all_panels(self) -> list:
         return self.overview.panels + self.gradients.panels + self.explorer.panels()

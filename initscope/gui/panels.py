@@ -28,7 +28,6 @@ MIN_PLOT_WIDTH = 160  # px: narrower than this beside its legend, a plot takes t
 MIN_STEP_WINDOW = 1000  # the step axis shows at least this many steps (or the whole run, if shorter)
 RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
               QtCore.Qt.PenStyle.DashDotLine]  # overlaid runs differ by line style
-RUN_STYLE_NAMES = ["solid", "dashed", "dotted", "dash-dot"]
 GUIDE_STYLE = QtCore.Qt.PenStyle.DashDotDotLine  # a guide line (update:data's -3) is drawn unlike any run
 
 
@@ -111,8 +110,13 @@ class Panel(QtWidgets.QWidget):
         self.legend = None
         self.legend_below = False  # a narrow panel puts its legend under the plot, in columns
         if legend:
-            self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-12, sampleType=None)
+            # rows one text line apart: a label is its text line plus 8 px of margins, and the spacing takes back
+            # 6 of them (a fixed pitch, whatever the font size). The legend keeps its own height (Fixed): stretched
+            # to the plot's, its labels grew apart from their samples
+            self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6, sampleType=None)
+            self.legend.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Fixed)
             self.view.addItem(self.legend, row=0, col=1)
+            self.view.ci.layout.setAlignment(self.legend, QtCore.Qt.AlignmentFlag.AlignTop)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
@@ -176,9 +180,15 @@ class Panel(QtWidgets.QWidget):
         axis_w = self.plot.getAxis("left").width()
         title_w = self.plot.titleLabel.item.boundingRect().width()
         line_h = QtGui.QFontMetricsF(_font(self.legend.opts["labelTextSize"])).lineSpacing() + 2
-        tall = sum(t.count("<br>") + 1 for t in wide) * line_h > self.view.height() - 40
-        plot_w = self.view.width() - label_w - 40  # the plot item (axis included) beside a legend at its right
-        below = tall or plot_w < max(axis_w + MIN_PLOT_WIDTH, title_w + 12)
+        rows = [t.count("<br>") + 1 for t in wide]
+        min_plot_w = max(axis_w + MIN_PLOT_WIDTH, title_w + 12)
+        below, beside_cols = True, 1
+        for n in (1, 2):  # beside the plot in one column, or two when one is taller than the plot
+            per_col = math.ceil(len(rows) / n)
+            tall = max(sum(rows[i:i + per_col]) for i in range(0, len(rows), per_col)) * line_h > self.view.height() - 40
+            if not tall and self.view.width() - n * label_w - 40 >= min_plot_w:  # the plot item (axis included)
+                below, beside_cols = False, n
+                break
         compact = [_compact(t) for t in wide]  # under the plot: one short line per entry
         room_below = self.view.width() - 16  # under the plot the legend spans the axis too
 
@@ -190,8 +200,16 @@ class Panel(QtWidgets.QWidget):
             compact = [t.split()[0] if layer_index(t.split()[0]) is not None or t.startswith("emb") else t
                        for t in compact]  # a layer's name says enough; "no BatchNorm" is not cut to "no"
             cols = columns(compact)
+        if below:  # a legend in rows under a short plot can leave it a strip: two columns beside may leave more
+            per_col = math.ceil(len(rows) / 2)
+            beside_h = self.view.height() - 40  # the plot's height beside a legend (title and step axis out)
+            below_h = beside_h - math.ceil(len(compact) / cols) * line_h
+            beside_w = self.view.width() - 2 * label_w - 40 - axis_w  # its data width beside two columns
+            if (max(sum(rows[i:i + per_col]) for i in range(0, len(rows), per_col)) * line_h <= beside_h
+                    and min(beside_w, beside_h) > min(room_below - axis_w, below_h)):
+                below, beside_cols = False, 2
         if not below:
-            cols = 1
+            cols = beside_cols
         for (_, lab), full, short in zip(self.legend.items, wide, compact):
             text = short if below else full
             if lab.text != text:
@@ -199,7 +217,7 @@ class Panel(QtWidgets.QWidget):
         if below == self.legend_below and self.legend.columnCount == cols and not force:
             return
         # pyqtgraph's legend does not tell the layout how wide its labels are: say it, so no label is cut
-        self.legend.setMinimumWidth(0 if below else label_w)
+        self.legend.setMinimumWidth(0 if below else cols * label_w)
         if below:  # as many columns as really fit (the legend's own spacing decides its width)
             self.legend.setColumnCount(cols)
             while cols > 1 and self._legend_width() > self.view.width() - 16:
@@ -211,8 +229,12 @@ class Panel(QtWidgets.QWidget):
         if below:
             layout.addItem(self.legend, row=1, col=0)
             layout.layout.setColumnMinimumWidth(1, 0)
+            self.legend.layout.setContentsMargins(0, 0, 0, 0)
         else:
             layout.addItem(self.legend, row=0, col=1)
+            # from the top of the data, under the title's row, where the panel's "?" floats
+            self.legend.layout.setContentsMargins(0, self.plot.titleLabel.boundingRect().height(), 0, 0)
+        layout.layout.setAlignment(self.legend, QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         self.legend.setColumnCount(cols)
 
     def _legend_width(self) -> float:
@@ -288,9 +310,8 @@ class Panel(QtWidgets.QWidget):
             self.plot.titleLabel.setText(self.title, size=self.title_size)
         else:
             self.plot.titleLabel.setText(self.title, size=f"{point_size * 1.1:.0f}pt")
-        if self.legend is not None:  # legend text grows too, a little less than the rest: it sits beside the plot
-            grow = 1 + (point_size / self.base_point_size - 1) / 2
-            self.legend.opts["labelTextSize"] = f"{8 * grow:.0f}pt"
+        if self.legend is not None:  # legend text grows as much as the axes' (it was half as much: too small to read)
+            self.legend.opts["labelTextSize"] = f"{8 * point_size / self.base_point_size:.0f}pt"
             for _, label in self.legend.items:
                 label.setText(label.text, size=self.legend.opts["labelTextSize"])
             self.place_legend(force=True)
@@ -364,6 +385,10 @@ class LossPanel(Panel):
         label_font = QtGui.QFont()
         label_font.setPointSizeF(point_size)
         self.ref.label.setFont(label_font)  # "uniform guess 3.30" grows with the rest
+        size = f"{8 * point_size / self.base_point_size:.0f}pt"  # the overlay's run names, as the other legends
+        self.overlay_legend.opts["labelTextSize"] = size
+        for _, label in self.overlay_legend.items:
+            label.setText(label.text, size=size)
 
     # --- y range: linear or log10, always finite and including the uniform guess -----------------------
     def _set_ref(self, ref: float) -> None:
@@ -578,8 +603,12 @@ class SeriesPanel(Panel):
                 labels.append(f"{run_tag(run)} · {short}" if many else short)
         # several runs: the legend names the first run's layers (colour = layer) and which line is which run
         keys = [f"{runs[0][0]} · {n}" for n in runs[0][1]] if many else None
-        texts = {f"{runs[0][0]} · {n}": short_name(n) for n in runs[0][1]} if many else None
-        key = [(f"{run_tag(r[0])}: {RUN_STYLE_NAMES[k % len(RUN_STYLE_NAMES)]}", RUN_STYLES[k % len(RUN_STYLES)])
+        # each colour is a position in the stack; the runs may name it differently (L2 without BatchNorm is L3
+        # with it): say all the names, "L2/L3"
+        texts = {f"{runs[0][0]} · {n}": "/".join(dict.fromkeys(short_name(r[1][j]) for r in runs if j < len(r[1])))
+                 for j, n in enumerate(runs[0][1])} if many else None
+        # the sample shows the line style; the text names the run ("Run 2", not "Run 2: dashed": a narrower legend)
+        key = [(run_tag(r[0]), RUN_STYLES[k % len(RUN_STYLES)])
                for k, r in enumerate(runs)] if many else []
         self.set_series(names, colors, 2, labels, styles, keys, key + self.guide_key or None, texts)
         for c in self.curves.values():  # per-step lines: a long run costs what the screen shows

@@ -1,6 +1,8 @@
 """Presentation mode: one switch for a projector. Every font (controls, plot axes, titles, legends, hints,
-captions, tables) 1.5x, plot lines 2x; the side panel widens to fit its larger controls. Leaving it puts the
-window back exactly as it was (its saved dock and toolbar state)."""
+captions, tables) 1.5x, plot lines 2x; the side panel widens to fit its larger controls. On a window narrower
+than PANEL_BESIDE_PX the side panel folds away, so the plots take the width the audience reads them at (at
+1024x700 it left them 70-90 px tall); Ctrl+B (View > Side panel, or the toolbar) brings it back. Leaving
+presentation mode puts the window back exactly as it was (its saved dock and toolbar state)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from PySide6 import QtCore, QtWidgets
 
 FONT_SCALE = 1.5
 LINE_SCALE = 2.0
+PANEL_BESIDE_PX = 1600  # narrower: the side panel starts folded away in presentation mode
 
 
 def set_presentation(win, on: bool) -> None:
@@ -26,16 +29,22 @@ def set_presentation(win, on: bool) -> None:
             w.setFont(f)
     for panel in win.all_panels():
         panel.set_scale(LINE_SCALE if on else 1.0, font.pointSizeF())
+    from initscope.gui.hint_strip import LINES, PRESENTATION_LINES
+
+    win.hints.lines = PRESENTATION_LINES if on else LINES
     win.hints.fit()
     for fit in (win.hints.fit, win.scenario_bar.fit):  # once the new font has reached the labels (an event)
         QtCore.QTimer.singleShot(0, fit)
     if on:  # once the new fonts have reached every widget (font changes arrive as events)
         QtCore.QTimer.singleShot(0, lambda: _fit_side_panel(win))
+        if win.width() < PANEL_BESIDE_PX:
+            win.panel_act.setChecked(False)
     elif getattr(win, "_layout_before", None) is not None:
         state, min_width = win._layout_before
         win._layout_before = None
         win.controls_scroll.setMinimumWidth(min_width)
         win.restoreState(state)
+        win.panel_act.setChecked(not win.controls_dock.isHidden())  # as the restored layout has it
     win._force_redraw()
 
 

@@ -172,6 +172,7 @@ class Settings:
         """Geometry, docks, the explorer's splitter and presentation mode; a line in the status bar if
         anything remembered could not be used."""
         self.restore_window(win, {"explorer": win.explorer.map_tab})
+        win.panel_act.setChecked(not win.controls_dock.isHidden())  # hidden when the app was last closed
         win.present_act.setChecked(self.presentation)
         if self.message:
             win.statusBar().showMessage(self.message, 15_000)
@@ -181,6 +182,9 @@ class Settings:
         self.save_config(win.cfg)
         self.presentation = win.present_act.isChecked()
         self.save_window(win, {"explorer": win.explorer.map_tab})
+        before = getattr(win, "_layout_before", None)
+        if before is not None:  # in presentation mode: the layout to go back to, which it rebuilds from
+            self._set("window/state", before[0])
         self.sync()
 
     # --- presentation mode ---------------------------------------------------------------------------
