@@ -355,6 +355,7 @@ def test_screenshot_command_writes_a_png(tmp_path):
                         "--steps", "300", "--size", "1024x700"], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stderr
+    assert "leaked" not in r.stderr and "Traceback" not in r.stderr, r.stderr  # a quiet exit
     img = QtGui.QImage(str(out))
     assert img.width() == 1024 and img.height() == 700
 

@@ -93,6 +93,11 @@ def _leave(code: int) -> int:
     """End the process now that the window is closed and everything is saved. Python's own teardown would next
     destroy the QApplication and pyqtgraph's items in an order Qt does not expect, which crashed some exits
     (SIGSEGV after the work was done); the training process is already ended and the settings synced."""
+    # multiprocessing's finalizers (not Python's whole exit): a spawned training process's semaphores are
+    # unlinked here; skipped, the resource tracker warned of "leaked semaphore objects" after every screenshot
+    from multiprocessing import util
+
+    util._run_finalizers()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

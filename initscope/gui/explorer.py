@@ -150,6 +150,9 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
                        Panel("Grad std", "gain", "log scale", legend=False)]
         self.panels[2].plot.setLogMode(y=True)
         self.panels[2].plot.getAxis("left").setStyle(maxTextLevel=0)  # decade labels only: minor ones overlap
+        # before a sweep, three decades (log10 units): an empty log axis spans one, and pyqtgraph then labels
+        # its minor ticks 2..9, which ran together
+        self.panels[2].plot.setYRange(-3, 0, padding=0)
         for p in self.panels:  # the sweep's range from the start: fitted to the marks alone, 5/3 sat on the edge, cut
             p.plot.setXRange(0.25, 3.0, padding=0.02)
         self.marks = []
