@@ -3,7 +3,7 @@ with a preview, a trained run and two runs overlaid, no visible widget is cut by
 needs, or a plot squeezed below its layout's minimum (gui.layout_check walks the whole widget tree)."""
 
 import pytest
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.config import preset
 from initscope.gui.layout_check import clipped_widgets
@@ -54,6 +54,13 @@ def test_nothing_is_clipped_at_any_size_or_mode(make_initscope_window, qtbot):
     check_all(d, qtbot, "overlay")
 
 
+def title_text_height(dock) -> int:
+    """Rows of dark pixels in the dock's title bar as drawn: the height of its title's letters."""
+    img = dock.grab(QtCore.QRect(0, 0, dock.width() // 2, dock.widget().y())).toImage()
+    return sum(any(QtGui.QColor(img.pixel(x, y)).lightness() < 100 for x in range(img.width()))
+               for y in range(img.height()))
+
+
 @pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
 def test_leaving_presentation_mode_restores_the_layout(make_initscope_window, qtbot, size):
     d = make_initscope_window(preset("deep-nobn"), size=size)
@@ -61,10 +68,13 @@ def test_leaving_presentation_mode_restores_the_layout(make_initscope_window, qt
     settle(qtbot, 300)
     before = (w.controls_dock.width(), w.tabs.geometry(), w.hints.height(), QtWidgets.QApplication.font().pointSizeF(),
               w.controls_dock.isVisible(), w.panel_act.isChecked())
+    title_bar = title_text_height(w.controls_dock)
     w.present_act.setChecked(True)
     settle(qtbot, 300)
     assert QtWidgets.QApplication.font().pointSizeF() == pytest.approx(before[3] * 1.5)
     assert w.hints.height() > before[2]  # the hint strip grows with its font (and stays fixed while shown)
+    if size[0] >= PANEL_BESIDE_PX:  # the docks' titles grow too (they have a font of their own)
+        assert title_text_height(w.controls_dock) >= title_bar * 1.3
     if size[0] < PANEL_BESIDE_PX:  # the side panel folds away: the plots take the width
         assert not w.controls_dock.isVisible() and not w.panel_act.isChecked()
         assert w.tabs.width() > before[1].width() + 300
@@ -76,7 +86,7 @@ def test_leaving_presentation_mode_restores_the_layout(make_initscope_window, qt
     settle(qtbot, 300)
     after = (w.controls_dock.width(), w.tabs.geometry(), w.hints.height(), QtWidgets.QApplication.font().pointSizeF(),
              w.controls_dock.isVisible(), w.panel_act.isChecked())
-    assert after == before
+    assert after == before and title_text_height(w.controls_dock) == title_bar
 
 
 def test_the_side_panel_folds_away_and_comes_back(make_initscope_window, qtbot):

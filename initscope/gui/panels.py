@@ -232,8 +232,10 @@ class Panel(QtWidgets.QWidget):
             self.legend.layout.setContentsMargins(0, 0, 0, 0)
         else:
             layout.addItem(self.legend, row=0, col=1)
-            # from the top of the data, under the title's row, where the panel's "?" floats
-            self.legend.layout.setContentsMargins(0, self.plot.titleLabel.boundingRect().height(), 0, 0)
+            # from the top of the data, under the title's row and the panel's "?" floating in the corner
+            corner = [b.sizeHint().height() + 4 for b in self.findChildren(QtWidgets.QToolButton)
+                      if getattr(b, "help_key", None)]
+            self.legend.layout.setContentsMargins(0, max([self.plot.titleLabel.boundingRect().height(), *corner]), 0, 0)
         layout.layout.setAlignment(self.legend, QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         self.legend.setColumnCount(cols)
 

@@ -6,7 +6,7 @@ presentation mode puts the window back exactly as it was (its saved dock and too
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 FONT_SCALE = 1.5
 LINE_SCALE = 2.0
@@ -22,6 +22,12 @@ def set_presentation(win, on: bool) -> None:
     font = app.font()
     font.setPointSizeF(win._base_point_size * (FONT_SCALE if on else 1.0))
     app.setFont(font)
+    # a dock draws its title in the platform's title font, taken when it was made, unless its own font differs
+    # from the class's: give it one that does (its style strategy, invisible), and back to inheriting after
+    for dock in (win.controls_dock, win.runs_dock):
+        own = QtGui.QFont(font)
+        own.setStyleStrategy(QtGui.QFont.StyleStrategy.PreferAntialias)
+        dock.setFont(own if on else QtGui.QFont())
     for w in app.allWidgets():  # widgets with a font of their own (set before) follow the app font too
         if w.testAttribute(QtCore.Qt.WidgetAttribute.WA_SetFont) and w.window() is win:
             f = w.font()
