@@ -172,7 +172,8 @@ class Settings:
         """Geometry, docks, the explorer's splitter and presentation mode; a line in the status bar if
         anything remembered could not be used."""
         self.restore_window(win, {"explorer": win.explorer.map_tab})
-        win.panel_act.setChecked(not win.controls_dock.isHidden())  # hidden when the app was last closed
+        if self.qs.value("window/state") is not None:  # restored (it sets each dock's visibility): hidden last time?
+            win.panel_act.setChecked(not win.controls_dock.isHidden())
         win.present_act.setChecked(self.presentation)
         if self.message:
             win.statusBar().showMessage(self.message, 15_000)
