@@ -197,3 +197,25 @@ def test_the_theory_caption_never_moves_the_plots(make_initscope_window, qtbot):
     w.present_act.setChecked(False)
     settle(qtbot, 300)
     assert cap.height() == small and mark.textItem.font().pointSizeF() == mark_pt
+
+
+def test_no_legend_entry_lies_under_a_panels_question_mark(make_initscope_window, qtbot):
+    """The "?" floats in a panel's top-right corner, over the plot's scene: a legend beside the plot starts
+    under it, in presentation mode too (where both grow after the legend was first placed)."""
+    d = make_initscope_window(preset("deep-nobn"), size=(1024, 700))
+    w = d.window
+    for present in (True, False):
+        w.present_act.setChecked(present)  # before the run: its legends are made at presentation size
+        settle(qtbot, 300)
+        d.train(300, every=100)
+        d.render()
+        settle(qtbot, 100)
+        for p in w.overview.panels:
+            buttons = [b for b in p.findChildren(QtWidgets.QToolButton) if getattr(b, "help_key", None)]
+            if p.legend is None or p.legend_below or not buttons:
+                continue
+            for _, label in p.legend.items:
+                rect = p.view.mapFromScene(label.mapRectToScene(label.boundingRect())).boundingRect()
+                rect.translate(p.view.pos())
+                assert not rect.intersects(buttons[0].geometry()), (p.title, present, label.text)
+    w.present_act.setChecked(False)

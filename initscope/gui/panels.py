@@ -181,12 +181,16 @@ class Panel(QtWidgets.QWidget):
         title_w = self.plot.titleLabel.item.boundingRect().width()
         line_h = QtGui.QFontMetricsF(_font(self.legend.opts["labelTextSize"])).lineSpacing() + 2
         rows = [t.count("<br>") + 1 for t in wide]
+
+        def column_h(n: int) -> float:  # the tallest column's height, the entries in n columns beside the plot
+            per_col = math.ceil(len(rows) / n)
+            return max(sum(rows[i:i + per_col]) for i in range(0, len(rows), per_col)) * line_h
+
         min_plot_w = max(axis_w + MIN_PLOT_WIDTH, title_w + 12)
+        beside_h = self.view.height() - 40  # the plot's height beside a legend (title and step axis out)
         below, beside_cols = True, 1
         for n in (1, 2):  # beside the plot in one column, or two when one is taller than the plot
-            per_col = math.ceil(len(rows) / n)
-            tall = max(sum(rows[i:i + per_col]) for i in range(0, len(rows), per_col)) * line_h > self.view.height() - 40
-            if not tall and self.view.width() - n * label_w - 40 >= min_plot_w:  # the plot item (axis included)
+            if column_h(n) <= beside_h and self.view.width() - n * label_w - 40 >= min_plot_w:  # plot item, axis in
                 below, beside_cols = False, n
                 break
         compact = [_compact(t) for t in wide]  # under the plot: one short line per entry
@@ -201,12 +205,9 @@ class Panel(QtWidgets.QWidget):
                        for t in compact]  # a layer's name says enough; "no BatchNorm" is not cut to "no"
             cols = columns(compact)
         if below:  # a legend in rows under a short plot can leave it a strip: two columns beside may leave more
-            per_col = math.ceil(len(rows) / 2)
-            beside_h = self.view.height() - 40  # the plot's height beside a legend (title and step axis out)
             below_h = beside_h - math.ceil(len(compact) / cols) * line_h
             beside_w = self.view.width() - 2 * label_w - 40 - axis_w  # its data width beside two columns
-            if (max(sum(rows[i:i + per_col]) for i in range(0, len(rows), per_col)) * line_h <= beside_h
-                    and min(beside_w, beside_h) > min(room_below - axis_w, below_h)):
+            if column_h(2) <= beside_h and min(beside_w, beside_h) > min(room_below - axis_w, below_h):
                 below, beside_cols = False, 2
         if not below:
             cols = beside_cols
@@ -214,6 +215,15 @@ class Panel(QtWidgets.QWidget):
             text = short if below else full
             if lab.text != text:
                 lab.setText(text)
+        # beside: from the top of the data, under the title's row and the panel's "?" floating in the corner. Set
+        # on every pass: the title and the "?" grow with presentation mode's fonts after the legend was placed
+        top = 0.0
+        if not below:
+            corner = [b.sizeHint().height() + 4 for b in self.findChildren(QtWidgets.QToolButton)
+                      if getattr(b, "help_key", None)]
+            top = max([self.plot.titleLabel.boundingRect().height(), *corner])
+        if self.legend.layout.getContentsMargins()[1] != top:
+            self.legend.layout.setContentsMargins(0, top, 0, 0)
         if below == self.legend_below and self.legend.columnCount == cols and not force:
             return
         # pyqtgraph's legend does not tell the layout how wide its labels are: say it, so no label is cut
@@ -229,13 +239,8 @@ class Panel(QtWidgets.QWidget):
         if below:
             layout.addItem(self.legend, row=1, col=0)
             layout.layout.setColumnMinimumWidth(1, 0)
-            self.legend.layout.setContentsMargins(0, 0, 0, 0)
         else:
             layout.addItem(self.legend, row=0, col=1)
-            # from the top of the data, under the title's row and the panel's "?" floating in the corner
-            corner = [b.sizeHint().height() + 4 for b in self.findChildren(QtWidgets.QToolButton)
-                      if getattr(b, "help_key", None)]
-            self.legend.layout.setContentsMargins(0, max([self.plot.titleLabel.boundingRect().height(), *corner]), 0, 0)
         layout.layout.setAlignment(self.legend, QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         self.legend.setColumnCount(cols)
 
