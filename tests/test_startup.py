@@ -163,14 +163,17 @@ def test_the_windows_torch_import_waits_until_the_launch_preview_is_on_screen(qt
         original_ready(self, rec)
 
     def start_import(self):
-        if not seen and not self._importing:
+        # this launch's window only: an earlier test's window may still have its fallback timer running
+        if not seen and not self._importing and self.parent() is launched.get("win"):
             win = self.parent()
             seen.append((win.preview is not None and bool(win.shown) and win.shown[0] is win.preview, win.redraws))
         original_import(self)
 
     monkeypatch.setattr(MainWindow, "_preview_ready", preview_ready)
     monkeypatch.setattr(rc.RunController, "start_import", start_import)
+    launched = {}
     _app, win = launch(default_config(), argparse.Namespace())
+    launched["win"] = win  # the import begins from the event loop, after launch() has returned
     try:
         qtbot.waitUntil(lambda: win.built, timeout=30_000)
         qtbot.waitUntil(lambda: bool(seen), timeout=60_000)
