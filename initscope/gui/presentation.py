@@ -22,6 +22,9 @@ def set_presentation(win, on: bool) -> None:
     font = app.font()
     font.setPointSizeF(win._base_point_size * (FONT_SCALE if on else 1.0))
     app.setFont(font)
+    # the widgets hear of it through posted events: handled now, every widget is measured in the new font below,
+    # and by a resize that follows at once (the window kept its presentation minimum width until they came)
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.ApplicationFontChange)
     # a dock draws its title in the platform's title font, taken when it was made, unless its own font differs
     # from the class's: give it one that does (its style strategy, invisible), and back to inheriting after
     for dock in (win.controls_dock, win.runs_dock):
@@ -35,12 +38,14 @@ def set_presentation(win, on: bool) -> None:
             w.setFont(f)
     for panel in win.all_panels():
         panel.set_scale(LINE_SCALE if on else 1.0, font.pointSizeF())
+    win.explorer.set_scale(LINE_SCALE if on else 1.0, font.pointSizeF())
     from initscope.gui.hint_strip import LINES, PRESENTATION_LINES
 
     win.hints.lines = PRESENTATION_LINES if on else LINES
     win.hints.fit()
     for fit in (win.hints.fit, win.scenario_bar.fit):  # once the new font has reached the labels (an event)
         QtCore.QTimer.singleShot(0, fit)
+    _forget_cached_sizes(win)
     if on:  # once the new fonts have reached every widget (font changes arrive as events)
         QtCore.QTimer.singleShot(0, lambda: _fit_side_panel(win))
         if win.width() < PANEL_BESIDE_PX:
@@ -52,6 +57,17 @@ def set_presentation(win, on: bool) -> None:
         win.restoreState(state)
         win.panel_act.setChecked(not win.controls_dock.isHidden())  # as the restored layout has it
     win._force_redraw()
+
+
+def _forget_cached_sizes(win) -> None:
+    """A layout nested in a page that is not shown (another tab) keeps the sizes its widgets had when it was last
+    laid out: after presentation mode, the train sweep's row of buttons kept its large minimum width, and the
+    window could not be made 1024 px wide again until that tab was shown. The layouts' caches first, then each
+    widget's own entry in its parent's layout; asked again, they measure the widgets in the new font."""
+    for lay in win.findChildren(QtWidgets.QLayout):
+        lay.invalidate()
+    for w in win.findChildren(QtWidgets.QWidget):
+        w.updateGeometry()
 
 
 def _fit_side_panel(win) -> None:
