@@ -219,3 +219,86 @@ def test_no_legend_entry_lies_under_a_panels_question_mark(make_initscope_window
                 rect.translate(p.view.pos())
                 assert not rect.intersects(buttons[0].geometry()), (p.title, present, label.text)
     w.present_act.setChecked(False)
+
+
+def test_the_train_sweep_after_a_sweep_clips_nothing(make_initscope_window, qtbot):
+    """Six gains x BatchNorm off/on, drawn: at every size and mode every small multiple and the summary keep a
+    readable data area (the cells wrap into rows and scroll; in a fixed grid they were 40 px wide beside the
+    side panel, and 20 px tall in presentation mode at 1024x700), the variants' key is off the data, the
+    panel's "?" covers no field, and the plots' text grows in presentation mode and comes back after."""
+    from initscope.gui.layout_check import MIN_DATA_PX
+
+    d = make_initscope_window(preset("deep-bn"), size=(1024, 700))
+    w = d.window
+    d.show_tab("explorer:train")
+    qtbot.waitUntil(lambda: w.explorer.train_view is not None, timeout=60_000)
+    v = w.explorer.train_view
+    v.values.setText("0.5,1,1.5,2,2.5,3")
+    v.param2.setCurrentText("batchnorm")
+    v.values2.setText("off,on")
+    v.seeds.setValue(1)
+    v.steps.setValue(60)
+    v.workers.setValue(2)
+    assert v.start()
+    qtbot.waitUntil(lambda: not v.running, timeout=120_000)
+    assert len(v.cells) == 12 and v.legend.isVisible() and len(v.legend.items) == 2
+    cell = v.cells[(0, 0)]
+    title_pt = cell.titleLabel.item.font().pointSizeF(), cell.titleLabel.item.boundingRect().height()
+    problems = []
+    for size in SIZES:
+        for present in (False, True):
+            w.resize(*size)
+            w.present_act.setChecked(present)
+            settle(qtbot, 250)
+            where = f"{size} present={present}"
+            problems += [f"{where}: {p}" for p in clipped_widgets(w)]
+            for (i, j), c in v.cells.items():
+                if c.vb.height() < MIN_DATA_PX or c.vb.width() < MIN_DATA_PX:
+                    problems.append(f"{where}: cell {i},{j} data area {c.vb.width():.0f}x{c.vb.height():.0f}")
+            if present:
+                assert cell.titleLabel.item.boundingRect().height() > title_pt[1] * 1.3, where
+    assert problems == [], "\n".join(problems[:20])
+    w.present_act.setChecked(False)
+    settle(qtbot, 250)
+    assert cell.titleLabel.item.boundingRect().height() == pytest.approx(title_pt[1], abs=1)
+
+
+def text_height(item) -> float:
+    """A QGraphicsTextItem's text height, without its document's margins (the same 8 px at any size)."""
+    return item.boundingRect().height() - 2 * item.document().documentMargin()
+
+
+def plot_texts(w) -> dict:
+    """Every titled plot in the window, shown or not -> (its title's height, its bottom axis title's height)."""
+    import pyqtgraph as pg
+
+    out = {}
+    for view in w.findChildren(pg.GraphicsView):
+        for item in getattr(view, "ci", None).items if getattr(view, "ci", None) is not None else ():
+            if isinstance(item, pg.PlotItem) and item.titleLabel.isVisible() and item.titleLabel.text:
+                ax = item.getAxis("bottom")
+                out[item.titleLabel.text] = (text_height(item.titleLabel.item),
+                                             text_height(ax.label) if ax.labelText else None)
+    return out
+
+
+def test_presentation_mode_grows_the_text_of_every_plot(make_initscope_window, qtbot):
+    """Not only the panels: the dead-neuron map and BatchNorm in five points had kept pyqtgraph's small title
+    and axis titles beside the grown ticks."""
+    d = make_initscope_window(preset("deep-bn"), size=(1366, 768))
+    w = d.window
+    d.train(100, every=50)
+    settle(qtbot, 200)
+    before = plot_texts(w)
+    assert {"Dead-neuron map", "BatchNorm in five points", "Loss"} <= set(before)
+    w.present_act.setChecked(True)
+    settle(qtbot, 300)
+    grown = plot_texts(w)
+    small = [t for t, (h, ax) in grown.items()
+             if h < before[t][0] * 1.3 or (ax is not None and ax < before[t][1] * 1.3)]
+    assert small == [], [(t, before[t], grown[t]) for t in small]
+    w.present_act.setChecked(False)
+    settle(qtbot, 300)
+    after = plot_texts(w)
+    assert {t: (round(h), ax and round(ax)) for t, (h, ax) in after.items()} == \
+        {t: (round(h), ax and round(ax)) for t, (h, ax) in before.items()}

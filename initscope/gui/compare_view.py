@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtGui, QtWidgets
 
-from initscope.gui.help import corner_help_button
+from initscope.gui.help import HelpCornerRoom, corner_help_button
 from initscope.gui.views import activation_columns
 
 STATS = (("sat %", "saturation", 100.0, "{:.1f}"), ("std", "act_std", 1.0, "{:.3f}"),
@@ -13,14 +13,16 @@ STATS = (("sat %", "saturation", 100.0, "{:.1f}"), ("std", "act_std", 1.0, "{:.3
 DIFF = QtGui.QColor("#fde2c8")  # a cell that differs from the first run by more than 20 %
 
 
-class CompareView(QtWidgets.QWidget):
+class CompareView(HelpCornerRoom, QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.note = QtWidgets.QLabel("Select two or more runs in the Runs list to compare them layer by layer.")
         self.note.setWordWrap(True)
         self.table = QtWidgets.QTableWidget()
         lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.note)
+        self.corner_layout = QtWidgets.QHBoxLayout()  # the note ends short of the "?" (a long one ran under it)
+        self.corner_layout.addWidget(self.note)
+        lay.addLayout(self.corner_layout)
         lay.addWidget(self.table, 1)
         corner_help_button(self, "compare-runs")
         self._key = None

@@ -14,8 +14,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from initscope.core.bn_points import normalize
 from initscope.core.config import TANH_GAIN, Config
 from initscope.core.theory import critical_gain, depth_curves, gain_curves, sweep_caption
-from initscope.gui.help import corner_help_button
-from initscope.gui.panels import PALETTE, Panel, block_color, blocks
+from initscope.gui.help import HelpCornerRoom, corner_help_button
+from initscope.gui.panels import PALETTE, Panel, block_color, blocks, set_plot_text_size
 
 if TYPE_CHECKING:
     from initscope.core.snapshot import Snapshot
@@ -103,30 +103,6 @@ class CaptionLabel(QtWidgets.QLabel):
         r = self.contentsRect().adjusted(self.margin(), self.margin(), -self.margin(), -self.margin())
         flags = int(self.alignment().value) | QtCore.Qt.TextFlag.TextWordWrap.value
         return self.fontMetrics().boundingRect(r, flags, self.text()).height() <= r.height()
-
-
-class HelpCornerRoom:
-    """For a view of several plots with one floating "?" (gui.help.corner_help_button) in its top-right
-    corner: its top row (the plots, or a button bar put above them) ends short of the "?", so it never sits
-    on the last plot's title. The room follows the font (presentation mode)."""
-
-    corner_layout: QtWidgets.QBoxLayout
-
-    def reserve_corner(self) -> None:
-        b = next((c for c in self.findChildren(QtWidgets.QToolButton, options=QtCore.Qt.FindChildOption.FindDirectChildrenOnly)
-                  if getattr(c, "help_key", None)), None)
-        self.corner_layout.setContentsMargins(0, 0, b.sizeHint().width() + 2 if b is not None else 0, 0)
-
-    def put_bar_above(self, bar: QtWidgets.QBoxLayout) -> None:
-        """A button bar above the plots, the "?" at its right end."""
-        self.layout().insertLayout(0, bar)
-        self.corner_layout = bar
-        self.reserve_corner()
-
-    def changeEvent(self, ev: QtCore.QEvent) -> None:
-        super().changeEvent(ev)
-        if ev.type() == QtCore.QEvent.Type.FontChange:
-            QtCore.QTimer.singleShot(0, self.reserve_corner)  # once the button has its new font too
 
 
 class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
@@ -353,8 +329,9 @@ class DepthSweepView(HelpCornerRoom, QtWidgets.QWidget):
             self.std_panel.legend.addItem(self.theory_curves[("std", "plain")], "theory (dashed)")
 
 
-class DeadNeuronMap(QtWidgets.QWidget):
-    """|out| > threshold over (examples x neurons) for one layer of the latest snapshot: white = saturated."""
+class DeadNeuronMap(HelpCornerRoom, QtWidgets.QWidget):
+    """|out| > threshold over (examples x neurons) for one layer of the latest snapshot: white = saturated.
+    Its layer row ends short of the panel's "?" (it sat on the combo box's arrow)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -377,8 +354,13 @@ class DeadNeuronMap(QtWidgets.QWidget):
         lay.addLayout(top)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.count)
+        self.corner_layout = top
         self.snapshot: Snapshot | None = None
         self.draws = 0
+
+    def set_scale(self, scale: float, point_size: float) -> None:
+        """Presentation mode: the map's title and axes grow with the rest (the labels follow the app font)."""
+        set_plot_text_size(self.plot, point_size if scale != 1.0 else None)
 
     def show_snapshot(self, snap: Snapshot | None, threshold: float = 0.97) -> None:
         if snap is self.snapshot and snap is not None:
@@ -451,6 +433,18 @@ class BatchNormFivePoints(QtWidgets.QWidget):
         lay.addWidget(self.label)
         self.out = np.zeros(5)
         self.update_points()
+
+    def set_scale(self, scale: float, point_size: float) -> None:
+        """Presentation mode: title, axes and the points grow with the rest."""
+        set_plot_text_size(self.plot, point_size if scale != 1.0 else None)
+        for pts in (self.inputs, self.outputs):
+            pts.setSize(12 * scale ** 0.5)
+        for line in self.lines:
+            line.setPen(pg.mkPen("#999", width=scale))
+        for curve in (self.gauss_in, self.gauss_out):
+            pen = pg.mkPen(curve.opts["pen"])
+            pen.setWidthF(2 * scale)
+            curve.setPen(pen)
 
     def values(self) -> list[float]:
         return [*self.FIXED, self.slider.value() / 100]
@@ -542,9 +536,8 @@ class ExplorerTabs(QtCore.QObject):
         self.map_tab = other
         for w, key in ((self.gain_view, "gain-sweep"), (self.depth_view, "depth-sweep"),
                        (self.dead_map, "dead-neurons"), (self.bn5, "batchnorm-five-points")):
-            corner_help_button(w, key)
-        self.gain_view.reserve_corner()  # the "?" exists now
-        self.depth_view.reserve_corner()
+            corner_help_button(w, key)  # a HelpCornerRoom's top row ends short of it
+        self.scale = (1.0, QtWidgets.QApplication.font().pointSizeF())  # presentation mode's, for views made later
         self.gain_btn.clicked.connect(self.run_gain)
         self.depth_btn.clicked.connect(self.run_depth)
         self.gain_view.gainPicked.connect(self.gainPicked)
@@ -611,6 +604,7 @@ class ExplorerTabs(QtCore.QObject):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.train_view)
         corner_help_button(self.train_view, "train-sweep")
+        self.train_view.set_scale(*self.scale)  # presentation mode may be on already
         self.train_view.run_requested.connect(self.runRequested)
         if self.cfg is not None and self.data is not None:
             self.train_view.set_base_config(self.cfg, self.data.path)
@@ -683,6 +677,14 @@ class ExplorerTabs(QtCore.QObject):
 
     def panels(self) -> list[Panel]:
         return [*self.gain_view.panels, self.depth_view.std_panel, self.depth_view.sat_panel, self.depth_view.grad_panel]
+
+    def set_scale(self, scale: float, point_size: float) -> None:
+        """Presentation mode for the views that are not Panels: the dead-neuron map, BatchNorm in five points and
+        the train sweep (made once torch is ready: it takes the scale then)."""
+        self.scale = (scale, point_size)
+        for view in (self.dead_map, self.bn5, self.train_view):
+            if view is not None:
+                view.set_scale(scale, point_size)
 
     def redraw(self) -> None:
         """Called from the window's redraw timer while the Explorer tab is shown: sweep points are drawn at most at

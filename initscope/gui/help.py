@@ -158,7 +158,33 @@ def corner_help_button(panel: QtWidgets.QWidget, key: str, margin: int = 2) -> Q
     keeper = _KeepInCorner(b, margin)
     panel.installEventFilter(keeper)
     keeper.place()
+    if isinstance(panel, HelpCornerRoom) and getattr(panel, "corner_layout", None) is not None:
+        panel.reserve_corner()
     return b
+
+
+class HelpCornerRoom:
+    """For a view with one floating "?" (gui.help.corner_help_button) in its top-right corner: its top row
+    (`corner_layout`: plots, a button bar or a form) ends short of the "?", so it never sits on a title or a
+    field. The room follows the font (presentation mode)."""
+
+    corner_layout: QtWidgets.QLayout
+
+    def reserve_corner(self) -> None:
+        b = next((c for c in self.findChildren(QtWidgets.QToolButton, options=QtCore.Qt.FindChildOption.FindDirectChildrenOnly)
+                  if getattr(c, "help_key", None)), None)
+        self.corner_layout.setContentsMargins(0, 0, b.sizeHint().width() + 2 if b is not None else 0, 0)
+
+    def put_bar_above(self, bar: QtWidgets.QBoxLayout) -> None:
+        """A button bar above the plots, the "?" at its right end."""
+        self.layout().insertLayout(0, bar)
+        self.corner_layout = bar
+        self.reserve_corner()
+
+    def changeEvent(self, ev: QtCore.QEvent) -> None:
+        super().changeEvent(ev)
+        if ev.type() == QtCore.QEvent.Type.FontChange:
+            QtCore.QTimer.singleShot(0, self.reserve_corner)  # once the button has its new font too
 
 
 def set_whats_this(widget: QtWidgets.QWidget, key: str) -> None:

@@ -1,14 +1,15 @@
 """Is anything on screen cut off? A generic walk over the visible widget tree, for tests and `screenshot`.
 
 A widget is reported when it is visible and either (a) smaller than its minimum size hint (its text or
-controls cannot fit), or (b) not inside its parent's rectangle (its parent cuts it). Widgets inside a
+controls cannot fit), (b) not inside its parent's rectangle (its parent cuts it), or (c) under a panel's
+floating "?". Widgets inside a
 scroll area's viewport are exempt from (b): scrolling to them is how they are meant to be reached.
 Plot contents (pyqtgraph's QGraphicsView children) are checked by their own tests, not here.
 """
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 # widgets whose minimum size hint is not a promise of their own (they elide, scroll or stretch by design)
 _ELASTIC = (QtWidgets.QScrollBar, QtWidgets.QAbstractScrollArea, QtWidgets.QSplitterHandle, QtWidgets.QStatusBar,
@@ -69,6 +70,35 @@ def clipped_widgets(root: QtWidgets.QWidget, tolerance: int = 1) -> list[str]:
             out.append(f"{name}: {g.x()},{g.y()} {g.width()}x{g.height()} is cut by its parent "
                        f"{type(parent).__name__} ({parent.width()}x{parent.height()})")
     out += _clipped_plots(root, tolerance)
+    out += _under_help_buttons(root, tolerance)
+    return out
+
+
+# what a floating "?" must never cover: something to read or to use
+_CONTROLS = (QtWidgets.QAbstractButton, QtWidgets.QComboBox, QtWidgets.QLineEdit, QtWidgets.QAbstractSpinBox,
+             QtWidgets.QAbstractSlider, QtWidgets.QLabel)
+
+
+def _under_help_buttons(root: QtWidgets.QWidget, tolerance: int) -> list[str]:
+    """A panel's "?" floats over its corner (gui.help.corner_help_button): a control or text it lies on is
+    half hidden (it sat on the dead-neuron map's layer box, and on the train sweep's values field)."""
+    out = []
+    helps = [b for b in root.findChildren(QtWidgets.QToolButton)
+             if getattr(b, "help_key", None) and b.isVisibleTo(root) and not _parked(b)]
+    if not helps:
+        return out
+    controls = [w for w in root.findChildren(QtWidgets.QWidget)
+                if isinstance(w, _CONTROLS) and w.isVisibleTo(root) and not _parked(w)
+                and not getattr(w, "help_key", None) and not isinstance(w.parentWidget(), _COMPOSITE)
+                and not (isinstance(w, QtWidgets.QLabel) and not w.text())]
+    for b in helps:
+        box = QtCore.QRect(b.mapTo(root, QtCore.QPoint(0, 0)), b.size()).adjusted(tolerance, tolerance,
+                                                                                    -tolerance, -tolerance)
+        for w in controls:
+            if _scroll_viewport(w) is not None and _scroll_viewport(w) is not _scroll_viewport(b):
+                continue  # scrolled content: what lies under the "?" depends on the scroll position
+            if box.intersects(_drawn_rect(w).translated(w.mapTo(root, QtCore.QPoint(0, 0)))):
+                out.append(f"the \"?\" of {b.help_key!r} lies on {type(w).__name__}({w.objectName() or _label(w)})")
     return out
 
 
@@ -116,6 +146,17 @@ def _clipped_plots(root: QtWidgets.QWidget, tolerance: int) -> list[str]:
                     out.append(f"title {lab.text!r} is {lab.item.boundingRect().width():.0f} px in a "
                                f"{item.width():.0f} px plot")
     return out
+
+
+def _drawn_rect(w: QtWidgets.QWidget) -> QtCore.QRect:
+    """Where w draws, in its own coordinates: a label only where its text is (it may be wider than that)."""
+    if not isinstance(w, QtWidgets.QLabel):
+        return w.rect()
+    text = w.text()
+    if QtGui.Qt.mightBeRichText(text):
+        text = QtGui.QTextDocumentFragment.fromHtml(text).toPlainText()
+    flags = int(w.alignment().value) | (QtCore.Qt.TextFlag.TextWordWrap.value if w.wordWrap() else 0)
+    return w.fontMetrics().boundingRect(w.contentsRect(), flags, text)
 
 
 def _parked(w: QtWidgets.QWidget) -> bool:

@@ -57,6 +57,23 @@ def block_color(name: str, block_of: dict[int, int]) -> str:
     return PALETTE[block_of.get(idx, idx) % len(PALETTE)]
 
 
+def set_plot_text_size(plot: pg.PlotItem, point_size: float | None, title_size: str = "11pt") -> None:
+    """Presentation mode for a plain pyqtgraph plot (not a Panel: the dead-neuron map, BatchNorm in five points,
+    the train sweep's plots): its title, axis titles and ticks at point_size; None puts back title_size (the
+    title's own) and the app font."""
+    font = QtGui.QFont()
+    if point_size is not None:
+        font.setPointSizeF(point_size)
+    for side in ("left", "bottom"):
+        ax = plot.getAxis(side)
+        ax.setTickFont(font if point_size is not None else None)
+        ax.label.setFont(font)
+        ax.resizeEvent()  # the axis title is placed by hand: move it to where its new size goes
+    if plot.titleLabel.isVisible():
+        plot.titleLabel.setText(plot.titleLabel.text,
+                                size=title_size if point_size is None else f"{point_size * 1.1:.0f}pt")
+
+
 def run_tag(name: str) -> str:
     """'A3: BatchNorm on' -> 'A3', for legends where the whole run name would not fit."""
     return name.split(":")[0].strip()[:12]

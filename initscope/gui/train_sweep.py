@@ -31,12 +31,17 @@ from initscope.core.train_sweep import (
     SweepSpec,
     parse_values,
 )
+from initscope.gui.help import HelpCornerRoom
+from initscope.gui.panels import set_plot_text_size
+from initscope.gui.presentation import FONT_SCALE
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 DEFAULT_VALUES = {"gain": "0.25,0.5,1,5/3,2,3", "output_factor": "0.01,0.1,0.3,1", "depth": "1,2,4,8",
                   "width": "25,50,100,200", "lr": "0.01,0.03,0.1,0.3", "scheme": "kaiming,naive",
                   "batchnorm": "off,on"}
 NO_FIELD = "(none)"
+CELL_MIN = (170, 160)  # px: a small multiple's least size at the normal font (presentation: larger)
+CELL_TITLE_SIZE = "8pt"  # the small multiples' titles (presentation mode: the axes' size x 1.1)
 
 
 def _label(v) -> str:
@@ -70,7 +75,7 @@ class SweepRunner(QtCore.QObject):
             self.failed.emit(f"{type(e).__name__}: {e}")
 
 
-class TrainSweepView(QtWidgets.QWidget):
+class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
     """Pick a field and values, run, watch; click a summary point to open its run."""
 
     run_requested = QtCore.Signal(str)  # a saved .initscope run of the clicked point
@@ -87,6 +92,7 @@ class TrainSweepView(QtWidgets.QWidget):
         self._runner: SweepRunner | None = None
         self.backend = None
         self.save_dir: str | None = None
+        self.scale, self.point_size = 1.0, None  # presentation mode's (set_scale)
         self._build()
 
     # --- layout ------------------------------------------------------------------
@@ -122,40 +128,80 @@ class TrainSweepView(QtWidgets.QWidget):
         self.status = QtWidgets.QLabel("set a field and values, then Run sweep")
         self.status.setWordWrap(True)
 
-        # a grid, not one long row: the view fits beside the side panel at 1024 px, presentation mode included
+        # three rows of fields and one of buttons: the plots keep room in presentation mode at 1024x700 (the
+        # four-row form and two rows of buttons left them 20 px), and it all fits beside the side panel at 1024 px
         form = QtWidgets.QGridLayout()
-        for i, (label, w) in enumerate((("field", self.param), ("values", self.values), ("and", self.param2),
-                                        ("values", self.values2), ("seeds", self.seeds), ("steps", self.steps),
-                                        ("workers", self.workers))):
-            row, col = divmod(i, 2)
-            form.addWidget(QtWidgets.QLabel(label), row, 2 * col)
-            form.addWidget(w, row, 2 * col + 1)
+        for row, pairs in enumerate(((("field", self.param), ("values", self.values)),
+                                     (("and", self.param2), ("values", self.values2)),
+                                     (("seeds", self.seeds), ("steps", self.steps), ("workers", self.workers)))):
+            for col, (label, w) in enumerate(pairs):
+                form.addWidget(QtWidgets.QLabel(label), row, 2 * col)
+                wide = len(pairs) == 2 and col == 1  # a values field spans the rest of the row
+                form.addWidget(w, row, 2 * col + 1, 1, 3 if wide else 1)
         form.setColumnStretch(3, 1)
-        buttons = QtWidgets.QGridLayout()
-        for i, b in enumerate((self.run_btn, self.cancel_btn, self.load_btn, self.save_btn, self.export_btn)):
-            buttons.addWidget(b, *divmod(i, 3))
-        buttons.addWidget(self.status, 2, 0, 1, 3)
-        buttons.setColumnStretch(3, 1)
+        buttons = QtWidgets.QHBoxLayout()
+        for b in (self.run_btn, self.cancel_btn, self.load_btn, self.save_btn, self.export_btn):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
 
-        self.summary = pg.PlotWidget()
+        self.summary = pg.GraphicsLayoutWidget()
         self.summary.setBackground("w")
-        self.summary.showGrid(x=True, y=True, alpha=0.3)
-        self.summary.setLabel("left", "final val loss")
-        self.summary.setTitle("Final val loss", color="#333")  # mean over seeds; the band is ± one std
-        self.legend = self.summary.addLegend(offset=(-10, 10))
+        self.summary_plot = self.summary.addPlot(row=0, col=0)
+        self.summary_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.summary_plot.setLabel("left", "val loss")  # short: the title says "final"; the long one was cut at 1024x700
+        self.summary_plot.setTitle("Final val loss", color="#333")  # mean over seeds; the band is ± one std
+        # the variants' key under the plot, off the data (inside it, it sat on the lines); one variant has none
+        self.legend = pg.LegendItem(labelTextSize="9pt")
+        self.summary.addItem(self.legend, row=1, col=0)
+        self.legend.setVisible(False)
+        # the small multiples, as many to a row as fit at a readable size, the rest below (it scrolls): in a fixed
+        # values x variants grid, six gains beside the side panel were 40 px wide, and two variants in
+        # presentation mode at 1024x700 were 20 px tall
         self.grid = pg.GraphicsLayoutWidget()
         self.grid.setBackground("w")
+        self.grid_scroll = QtWidgets.QScrollArea()
+        self.grid_scroll.setWidgetResizable(True)
+        self.grid_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.grid_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.grid_scroll.setWidget(self.grid)
+        self.grid_scroll.viewport().installEventFilter(self)
+        self.grid_cols = 0
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        split.addWidget(self.grid)
+        split.addWidget(self.grid_scroll)
         split.addWidget(self.summary)
         split.setSizes([500, 500])
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(form)
+        self.corner_layout = form  # the form ends short of the panel's "?" (it sat on the values field)
         lay.addLayout(buttons)
+        lay.addWidget(self.status)
         lay.addWidget(split, 1)
         self.lines: dict[str, pg.PlotDataItem] = {}  # variant label -> mean line
         self.bands: dict[str, pg.FillBetweenItem] = {}
         self.cells: dict[tuple[int, int], pg.PlotItem] = {}
+
+    def set_scale(self, scale: float, point_size: float) -> None:
+        """Presentation mode: the plots' titles, axes, legend and lines grow with the rest; cells made by a
+        later sweep take the same."""
+        self.scale, self.point_size = scale, (point_size if scale != 1.0 else None)
+        set_plot_text_size(self.summary_plot, self.point_size)
+        size = "9pt" if self.point_size is None else f"{self.point_size:.0f}pt"
+        self.legend.opts["labelTextSize"] = size
+        for _, label in self.legend.items:
+            label.setText(label.text, size=size)
+        for line in self.lines.values():
+            line.setPen(pg.mkPen(line.opts["pen"].color(), width=2 * scale))
+            line.setSymbolSize(8 * scale ** 0.5)
+        for cell in self.cells.values():
+            self._scale_cell(cell)
+        self.grid_cols = 0
+        self._place_cells()
+
+    def _scale_cell(self, cell: pg.PlotItem) -> None:
+        set_plot_text_size(cell, self.point_size, title_size=CELL_TITLE_SIZE)
+        cell.getAxis("left").setWidth(28 if self.point_size is None else None)  # narrow, unless its ticks grew
+        for item in cell.listDataItems():
+            item.setPen(pg.mkPen(item.opts["pen"].color(), width=self.scale))
 
     def _default_values(self, name: str) -> str:
         """The field's usual range, with the current setting in it, so a sweep starts around what is on screen."""
@@ -293,34 +339,67 @@ class TrainSweepView(QtWidgets.QWidget):
         return f"{spec.param2}={_label(v2)}" if spec.param2 else "val loss"
 
     def _setup_plots(self, spec: SweepSpec) -> None:
-        self.summary.clear()
+        self.summary_plot.clear()
         self.legend.clear()
         self.lines, self.bands = {}, {}
         _, ticks = self._x(spec)
-        self.summary.setLabel("bottom", spec.param)
-        self.summary.getAxis("bottom").setTicks([ticks] if ticks else None)
+        self.summary_plot.setLabel("bottom", spec.param)
+        self.summary_plot.getAxis("bottom").setTicks([ticks] if ticks else None)
         for j, v2 in enumerate(spec.variants):
             color = PALETTE[j % len(PALETTE)]
             label = self._variant_label(spec, v2)
             lo, hi = pg.PlotCurveItem(pen=pg.mkPen(None)), pg.PlotCurveItem(pen=pg.mkPen(None))
             band = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(color + "40"))
-            self.summary.addItem(lo)
-            self.summary.addItem(hi)
-            self.summary.addItem(band)
-            line = self.summary.plot([], [], pen=pg.mkPen(color, width=2), symbol="o", symbolSize=8,
-                                     symbolBrush=color, name=label)
+            self.summary_plot.addItem(lo)
+            self.summary_plot.addItem(hi)
+            self.summary_plot.addItem(band)
+            line = self.summary_plot.plot([], [], pen=pg.mkPen(color, width=2 * self.scale), symbol="o",
+                                     symbolSize=8 * self.scale ** 0.5, symbolBrush=color, name=label)
             line.sigPointsClicked.connect(lambda _item, pts, _ev=None, j=j: self._clicked(j, pts))
             self.lines[label], self.bands[label] = line, band
+            if len(spec.variants) > 1:
+                self.legend.addItem(line, label)
+        self.legend.setColumnCount(min(len(spec.variants), 3))
+        self.legend.setVisible(len(spec.variants) > 1)
         self.grid.clear()
         self.cells = {}
         for j, v2 in enumerate(spec.variants):
             for i, v in enumerate(spec.values):
                 title = f"{spec.param}={_label(v)}" + (f", {_label(v2)}" if spec.param2 else "")
-                cell = self.grid.addPlot(row=j, col=i, title=f"<span style='font-size:8pt'>{title}</span>")
+                cell = pg.PlotItem()
+                cell.setTitle(title, size=CELL_TITLE_SIZE)
                 cell.setLogMode(y=False)
                 cell.hideButtons()
-                cell.getAxis("left").setWidth(28)
+                self._scale_cell(cell)
                 self.cells[(i, j)] = cell
+        self.grid_cols = 0
+        self._place_cells()
+
+    def _cell_size(self) -> tuple[int, int]:
+        """The least size of a small multiple: a 100 px data area beside its axes, under its title; larger with
+        presentation mode's fonts."""
+        f = 1.0 if self.point_size is None else FONT_SCALE
+        return round(CELL_MIN[0] * f), round(CELL_MIN[1] * f)
+
+    def _place_cells(self) -> None:
+        """The cells in reading order (variant by variant), as many to a row as fit the width."""
+        if not self.cells:
+            self.grid.setMinimumHeight(0)
+            return
+        w, h = self._cell_size()
+        cols = max(1, min(len(self.cells), self.grid_scroll.viewport().width() // w))
+        if cols != self.grid_cols:
+            self.grid_cols = cols
+            self.grid.clear()
+            order = sorted(self.cells, key=lambda ij: (ij[1], ij[0]))
+            for k, ij in enumerate(order):
+                self.grid.addItem(self.cells[ij], row=k // cols, col=k % cols)
+        self.grid.setMinimumHeight(-(-len(self.cells) // cols) * h)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.grid_scroll.viewport() and event.type() == QtCore.QEvent.Type.Resize:
+            self._place_cells()
+        return False
 
     def _draw(self, results: SweepResults) -> None:
         spec = results.spec
@@ -346,7 +425,7 @@ class TrainSweepView(QtWidgets.QWidget):
                     continue
                 ok = np.isfinite(r.curve)
                 color = "#d62728" if r.status != "finished" else PALETTE[k % len(PALETTE)]
-                cell.plot(r.curve_steps[ok], r.curve[ok], pen=pg.mkPen(color, width=1))
+                cell.plot(r.curve_steps[ok], r.curve[ok], pen=pg.mkPen(color, width=self.scale))
             bad = [r for _, r in p.runs if r is not None and r.status != "finished"]
             if bad:
                 txt = pg.TextItem(bad[0].status, color="#d62728", anchor=(0, 0))
@@ -435,10 +514,10 @@ class TrainSweepView(QtWidgets.QWidget):
         self.export_btn.setEnabled(True)
 
     def export_png(self, path: str | Path, width: int = 1600) -> None:
-        """The summary plot as a PNG (pyqtgraph's exporter, widened for slides)."""
+        """The summary plot and its key as a PNG (pyqtgraph's exporter, widened for slides)."""
         from pyqtgraph.exporters import ImageExporter
 
-        exporter = ImageExporter(self.summary.plotItem)
+        exporter = ImageExporter(self.summary.ci)
         exporter.parameters()["width"] = width
         exporter.export(str(path))
 
