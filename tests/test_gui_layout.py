@@ -302,3 +302,33 @@ def test_presentation_mode_grows_the_text_of_every_plot(make_initscope_window, q
     after = plot_texts(w)
     assert {t: (round(h), ax and round(ax)) for t, (h, ax) in after.items()} == \
         {t: (round(h), ax and round(ax)) for t, (h, ax) in before.items()}
+
+
+def test_an_overlays_run_key_lies_off_the_loss_data(make_initscope_window, qtbot):
+    """The loss panel's key of an overlay's runs sat inside the data area, on the curve of a run that stays near
+    the uniform guess; it now goes beside or under the plot like every panel's legend, and leaves with the
+    overlay."""
+    import pyqtgraph as pg
+
+    d = make_initscope_window(preset("deep-nobn"), size=(1024, 700))
+    w = d.window
+    loss = w.overview.panels[0]
+    a = d.train(200, every=100)
+    d.set_gain(0.2)
+    b = d.train(200, every=100)
+    d.select_runs(a, b)
+    for present in (False, True):
+        w.present_act.setChecked(present)
+        settle(qtbot, 300)
+        d.render()
+        settle(qtbot, 100)
+        keys = [i for i in loss.view.scene().items() if isinstance(i, pg.LegendItem) and i.isVisible() and i.items]
+        assert len(keys) == 1 and len(keys[0].items) == 2, present  # one entry per run
+        data = loss.plot.vb.sceneBoundingRect()
+        for _, lab in keys[0].items:
+            assert not lab.sceneBoundingRect().intersects(data), (present, lab.text)
+    w.present_act.setChecked(False)
+    d.select_runs(a)
+    settle(qtbot, 200)
+    d.render()
+    assert not any(isinstance(i, pg.LegendItem) and i.isVisible() and i.items for i in loss.view.scene().items())

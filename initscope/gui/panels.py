@@ -190,8 +190,12 @@ class Panel(QtWidgets.QWidget):
         layout.activate()
 
     def _place_legend(self, force: bool) -> None:
-        if not self.legend.items:
+        if not self.legend.items:  # an empty legend (the loss panel's for one run) gives the plot its room back
+            self.legend.setMinimumWidth(0)
+            self.legend.setVisible(False)
+            self.legend_below = None  # placed afresh when it has entries again
             return
+        self.legend.setVisible(True)
         wide = self.legend_labels
         label_w = max(_text_width(t, self.legend.opts["labelTextSize"]) for t in wide) + 28  # sample and spacing
         axis_w = self.plot.getAxis("left").width()
@@ -370,7 +374,9 @@ class Panel(QtWidgets.QWidget):
 
 class LossPanel(Panel):
     def __init__(self, parent=None):
-        super().__init__("Loss", "step", "loss", legend=False, parent=parent)
+        # a legend for an overlay's runs only (beside or under the plot, as every panel's): inside the data area
+        # it lay on the curve of a run that stays at the uniform guess
+        super().__init__("Loss", "step", "loss", legend=True, parent=parent)
         # opaque: (31, 119, 180) at alpha 60 over white. Translucent, it cost 3x the paint in the window (2.8 ms
         # against 0.9 ms a frame, measured in a 200k-step run): blending each stroke into the backing store
         self.raw = self.plot.plot(pen=pg.mkPen((202, 223, 237), width=1))
@@ -390,9 +396,6 @@ class LossPanel(Panel):
         self.logy = QtWidgets.QCheckBox("log y", self)
         self.logy.toggled.connect(self._log_toggled)
         self.logy.move(6, 4)
-        self.overlay_legend = pg.LegendItem(offset=(-10, 30), labelTextSize="8pt")
-        self.overlay_legend.setParentItem(self.plot.vb)
-        self.overlay_legend.setVisible(False)
         self._smooth_n = 0
         self._smooth_buf = np.zeros(0)
         self._smooth_key = None
@@ -409,10 +412,6 @@ class LossPanel(Panel):
         label_font = QtGui.QFont()
         label_font.setPointSizeF(point_size)
         self.ref.label.setFont(label_font)  # "uniform guess 3.30" grows with the rest
-        size = f"{8 * point_size / self.base_point_size:.0f}pt"  # the overlay's run names, as the other legends
-        self.overlay_legend.opts["labelTextSize"] = size
-        for _, label in self.overlay_legend.items:
-            label.setText(label.text, size=size)
 
     # --- y range: linear or log10, always finite and including the uniform guess -----------------------
     def _set_ref(self, ref: float) -> None:
@@ -458,7 +457,6 @@ class LossPanel(Panel):
     def show_single(self, key, loss: np.ndarray, first_step: int, init_loss: float | None, ref: float,
                     total: int | None) -> None:
         """One run (or a preview: no losses yet, only the step-0 marker)."""
-        self.overlay_legend.setVisible(False)
         if self.curves:
             self.clear_series()
         for item in (self.raw, self.smooth, self.start):
@@ -520,10 +518,6 @@ class LossPanel(Panel):
         names = [r[0] for r in runs]
         self.set_series(names, ["#1f4e9a"] * len(runs), 2, names, [RUN_STYLES[k % len(RUN_STYLES)]
                                                                     for k in range(len(runs))])
-        self.overlay_legend.clear()
-        for n in names:
-            self.overlay_legend.addItem(self.curves[n], n)
-        self.overlay_legend.setVisible(True)
         self._yr = [ref, ref]
         done = 0
         for name, loss, first in runs:
@@ -548,7 +542,6 @@ class LossPanel(Panel):
             item.setData([], [])
         self._env_key, self._env_n, self._src = None, 0, (np.zeros(0, np.float32), 0)
         self.clear_series()
-        self.overlay_legend.setVisible(False)
         self.draws += 1
 
     def plotted(self) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
