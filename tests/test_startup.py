@@ -280,3 +280,31 @@ def test_the_launchs_forked_training_process_trains_and_stops(tmp_path):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["forked"] == ("fork" if sys.platform.startswith("linux") else "spawn")
     assert got["status"] == "finished" and got["steps"] == 300 and 2.0 < got["val"] < 3.4
+
+
+@pytest.mark.parametrize("how", ["--present", "remembered"])
+def test_leaving_presentation_mode_asked_for_at_launch_gives_back_the_whole_window(qtbot, how):
+    """`initscope gui --present`, or presentation mode remembered: its layout to go back to was taken while the
+    docks and the toolbar were being added to the window on screen, not yet shown or sized, so leaving it hid
+    them all, and then (shown) gave the side panel 489 px instead of its 382."""
+    from initscope.gui.app import launch
+
+    _app, win = launch(default_config(), argparse.Namespace())  # the layout of a plain launch
+    qtbot.waitUntil(lambda: win.built, timeout=30_000)
+    qtbot.wait(300)
+    plain = (win.controls_dock.width(), win.tabs.width())
+    win.present_act.setChecked(how == "remembered")  # remembered at close
+    win.close()
+    qtbot.wait(200)
+    _app, win = launch(default_config(), argparse.Namespace(present=how == "--present"))
+    try:
+        qtbot.waitUntil(lambda: win.built and win.present_act.isChecked(), timeout=30_000)
+        qtbot.wait(300)
+        win.present_act.setChecked(False)
+        qtbot.wait(300)
+        toolbar = win.findChild(QtWidgets.QToolBar)
+        assert toolbar.isVisible() and win.controls_dock.isVisible() and win.panel_act.isChecked()
+        assert win.controls_dock.width() == plain[0]  # the side panel as it was
+        assert abs(win.tabs.width() - plain[1]) <= 4  # (offscreen, a restored window can differ by its 2 px frame)
+    finally:
+        win.close()

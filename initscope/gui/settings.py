@@ -170,11 +170,19 @@ class Settings:
     # --- the main window as a whole ----------------------------------------------------------------------
     def restore_main_window(self, win) -> None:
         """Geometry, docks, the explorer's splitter and presentation mode; a line in the status bar if
-        anything remembered could not be used."""
+        anything remembered could not be used. Into a window on screen (the launch builds its docks into the
+        shown window) once the new docks have been laid out: restored at once, the side panel came back 496 px
+        wide instead of its 382."""
+        if win.isVisible():
+            QtCore.QTimer.singleShot(0, lambda: self._restore_main_window(win))
+        else:
+            self._restore_main_window(win)
+
+    def _restore_main_window(self, win) -> None:
         self.restore_window(win, {"explorer": win.explorer.map_tab})
         if self.qs.value("window/state") is not None:  # restored (it sets each dock's visibility): hidden last time?
             win.panel_act.setChecked(not win.controls_dock.isHidden())
-        win.present_act.setChecked(self.presentation)
+        win.present_act.setChecked(self.presentation)  # after the layout it keeps to go back to is in place
         if self.message:
             win.statusBar().showMessage(self.message, 15_000)
 

@@ -65,6 +65,12 @@ def setup_ui(win) -> None:
 
     build_actions(win)
     win.status = StatusLine(win.statusBar())
+    # added to a window already on screen (the app's launch), the docks and the toolbar count as hidden until Qt
+    # shows them: a layout saved before then (presentation mode asked for at launch, to go back to) had them
+    # hidden, and leaving presentation mode hid the side panel and the toolbar
+    for w in (win.controls_dock, win.runs_dock, *win.findChildren(QtWidgets.QToolBar)):
+        w.show()
+    win.controls_dock.raise_()
 
 
 def _dock(win, title: str, name: str, widget) -> QtWidgets.QDockWidget:
