@@ -15,7 +15,7 @@ from initscope.core.bn_points import normalize
 from initscope.core.config import TANH_GAIN, Config
 from initscope.core.theory import critical_gain, depth_curves, gain_curves, sweep_caption
 from initscope.gui.help import HelpCornerRoom, corner_help_button
-from initscope.gui.panels import PALETTE, Panel, block_color, blocks, set_plot_text_size
+from initscope.gui.panels import PALETTE, Panel, block_color, blocks, fit_axis_title, fit_title, set_plot_text_size
 
 if TYPE_CHECKING:
     from initscope.core.snapshot import Snapshot
@@ -341,8 +341,11 @@ class DeadNeuronMap(HelpCornerRoom, QtWidgets.QWidget):
         self.count.setWordWrap(True)
         self.view = pg.GraphicsLayoutWidget()
         self.plot = self.view.addPlot(title="Dead-neuron map")
-        self.plot.setLabel("bottom", "neuron (white: saturated)")
-        self.plot.setLabel("left", "example in the batch")
+        # axis titles, long and short: the short ones where the long ones would be cut (presentation mode)
+        self.axis_titles = {"bottom": ("neuron (white: saturated)", "neuron"), "left": ("example in the batch", "example")}
+        for side, (full, _) in self.axis_titles.items():
+            self.plot.setLabel(side, full)
+            self.plot.getAxis(side).geometryChanged.connect(self._fit_axis_titles, QtCore.Qt.ConnectionType.QueuedConnection)
         self.plot.invertY(True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
@@ -361,6 +364,11 @@ class DeadNeuronMap(HelpCornerRoom, QtWidgets.QWidget):
     def set_scale(self, scale: float, point_size: float) -> None:
         """Presentation mode: the map's title and axes grow with the rest (the labels follow the app font)."""
         set_plot_text_size(self.plot, point_size if scale != 1.0 else None)
+        self._fit_axis_titles()
+
+    def _fit_axis_titles(self) -> None:
+        for side, (full, short) in self.axis_titles.items():
+            fit_axis_title(self.plot.getAxis(side), full, short)
 
     def show_snapshot(self, snap: Snapshot | None, threshold: float = 0.97) -> None:
         if snap is self.snapshot and snap is not None:
@@ -411,7 +419,7 @@ class BatchNormFivePoints(QtWidgets.QWidget):
         self.label = QtWidgets.QLabel()
         self.label.setWordWrap(True)
         self.view = pg.GraphicsLayoutWidget()
-        self.plot = self.view.addPlot(title="BatchNorm in five points")
+        self.plot = self.view.addPlot(title=self.TITLE[0])
         self.plot.setLabel("bottom", "value")
         self.plot.getAxis("left").setTicks([[(0, "outputs"), (1, "inputs")]])
         self.plot.setYRange(-0.35, 1.45)
@@ -434,9 +442,19 @@ class BatchNormFivePoints(QtWidgets.QWidget):
         self.out = np.zeros(5)
         self.update_points()
 
+    TITLE = ("BatchNorm in five points", "BatchNorm")  # the short one where the long one is cut
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        fit_title(self.plot, *self.TITLE, room=self.view.width() - self.plot.getAxis("left").width() - 12)
+
     def set_scale(self, scale: float, point_size: float) -> None:
         """Presentation mode: title, axes and the points grow with the rest."""
         set_plot_text_size(self.plot, point_size if scale != 1.0 else None)
+        self._fit_title()
         for pts in (self.inputs, self.outputs):
             pts.setSize(12 * scale ** 0.5)
         for line in self.lines:

@@ -156,7 +156,8 @@ def _drawn_rect(w: QtWidgets.QWidget) -> QtCore.QRect:
     if QtGui.Qt.mightBeRichText(text):
         text = QtGui.QTextDocumentFragment.fromHtml(text).toPlainText()
     flags = int(w.alignment().value) | (QtCore.Qt.TextFlag.TextWordWrap.value if w.wordWrap() else 0)
-    return w.fontMetrics().boundingRect(w.contentsRect(), flags, text)
+    # within the label: a longer line is cut or elided ("…") at its edge, not drawn past it
+    return w.fontMetrics().boundingRect(w.contentsRect(), flags, text) & w.contentsRect()
 
 
 def _parked(w: QtWidgets.QWidget) -> bool:

@@ -74,6 +74,25 @@ def set_plot_text_size(plot: pg.PlotItem, point_size: float | None, title_size: 
                                 size=title_size if point_size is None else f"{point_size * 1.1:.0f}pt")
 
 
+def fit_axis_title(ax: pg.AxisItem, full: str, short: str) -> None:
+    """An axis title that fits its axis: `full` when it does, else `short` (for plots that are not Panels;
+    a Panel refits its own in fit_axis_labels)."""
+    length = ax.height() if ax.orientation in ("left", "right") else ax.width()
+    if ax.labelText != full:
+        ax.setLabel(full)  # measured as drawn (the label's HTML is wider than its plain text)
+    if ax.label.boundingRect().width() > length + 1:
+        ax.setLabel(short)
+
+
+def fit_title(plot: pg.PlotItem, full: str, short: str, room: float) -> None:
+    """A plot title that fits `room` px (the view's width less the y axis): `full` when it does, else `short`."""
+    lab = plot.titleLabel
+    if lab.text != full:
+        lab.setText(full)
+    if lab.item.boundingRect().width() > room:
+        lab.setText(short)
+
+
 def run_tag(name: str) -> str:
     """'A3: BatchNorm on' -> 'A3', for legends where the whole run name would not fit."""
     return name.split(":")[0].strip()[:12]

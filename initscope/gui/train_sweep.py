@@ -114,9 +114,13 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
             lambda name: self.values2.setText("" if name == NO_FIELD else self._default_values(name)))
         self.run_btn = QtWidgets.QPushButton("Run sweep")
         self.cancel_btn = QtWidgets.QPushButton("Cancel")
-        self.save_btn = QtWidgets.QPushButton("Save JSON…")
+        # short names: the row fits beside the side panel in presentation mode at 1024 px (the tooltips say more)
+        self.save_btn = QtWidgets.QPushButton("Save…")
+        self.save_btn.setToolTip("save the sweep's results (final losses per point and seed) as JSON")
         self.export_btn = QtWidgets.QPushButton("Export PNG…")
-        self.load_btn = QtWidgets.QPushButton("Load JSON…")
+        self.export_btn.setToolTip("the summary plot and its key as a PNG, 1600 px wide, for slides")
+        self.load_btn = QtWidgets.QPushButton("Open…")
+        self.load_btn.setToolTip("show a sweep saved as JSON (Save…, or `initscope sweep train --json-out`)")
         self.cancel_btn.setEnabled(False)
         self.save_btn.setEnabled(False)
         self.export_btn.setEnabled(False)
@@ -130,15 +134,20 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
 
         # three rows of fields and one of buttons: the plots keep room in presentation mode at 1024x700 (the
         # four-row form and two rows of buttons left them 20 px), and it all fits beside the side panel at 1024 px
+        # (the run's sizes are a row of their own, not in the grid: aligned under the wide field boxes they made
+        # the view too wide to sit beside the side panel in presentation mode at 1024 px)
         form = QtWidgets.QGridLayout()
         for row, pairs in enumerate(((("field", self.param), ("values", self.values)),
-                                     (("and", self.param2), ("values", self.values2)),
-                                     (("seeds", self.seeds), ("steps", self.steps), ("workers", self.workers)))):
+                                     (("and", self.param2), ("values", self.values2)))):
             for col, (label, w) in enumerate(pairs):
                 form.addWidget(QtWidgets.QLabel(label), row, 2 * col)
-                wide = len(pairs) == 2 and col == 1  # a values field spans the rest of the row
-                form.addWidget(w, row, 2 * col + 1, 1, 3 if wide else 1)
+                form.addWidget(w, row, 2 * col + 1)
         form.setColumnStretch(3, 1)
+        sizes = QtWidgets.QHBoxLayout()
+        for label, w in (("seeds", self.seeds), ("steps", self.steps), ("workers", self.workers)):
+            sizes.addWidget(QtWidgets.QLabel(label))
+            sizes.addWidget(w)
+        sizes.addStretch(1)
         buttons = QtWidgets.QHBoxLayout()
         for b in (self.run_btn, self.cancel_btn, self.load_btn, self.save_btn, self.export_btn):
             buttons.addWidget(b)
@@ -173,6 +182,7 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(form)
         self.corner_layout = form  # the form ends short of the panel's "?" (it sat on the values field)
+        lay.addLayout(sizes)
         lay.addLayout(buttons)
         lay.addWidget(self.status)
         lay.addWidget(split, 1)
