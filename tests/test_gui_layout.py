@@ -378,3 +378,31 @@ def small_plots(w, floor: int) -> list[str]:
                 if isinstance(item, pg.PlotItem) and min(item.vb.width(), item.vb.height()) < floor:
                     out.append(f"plot {item.titleLabel.text!r}: {item.vb.width():.0f}x{item.vb.height():.0f} px")
     return out
+
+
+def test_the_bars_labels_never_run_together(make_initscope_window, qtbot):
+    """At init the saturation and update:data panels draw a bar per layer, labelled under it. Narrow (presentation
+    mode at 1024x700 with the side panel back) "L5 TanL8 TanL11 Tanh" ran together (seen under Xvfb): the labels
+    shorten to the layer's name, then every other one."""
+    from PySide6 import QtGui
+
+    d = make_initscope_window(preset("deep-bn"), size=(1024, 700))
+    w = d.window
+    for present, panel in ((False, True), (True, False), (True, True)):
+        w.present_act.setChecked(present)
+        if w.panel_act.isChecked() != panel:
+            w.panel_act.trigger()
+        settle(qtbot, 300)
+        d.render()
+        settle(qtbot, 100)
+        for p in w.overview.panels[1::2]:  # saturation, update:data: bars at init
+            assert p.mode == "bars"
+            ax = p.plot.getAxis("bottom")
+            fm = QtGui.QFontMetricsF(ax.style["tickFont"] or QtWidgets.QApplication.font())
+            shown = [(x, t) for x, t in ax._tickLevels[0] if t]  # the ticks the axis draws
+            px = ax.width() / len(p.bar_data)  # one bar's width on screen
+            gaps = [(x1 - x0) * px - (fm.horizontalAdvance(t0) + fm.horizontalAdvance(t1)) / 2
+                    for (x0, t0), (x1, t1) in zip(shown, shown[1:])]
+            assert min(gaps) > 0, (present, panel, p.title, shown, px)
+            assert len(shown) >= len(p.bar_data) / 2
+    w.present_act.setChecked(False)

@@ -145,6 +145,7 @@ class Panel(QtWidgets.QWidget):
 
         self.legend = None
         self.legend_below = False  # a narrow panel puts its legend under the plot, in columns
+        self._cols_asked = None  # the columns the last placement asked for (fewer may have fitted)
         if legend:
             # rows one text line apart: a label is its text line plus 8 px of margins, and the spacing takes back
             # 6 of them (a fixed pitch, whatever the font size). The legend keeps its own height (Fixed): stretched
@@ -264,8 +265,12 @@ class Panel(QtWidgets.QWidget):
             top = max([self.plot.titleLabel.boundingRect().height(), *corner])
         if self.legend.layout.getContentsMargins()[1] != top:
             self.legend.layout.setContentsMargins(0, top, 0, 0)
-        if below == self.legend_below and self.legend.columnCount == cols and not force:
+        # placed as asked last time, and still inside the panel (rows under a plot that narrowed, Ctrl+B in
+        # presentation mode, ran past its right edge: the estimate of the columns had not changed)
+        fits = not below or self.legend.columnCount <= 1 or self._legend_width() <= self.view.width() - 16
+        if below == self.legend_below and self._cols_asked == cols and fits and not force:
             return
+        self._cols_asked = cols
         # pyqtgraph's legend does not tell the layout how wide its labels are: say it, so no label is cut
         self.legend.setMinimumWidth(0 if below else cols * label_w)
         if below:  # as many columns as really fit (the legend's own spacing decides its width)
@@ -285,7 +290,15 @@ class Panel(QtWidgets.QWidget):
         self.legend.setColumnCount(cols)
 
     def _legend_width(self) -> float:
-        return self.legend.layout.effectiveSizeHint(QtCore.Qt.SizeHint.PreferredSize).width()
+        """The legend's width in its columns, from its labels' drawn text: a label's size hint can lag its font
+        (under X, rows of a legend under a narrowed plot ran past the panel's edge though the hint fitted)."""
+        n, lay = max(1, self.legend.columnCount), self.legend.layout
+        cols = [0.0] * n
+        for i, (sample, label) in enumerate(self.legend.items):
+            cols[i % n] = max(cols[i % n], sample.boundingRect().width() + label.item.boundingRect().width())
+        left, _, right, _ = lay.getContentsMargins()
+        drawn = sum(cols) + (2 * n - 1) * lay.horizontalSpacing() + left + right
+        return max(drawn, lay.effectiveSizeHint(QtCore.Qt.SizeHint.PreferredSize).width())
 
     def set_xlabel(self, text: str) -> None:
         self._full_xlabel, self._full_xlabel_px = text, 1e9
@@ -596,6 +609,7 @@ class SeriesPanel(Panel):
             self.mode = "series"
             self.bars.setVisible(False)
             self.bar_data = {}
+            self._bar_ticks = None
             self.plot.getAxis("bottom").setTicks(None)
             self.set_xlabel("step")
 
@@ -610,7 +624,8 @@ class SeriesPanel(Panel):
         self.bars.setOpts(x=x, y0=base, height=vals - base, width=0.7, brushes=[pg.mkBrush(c) for c in colors])
         self.bars.setVisible(True)
         self.bar_data = {lab: (float(i), float(v), c) for i, (lab, v, c) in enumerate(zip(labels, vals, colors))}
-        self.plot.getAxis("bottom").setTicks([[(i, lab) for i, lab in enumerate(labels)]])
+        self._bar_labels = list(labels)
+        self._fit_bar_ticks()
         self.set_xlabel("layer (at init, step 0)")
         self.plot.setLimits(xMin=None)
         self.plot.enableAutoRange(x=False)
@@ -622,6 +637,27 @@ class SeriesPanel(Panel):
         self.plot.enableAutoRange(y=False)
         self.plot.setYRange(lo, hi if hi > lo else lo + 1, padding=0.05)
         self.draws += 1
+
+    def fit_axis_labels(self) -> None:
+        super().fit_axis_labels()
+        if getattr(self, "mode", None) == "bars":
+            self._fit_bar_ticks()
+
+    def _fit_bar_ticks(self) -> None:
+        """A bar's label under it, "L2 Tanh"; only "L2" where the full ones would run together (a narrow panel,
+        presentation mode's larger ticks)."""
+        labels = getattr(self, "_bar_labels", [])
+        ax = self.plot.getAxis("bottom")
+        fm = QtGui.QFontMetricsF(ax.style["tickFont"] or QtWidgets.QApplication.font())
+        per_bar = ax.width() / max(1, len(labels))
+        if labels and max(fm.horizontalAdvance(t) for t in labels) + 8 > per_bar:
+            labels = [t.split()[0] for t in labels]
+        if labels and max(fm.horizontalAdvance(t) for t in labels) + 8 > per_bar:  # still: every other one
+            labels = [t if i % 2 == 0 else "" for i, t in enumerate(labels)]
+        ticks = [[(i, lab) for i, lab in enumerate(labels)]]
+        if getattr(self, "_bar_ticks", None) != ticks:
+            self._bar_ticks = ticks
+            ax.setTicks(ticks)
 
     def show_series(self, runs: list[tuple[str, list[str], np.ndarray, np.ndarray, dict]], scale: float = 1.0,
                     total: int | None = None) -> None:
