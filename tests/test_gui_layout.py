@@ -406,3 +406,30 @@ def test_the_bars_labels_never_run_together(make_initscope_window, qtbot):
             assert min(gaps) > 0, (present, panel, p.title, shown, px)
             assert len(shown) >= len(p.bar_data) / 2
     w.present_act.setChecked(False)
+
+
+def test_a_long_runs_step_ticks_read_in_thousands_and_stay_apart(qapp):
+    """A whole preset run (200,000 steps) on a narrow loss panel at presentation mode's size: the step ticks
+    "50000100000150000" ran together (seen under Xvfb); they read "50k", "100k", "150k" and leave room between."""
+    import numpy as np
+    from PySide6 import QtGui
+
+    from initscope.gui.panels import LossPanel
+
+    p = LossPanel()
+    p.resize(300, 240)
+    p.set_scale(2.0, QtWidgets.QApplication.font().pointSizeF() * 1.5)
+    p.show()
+    loss = (2 + np.random.default_rng(1).random(200_000)).astype(np.float32)
+    p.show_single("run", loss, 0, 3.3, 3.29, 200_000)
+    qapp.processEvents()
+    ax = p.plot.getAxis("bottom")
+    lo, hi = p.plot.vb.viewRange()[0]
+    fm = QtGui.QFontMetricsF(ax.style["tickFont"])
+    for spacing, values in ax.tickValues(lo, hi, ax.width()):
+        strings = ax.tickStrings(values, 1, spacing)
+        assert all(t.endswith("k") or t == "0" for t in strings), strings
+        px = spacing / (hi - lo) * ax.width()
+        assert px > max(fm.horizontalAdvance(t) for t in strings), (strings, px)
+        break  # the major ticks: the ones labelled
+    p.close()

@@ -127,6 +127,16 @@ def _font(size: str) -> QtGui.QFont:
     return font
 
 
+class CompactAxis(pg.AxisItem):
+    """Large round ticks in thousands: "150k", not "150000" (at presentation mode's size, on a narrow plot,
+    "50000100000150000" ran together)."""
+
+    def tickStrings(self, values, scale, spacing):
+        if spacing * scale >= 1000 and all(abs(v * scale) >= 1000 or v == 0 for v in values):
+            return [f"{v * scale / 1000:g}k" if v else "0" for v in values]
+        return super().tickStrings(values, scale, spacing)
+
+
 class Panel(QtWidgets.QWidget):
     """A titled pyqtgraph plot with an optional legend to its right, outside the data area."""
 
@@ -134,7 +144,8 @@ class Panel(QtWidgets.QWidget):
         super().__init__(parent)
         self.view = pg.GraphicsLayoutWidget()
         self.view.ci.setContentsMargins(2, 2, 2, 2)
-        self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=title)
+        self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=title,
+                                                   axisItems={"bottom": CompactAxis("bottom")})
         self.title = title
         self.plot.hideButtons()  # pyqtgraph's "A" (auto-range) button popped up over the plot on every hover
         self.plot.setLabel("bottom", xlabel)
