@@ -79,10 +79,8 @@ def launch(cfg, args):
     def asked() -> None:
         if getattr(args, "scenario_obj", None) is not None:
             win.set_scenario(args.scenario_obj)
-        if getattr(args, "present", False):  # once the docks have their width: it is the layout to go back to
-            from PySide6 import QtCore
-
-            QtCore.QTimer.singleShot(0, lambda: win.present_act.setChecked(True))
+        if getattr(args, "present", False):  # turned on with the remembered layout, once it is in place
+            win.present_at_start = True
         if getattr(args, "run", None):
             win.open_run_file(args.run)
 

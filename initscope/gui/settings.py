@@ -182,7 +182,13 @@ class Settings:
         self.restore_window(win, {"explorer": win.explorer.map_tab})
         if self.qs.value("window/state") is not None:  # restored (it sets each dock's visibility): hidden last time?
             win.panel_act.setChecked(not win.controls_dock.isHidden())
-        win.present_act.setChecked(self.presentation)  # after the layout it keeps to go back to is in place
+        # presentation mode (remembered, or `--present`) once the restored docks have their sizes: the layout it
+        # keeps to go back to is taken when it starts
+        present = self.presentation or getattr(win, "present_at_start", False)
+        if win.isVisible():
+            QtCore.QTimer.singleShot(0, lambda: win.present_act.setChecked(present))
+        else:
+            win.present_act.setChecked(present)
         if self.message:
             win.statusBar().showMessage(self.message, 15_000)
 
