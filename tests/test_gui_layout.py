@@ -16,6 +16,21 @@ def settle(qtbot, ms=150):
     qtbot.wait(ms)
 
 
+def each_tab(d, qtbot):
+    """Shows every tab in turn, the explorer's sub-tabs each, drawn; yields the name of the one shown."""
+    w = d.window
+    for tab in range(w.tabs.count()):
+        w.tabs.setCurrentIndex(tab)
+        inner = w.explorer.inner if w.tabs.currentWidget() is w.explorer.inner else None
+        for sub in range(inner.count() if inner else 1):
+            if inner:
+                inner.setCurrentIndex(sub)
+            settle(qtbot)
+            d.render()
+            settle(qtbot, 50)
+            yield w.tabs.tabText(tab) + (f"/{inner.tabText(sub)}" if inner else "")
+
+
 def check_all(d, qtbot, label):
     w = d.window
     problems = []
@@ -23,21 +38,12 @@ def check_all(d, qtbot, label):
         for present in (False, True):
             w.resize(*size)
             w.present_act.setChecked(present)
-            for tab in range(w.tabs.count()):
-                w.tabs.setCurrentIndex(tab)
-                inner = w.explorer.inner if w.tabs.currentWidget() is w.explorer.inner else None
-                for sub in range(inner.count() if inner else 1):
-                    if inner:
-                        inner.setCurrentIndex(sub)
-                    settle(qtbot)
-                    d.render()
-                    settle(qtbot, 50)
-                    where = w.tabs.tabText(tab) + (f"/{inner.tabText(sub)}" if inner else "")
-                    if (w.width(), w.height()) != size:  # a minimum size above the screen's pushes the window off it
-                        problems.append(f"{label} {size} present={present} tab={where}: the window is "
-                                        f"{w.width()}x{w.height()}")
-                    for p in clipped_widgets(w):
-                        problems.append(f"{label} {size} present={present} tab={where}: {p}")
+            for where in each_tab(d, qtbot):
+                if (w.width(), w.height()) != size:  # a minimum size above the screen's pushes the window off it
+                    problems.append(f"{label} {size} present={present} tab={where}: the window is "
+                                    f"{w.width()}x{w.height()}")
+                for p in clipped_widgets(w):
+                    problems.append(f"{label} {size} present={present} tab={where}: {p}")
     w.present_act.setChecked(False)
     w.tabs.setCurrentIndex(0)
     assert problems == [], "\n".join(problems[:20])
@@ -349,20 +355,11 @@ def test_presentation_mode_with_the_side_panel_brought_back_fits_1024_px(make_in
     assert not w.controls_dock.isVisible()
     w.panel_act.trigger()
     problems = []
-    for tab in range(w.tabs.count()):
-        w.tabs.setCurrentIndex(tab)
-        inner = w.explorer.inner if w.tabs.currentWidget() is w.explorer.inner else None
-        for sub in range(inner.count() if inner else 1):
-            if inner:
-                inner.setCurrentIndex(sub)
-            settle(qtbot)
-            d.render()
-            settle(qtbot, 50)
-            where = w.tabs.tabText(tab) + (f"/{inner.tabText(sub)}" if inner else "")
-            if w.width() != 1024 or not w.controls_dock.isVisible():
-                problems.append(f"{where}: the window is {w.width()} px wide, side panel shown: {w.controls_dock.isVisible()}")
-            problems += [f"{where}: {p}" for p in clipped_widgets(w) if "its data area is" not in p]
-            problems += [f"{where}: {p}" for p in small_plots(w, 60)]
+    for where in each_tab(d, qtbot):
+        if w.width() != 1024 or not w.controls_dock.isVisible():
+            problems.append(f"{where}: the window is {w.width()} px wide, side panel shown: {w.controls_dock.isVisible()}")
+        problems += [f"{where}: {p}" for p in clipped_widgets(w) if "its data area is" not in p]
+        problems += [f"{where}: {p}" for p in small_plots(w, 60)]
     w.present_act.setChecked(False)
     assert problems == [], "\n".join(problems[:20])
 

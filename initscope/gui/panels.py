@@ -371,16 +371,7 @@ class Panel(QtWidgets.QWidget):
         # back to normal: the title's own default size again (a size computed from the app font came out
         # smaller than the title had before presentation mode: seen in the Xvfb presenter pass)
         self.point_size = point_size if scale != 1.0 else None
-        font = QtGui.QFont()
-        font.setPointSizeF(point_size)
-        for side in ("left", "bottom"):
-            ax = self.plot.getAxis(side)
-            ax.setTickFont(font)
-            ax.label.setFont(font)
-        if self.point_size is None:
-            self.plot.titleLabel.setText(self.title, size=self.title_size)
-        else:
-            self.plot.titleLabel.setText(self.title, size=f"{point_size * 1.1:.0f}pt")
+        set_plot_text_size(self.plot, self.point_size, self.title_size)
         if self.legend is not None:  # legend text grows as much as the axes' (it was half as much: too small to read)
             self.legend.opts["labelTextSize"] = f"{8 * point_size / self.base_point_size:.0f}pt"
             for _, label in self.legend.items:
