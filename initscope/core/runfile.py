@@ -32,16 +32,17 @@ import torch
 
 from initscope import __version__
 from initscope.core.config import Config
-from initscope.core.snapshot import Histogram, LayerStats, ParamStats, Snapshot
+from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot
 from initscope.core.errors import ConfigError, RunFileError, UserError
 from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok
 from initscope.core.history import History
 from initscope.core.model import Net
 
 FORMAT = "initscope-run"
-VERSION = 2  # 2: weights.npz (no pickle); 1: weights.pt, still read
+VERSION = 3  # 3: watched runs ("source": "watch") and the per-step tier; 2: weights.npz (no pickle); 1: weights.pt
 HISTORY_KEYS = ("snap_steps", "saturation", "act_std", "grad_std", "update")
-STATUSES = ("ready", "running", "finished", "stopped", "diverged", "init-only", "preview")
+STEP_KEYS = ("step_steps", "step_saturation", "step_act_std", "step_grad_std", "step_update")  # the per-step tier
+STATUSES = ("ready", "running", "finished", "stopped", "diverged", "init-only", "preview", "interrupted")
 MEMBERS = ("manifest.json", "losses.npy", "history.npz", "snapshots.json")
 
 # bounds checked before anything is decompressed (declared sizes), then again while reading (a stream cap)
@@ -56,7 +57,10 @@ MAX_WEIGHT_PARAMS = MAX_WEIGHTS // 4  # a config needing more float32 values cou
 
 @dataclass
 class SavedRun:
-    config: Config
+    """A run as saved: one the app trained (`source` "app": its config, vocabulary and weights), or a model watched
+    in its user's own loop (`source` "watch": `model` describes its layers and parameters; no config, no weights)."""
+
+    config: Config | None
     vocab: list[str]
     data_path: str
     status: str
@@ -70,8 +74,18 @@ class SavedRun:
     samples: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    source: str = "app"
+    model: ModelInfo | None = None
+    step_history: dict[str, np.ndarray] = field(default_factory=dict)  # STEP_KEYS -> arrays, when recorded
+    writer: dict = field(default_factory=dict)  # a live file's writer: pid, host, heartbeat (time.time())
+
+    @property
+    def watched(self) -> bool:
+        return self.source == "watch"
 
     def net(self) -> Net:
+        if self.config is None:
+            raise RunFileError("a watched run keeps no weights: its model is its script's")
         net = Net(self.config, len(self.vocab))
         net.load_state_dict(self.state_dict)
         return net
@@ -96,22 +110,32 @@ def save_run(path: str | Path, run: SavedRun) -> None:
     atomic_write_bytes(Path(path), raw)
 
 
-def _run_bytes(run: SavedRun) -> bytes:
-    manifest = {"format": FORMAT, "version": VERSION, "initscope": __version__, "config": run.config.to_dict(),
+def _run_bytes(run: SavedRun, snapshot_json: list[str] | None = None, level: int = 6) -> bytes:
+    """The file's bytes. `snapshot_json`: the snapshots already serialised (a live writer keeps them, so a flush
+    does not serialise every snapshot again); `level`: zlib's, 1 for a live writer's frequent flushes."""
+    manifest = {"format": FORMAT, "version": VERSION, "initscope": __version__, "source": run.source,
+                "config": run.config.to_dict() if run.config is not None else None,
                 "vocab": run.vocab, "data_path": run.data_path, "status": run.status, "message": run.message,
                 "steps": run.steps, "split_losses": run.split_losses, "samples": run.samples, "hints": run.hints,
                 "names": run.names}
+    if run.model is not None:
+        manifest["model"] = run.model.to_dict()
+    if run.writer:
+        manifest["writer"] = run.writer
     hist = io.BytesIO()
-    np.savez(hist, **{k: run.history[k] for k in HISTORY_KEYS if k in run.history})
-    weights = io.BytesIO()
-    np.savez(weights, **{k: _array(v) for k, v in run.state_dict.items()})
+    np.savez(hist, **{k: run.history[k] for k in HISTORY_KEYS if k in run.history},
+             **{k: run.step_history[k] for k in STEP_KEYS if k in run.step_history})
+    snaps = snapshot_json if snapshot_json is not None else [json.dumps(s.to_dict(histograms=True)) for s in run.snapshots]
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as z:
         z.writestr("manifest.json", json.dumps(manifest, indent=1))
         z.writestr("losses.npy", _npy(np.asarray(run.losses, np.float32)))
         z.writestr("history.npz", hist.getvalue())
-        z.writestr("snapshots.json", json.dumps([s.to_dict(histograms=True) for s in run.snapshots]))
-        z.writestr("weights.npz", weights.getvalue())
+        z.writestr("snapshots.json", "[" + ",".join(snaps) + "]")
+        if not run.watched:
+            weights = io.BytesIO()
+            np.savez(weights, **{k: _array(v) for k, v in run.state_dict.items()})
+            z.writestr("weights.npz", weights.getvalue())
     return buf.getvalue()
 
 
@@ -168,7 +192,7 @@ def snapshot_from_dict(d) -> Snapshot:
         raise ValueError(str(e)) from None
 
 
-def _snapshot(d, what: str) -> Snapshot:
+def _snapshot(d, what: str, min_width: int = 1) -> Snapshot:
     _expect(isinstance(d, dict), f"{what} is not an object")
     for k in ("step", "loss", "lr", "ref_loss", "layers", "params"):
         _expect(k in d, f"{what} has no '{k}'")
@@ -183,7 +207,7 @@ def _snapshot(d, what: str) -> Snapshot:
                 index=_int_of(s["index"], f"{w} index"), name=_str_of(s["name"], f"{w} name"),
                 kind=_str_of(s["kind"], f"{w} kind"), mean=_float_of(s["mean"], f"{w} mean"),
                 std=_float_of(s["std"], f"{w} std"), saturation=_float_of(s["saturation"], f"{w} saturation"),
-                dead=_int_of(s["dead"], f"{w} dead"), width=_int_of(s["width"], f"{w} width", 1),
+                dead=_int_of(s["dead"], f"{w} dead"), width=_int_of(s["width"], f"{w} width", min_width),
                 hist=_hist(s.get("hist"), f"{w} histogram"), grad_mean=_float_of(s["grad_mean"], f"{w} grad_mean"),
                 grad_std=_float_of(s["grad_std"], f"{w} grad_std"),
                 grad_hist=_hist(s.get("grad_hist"), f"{w} gradient histogram")))
@@ -289,6 +313,61 @@ def load_run(path: str | Path) -> SavedRun:
         raise RunFileError(f"{path}: damaged ({type(e).__name__}{': ' + first if first else ''})") from None
 
 
+def _manifest_fields(m: dict):
+    """The manifest's fields shared by app and watched runs, each of its type."""
+    status = _str_of(m.get("status", "finished"), "manifest status")
+    _expect(status in STATUSES, f"manifest status {status[:40]!r} is not one of {', '.join(STATUSES)}")
+    message = _str_of(m.get("message", ""), "manifest message")
+    data_path = _str_of(m.get("data_path", ""), "manifest data_path")
+    split = m.get("split_losses", {})
+    _expect(isinstance(split, dict), f"manifest split_losses is {type(split).__name__}, not an object")
+    split_losses = {_str_of(k, "split name"): _float_of(v, f"split loss {k!r}") for k, v in split.items()}
+    lists = {}
+    for key in ("samples", "hints"):
+        v = m.get(key, [])
+        _expect(isinstance(v, list) and all(isinstance(x, str) for x in v), f"manifest {key} is not a list of text")
+        lists[key] = list(v)
+    raw_names = m.get("names", {})
+    _expect(isinstance(raw_names, dict), f"manifest names is {type(raw_names).__name__}, not an object")
+    names_ = {}
+    for key, v in raw_names.items():
+        _expect(isinstance(v, list) and all(isinstance(x, str) for x in v), f"manifest names.{key} is not a list of names")
+        names_[str(key)] = list(v)
+    return status, message, data_path, split_losses, lists, names_
+
+
+def _history(z: zipfile.ZipFile, steps: int, expected_names: dict[str, list[str]], names_: dict, finite: bool):
+    """history.npz: the per-snapshot rows (HISTORY_KEYS) and the per-step tier (STEP_KEYS), checked against the
+    columns the run's layers and matrices give; `finite`: NaN / inf refused (an app run that did not diverge)."""
+    history = _npz_dict(_read_member(z, "history.npz", MAX_HISTORY), "history.npz", len(HISTORY_KEYS) + len(STEP_KEYS))
+    unknown = set(history) - set(HISTORY_KEYS) - set(STEP_KEYS)
+    _expect(not unknown, f"history.npz holds unknown arrays ({', '.join(sorted(unknown))[:80]})")
+    step_history = {k: history.pop(k) for k in STEP_KEYS if k in history}
+    cols = (("layers", "layers", "layers", "matrices"))
+    for steps_key, keys in (("snap_steps", HISTORY_KEYS[1:]), ("step_steps", STEP_KEYS[1:])):
+        src = history if steps_key == "snap_steps" else step_history
+        ss = src.get(steps_key)
+        if ss is None or len(ss) == 0:
+            for key in keys:
+                _expect(key not in src or src[key].size == 0, f"history {key} has rows but no {steps_key}")
+            src.clear()
+            continue
+        _expect(ss.dtype.kind in "iu" and ss.ndim == 1, f"history {steps_key} are {ss.dtype} of shape {ss.shape}, not step numbers")
+        ss = src[steps_key] = ss.astype(np.int64)
+        _expect(bool(np.all(ss >= 0)) and bool(np.all(ss <= steps)) and bool(np.all(np.diff(ss) > 0)),
+                f"history {steps_key} are not increasing steps of the run")
+        for key, names_key in zip(keys, cols):
+            _expect(key in src, f"history has no {key}")
+            a = src[key]
+            want = (len(ss), len(expected_names[names_key]))
+            _expect(a.dtype.kind == "f" and a.shape == want, f"history {key} is {a.dtype} {a.shape}, expected {want}")
+            _expect(not finite or steps_key == "step_steps" or bool(np.all(np.isfinite(a))), f"history {key} holds NaN or inf")
+            src[key] = a.astype(np.float32)
+        _expect(names_.get("layers") == expected_names["layers"] and names_.get("matrices") == expected_names["matrices"],
+                "manifest names do not match the history's columns")
+    return history, step_history
+
+
 def _load(z: zipfile.ZipFile, path) -> SavedRun:
     infos = z.infolist()
     _expect(len(infos) <= MAX_MEMBERS, f"{len(infos)} members (at most {MAX_MEMBERS})")
@@ -311,6 +390,10 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
         raise RunFileError(f"{path}: damaged (manifest version is {version!r}, not a format number)")
     if version > VERSION:
         raise RunFileError(f"{path}: written by a newer initscope (run format {version}; this one reads up to {VERSION})")
+    source = m.get("source", "app")
+    _expect(source in ("app", "watch"), f"manifest source {str(source)[:40]!r} is not 'app' or 'watch'")
+    if source == "watch":
+        return _load_watched(z, m, names, path)
     weights_member = "weights.npz" if version >= 2 else "weights.pt"
     missing = set(MEMBERS + (weights_member,)) - names
     if missing:
@@ -326,24 +409,7 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
             f"of {len(vocab) if isinstance(vocab, list) else '?'} entries, not a list of tokens")
     _expect(all(isinstance(c, str) and len(c) == 1 for c in vocab), "manifest vocab holds entries that are not single characters")
     _expect(len(set(vocab)) == len(vocab), "manifest vocab repeats a character")
-    status = _str_of(m.get("status", "finished"), "manifest status")
-    _expect(status in STATUSES, f"manifest status {status[:40]!r} is not one of {', '.join(STATUSES)}")
-    message = _str_of(m.get("message", ""), "manifest message")
-    data_path = _str_of(m.get("data_path", ""), "manifest data_path")
-    split = m.get("split_losses", {})
-    _expect(isinstance(split, dict), f"manifest split_losses is {type(split).__name__}, not an object")
-    split_losses = {_str_of(k, "split name"): _float_of(v, f"split loss {k!r}") for k, v in split.items()}
-    lists = {}
-    for key in ("samples", "hints"):
-        v = m.get(key, [])
-        _expect(isinstance(v, list) and all(isinstance(x, str) for x in v), f"manifest {key} is not a list of text")
-        lists[key] = list(v)
-    raw_names = m.get("names", {})
-    _expect(isinstance(raw_names, dict), f"manifest names is {type(raw_names).__name__}, not an object")
-    names_ = {}
-    for key, v in raw_names.items():
-        _expect(isinstance(v, list) and all(isinstance(x, str) for x in v), f"manifest names.{key} is not a list of names")
-        names_[str(key)] = list(v)
+    status, message, data_path, split_losses, lists, names_ = _manifest_fields(m)
 
     # --- the net the config builds: checked against memory before anything is allocated ----------
     from initscope.core.budget import n_parameters
@@ -376,29 +442,7 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
             "losses hold NaN or inf before the end of the run")
 
     # --- history --------------------------------------------------------------------------------
-    history = _npz_dict(_read_member(z, "history.npz", MAX_HISTORY), "history.npz", len(HISTORY_KEYS))
-    _expect(set(history) <= set(HISTORY_KEYS), f"history.npz holds unknown arrays ({', '.join(sorted(set(history) - set(HISTORY_KEYS)))[:80]})")
-    ss = history.get("snap_steps")
-    if ss is not None:
-        _expect(ss.dtype.kind in "iu" and ss.ndim == 1, f"history snap_steps are {ss.dtype} of shape {ss.shape}, not step numbers")
-        ss = history["snap_steps"] = ss.astype(np.int64)
-        _expect(bool(np.all(ss >= 0)) and bool(np.all(ss <= steps)) and bool(np.all(np.diff(ss) > 0)),
-                "history snap_steps are not increasing steps of the run")
-    if ss is not None and len(ss):
-        for key, names_key in (("saturation", "layers"), ("act_std", "layers"), ("grad_std", "layers"), ("update", "matrices")):
-            _expect(key in history, f"history has no {key}")
-            a = history[key]
-            want = (len(ss), len(expected_names[names_key]))
-            _expect(a.dtype.kind == "f" and a.shape == want, f"history {key} is {a.dtype} {a.shape}, expected {want}")
-            _expect(status == "diverged" or bool(np.all(np.isfinite(a))), f"history {key} holds NaN or inf")
-            history[key] = a.astype(np.float32)
-        _expect(names_.get("layers") == expected_names["layers"] and names_.get("matrices") == expected_names["matrices"],
-                "manifest names do not match the history's columns")
-    else:
-        history = {k: v for k, v in history.items() if k != "snap_steps" or len(v)}
-        for key in HISTORY_KEYS[1:]:
-            _expect(key not in history or history[key].size == 0, f"history {key} has rows but no snap_steps")
-        history = {}
+    history, step_history = _history(z, steps, expected_names, names_, finite=status != "diverged")
 
     # --- snapshots ------------------------------------------------------------------------------
     try:
@@ -436,14 +480,106 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
         _expect(status == "diverged" or a.dtype.kind != "f" or bool(np.all(np.isfinite(a))), f"weight {k} holds NaN or inf")
         state[k] = torch.from_numpy(np.array(a))
     run = SavedRun(config=cfg, vocab=[str(c) for c in vocab], data_path=data_path, status=status, message=message,
-                   steps=steps, losses=losses, history=history, names=names_ if history else {"layers": [], "matrices": []},
+                   steps=steps, losses=losses, history=history,
+                   names=names_ if history or step_history else {"layers": [], "matrices": []},
                    snapshots=snaps, split_losses=split_losses, samples=lists["samples"], hints=lists["hints"],
-                   state_dict=state)
+                   state_dict=state, step_history=step_history)
     try:
         run.net()  # the weights must load into the net they came with (dtypes included)
     except (RuntimeError, ConfigError, ValueError, TypeError) as e:
         raise RunFileError(f"{path}: damaged (weights do not match its config: {str(e).splitlines()[0]})") from None
     return run
+
+
+MAX_WATCH_ENTRIES = 100_000  # layers or parameters of a watched model a file may describe
+
+
+def _model_info(d) -> ModelInfo:
+    _expect(isinstance(d, dict), "manifest has no model description")
+    cls = _str_of(d.get("class", ""), "model class")
+    layers, params = d.get("layers"), d.get("params")
+    _expect(isinstance(layers, list) and len(layers) <= MAX_WATCH_ENTRIES, "model layers are not a list")
+    _expect(isinstance(params, list) and len(params) <= MAX_WATCH_ENTRIES, "model params are not a list")
+    info = ModelInfo(cls[:200])
+    for j, e in enumerate(layers):
+        _expect(isinstance(e, dict), f"model layer {j} is not an object")
+        info.layers.append((_str_of(e.get("name"), f"model layer {j} name")[:500], _str_of(e.get("kind"), f"model layer {j} kind")[:200],
+                            _int_of(e.get("width"), f"model layer {j} width")))
+    for j, e in enumerate(params):
+        _expect(isinstance(e, dict), f"model parameter {j} is not an object")
+        shape = e.get("shape")
+        _expect(isinstance(shape, list) and len(shape) <= 8, f"model parameter {j} shape is {shape!r}")
+        info.params.append((_str_of(e.get("name"), f"model parameter {j} name")[:500],
+                            tuple(_int_of(v, f"model parameter {j} shape") for v in shape)))
+    return info
+
+
+def _load_watched(z: zipfile.ZipFile, m: dict, members: set[str], path) -> SavedRun:
+    """A run recorded by `initscope.watch`: checked against the model description it carries (no config,
+    no weights). Losses and statistics may hold NaN / inf: a watched run records what happened."""
+    missing = set(MEMBERS) - members
+    if missing:
+        raise RunFileError(f"{path}: damaged, missing {', '.join(sorted(missing))}")
+    _expect("steps" in m, "manifest has no 'steps'")
+    steps = _int_of(m["steps"], "manifest steps")
+    model = _model_info(m.get("model"))
+    status, message, data_path, split_losses, lists, names_ = _manifest_fields(m)
+    writer = m.get("writer", {})
+    _expect(isinstance(writer, dict), "manifest writer is not an object")
+    expected_names = {"layers": [n for n, _, _ in model.layers], "matrices": model.matrices}
+    for key, v in names_.items():
+        _expect(key in expected_names and (v == expected_names[key] or v == []),
+                f"manifest names.{key[:40]} do not match its model")
+    losses = _npy_load(_read_member(z, "losses.npy", 256 + 8 * steps), "losses.npy")
+    _expect(isinstance(losses, np.ndarray) and losses.dtype.kind == "f" and losses.ndim == 1 and len(losses) == steps,
+            f"losses.npy holds {getattr(losses, 'dtype', '?')} of shape {getattr(losses, 'shape', '?')}, not {steps} losses")
+    history, step_history = _history(z, steps, expected_names, names_, finite=False)
+    try:
+        raw_snaps = json.loads(_read_member(z, "snapshots.json", MAX_SNAPSHOTS).decode("utf-8"))
+    except RecursionError:
+        raise _Bad("snapshots.json is nested too deeply") from None
+    _expect(isinstance(raw_snaps, list) and len(raw_snaps) <= 10_000, "snapshots.json is not a list of snapshots")
+    snaps = [_snapshot(d, f"snapshot {i}", min_width=0) for i, d in enumerate(raw_snaps)]
+    want_layers = [(i, n, k) for i, (n, k, _) in enumerate(model.layers)]
+    bins = None
+    for i, snap in enumerate(snaps):
+        _expect(snap.step <= steps, f"snapshot {i} is at step {snap.step}, past the run's {steps}")
+        _expect([(s.index, s.name, s.kind) for s in snap.layers] == want_layers, f"snapshot {i}'s layers do not match its model")
+        _expect([(p.name, p.shape) for p in snap.params] == model.params, f"snapshot {i}'s parameters do not match its model")
+        for h in [h for s in snap.layers for h in (s.hist, s.grad_hist)] + [p.grad_hist for p in snap.params]:
+            if h is not None:
+                bins = bins or len(h.counts)
+                _expect(len(h.counts) == bins, f"snapshot {i}: histograms have different numbers of bins")
+    _expect(all(a.step < b.step for a, b in itertools.pairwise(snaps)), "snapshots are not in step order")
+    return SavedRun(config=None, vocab=[], data_path=data_path, status=status, message=message, steps=steps,
+                    losses=losses.astype(np.float32), history=history,
+                    names=names_ if history or step_history else {"layers": [], "matrices": []}, snapshots=snaps,
+                    split_losses=split_losses, samples=lists["samples"], hints=lists["hints"], source="watch",
+                    model=model, step_history=step_history, writer=dict(writer))
+
+
+def live_status(run: SavedRun, stale_after: float = 60.0) -> str:
+    """A file's status as a reader should take it: a "running" file whose writer is gone is "interrupted" (the
+    script died between flushes: a crash, SIGKILL). The writer is gone when its process no longer exists on this
+    host, or, on another host, when it has not written for `stale_after` seconds."""
+    if run.status != "running" or not run.writer:
+        return run.status
+    import os
+    import socket
+    import time
+
+    pid, host, beat = run.writer.get("pid"), run.writer.get("host"), run.writer.get("heartbeat")
+    if host == socket.gethostname() and isinstance(pid, int) and pid > 0:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "interrupted"
+        except PermissionError:
+            pass  # alive, another user's
+        return "running"
+    if isinstance(beat, (int, float)) and time.time() - beat > stale_after:
+        return "interrupted"
+    return "running"
 
 
 def expected_state_width(net: Net, index: int) -> int:

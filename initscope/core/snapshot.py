@@ -128,3 +128,21 @@ class StepScalars:
     def head(self, k: int) -> StepScalars:
         return StepScalars(self.first_step, self.saturation[:k], self.act_std[:k], self.grad_std[:k],
                            self.update_log10[:k])
+
+
+@dataclass
+class ModelInfo:
+    """What a watched run's file says of its model (`initscope.watch`): the layers and trainable parameters its
+    snapshots describe, in order."""
+
+    cls: str
+    layers: list[tuple[str, str, int]] = field(default_factory=list)  # (qualified name, class name, units)
+    params: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)  # (qualified name, shape)
+
+    @property
+    def matrices(self) -> list[str]:
+        return [n for n, s in self.params if len(s) >= 2]
+
+    def to_dict(self) -> dict:
+        return {"class": self.cls, "layers": [{"name": n, "kind": k, "width": w} for n, k, w in self.layers],
+                "params": [{"name": n, "shape": list(s)} for n, s in self.params]}
