@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from pathlib import Path
@@ -65,6 +66,13 @@ def _build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--out", default="report.html", help="output file (default report.html)")
     rep.add_argument("--csv", metavar="PREFIX", help="also write PREFIX_loss.csv (every step) and PREFIX_layers.csv "
                      "(per snapshot, per layer and weight matrix)")
+
+    ins = sub.add_parser("inspect", help="one snapshot of a run file (app or watched) as a table or JSON",
+                         description="Print the per-layer statistics of a run file's snapshot at or before a step "
+                                     "(default: the last), and write them as JSON with --json-out.")
+    ins.add_argument("run_file", metavar="RUN.initscope")
+    ins.add_argument("--step", type=int, metavar="K", help="the latest snapshot at or before step K (default: the last)")
+    ins.add_argument("--json-out", metavar="FILE", help="write the snapshot as JSON (histogram edges and counts included)")
 
     sweep = sub.add_parser("sweep", help="at-init statistics across gains or depths (init explorer); "
                            "full training runs across a field (train)",
@@ -259,6 +267,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from initscope.cli_safety import check_outputs
+    from initscope.core.files import atomic_write_text
+    from initscope.core.inspect_run import inspect_dict, snapshot_at
+    from initscope.core.runfile import load_run
+    from initscope.scope import layer_table
+
+    check_outputs(("--json-out", args.json_out))
+    if args.json_out and os.path.exists(args.json_out) and os.path.samefile(args.json_out, args.run_file):
+        raise UserError(f"--json-out {args.json_out}: that is the run file itself; give the JSON its own name")
+    run = load_run(args.run_file)
+    out = inspect_dict(run, args.run_file, args.step)
+    snap = snapshot_at(run, args.step)
+    print(f"{out['name']} ({out['source']} run, {out['status']}, {out['steps']:,} steps): snapshot at step "
+          f"{snap.step:,}, loss {_fmt(snap.loss, '.4f')}")
+    print(layer_table(snap))
+    if args.json_out:
+        atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
+        print(f"wrote {args.json_out}")
+    return 0
+
+
 def cmd_presets(_args) -> int:
     from initscope.core.config import PRESET_INFO
 
@@ -343,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sweep_train(args, load_config(args))
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "inspect":
+            return cmd_inspect(args)
         if args.command == "report":
             from initscope.report import write_report
 

@@ -402,6 +402,8 @@ def check(model: nn.Module, example_batch, loss_fn=None, *, quiet: bool = False,
         raise UserError(f"initscope.check needs a torch.nn.Module, got {type(model).__name__}")
     inner = unwrap(model)
     rec = Recorder(inner, None, bins=bins, threshold=threshold)
+    if loss_fn is None:
+        rec._warned.add("backward")  # a forward-only check has no gradients, by request
     grads = {p: p.grad for p in inner.parameters()}
     buffers = {k: v.clone() for k, v in inner.named_buffers()}
     if isinstance(example_batch, (tuple, list)) and len(example_batch) == 2:

@@ -6,7 +6,7 @@ of the batch. `family` maps a layer kind (the app's config kinds, or a torch mod
 sees it) to one of:
 
 - "tanh":    |y| > thr                      (thr = DiagConfig.saturation_threshold, 0.97: the lecture's)
-- "sigmoid": |2y - 1| > thr                 (within 0.03 of 0 or 1 at thr 0.97: the same flat ends as tanh)
+- "sigmoid": y < 1 - thr or y > thr        (within 0.03 of 0 or 1 at thr 0.97)
 - "relu":    y <= 0                         (ReLU: the zero fraction; LeakyReLU / PReLU / ELU / SELU / CELU /
                                              ReLU6: the low-slope negative side)
 - "tail":    x < -3, x the activation's input (GELU, SiLU, Mish: the flat negative tail, where GELU's slope is
@@ -42,7 +42,7 @@ def saturated(fam: str | None, x, y, thr: float):
     if fam == "tanh":
         return y.abs() > thr
     if fam == "sigmoid":
-        return (2 * y - 1).abs() > thr
+        return (y < 1 - thr) | (y > thr)
     if fam == "relu":
         return y <= 0
     if fam == "tail":

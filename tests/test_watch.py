@@ -1,0 +1,516 @@
+"""initscope.watch / initscope.check on models initscope did not build: every statistic against a plain-torch
+recomputation, hooks that leave no trace, bit-identical training, the run file (live, finished, after SIGKILL),
+`initscope inspect`, and each bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import initscope
+from initscope.cli import main as cli_main
+from initscope.core.errors import UserError
+from initscope.core.runfile import live_status, load_run
+from initscope.scope import WatchWarning
+
+THR = 0.97
+BINS = 50
+
+
+class Zoo(nn.Module):
+    """Every module kind the issue names, each applied once, plus a tuple-returning custom module."""
+
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x * 2.0, x.sum()
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.conv1 = nn.Conv1d(8, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm1d(8)
+        self.sig = nn.Sigmoid()
+        self.conv2 = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.gn = nn.GroupNorm(2, 4)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(8 * 6 + 4 * 8 * 6, 32)
+        self.ln = nn.LayerNorm(32)
+        self.tanh = nn.Tanh()
+        self.fc2 = nn.Linear(32, 32)
+        self.rms = nn.RMSNorm(32)
+        self.gelu = nn.GELU()
+        self.leaky = nn.LeakyReLU(0.1)
+        self.silu = nn.SiLU()
+        self.pair = Zoo.Pair()
+        self.head = nn.Linear(32, 5)
+
+    def forward(self, idx):
+        e = self.emb(idx)  # (B, 6, 8)
+        a = self.sig(self.bn1(self.conv1(e.transpose(1, 2))))  # (B, 8, 6)
+        b = self.relu(self.gn(self.bn2(self.conv2(e.unsqueeze(1)))))  # (B, 4, 6, 8)
+        h = self.tanh(self.ln(self.fc(torch.cat([a.flatten(1), b.flatten(1)], 1))))
+        h = self.silu(self.leaky(self.gelu(self.rms(self.fc2(h)))))
+        h, _ = self.pair(h)
+        return self.head(h)
+
+
+def _batch(seed=0, n=24):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 20, (n, 6), generator=g), torch.randint(0, 5, (n,), generator=g)
+
+
+def _sat(kind, x, y):
+    """The saturation rules, written out independently of core/kinds.py."""
+    if kind == "Tanh":
+        return y.abs() > THR
+    if kind == "Sigmoid":
+        return (y < 1 - THR) | (y > THR)
+    if kind in ("ReLU", "LeakyReLU"):
+        return y <= 0
+    if kind in ("GELU", "SiLU"):
+        return x < -3
+    return None
+
+
+def _reference(model, opt, x, y):
+    """One training step of `model` with plain forward hooks that keep every leaf's input and output (retain_grad),
+    then each statistic computed directly with torch (two-pass std, torch.histc)."""
+    kept, handles = {}, []
+    for name, mod in model.named_modules():
+        if list(mod.children()):
+            continue
+
+        def hook(m, inp, out, name=name):
+            o = out if isinstance(out, torch.Tensor) else out[0]
+            if o.requires_grad:
+                o.retain_grad()
+            kept[name] = (inp[0].detach().clone() if isinstance(inp[0], torch.Tensor) else None, o)
+        handles.append(mod.register_forward_hook(hook))
+    loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    opt.step()
+    for h in handles:
+        h.remove()
+    layers = {}
+    for name, (inp, o) in kept.items():
+        mod = dict(model.named_modules())[name]
+        kind = type(mod).__name__
+        od = o.detach()
+        sat = _sat(kind, inp, od)
+        ud = 1 if od.dim() in (4, 5) else od.dim() - 1
+        lo, hi = (-1.0, 1.0) if kind == "Tanh" else (0.0, 1.0) if kind == "Sigmoid" else (od.min().item(), od.max().item())
+        g = o.grad
+        gm = g.abs().max().item()
+        layers[name] = {
+            "kind": kind, "mean": od.mean().item(), "std": od.std().item(),
+            "saturation": sat.float().mean().item() if sat is not None else math.nan,
+            "dead": int(sat.movedim(ud, -1).reshape(-1, od.shape[ud]).all(0).sum()) if sat is not None else 0,
+            "width": od.shape[ud], "hist": torch.histc(od.float(), BINS, lo, hi).numpy(),
+            "grad_mean": g.mean().item(), "grad_std": g.std().item(), "grad_hist": torch.histc(g, BINS, -gm, gm).numpy(),
+        }
+    params = {}
+    for n, p in model.named_parameters():
+        d = before[n].std().item()
+        u = (p.detach() - before[n]).std().item()
+        params[n] = {"grad_data": grads[n].std().item() / d if d > 0 else math.nan,
+                     "update": (math.log10(u / d) if u > 0 else -math.inf) if d > 0 else math.nan}
+    return loss.item(), layers, params
+
+
+def _same(a: float, b: float, tol: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b or abs(a - b) <= tol
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_every_statistic_of_every_module_kind_matches_plain_torch(opt_name):
+    torch.manual_seed(0)
+    model = Zoo()
+    ref_model = copy.deepcopy(model)
+    make = (lambda m: torch.optim.SGD(m.parameters(), lr=0.1)) if opt_name == "sgd" else \
+        (lambda m: torch.optim.Adam(m.parameters(), lr=1e-2))
+    opt, ref_opt = make(model), make(ref_model)
+    x, y = _batch()
+    scope = initscope.watch(model, opt, every=1)
+    loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    scope.step(loss)
+    snap = scope.latest
+    scope.close()
+    ref_loss, ref_layers, ref_params = _reference(ref_model, ref_opt, x, y)
+
+    assert snap.step == 0 and math.isclose(snap.loss, ref_loss, rel_tol=1e-6)
+    assert [s.name for s in snap.layers] == list(ref_layers)  # every leaf module, qualified names, in order
+    kinds_seen = {s.kind for s in snap.layers}
+    assert {"Linear", "Conv1d", "Conv2d", "Embedding", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm",
+            "GroupNorm", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "GELU", "SiLU", "Pair"} <= kinds_seen
+    for s in snap.layers:
+        r = ref_layers[s.name]
+        assert s.kind == r["kind"] and s.width == r["width"], s.name
+        for key in ("mean", "std", "grad_mean", "grad_std"):
+            assert math.isclose(getattr(s, key), r[key], rel_tol=2e-4, abs_tol=1e-7), (s.name, key)
+        if math.isnan(r["saturation"]):
+            assert math.isnan(s.saturation), s.name
+        else:
+            assert math.isclose(s.saturation, r["saturation"], abs_tol=1e-7), s.name
+        assert s.dead == r["dead"], s.name
+        assert np.abs(s.hist.counts - r["hist"]).max() <= 1 and s.hist.counts.sum() == r["hist"].sum(), s.name
+        assert np.abs(s.grad_hist.counts - r["grad_hist"]).max() <= 1, s.name
+    for p in snap.params:
+        r = ref_params[p.name]
+        # a BatchNorm gamma at init (all ones) has data std 0: both ratios are undefined (NaN) on both sides
+        assert _same(p.grad_data, r["grad_data"], 1e-4 * abs(r["grad_data"])), p.name
+        # the actual update, measured around optimizer.step(): right for Adam as for SGD
+        assert _same(p.update_data_log10, r["update"], 1e-4), p.name
+        assert (p.grad_hist is not None) == (len(p.shape) >= 2)
+
+
+def test_saturation_and_dead_units_on_hand_made_outputs():
+    class Fixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+            self.tanh, self.sig, self.relu, self.gelu = nn.Tanh(), nn.Sigmoid(), nn.ReLU(), nn.GELU()
+
+        def forward(self, x):
+            return self.tanh(x * self.w), self.sig(x * self.w), self.relu(x * self.w), self.gelu(x * self.w)
+
+    x = torch.tensor([[5.0, -5.0, 0.0, -4.0], [6.0, 0.5, 0.0, -3.5]])  # 2 examples x 4 units
+    res = initscope.check(Fixed(), x, quiet=True)
+    s = {layer.kind: layer for layer in res.snapshot.layers}
+    assert s["Tanh"].saturation == pytest.approx(5 / 8) and s["Tanh"].dead == 2  # |tanh| > .97 but at 0.5 and 0; units 0, 3
+    assert s["Sigmoid"].saturation == pytest.approx(5 / 8) and s["Sigmoid"].dead == 2  # sigmoid(-3.5) = 0.029 < 0.03
+    assert s["ReLU"].saturation == pytest.approx(5 / 8) and s["ReLU"].dead == 2  # units 2 and 3 never positive
+    assert s["GELU"].saturation == pytest.approx(3 / 8) and s["GELU"].dead == 1  # inputs below -3: unit 3 in both
+
+
+def _train(model, opt, x, y, steps, scope=None):
+    losses = []
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if scope is not None:
+            scope.step(loss)
+        losses.append(loss.detach().clone())
+    return torch.stack(losses)
+
+
+def test_watching_changes_nothing_and_leaves_no_hook_or_reference(tmp_path):
+    x, y = _batch(1)
+    runs = []
+    for watched in (False, True):
+        torch.manual_seed(3)
+        model = Zoo()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        scope = initscope.watch(model, opt, every=3, every_step="scalars", save=tmp_path / "r.initscope") if watched else None
+        runs.append(_train(model, opt, x, y, 8, scope))
+        if watched:
+            assert len(scope.snapshots) == 3 and [s.step for s in scope.snapshots] == [0, 3, 6]
+            scope.close()
+            assert all(not m._forward_hooks for m in model.modules())
+            assert not opt._optimizer_step_pre_hooks and not opt._optimizer_step_post_hooks
+            import gc
+            import weakref
+
+            ref = weakref.ref(model)
+            del model, opt
+            gc.collect()
+            assert ref() is None  # the closed scope (still alive here) holds no reference to the model
+            assert scope.rec is None
+    assert torch.equal(runs[0], runs[1])  # bit-identical losses with and without watching
+
+
+def test_hooks_exist_only_on_recorded_steps():
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    scope = initscope.watch(model, opt, every=4)
+    hooked = []
+    for k in range(9):
+        hooked.append(bool(model[1]._forward_hooks))
+        _train(model, opt, x, y, 1, scope)
+    scope.close()
+    assert hooked == [k % 4 == 0 for k in range(9)]
+
+
+def test_the_per_step_tier_matches_the_snapshots_and_plain_torch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
+    ref = copy.deepcopy(model)
+    opt, ref_opt = torch.optim.SGD(model.parameters(), lr=0.5), torch.optim.SGD(ref.parameters(), lr=0.5)
+    x, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    scope = initscope.watch(model, opt, every=5, every_step="scalars")
+    _train(model, opt, x, y, 7, scope)
+    scope.flush()
+    h = scope.history
+    assert list(h.step_steps.data) == list(range(7))
+    for k in range(7):  # the same step of the same net, recomputed by hand
+        outs = {}
+
+        def keep(m, inp, o, i):
+            o.retain_grad()
+            outs[i] = o
+        hs = [ref[i].register_forward_hook(lambda m, inp, o, i=i: keep(m, inp, o, i)) for i in range(5)]
+        loss = nn.functional.cross_entropy(ref(x), y)
+        ref_opt.zero_grad()
+        loss.backward()
+        w_before = [ref[i].weight.detach().clone() for i in (0, 2, 4)]
+        ref_opt.step()
+        for hh in hs:
+            hh.remove()
+        assert math.isclose(h.step_saturation.data[k, 1], (outs[1].abs() > THR).float().mean().item(), abs_tol=1e-6)
+        assert math.isclose(h.step_saturation.data[k, 3], (outs[3] <= 0).float().mean().item(), abs_tol=1e-6)
+        assert math.isnan(h.step_saturation.data[k, 0])  # a Linear has no saturation
+        for i in range(5):
+            assert math.isclose(h.step_act_std.data[k, i], outs[i].std().item(), rel_tol=1e-4)
+            assert math.isclose(h.step_grad_std.data[k, i], outs[i].grad.std().item(), rel_tol=1e-4)
+        for j, (i, wb) in enumerate(zip((0, 2, 4), w_before)):
+            want = math.log10((ref[i].weight.detach() - wb).std().item() / wb.std().item())
+            assert math.isclose(h.step_update.data[k, j], want, abs_tol=1e-4)
+    scope.close()
+
+
+def test_a_watched_run_file_opens_and_inspects_like_any_run(tmp_path, capsys):
+    path = tmp_path / "runs" / "mine.initscope"  # the folder is made
+    model = nn.Sequential(nn.Linear(5, 16), nn.GELU(), nn.LayerNorm(16), nn.Linear(16, 4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.randn(32, 5), torch.randint(0, 4, (32,))
+    with initscope.watch(model, opt, save=path, every=10, classes=4) as scope:
+        losses = _train(model, opt, x, y, 25, scope)
+    run = load_run(path)
+    assert run.watched and run.status == "finished" and run.steps == 25
+    np.testing.assert_array_equal(run.losses, losses.numpy().astype(np.float32))
+    assert [s.step for s in run.snapshots] == [0, 10, 20]
+    assert [n for n, _, _ in run.model.layers] == ["0", "1", "2", "3"]
+    assert [n for n, _ in run.model.params] == ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias"]
+    assert run.snapshots[0].ref_loss == pytest.approx(math.log(4))
+
+    out = tmp_path / "snap.json"
+    assert cli_main(["inspect", str(path), "--step", "15", "--json-out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["snapshot_step"] == 10 and d["status"] == "finished" and d["steps"] == 25 and d["source"] == "watch"
+    gelu = d["layers"][1]
+    s10 = run.snapshots[1].layers[1]
+    assert gelu["name"] == "1" and gelu["kind"] == "GELU" and gelu["std"] == pytest.approx(s10.std)
+    assert len(gelu["hist_edges"]) == len(gelu["hist_counts"]) + 1 == BINS + 1
+    assert sum(gelu["hist_counts"]) == 32 * 16
+    assert [p["name"] for p in d["params"]][0] == "0.weight"
+    assert "0.weight" in capsys.readouterr().out  # the table is printed too
+    # an app run inspects the same way, with the app's layer names
+    app = tmp_path / "app.initscope"
+    assert cli_main(["run", "--preset", "deep-bn", "--steps", "30", "--snapshot-every", "10", "--quiet",
+                     "--samples", "0", "--save-run", str(app)]) == 0
+    assert cli_main(["inspect", str(app), "--json-out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["source"] == "app" and d["snapshot_step"] == 30 and d["layers"][0]["name"].startswith("L")
+
+
+def test_the_file_survives_sigkill_as_interrupted(tmp_path):
+    path = tmp_path / "killed.initscope"
+    script = textwrap.dedent(f"""
+        import sys, torch, initscope
+        from torch import nn
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+        scope = initscope.watch(model, opt, save={str(path)!r}, every=5, flush_seconds=0.05)
+        k = 0
+        while True:
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad(); loss.backward(); opt.step(); scope.step(loss)
+            k += 1
+            if k == 300:
+                print("ready", flush=True)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(0.3)  # a flush or two past step 300
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(30)
+    run = load_run(path)
+    assert run.status == "running" and live_status(run) == "interrupted"
+    assert run.steps >= 300 and len(run.losses) == run.steps and np.isfinite(run.losses).all()
+    assert run.snapshots[0].step == 0 and run.snapshots[-1].step <= run.steps
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]  # no half-written file left
+
+
+def test_an_exception_in_the_loop_leaves_an_interrupted_file(tmp_path):
+    path = tmp_path / "x.initscope"
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(RuntimeError):
+        with initscope.watch(model, opt, save=path) as scope:
+            for k in range(4):
+                loss = model(torch.randn(8, 3)).pow(2).mean()
+                opt.zero_grad(); loss.backward(); opt.step(); scope.step(loss)
+            raise RuntimeError("boom")
+    run = load_run(path)
+    assert run.status == "interrupted" and run.steps == 4 and "boom" in run.message
+
+
+def test_bad_inputs_get_one_clear_line(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 3), nn.Tanh())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(UserError, match="already watched"):
+        s1 = initscope.watch(model, opt)
+        initscope.watch(model, opt)
+    s1.close()
+    initscope.watch(model, opt).close()  # once closed, it can be watched again
+    for kwargs, what in (({"every": 0}, "every"), ({"every_step": "all"}, "every_step"), ({"bins": 2}, "bins"),
+                         ({"save": tmp_path / "run.txt"}, ".initscope")):
+        with pytest.raises(UserError, match=what):
+            initscope.watch(model, opt, **kwargs)
+    with pytest.raises(UserError, match="nn.Module"):
+        initscope.watch("model")
+    target = tmp_path / "real.initscope"
+    target.write_bytes(b"keep me")
+    link = tmp_path / "link.initscope"
+    link.symlink_to(target)
+    with pytest.raises(UserError, match="symbolic link"):
+        initscope.watch(model, opt, save=link)
+    assert target.read_bytes() == b"keep me"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if not os.access(ro, os.W_OK):  # root may write anywhere
+        with pytest.raises(UserError, match="not writable"):
+            initscope.watch(model, opt, save=ro / "r.initscope")
+    # a step without a backward pass: said once, training goes on
+    with initscope.watch(model, opt, every=1) as scope, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            model(torch.randn(4, 3))
+            opt.zero_grad(set_to_none=True)
+            scope.step(0.5)
+    said = [str(w.message) for w in caught if issubclass(w.category, WatchWarning)]
+    assert len([m for m in said if "backward" in m]) == 1
+
+
+def test_frozen_parameters_nan_activations_and_a_bare_model(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    model[0].weight.requires_grad_(False)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    with initscope.watch(model, opt, every=1, save=tmp_path / "f.initscope") as scope:
+        x = torch.randn(8, 3)
+        x[0, 0] = float("nan")  # NaN flows through every layer: recorded, hinted, never a crash
+        for _ in range(2):
+            loss = model(x).pow(2).mean()
+            opt.zero_grad(); loss.backward(); opt.step(); scope.step(loss)
+        snap = scope.latest
+    assert [p.name for p in snap.params] == ["0.bias", "2.weight", "2.bias"]  # the frozen weight is left out
+    assert math.isnan(snap.loss) and math.isnan(snap.layers[1].std)
+    assert scope.hints() and "diverged" in scope.hints()[0]
+    assert load_run(tmp_path / "f.initscope").steps == 2  # NaN statistics are data: the file still saves and opens
+
+    class Bare(nn.Module):  # no submodules: the model itself is the one layer, plain tensor statistics
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(3, 2))
+
+        def forward(self, x):
+            return x @ self.w
+
+    bare = Bare()
+    opt = torch.optim.SGD(bare.parameters(), lr=0.1)
+    with initscope.watch(bare, opt, every=1) as scope:
+        for _ in range(2):
+            loss = bare(torch.randn(5, 3)).pow(2).mean()
+            opt.zero_grad(); loss.backward(); opt.step(); scope.step(loss)
+    assert [s.kind for s in scope.latest.layers] == ["Bare"] and scope.history.loss.n == 2
+
+
+def test_disk_full_mid_run_warns_once_and_keeps_the_last_good_file(tmp_path, monkeypatch):
+    import initscope.core.files as files
+
+    path = tmp_path / "d.initscope"
+    model = nn.Sequential(nn.Linear(3, 3), nn.Tanh())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scope = initscope.watch(model, opt, save=path, every=2, flush_seconds=0)
+    for _ in range(4):
+        _train_one(model, opt, scope)
+    scope.flush()
+    time.sleep(0.5)
+    good = load_run(path).steps
+    real = files.atomic_write_bytes
+
+    def full(p, data):
+        raise UserError(f"cannot write {p}: No space left on device")
+    monkeypatch.setattr(files, "atomic_write_bytes", full)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(6):
+            _train_one(model, opt, scope)
+            time.sleep(0.02)
+        scope.close()
+    said = [str(w.message) for w in caught if issubclass(w.category, WatchWarning)]
+    assert len(said) == 1 and "No space left" in said[0] and "training goes on" in said[0]
+    assert scope.steps == 10  # training went on
+    assert load_run(path).steps == good  # the file is the last good flush
+    monkeypatch.setattr(files, "atomic_write_bytes", real)
+
+
+def _train_one(model, opt, scope):
+    loss = model(torch.randn(6, 3)).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    scope.step(loss)
+
+
+def test_histograms_of_huge_outputs_are_bounded(monkeypatch):
+    import initscope.core.recorder as recorder
+
+    monkeypatch.setattr(recorder, "HIST_SAMPLE", 1000)
+    model = nn.Sequential(nn.Linear(10, 500), nn.Tanh())
+    x = torch.randn(40, 10)
+    res = initscope.check(model, x, quiet=True)
+    tanh = res.snapshot.layers[1]
+    assert 500 <= tanh.hist.counts.sum() <= 1000  # a strided sample of the 20,000 values
+    with torch.no_grad():
+        assert math.isclose(tanh.std, model(x).std().item(), rel_tol=1e-5)  # the moments still use every value
+
+
+def test_check_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    state = copy.deepcopy(model.state_dict())
+    res = initscope.check(model, (x, y), nn.functional.cross_entropy, quiet=True)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k  # BatchNorm's running statistics put back
+    assert all(p.grad is None for p in model.parameters())
+    d = res.to_json()
+    assert [layer["name"] for layer in d["layers"]] == ["0", "1", "2", "3"]
+    assert d["loss"] == pytest.approx(nn.functional.cross_entropy(model(x), y).item(), rel=1e-5)
+    assert "0.weight" in res.table() and d["params"][0]["grad_data"] > 0
+
+
+def test_import_initscope_and_watch_import_no_qt():
+    code = ("import sys, initscope, torch; from torch import nn; m = nn.Linear(2, 2); "
+            "s = initscope.watch(m); s.close(); "
+            "print(any(k.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') for k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
