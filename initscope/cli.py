@@ -102,6 +102,8 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--scenario", metavar="FILE.json", help="open at the first step of a workshop scenario "
                      "(resources/scenarios/lecture.json is the lecture's walkthrough)")
     gui.add_argument("--run", metavar="RUN.initscope", help="open a run saved with --save-run or File > Save run")
+    gui.add_argument("--follow", metavar="RUN.initscope", help="show a run that a script writes with "
+                     "initscope.watch(save=RUN.initscope) live, as it trains (the file may not exist yet)")
     gui.add_argument("--present", action="store_true", help="start in presentation mode (large fonts and lines)")
     gui.add_argument("--reset-settings", action="store_true", help="forget the remembered settings, window layout "
                      "and folders, and start from the defaults")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 
 
+from initscope.core.errors import UserError
 from initscope.core.snapshot import Snapshot
 from initscope.core.files import atomic_write_text
 from initscope.core.runfile import SavedRun, load_run
@@ -18,13 +20,18 @@ from initscope.core.runfile import SavedRun, load_run
 SMOOTH = 100
 
 
+def _n(x: float, spec: str) -> str:
+    return format(x, spec) if math.isfinite(x) else "–"  # a watched model's Linear has no saturation; NaN is data
+
+
 def _layer_table(snap: Snapshot) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(s.name)}</td><td>{s.mean:+.3f}</td><td>{s.std:.3f}</td><td>{s.saturation:.1%}</td>"
-        f"<td>{s.dead}/{s.width}</td><td>{s.grad_std:.2e}</td></tr>" for s in snap.layers)
+        f"<tr><td>{html.escape(s.name)}</td><td>{_n(s.mean, '+.3f')}</td><td>{_n(s.std, '.3f')}</td>"
+        f"<td>{_n(s.saturation, '.1%')}</td><td>{s.dead}/{s.width}</td><td>{_n(s.grad_std, '.2e')}</td></tr>"
+        for s in snap.layers)
     mats = "".join(
-        f"<tr><td>{html.escape(p.name)}</td><td>{'x'.join(map(str, p.shape))}</td><td>{p.grad_data:.2e}</td>"
-        f"<td>{p.update_data_log10:.2f}</td></tr>" for p in snap.params if p.is_matrix)
+        f"<tr><td>{html.escape(p.name)}</td><td>{'x'.join(map(str, p.shape))}</td><td>{_n(p.grad_data, '.2e')}</td>"
+        f"<td>{_n(p.update_data_log10, '.2f')}</td></tr>" for p in snap.params if p.is_matrix)
     return (f"<table><tr><th>layer</th><th>mean</th><th>std</th><th>saturated</th><th>dead</th><th>grad std</th></tr>"
             f"{rows}</table><table><tr><th>weight matrix</th><th>shape</th><th>grad:data</th>"
             f"<th>log10 update:data</th></tr>{mats}</table>")
@@ -34,12 +41,22 @@ def render_html(run: SavedRun, images: list[tuple[str, str]] = (), source: str =
     """The report as one HTML string; `images` are (caption, base64 PNG) pairs, drawn by the GUI package
     (initscope.gui.report_images) so that this module stays free of Qt."""
     cfg = run.config
-    title = f"initscope run: {cfg.name or 'custom config'}"
+    if run.watched:
+        name = run.writer.get("name") or (run.model.cls if run.model else "model")
+        title = f"initscope run: {name} (watched in its own training loop)"
+    else:
+        title = f"initscope run: {cfg.name or 'custom config'}"
     losses = " · ".join(f"{k} {v:.4f}" for k, v in run.split_losses.items()) or "not evaluated"
     images = "".join(f"<figure><img alt='{html.escape(cap)}' src='data:image/png;base64,{b64}'>"
                      f"<figcaption>{html.escape(cap)}</figcaption></figure>" for cap, b64 in images)
     hints = "".join(f"<li>{html.escape(h)}</li>" for h in run.hints) or "<li>none</li>"
+    if not run.snapshots:
+        raise UserError("the run holds no snapshot yet: nothing to report")
     init, final = run.snapshots[0], run.snapshots[-1]
+    about = (f"<h2>Model</h2><p>{html.escape(run.model.cls)}: {len(run.model.layers)} layers, "
+             f"{len(run.model.params)} trainable parameters.</p>" if run.watched and run.model else
+             f"<h2>Config</h2><pre>{html.escape(json.dumps(cfg.to_dict(), indent=1))}</pre>")
+    data = "" if run.watched else f"; data {html.escape(run.data_path)} (vocabulary {len(run.vocab)})"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}
@@ -49,15 +66,14 @@ figure{{display:inline-block;margin:.5em}} img{{width:480px}} pre{{background:#f
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p>{html.escape(source)} — status <b>{html.escape(run.status)}</b> after {run.steps:,} steps
-{('(' + html.escape(run.message) + ')') if run.message else ''}; data {html.escape(run.data_path)}
-(vocabulary {len(run.vocab)}).</p>
-<h2>Split losses</h2><p>{losses}; initial loss {init.loss:.4f} vs {init.ref_loss:.4f} for a uniform guess.</p>
+{('(' + html.escape(run.message) + ')') if run.message else ''}{data}.</p>
+<h2>Split losses</h2><p>{losses}; initial loss {_n(init.loss, '.4f')} vs {_n(init.ref_loss, '.4f')} for a uniform guess.</p>
 <h2>Panels</h2>{images}
 <h2>Per layer at init (step 0)</h2>{_layer_table(init)}
 <h2>Per layer at step {final.step:,}</h2>{_layer_table(final)}
 <h2>Health hints</h2><ul>{hints}</ul>
 <h2>Sampled names</h2><p>{html.escape(', '.join(run.samples)) or 'none'}</p>
-<h2>Config</h2><pre>{html.escape(json.dumps(cfg.to_dict(), indent=1))}</pre>
+{about}
 </body></html>
 """
 

@@ -70,6 +70,7 @@ class _Writer:
         self._next = None
         self._cv = threading.Condition()
         self._closed = False
+        self._writing = False
         self.failed: str | None = None
         self.last_write_s = 0.0
         self._thread = threading.Thread(target=self._loop, name="initscope-watch-writer", daemon=True)
@@ -78,7 +79,7 @@ class _Writer:
     def submit(self, run) -> None:
         with self._cv:
             self._next = run
-            self._cv.notify()
+            self._cv.notify_all()
 
     def _loop(self) -> None:
         while True:
@@ -88,7 +89,18 @@ class _Writer:
                 if self._closed:
                     return
                 run, self._next = self._next, None
-            self._write(run)
+                self._writing = True
+            try:
+                self._write(run)
+            finally:
+                with self._cv:
+                    self._writing = False
+                    self._cv.notify_all()
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Until what was submitted is on disk."""
+        with self._cv:
+            self._cv.wait_for(lambda: self._next is None and not self._writing, timeout)
 
     def _write(self, run) -> None:
         from initscope.core.files import atomic_write_bytes
@@ -285,10 +297,13 @@ class Scope:
             self._writer.submit(self._saved_run(status))
         self._last_flush = time.monotonic()
 
-    def flush(self) -> None:
-        """Write the run file now (it is also written every `flush_seconds` while training, and at close)."""
+    def flush(self, wait: bool = False) -> None:
+        """Write the run file now (it is also written every `flush_seconds` while training, and at close);
+        with `wait`, return once it is on disk."""
         if not self.closed:
             self._flush()
+            if wait and self._writer is not None:
+                self._writer.wait()
 
     # --- the end --------------------------------------------------------------------------------------------
     def close(self, status: str = "finished", message: str = "") -> None:

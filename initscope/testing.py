@@ -103,6 +103,11 @@ class WindowDriver:
         self.start_training(steps, every)
         return self.wait_trained(timeout)
 
+    def follow(self, path):
+        """Follow a run file that a script writes (initscope.watch(save=path)), as File > Follow a run… does;
+        returns its RunRecord, updated in place as the file grows."""
+        return self.window.follow_run_file(str(path))
+
     @property
     def runs(self) -> list:
         return list(self.window.runs.records)

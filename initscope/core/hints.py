@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from initscope.core import runaway
+from initscope.core import kinds, runaway
 from initscope.core.snapshot import Snapshot
 
 
@@ -43,7 +43,7 @@ def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
     if snap.step > 0 and snap.loss > runaway.LOSS_FACTOR * snap.ref_loss:
         out.append(f"loss {snap.loss:.4g} at step {snap.step} is far above a uniform guess ({snap.ref_loss:.2f}): "
                    "the run is diverging; lower the learning rate")
-    tanh = [s.saturation for s in snap.layers if s.kind == "tanh"]
+    tanh = [s.saturation for s in snap.layers if kinds.family(s.kind) == "tanh" and math.isfinite(s.saturation)]
     if snap.step > 0 and tanh and sum(tanh) / len(tanh) >= runaway.SATURATION:
         out.append(f"{sum(tanh) / len(tanh):.0%} of tanh outputs saturated at step {snap.step}: the run has blown up; "
                    "lower the learning rate or the gain")
@@ -51,12 +51,15 @@ def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
         out.append(f"initial loss {snap.loss:.1f} vs {snap.ref_loss:.2f} for a uniform guess: "
                    "the output layer is confidently wrong; scale it down")
     for s in snap.layers:
-        if s.kind == "tanh" and s.saturation > th.saturation:
+        fam = kinds.family(s.kind)
+        if fam is None:  # a watched model's Linear, norm or other module: its output is not an activation
+            continue
+        if fam in ("tanh", "sigmoid") and s.saturation > th.saturation:
             out.append(f"{s.name}: {s.saturation:.0%} saturated; lower the gain or turn on BatchNorm")
         if s.std < th.collapse_std:
             out.append(f"{s.name}: std {s.std:.2f}; activations are collapsing, raise the gain")
         if s.width and s.dead / s.width >= th.dead_fraction:
-            what = "saturated" if s.kind == "tanh" else "zero"
+            what = {"tanh": "saturated", "sigmoid": "saturated", "relu": "zero", "tail": "in the flat negative tail"}[fam]
             out.append(f"{s.name}: {s.dead} of {s.width} neurons {what} for every example (dead: no gradient flows)")
     matrices = [p for p in snap.params if p.is_matrix]
     for p in matrices:

@@ -632,7 +632,8 @@ def history_from_run(run: SavedRun) -> History:
     """Rebuild the buffers the panels draw from, as they were when the run was saved."""
     h = History()
     h.add_losses(0, run.losses)
-    h.set_init(run.snapshots[0])
+    if run.snapshots:  # a watched run's file exists before its first snapshot
+        h.set_init(run.snapshots[0])
     steps = run.history.get("snap_steps", np.zeros(0, np.int64))
     if len(steps) and "saturation" in run.history:
         h.layer_names = list(run.names.get("layers", []))
@@ -647,6 +648,16 @@ def history_from_run(run: SavedRun) -> History:
             setattr(h, key, g)
     for s in run.snapshots[1:]:
         h.recent.append(s)
+    if run.step_history.get("step_steps") is not None and len(run.step_history["step_steps"]):
+        from initscope.core.history import GrowArray
+
+        h.layer_names = h.layer_names or list(run.names.get("layers", []))
+        h.matrix_names = h.matrix_names or list(run.names.get("matrices", []))
+        for key, attr in zip(STEP_KEYS, ("step_steps", "step_saturation", "step_act_std", "step_grad_std", "step_update")):
+            arr = run.step_history[key]
+            g = GrowArray(None if arr.ndim == 1 else arr.shape[1], dtype=arr.dtype)
+            g.extend(arr)
+            setattr(h, attr, g)
     h.version += 1
     return h
 

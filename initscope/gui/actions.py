@@ -42,6 +42,8 @@ def build_actions(win) -> None:
     win.file_acts = [act("Open config…", "Ctrl+Shift+O", files.open_config, menu=f),
                      act("Save config…", "Ctrl+S", files.save_config, menu=f),
                      act("Open run…", "", files.open_run, menu=f),
+                     act("Follow a run…", "", files.follow_run, "show a run that a script writes with "
+                         "initscope.watch(save=FILE), live", f),
                      act("Save run…", "", files.save_run, menu=f),
                      act("Export panels (PNG + SVG)…", "", files.export_panels, menu=f),
                      act("Export metrics (CSV)…", "", files.export_csv, menu=f),
@@ -76,7 +78,7 @@ def update_actions(win) -> None:
     win.pause_act.setEnabled(training)
     win.stop_act.setEnabled(training)
     win.reset_act.setEnabled(not training)
-    win.sample_act.setEnabled(not training and one is not None and "samples" in one.result)
+    win.sample_act.setEnabled(not training and one is not None and "state" in one.result)  # not a watched run: no weights
     win.runs.compare_btn.setEnabled(not training and valid)
     win.open_act.setEnabled(not training)  # the toolbar's Open data, like the side panel's
     for a in win.file_acts:  # nothing that replaces the settings or the data while a run trains

@@ -83,6 +83,8 @@ def launch(cfg, args):
             win.present_at_start = True
         if getattr(args, "run", None):
             win.open_run_file(args.run)
+        if getattr(args, "follow", None):
+            win.follow_run_file(args.follow)
 
     win.startup.when_built(asked)
     win.show()

@@ -51,7 +51,7 @@ class CompareView(HelpCornerRoom, QtWidgets.QWidget):
                           f"The k-th activation of each run is lined up; shaded cells differ from the first run "
                           f"by more than 20 %.")
         # rows are activation positions, so a stack with BatchNorm (L2 Tanh) lines up with one without (L1 Tanh)
-        cols_of = {r.id: activation_columns(r.history.layer_names) for r in rows}
+        cols_of = {r.id: activation_columns(r.history.layer_names, r.layer_kinds) for r in rows}
         depth = max(len(c) for c in cols_of.values())
         cols = [(r, stat) for r in rows for stat in STATS]
         t.setColumnCount(len(cols))

@@ -63,7 +63,7 @@ class FileActions:
         """The one shown run that has weights, or None with a message saying why not."""
         shown = self.win.shown
         rec = shown[0] if len(shown) == 1 else None
-        if rec is None or rec.is_preview or rec.status == "running" or "state" not in rec.result:
+        if rec is None or rec.is_preview or rec.status == "running" or not ("state" in rec.result or "saved" in rec.result):
             QtWidgets.QMessageBox.information(self.win, what, "Select one run that has ended (finished or "
                                               "stopped) in the Runs list first.")
             return None
@@ -74,6 +74,8 @@ class FileActions:
         from initscope.core.hints import hints
         from initscope.core.runfile import SavedRun, history_arrays
 
+        if "saved" in rec.result:  # a watched run, as its file holds it
+            return rec.result["saved"]
         h = rec.history
         arrays, names = history_arrays(h)
         r = rec.result
@@ -116,6 +118,17 @@ class FileActions:
         path = get_open_file(self.win, self.win.settings, "run", "Open a run", "Runs (*.initscope);;All files (*)")
         if path:
             self.win.controller.open_run(path)
+
+    def follow_run(self) -> None:
+        """A run file that a script writes (initscope.watch(save=...)), shown live; it may not exist yet."""
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.win, "Follow a run (pick or name the file your script writes)", self._run_folder(),
+            "Runs (*.initscope)", options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.win.follow_run_file(path)
+
+    def _run_folder(self) -> str:
+        return self.win.settings.folder("run") if self.win.settings is not None else ""
 
     # --- exports -------------------------------------------------------------------------------------------
     def export_report(self) -> None:

@@ -239,13 +239,69 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.training:
             return
         self.runs.add(rec, select=False)
-        self.set_config(rec.cfg.copy())
+        if not rec.watched:  # a watched run's model is its script's: the settings stay as they are
+            self.set_config(rec.cfg.copy())
         self.preview_timer.stop()  # the opened run is what is shown, not the preview of its config
         self.show_records([rec])
         update_actions(self)
 
     def open_run_file(self, path: str) -> None:
         self.controller.open_run(path)
+
+    def follow_run_file(self, path: str) -> RunRecord:
+        """Show a run that a script writes (initscope.watch) live, in every panel, as its file grows; the record
+        is in Runs at once, saying that it waits for the file until the file is there."""
+        from pathlib import Path
+
+        from initscope.core.history import History
+        from initscope.core.snapshot import ModelInfo
+        from initscope.gui.follow import RunFollower
+        from initscope.gui.runs import RunRecord
+
+        self.stop_following()
+        cfg = Config()
+        cfg.name = Path(path).stem
+        rec = RunRecord(f"{cfg.name} (following)", cfg, History(), status="running", from_file=True,
+                        model=ModelInfo(""), followed=str(path))
+        self.followed = rec
+        self.follower = RunFollower(path, self)
+        self.follower.updated.connect(self._follow_update)
+        self.follower.failed.connect(lambda msg: self.statusBar().showMessage(f"following: {msg}", 5000))
+        self.runs.add(rec, select=False)
+        self.preview_timer.stop()
+        self.show_records([rec])
+        update_actions(self)
+        return rec
+
+    def _follow_update(self, run) -> None:
+        from pathlib import Path
+
+        from initscope.core.inspect_run import run_name
+        from initscope.gui.run_controller import record_from_run
+
+        rec = getattr(self, "followed", None)
+        if rec is None:
+            return
+        if not run.watched:  # an app run (a --save-run file): shown as it is, with its own config
+            run.model = None
+        record_from_run(run, rec.followed, rec)
+        if run.watched:
+            rec.model = run.model
+            rec.name = f"{run_name(run, rec.followed)} (watched, {Path(rec.followed).name})"
+        else:
+            rec.model, rec.cfg = None, run.config
+            rec.vocab = tuple(run.vocab)
+        self.runs.refresh(rec)
+        if rec in self.shown:
+            self._force_redraw()
+        update_actions(self)
+
+    def stop_following(self) -> None:
+        follower = getattr(self, "follower", None)
+        if follower is not None:
+            follower.stop()
+            follower.deleteLater()
+        self.follower = None
 
     def toggle_pause(self) -> None:
         if self.training:
@@ -261,7 +317,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def sample_names(self) -> None:
         one = self.shown[0] if len(self.shown) == 1 else None
-        if not self.training and one is not None and "samples" in one.result:
+        if not self.training and one is not None and "state" in one.result:
             self.samples.show_run(one)
 
     # --- scenarios and presentation ----------------------------------------------------------------------------
@@ -347,6 +403,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.remember_main_window(self)
         if self.present_act.isChecked():
             set_presentation(self, False)  # the app font is app-wide: give it back as it was
+        self.stop_following()
         self.controller.close()
         self.explorer.close()
         self.samples.close()

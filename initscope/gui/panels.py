@@ -49,8 +49,25 @@ def layer_index(name: str) -> int | None:
     return None
 
 
-def block_color(name: str, block_of: dict[int, int]) -> str:
-    """Colour of a layer ("L2 Tanh", "L3 Linear.weight") by the Linear block it belongs to in its own stack."""
+def watched_blocks(model) -> dict[str, int]:
+    """A watched model's layer and parameter names -> block number: a new block starts at each module with a
+    weight matrix (Linear, Conv, Embedding); activations and norms take the block of the layer before them."""
+    out, b = {}, -1
+    mats = {n.rsplit(".", 1)[0] for n, shape in model.params if len(shape) >= 2}
+    for name, _kind, _width in model.layers:
+        if name in mats or b < 0:
+            b += 1
+        out[name] = b
+    for name, _shape in model.params:
+        out[name] = out.get(name.rsplit(".", 1)[0], 0)
+    return out
+
+
+def block_color(name: str, block_of: dict) -> str:
+    """Colour of a layer ("L2 Tanh", "L3 Linear.weight"; a watched model's "block.fc.weight") by the block it
+    belongs to in its own stack."""
+    if name in block_of:  # a watched model's names
+        return PALETTE[block_of[name] % len(PALETTE)]
     idx = layer_index(name)
     if idx is None:
         return EMBED_COLOR

@@ -13,7 +13,8 @@ import os
 import numpy as np
 
 from initscope.gui.qapp import make_app
-from initscope.gui.panels import block_color, blocks
+from initscope.core.kinds import family
+from initscope.gui.panels import block_color, blocks, watched_blocks
 
 SMOOTH = 100
 
@@ -40,7 +41,8 @@ def plot_images(run) -> list[tuple[str, str]]:
     import pyqtgraph as pg
 
     make_app()
-    block_of = blocks([s.kind for s in run.config.model.layers])
+    block_of = watched_blocks(run.model) if run.watched else blocks([s.kind for s in run.config.model.layers])
+    layer_kind = {n: k for n, k, _ in run.model.layers} if run.watched else {}
     out = []
 
     def widget(title, xlabel, ylabel):
@@ -59,14 +61,15 @@ def plot_images(run) -> list[tuple[str, str]]:
         if k:
             w.plot((np.arange(k) + 0.5) * SMOOTH, run.losses[: k * SMOOTH].reshape(k, SMOOTH).mean(1),
                    pen=pg.mkPen("#1f4e9a", width=2), name=f"mean of {SMOOTH} steps")
-        ref = math.log(max(len(run.vocab), 1))
-        w.addItem(pg.InfiniteLine(ref, angle=0, pen=pg.mkPen("#d62728", style=pg.QtCore.Qt.PenStyle.DashLine)))
+        ref = run.snapshots[0].ref_loss if run.watched and run.snapshots else math.log(max(len(run.vocab), 1))
+        if math.isfinite(ref):
+            w.addItem(pg.InfiniteLine(ref, angle=0, pen=pg.mkPen("#d62728", style=pg.QtCore.Qt.PenStyle.DashLine)))
         out.append(("Loss (dashed: a uniform guess, ln vocab)", _png(w)))
     steps = run.history.get("snap_steps")
     if steps is not None and len(steps) and "saturation" in run.history:
         w = widget("Saturation (Tanh |t| > threshold, ReLU zeros)", "step", "saturated (%)")
         for j, name in enumerate(run.names.get("layers", [])):
-            if name.split()[-1] in ("Tanh", "ReLU"):
+            if (family(layer_kind[name]) is not None) if run.watched else name.split()[-1] in ("Tanh", "ReLU"):
                 w.plot(steps, run.history["saturation"][:, j] * 100, pen=pg.mkPen(block_color(name, block_of), width=2),
                        name=name)
         out.append(("Tanh saturation per layer", _png(w)))

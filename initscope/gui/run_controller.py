@@ -44,6 +44,37 @@ class _Backend(QtCore.QObject):
             pass
 
 
+def record_from_run(run, path: str, rec: RunRecord | None = None) -> RunRecord:
+    """A saved run as the window shows it: an app run with its config and weights; a watched run with its model
+    description (a placeholder config). With `rec` (a followed run), that record is updated in place, its
+    history replaced by the file's newer one."""
+    from pathlib import Path
+
+    from initscope.core.config import Config
+    from initscope.core.inspect_run import run_name
+    from initscope.core.runfile import history_from_run, live_status
+
+    history = history_from_run(run)
+    status = live_status(run) or "finished"
+    result = {"message": run.message, "steps": run.steps, "losses": run.split_losses, "samples": run.samples}
+    if run.watched:
+        result["saved"] = run  # what Save run / Export report write again: a watched run has no weights
+    else:
+        result["state"] = {k: v.numpy() for k, v in run.state_dict.items()}
+    if rec is not None:
+        history.version = rec.history.version + 1  # the views redraw on a version they have not drawn
+        rec.history, rec.status, rec.result = history, status, result
+        return rec
+    if run.watched:
+        cfg = Config()
+        cfg.name = run_name(run, path)
+        return RunRecord(name=f"{cfg.name} (watched, {Path(path).name})", cfg=cfg, history=history, status=status,
+                         result=result, data_path="", vocab=(), from_file=True, model=run.model)
+    name = run.config.name or "custom"
+    return RunRecord(name=f"{name} (from {Path(path).name})", cfg=run.config, history=history, status=status,
+                     result=result, data_path=run.data_path, vocab=tuple(run.vocab), from_file=True)
+
+
 class RunController(QtCore.QObject):
     backendReady = QtCore.Signal()
     backendFailed = QtCore.Signal(str)
@@ -187,22 +218,11 @@ class RunController(QtCore.QObject):
         self._open.emit(path)
 
     def _run_opened(self, run) -> None:
-        from pathlib import Path
-
-        from initscope.core.runfile import history_from_run
-
         try:
-            history = history_from_run(run)
+            rec = record_from_run(run, getattr(run, "opened_from", "") or run.data_path)
         except Exception as e:  # noqa: BLE001 - a run the loader accepted but cannot be shown is a message
             self.openFailed.emit(f"the run cannot be shown: {e}")
             return
-        name = run.config.name or "custom"
-        source = Path(getattr(run, "source", "") or run.data_path).name
-        rec = RunRecord(name=f"{name} (from {source})", cfg=run.config, history=history,
-                        status=run.status or "finished",
-                        result={"message": run.message, "steps": run.steps, "losses": run.split_losses,
-                                "samples": run.samples, "state": {k: v.numpy() for k, v in run.state_dict.items()}},
-                        data_path=run.data_path, vocab=tuple(run.vocab), from_file=True)
         self.runOpened.emit(rec)
 
     def save_run(self, path: str, run) -> None:

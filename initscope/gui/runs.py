@@ -16,7 +16,7 @@ from initscope.core.config import Config, deep_stack, set_batchnorm
 from initscope.core.history import History
 
 _ids = itertools.count(1)
-DONE = ("finished", "stopped", "diverged", "failed")
+DONE = ("finished", "stopped", "diverged", "failed", "interrupted")
 
 
 @dataclass
@@ -37,12 +37,32 @@ class RunRecord:
     progress: object = None  # the latest Progress of a training run (step, total, lr, speed)
     message: str = ""  # why a stack is invalid, or how a run failed
     n_params: int = 0
+    # a run watched in its user's own loop (initscope.watch): its layers and parameters; cfg is then only a
+    # placeholder (name, steps) and nothing derived from the app's layer stack (theory, presets) applies
+    model: object = None
+    followed: str = ""  # the file a followed run is read from
 
     @property
-    def block_of(self) -> dict[int, int]:
-        from initscope.gui.panels import blocks
+    def watched(self) -> bool:
+        return self.model is not None
 
+    @property
+    def block_of(self) -> dict:
+        from initscope.gui.panels import blocks, watched_blocks
+
+        if self.model is not None:
+            return watched_blocks(self.model)
         return blocks([s.kind for s in self.cfg.model.layers])
+
+    @property
+    def total_steps(self) -> int:
+        """The run's planned length (the step axes' extent): a watched run's is what it has done so far."""
+        return max(len(self.history.loss), 1) if self.model is not None else self.cfg.train.steps
+
+    @property
+    def layer_kinds(self) -> list[str] | None:
+        """Kinds of the history's layer columns, for a watched run (the app's names carry their kind)."""
+        return [k for _, k, _ in self.model.layers] if self.model is not None else None
 
     @property
     def steps_done(self) -> int:
@@ -63,12 +83,23 @@ class RunRecord:
         return f"{self.name} — {self.status}{tail}"
 
     def summary(self) -> str:
+        if self.model is not None:
+            m = self.model
+            return (f"{m.cls}: {len(m.layers)} layers, {sum(_numel(s) for _, s in m.params):,} trainable parameters\n"
+                    f"watched in its own training loop{' (' + self.followed + ')' if self.followed else ''}")
         c = self.cfg
         losses = self.result.get("losses", {})
         final = ("\n" + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())) if losses else ""
         return (f"{' → '.join(s.label() for s in c.model.layers)}\n{c.init.scheme}, gain {c.init.gain:.3g}, "
                 f"output x{c.init.output_factor if c.init.output_scaling else 1:g}; lr {c.train.lr:g}, "
                 f"{c.train.steps:,} steps, seed {c.train.seed}{final}")
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 class RunsDock(QtWidgets.QWidget):

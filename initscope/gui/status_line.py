@@ -24,7 +24,7 @@ class StatusLine:
         active = controller.active.get("A")
         rec = active if active is not None else (recs[0] if len(recs) == 1 else None)
         if rec is not None:
-            total = max(rec.cfg.train.steps, 1)
+            total = max(rec.total_steps, 1)
             done = rec.progress.step if rec is active and rec.progress is not None else rec.steps_done
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))

@@ -35,9 +35,13 @@ def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> s
         snap = rec.history.init
         return (f"init preview: loss {snap.loss:.3f} at step 0 (uniform guess {snap.ref_loss:.3f}), "
                 f"{rec.n_params:,} parameters — " + ("press Train" if train_ready else "Train in a moment"))
-    total = rec.cfg.train.steps
+    total = rec.total_steps
     done = len(rec.history.loss)
     last = f"loss {float(rec.history.loss.data[-1]):.4f}" if done else "loss -"
+    if rec.followed:
+        live = {"running": "training in its script", "interrupted": "its script stopped (interrupted)"}
+        return (f"{rec.name}: following {rec.followed}: {live.get(rec.status, rec.status)}, step {done:,}   {last}"
+                if done else f"{rec.name}: waiting for {rec.followed}…")
     if rec.status == "running":
         p = rec.progress
         if p is None:
@@ -85,11 +89,17 @@ def hint_lines(recs: list, limit: int = 4, hints_of=hints_for) -> list[str]:
         lines.append(f"<b style='color:#b00020'>Run {html.escape(r.get('message', 'diverged'))}</b>")
     elif rec.status == "failed":
         lines.append(f"<b style='color:#b00020'>The run failed: {html.escape(r.get('message', ''))}</b>")
-    elif "losses" in r:
+    elif rec.watched and rec.status in ("finished", "interrupted"):
+        why = f": {html.escape(r['message'])}" if r.get("message") else ""
+        lines.append(f"<b>{rec.status.capitalize()} after {rec.steps_done:,} steps</b> in its own training loop{why}")
+    elif {"train", "val", "test"} <= set(r.get("losses", {})):
         ls = r["losses"]
         lines.append(f"<b>{rec.status.capitalize()} after {r['steps']:,} steps:</b> train {ls['train']:.4f}"
                      f" · val {ls['val']:.4f} · test {ls['test']:.4f}   (Sample names: Ctrl+N)")
     snap = rec.history.latest
+    if snap is None and rec.followed:
+        return [f"Following {html.escape(rec.followed)}: waiting for its first snapshot.",
+                "Run the script that writes it: <code>initscope.watch(model, optimizer, save=...)</code>."]
     if snap is None:
         return lines or ["Waiting for the first snapshot…"]
     said = hints_of(rec, snap)

@@ -12,6 +12,7 @@ import time
 import numpy as np
 from PySide6 import QtWidgets
 
+from initscope.core import kinds as activation_kinds
 from initscope.gui.help import corner_help_button, set_help_key
 
 from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, block_color, run_tag, short_name
@@ -19,14 +20,23 @@ from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, b
 ACTIVATIONS = ("tanh", "relu")
 
 
-def activation_columns(names: list[str]) -> list[int]:
-    """Columns of the history that belong to activation layers (saturation is defined for them only)."""
+def activation_columns(names: list[str], kinds: list[str] | None = None) -> list[int]:
+    """Columns of the history that belong to activation layers (saturation is defined for them only): by the
+    name's kind word for the app's layers ("L2 Tanh"), by `kinds` for a watched model's."""
+    if kinds is not None:
+        return [j for j, k in enumerate(kinds[: len(names)]) if activation_kinds.family(k) is not None]
     return [j for j, n in enumerate(names) if n.split()[-1].lower() in ACTIVATIONS]
 
 
-def saturation_title(cfg) -> tuple[str, str]:
+def stack_activations(rec) -> set[str]:
+    """The activation families of a record's layers: 'tanh', 'relu', 'sigmoid', 'tail'."""
+    layer_kinds = rec.layer_kinds if rec.watched else [s.kind for s in rec.cfg.model.layers]
+    return {f for f in (activation_kinds.family(k) for k in layer_kinds) if f is not None}
+
+
+def saturation_title(cfg, families: set[str] | None = None) -> tuple[str, str]:
     """The saturation panel follows the stack's activations: tanh |t| > threshold, ReLU exact zeros."""
-    kinds = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS}
+    kinds = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS} if families is None else families
     thr = cfg.diag.saturation_threshold
     if kinds == {"relu"}:
         return "ReLU zeros", "% zero"
@@ -71,6 +81,8 @@ def predicted_std(rec) -> dict[str, float]:
     """Layer name -> the wide-net theory's std of its output at init (core.theory, microseconds)."""
     from initscope.core.theory import predict
 
+    if rec.watched:  # the wide-net theory describes the app's own stacks only
+        return {}
     return {p.name: p.std for p in predict(rec.cfg, max(len(rec.vocab), 2))}
 
 
@@ -81,7 +93,7 @@ def activation_label(s, predicted: float | None = None) -> str:
 
 
 def _sat_word(kind: str) -> str:
-    return "zeros" if kind == "relu" else "sat"
+    return "zeros" if activation_kinds.family(kind) == "relu" else "sat"
 
 
 class OverviewView(QtWidgets.QWidget):
@@ -151,7 +163,7 @@ class OverviewView(QtWidgets.QWidget):
         init = h.init
         ref = init.ref_loss if init is not None else float(np.log(max(len(rec.vocab), 2)))
         self.loss_panel.show_single(rec.id, h.loss.data, h.loss_first_step, init.loss if init else None, ref,
-                                    cfg.train.steps)
+                                    rec.total_steps)
         if self._stagger:  # the rest of the last snapshot's panels, one a frame
             self._stagger.pop(0)()
             return
@@ -168,19 +180,20 @@ class OverviewView(QtWidgets.QWidget):
 
     def _draw_saturation(self, rec) -> None:
         h, cfg = rec.history, rec.cfg
-        title, ylabel = saturation_title(cfg)
+        families = stack_activations(rec)
+        title, ylabel = saturation_title(cfg, families)
         self.sat_panel.set_title(title)
-        relu_only = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS} == {"relu"}
+        relu_only = families == {"relu"}
         set_help_key(self.help[self.sat_panel], "saturation-relu" if relu_only else "saturation-tanh")
         self.sat_panel.plot.setLabel("left", ylabel)
         snap = h.latest
         if h.saturation is not None and len(h.snap_steps) > 1:
-            cols = activation_columns(h.layer_names)
+            cols = activation_columns(h.layer_names, rec.layer_kinds)
             steps, sat, _ = series_of(h)
             self.sat_panel.show_series([(rec.name, [h.layer_names[j] for j in cols], steps, sat[:, cols],
-                                         rec.block_of)], 100.0, cfg.train.steps)
+                                         rec.block_of)], 100.0, rec.total_steps)
         elif snap is not None:  # the preview, or a run before its second snapshot: one bar per layer
-            acts = [s for s in snap.layers if s.kind in ACTIVATIONS]
+            acts = [s for s in snap.layers if activation_kinds.family(s.kind) is not None]
             self.sat_panel.show_bars([s.name for s in acts], np.array([s.saturation for s in acts]),
                                      [block_color(s.name, rec.block_of) for s in acts], 100.0)
         else:
@@ -191,7 +204,7 @@ class OverviewView(QtWidgets.QWidget):
         snap = h.latest
         if h.saturation is not None and len(h.snap_steps) > 1:
             steps, _, upd = series_of(h)
-            self.upd_panel.show_series([(rec.name, h.matrix_names, steps, upd, rec.block_of)], 1.0, rec.cfg.train.steps)
+            self.upd_panel.show_series([(rec.name, h.matrix_names, steps, upd, rec.block_of)], 1.0, rec.total_steps)
         elif snap is not None:
             mats = [p for p in snap.params if p.is_matrix]
             self.upd_panel.show_bars([short_name(p.name) for p in mats], np.array([p.update_data_log10 for p in mats]),
@@ -214,7 +227,7 @@ class OverviewView(QtWidgets.QWidget):
     def _overlay(self, recs: list) -> None:
         with_loss = [r for r in recs if len(r.history.loss) or r.history.init is not None]
         ref = next((r.history.init.ref_loss for r in recs if r.history.init is not None), float(np.log(27)))
-        total = max(r.cfg.train.steps for r in recs)
+        total = max(r.total_steps for r in recs)
         self.loss_panel.show_overlay([(r.name, r.history.loss.data, r.history.loss_first_step) for r in with_loss],
                                      ref, total)
         if not self._snapshots_changed(recs):
@@ -223,12 +236,12 @@ class OverviewView(QtWidgets.QWidget):
         sat, upd = [], []
         for r in rows:
             h = r.history
-            cols = activation_columns(h.layer_names)
+            cols = activation_columns(h.layer_names, r.layer_kinds)
             steps, s, u = series_of(h)
             sat.append((r.name, [h.layer_names[j] for j in cols], steps, s[:, cols], r.block_of))
             upd.append((r.name, h.matrix_names, steps, u, r.block_of))
-        kinds = {s.kind for r in recs for s in r.cfg.model.layers if s.kind in ACTIVATIONS}
-        self.sat_panel.set_title("Saturation per layer" if len(kinds) != 1 else saturation_title(recs[0].cfg)[0])
+        kinds = set().union(*(stack_activations(r) for r in recs))
+        self.sat_panel.set_title("Saturation per layer" if len(kinds) != 1 else saturation_title(recs[0].cfg, kinds)[0])
         self.sat_panel.show_series(sat, 100.0, total)
         self.upd_panel.show_series(upd, 1.0, total)
         first = next((r for r in recs if r.history.latest is not None), None)

@@ -60,7 +60,7 @@ class Engine(QtCore.QObject):
 
         try:
             run = load_run(path)
-            run.source = path  # the window names the run after its file
+            run.opened_from = path  # the window names the run after its file
             self.runLoaded.emit(run)
         except Exception as e:  # noqa: BLE001
             self.runFailed.emit(_describe(e))
