@@ -62,7 +62,7 @@ def test_following_a_watched_run_shows_it_live_in_every_panel(initscope_window, 
     qtbot.waitUntil(lambda: max((len(v[0]) for v in d.plotted("update").values()), default=0) == 4, timeout=5_000)
     scope.close()
     qtbot.waitUntil(lambda: rec.status == "finished", timeout=10_000)
-    assert not d.window.follower.following  # nothing more will come
+    assert not d.window.following.follower.following  # nothing more will come
     assert "finished" in d.status_text()
 
 

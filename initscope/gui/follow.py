@@ -113,3 +113,64 @@ class RunFollower(QtCore.QObject):
         self.timer.stop()
         self._thread.quit()
         self._thread.wait(5000)
+
+
+class FollowController(QtCore.QObject):
+    """The window's followed run: one at a time. `follow(path)` puts a record in Runs and on screen at once
+    (waiting for the file, if it is not there yet); each new version of the file updates that record in place."""
+
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        self.follower: RunFollower | None = None
+        self.rec = None
+
+    def follow(self, path: str):
+        from pathlib import Path
+
+        from initscope.core.config import Config
+        from initscope.core.history import History
+        from initscope.core.snapshot import ModelInfo
+        from initscope.gui.actions import update_actions
+        from initscope.gui.runs import RunRecord
+
+        self.stop()
+        cfg = Config()
+        cfg.name = Path(path).stem
+        self.rec = RunRecord(f"{cfg.name} (following)", cfg, History(), status="running", from_file=True,
+                             model=ModelInfo(""), followed=str(path))
+        self.follower = RunFollower(path, self)
+        self.follower.updated.connect(self._update)
+        self.follower.failed.connect(lambda msg: self.win.statusBar().showMessage(f"following: {msg}", 5000))
+        self.win.runs.add(self.rec, select=False)
+        self.win.preview_timer.stop()
+        self.win.show_records([self.rec])
+        update_actions(self.win)
+        return self.rec
+
+    def _update(self, run) -> None:
+        from pathlib import Path
+
+        from initscope.core.inspect_run import run_name
+        from initscope.gui.actions import update_actions
+        from initscope.gui.run_controller import record_from_run
+
+        rec = self.rec
+        if rec is None:
+            return
+        record_from_run(run, rec.followed, rec)
+        if run.watched:
+            rec.model = run.model
+            rec.name = f"{run_name(run, rec.followed)} (watched, {Path(rec.followed).name})"
+        else:  # an app run's file (--save-run): shown with its own config
+            rec.model, rec.cfg, rec.vocab = None, run.config, tuple(run.vocab)
+        self.win.runs.refresh(rec)
+        if rec in self.win.shown:
+            self.win.show_records(self.win.shown)  # redraws every view at once
+        update_actions(self.win)
+
+    def stop(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower.deleteLater()
+        self.follower = None

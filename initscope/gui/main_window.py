@@ -54,10 +54,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build(self, first_preview=None) -> None:
         """The panels (gui/window_layout.py) and the wiring to the controller: pyqtgraph, numpy and the workers'
         side, hence not in the shell that the app's launch shows first."""
+        from initscope.gui.follow import FollowController
         from initscope.gui.run_controller import RunController
         from initscope.gui.window_layout import setup_ui
 
         self.controller = RunController(self, first_preview)
+        self.following = FollowController(self)
         setup_ui(self)
 
         c = self.controller
@@ -249,59 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controller.open_run(path)
 
     def follow_run_file(self, path: str) -> RunRecord:
-        """Show a run that a script writes (initscope.watch) live, in every panel, as its file grows; the record
-        is in Runs at once, saying that it waits for the file until the file is there."""
-        from pathlib import Path
-
-        from initscope.core.history import History
-        from initscope.core.snapshot import ModelInfo
-        from initscope.gui.follow import RunFollower
-        from initscope.gui.runs import RunRecord
-
-        self.stop_following()
-        cfg = Config()
-        cfg.name = Path(path).stem
-        rec = RunRecord(f"{cfg.name} (following)", cfg, History(), status="running", from_file=True,
-                        model=ModelInfo(""), followed=str(path))
-        self.followed = rec
-        self.follower = RunFollower(path, self)
-        self.follower.updated.connect(self._follow_update)
-        self.follower.failed.connect(lambda msg: self.statusBar().showMessage(f"following: {msg}", 5000))
-        self.runs.add(rec, select=False)
-        self.preview_timer.stop()
-        self.show_records([rec])
-        update_actions(self)
-        return rec
-
-    def _follow_update(self, run) -> None:
-        from pathlib import Path
-
-        from initscope.core.inspect_run import run_name
-        from initscope.gui.run_controller import record_from_run
-
-        rec = getattr(self, "followed", None)
-        if rec is None:
-            return
-        if not run.watched:  # an app run (a --save-run file): shown as it is, with its own config
-            run.model = None
-        record_from_run(run, rec.followed, rec)
-        if run.watched:
-            rec.model = run.model
-            rec.name = f"{run_name(run, rec.followed)} (watched, {Path(rec.followed).name})"
-        else:
-            rec.model, rec.cfg = None, run.config
-            rec.vocab = tuple(run.vocab)
-        self.runs.refresh(rec)
-        if rec in self.shown:
-            self._force_redraw()
-        update_actions(self)
-
-    def stop_following(self) -> None:
-        follower = getattr(self, "follower", None)
-        if follower is not None:
-            follower.stop()
-            follower.deleteLater()
-        self.follower = None
+        return self.following.follow(path)  # a run a script writes (initscope.watch), live: gui/follow.py
 
     def toggle_pause(self) -> None:
         if self.training:
@@ -403,7 +353,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.remember_main_window(self)
         if self.present_act.isChecked():
             set_presentation(self, False)  # the app font is app-wide: give it back as it was
-        self.stop_following()
+        self.following.stop()
         self.controller.close()
         self.explorer.close()
         self.samples.close()
