@@ -56,6 +56,8 @@ class Zoo(nn.Module):
         self.leaky = nn.LeakyReLU(0.1)
         self.silu = nn.SiLU()
         self.pair = Zoo.Pair()
+        self.fc_ip = nn.Linear(32, 32)
+        self.relu_ip = nn.ReLU(inplace=True)  # overwrites fc_ip's output: its statistics must be the Linear's
         self.head = nn.Linear(32, 5)
 
     def forward(self, idx):
@@ -65,7 +67,7 @@ class Zoo(nn.Module):
         h = self.tanh(self.ln(self.fc(torch.cat([a.flatten(1), b.flatten(1)], 1))))
         h = self.silu(self.leaky(self.gelu(self.rms(self.fc2(h)))))
         h, _ = self.pair(h)
-        return self.head(h)
+        return self.head(self.relu_ip(self.fc_ip(h)))
 
 
 def _batch(seed=0, n=24):
@@ -86,10 +88,19 @@ def _sat(kind, x, y):
     return None
 
 
+def _ref_hist(t, lo, hi):
+    """Bin k holds lo + k w <= x < lo + (k + 1) w (the last one hi too), w = (hi - lo) / BINS, in float64 numpy:
+    a gradient's exact zeros sit on the middle edge of its symmetric range and go to the bin above it."""
+    x = t.detach().double().flatten().numpy()
+    idx = np.floor((x - lo) / (hi - lo) * BINS).clip(0, BINS - 1).astype(int)
+    return np.bincount(idx, minlength=BINS).astype(np.float32)
+
+
 def _reference(model, opt, x, y):
-    """One training step of `model` with plain forward hooks that keep every leaf's input and output (retain_grad),
-    then each statistic computed directly with torch (two-pass std, torch.histc)."""
-    kept, handles = {}, []
+    """One training step of `model` with plain forward hooks that copy every leaf's input and output as they are
+    when the module returns, and catch the gradient at that output; then each statistic computed directly with
+    torch (two-pass std, torch.histc)."""
+    kept, grads_at, handles = {}, {}, []
     for name, mod in model.named_modules():
         if list(mod.children()):
             continue
@@ -97,8 +108,8 @@ def _reference(model, opt, x, y):
         def hook(m, inp, out, name=name):
             o = out if isinstance(out, torch.Tensor) else out[0]
             if o.requires_grad:
-                o.retain_grad()
-            kept[name] = (inp[0].detach().clone() if isinstance(inp[0], torch.Tensor) else None, o)
+                o.register_hook(lambda g, name=name: grads_at.__setitem__(name, g.clone()))
+            kept[name] = (inp[0].detach().clone() if isinstance(inp[0], torch.Tensor) else None, o.detach().clone())
         handles.append(mod.register_forward_hook(hook))
     loss = nn.functional.cross_entropy(model(x), y)
     opt.zero_grad()
@@ -116,14 +127,14 @@ def _reference(model, opt, x, y):
         sat = _sat(kind, inp, od)
         ud = 1 if od.dim() in (4, 5) else od.dim() - 1
         lo, hi = (-1.0, 1.0) if kind == "Tanh" else (0.0, 1.0) if kind == "Sigmoid" else (od.min().item(), od.max().item())
-        g = o.grad
+        g = grads_at[name]
         gm = g.abs().max().item()
         layers[name] = {
             "kind": kind, "mean": od.mean().item(), "std": od.std().item(),
             "saturation": sat.float().mean().item() if sat is not None else math.nan,
             "dead": int(sat.movedim(ud, -1).reshape(-1, od.shape[ud]).all(0).sum()) if sat is not None else 0,
-            "width": od.shape[ud], "hist": torch.histc(od.float(), BINS, lo, hi).numpy(),
-            "grad_mean": g.mean().item(), "grad_std": g.std().item(), "grad_hist": torch.histc(g, BINS, -gm, gm).numpy(),
+            "width": od.shape[ud], "hist": _ref_hist(od, lo, hi),
+            "grad_mean": g.mean().item(), "grad_std": g.std().item(), "grad_hist": _ref_hist(g, -gm, gm),
         }
     params = {}
     for n, p in model.named_parameters():
@@ -146,18 +157,25 @@ def test_every_statistic_of_every_module_kind_matches_plain_torch(opt_name):
     make = (lambda m: torch.optim.SGD(m.parameters(), lr=0.1)) if opt_name == "sgd" else \
         (lambda m: torch.optim.Adam(m.parameters(), lr=1e-2))
     opt, ref_opt = make(model), make(ref_model)
-    x, y = _batch()
     scope = initscope.watch(model, opt, every=1)
-    loss = nn.functional.cross_entropy(model(x), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    scope.step(loss)
-    snap = scope.latest
+    snaps, refs = [], []
+    for k in range(2):  # step 0 takes the eager path, step 1 the fused one: the same numbers both ways
+        x, y = _batch(k)
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        scope.step(loss)
+        snaps.append(scope.latest)
+        refs.append(_reference(ref_model, ref_opt, x, y))
     scope.close()
-    ref_loss, ref_layers, ref_params = _reference(ref_model, ref_opt, x, y)
+    assert scope.rec is None
+    for snap, ref in zip(snaps, refs):
+        _compare(snap, *ref)
 
-    assert snap.step == 0 and math.isclose(snap.loss, ref_loss, rel_tol=1e-6)
+
+def _compare(snap, ref_loss, ref_layers, ref_params):
+    assert math.isclose(snap.loss, ref_loss, rel_tol=1e-6)
     assert [s.name for s in snap.layers] == list(ref_layers)  # every leaf module, qualified names, in order
     kinds_seen = {s.kind for s in snap.layers}
     assert {"Linear", "Conv1d", "Conv2d", "Embedding", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm",
@@ -280,8 +298,9 @@ def test_the_per_step_tier_matches_the_snapshots_and_plain_torch():
             hh.remove()
         assert math.isclose(h.step_saturation.data[k, 1], (outs[1].abs() > THR).float().mean().item(), abs_tol=1e-6)
         assert math.isclose(h.step_saturation.data[k, 3], (outs[3] <= 0).float().mean().item(), abs_tol=1e-6)
-        assert math.isnan(h.step_saturation.data[k, 0])  # a Linear has no saturation
-        for i in range(5):
+        for i in (0, 2, 4):  # the per-step tier covers the activations; a Linear is in the snapshots only
+            assert math.isnan(h.step_saturation.data[k, i]) and math.isnan(h.step_act_std.data[k, i])
+        for i in (1, 3):
             assert math.isclose(h.step_act_std.data[k, i], outs[i].std().item(), rel_tol=1e-4)
             assert math.isclose(h.step_grad_std.data[k, i], outs[i].grad.std().item(), rel_tol=1e-4)
         for j, (i, wb) in enumerate(zip((0, 2, 4), w_before)):
@@ -341,12 +360,13 @@ def test_the_file_survives_sigkill_as_interrupted(tmp_path):
             opt.zero_grad(); loss.backward(); opt.step(); scope.step(loss)
             k += 1
             if k == 300:
+                scope.flush(wait=True)  # on disk: steps 0..299 at least, whatever the machine's load
                 print("ready", flush=True)
     """)
     p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "ready"
-        time.sleep(0.3)  # a flush or two past step 300
+        time.sleep(0.3)  # training goes on, flushing, until the kill
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait(30)
