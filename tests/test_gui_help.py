@@ -51,6 +51,12 @@ def test_texts_quote_the_numbers_the_code_uses():
     assert TANH_GAIN == 5 / 3 and "5/3" in t["saturation-tanh"]
     assert f"x{InitConfig().output_factor:g}" in t["loss"]
     assert "1e-5" in t["batchnorm-five-points"]  # initscope.core.bn_points.EPS, BatchNorm1d's default
+    from initscope.core import kinds
+
+    # every saturation rule of core/kinds.py, with its numbers
+    assert f"`|out| > {thr:g}`" in t["saturation-any"] and f"**{1 - thr:.2f}**" in t["saturation-any"]
+    assert f"**{kinds.TAIL_INPUT:g}**" in t["saturation-any"] and "`out <= 0`" in t["saturation-any"]
+    assert kinds.describe("sigmoid", thr) == f"out within {1 - thr:.2g} of 0 or 1"
 
 
 def test_unknown_topic_is_refused():

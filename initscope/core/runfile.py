@@ -192,7 +192,8 @@ def snapshot_from_dict(d) -> Snapshot:
         raise ValueError(str(e)) from None
 
 
-def _snapshot(d, what: str, min_width: int = 1) -> Snapshot:
+def _snapshot(d, what: str, watched: bool = False) -> Snapshot:
+    """A snapshot's JSON; a watched model's may have layers not called yet (width 0) and parameters of any shape."""
     _expect(isinstance(d, dict), f"{what} is not an object")
     for k in ("step", "loss", "lr", "ref_loss", "layers", "params"):
         _expect(k in d, f"{what} has no '{k}'")
@@ -207,7 +208,7 @@ def _snapshot(d, what: str, min_width: int = 1) -> Snapshot:
                 index=_int_of(s["index"], f"{w} index"), name=_str_of(s["name"], f"{w} name"),
                 kind=_str_of(s["kind"], f"{w} kind"), mean=_float_of(s["mean"], f"{w} mean"),
                 std=_float_of(s["std"], f"{w} std"), saturation=_float_of(s["saturation"], f"{w} saturation"),
-                dead=_int_of(s["dead"], f"{w} dead"), width=_int_of(s["width"], f"{w} width", min_width),
+                dead=_int_of(s["dead"], f"{w} dead"), width=_int_of(s["width"], f"{w} width", 0 if watched else 1),
                 hist=_hist(s.get("hist"), f"{w} histogram"), grad_mean=_float_of(s["grad_mean"], f"{w} grad_mean"),
                 grad_std=_float_of(s["grad_std"], f"{w} grad_std"),
                 grad_hist=_hist(s.get("grad_hist"), f"{w} gradient histogram")))
@@ -218,7 +219,8 @@ def _snapshot(d, what: str, min_width: int = 1) -> Snapshot:
         _expect(isinstance(p, dict), f"{w} is not an object")
         try:
             shape = p["shape"]
-            _expect(isinstance(shape, list) and 1 <= len(shape) <= 2, f"{w} shape is {shape!r}")
+            _expect(isinstance(shape, list) and ((0 <= len(shape) <= 8) if watched else (1 <= len(shape) <= 2)),
+                    f"{w} shape is {shape!r}")  # a watched model's parameters: any shape (a conv's is 4-D)
             _expect(isinstance(p["is_matrix"], bool), f"{w} is_matrix is {p['is_matrix']!r}, not true or false")
             snap.params.append(ParamStats(
                 name=_str_of(p["name"], f"{w} name"), shape=tuple(_int_of(v, f"{w} shape") for v in shape),
@@ -539,7 +541,7 @@ def _load_watched(z: zipfile.ZipFile, m: dict, members: set[str], path) -> Saved
     except RecursionError:
         raise _Bad("snapshots.json is nested too deeply") from None
     _expect(isinstance(raw_snaps, list) and len(raw_snaps) <= 10_000, "snapshots.json is not a list of snapshots")
-    snaps = [_snapshot(d, f"snapshot {i}", min_width=0) for i, d in enumerate(raw_snaps)]
+    snaps = [_snapshot(d, f"snapshot {i}", watched=True) for i, d in enumerate(raw_snaps)]
     want_layers = [(i, n, k) for i, (n, k, _) in enumerate(model.layers)]
     bins = None
     for i, snap in enumerate(snaps):

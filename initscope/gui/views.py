@@ -184,7 +184,8 @@ class OverviewView(QtWidgets.QWidget):
         title, ylabel = saturation_title(cfg, families)
         self.sat_panel.set_title(title)
         relu_only = families == {"relu"}
-        set_help_key(self.help[self.sat_panel], "saturation-relu" if relu_only else "saturation-tanh")
+        set_help_key(self.help[self.sat_panel], "saturation-relu" if relu_only else
+                     "saturation-tanh" if families <= {"tanh"} else "saturation-any")
         self.sat_panel.plot.setLabel("left", ylabel)
         snap = h.latest
         if h.saturation is not None and len(h.snap_steps) > 1:
