@@ -89,7 +89,21 @@ def predicted_std(rec) -> dict[str, float]:
 def activation_label(s, predicted: float | None = None) -> str:
     """Two short legend lines: the layer and its saturation; mean and std (and the theory's std, ▲)."""
     theory = f" (▲ {predicted:.2f})" if predicted is not None else ""
+    if not np.isfinite(s.saturation):  # a watched model's Linear, norm, ...: no saturation to speak of
+        return f"{s.name}<br>σ {s.std:.2f}"
     return f"{s.name} {s.saturation:.0%} {_sat_word(s.kind)}<br>σ {s.std:.2f}{theory}"
+
+
+MAX_WATCHED_CURVES = 12  # a watched model's densities: more curves than this are unreadable on one plot
+
+
+def drawn_layers(rec, snap) -> list:
+    """The layers whose densities a panel draws: every layer of the app's stacks; of a watched model its
+    activations (its Linears, norms and attention would bury them), or its first layers if it has none."""
+    if not rec.watched:
+        return snap.layers
+    acts = [s for s in snap.layers if activation_kinds.family(s.kind) is not None and s.width]
+    return (acts or [s for s in snap.layers if s.width])[:MAX_WATCHED_CURVES]
 
 
 def _sat_word(kind: str) -> str:
@@ -219,9 +233,9 @@ class OverviewView(QtWidgets.QWidget):
             pred = predicted_std(rec) if snap.step == 0 else {}
             self.act_panel.set_title("Activations at init" if pred else "Activations")
             self.act_panel.set_xlabel("output (▲ = theory ±σ)" if pred else f"output, step {snap.step:,}")
-            self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
-                                        [activation_label(s, pred.get(s.name)) for s in snap.layers], rec.block_of,
-                                        pred)
+            layers = drawn_layers(rec, snap)
+            self.act_panel.update_hists([s.name for s in layers], [s.hist for s in layers],
+                                        [activation_label(s, pred.get(s.name)) for s in layers], rec.block_of, pred)
         else:
             self.act_panel.clear()
 
@@ -250,8 +264,9 @@ class OverviewView(QtWidgets.QWidget):
             snap = first.history.latest
             self.act_panel.set_title(f"Activations of {run_tag(first.name)}")
             self.act_panel.set_xlabel(f"output value, step {snap.step:,}")
-            self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
-                                        [activation_label(s) for s in snap.layers], first.block_of)
+            layers = drawn_layers(first, snap)
+            self.act_panel.update_hists([s.name for s in layers], [s.hist for s in layers],
+                                        [activation_label(s) for s in layers], first.block_of)
         else:
             self.act_panel.clear()
 
@@ -295,7 +310,7 @@ class GradientsView(QtWidgets.QWidget):
                 p.clear()
             return True
         block_of = rec.block_of
-        layers = snap.layers
+        layers = drawn_layers(rec, snap)
         where = "at init" if snap.step == 0 else f"step {snap.step:,}"
         tag = run_tag(rec.name) if len(recs) > 1 else ""
         self.grad_panel.set_title("Gradients at layer outputs")
