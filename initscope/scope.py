@@ -222,7 +222,7 @@ class Scope:
         self._losses.append(loss_v)
         mode = self.rec._mode
         if mode == "full":
-            snap, row = self.rec.end_full(k, _as_float(loss_v), self._lr())
+            snap, row = self.rec.end_full(k, loss_v, self._lr())  # the loss comes back with the snapshot
             self._keep(snap)
             if self.every_step == "scalars":
                 self._add_row(k, row)
@@ -360,10 +360,6 @@ class Scope:
         return f"<initscope.Scope {self.name} step {self.steps}{where}{' closed' if self.closed else ''}>"
 
 
-def _as_float(v) -> float:
-    return float(v) if not isinstance(v, torch.Tensor) else float(v.reshape(-1)[0])
-
-
 def _matrix_names(rec: Recorder) -> list[str]:
     return [rec.params[j][0] for j in rec.matrices]
 
@@ -437,7 +433,7 @@ def check(model: nn.Module, example_batch, loss_fn=None, *, quiet: bool = False,
                 if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
                     raise UserError("loss_fn must return a one-element tensor")
                 loss.backward()
-        snap, _ = rec.end_full(0, float(loss.detach()) if loss is not None else float("nan"), float("nan"))
+        snap, _ = rec.end_full(0, loss if loss is not None else float("nan"), float("nan"))
     finally:
         rec.close()
         with torch.no_grad():

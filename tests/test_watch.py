@@ -534,3 +534,25 @@ def test_import_initscope_and_watch_import_no_qt():
             "print(any(k.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') for k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_wrappers_are_looked_through():
+    torch.manual_seed(0)
+    inner = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+    model = nn.DataParallel(inner)  # on a machine without GPUs: a pass-through, as DDP or compile wrap a model
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with initscope.watch(model, opt, every=1) as scope:
+        _train_one_wrapped(model, opt, scope)
+    assert [s.name for s in scope.latest.layers] == ["0", "1", "2"]  # the inner model's names, no "module."
+    assert [p.name for p in scope.latest.params][0] == "0.weight"
+    with pytest.raises(UserError, match="already watched"):  # the same inner model, wrapped or not
+        with initscope.watch(inner, opt):
+            initscope.watch(model, opt)
+
+
+def _train_one_wrapped(model, opt, scope):
+    loss = model(torch.randn(6, 3)).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    scope.step(loss)

@@ -608,9 +608,9 @@ class Recorder:
             with torch.no_grad():
                 self._pre = self._read_params()
 
-    def end_full(self, step: int, loss: float, lr: float) -> tuple[Snapshot, np.ndarray]:
-        """The snapshot of the recorded step (one transfer to the host for all of it), and its row of the
-        per-step tier (on the host)."""
+    def end_full(self, step: int, loss, lr: float) -> tuple[Snapshot, np.ndarray]:
+        """The snapshot of the recorded step (one transfer to the host for all of it, the loss included when
+        it is a tensor), and its row of the per-step tier (on the host)."""
         self._params_now()
         self._check_backward(step)
         red = self._reduce(full=True)
@@ -620,7 +620,11 @@ class Recorder:
         bins, nl, npar = self.bins, len(self.layers), len(self.params)
         nan = float("nan")
         dev = lrows.device
-        host = torch.cat([lrows.reshape(-1), prows.to(dev).reshape(-1)]).cpu().numpy()
+        loss_t = loss.detach().reshape(-1)[:1].to(dev, torch.float64) if isinstance(loss, torch.Tensor) else \
+            torch.tensor([float(loss)], dtype=torch.float64, device=dev)
+        host = torch.cat([lrows.reshape(-1), prows.to(dev).reshape(-1), loss_t]).cpu().numpy()
+        loss = float(host[-1])
+        host = host[:-1]
         hist = torch.cat([lhists.reshape(-1)] + ([phist.to(dev).float().reshape(-1)] if phist is not None else [])).cpu().numpy()
         lr_ = host[: 9 * nl].reshape(nl, 9)
         pr_ = host[9 * nl:].reshape(npar, 4)
