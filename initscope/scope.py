@@ -255,7 +255,10 @@ class Scope:
         if self._losses:
             first = self.steps - len(self._losses)
             tensors = [v for v in self._losses if isinstance(v, torch.Tensor)]
-            host = torch.cat([t.to("cpu", non_blocking=False) for t in tensors]).numpy() if tensors else np.zeros(0)
+            # one transfer for the whole flush (tensors of one device; a model split over devices: one each)
+            devs = {t.device for t in tensors}
+            host = (torch.cat(tensors).cpu().numpy() if len(devs) == 1 else
+                    torch.cat([t.cpu() for t in tensors]).numpy()) if tensors else np.zeros(0)
             vals, it = [], iter(host.tolist())
             for v in self._losses:
                 vals.append(next(it) if isinstance(v, torch.Tensor) else v)

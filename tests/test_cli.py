@@ -74,6 +74,10 @@ def test_gui_bad_input_is_one_line_before_any_window(capsys, monkeypatch, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.txt: no such file" in err[0]
     assert main(["gui", "--preset", "nope"]) == 2
+    capsys.readouterr()
+    assert main(["gui", "--follow", str(tmp_path)]) == 2  # a folder: refused; a file not there yet is waited for
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--follow" in err[0] and "not a run file" in err[0]
     import sys
 
     if sys.platform.startswith("linux"):

@@ -22,6 +22,10 @@ def _checked_args(args):
         from initscope.core.scenario import load_scenario
 
         args.scenario_obj = load_scenario(args.scenario)
+    follow = getattr(args, "follow", None)
+    if follow and (os.path.isdir(follow) or (os.path.exists(follow) and not os.path.isfile(follow))):
+        raise UserError(f"--follow {follow}: not a run file (a folder or a device); give the .initscope file "
+                        "your script writes, or the name it will write")
     if getattr(args, "run", None):
         from initscope.core.runfile import load_run
 
