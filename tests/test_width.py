@@ -283,3 +283,61 @@ def test_parse_widths():
     assert parse_widths("64, 128,256") == [64, 128, 256]
     with pytest.raises(UserError, match="'x'"):
         parse_widths("64,x")
+
+
+# --- the command line -----------------------------------------------------------------------------------
+
+def test_cli_writes_the_issue_json(tmp_path, capsys):
+    import json
+
+    from initscope.cli import main
+    from initscope.core.config import preset
+    from initscope.core.data import load_dataset
+
+    out = tmp_path / "w.json"
+    argv = ["sweep", "width", "--preset", "deep-nobn", "--widths", "16,32", "--parametrization", "mup",
+            "--optimizer", "sgd", "--lr", "0.05", "--steps", "2", "--seeds", "1", "--workers", "1", "--quiet",
+            "--json-out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "log-log slope" in text and "L10 Linear" in text
+    d = json.loads(out.read_text())
+    assert (d["parametrization"], d["optimizer"], d["widths"], d["steps"]) == ("mup", "sgd", [16, 32], [0, 1, 2])
+    # the same numbers as the sweep run here, in this process, one torch thread as the workers
+    cfg = preset("deep-nobn")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        want = run_local(WidthSpec(cfg, [16, 32], "mup", "sgd", 0.05, 2, 1), load_dataset(None, cfg.model.block_size))
+    finally:
+        torch.set_num_threads(before)
+    got = np.array([layer["mean_abs"] for layer in d["layers"]], dtype=float)
+    np.testing.assert_array_equal(got, want.mean_abs())
+    assert [layer["kind"] for layer in d["layers"]] == want.kinds
+
+
+@pytest.mark.parametrize("extra,msg", [
+    (["--widths", "0,64"], "width 0"),
+    (["--widths", "64"], "at least two different widths"),
+    (["--widths", "64,abc"], "'abc' is not a whole number"),
+    (["--steps", "0"], "steps must be"),
+    (["--seeds", "0"], "seeds must be"),
+    (["--lr", "-1"], "learning rate"),
+    (["--workers", "0"], "--workers must be at least 1"),
+])
+def test_cli_user_mistakes_exit_2(extra, msg, capsys):
+    from initscope.cli import main
+
+    assert main(["sweep", "width", "--preset", "deep-nobn", "--quiet", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and err.startswith("initscope: error:") and "\n" not in err
+
+
+def test_cli_refuses_a_stack_without_hidden_linear(tmp_path, capsys):
+    from initscope.cli import main
+
+    cfg = tmp_path / "c.json"
+    Config.from_dict({"model": {"layers": [{"kind": "linear", "width": None}]}}).save(cfg)
+    assert main(["sweep", "width", "--config", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no hidden Linear" in err and "\n" not in err
