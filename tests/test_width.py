@@ -341,3 +341,26 @@ def test_cli_refuses_a_stack_without_hidden_linear(tmp_path, capsys):
     assert main(["sweep", "width", "--config", str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no hidden Linear" in err and "\n" not in err
+
+
+# --- the theory at init ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["deep-nobn", "deep-bn"])
+def test_theory_mean_abs_is_width_free_and_matches_a_wide_net(name, data):
+    from initscope.core.config import preset
+    from initscope.core.theory import mean_abs
+    from initscope.core.width import at_width
+
+    cfg = preset(name)
+    assert mean_abs(at_width(cfg, 64), 27) == mean_abs(at_width(cfg, 1024), 27)  # no width in the recursion
+    wide = at_width(cfg, 1024)
+    net = build_net(wide, data.vocab.size, torch.Generator().manual_seed(1))
+    x, _ = data.splits["train"]
+    h = net.embedding(x[:4096]).flatten(1)
+    measured = []
+    with torch.no_grad():
+        for layer in net.layers:
+            h = layer(h)
+            measured.append(float(h.abs().mean()))
+    # within 4%: the first Linear sees only 27 x 10 distinct embedding entries (a finite-vocabulary effect, 2.7%)
+    np.testing.assert_allclose(measured, mean_abs(wide, data.vocab.size), rtol=0.04)
