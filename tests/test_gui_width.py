@@ -1,0 +1,103 @@
+"""The Width view (issue 25): both parametrisations run off the GUI thread, the plots draw what the runs measured
+(mean over seeds, the seeds' band, the slope), step 0 carries the width-free theory, a click opens that width's
+run, and bad input is one line in the view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from initscope.core.config import Config
+from initscope.core.data import default_data_path, load_words, make_dataset
+
+SMALL = {"model": {"n_embd": 4, "layers": [{"kind": "linear", "width": 16}, {"kind": "tanh"},
+                                           {"kind": "linear", "width": 16}, {"kind": "tanh"},
+                                           {"kind": "linear", "width": None}]}}
+
+
+@pytest.fixture
+def words(tmp_path):
+    p = tmp_path / "words.txt"
+    p.write_text("\n".join(load_words(default_data_path())[:1500]) + "\n")
+    return str(p)
+
+
+@pytest.fixture
+def view(qtbot):
+    from initscope.gui.width_view import WidthView
+
+    v = WidthView()
+    qtbot.addWidget(v)
+    v.resize(1200, 700)
+    v.show()
+    yield v
+    v.shutdown()
+
+
+def test_plots_draw_each_width_and_step_and_open_a_run(qtbot, view, words):
+    from initscope.core.runfile import load_run
+    from initscope.core.theory import mean_abs
+    from initscope.core.width import WidthSpec, at_width, run_local
+
+    cfg = Config.from_dict(SMALL)
+    view.set_base_config(cfg, words, 27)
+    view.widths.setText("16, 64")
+    view.steps.setValue(2)
+    view.seeds.setValue(2)
+    view.base_width.setValue(16)
+    view.workers.setValue(2)
+    assert view.start()
+    assert view.running and not view.run_btn.isEnabled()  # returned at once; the runs are in another thread
+    qtbot.waitUntil(lambda: not view.running, timeout=120_000)
+    assert view.status.text().startswith("done: 8 runs")
+
+    data = make_dataset(load_words(words), 3, words)
+    for par in ("standard", "mup"):
+        want = run_local(WidthSpec(cfg, [16, 64], par, "adam", 0.01, 2, 2, 16), data)  # here, one by one
+        m, (lo, hi), slopes = want.mean_abs(), want.spread(), want.slopes()
+        for t in (0, 1, 2):
+            drawn = view.plotted(par, t)
+            assert set(drawn) == {"L0 Linear", "L2 Linear", "L4 Linear"}  # the Linears, by default
+            for li, name in ((0, "L0 Linear"), (2, "L2 Linear"), (4, "L4 Linear")):
+                x, y = drawn[name]
+                np.testing.assert_array_equal(x, [16, 64])
+                np.testing.assert_allclose(y, m[li, :, t], rtol=1e-6)
+                bx, blo, bhi = view.band(par, t)[name]
+                np.testing.assert_allclose(blo, lo[li, :, t], rtol=1e-6)
+                np.testing.assert_allclose(bhi, hi[li, :, t], rtol=1e-6)
+                assert view.slopes_shown(par, t)[name] == f"{slopes[li, t]:+.2f}"
+    # step 0: the theory, one flat dashed line per Linear (muP's scaled readout: x sqrt(base / width))
+    pred = mean_abs(at_width(cfg, 16), 27)
+    x, y = view.theory_lines[("standard", 2)].xData, view.theory_lines[("standard", 2)].yData
+    np.testing.assert_allclose(y, [pred[2], pred[2]])
+    np.testing.assert_allclose(view.theory_lines[("mup", 4)].yData, [pred[4], pred[4] * 0.5])
+
+    assert "L4 Linear (output)" in view.key.text() and "Tanh" not in view.key.text()  # the colour key
+
+    # the activations too, on request
+    view.all_layers.setChecked(True)
+    assert "L1 Tanh" in view.plotted("standard", 2) and "L1 Tanh (tanh)" in view.key.text()
+
+    # a click on the 64-wide point of muP's hidden line opens that run
+    line = view.lines[("mup", 2, 2)]
+    with qtbot.waitSignal(view.run_requested, timeout=5000) as sig:
+        line.sigPointsClicked.emit(line, line.scatter.points()[1:2], None)
+    run = load_run(sig.args[0])
+    assert [s.width for s in run.config.model.layers if s.kind == "linear"] == [64, 64, None]
+    assert "mup" in run.message and run.steps == 2
+
+
+@pytest.mark.parametrize("field,text,msg", [("widths", "0,64", "width 0"), ("widths", "64", "two different"),
+                                            ("lr", "fast", "is not a number")])
+def test_bad_input_is_one_line_in_the_view(view, words, field, text, msg):
+    view.set_base_config(Config.from_dict(SMALL), words, 27)
+    getattr(view, field).setText(text)
+    assert not view.start()
+    assert view.status.text().startswith("cannot run:") and msg in view.status.text()
+    assert view.run_btn.isEnabled() and not view.running
+
+
+def test_a_stack_without_hidden_linear_is_refused_in_the_view(view, words):
+    view.set_base_config(Config.from_dict({"model": {"layers": [{"kind": "linear", "width": None}]}}), words, 27)
+    assert not view.start()
+    assert "no hidden Linear" in view.status.text()
