@@ -101,3 +101,25 @@ def test_a_stack_without_hidden_linear_is_refused_in_the_view(view, words):
     view.set_base_config(Config.from_dict({"model": {"layers": [{"kind": "linear", "width": None}]}}), words, 27)
     assert not view.start()
     assert "no hidden Linear" in view.status.text()
+
+
+def test_a_narrow_view_shows_fewer_steps_each_readable(qtbot, view, words):
+    """Beside the side panel in presentation mode the view has about 540 px: six step plots a row would leave
+    each under 60 px of data area, so it shows as many as fit (step 0 and the last among them)."""
+    view.set_base_config(Config.from_dict(SMALL), words, 27)
+    view.set_scale(1.5, 15)
+    view.resize(540, 600)
+    view.widths.setText("16,32")
+    view.steps.setValue(5)
+    view.seeds.setValue(1)
+    view.workers.setValue(1)
+    assert view.start()
+    qtbot.waitUntil(lambda: not view.running, timeout=120_000)
+    qtbot.wait(50)
+    steps = sorted({t for _, t in view.cells})
+    assert steps[0] == 0 and steps[-1] == 5 and len(steps) < 6
+    assert all(min(c.vb.width(), c.vb.height()) >= 60 for c in view.cells.values())
+    view.resize(1500, 600)  # wide again: every step
+    qtbot.wait(50)
+    assert sorted({t for _, t in view.cells}) == [0, 1, 2, 3, 4, 5]
+    assert set(view.plotted("mup", 5)) == {"L0 Linear", "L2 Linear", "L4 Linear"}

@@ -35,16 +35,17 @@ from initscope.gui.panels import set_plot_text_size
 
 PALETTE = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 OUTPUT_COLOR = "#d62728"
-MAX_COLUMNS = 6  # steps shown: all of them up to T = 5, else six spread over 0..T
+MAX_COLUMNS = 6  # steps shown: all of them up to T = 5, else six spread over 0..T (fewer where they do not fit)
+CELL_MIN_W = 140  # px at the normal font: a narrower cell's data area fell under 60 px beside its axis
 TITLES = {"standard": "standard", "mup": "muP"}
 CELL_TITLE_SIZE = "8pt"
 
 
-def shown_steps(steps: int) -> list[int]:
-    """The steps that get a plot: 0..T when that is at most MAX_COLUMNS, else MAX_COLUMNS of them from 0 to T."""
-    if steps + 1 <= MAX_COLUMNS:
+def shown_steps(steps: int, columns: int = MAX_COLUMNS) -> list[int]:
+    """The steps that get a plot: 0..T when that is at most `columns`, else `columns` of them from 0 to T."""
+    if steps + 1 <= columns:
         return list(range(steps + 1))
-    return sorted({round(x) for x in np.linspace(0, steps, MAX_COLUMNS)})
+    return sorted({round(x) for x in np.linspace(0, steps, columns)})
 
 
 class WidthRunner(QtCore.QObject):
@@ -98,6 +99,7 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         self.backend = None
         self.save_dir: str | None = None
         self.scale, self.point_size = 1.0, None
+        self._cols = MAX_COLUMNS
         self.cells: dict[tuple[str, int], pg.PlotItem] = {}
         self.lines: dict[tuple[str, int, int], pg.PlotDataItem] = {}  # (par, step, layer) -> mean line
         self.bands: dict[tuple[str, int, int], pg.FillBetweenItem] = {}
@@ -113,7 +115,7 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         self.optimizer.addItems(["adam", "sgd"])
         self.lr = QtWidgets.QLineEdit("0.01")
         self.lr.setToolTip("the learning rate at the base width (muP scales it from there)")
-        self.steps = QtWidgets.QSpinBox(minimum=1, maximum=10_000, value=5)
+        self.steps = QtWidgets.QSpinBox(minimum=1, maximum=1000, value=5)
         self.steps.setToolTip("training steps T; steps 0..T are measured")
         self.seeds = QtWidgets.QSpinBox(minimum=1, maximum=20, value=2)
         self.base_width = QtWidgets.QSpinBox(minimum=1, maximum=4096, value=DEFAULT_BASE_WIDTH)
@@ -125,38 +127,42 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         self.all_layers = QtWidgets.QCheckBox("activations too")
         self.all_layers.setToolTip("draw every layer's output, not only the Linears'")
         self.all_layers.toggled.connect(self._redraw_all)
-        self.run_btn = QtWidgets.QPushButton("Run width check")
+        self.run_btn = QtWidgets.QPushButton("Run")
+        self.run_btn.setToolTip("train every width under the standard parametrisation, then under muP")
         self.cancel_btn = QtWidgets.QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         self.run_btn.clicked.connect(self.start)
         self.cancel_btn.clicked.connect(self.cancel)
-        self.status = QtWidgets.QLabel("standard vs muP: set widths, then Run width check")
+        self.status = QtWidgets.QLabel("standard vs muP: set widths, then Run")
         self.status.setWordWrap(True)
-        row1 = QtWidgets.QHBoxLayout()
-        for label, w in (("widths", self.widths), ("optimizer", self.optimizer), ("lr", self.lr)):
-            row1.addWidget(QtWidgets.QLabel(label))
-            row1.addWidget(w, 2 if w is self.widths else 0)
-        row2 = QtWidgets.QHBoxLayout()
-        for label, w in (("steps", self.steps), ("seeds", self.seeds), ("base", self.base_width),
-                         ("readout", self.readout), ("workers", self.workers)):
-            row2.addWidget(QtWidgets.QLabel(label))
-            row2.addWidget(w)
-        row2.addStretch(1)
-        buttons = QtWidgets.QHBoxLayout()
-        for b in (self.run_btn, self.cancel_btn, self.all_layers):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
+        # three short rows (none wider than the train sweep's): the view fits beside the side panel in presentation
+        # mode at 1024 px (one row of steps, seeds, base, readout and workers made the window 1148 px wide)
+        rows = []
+        for pairs in ((("widths", self.widths), ("optimizer", self.optimizer), ("lr", self.lr)),
+                      (("steps", self.steps), ("seeds", self.seeds), ("base", self.base_width)),
+                      (("readout", self.readout), ("workers", self.workers))):
+            row = QtWidgets.QHBoxLayout()
+            for label, w in pairs:
+                row.addWidget(QtWidgets.QLabel(label))
+                row.addWidget(w, 2 if w is self.widths else 0)
+            rows.append(row)
+        rows[1].addStretch(1)
+        for b in (self.run_btn, self.cancel_btn):
+            rows[2].addWidget(b)
+        rows[2].addStretch(1)
         self.grid = pg.GraphicsLayoutWidget()
         self.grid.setBackground("w")
         lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(row1)
-        self.corner_layout = row1  # the first row ends short of the "?"
-        lay.addLayout(row2)
-        lay.addLayout(buttons)
+        for row in rows:
+            lay.addLayout(row)
+        self.corner_layout = rows[0]  # the first row ends short of the "?"
         lay.addWidget(self.status)
         self.key = QtWidgets.QLabel()  # which colour is which layer (one key for every plot)
         self.key.setWordWrap(True)
-        lay.addWidget(self.key)
+        key_row = QtWidgets.QHBoxLayout()
+        key_row.addWidget(self.key, 1)
+        key_row.addWidget(self.all_layers)
+        lay.addLayout(key_row)
         lay.addWidget(self.grid, 1)
 
     def set_scale(self, scale: float, point_size: float) -> None:
@@ -166,6 +172,8 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
             set_plot_text_size(cell, self.point_size, title_size=CELL_TITLE_SIZE)
         for line in self.lines.values():
             line.setPen(pg.mkPen(line.opts["pen"].color(), width=1.5 * scale))
+        if self.specs and self._columns() != self._cols:
+            self._redraw_all()
 
     # --- API for the main window -----------------------------------------------------
     def set_base_config(self, cfg: Config, data_path: str | None, vocab_size: int = 27) -> None:
@@ -287,8 +295,9 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         self.grid.clear()
         self.cells, self.lines, self.bands, self.slope_labels, self.theory_lines = {}, {}, {}, {}, {}
         spec = next(iter(self.specs.values()))
+        self._cols = self._columns()
         for r, par in enumerate(self.specs):
-            for c, t in enumerate(shown_steps(spec.steps)):
+            for c, t in enumerate(shown_steps(spec.steps, self._cols)):
                 cell = self.grid.addPlot(row=r, col=c)
                 cell.setLogMode(x=True, y=True)
                 cell.showGrid(x=True, y=True, alpha=0.25)
@@ -306,6 +315,15 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         self.key.setText(" ".join(
             f"<span style='color:{self._color(res, li)}'>■ {res.names[li]} ({res.roles[li]})</span>"
             for li in self._layers(res)))
+
+    def _columns(self) -> int:
+        """As many step plots to a row as fit at a readable size (2 at least: step 0 and the last)."""
+        return max(2, min(MAX_COLUMNS, int(self.grid.width() // (CELL_MIN_W * self.scale))))
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        if self.specs and self._columns() != self._cols:
+            self._redraw_all()
 
     def _layers(self, res: WidthResults) -> list[int]:
         """The layers drawn: the Linears (their outputs are what muP is about), or every layer."""
@@ -358,7 +376,7 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         order = np.argsort(widths)
         m, slopes = res.mean_abs(), res.slopes()
         lo, hi = res.spread()
-        for t in shown_steps(res.spec.steps):
+        for t in shown_steps(res.spec.steps, self._cols):
             cell = self.cells.get((par, t))
             if cell is None:
                 continue
