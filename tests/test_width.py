@@ -364,3 +364,29 @@ def test_theory_mean_abs_is_width_free_and_matches_a_wide_net(name, data):
             measured.append(float(h.abs().mean()))
     # within 4%: the first Linear sees only 27 x 10 distinct embedding entries (a finite-vocabulary effect, 2.7%)
     np.testing.assert_allclose(measured, mean_abs(wide, data.vocab.size), rtol=0.04)
+
+
+def test_evaluate_gives_the_trained_nets_val_loss(data):
+    """The val loss a learning-rate sweep scores by: the same number a plain-torch loop's net gives on the val split."""
+    cfg = deep(32, depth=2)
+    res = run_local(WidthSpec(cfg, [32, 64], "mup", "adam", 0.01, steps=3, seeds=1, base_width=32, evaluate=True),
+                    data)
+    net = build_net(deep(64, depth=2), data.vocab.size, torch.Generator().manual_seed(cfg.train.seed))
+    linears = [m for m in net.layers if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        linears[-1].weight.mul_(math.sqrt(2.0))
+    linears[-1].register_forward_pre_hook(lambda _m, a: (a[0] * 0.5,))
+    groups = [{"params": [p], "lr": 0.01 * (0.5 if p is linears[1].weight else 1.0)} for p in net.parameters()]
+    opt = torch.optim.Adam(groups, lr=0.01)
+    g = torch.Generator().manual_seed(cfg.train.seed)
+    x, y = data.splits["train"]
+    for _ in range(3):
+        ix = torch.randint(0, x.shape[0], (cfg.train.batch_size,), generator=g)
+        opt.zero_grad()
+        F.cross_entropy(net(x[ix]), y[ix]).backward()
+        opt.step()
+    xv, yv = data.splits["val"]
+    with torch.no_grad():
+        want = float(F.cross_entropy(net(xv), yv))
+    assert res.results[1].val == pytest.approx(want, rel=1e-5)
+    assert res.to_dict()["runs"][1]["val"] == res.results[1].val

@@ -173,6 +173,7 @@ class WidthSpec:
     seeds: int = 2
     base_width: int = DEFAULT_BASE_WIDTH
     readout: str = "scaled"
+    evaluate: bool = False  # also each run's loss on the whole val split at the end (a learning-rate sweep's score)
 
     def validate(self) -> None:
         """One line per mistake, naming it (the CLI exits 2 on it, the window shows it)."""
@@ -211,7 +212,8 @@ class WidthSpec:
                 if save_dir is not None and k == 0:
                     path = str(Path(save_dir) / f"width{w}_{self.parametrization}_{self.optimizer}.initscope")
                 out.append(WidthJob(len(out), i, w, k, self.base.train.seed + k, self.steps, self.lr,
-                                    self.optimizer, self.parametrization, self.base_width, self.readout, base, path))
+                                    self.optimizer, self.parametrization, self.base_width, self.readout, base, path,
+                                    self.evaluate))
         return out
 
 
@@ -222,6 +224,7 @@ class WidthResult:
     message: str = ""
     mean_abs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (steps + 1, layers)
     losses: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # the T training losses
+    val: float | None = None  # the val split's loss at the end (WidthSpec.evaluate), None if not asked or not finite
     seconds: float = 0.0
     run_path: str | None = None
 
@@ -243,6 +246,7 @@ class WidthJob:
     readout: str
     base: dict
     save_path: str | None = None
+    evaluate: bool = False
 
     def config(self) -> Config:
         d = at_width(Config.from_dict(self.base), self.width).to_dict()
@@ -327,10 +331,32 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
         bad = int(np.argmax(~np.isfinite(mean_abs).all(1))) if not np.isfinite(mean_abs).all() else len(loss_arr)
         status, message = "diverged", f"diverged by step {bad}: an activation or the loss is not finite"
     res = WidthResult(job.index, status, message, mean_abs, loss_arr)
+    if job.evaluate and status == "finished":
+        res.val = _val_loss(net, data)
     if job.save_path and status != "stopped":
         _save(job, cfg, init_state, _folded_state(net, out_lin, mult), data, loss_arr, status, message)
         res.run_path = job.save_path
     return res
+
+
+def _val_loss(net, data: Dataset) -> float | None:
+    """Mean cross-entropy over the whole val split, BatchNorm on its running statistics (as Trainer.split_loss);
+    the multiplier hook is on the net, so these are the trained run's own logits."""
+    import torch.nn.functional as F
+
+    from initscope.core.trainer import EVAL_CHUNK
+
+    import torch
+
+    x, y = data.splits["val"]
+    net.eval()
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], EVAL_CHUNK):
+            total += float(F.cross_entropy(net(x[i:i + EVAL_CHUNK]), y[i:i + EVAL_CHUNK], reduction="sum"))
+    net.train()
+    v = total / max(int(x.shape[0]), 1)
+    return v if math.isfinite(v) else None
 
 
 def _folded_state(net, out_lin, mult: float) -> dict:
@@ -464,6 +490,7 @@ class WidthResults:
                 "slope": [_none(v) for v in sl[li]],
             })
         runs = [{"width": j.width, "seed": j.seed, "status": r.status, "seconds": round(r.seconds, 3),
+                 **({"val": r.val} if s.evaluate else {}),
                  **({"message": r.message} if r.message else {})}
                 for j in self.jobs if (r := self.results.get(j.index)) is not None]
         return {"parametrization": s.parametrization, "optimizer": s.optimizer, "lr": s.lr,
