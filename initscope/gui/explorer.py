@@ -490,9 +490,9 @@ class ExplorerTabs(QtCore.QObject):
     """Builds the two explorer tabs. The window hands it the current settings with `set_context(...)` and
     hears back through `gainPicked`; the sweeps run in a thread of its own.
 
-    The Explorer tab holds three sub-tabs, each with its own button bar and status line: the gain sweep and
+    The Explorer tab holds four sub-tabs, each with its own button bar and status line: the gain sweep and
     the depth sweep at init (three plots each: stacked under one bar they were squeezed to 30-40 px tall at
-    1024x700 in presentation mode), and the train sweep. One seeds value serves both at-init sweeps (each bar
+    1024x700 in presentation mode), the train sweep and the width check (gui/width_view.py). One seeds value serves both at-init sweeps (each bar
     shows it; changing either changes both).
 
     A QObject living in the GUI thread, so the sweep worker's signals reach these slots queued (a plain
