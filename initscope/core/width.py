@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,9 +106,9 @@ def lr_multiplier(mults: tuple[float | None, ...], optimizer: str) -> float:
     (one infinite dimension: the input Linear's weight, biases, BatchNorm's gamma and beta, the readout weight)
     keep lr: each output coordinate sums a fixed number of their updates, or the readout's multiplier scales it.
 
-    SGD (mup.MuSGD): a vector-like parameter gets lr x width_mult: its gradient per entry shrinks as 1/width (the
-    readout multiplier and the 1/sqrt(width) hidden weights carry it back), so its lr must grow to keep the change
-    per coordinate constant. A matrix-like one gets lr / (fan-in multiplier / fan-out multiplier), 1 for a square
+    SGD (mup.MuSGD): a vector-like parameter gets lr x width_mult: under muP every backward signal has passed the
+    readout's 1/width multiplier, so its gradient per entry is about 1/width, and its lr must grow as width to
+    keep the change per coordinate constant. A matrix-like one gets lr / (fan-in multiplier / fan-out multiplier), 1 for a square
     hidden weight: its gradient is an outer product whose size already scales right. Finite ones (the embedding,
     the output bias) keep lr."""
     inf = [m for m in mults if m is not None]
@@ -271,14 +273,16 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
     import torch.nn.functional as F
 
     from initscope.core.model import build_net
+    from initscope.core.trainer import resolve_device
 
     cfg = job.config()
+    device = resolve_device(cfg.train.device)
     if data.block_size != cfg.model.block_size:
         raise ConfigError(f"config field 'model.block_size' is {cfg.model.block_size} but the data was built "
                           f"with {data.block_size}")
     vocab = data.vocab.size
     g = torch.Generator().manual_seed(job.seed)
-    net = build_net(cfg, vocab, g)  # the app's own init policy (core/model.py:init_weights)
+    net = build_net(cfg, vocab, g).to(device)  # the app's own init policy (core/model.py:init_weights)
     out_lin = [m for m in net.layers if isinstance(m, torch.nn.Linear)][-1]
     mult = readout_multiplier(cfg, vocab, job.base_width, job.parametrization)
     if job.parametrization == "mup":
@@ -297,7 +301,7 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
     groups = param_groups(net, cfg, vocab, job.lr, job.optimizer, job.parametrization, job.base_width)
     opt = (torch.optim.Adam if job.optimizer == "adam" else torch.optim.SGD)(
         [{k: v for k, v in gr.items() if k != "name"} for gr in groups], lr=job.lr)
-    xtr, ytr = data.splits["train"]
+    xtr, ytr = (t.to(device) for t in data.splits["train"])
     # batches from a generator of their own, seeded with the seed alone: every width sees the same minibatches
     bgen = torch.Generator().manual_seed(job.seed)
     batch = cfg.train.batch_size
@@ -309,7 +313,7 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
         if stop_event is not None and stop_event.is_set():
             status, message = "stopped", f"stopped at step {step}"
             break
-        ix = torch.randint(0, xtr.shape[0], (batch,), generator=bgen)
+        ix = torch.randint(0, xtr.shape[0], (batch,), generator=bgen).to(device)
         x = net.embedding(xtr[ix]).flatten(1)
         row = []
         grad = step < job.steps
@@ -348,7 +352,8 @@ def _val_loss(net, data: Dataset) -> float | None:
 
     import torch
 
-    x, y = data.splits["val"]
+    device = next(net.parameters()).device
+    x, y = (t.to(device) for t in data.splits["val"])
     net.eval()
     total = 0.0
     with torch.no_grad():
@@ -362,7 +367,7 @@ def _val_loss(net, data: Dataset) -> float | None:
 def _folded_state(net, out_lin, mult: float) -> dict:
     """The net's weights with the readout multiplier folded into the output weight: W x mult computes the same
     logits, so the app's plain Net (which has no multiplier) reproduces the run."""
-    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     key = next(n for n, m in net.named_modules() if m is out_lin) + ".weight"
     state[key] = state[key] * mult
     return state
@@ -500,18 +505,12 @@ class WidthResults:
                 "wall_seconds": round(self.wall_seconds, 3)}
 
 
-class _quiet:
+@contextmanager
+def _quiet():
     """nanmean / nanmin of an all-NaN slice warn; here that only means "not run yet"."""
-
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
+        yield
 
 
 def run_width_sweep(spec: WidthSpec, data: Dataset, backend, save_dir=None, on_result=None) -> WidthResults:
