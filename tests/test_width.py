@@ -252,6 +252,29 @@ def test_local_pool_runs_width_jobs_as_in_process(data):
     assert pooled.backend == "local"
 
 
+def test_ray_runs_width_jobs_as_in_process(data):
+    """About 15 s, most of it Ray starting: the issue asks for the training sweeps' Ray backend too."""
+    from initscope.core.width import run_width_sweep
+
+    spec = WidthSpec(deep(16, depth=1), [16, 32], "mup", "adam", 0.01, steps=2, seeds=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_local(spec, data)
+    finally:
+        torch.set_num_threads(before)
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'initscope[ray]')")
+    from initscope.core.sweep_backends import RayBackend
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = run_width_sweep(spec, data, RayBackend(2))
+    finally:
+        ray.shutdown()
+    np.testing.assert_array_equal(on_ray.mean_abs(), local.mean_abs())
+    assert on_ray.backend == "ray"
+
+
 # --- bad input ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kw,msg", [
