@@ -123,3 +123,28 @@ def test_a_narrow_view_shows_fewer_steps_each_readable(qtbot, view, words):
     qtbot.wait(50)
     assert sorted({t for _, t in view.cells}) == [0, 1, 2, 3, 4, 5]
     assert set(view.plotted("mup", 5)) == {"L0 Linear", "L2 Linear", "L4 Linear"}
+
+
+def test_a_click_on_a_width_opens_that_run_in_the_window(make_initscope_window, qtbot):
+    """Explorer > Width in the real window: a click on a point adds that width's run to the Runs list."""
+    from initscope.core.config import preset
+
+    d = make_initscope_window(preset("deep-nobn"))
+    ex = d.window.explorer
+    qtbot.waitUntil(lambda: ex.width_view is not None, timeout=60_000)
+    d.show_tab("explorer:width")
+    v = ex.width_view
+    v.widths.setText("16,48")
+    v.steps.setValue(2)
+    v.seeds.setValue(1)
+    v.workers.setValue(2)
+    assert v.start()
+    qtbot.waitUntil(lambda: not v.running, timeout=120_000)
+    assert ex.inner.tabText(ex.inner.currentIndex()) == "Width"
+    before = len(d.runs)
+    line = v.lines[("standard", 2, 2)]
+    line.sigPointsClicked.emit(line, line.scatter.points()[1:2], None)
+    qtbot.waitUntil(lambda: len(d.runs) == before + 1, timeout=30_000)
+    rec = d.runs[-1]
+    assert [s.width for s in rec.cfg.model.layers if s.kind == "linear"] == [48] * 5 + [None]
+    assert len(rec.history.loss) == 2
