@@ -10,8 +10,6 @@ import math
 import sys
 from pathlib import Path
 
-from initscope.core.errors import UserError
-
 DEFAULT_WIDTHS = "64,128,256,512,1024"
 
 
@@ -31,7 +29,8 @@ def add_parser(ssub) -> argparse.ArgumentParser:
     sw.add_argument("--parametrization", choices=("standard", "mup"), default="standard",
                     help="standard (default) or mup: hidden learning rates and the readout scaled by base/width")
     sw.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="adam (default) or sgd")
-    sw.add_argument("--lr", type=float, help="learning rate at base width (default: 0.01 for adam, the config's for sgd)")
+    sw.add_argument("--lr", type=float,
+                    help="learning rate at the base width (default: 0.01 for adam, the config's for sgd)")
     sw.add_argument("--steps", type=int, default=5, help="training steps T; steps 0..T are measured (default 5)")
     sw.add_argument("--seeds", type=int, default=2, help="seeds per width (the config's seed + 0, 1, ...; default 2)")
     sw.add_argument("--base-width", type=int, default=DEFAULT_BASE_WIDTH,

@@ -72,6 +72,9 @@ def test_plots_draw_each_width_and_step_and_open_a_run(qtbot, view, words):
     np.testing.assert_allclose(y, [pred[2], pred[2]])
     np.testing.assert_allclose(view.theory_lines[("mup", 4)].yData, [pred[4], pred[4] * 0.5])
 
+    titles = {k: c.titleLabel.text for k, c in view.cells.items()}
+    assert "dashed: theory, no width in it" in titles[("mup", 0)]
+    assert f"hidden slopes {min(slopes[[0, 2], 2]):+.2f} to {max(slopes[[0, 2], 2]):+.2f}" in titles[("mup", 2)]
     assert "L4 Linear (output)" in view.key.text() and "Tanh" not in view.key.text()  # the colour key
 
     # the activations too, on request
@@ -148,3 +151,29 @@ def test_a_click_on_a_width_opens_that_run_in_the_window(make_initscope_window, 
     rec = d.runs[-1]
     assert [s.width for s in rec.cfg.model.layers if s.kind == "linear"] == [48] * 5 + [None]
     assert len(rec.history.loss) == 2
+
+
+def test_help_quotes_the_numbers_the_code_uses():
+    from initscope.core.width import DEFAULT_BASE_WIDTH, FLAT
+    from initscope.gui.help import help_text
+
+    text = help_text("width-check")
+    assert f"({DEFAULT_BASE_WIDTH} by default)" in text and f"above\n  {FLAT:g} on a hidden layer" in text
+    assert "no width in it" in text and "shrink" in text  # which lines are flat, which may shrink
+
+
+def test_the_hint_strip_says_a_run_has_no_split_losses():
+    """A width check's saved run carries no split losses (a few steps, no evaluation): opened in the window, the
+    hint strip indexed 'train' in them and raised in every redraw."""
+    from types import SimpleNamespace
+
+    from initscope.gui.texts import hint_lines
+
+    def rec(name, losses):
+        return SimpleNamespace(name=name, status="finished", result={"losses": losses, "steps": 2},
+                               history=SimpleNamespace(latest=None))
+
+    assert hint_lines([rec("a", {})])[0].startswith("<b>Finished after 2 steps:</b> no split losses saved")
+    assert "val 2.5000" in hint_lines([rec("a", {"val": 2.5})])[0] and "train" not in hint_lines([rec("a", {"val": 2.5})])[0]
+    lines = hint_lines([rec("a", {}), rec("b", {"train": 2.0, "val": 2.1, "test": 2.2})])
+    assert lines[1] == "• a: finished" and lines[2] == "• b: finished, val 2.1000"

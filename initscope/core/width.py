@@ -108,9 +108,9 @@ def lr_multiplier(mults: tuple[float | None, ...], optimizer: str) -> float:
 
     SGD (mup.MuSGD): a vector-like parameter gets lr x width_mult: under muP every backward signal has passed the
     readout's 1/width multiplier, so its gradient per entry is about 1/width, and its lr must grow as width to
-    keep the change per coordinate constant. A matrix-like one gets lr / (fan-in multiplier / fan-out multiplier), 1 for a square
-    hidden weight: its gradient is an outer product whose size already scales right. Finite ones (the embedding,
-    the output bias) keep lr."""
+    keep the change per coordinate constant. A matrix-like one gets lr / (fan-in multiplier / fan-out
+    multiplier), 1 for a square hidden weight: its gradient is an outer product whose size already scales right.
+    Finite ones (the embedding, the output bias) keep lr."""
     inf = [m for m in mults if m is not None]
     if len(inf) > 2:
         raise ValueError("more than two infinite dimensions")

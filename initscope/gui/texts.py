@@ -73,7 +73,8 @@ def hint_lines(recs: list, limit: int = 4, hints_of=hints_for) -> list[str]:
         lines = [f"Comparing {len(recs)} runs (line style = run):"]
         for r in recs:
             ls = r.result.get("losses") if r.result else None
-            lines.append(f"• {html.escape(r.name)}: {r.status}" + (f", val {ls['val']:.4f}" if ls else ""))
+            val = f", val {ls['val']:.4f}" if ls and "val" in ls else ""
+            lines.append(f"• {html.escape(r.name)}: {r.status}{val}")
         return lines
     rec = recs[0]
     if rec.status == "invalid":
@@ -86,9 +87,10 @@ def hint_lines(recs: list, limit: int = 4, hints_of=hints_for) -> list[str]:
     elif rec.status == "failed":
         lines.append(f"<b style='color:#b00020'>The run failed: {html.escape(r.get('message', ''))}</b>")
     elif "losses" in r:
+        # the splits a run has: a saved run may carry none (a width check's runs: a few steps, no evaluation)
         ls = r["losses"]
-        lines.append(f"<b>{rec.status.capitalize()} after {r['steps']:,} steps:</b> train {ls['train']:.4f}"
-                     f" · val {ls['val']:.4f} · test {ls['test']:.4f}   (Sample names: Ctrl+N)")
+        said = " · ".join(f"{k} {ls[k]:.4f}" for k in ("train", "val", "test") if k in ls) or "no split losses saved"
+        lines.append(f"<b>{rec.status.capitalize()} after {r['steps']:,} steps:</b> {said}   (Sample names: Ctrl+N)")
     snap = rec.history.latest
     if snap is None:
         return lines or ["Waiting for the first snapshot…"]

@@ -23,6 +23,7 @@ from initscope.core.errors import UserError
 from initscope.core.sweep_backends import LocalPool, default_workers
 from initscope.core.width import (
     DEFAULT_BASE_WIDTH,
+    FLAT,
     PARAMETRIZATIONS,
     WidthResults,
     WidthSpec,
@@ -199,7 +200,8 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         return self._thread is not None
 
     def start(self, backend=None) -> bool:
-        """Run both sweeps (on `backend`, default a local pool of `workers`). False, with the reason shown, if refused."""
+        """Run both sweeps (on `backend`, default a local pool of `workers`). False, with the reason shown, if
+        refused."""
         if self.running:
             return False
         try:
@@ -358,7 +360,8 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
                     y = y * np.sqrt(s.base_width / widths)
                 if not (np.all(np.isfinite(y)) and np.all(y > 0)):
                     continue
-                line = cell.plot(widths, y, pen=pg.mkPen(self._color(res, li), width=1, style=QtCore.Qt.PenStyle.DashLine))
+                dash = pg.mkPen(self._color(res, li), width=1, style=QtCore.Qt.PenStyle.DashLine)
+                line = cell.plot(widths, y, pen=dash)
                 self.theory_lines[(par, li)] = line
 
     def _redraw_all(self) -> None:
@@ -438,6 +441,8 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         else:
             ok = [s for s in (hidden_slopes or []) if math.isfinite(s)]
             sub = f"hidden slopes {min(ok):+.2f} to {max(ok):+.2f}" if ok else "hidden slopes -"
+            if ok and max(abs(s) for s in ok) > FLAT:  # red: a hidden layer grows (or shrinks) with width
+                return f"{TITLES[par]} · step {t}<br><span style='color:#d62728'>{sub}</span>"
         return f"{TITLES[par]} · step {t}<br><span style='color:#666'>{sub}</span>"
 
     def _spread_labels(self, par: str, t: int) -> None:
