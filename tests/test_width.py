@@ -413,3 +413,14 @@ def test_evaluate_gives_the_trained_nets_val_loss(data):
         want = float(F.cross_entropy(net(xv), yv))
     assert res.results[1].val == pytest.approx(want, rel=1e-5)
     assert res.to_dict()["runs"][1]["val"] == res.results[1].val
+
+
+def test_a_diverging_width_is_reported_in_its_run_and_as_null(data):
+    import json
+
+    cfg = replace(Config(), model=replace(Config().model, layers=deep_stack(3, 32, False, "relu")))
+    res = run_local(WidthSpec(cfg, [32, 128], "standard", "sgd", 1000.0, steps=6, seeds=1), data)
+    assert all(r.status == "diverged" and "not finite" in r.message for r in res.results.values())
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))  # strict JSON: no NaN, no Infinity
+    assert d["layers"][0]["mean_abs"][0][0] is not None and d["layers"][0]["mean_abs"][0][-1] is None
+    assert d["layers"][0]["slope"][-1] is None and {r["status"] for r in d["runs"]} == {"diverged"}
