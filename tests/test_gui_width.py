@@ -177,3 +177,30 @@ def test_the_hint_strip_says_a_run_has_no_split_losses():
     assert "val 2.5000" in hint_lines([rec("a", {"val": 2.5})])[0] and "train" not in hint_lines([rec("a", {"val": 2.5})])[0]
     lines = hint_lines([rec("a", {}), rec("b", {"train": 2.0, "val": 2.1, "test": 2.2})])
     assert lines[1] == "• a: finished" and lines[2] == "• b: finished, val 2.1000"
+
+
+def test_cancel_stops_every_worker_and_the_muP_half(qtbot, view, words):
+    import multiprocessing as mp
+    import os
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    view.set_base_config(Config.from_dict(SMALL), words, 27)
+    view.widths.setText("1024,2048")
+    view.steps.setValue(1000)
+    view.seeds.setValue(3)
+    view.workers.setValue(2)
+    assert view.start()
+    qtbot.waitUntil(lambda: bool(getattr(view.backend, "pids", None)), timeout=60_000)
+    pids = list(view.backend.pids)
+    view.cancel_btn.click()
+    qtbot.waitUntil(lambda: not view.running, timeout=30_000)
+    assert view.status.text().startswith("cancelled")
+    assert "mup" not in view.results  # the second sweep never started
+    assert all(gone(p) for p in pids) and mp.active_children() == []
+    assert view.run_btn.isEnabled() and not view.cancel_btn.isEnabled()
