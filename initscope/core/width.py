@@ -470,12 +470,13 @@ class WidthResults:
             lo, hi = np.nanmin(a, axis=1), np.nanmax(a, axis=1)
         return np.transpose(lo, (2, 0, 1)), np.transpose(hi, (2, 0, 1))
 
-    def slopes(self) -> np.ndarray:
-        """(layers, steps + 1): the log-log slope of mean |x| against width (NaN where it cannot be fitted)."""
+    def slopes(self, steps: list[int] | None = None) -> np.ndarray:
+        """(layers, steps + 1): the log-log slope of mean |x| against width (NaN where it cannot be fitted); only
+        at `steps` when given (the window fits the steps it shows, not a thousand)."""
         m = self.mean_abs()
         out = np.full(m.shape[0::2], np.nan)
         for li in range(m.shape[0]):
-            for t in range(m.shape[2]):
+            for t in (range(m.shape[2]) if steps is None else steps):
                 s = loglog_slope(self.spec.widths, m[li, :, t])
                 if s is not None:
                     out[li, t] = s

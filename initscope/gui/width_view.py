@@ -377,7 +377,7 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
             return
         widths = np.array(res.spec.widths, float)
         order = np.argsort(widths)
-        m, slopes = res.mean_abs(), res.slopes()
+        m, slopes = res.mean_abs(), res.slopes(shown_steps(res.spec.steps, self._cols))
         lo, hi = res.spread()
         for t in shown_steps(res.spec.steps, self._cols):
             cell = self.cells.get((par, t))
