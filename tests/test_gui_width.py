@@ -162,19 +162,20 @@ def test_help_quotes_the_numbers_the_code_uses():
     assert "no width in it" in text and "shrink" in text  # which lines are flat, which may shrink
 
 
-def test_the_hint_strip_says_a_run_has_no_split_losses():
+def test_the_hint_strip_takes_a_run_without_split_losses():
     """A width check's saved run carries no split losses (a few steps, no evaluation): opened in the window, the
-    hint strip indexed 'train' in them and raised in every redraw."""
+    hint strip indexed 'train' in them and raised in every redraw. (main's own fix of the same lines, which shows
+    no loss line for such a run, passes this test too.)"""
     from types import SimpleNamespace
 
     from initscope.gui.texts import hint_lines
 
     def rec(name, losses):
         return SimpleNamespace(name=name, status="finished", result={"losses": losses, "steps": 2},
-                               history=SimpleNamespace(latest=None))
+                               history=SimpleNamespace(latest=None), watched=False, followed=None, steps_done=2)
 
-    assert hint_lines([rec("a", {})])[0].startswith("<b>Finished after 2 steps:</b> no split losses saved")
-    assert "val 2.5000" in hint_lines([rec("a", {"val": 2.5})])[0] and "train" not in hint_lines([rec("a", {"val": 2.5})])[0]
+    lines = hint_lines([rec("a", {})])
+    assert lines and not any("train" in line or "val" in line for line in lines)
     lines = hint_lines([rec("a", {}), rec("b", {"train": 2.0, "val": 2.1, "test": 2.2})])
     assert lines[1] == "• a: finished" and lines[2] == "• b: finished, val 2.1000"
 
