@@ -75,7 +75,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json-out", metavar="FILE", help="write the snapshot as JSON (histogram edges and counts included)")
 
     sweep = sub.add_parser("sweep", help="at-init statistics across gains or depths (init explorer); "
-                           "full training runs across a field (train)",
+                           "full training runs across a field (train); coordinate checks across widths (width)",
                            description="gain, depth: per-layer tanh saturation, activation std and gradient std at "
                                        "init, averaged over several init seeds. train: many full training runs, "
                                        "in parallel, compared by their final losses.")
@@ -96,6 +96,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from initscope.train_sweep_cli import add_parser as add_sweep_train
 
     add_sweep_train(ssub)  # `sweep train`: full training runs, in parallel (issue 14)
+    from initscope.width_cli import add_parser as add_sweep_width
+
+    add_sweep_width(ssub)  # `sweep width`: coordinate checks, standard parametrisation against muP (issue 25)
 
     gui = sub.add_parser("gui", help="open the app (the default)")
     _add_config_args(gui)
@@ -373,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
             from initscope.train_sweep_cli import cmd_sweep_train
 
             return cmd_sweep_train(args, load_config(args))
+        if args.command == "sweep" and args.axis == "width":
+            from initscope.width_cli import cmd_sweep_width
+
+            return cmd_sweep_width(args, load_config(args))
         if args.command == "sweep":
             return cmd_sweep(args)
         if args.command == "inspect":

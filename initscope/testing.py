@@ -28,7 +28,7 @@ PANELS = {  # driver name -> (view attribute, panel attribute)
     "weight gradients": ("gradients", "wgrad_panel"),
 }
 TABS = {"overview": 0, "gradients": 1, "explorer": 2, "dead": 3, "compare": 4}
-EXPLORER_TABS = {"gain": 0, "depth": 1, "train": 2}  # the explorer's sub-tabs: show_tab("explorer:depth")
+EXPLORER_TABS = {"gain": 0, "depth": 1, "train": 2, "width": 3}  # the explorer's sub-tabs: show_tab("explorer:depth")
 
 
 class WindowDriver:
@@ -127,7 +127,7 @@ class WindowDriver:
         self.render()
 
     def show_tab(self, name: str) -> None:
-        """A tab by name (TABS); "explorer:gain", "explorer:depth" or "explorer:train" for an explorer sub-tab."""
+        """A tab by name (TABS); "explorer:gain", "explorer:depth", "explorer:train" or "explorer:width" for an explorer sub-tab."""
         tab, _, sub = name.partition(":")
         self.window.tabs.setCurrentIndex(TABS[tab])
         if sub:

@@ -8,7 +8,8 @@ def test_gain_and_depth_each_have_a_sub_tab_and_a_sweep_ending_unseen_is_marked(
     d = make_initscope_window(preset("deep-nobn"))
     ex = d.window.explorer
     d.show_tab("explorer")
-    assert [ex.inner.tabText(i) for i in range(ex.inner.count())] == ["Gain sweep", "Depth sweep", "Train sweep"]
+    assert [ex.inner.tabText(i) for i in range(ex.inner.count())] == ["Gain sweep", "Depth sweep", "Train sweep",
+                                                                         "Width"]
     for p in ex.gain_view.panels:  # before a sweep: the sweep's gains, so the 5/3 line and its name sit inside
         lo, hi = p.plot.viewRange()[0]
         assert lo <= 0.25 and hi >= 3.0
@@ -33,6 +34,8 @@ def test_gain_and_depth_each_have_a_sub_tab_and_a_sweep_ending_unseen_is_marked(
     assert ex.inner.currentIndex() == gain_tab and ex.inner.tabText(gain_tab) == "Gain sweep"
     d.show_tab("explorer:train")
     assert ex.inner.tabText(ex.inner.currentIndex()) == "Train sweep"
+    d.show_tab("explorer:width")
+    assert ex.inner.tabText(ex.inner.currentIndex()) == "Width"
 
 
 def test_the_sweep_page_not_shown_is_laid_out_for_exports(make_initscope_window, qtbot):

@@ -4,7 +4,8 @@
 `backend.cancel()` may be called from any thread; the generator then stops the running jobs, leaves no
 process behind and returns. Leaving the generator early (Ctrl+C, `close()`) cleans up the same way.
 
-Every backend ends in `train_sweep.run_job` with one torch thread, so their results are identical bit for bit.
+Every backend ends in the job's own `run` (`train_sweep.run_job` for a training job, `width.WidthJob.run` for a
+width job) with one torch thread, so their results are identical bit for bit.
 
 Why processes and not threads: a training step is many small torch ops whose Python overhead holds the GIL,
 so threads in one process do not scale (see gui/worker.py); each job is a whole run, so processes cost only
@@ -23,7 +24,7 @@ from collections.abc import Iterator
 
 from initscope.core.data import Dataset
 from initscope.core.errors import UserError
-from initscope.core.train_sweep import DataPayload, Job, JobResult, run_job
+from initscope.core.train_sweep import DataPayload, Job, JobResult
 
 POLL_S = 0.1  # how often a waiting backend checks for cancel and dead workers
 # One OpenMP / MKL thread in each worker from its start, as Ray does for a num_cpus=1 task: torch.set_num_threads(1)
@@ -99,7 +100,7 @@ def _local_worker(tasks, results, stop, payload: DataPayload) -> None:
         if job is None or local_stop.is_set():
             break
         results.put(("start", pid, job.index))
-        res = run_job(job, data, stop_event=local_stop)
+        res = job.run(data, stop_event=local_stop)  # a training job or a width job (core/width.py)
         if local_stop.is_set():
             break
         results.put(("done", pid, res))
@@ -226,7 +227,7 @@ def _ray_job(job: Job, data_ref: list) -> JobResult:
     if key not in _RAY_DATA:
         _RAY_DATA.clear()
         _RAY_DATA[key] = ray.get(data_ref[0]).dataset()
-    return run_job(job, _RAY_DATA[key])
+    return job.run(_RAY_DATA[key])
 
 
 def import_ray():

@@ -195,19 +195,15 @@ def _softmax_sq(seg: _Segment, vocab_size: int) -> float:
     return float((p ** 2).sum(1).mean())
 
 
-def predict(cfg: Config, vocab_size: int = 27) -> list[LayerPrediction]:
-    """Per activation layer of cfg's stack: the mean-field prediction at init (see the module docstring).
-
-    vocab_size is the output width (27 for names.txt); the gradient scale also uses cfg.train.batch_size."""
+def _forward(cfg: Config, vocab_size: int, plan: dict, last_bn: int | None, gamma_last: float):
+    """The forward recursion: segments split at each Linear (segment 0 is the embedding, entries N(0, 1)), and
+    where every stack layer's output sits: stack index -> (segment, op position); a Linear's output is its
+    segment's start (position 0), a BatchNorm's or activation's the value after its op (position op + 1)."""
     layers = cfg.model.layers
-    plan, last_bn, gamma_last = _linear_plan(cfg, vocab_size)
-    thr = cfg.diag.saturation_threshold
-    a_sat = math.atanh(thr)
-
-    # forward: segments split at each Linear; segment 0 is the embedding (entries N(0, 1))
     segs: list[_Segment] = [_Segment(1.0)]
     seg_linear: list[int | None] = [None]
-    where: dict[int, tuple[int, int]] = {}  # stack index -> (segment, op position)
+    where: dict[int, tuple[int, int]] = {}  # activation's stack index -> (segment, op position)
+    out_at: dict[int, tuple[int, int]] = {}  # every stack index -> (segment, position of its output value)
     for i, s in enumerate(layers):
         seg = segs[-1]
         if s.kind == "linear":
@@ -220,6 +216,7 @@ def predict(cfg: Config, vocab_size: int = 27) -> list[LayerPrediction]:
             offset = p["var_w"] * p["fan_in"] * ex * ex + p["bias_std"] ** 2
             segs.append(_Segment(q, min(offset, q)))
             seg_linear.append(i)
+            out_at[i] = (len(segs) - 1, 0)
         elif s.kind == "batchnorm":
             gamma = gamma_last if i == last_bn else 1.0
             z, w, vals = _moments(seg)
@@ -233,9 +230,36 @@ def predict(cfg: Config, vocab_size: int = 27) -> list[LayerPrediction]:
             else:
                 a = gamma / math.sqrt(max(var, 0.0) + BN_EPS)
                 seg.ops.append(("bn", a, -a * mean, a))
+            out_at[i] = (len(segs) - 1, len(seg.ops))
         else:
             where[i] = (len(segs) - 1, len(seg.ops))
             seg.ops.append((s.kind,))
+            out_at[i] = (len(segs) - 1, len(seg.ops))
+    return segs, seg_linear, where, out_at
+
+
+def mean_abs(cfg: Config, vocab_size: int = 27) -> list[float]:
+    """Per stack layer: the predicted mean |output| at init, E|x| over units and examples (the width sweep's
+    statistic). Nothing in the recursion depends on the width: only on fan-in x var(W), which the init fixes."""
+    plan, last_bn, gamma_last = _linear_plan(cfg, vocab_size)
+    segs, _, _, out_at = _forward(cfg, vocab_size, plan, last_bn, gamma_last)
+    out = []
+    for i in range(len(cfg.model.layers)):
+        k, j = out_at[i]
+        z, w, vals = _moments(segs[k])
+        out.append(float(w @ np.abs(vals[j])))
+    return out
+
+
+def predict(cfg: Config, vocab_size: int = 27) -> list[LayerPrediction]:
+    """Per activation layer of cfg's stack: the mean-field prediction at init (see the module docstring).
+
+    vocab_size is the output width (27 for names.txt); the gradient scale also uses cfg.train.batch_size."""
+    layers = cfg.model.layers
+    plan, last_bn, gamma_last = _linear_plan(cfg, vocab_size)
+    thr = cfg.diag.saturation_threshold
+    a_sat = math.atanh(thr)
+    segs, seg_linear, where, _ = _forward(cfg, vocab_size, plan, last_bn, gamma_last)
 
     # backward: E[g^2] at each segment's end, from the loss down. The loss is the batch-mean cross-entropy,
     # so the logits' gradient is (softmax - onehot) / B with E|.|^2 = (1 - 2/V + E[sum p^2]) / B^2.

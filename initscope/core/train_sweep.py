@@ -137,6 +137,10 @@ class Job:
     param2: str | None
     save_path: str | None = None  # write the run here (runfile format) when set
 
+    def run(self, data: Dataset, stop_event=None) -> JobResult:
+        """What a backend calls: every job kind (this one, core/width.py's WidthJob) runs through its own run()."""
+        return run_job(self, data, stop_event)
+
     def config(self) -> Config:
         """The job's config; a ConfigError if this point is not a valid config (reported in its cell)."""
         cfg = apply_field(Config.from_dict(self.base), self.param, self.value)

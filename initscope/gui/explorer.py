@@ -490,16 +490,16 @@ class ExplorerTabs(QtCore.QObject):
     """Builds the two explorer tabs. The window hands it the current settings with `set_context(...)` and
     hears back through `gainPicked`; the sweeps run in a thread of its own.
 
-    The Explorer tab holds three sub-tabs, each with its own button bar and status line: the gain sweep and
+    The Explorer tab holds four sub-tabs, each with its own button bar and status line: the gain sweep and
     the depth sweep at init (three plots each: stacked under one bar they were squeezed to 30-40 px tall at
-    1024x700 in presentation mode), and the train sweep. One seeds value serves both at-init sweeps (each bar
+    1024x700 in presentation mode), the train sweep and the width check (gui/width_view.py). One seeds value serves both at-init sweeps (each bar
     shows it; changing either changes both).
 
     A QObject living in the GUI thread, so the sweep worker's signals reach these slots queued (a plain
     object's methods, or a lambda, would run in the worker's thread and touch widgets from there)."""
 
     gainPicked = QtCore.Signal(float)  # a click on a gain-sweep point: use that gain
-    runRequested = QtCore.Signal(str)  # a click on a train-sweep point: open that run file
+    runRequested = QtCore.Signal(str)  # a click on a train-sweep or width point: open that run file
     _sweep_gain = QtCore.Signal(int, object, object, object, int)
     _sweep_depth = QtCore.Signal(int, object, object, int, int)
     DONE_MARK = " ✓"  # on a sub-tab whose sweep finished while another sub-tab was shown, until it is shown
@@ -536,14 +536,19 @@ class ExplorerTabs(QtCore.QObject):
         self.train_view = None
         self.train_holder = QtWidgets.QWidget()
         QtWidgets.QVBoxLayout(self.train_holder).addWidget(QtWidgets.QLabel("starting…"))
+        self.width_view = None  # the same: built in start()
+        self.width_holder = QtWidgets.QWidget()
+        QtWidgets.QVBoxLayout(self.width_holder).addWidget(QtWidgets.QLabel("starting…"))
         self.inner = QtWidgets.QTabWidget()
         self.inner.addTab(gain_tab, "Gain sweep")
         self.inner.addTab(depth_tab, "Depth sweep")
         self.inner.addTab(self.train_holder, "Train sweep")
+        self.inner.addTab(self.width_holder, "Width")
         self.tab_names = [self.inner.tabText(i) for i in range(self.inner.count())]
         for i, tip in enumerate(("at init: every layer's saturation, std and gradient std across gains",
                                  "at init: the deepest layer's statistics as the stack deepens",
-                                 "after training: final losses across a grid of settings")):
+                                 "after training: final losses across a grid of settings",
+                                 "a few steps at several widths: standard parametrisation against muP")):
             self.inner.setTabToolTip(i, tip)
         self.inner.currentChanged.connect(self._shown)
         self.sweeps_tab = self.inner
@@ -624,8 +629,21 @@ class ExplorerTabs(QtCore.QObject):
         corner_help_button(self.train_view, "train-sweep")
         self.train_view.set_scale(*self.scale)  # presentation mode may be on already
         self.train_view.run_requested.connect(self.runRequested)
+        from initscope.gui.width_view import WidthView
+
+        self.width_view = WidthView()
+        lay = self.width_holder.layout()
+        while lay.count():
+            lay.takeAt(0).widget().deleteLater()
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.width_view)
+        corner_help_button(self.width_view, "width-check")
+        self.width_view.set_scale(*self.scale)
+        self.width_view.run_requested.connect(self.runRequested)
+        self.width_view.finished.connect(lambda: self._finished(self.width_holder))
         if self.cfg is not None and self.data is not None:
             self.train_view.set_base_config(self.cfg, self.data.path)
+            self.width_view.set_base_config(self.cfg, self.data.path, self.data.vocab.size)
 
     def set_context(self, cfg: Config, data, problem: str | None) -> None:
         """The window's current settings and data; `problem` says why sweeps cannot run now (None: they can)."""
@@ -633,6 +651,8 @@ class ExplorerTabs(QtCore.QObject):
         self.gain_view.set_current(cfg.init.gain)
         if self.train_view is not None and data is not None:
             self.train_view.set_base_config(cfg, data.path)
+        if self.width_view is not None and data is not None:
+            self.width_view.set_base_config(cfg, data.path, data.vocab.size)
 
     def _ready(self, status: QtWidgets.QLabel, view: QtWidgets.QWidget) -> bool:
         self.status = status
@@ -700,7 +720,7 @@ class ExplorerTabs(QtCore.QObject):
         """Presentation mode for the views that are not Panels: the dead-neuron map, BatchNorm in five points and
         the train sweep (made once torch is ready: it takes the scale then)."""
         self.scale = (scale, point_size)
-        for view in (self.dead_map, self.bn5, self.train_view):
+        for view in (self.dead_map, self.bn5, self.train_view, self.width_view):
             if view is not None:
                 view.set_scale(scale, point_size)
 
@@ -734,6 +754,8 @@ class ExplorerTabs(QtCore.QObject):
     def close(self) -> None:
         if self.train_view is not None:
             self.train_view.shutdown()  # its workers stopped, its temporary run files removed
+        if self.width_view is not None:
+            self.width_view.shutdown()
         self.worker.latest = -1  # a running sweep stops at its next point
         if self.thread is not None:
             from initscope.gui.worker import stop_thread

@@ -35,6 +35,7 @@ PANELS: dict[str, str] = {
     "batchnorm-five-points": "BatchNorm in five points",
     "compare-runs": "Compare runs",
     "train-sweep": "Train sweep",
+    "width-check": "Width: standard vs muP",
 }
 HOW_TO_READ = "how-to-read"
 

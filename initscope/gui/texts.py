@@ -77,7 +77,8 @@ def hint_lines(recs: list, limit: int = 4, hints_of=hints_for) -> list[str]:
         lines = [f"Comparing {len(recs)} runs (line style = run):"]
         for r in recs:
             ls = r.result.get("losses") if r.result else None
-            lines.append(f"• {html.escape(r.name)}: {r.status}" + (f", val {ls['val']:.4f}" if ls else ""))
+            val = f", val {ls['val']:.4f}" if ls and "val" in ls else ""
+            lines.append(f"• {html.escape(r.name)}: {r.status}{val}")
         return lines
     rec = recs[0]
     if rec.status == "invalid":
@@ -92,10 +93,11 @@ def hint_lines(recs: list, limit: int = 4, hints_of=hints_for) -> list[str]:
     elif rec.watched and rec.status in ("finished", "interrupted"):
         why = f": {html.escape(r['message'])}" if r.get("message") else ""
         lines.append(f"<b>{rec.status.capitalize()} after {rec.steps_done:,} steps</b> in its own training loop{why}")
-    elif {"train", "val", "test"} <= set(r.get("losses", {})):
+    elif r.get("losses"):
+        # the splits a run has: a saved run may carry none (a width check's runs: a few steps, no evaluation)
         ls = r["losses"]
-        lines.append(f"<b>{rec.status.capitalize()} after {r['steps']:,} steps:</b> train {ls['train']:.4f}"
-                     f" · val {ls['val']:.4f} · test {ls['test']:.4f}   (Sample names: Ctrl+N)")
+        said = " · ".join(f"{k} {ls[k]:.4f}" for k in ("train", "val", "test") if k in ls) or "no split losses saved"
+        lines.append(f"<b>{rec.status.capitalize()} after {r['steps']:,} steps:</b> {said}   (Sample names: Ctrl+N)")
     snap = rec.history.latest
     if snap is None and rec.followed:
         return [f"Following {html.escape(rec.followed)}: waiting for its first snapshot.",
