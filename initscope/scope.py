@@ -56,7 +56,13 @@ def _check_save(save) -> Path:
             p.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"save={str(save)!r}: cannot make folder {p.parent} ({e.strerror or e})") from None
-    return check_output_path(p, "save=")
+    p = check_output_path(p, "save=")
+    for stale in p.parent.glob(f".{p.name}.*.tmp"):  # a writer killed mid-write (SIGKILL) left its temporary file
+        try:
+            stale.unlink()
+        except OSError:
+            pass
+    return p
 
 
 class _Writer:
