@@ -394,7 +394,7 @@ class DeadNeuronMap(HelpCornerRoom, QtWidgets.QWidget):
         s = self.current()
         if s is None or s.sat_map is None:
             self.image.clear()
-            self.count.setText("")
+            self.count.setText(self._why_empty())
             return
         self.image.setImage(s.sat_map.astype(np.uint8) * 255, levels=(0, 255))
         what = f"saturated (|out| > {getattr(self, 'threshold', 0.97):g})" if s.kind == "tanh" else "zero"
@@ -403,6 +403,18 @@ class DeadNeuronMap(HelpCornerRoom, QtWidgets.QWidget):
                            f"{s.width} neurons {what} for every one of the {s.sat_map.shape[0]} examples "
                            "(dead: no gradient flows through them)")
         self.draws += 1
+
+
+    def _why_empty(self) -> str:
+        """Say why there is no map rather than draw empty axes: run files keep each layer's dead count, not the
+        (examples x neurons) map, which only a snapshot taken in this window has."""
+        snap = self.snapshot
+        if snap is None:
+            return "No snapshot on screen yet."
+        acts = [s for s in snap.layers if s.width and s.saturation == s.saturation]  # activations: saturation not NaN
+        counts = "; ".join(f"{s.name}: {s.dead} of {s.width} dead" for s in acts[:6])
+        return ("No map for this run: a run file (opened, followed, or from a sweep) keeps each layer's count of "
+                "dead neurons, not the map of a batch" + (f". {counts}" if counts else "") + ".")
 
 
 class BatchNormFivePoints(QtWidgets.QWidget):
