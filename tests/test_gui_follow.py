@@ -99,3 +99,25 @@ def test_an_opened_watched_run_can_be_exported_and_saved_again(initscope_window,
     qtbot.waitUntil(lambda: (tmp_path / "again.initscope").exists(), timeout=10_000)
     again = load_run(tmp_path / "again.initscope")
     assert again.watched and again.steps == 12 and [s.step for s in again.snapshots] == [0, 5, 10]
+
+
+def test_two_watched_runs_compare_by_their_activations(initscope_window, qtbot, tmp_path):
+    d = initscope_window
+    for lr, name in ((0.05, "slow"), (0.5, "fast")):
+        model = _model()
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+        with initscope.watch(model, opt, save=tmp_path / f"{name}.initscope", every=5) as scope:
+            _steps(model, opt, scope, 11, x, y)
+        d.window.open_run_file(str(tmp_path / f"{name}.initscope"))
+        qtbot.waitUntil(lambda name=name: any(name in r.name for r in d.runs), timeout=10_000)
+    recs = [r for r in d.runs if r.watched]
+    d.select_runs(*recs)
+    d.show_tab("compare")
+    d.render()
+    table = d.window.compare.table
+    assert table.rowCount() == 2  # the Tanh "1" and the GELU "3", lined up; the Linears are not activations
+    h = recs[0].history
+    col = [n for n in h.layer_names].index("3")
+    sat_cell = table.item(1, 0).text()
+    assert sat_cell == f"{h.saturation.data[-1, col] * 100:.1f}"  # the GELU's saturation at the shared step
