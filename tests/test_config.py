@@ -80,7 +80,7 @@ def test_bad_layer_field_is_named():
     ([LayerSpec("linear", 10), LayerSpec("tanh"), LayerSpec("linear", 26)], "L2 Linear: the output layer must have 27"),
     ([LayerSpec("linear", 10), LayerSpec("tanh"), LayerSpec("relu"), LayerSpec("linear", None)], "L2 ReLU: follows another activation"),
     ([LayerSpec("linear", 10), LayerSpec("batchnorm"), LayerSpec("batchnorm"), LayerSpec("linear", None)], "L2 BatchNorm: follows another BatchNorm"),
-    ([LayerSpec("linear", None), LayerSpec("tanh")], "L1 Tanh: only a BatchNorm may follow"),
+    ([LayerSpec("linear", None), LayerSpec("tanh")], "L1 Tanh: only a normalisation may follow"),
     ([LayerSpec("linear", None), LayerSpec("linear", None)], "L0 Linear: a hidden Linear needs a width"),
 ])
 def test_invalid_stacks_name_the_layer(layers, expected):

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from initscope.core.config import Config, deep_stack
+from initscope.core.config import ACTIVATIONS, Config, deep_stack
 from initscope.core.data import Dataset
 from initscope.core.errors import ConfigError
-from initscope.core.model import Net, build_net, init_weights
+from initscope.core.kinds import family, saturated
+from initscope.core.model import LSUV_BATCH, Net, build_net, init_weights
 
 
 @dataclass
@@ -41,9 +42,9 @@ def init_layer_stats(cfg: Config, data: Dataset, seed: int, net: Net | None = No
     `net`, when given, must have cfg's stack; it is re-initialised in place (cheaper than building one)."""
     g = torch.Generator().manual_seed(seed)
     if net is None:
-        net = build_net(cfg, data.vocab.size, g)
+        net = build_net(cfg, data.vocab.size, g, data.splits["train"][0][:LSUV_BATCH])
     else:
-        init_weights(net, cfg.init, g)
+        init_weights(net, cfg.init, g, data.splits["train"][0][:LSUV_BATCH])
         net.zero_grad(set_to_none=True)
     x, y = data.splits["train"]
     ix = torch.randint(0, x.shape[0], (cfg.train.batch_size,), generator=g)
@@ -52,10 +53,10 @@ def init_layer_stats(cfg: Config, data: Dataset, seed: int, net: Net | None = No
     thr = cfg.diag.saturation_threshold
     names, rows = [], []
     with torch.no_grad():
-        for name, spec, o in zip(net.names, net.specs, outs):
-            if spec.kind not in ("tanh", "relu"):
+        for name, spec, o, x_in in zip(net.names, net.specs, outs, [outs.input, *outs[:-1]]):
+            if spec.kind not in ACTIVATIONS:
                 continue
-            sat = (o.abs() > thr) if spec.kind == "tanh" else (o == 0)
+            sat = saturated(family(spec.kind), x_in, o, thr)
             names.append(name)
             rows.append(torch.stack([sat.float().mean(), o.std(), o.grad.std()]))
         arr = torch.stack(rows).numpy() if rows else np.zeros((0, 3))
