@@ -60,7 +60,7 @@ def theory_table(preds, gc: float | None, regime: str) -> str:
 
 
 def cmd_theory(args: argparse.Namespace) -> int:
-    from initscope.core.config import config_from_args, validate_stack
+    from initscope.core.config import config_from_args
     from initscope.core.files import atomic_write_text, check_output_path
     from initscope.core.theory import critical_gain, predict, regime
 
@@ -69,7 +69,7 @@ def cmd_theory(args: argparse.Namespace) -> int:
     if not 2 <= args.vocab_size <= 4096:
         raise ConfigError(f"--vocab-size must be between 2 and 4096, got {args.vocab_size}")
     cfg = _with_gain(config_from_args(args.preset, args.config), args.gain)
-    validate_stack(cfg.model.layers, args.vocab_size)
+    cfg.model.resolve(args.vocab_size)  # one line for a stack that cannot be built (ConfigError)
     preds = predict(cfg, args.vocab_size, every_layer=True)
     gc = critical_gain(cfg)
     say = regime(cfg)

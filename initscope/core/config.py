@@ -542,6 +542,20 @@ def stack_norm(layers: list[LayerSpec]) -> str:
     return "none"
 
 
+def _restore_bias(layers: list[LayerSpec]) -> list[LayerSpec]:
+    """Copies with the bias back on every Linear that the BatchNorm rule had turned off (bias_rule turns it
+    off again where a BatchNorm stays)."""
+    out = []
+    for i, s in enumerate(layers):
+        if s.kind == "linear" and followed_by_batchnorm(layers, i):
+            out.append(replace(s, bias=True))
+        elif s.kind == "residual":
+            out.append(replace(s, layers=_restore_bias(s.layers or [])))
+        else:
+            out.append(replace(s))
+    return out
+
+
 def set_norm(layers: list[LayerSpec], norm: str) -> list[LayerSpec]:
     """The normalisation choice. A plain stack: remove every norm, then put `norm` after every Linear
     (BatchNorm after the output Linear too, as the lecture does; LayerNorm / RMSNorm only after hidden ones,
@@ -549,6 +563,7 @@ def set_norm(layers: list[LayerSpec], norm: str) -> list[LayerSpec]:
     (pre-norms in branches, the final one) becomes `norm`; 'none' removes them."""
     if norm not in NORM_CHOICES:
         raise ConfigError(f"normalisation must be one of {', '.join(NORM_CHOICES)}; got {norm!r}")
+    layers = _restore_bias(layers)
     if any(s.kind == "residual" for s in layers):
         def swap(ls: list[LayerSpec]) -> list[LayerSpec]:
             out = []

@@ -23,6 +23,7 @@ PANELS: dict[str, str] = {
     "loss": "Loss",
     "saturation-tanh": "Tanh saturation",
     "saturation-relu": "ReLU: zero outputs",
+    "saturation-gelu": "GELU / SiLU / sigmoid saturation",
     "activations": "Activations",
     "gradients": "Gradients at each layer's output",
     "grad-data": "grad:data per weight matrix",

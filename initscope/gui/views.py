@@ -12,11 +12,26 @@ import time
 import numpy as np
 from PySide6 import QtWidgets
 
+from initscope.core.config import ACTIVATIONS
+from initscope.core.errors import UserError
+from initscope.core.kinds import describe, family
 from initscope.gui.help import corner_help_button, set_help_key
 
 from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, block_color, run_tag, short_name
 
-ACTIVATIONS = ("tanh", "relu")
+
+def stack_activations(cfg) -> set[str]:
+    """The activation kinds of cfg's stack, residual branches included."""
+    return {t.kind for s in cfg.model.layers for t in (s.layers or [s]) if t.kind in ACTIVATIONS}
+
+
+def saturation_help_key(cfg) -> str:
+    kinds = stack_activations(cfg)
+    if kinds == {"relu"}:
+        return "saturation-relu"
+    if kinds and kinds <= {"gelu", "silu", "sigmoid"}:
+        return "saturation-gelu"
+    return "saturation-tanh"
 
 
 def activation_columns(names: list[str]) -> list[int]:
@@ -26,12 +41,16 @@ def activation_columns(names: list[str]) -> list[int]:
 
 def saturation_title(cfg) -> tuple[str, str]:
     """The saturation panel follows the stack's activations: tanh |t| > threshold, ReLU exact zeros."""
-    kinds = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS}
+    kinds = stack_activations(cfg)
     thr = cfg.diag.saturation_threshold
     if kinds == {"relu"}:
         return "ReLU zeros", "% zero"
     if kinds == {"tanh"}:
         return "Tanh saturation", f"% |t|>{thr:g}"
+    if len(kinds) == 1:  # GELU / SiLU: the flat negative tail; sigmoid: the flat ends (core/kinds.py)
+        k = next(iter(kinds))
+        return f"{ {'gelu': 'GELU', 'silu': 'SiLU', 'sigmoid': 'Sigmoid'}[k]} saturation", \
+            f"% {describe(family(k), thr)}"
     if kinds:
         return "Saturation", "% saturated / zero"
     return "Saturation (none)", "%"
@@ -71,17 +90,22 @@ def predicted_std(rec) -> dict[str, float]:
     """Layer name -> the wide-net theory's std of its output at init (core.theory, microseconds)."""
     from initscope.core.theory import predict
 
-    return {p.name: p.std for p in predict(rec.cfg, max(len(rec.vocab), 2))}
+    try:
+        return {p.name: p.std for p in predict(rec.cfg, max(len(rec.vocab), 2), every_layer=True)}
+    except UserError:  # a stack being edited that cannot be resolved: no theory marks
+        return {}
 
 
 def activation_label(s, predicted: float | None = None) -> str:
-    """Two short legend lines: the layer and its saturation; mean and std (and the theory's std, ▲)."""
+    """Two short legend lines: the layer and its saturation (activations only: a norm or a residual stream
+    has none); mean and std (and the theory's std, ▲)."""
     theory = f" (▲ {predicted:.2f})" if predicted is not None else ""
-    return f"{s.name} {s.saturation:.0%} {_sat_word(s.kind)}<br>σ {s.std:.2f}{theory}"
+    sat = f" {s.saturation:.0%} {_sat_word(s.kind)}" if s.kind in ACTIVATIONS else ""
+    return f"{s.name}{sat}<br>σ {s.std:.2f}{theory}"
 
 
 def _sat_word(kind: str) -> str:
-    return "zeros" if kind == "relu" else "sat"
+    return {"relu": "zeros", "gelu": "tail", "silu": "tail"}.get(kind, "sat")
 
 
 class OverviewView(QtWidgets.QWidget):
@@ -170,8 +194,7 @@ class OverviewView(QtWidgets.QWidget):
         h, cfg = rec.history, rec.cfg
         title, ylabel = saturation_title(cfg)
         self.sat_panel.set_title(title)
-        relu_only = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS} == {"relu"}
-        set_help_key(self.help[self.sat_panel], "saturation-relu" if relu_only else "saturation-tanh")
+        set_help_key(self.help[self.sat_panel], saturation_help_key(cfg))
         self.sat_panel.plot.setLabel("left", ylabel)
         snap = h.latest
         if h.saturation is not None and len(h.snap_steps) > 1:
@@ -227,7 +250,7 @@ class OverviewView(QtWidgets.QWidget):
             steps, s, u = series_of(h)
             sat.append((r.name, [h.layer_names[j] for j in cols], steps, s[:, cols], r.block_of))
             upd.append((r.name, h.matrix_names, steps, u, r.block_of))
-        kinds = {s.kind for r in recs for s in r.cfg.model.layers if s.kind in ACTIVATIONS}
+        kinds = set().union(*(stack_activations(r.cfg) for r in recs))
         self.sat_panel.set_title("Saturation per layer" if len(kinds) != 1 else saturation_title(recs[0].cfg)[0])
         self.sat_panel.show_series(sat, 100.0, total)
         self.upd_panel.show_series(upd, 1.0, total)
