@@ -173,3 +173,16 @@ def test_old_seeds_draw_the_same_weights():
     emb = torch.randn((27, 10), generator=g2)
     w0 = torch.randn((30, 100), generator=g2).T / math.sqrt(30) * (5 / 3)
     assert torch.equal(net.embedding.weight, emb) and torch.allclose(net.layers[0].weight, w0)
+
+
+def test_layernorm_has_no_batch_dependence_and_batchnorm_has():
+    """LayerNorm / RMSNorm normalise each example over its features: an example's output is the same alone
+    (batch size 1, training mode) as inside a batch; BatchNorm's depends on the batch (and refuses a batch of 1)."""
+    idx = torch.randint(0, 27, (16, 3), generator=torch.Generator().manual_seed(0))
+    for name in ("deep-ln", "deep-rms", "resnet-preln"):
+        net = build_net(preset(name), 27).train()
+        full = net(idx)
+        alone = torch.cat([net(idx[i:i + 1]) for i in range(len(idx))])
+        assert torch.allclose(full, alone, atol=1e-6), name
+    bn = build_net(preset("deep-bn"), 27).train()
+    assert not torch.allclose(bn(idx)[:8], bn(idx[:8]), atol=1e-3)
