@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from initscope.core.config import ACTIVATIONS
 from initscope.core import runaway
 from initscope.core.snapshot import Snapshot
 
@@ -51,12 +52,14 @@ def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
         out.append(f"initial loss {snap.loss:.1f} vs {snap.ref_loss:.2f} for a uniform guess: "
                    "the output layer is confidently wrong; scale it down")
     for s in snap.layers:
+        if s.kind not in ACTIVATIONS:
+            continue  # norms and residual streams: their scale is set by gamma / the blocks, not by the gain
         if s.kind == "tanh" and s.saturation > th.saturation:
             out.append(f"{s.name}: {s.saturation:.0%} saturated; lower the gain or turn on BatchNorm")
         if s.std < th.collapse_std:
             out.append(f"{s.name}: std {s.std:.2f}; activations are collapsing, raise the gain")
         if s.width and s.dead / s.width >= th.dead_fraction:
-            what = "saturated" if s.kind == "tanh" else "zero"
+            what = {"relu": "zero", "gelu": "in the flat tail", "silu": "in the flat tail"}.get(s.kind, "saturated")
             out.append(f"{s.name}: {s.dead} of {s.width} neurons {what} for every example (dead: no gradient flows)")
     matrices = [p for p in snap.params if p.is_matrix]
     for p in matrices:

@@ -20,6 +20,14 @@ but measured it is off by 5e-3 on E[sech^4] at q = 25 (the naive presets) even w
 on E[relu] with 101: the kink and the narrow bend are not polynomial-like. The panels agree with a
 400,000-point trapezoid rule to 1e-7 (tests/test_theory.py).
 
+Beyond the lecture's kinds: GELU, SiLU and sigmoid are elementwise ops like tanh; LayerNorm and RMSNorm
+normalise each example over its features, which for a wide layer of i.i.d. units is one affine map (q back to
+1, up to eps); a residual addition starts a new segment, the stream taken as Gaussian with variance
+q_stream + scale^2 q_branch (exact when both end at a Linear: the branch's last weights are independent of
+the stream), and in the backward pass a stream's gradient is the sum of the identity path and the branch's,
+independent, so their E[g^2] add. Orthogonal weights give the q map of i.i.d. weights of variance
+1 / max(fan_in, fan_out); LSUV sets each hidden Linear's q to 1.
+
 Approximations, stated: infinite width, infinite batch, weights and backward signals independent (the
 "gradient independence" assumption). Through a BatchNorm the backward pass is taken per feature
 (gamma / sigma of the feature over the batch) and its batch-coupling projection is left out; for ReLU +
