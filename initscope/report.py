@@ -20,7 +20,8 @@ SMOOTH = 100
 
 def _layer_table(snap: Snapshot) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(s.name)}</td><td>{s.mean:+.3f}</td><td>{s.std:.3f}</td><td>{s.saturation:.1%}</td>"
+        f"<tr><td>{html.escape(s.name)}</td><td>{s.mean:+.3f}</td><td>{s.std:.3f}</td>"
+        f"<td>{'-' if s.saturation != s.saturation else format(s.saturation, '.1%')}</td>"  # NaN: a norm, a stream
         f"<td>{s.dead}/{s.width}</td><td>{s.grad_std:.2e}</td></tr>" for s in snap.layers)
     mats = "".join(
         f"<tr><td>{html.escape(p.name)}</td><td>{'x'.join(map(str, p.shape))}</td><td>{p.grad_data:.2e}</td>"

@@ -407,6 +407,12 @@ def _flatten(layers: list[LayerSpec]) -> list[tuple[LayerSpec, int | None, int |
     return out
 
 
+def flat_kinds(layers: list[LayerSpec]) -> list[str]:
+    """The kind of each entry of the flattened stack (the net's L0, L1, ...): a residual block's branch kinds,
+    then 'residual'."""
+    return [s.kind for s, _, _ in _flatten(layers)]
+
+
 def validate_stack(layers: list[LayerSpec], vocab_size: int) -> None:
     """Reject a stack that cannot be built or makes no sense, naming the offending layer (its flat index, as
     the net names it: a residual block's branch layers come first, then the block itself).

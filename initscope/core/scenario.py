@@ -139,4 +139,5 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def shipped_scenarios() -> list[Path]:
-    return sorted(SCENARIO_DIR.glob("*.json"))
+    """The shipped scenarios, the lecture's walkthrough first."""
+    return sorted(SCENARIO_DIR.glob("*.json"), key=lambda p: (p.name != "lecture.json", p.name))

@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.bn_points import normalize
-from initscope.core.config import _TITLES, ACTIVATIONS, NORM_CHOICES, TANH_GAIN, Config
+from initscope.core.config import _TITLES, ACTIVATIONS, NORM_CHOICES, TANH_GAIN, Config, flat_kinds
 from initscope.core.theory import critical_gain, depth_curves, gain_curves, sweep_caption
 from initscope.gui.help import HelpCornerRoom, corner_help_button
 from initscope.gui.panels import PALETTE, Panel, block_color, blocks, fit_axis_title, fit_title, set_plot_text_size
@@ -743,7 +743,7 @@ class ExplorerTabs(QtCore.QObject):
         if v.dirty and len(v.values) < len(v.gains):
             self._set_status(self.gain_status, f"sweeping gain… {len(v.values)}/{len(v.gains)}")
         if self.cfg is not None:
-            v.draw(blocks([s.kind for s in self.cfg.model.layers]))
+            v.draw(blocks(flat_kinds(self.cfg.model.layers)))
 
     def _lay_out_hidden_pages(self) -> None:
         """The sweep sub-tab not shown, laid out at the shown one's size: an export or presentation mode draws

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from initscope.core.config import flat_kinds
 from initscope.gui.qapp import make_app
 from initscope.gui.panels import block_color, blocks
 
@@ -40,7 +41,7 @@ def plot_images(run) -> list[tuple[str, str]]:
     import pyqtgraph as pg
 
     make_app()
-    block_of = blocks([s.kind for s in run.config.model.layers])
+    block_of = blocks(flat_kinds(run.config.model.layers))
     out = []
 
     def widget(title, xlabel, ylabel):
@@ -66,7 +67,7 @@ def plot_images(run) -> list[tuple[str, str]]:
     if steps is not None and len(steps) and "saturation" in run.history:
         w = widget("Saturation (Tanh |t| > threshold, ReLU zeros)", "step", "saturated (%)")
         for j, name in enumerate(run.names.get("layers", [])):
-            if name.split()[-1] in ("Tanh", "ReLU"):
+            if name.split()[-1] in ("Tanh", "ReLU", "GELU", "SiLU", "Sigmoid"):
                 w.plot(steps, run.history["saturation"][:, j] * 100, pen=pg.mkPen(block_color(name, block_of), width=2),
                        name=name)
         out.append(("Tanh saturation per layer", _png(w)))

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 
 from PySide6 import QtCore, QtWidgets
 
-from initscope.core.config import ACTIVATIONS, SCHEMES, Config, deep_stack, set_batchnorm, stack_norm
+from initscope.core.config import (ACTIVATIONS, SCHEMES, Config, deep_stack, flat_kinds, set_batchnorm,
+                                   stack_norm)
 from initscope.core.history import History
 
 _ids = itertools.count(1)
@@ -42,7 +43,7 @@ class RunRecord:
     def block_of(self) -> dict[int, int]:
         from initscope.gui.panels import blocks
 
-        return blocks([s.kind for s in self.cfg.model.layers])
+        return blocks(flat_kinds(self.cfg.model.layers))
 
     @property
     def steps_done(self) -> int:

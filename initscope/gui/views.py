@@ -96,6 +96,13 @@ def predicted_std(rec) -> dict[str, float]:
         return {}
 
 
+def secondary_layers(snap) -> set[str]:
+    """Norms and residual streams, drawn dashed without a legend entry where the stack has activations."""
+    if not any(s.kind in ACTIVATIONS for s in snap.layers):
+        return set()
+    return {s.name for s in snap.layers if s.kind not in ACTIVATIONS}
+
+
 def activation_label(s, predicted: float | None = None) -> str:
     """Two short legend lines: the layer and its saturation (activations only: a norm or a residual stream
     has none); mean and std (and the theory's std, ▲)."""
@@ -230,7 +237,7 @@ class OverviewView(QtWidgets.QWidget):
             self.act_panel.set_xlabel("output (▲ = theory ±σ)" if pred else f"output, step {snap.step:,}")
             self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
                                         [activation_label(s, pred.get(s.name)) for s in snap.layers], rec.block_of,
-                                        pred)
+                                        pred, secondary_layers(snap))
         else:
             self.act_panel.clear()
 
@@ -260,7 +267,8 @@ class OverviewView(QtWidgets.QWidget):
             self.act_panel.set_title(f"Activations of {run_tag(first.name)}")
             self.act_panel.set_xlabel(f"output value, step {snap.step:,}")
             self.act_panel.update_hists([s.name for s in snap.layers], [s.hist for s in snap.layers],
-                                        [activation_label(s) for s in snap.layers], first.block_of)
+                                        [activation_label(s) for s in snap.layers], first.block_of,
+                                        secondary=secondary_layers(snap))
         else:
             self.act_panel.clear()
 
@@ -312,7 +320,8 @@ class GradientsView(QtWidgets.QWidget):
             what = "matrix" if p is self.ratio_panel else "gradient"
             p.set_xlabel(f"{where}, {tag}" if tag else f"{what}, {where}")
         self.grad_panel.update_hists([s.name for s in layers], [s.grad_hist for s in layers],
-                                     [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of)
+                                     [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of,
+                                     secondary=secondary_layers(snap))
         mats = [p for p in snap.params if p.is_matrix]
         self.ratio_panel.set_title("grad:data")
         self.ratio_panel.update_bars(snap, block_of)
