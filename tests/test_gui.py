@@ -543,7 +543,9 @@ def test_norm_choice_residual_builder_and_panels_for_the_new_kinds(deep):
     from initscope.core.config import stack_norm
 
     c = deep.window.controls
-    assert c.batchnorm.isChecked() and c.norm.currentData() == "batchnorm"  # deep-bn
+    assert not c.batchnorm.isChecked() and c.norm.currentData() == "none"  # deep-nobn
+    deep.set_batchnorm(True)
+    assert c.norm.currentData() == "batchnorm"  # the lecture's toggle and the choice say the same
     c.norm.setCurrentIndex(c.norm.findData("layernorm"))
     deep.wait_preview()
     layers = deep.window.cfg.model.layers

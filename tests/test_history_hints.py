@@ -125,5 +125,5 @@ def test_hints_keep_to_activations_and_name_each_kinds_saturation():
                             layer("L3 GELU", "gelu", 0.5, dead=5), layer("L4 Tanh", "tanh", 0.05)])
     said = hints(snap)
     assert not any("BatchNorm" in x or "Residual" in x for x in said)
-    assert "L3 GELU: 5 of 10 neurons in the flat tail for every example (dead: no gradient flows)" in said
+    assert "L3 GELU: 5 of 10 neurons in the flat negative tail for every example (dead: no gradient flows)" in said
     assert any(x.startswith("L4 Tanh: std 0.05") for x in said)

@@ -79,3 +79,17 @@ def test_cli_sweep_writes_json(tmp_path, capsys):
     # BatchNorm holds every layer near 3% whatever the gain
     assert all(0.01 < s < 0.06 for layer in d["layers"] for s in layer["saturation"])
     assert main(["sweep", "gain", "--points", "1"]) == 2
+
+
+def test_cli_depth_sweep_compares_norms_and_residual_stacks(tmp_path, capsys):
+    out = tmp_path / "d.json"
+    assert main(["sweep", "depth", "--max-depth", "2", "--seeds", "1", "--width", "32", "--norms", "none,layernorm",
+                 "--residual", "--json-out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    variants = [(x["norm"], x["residual"]) for x in d["layers"]]
+    assert sorted(set(variants)) == [("layernorm", False), ("layernorm", True), ("none", False), ("none", True)]
+    ln = [x for x in d["layers"] if x["norm"] == "layernorm" and not x["residual"]]
+    assert ln[0]["name"] == "Tanh 1 (LN)" and all(abs(s - 0.63) < 0.06 for s in ln[0]["std"])  # after a LayerNorm
+    assert main(["sweep", "depth", "--norms", "none,groupnorm"]) == 2
+    err = capsys.readouterr().err
+    assert "normalisations must be" in err and "Traceback" not in err

@@ -59,7 +59,8 @@ def hints(snap: Snapshot, th: Thresholds = DEFAULT_THRESHOLDS) -> list[str]:
         if s.std < th.collapse_std:
             out.append(f"{s.name}: std {s.std:.2f}; activations are collapsing, raise the gain")
         if s.width and s.dead / s.width >= th.dead_fraction:
-            what = {"relu": "zero", "gelu": "in the flat tail", "silu": "in the flat tail"}.get(s.kind, "saturated")
+            what = {"relu": "zero", "gelu": "in the flat negative tail",
+                    "silu": "in the flat negative tail"}.get(s.kind, "saturated")
             out.append(f"{s.name}: {s.dead} of {s.width} neurons {what} for every example (dead: no gradient flows)")
     matrices = [p for p in snap.params if p.is_matrix]
     for p in matrices:

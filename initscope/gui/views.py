@@ -20,13 +20,13 @@ from initscope.gui.help import corner_help_button, set_help_key
 from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, block_color, run_tag, short_name
 
 
-def stack_activations(cfg) -> set[str]:
+def cfg_activation_kinds(cfg) -> set[str]:
     """The activation kinds of cfg's stack, residual branches included."""
     return {t.kind for s in cfg.model.layers for t in (s.layers or [s]) if t.kind in ACTIVATIONS}
 
 
 def saturation_help_key(cfg) -> str:
-    kinds = stack_activations(cfg)
+    kinds = cfg_activation_kinds(cfg)
     if kinds == {"relu"}:
         return "saturation-relu"
     if kinds and kinds <= {"gelu", "silu", "sigmoid"}:
@@ -41,7 +41,7 @@ def activation_columns(names: list[str]) -> list[int]:
 
 def saturation_title(cfg) -> tuple[str, str]:
     """The saturation panel follows the stack's activations: tanh |t| > threshold, ReLU exact zeros."""
-    kinds = stack_activations(cfg)
+    kinds = cfg_activation_kinds(cfg)
     thr = cfg.diag.saturation_threshold
     if kinds == {"relu"}:
         return "ReLU zeros", "% zero"
@@ -257,7 +257,7 @@ class OverviewView(QtWidgets.QWidget):
             steps, s, u = series_of(h)
             sat.append((r.name, [h.layer_names[j] for j in cols], steps, s[:, cols], r.block_of))
             upd.append((r.name, h.matrix_names, steps, u, r.block_of))
-        kinds = set().union(*(stack_activations(r.cfg) for r in recs))
+        kinds = set().union(*(cfg_activation_kinds(r.cfg) for r in recs))
         self.sat_panel.set_title("Saturation per layer" if len(kinds) != 1 else saturation_title(recs[0].cfg)[0])
         self.sat_panel.show_series(sat, 100.0, total)
         self.upd_panel.show_series(upd, 1.0, total)
