@@ -92,7 +92,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--points", type=int, default=24, help="number of gains (default 24)")
     sd.add_argument("--max-depth", type=int, default=10, help="deepest stack, up to 20 (default 10)")
     sd.add_argument("--width", type=int, default=100, help="hidden width (default 100)")
-    sd.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
+    sd.add_argument("--activation", choices=("tanh", "relu", "gelu", "silu", "sigmoid"), default="tanh")
+    sd.add_argument("--norms", default="none,batchnorm", metavar="LIST",
+                    help="normalisations to compare, comma-separated from none,batchnorm,layernorm,rmsnorm "
+                         "(default none,batchnorm)")
+    sd.add_argument("--residual", action="store_true", help="also the residual version of each (pre-norm blocks)")
     from initscope.train_sweep_cli import add_parser as add_sweep_train
 
     add_sweep_train(ssub)  # `sweep train`: full training runs, in parallel (issue 14)
@@ -152,7 +156,9 @@ def _layer_table(init, final) -> str:
     rows = [f"{'layer':<12} {'sat@init':>9} {'sat@end':>8} {'std@init':>9} {'std@end':>8} {'gstd@init':>10} {'gstd@end':>9}"]
     for a in init.layers:
         b = final.layer(a.name) if final else None
-        rows.append(f"{a.name:<12} {a.saturation:>9.1%} {(_fmt(b.saturation * 100, '.1f') + '%') if b else '-':>8} "
+        sat0 = "-" if math.isnan(a.saturation) else f"{a.saturation:.1%}"  # norms, residual streams: none defined
+        sat1 = "-" if not b or math.isnan(b.saturation) else _fmt(b.saturation * 100, ".1f") + "%"
+        rows.append(f"{a.name:<12} {sat0:>9} {sat1:>8} "
                     f"{a.std:>9.3f} {_fmt(b.std) if b else '-':>8} {a.grad_std:>10.2e} {format(b.grad_std, '.2e') if b else '-':>9}")
     rows.append("")
     rows.append(f"{'weight matrix':<20} {'shape':>10} {'grad:data@init':>15} {'grad:data@end':>14} {'log10 upd:data@end':>19}")
@@ -322,7 +328,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if not 1 <= args.width <= 4096:
             raise UserError(f"--width must be between 1 and 4096, got {args.width}")
         check_count("--max-depth", args.max_depth, 1, 20)
-        deepest = deep_stack(args.max_depth, args.width, True, args.activation)  # the biggest net it builds
+        from initscope.core.sweeps import parse_norms
+
+        norms = parse_norms(args.norms)
+        # the biggest net it builds
+        deepest = deep_stack(args.max_depth, args.width, activation=args.activation, norm="batchnorm",
+                             residual=args.residual)
         data = load_data_within_budget(args.data, replace(cfg, model=replace(cfg.model, layers=deepest)),
                                        args.max_memory)
     else:
@@ -330,7 +341,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.axis == "gain":
         res = gain_sweep(cfg, data, gain_values(args.lo, args.hi, args.points), args.seeds)
     else:
-        res = depth_sweep(cfg, data, args.max_depth, args.width, args.activation, args.seeds)
+        res = depth_sweep(cfg, data, args.max_depth, args.width, args.activation, args.seeds, norms,
+                          (False, True) if args.residual else (False,))
     d = res.to_dict()
     axis = d[res.axis]
     print(f"{res.axis[:-1]:>6}  " + "  ".join(f"{layer['name']:>12}" for layer in d["layers"]))

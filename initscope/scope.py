@@ -178,7 +178,7 @@ class Scope:
         self.rec: Recorder | None = Recorder(inner, optimizer, bins=bins, threshold=float(threshold),
                                              ref_loss=math.log(classes) if classes else float("nan"))
         self.layer_names = [i.name for i in self.rec.layers]
-        self.history = History(max_step_rows=32768)
+        self.history = History(max_step_rows=32768, all_layers=True)
         self.snapshots: list[Snapshot] = []
         self.steps = 0
         self.closed = False

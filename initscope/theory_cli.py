@@ -17,7 +17,7 @@ NAMES_VOCAB = 27  # the shipped names.txt: '.' and a-z
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("theory", help="what mean-field theory predicts at init, per layer",
-                       description="Per activation layer of the stack at init, as wide-net (mean-field) theory "
+                       description="Per layer of the stack at init (activations, norms, residual streams), as wide-net (mean-field) theory "
                                    "predicts it: the pre-activation variance q, the output's mean and std, the "
                                    "saturation, the backward factor chi and the gradient std relative to the last "
                                    "layer; and the critical gain (chi = 1), the edge between order and chaos.")
@@ -47,10 +47,11 @@ def _with_gain(cfg, gain: float | None):
 
 
 def theory_table(preds, gc: float | None, regime: str) -> str:
-    rows = [f"{'layer':<12} {'q':>8} {'mean':>8} {'std':>7} {'sat':>7} {'chi':>7} {'grad ratio':>11}"]
+    rows = [f"{'layer':<14} {'q':>8} {'mean':>8} {'std':>7} {'sat':>7} {'chi':>7} {'grad ratio':>11}"]
     for p in preds:
         mean = f"{p.mean:>8.3f}".replace("-0.000", " 0.000")  # rounding noise of a zero mean
-        rows.append(f"{p.name:<12} {p.q:>8.4g} {mean} {p.std:>7.3f} {p.saturation:>7.1%} {p.chi:>7.3f} "
+        sat = "-" if math.isnan(p.saturation) else f"{p.saturation:.1%}"  # norms and streams: none defined
+        rows.append(f"{p.name:<14} {p.q:>8.4g} {mean} {p.std:>7.3f} {sat:>7} {p.chi:>7.3f} "
                     f"{p.grad_ratio:>11.3f}")
     rows.append("")
     rows.append(f"critical gain: {'none' if gc is None else format(gc, '.4g')}")
@@ -59,7 +60,7 @@ def theory_table(preds, gc: float | None, regime: str) -> str:
 
 
 def cmd_theory(args: argparse.Namespace) -> int:
-    from initscope.core.config import config_from_args, validate_stack
+    from initscope.core.config import config_from_args
     from initscope.core.files import atomic_write_text, check_output_path
     from initscope.core.theory import critical_gain, predict, regime
 
@@ -68,8 +69,8 @@ def cmd_theory(args: argparse.Namespace) -> int:
     if not 2 <= args.vocab_size <= 4096:
         raise ConfigError(f"--vocab-size must be between 2 and 4096, got {args.vocab_size}")
     cfg = _with_gain(config_from_args(args.preset, args.config), args.gain)
-    validate_stack(cfg.model.layers, args.vocab_size)
-    preds = predict(cfg, args.vocab_size)
+    cfg.model.resolve(args.vocab_size)  # one line for a stack that cannot be built (ConfigError)
+    preds = predict(cfg, args.vocab_size, every_layer=True)
     gc = critical_gain(cfg)
     say = regime(cfg)
     print(f"{cfg.name or 'config'}: {' -> '.join(s.label() for s in cfg.model.layers)}; "
@@ -87,20 +88,24 @@ def cmd_theory(args: argparse.Namespace) -> int:
 def _by_name(cfg, vocab_size: int) -> dict:
     from initscope.core.theory import predict
 
-    return {p.name: p for p in predict(cfg, vocab_size)}
+    return {p.name: p for p in predict(cfg, vocab_size, every_layer=True)}
 
 
 def measured_vs_predicted(snap, cfg, vocab_size: int) -> str:
     """The at-init table with the prediction beside each measurement."""
     preds = _by_name(cfg, vocab_size)
-    last = snap.layers[-1].grad_std if snap.layers else math.nan
-    rows = [f"{'layer':<12} {'sat':>7} {'(pred)':>7} {'std':>7} {'(pred)':>7} {'grad ratio':>10} {'(pred)':>7}"]
+    from initscope.core.config import ACTIVATIONS
+
+    acts = [s for s in snap.layers if s.kind in ACTIVATIONS]
+    last = (acts or snap.layers)[-1].grad_std if snap.layers else math.nan  # the prediction's reference
+    rows = [f"{'layer':<14} {'sat':>7} {'(pred)':>7} {'std':>7} {'(pred)':>7} {'grad ratio':>10} {'(pred)':>7}"]
+    pct = lambda x: "-" if math.isnan(x) else f"{x:.1%}"  # noqa: E731
     for s in snap.layers:
         p = preds.get(s.name)
         if p is None:
             continue
         ratio = s.grad_std / last if last > 0 else math.nan
-        rows.append(f"{s.name:<12} {s.saturation:>7.1%} {p.saturation:>7.1%} {s.std:>7.3f} {p.std:>7.3f} "
+        rows.append(f"{s.name:<14} {pct(s.saturation):>7} {pct(p.saturation):>7} {s.std:>7.3f} {p.std:>7.3f} "
                     f"{ratio:>10.3f} {p.grad_ratio:>7.3f}")
     return "\n".join(rows)
 

@@ -18,7 +18,9 @@ def test_run_smoke_writes_json(tmp_path, capsys):
     assert set(d["final"]) == {"train", "val", "test"} and d["final"]["val"] < d["init_loss"]
     init, final = d["diagnostics"]["init"], d["diagnostics"]["final"]
     assert init["step"] == 0 and final["step"] == 300  # a snapshot at the final step (issue 9)
-    layer = init["layers"][0]
+    bn, layer = init["layers"][0], init["layers"][1]  # every norm is listed too (no saturation defined)
+    assert bn["name"] == "L1 BatchNorm" and bn["kind"] == "batchnorm" and bn["saturation"] is None
+    assert abs(bn["std"] - 1) < 0.01
     assert layer["name"] == "L2 Tanh" and layer["kind"] == "tanh" and 0 <= layer["saturation"] <= 1
     assert {"index", "mean", "std", "grad_mean", "grad_std"} <= set(layer)
     assert {"name", "shape", "grad_data", "update_data_log10"} <= set(init["params"][0])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from initscope.core.config import DiagConfig, LayerSpec
 from initscope.core.diagnostics import Histogram, collect, forward_for_diagnostics
-from initscope.core.model import build_net
+from initscope.core.model import ResidualBlock, build_net
 from initscope.core.trainer import Trainer
 
 from conftest import tiny_config
@@ -19,28 +19,52 @@ def plain_reference(net, x, y, lr, thr, bins):
     """The lecture's way: run the layers by hand, retain_grad, backward, SGD by hand, then the stats."""
     net = copy.deepcopy(net)
     h = net.embedding.weight[x].view(x.shape[0], -1)
-    outs = []
-    for layer in net.layers:
+    outs, ins = [], []
+
+    def run(layer, h):
+        ins.append(h)
         h = layer(h)
         h.retain_grad()
         outs.append(h)
+        return h
+
+    for layer in net.layers:
+        if isinstance(layer, ResidualBlock):  # its branch layer by layer, then the stream after the addition
+            stream = h
+            for sub in layer.branch:
+                h = run(sub, h)
+            h = stream + layer.scale * h
+            ins.append(None)
+            h.retain_grad()
+            outs.append(h)
+        else:
+            h = run(layer, h)
     loss = F.cross_entropy(h, y)
     loss.backward()
     with torch.no_grad():
         for p in net.parameters():
             p -= lr * p.grad
     layers = {}
-    for name, spec, t in zip(net.names, net.specs, outs):
+    for name, spec, t, t_in in zip(net.names, net.specs, outs, ins):
+        hist = None
         if spec.kind == "tanh":
-            sat = (t.abs() > thr).float().mean().item()
-            dead = int((t.abs() > thr).all(0).sum())
+            mask = t.abs() > thr
             hist = torch.histc(t.detach(), bins, -1, 1)
+        elif spec.kind == "sigmoid":
+            mask = (t < 1 - thr) | (t > thr)  # within 0.03 of 0 or 1
+            hist = torch.histc(t.detach(), bins, 0, 1)
         elif spec.kind == "relu":
-            sat = (t == 0).float().mean().item()
-            dead = int((t == 0).all(0).sum())
-            hist = None
+            mask = t == 0
+        elif spec.kind in ("gelu", "silu"):
+            mask = t_in < -3  # the flat negative tail, read from the activation's input
+        elif spec.kind in ("batchnorm", "layernorm", "rmsnorm", "residual"):
+            mask = None
+            m = t.detach().abs().max()
+            hist = torch.histc(t.detach(), bins, -m.item(), m.item())
         else:
             continue
+        sat = math.nan if mask is None else mask.float().mean().item()
+        dead = 0 if mask is None else int(mask.all(0).sum())
         layers[name] = dict(mean=t.mean().item(), std=t.std().item(), saturation=sat, dead=dead,
                             grad_mean=t.grad.mean().item(), grad_std=t.grad.std().item(), hist=hist)
     params = {}
@@ -66,16 +90,8 @@ def test_snapshot_matches_plain_torch(small_data):
     tr.train(lambda p: p.snapshot and snaps.append(p.snapshot))
     snap = snaps[0]
     assert snap.step == 0 and math.isclose(snap.loss, ref_loss, rel_tol=1e-6)
-    assert [s.name for s in snap.layers] == ["L1 Tanh", "L4 Tanh", "L6 ReLU"]
-    for s in snap.layers:
-        r = ref_layers[s.name]
-        for key in ("mean", "std", "saturation", "grad_mean", "grad_std"):
-            scale = r["grad_std"] if key.startswith("grad") else r["std"]
-            assert math.isclose(getattr(s, key), r[key], rel_tol=1e-5, abs_tol=1e-6 * scale), (s.name, key)
-        assert s.dead == r["dead"]
-        if r["hist"] is not None:
-            assert np.abs(s.hist.counts - r["hist"].numpy()).max() <= 1  # bin-edge rounding at most
-            assert s.hist.counts.sum() == r["hist"].sum().item()
+    assert [s.name for s in snap.layers] == ["L1 Tanh", "L3 BatchNorm", "L4 Tanh", "L6 ReLU"]
+    _check_layers(snap, ref_layers)
     assert any(s.saturation > 0.1 for s in snap.layers)
     for p in snap.params:
         r = ref_params[p.name]
@@ -85,6 +101,50 @@ def test_snapshot_matches_plain_torch(small_data):
         assert math.isclose(p.grad_mean, r["grad_mean"], rel_tol=1e-4, abs_tol=1e-5 * p.grad_std), p.name
         assert p.is_matrix == (len(p.shape) == 2)
     assert math.isclose(snap.ref_loss, math.log(27))
+
+
+def _check_layers(snap, ref_layers):
+    assert [s.name for s in snap.layers] == list(ref_layers)
+    for s in snap.layers:
+        r = ref_layers[s.name]
+        for key in ("mean", "std", "saturation", "grad_mean", "grad_std"):
+            scale = r["grad_std"] if key.startswith("grad") else r["std"]
+            if key == "saturation" and math.isnan(r[key]):
+                assert math.isnan(s.saturation) and s.sat_map is None, s.name  # norms, streams: none defined
+                continue
+            assert math.isclose(getattr(s, key), r[key], rel_tol=1e-5, abs_tol=1e-6 * scale), (s.name, key)
+        assert s.dead == r["dead"]
+        if r["hist"] is not None:
+            assert np.abs(s.hist.counts - r["hist"].numpy()).max() <= 1, s.name  # bin-edge rounding at most
+            assert s.hist.counts.sum() == r["hist"].sum().item()
+
+
+def test_snapshot_of_every_new_kind_matches_plain_torch(small_data):
+    """LayerNorm, RMSNorm, GELU, SiLU, sigmoid and residual streams (pre-norm, BatchNorm inside a branch)."""
+    res = lambda *ls, scale=1.0: LayerSpec("residual", scale=scale, layers=list(ls))  # noqa: E731
+    layers = [LayerSpec("linear", 48), LayerSpec("layernorm"), LayerSpec("gelu"),
+              res(LayerSpec("rmsnorm"), LayerSpec("linear", 64), LayerSpec("silu"), LayerSpec("linear", None)),
+              res(LayerSpec("linear", None), LayerSpec("batchnorm"), LayerSpec("sigmoid"), LayerSpec("linear", None),
+                  scale=0.5),
+              LayerSpec("linear", 32), LayerSpec("silu"), LayerSpec("linear", None)]
+    cfg = tiny_config(layers, steps=1)
+    cfg.init.gain = 3.0  # the tails and flat ends get populated
+    cfg.diag.snapshot_every = 1
+    tr = Trainer(cfg, small_data)
+    peek = torch.Generator()
+    peek.set_state(tr.gen.get_state())
+    ix = torch.randint(0, tr.xtr.shape[0], (cfg.train.batch_size,), generator=peek)
+    ref_loss, ref_layers, ref_params = plain_reference(tr.net, tr.xtr[ix], tr.ytr[ix], cfg.train.lr, 0.97, 50)
+    snaps = []
+    tr.train(lambda p: p.snapshot and snaps.append(p.snapshot))
+    snap = snaps[0]
+    assert math.isclose(snap.loss, ref_loss, rel_tol=1e-6)
+    assert [s.kind for s in snap.layers] == ["layernorm", "gelu", "rmsnorm", "silu", "residual", "batchnorm",
+                                             "sigmoid", "residual", "silu"]
+    _check_layers(snap, ref_layers)
+    assert any(s.saturation > 0.02 for s in snap.layers if s.kind in ("gelu", "silu"))  # the tail rule ran
+    for p in snap.params:
+        assert math.isclose(p.grad_data, ref_params[p.name]["grad_data"], rel_tol=1e-5), p.name
 
 
 def test_dead_count_and_saturation_on_a_hand_made_tensor():
@@ -130,7 +190,7 @@ def test_deep_net_saturation_at_init_matches_the_lecture(names_data):
     sats = [s.saturation for s in nobn.layers]
     assert 0.12 < sats[0] < 0.30 and all(0.02 < s < 0.12 for s in sats[2:])
     bn = Trainer(preset("deep-bn"), names_data).init_snapshot()
-    assert all(0.01 < s.saturation < 0.06 and 0.6 < s.std < 0.68 for s in bn.layers)
+    assert all(0.01 < s.saturation < 0.06 and 0.6 < s.std < 0.68 for s in bn.layers if s.kind == "tanh")
 
 
 def test_five_point_batchnorm_matches_torch_and_is_standardised():
@@ -201,9 +261,11 @@ def test_per_step_tier_matches_plain_torch_every_step(small_data):
         np.testing.assert_allclose(upd[step], want_upd, atol=2e-3)
     # a full snapshot and the tier's row for the same step agree
     assert [s.step for s in snaps] == list(range(0, 60, 7))
-    for snap in snaps:
-        np.testing.assert_allclose(sat[snap.step], [x.saturation for x in snap.layers], atol=1e-6)
-        np.testing.assert_allclose(gstd[snap.step], [x.grad_std for x in snap.layers], rtol=1e-4)
+    for snap in snaps:  # the tier's columns are the activation layers (the snapshot lists the BatchNorm too)
+        acts = [x for x in snap.layers if x.kind in ("tanh", "relu")]
+        assert len(acts) < len(snap.layers)
+        np.testing.assert_allclose(sat[snap.step], [x.saturation for x in acts], atol=1e-6)
+        np.testing.assert_allclose(gstd[snap.step], [x.grad_std for x in acts], rtol=1e-4)
         np.testing.assert_allclose(upd[snap.step], [x.update_data_log10 for x in snap.params if x.is_matrix], atol=1e-4)
 
 
@@ -288,6 +350,8 @@ def test_stacks_without_activations_or_vectors(small_data):
         status = Trainer(cfg, small_data).train(
             lambda p: (p.snapshot is not None and snaps.append(p.snapshot),
                        p.scalars is not None and rows.append(p.scalars)))
-        assert status == "finished" and snaps[0].layers == []
+        # the BatchNorm is a snapshot layer (std ~1, no saturation defined); no activation layer anywhere
+        assert status == "finished" and [x.kind for x in snaps[0].layers] == [s.kind for s in layers[1:-1]]
+        assert all(math.isnan(x.saturation) and abs(x.std - 1) < 0.05 for x in snaps[0].layers)
         assert all(math.isfinite(p.update_data_log10) for p in snaps[1].params)
         assert sum(len(r) for r in rows) == 4 and rows[0].saturation.shape[1] == 0

@@ -41,9 +41,10 @@ def assert_is_preview(d, cfg_check=None):
     assert d.panel("saturation").mode == "bars" and list(sat) == [s.name for s in acts]
     assert [v[1][0] for v in sat.values()] == pytest.approx([s.saturation * 100 for s in acts])
     lines = [k for k in d.plotted("activations") if not k.startswith("predicted")]
-    assert len(lines) == len(snap.layers)
+    assert len(lines) == len(snap.layers)  # activations, and norms and residual streams (without a saturation)
     for k, s in zip(lines, snap.layers):  # the snapshot's numbers, and the theory's std beside them (▲)
-        assert k.startswith(f"{s.name} {s.saturation:.0%} {'zeros' if s.kind == 'relu' else 'sat'}<br>σ {s.std:.2f} (▲ ")
+        sat = f" {s.saturation:.0%} {'zeros' if s.kind == 'relu' else 'sat'}" if s.kind in ("tanh", "relu") else ""
+        assert k.startswith(f"{s.name}{sat}<br>σ {s.std:.2f} (▲ ")
     assert "init preview" in d.status_text()
 
 
@@ -224,7 +225,7 @@ def test_relu_and_mixed_stacks_title_and_draw_their_saturation(deep):
     assert panel.title == "ReLU zeros" and panel.plot.getAxis("left").labelText == "% zero"
     assert_is_preview(deep)
     snap = deep.shown[0].history.init
-    assert all(0.3 < s.saturation < 0.7 for s in snap.layers)  # about half of a ReLU's outputs are 0 at init
+    assert all(0.3 < s.saturation < 0.7 for s in snap.layers if s.kind == "relu")  # about half are 0 at init
     layers = deep.window.cfg.model.layers
     layers[3] = LayerSpec("tanh")  # L3: Tanh instead of ReLU
     c._stack_edited(layers)
@@ -535,3 +536,54 @@ def test_a_gain_sweep_click_while_training_changes_no_setting(deep):
     deep.window.explorer.gainPicked.emit(0.5)  # after the run: it is the gain again
     deep.wait_preview()
     assert deep.window.cfg.init.gain == pytest.approx(0.5)
+
+
+# --- beyond the lecture: the norm choice, residual stacks, the new kinds in the panels ---------------------------------
+def test_norm_choice_residual_builder_and_panels_for_the_new_kinds(deep):
+    from initscope.core.config import stack_norm
+
+    c = deep.window.controls
+    assert not c.batchnorm.isChecked() and c.norm.currentData() == "none"  # deep-nobn
+    deep.set_batchnorm(True)
+    assert c.norm.currentData() == "batchnorm"  # the lecture's toggle and the choice say the same
+    c.norm.setCurrentIndex(c.norm.findData("layernorm"))
+    deep.wait_preview()
+    layers = deep.window.cfg.model.layers
+    assert stack_norm(layers) == "layernorm" and not c.batchnorm.isChecked()
+    assert [s.kind for s in layers] == ["linear", "layernorm", "tanh"] * 5 + ["linear"]
+    assert_is_preview(deep)
+    snap = deep.shown[0].history.init
+    acts = deep.plotted("activations")
+    for s in snap.layers:  # every LayerNorm is drawn at std ~1, and the saturation bars keep to the tanh layers
+        if s.kind == "layernorm":
+            x, y = acts[next(k for k in acts if k.startswith(s.name + "<br>"))][:2]
+            assert abs(s.std - 1) < 0.01 and np.allclose(y, s.hist.density())
+    assert set(deep.plotted("saturation")) == {s.name for s in snap.layers if s.kind == "tanh"}
+    # the builder: 3 residual GELU blocks, pre-LayerNorm (the norm chosen), then gpt2 scaling
+    st = c.stack
+    st.depth.setValue(3)
+    st.act.setCurrentText("gelu")
+    st.residual.setChecked(True)
+    st.build_btn.click()
+    deep.wait_preview()
+    layers = deep.window.cfg.model.layers
+    assert [s.kind for s in layers] == ["linear", "residual", "residual", "residual", "layernorm", "linear"]
+    assert [t.kind for t in layers[1].layers] == ["layernorm", "linear", "gelu", "linear"]
+    assert st.list.item(1).text().startswith("L1–L5  Residual(")
+    assert c.res_scaling.isEnabled()
+    c.res_scaling.setCurrentText("gpt2")
+    deep.wait_preview()
+    assert deep.window.cfg.init.residual_scaling == "gpt2"
+    snap = deep.shown[0].history.init
+    assert [s.kind for s in snap.layers].count("residual") == 3
+    panel = deep.panel("saturation")
+    assert panel.title == "GELU saturation" and "input < -3" in panel.plot.getAxis("left").labelText
+    assert set(deep.plotted("saturation")) == {s.name for s in snap.layers if s.kind == "gelu"}
+    # back to a plain stack: residual scaling no longer applies and goes back to none
+    st.residual.setChecked(False)
+    st.build_btn.click()
+    deep.wait_preview()
+    assert deep.window.cfg.init.residual_scaling == "none" and not c.res_scaling.isEnabled()
+    c.scheme.setCurrentText("orthogonal")
+    deep.wait_preview()
+    assert deep.window.cfg.init.scheme == "orthogonal" and deep.window.stack_error is None

@@ -47,15 +47,27 @@ def test_depth_sweep_draws_the_theory(qtbot, small_data):
     view = DepthSweepView()
     qtbot.addWidget(view)
     cfg = preset("deep-nobn")
-    res = depth_sweep(cfg, small_data, max_depth=4, width=100, activation="tanh", seeds=1)
+    norms = ("none", "batchnorm", "layernorm", "rmsnorm")
+    res = depth_sweep(cfg, small_data, max_depth=4, width=100, activation="tanh", seeds=1, norms=norms,
+                      residual=(False, True))
     view.show_result(res, cfg, small_data.vocab.size)
-    for bn, name in ((False, "plain"), (True, "BatchNorm")):
-        ref = depth_curves(cfg, [1, 2, 3, 4], 100, "tanh", bn, small_data.vocab.size)
-        for key, col, scale in (("std", 0, 1.0), ("sat", 1, 100.0), ("grad", 2, 1.0)):
-            c = view.theory_curves[(key, name)]
-            assert list(c.xData) == [1, 2, 3, 4] and np.allclose(c.yData, ref[:, col] * scale, rtol=1e-12)
-    # with BatchNorm every depth's last layer is the closed form: std 0.628, saturation 3.64 %
-    assert np.allclose(view.theory_curves[("std", "BatchNorm")].yData, 0.628, atol=1e-3)
+    names = ["no norm", "BatchNorm", "LayerNorm", "RMSNorm"]
+    assert list(view.std_panel.curves) == names + [f"{n} residual" for n in names]  # one line per variant
+    for res_on in (False, True):
+        for norm, name in zip(norms, names):
+            name += " residual" if res_on else ""
+            ref = depth_curves(cfg, [1, 2, 3, 4], 100, "tanh", False, small_data.vocab.size, norm=norm, residual=res_on)
+            for key, col, scale in (("std", 0, 1.0), ("sat", 1, 100.0), ("grad", 2, 1.0)):
+                c = view.theory_curves[(key, name)]
+                assert list(c.xData) == [1, 2, 3, 4] and np.allclose(c.yData, ref[:, col] * scale, rtol=1e-12)
+            # what the sweep measured is what the view draws
+            layers = [x for x in res.layers if x["norm"] == norm and x["residual"] == res_on]
+            assert np.allclose(view.std_panel.curves[name].yData, [layers[i]["std"][i] for i in range(4)])
+    # with BatchNorm (or LayerNorm, or RMSNorm) every depth's last layer is the closed form: std 0.628
+    for name in ("BatchNorm", "LayerNorm", "RMSNorm"):
+        assert np.allclose(view.theory_curves[("std", name)].yData, 0.628, atol=1e-3)
     # measured and predicted agree on the plain stack within the lecture net's finite-width tolerance
-    measured = view.std_panel.curves["plain"].yData
-    assert np.allclose(measured, view.theory_curves[("std", "plain")].yData, rtol=0.15)
+    measured = view.std_panel.curves["no norm"].yData
+    assert np.allclose(measured, view.theory_curves[("std", "no norm")].yData, rtol=0.15)
+    for name in ("LayerNorm", "RMSNorm", "LayerNorm residual"):
+        assert np.allclose(view.std_panel.curves[name].yData, view.theory_curves[("std", name)].yData, rtol=0.1)

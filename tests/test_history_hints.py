@@ -104,3 +104,26 @@ def test_history_takes_the_trainers_per_step_tier(small_data):
     Trainer(cfg, small_data).train(lambda p: h.add_step_scalars(p.scalars))
     np.testing.assert_array_equal(h.step_steps.data, np.arange(60))
     assert h.step_saturation.data.shape == (60, 2) and np.all(np.isfinite(h.step_update.data))
+
+
+def test_hints_keep_to_activations_and_name_each_kinds_saturation():
+    """A norm's or a stream's small std is its gamma's doing, not a collapse; a dead GELU sits in its tail."""
+    import numpy as np
+
+    from initscope.core.hints import hints
+    from initscope.core.snapshot import Histogram, LayerStats, Snapshot
+
+    h = Histogram(np.zeros(4, np.float32), -1.0, 1.0)
+
+    def layer(name, kind, std, dead=0):
+        return LayerStats(index=0, name=name, kind=kind, mean=0.0, std=std, saturation=float("nan") if kind in
+                          ("batchnorm", "layernorm", "residual") else 0.0, dead=dead, width=10, hist=h,
+                          grad_mean=0.0, grad_std=1e-3, grad_hist=h)
+
+    snap = Snapshot(step=0, loss=3.3, lr=0.1, ref_loss=3.3,
+                    layers=[layer("L1 BatchNorm", "batchnorm", 0.05), layer("L2 Residual", "residual", 0.01),
+                            layer("L3 GELU", "gelu", 0.5, dead=5), layer("L4 Tanh", "tanh", 0.05)])
+    said = hints(snap)
+    assert not any("BatchNorm" in x or "Residual" in x for x in said)
+    assert "L3 GELU: 5 of 10 neurons in the flat negative tail for every example (dead: no gradient flows)" in said
+    assert any(x.startswith("L4 Tanh: std 0.05") for x in said)

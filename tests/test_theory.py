@@ -318,3 +318,171 @@ def test_other_stacks_agree_with_the_prediction(stack):
         assert std == pytest.approx(p.std, rel=0.03) and abs(mean - p.mean) <= 0.03 * p.std
         assert sat == pytest.approx(p.saturation, abs=0.025)
         assert gstd == pytest.approx(p.grad_std, rel=0.08)
+
+
+# --- beyond the lecture: GELU / SiLU / sigmoid, LayerNorm / RMSNorm, residual streams, other schemes ----------
+
+def _res(*layers, scale=1.0):
+    return LayerSpec("residual", scale=scale, layers=list(layers))
+
+
+def measure_every_layer(cfg, seeds=3, vocab=27):
+    """Mean over seeds of (mean, std, saturation, grad std) per non-Linear entry, in the snapshot's order: plain
+    torch over the net's modules, a residual block's branch run by hand and its addition taken as one entry."""
+    from initscope.core.model import ResidualBlock
+
+    rows = []
+    for s in range(seeds):
+        g = torch.Generator().manual_seed(1000 + s)
+        net = build_net(cfg, vocab, g)
+        B = cfg.train.batch_size
+        x = torch.randint(0, vocab, (B, cfg.model.block_size), generator=g)
+        y = torch.randint(0, vocab, (B,), generator=g)
+        h = net.embedding(x).flatten(1)
+        kept = []
+
+        def run(mod, h):
+            out = mod(h)
+            if not isinstance(mod, torch.nn.Linear):
+                out.retain_grad()
+                kept.append((type(mod).__name__.lower(), h, out))
+            return out
+
+        for mod in net.layers:
+            if isinstance(mod, ResidualBlock):
+                stream = h
+                for sub in mod.branch:
+                    h = run(sub, h)
+                h = stream + mod.scale * h
+                h.retain_grad()
+                kept.append(("residual", None, h))
+            else:
+                h = run(mod, h)
+        F.cross_entropy(h, y).backward()
+        r = []
+        for kind, h_in, a in kept:
+            sat = {"tanh": lambda: a.abs() > 0.97, "sigmoid": lambda: (a < 0.03) | (a > 0.97),
+                   "relu": lambda: a <= 0, "gelu": lambda: h_in < -3, "silu": lambda: h_in < -3}.get(kind)
+            r.append([a.mean().item(), a.std().item(), math.nan if sat is None else sat().float().mean().item(),
+                      a.grad.std().item()])
+        rows.append(r)
+    return np.array(rows).mean(0)
+
+
+def _agree(cfg, std_tol, sat_tol, grad_tol):
+    m, preds = measure_every_layer(cfg), predict(cfg, every_layer=True)
+    assert len(m) == len(preds)
+    for p, (mean, std, sat, gstd) in zip(preds, m):
+        assert std == pytest.approx(p.std, rel=std_tol), p.name
+        assert abs(mean - p.mean) <= 0.03 * p.std + 1e-9, p.name
+        assert (math.isnan(sat) and math.isnan(p.saturation)) or sat == pytest.approx(p.saturation, abs=sat_tol), p.name
+        assert gstd == pytest.approx(p.grad_std, rel=grad_tol, abs=1e-12), p.name
+    return preds
+
+
+@pytest.mark.parametrize("act", ["gelu", "silu", "sigmoid"])
+def test_wide_nets_with_modern_activations_agree(act):
+    # measured max over these seeds: std 2.1 %, saturation 0.004, grad 0.8 %
+    _agree(cfg_with(deep_stack(3, 2000, False, act), batch_size=64, gain=2.5), 0.045, 0.01, 0.03)
+
+
+def test_modern_activation_kernels_match_a_brute_force_integral():
+    from initscope.core.theory import _Phi
+
+    for act, f in (("gelu", lambda v: v * _Phi(v)), ("silu", lambda v: v / (1 + np.exp(-v))),
+                   ("sigmoid", lambda v: 1 / (1 + np.exp(-v)))):
+        for gain in (0.7, 3.0):
+            p = predict(cfg_with(deep_stack(2, 100, False, act), gain=gain))[0]
+            s = gain  # kaiming on the embedding's N(0, 1): q = gain^2
+            mean = gauss_mean(lambda z: f(s * z))
+            std = math.sqrt(gauss_mean(lambda z: f(s * z) ** 2) - mean ** 2)
+            assert (p.q, p.mean, p.std) == pytest.approx((s * s, mean, std), rel=1e-7, abs=1e-12)
+            # sigmoid: out > 0.97 or < 0.03, i.e. |u| > logit(0.97) (core/kinds.py)
+            sat = (phi_cdf(-3 / s) if act != "sigmoid" else 2 * phi_cdf(-math.log(0.97 / 0.03) / s))
+            assert p.saturation == pytest.approx(sat, abs=1e-9)
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "rmsnorm"])
+def test_layernorm_and_rmsnorm_bring_q_back_to_1_and_agree_with_wide_nets(norm):
+    cfg = cfg_with(deep_stack(3, 2000, norm=norm, activation="gelu"), batch_size=64, gain=2.0, hidden_bias_std=0.3)
+    preds = _agree(cfg, 0.03, 0.01, 0.05)  # measured max: std 1.2 %, saturation 0.0002, grad 2.4 %
+    norms = [p for p in preds if p.kind == norm]
+    assert len(norms) == 3 and all(p.std == pytest.approx(1.0, abs=1e-4) for p in norms)
+    assert all(p.q > 1.5 for p in norms)  # what they normalise: gain 2 with a bias, far from 1
+    acts = [p for p in preds if p.kind == "gelu"]
+    assert all(a.q == pytest.approx(1.0, abs=1e-4) for a in acts)  # each GELU sees q = 1 again
+
+
+@pytest.mark.parametrize("scheme", ["torch-default", "xavier-normal", "orthogonal", "lsuv"])
+def test_other_schemes_agree_with_wide_nets(scheme):
+    cfg = cfg_with(deep_stack(3, 1000, False, "tanh"), batch_size=64, scheme=scheme, gain=1.3)
+    preds = _agree(cfg, 0.03, 0.01, 0.04)  # measured max at 2000 wide: std 1.1 %, saturation 0.001, grad 1.4 %
+    if scheme == "lsuv":
+        assert all(p.q == pytest.approx(1.0, rel=1e-9) for p in preds)  # unit variance into every tanh
+    if scheme == "torch-default":
+        assert preds[0].q == pytest.approx(1.3 ** 2 / 3 + 1 / 90, rel=1e-9)  # U(+-1/sqrt 30) weights and bias
+
+
+@pytest.mark.parametrize("norm,scaling", [("layernorm", "gpt2"), ("none", "none"), ("layernorm", "zero")])
+def test_residual_streams_agree_with_wide_nets(norm, scaling):
+    cfg = cfg_with(deep_stack(4, 1000, norm=norm, activation="gelu", residual=True), batch_size=64,
+                   scheme="torch-default", gain=1.0, residual_scaling=scaling)
+    preds = _agree(cfg, 0.03, 0.01, 0.10)  # measured max: std 0.5 %, grad 4.5 %
+    assert [p.kind for p in preds].count("residual") == 4
+
+
+def test_residual_stream_q_grows_by_each_branch():
+    """Pre-norm: every branch sees q = 1, so every block adds the same variance (std ~ sqrt(depth)); without
+    norms the branch scales with the stream, so q grows by a (near-)constant factor; gpt2 divides each addition by 2n."""
+    stream = lambda cfg: [p.q for p in predict(cfg, every_layer=True) if p.kind == "residual"]  # noqa: E731
+    pre = stream(preset("resnet-preln"))
+    steps = np.diff([_stem_q(preset("resnet-preln"))] + pre)
+    # (equal up to LayerNorm's eps: var / (var + 1e-5) moves as the stream grows)
+    assert len(pre) == 12 and np.allclose(steps, steps[0], rtol=1e-4) and steps[0] > 0
+    no = stream(preset("resnet-noln"))
+    ratios = np.array(no[1:]) / np.array(no[:-1])
+    # near-constant factor (GELU is not exactly homogeneous and torch-default's biases add a fixed part)
+    assert np.allclose(ratios, ratios[0], rtol=3e-3) and 1.02 < ratios[0] < 1.08
+    g = preset("resnet-preln")
+    g.init = replace(g.init, residual_scaling="gpt2")
+    bias = 1 / 300  # the branch's last Linear keeps its torch-default bias, U(+-1/sqrt 100)
+    assert np.allclose(np.diff([_stem_q(g)] + stream(g)), (steps[0] - bias) / 24 + bias, rtol=1e-4)
+    z = preset("resnet-preln")
+    z.init = replace(z.init, residual_scaling="zero")
+    assert np.allclose(stream(z), _stem_q(z), rtol=1e-12)  # every block starts as the identity
+
+
+def _stem_q(cfg):
+    """q of the stem Linear's output (the stream before the first block): torch-default on the embedding."""
+    return cfg.init.gain ** 2 / 3 + 1 / 90  # var U(+-1/sqrt 30) * 30 * E[x^2] = 1/3, plus the bias's 1/90
+
+
+def test_theory_json_lists_norms_and_residual_streams(tmp_path):
+    d = theory_dict(preset("resnet-preln"))
+    kinds = [x["kind"] for x in d["layers"]]
+    assert kinds.count("residual") == 12 and kinds.count("layernorm") == 13 and kinds.count("gelu") == 12
+    assert all(set(x) >= {"index", "name", "kind", "q", "mean", "std", "saturation", "chi", "grad_ratio"}
+               for x in d["layers"])
+    assert all(x["saturation"] is None for x in d["layers"] if x["kind"] in ("residual", "layernorm"))
+    assert d["critical_gain"] is None and "residual" in d["regime"]
+
+
+def test_critical_gain_for_modern_activations():
+    from initscope.core.theory import _chi_at_fixed_point
+
+    from initscope.core.theory import _Phi
+
+    for act, f in (("gelu", lambda v: v * _Phi(v)), ("silu", lambda v: v / (1 + np.exp(-v))), ("sigmoid", None)):
+        gc = critical_gain(cfg_with(deep_stack(3, 100, False, act)))
+        assert gc is not None and 1 < gc < 11
+        assert _chi_at_fixed_point(act, (gc * 0.97) ** 2, 0.0) < 1 < _chi_at_fixed_point(act, (gc * 1.03) ** 2, 0.0)
+        if f is not None:
+            # no stable q* > 0: below gc the signal fades to 0 (chi -> gain^2/4), above it grows without bound
+            # (chi -> gain^2/2); the boundary is the gain that keeps q = 1: gain^2 E[phi(z)^2] = 1
+            assert gc ** 2 * gauss_mean(lambda z: f(z) ** 2) == pytest.approx(1.0, abs=1e-6)
+        else:
+            assert _chi_at_fixed_point(act, gc ** 2, 0.0) == pytest.approx(1.0, abs=1e-6)  # a stable q*: chi = 1
+    td = cfg_with(deep_stack(3, 100, False, "relu"), scheme="torch-default")
+    assert critical_gain(td) == pytest.approx(math.sqrt(6))  # chi = gain^2 / 3 / 2
+    for name in ("deep-ln", "deep-rms", "resnet-preln"):
+        assert critical_gain(preset(name)) is None

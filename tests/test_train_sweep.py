@@ -15,7 +15,7 @@ import torch
 
 from initscope.core.config import Config, preset
 from initscope.core.data import default_data_path, load_words, make_dataset
-from initscope.core.errors import UserError
+from initscope.core.errors import ConfigError, UserError
 from initscope.core.sweep_backends import (
     LocalPool,
     RayBackend,
@@ -100,6 +100,25 @@ def test_apply_field_matches_the_config_built_by_hand():
     assert [s.kind for s in deep.model.layers] == ["linear", "tanh", "linear", "tanh", "linear"]
     wide = apply_field(base, "width", 32)
     assert [s.width for s in wide.model.layers if s.kind == "linear"] == [32] * 5 + [None]
+
+
+def test_norm_scheme_and_residual_scaling_are_sweepable():
+    base = preset("deep-nobn")
+    for norm in ("layernorm", "rmsnorm", "batchnorm", "none"):
+        assert apply_field(base, "norm", norm).model.layers == base.with_norm(norm).model.layers
+    assert apply_field(preset("deep-bn"), "norm", "layernorm").model.layers == preset("deep-ln").model.layers
+    for scheme in ("torch-default", "xavier-normal", "xavier-uniform", "orthogonal", "lsuv"):
+        assert apply_field(base, "scheme", scheme).init.scheme == scheme
+    res = preset("resnet-preln")
+    assert apply_field(res, "residual_scaling", "gpt2").init.residual_scaling == "gpt2"
+    deeper = apply_field(res, "depth", 3)  # rebuilt with the same norm, activation and residual blocks
+    assert [s.kind for s in deeper.model.layers] == ["linear"] + ["residual"] * 3 + ["layernorm", "linear"]
+    assert [t.kind for t in deeper.model.layers[1].layers] == ["layernorm", "linear", "gelu", "linear"]
+    with pytest.raises(ConfigError, match="no residual block"):  # a point that is no valid config: its cell says so
+        apply_field(base, "residual_scaling", "zero")
+    for name, bad in (("norm", "groupnorm"), ("scheme", "he"), ("residual_scaling", "fixup")):
+        with pytest.raises(UserError, match=f"{name}: '{bad}' is not one of"):
+            apply_field(base, name, bad)
 
 
 def test_jobs_cover_every_value_variant_and_seed(spec):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 
-from initscope.core.config import Config
+from initscope.core.config import ACTIVATIONS, Config
 from initscope.core.errors import UserError
 
 EVAL_CHUNK = 16384  # the trainer's evaluation chunk (trainer.EVAL_CHUNK; not imported to keep this light)
@@ -32,28 +32,21 @@ SNAPSHOT_BYTES = 40  # per activation column and example in `collect`: cat'ed ou
 
 
 def _widths(cfg: Config, vocab_size: int) -> tuple[int, list[int]]:
-    """(input width, each layer's output width)."""
-    width = cfg.model.n_embd * cfg.model.block_size
-    first = width
-    out = []
-    for s in cfg.model.layers:
-        if s.kind == "linear":
-            width = vocab_size if s.width is None else s.width
-        out.append(width)
-    return first, out
+    """(input width, each flat layer's output width: residual blocks' branch layers and additions included)."""
+    return cfg.model.n_embd * cfg.model.block_size, [r.width for r in cfg.model.resolve(vocab_size)]
 
 
 def n_parameters(cfg: Config, vocab_size: int) -> int:
-    """Parameters of the net the config builds (as Net does; a bias before BatchNorm is dropped, so this errs high by it)."""
-    n = vocab_size * cfg.model.n_embd
-    width, outs = _widths(cfg, vocab_size)
-    for s, w in zip(cfg.model.layers, outs):
-        if s.kind == "linear":
-            n += width * w + (w if s.bias else 0)
-        elif s.kind == "batchnorm":
-            n += 2 * w
-        width = w
-    return n
+    """Parameters of the net the config builds, exactly as Net builds it (without torch)."""
+    total = vocab_size * cfg.model.n_embd
+    for r in cfg.model.resolve(vocab_size):
+        if r.kind == "linear":
+            total += r.fan_in * r.width + (r.width if r.bias else 0)
+        elif r.kind in ("batchnorm", "layernorm"):
+            total += 2 * r.width  # gamma and beta
+        elif r.kind == "rmsnorm":
+            total += r.width  # gamma only
+    return total
 
 
 def estimate_bytes(cfg: Config, n_examples: int, vocab_size: int = 27, *, eval_chunk: int = EVAL_CHUNK) -> int:
@@ -64,11 +57,12 @@ def estimate_bytes(cfg: Config, n_examples: int, vocab_size: int = 27, *, eval_c
     """
     inp, outs = _widths(cfg, vocab_size)
     params = n_parameters(cfg, vocab_size)
-    bn = sum(2 * w for s, w in zip(cfg.model.layers, outs) if s.kind == "batchnorm")
+    flat = cfg.model.resolve(vocab_size)
+    bn = sum(2 * r.width for r in flat if r.kind == "batchnorm")
     weights = (2 * params + bn) * FLOAT  # values and gradients; BatchNorm's running mean/var
     b = cfg.train.batch_size
     per_example = inp + sum(outs) + vocab_size  # embedding output, every layer's output, the softmax
-    act_outs = sum(w for s, w in zip(cfg.model.layers, outs) if s.kind in ("tanh", "relu"))
+    act_outs = sum(r.width for r in flat if r.kind in ACTIVATIONS)
     # output, gradient and autograd's saved copy of each; on snapshot steps collect's temporaries
     train = b * (3 * per_example * FLOAT + act_outs * SNAPSHOT_BYTES)
     widest = max([inp, vocab_size, *outs])

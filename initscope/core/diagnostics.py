@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from initscope.core.config import DiagConfig
+from initscope.core.config import ACTIVATIONS, DiagConfig
+from initscope.core.kinds import TAIL_INPUT, family
 from initscope.core.model import Net
 
 # the plain-data results live in a torch-free module (the window unpickles them before torch is imported)
@@ -92,20 +93,40 @@ class _Layout:
     """Index tensors that depend only on the net's shapes (column -> layer, element -> matrix), built once per
     net and reused by every snapshot: rebuilding them cost as much as a third of a snapshot."""
 
-    def __init__(self, net: Net, outs: list[torch.Tensor], bins: int):
+    def __init__(self, net: Net, outs: list[torch.Tensor], bins: int, acts_only: bool = False):
         dev = outs[0].device if outs else next(net.parameters()).device
-        self.act = [(i, spec.kind) for i, spec in enumerate(net.specs) if spec.kind in ("tanh", "relu")]
+        # the layers: every non-Linear entry (activations, norms, residual streams), or the activations only
+        # (the per-step tier and the history's columns)
+        self.act = [(i, spec.kind) for i, spec in enumerate(net.specs)
+                    if spec.kind != "linear" and (not acts_only or spec.kind in ACTIVATIONS)]
+        fams = [family(k) if k in ACTIVATIONS else None for _, k in self.act]
         widths = [outs[i].shape[1] for i, _ in self.act]
         n_l = len(widths)
         self.widths = widths
         self.col = torch.repeat_interleave(torch.arange(n_l, device=dev), torch.tensor(widths, dtype=torch.long, device=dev))
         self.col2 = torch.cat([self.col, self.col + n_l])  # outputs' columns, then gradients' (collect's og)
         self.col2_off = self.col2 * bins
-        self.act_lo = torch.tensor([-1.0 if k == "tanh" else 0.0 for _, k in self.act], device=dev)
+        # histogram ranges: tanh [-1, 1], sigmoid [0, 1], ReLU [0, max], GELU / SiLU from their minimum
+        # (-0.17, -0.28) to max; norms and streams +-max
+        lo = {"tanh": -1.0, "sigmoid": 0.0, "relu": 0.0, "gelu": -0.2, "silu": -0.3}
+        hi = {"tanh": 1.0, "sigmoid": 1.0}
+        self.act_lo = torch.tensor([lo.get(k, 0.0) for _, k in self.act], device=dev)
+        self.lo_sym = torch.tensor([k not in lo for _, k in self.act], device=dev, dtype=torch.bool)
+        self.fixed_hi = torch.tensor([hi.get(k, math.nan) for _, k in self.act], device=dev)
+        self.free_hi = torch.isnan(self.fixed_hi)
         self.member = nn.functional.one_hot(self.col, n_l).to(torch.float64) if n_l else None
-        self.is_tanh = torch.tensor([k == "tanh" for _, k in self.act], device=dev, dtype=torch.bool)
+        # saturation per family (core/kinds.py): column masks for the families present
+        self.is_tanh = torch.tensor([f == "tanh" for f in fams], device=dev, dtype=torch.bool)
         self.col_tanh = self.is_tanh[self.col] if n_l else None
-        self.all_tanh = all(k == "tanh" for _, k in self.act)
+        self.all_tanh = all(f == "tanh" for f in fams)
+        self.tanh_and_none = "tanh" in fams and set(fams) <= {"tanh", None}
+        self.fam_cols = {f: torch.tensor([g == f for g in fams], device=dev, dtype=torch.bool)[self.col]
+                         for f in ("tanh", "sigmoid", "relu") if f in fams and n_l}
+        starts = np.cumsum([0] + widths[:-1]).tolist()
+        self.tail = [(j, i, starts[j]) for j, ((i, _), f) in enumerate(zip(self.act, fams)) if f == "tail"]
+        self.has_sat = [f is not None for f in fams]
+        # NaN for layers without a saturation (norms, residual streams): the saturation panel skips them
+        self.sat_scale = torch.tensor([1.0 if h else math.nan for h in self.has_sat], dtype=torch.float64, device=dev)
         self.width_t = torch.tensor(widths, dtype=torch.float64, device=dev)
         named = net.named_params()
         self.mats = [j for j, (_, p) in enumerate(named) if p.dim() == 2]
@@ -127,17 +148,37 @@ class _Layout:
         self.param_order = torch.argsort(torch.tensor(self.mats + self.vecs, device=dev))
         self.key = self.make_key(net, outs, bins)
 
+    def saturated(self, o: torch.Tensor, outs: list[torch.Tensor], thr: float) -> torch.Tensor:
+        """Bool (batch, columns): saturated units by each layer's family (core/kinds.py); False where none is
+        defined. GELU / SiLU's rule reads the activation's input: the previous entry's output."""
+        if self.all_tanh:
+            return o.abs() > thr
+        if self.tanh_and_none:  # the lecture's nets with their norms listed: one mask, no scratch tensor
+            return (o.abs() > thr).logical_and_(self.fam_cols["tanh"])
+        sat = torch.zeros(o.shape, dtype=torch.bool, device=o.device)
+        if "tanh" in self.fam_cols:
+            sat |= self.fam_cols["tanh"] & (o.abs() > thr)
+        if "sigmoid" in self.fam_cols:
+            sat |= self.fam_cols["sigmoid"] & ((2 * o - 1).abs() > thr)
+        if "relu" in self.fam_cols:
+            sat |= self.fam_cols["relu"] & (o <= 0)
+        for j, i, start in self.tail:
+            x = outs[i - 1] if i > 0 else outs.input  # type: ignore[attr-defined]
+            sat[:, start:start + self.widths[j]] = x < TAIL_INPUT
+        return sat
+
     @staticmethod
     def make_key(net: Net, outs: list[torch.Tensor], bins: int) -> tuple:
         # a Net never changes its parameters' shapes; the outputs' widths and device say if it is another one
         return (bins, tuple(o.shape[1] for o in outs), outs[0].device if outs else None)
 
 
-def _layout(net: Net, outs: list[torch.Tensor], bins: int) -> _Layout:
-    cached = getattr(net, "_diag_layout", None)
+def _layout(net: Net, outs: list[torch.Tensor], bins: int, acts_only: bool = False) -> _Layout:
+    attr = "_diag_layout_acts" if acts_only else "_diag_layout"
+    cached = getattr(net, attr, None)
     if cached is None or cached.key != _Layout.make_key(net, outs, bins):
-        cached = _Layout(net, outs, bins)
-        net.__dict__["_diag_layout"] = cached  # plain attribute: not a submodule, not in the state dict
+        cached = _Layout(net, outs, bins, acts_only)
+        net.__dict__[attr] = cached  # plain attribute: not a submodule, not in the state dict
     return cached
 
 
@@ -164,8 +205,7 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             os_ = [outs[i] for i, _ in act]  # under no_grad: no detach needed (each is one more op)
             gs_ = [outs[i].grad if outs[i].grad is not None else torch.zeros_like(outs[i]) for i, _ in act]
             o, g = torch.cat(os_, dim=1), torch.cat(gs_, dim=1)
-            # tanh: |out| > thr; ReLU: out == 0
-            sat = (o.abs() > thr) if lay.all_tanh else torch.where(lay.col_tanh, o.abs() > thr, o == 0)
+            sat = lay.saturated(o, outs, thr)
             satf_col = sat.to(o.dtype)
             og = torch.cat([o, g], 1)  # outputs then gradients: 2 x layers groups of columns, handled as one
             w = o.shape[1]
@@ -177,12 +217,13 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             # per group: max |out| (ReLU's histogram range; tanh's is [-1, 1]) and max |grad|
             mx = og.new_zeros(2 * n_l).scatter_reduce(0, lay.col2, og.abs().amax(0), "amax", include_self=False)
             gm = mx[n_l:].clamp_min(1e-12)
-            lo2 = torch.cat([lay.act_lo, -gm])
-            hi2 = torch.cat([torch.where(lay.is_tanh, 1.0, mx[:n_l].clamp_min(1e-6)), gm])
+            mo = mx[:n_l].clamp_min(1e-6)
+            lo2 = torch.cat([torch.where(lay.lo_sym, -mo, lay.act_lo), -gm])
+            hi2 = torch.cat([torch.where(lay.free_hi, mo, lay.fixed_hi), gm])
             hists = _column_hist(og, lay.col2, lo2, hi2, 2 * n_l, bins, lay.col2_off)
             # rows: mean (out, grad), std (out, grad), saturated fraction, dead, range (out lo, hi; grad lo, hi)
             ranges = torch.stack([lo2, hi2]).view(2, 2, n_l).transpose(0, 1).reshape(4, n_l).double()
-            rows_t = torch.cat([mean, std, per_layer[4:5] / counts, per_layer[5:6], ranges]).T.reshape(-1)
+            rows_t = torch.cat([mean, std, per_layer[4:5] / counts * lay.sat_scale, per_layer[5:6], ranges]).T.reshape(-1)
             hists_t = hists.reshape(-1)  # [kind, layer, bin]
             maps = np.split(sat.cpu().numpy(), np.cumsum(lay.widths)[:-1], axis=1)
         # --- parameters -----------------------------------------------------------------------------
@@ -209,7 +250,7 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             index=idx, name=net.names[idx], kind=kind, mean=r[0], std=r[2], saturation=r[4],
             dead=int(r[5]), width=lay.widths[j], hist=Histogram(layer_hists[0, j], r[6], r[7]),
             grad_mean=r[1], grad_std=r[3], grad_hist=Histogram(layer_hists[1, j], r[8], r[9]),
-            sat_map=maps[j]))
+            sat_map=maps[j] if lay.has_sat[j] else None))
     hist_of = {j: (hist_gm[m, :-1], float(hist_gm[m, -1])) for m, j in enumerate(mats)}
     for j, ((name, p), r) in enumerate(zip(named, param_rows.tolist())):
         snap.params.append(ParamStats(
@@ -219,17 +260,21 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
     return snap
 
 
-def forward_for_diagnostics(net: Net, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Forward keeping every layer's output, with retain_grad on the activation layers only: the gradients that
-    `collect` and the per-step tier read. Net.forward_keep retains all of them, which costs more per step."""
-    x = net.embedding(idx).flatten(1)
-    outs = []
-    for spec, layer in zip(net.specs, net.layers):
-        x = layer(x)
-        if spec.kind in ("tanh", "relu") and x.requires_grad:
-            x.retain_grad()
-        outs.append(x)
-    return x, outs
+def forward_for_diagnostics(net: Net, idx: torch.Tensor, all_layers: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Forward keeping every layer's output, with retain_grad on the layers `collect` reads (every non-Linear
+    entry) or, all_layers False, on the activations only (the per-step tier's). Net.forward_keep retains all
+    of them, Linears too, which costs more per step."""
+    if all_layers:
+        return net.run_flat(net.embedding(idx).flatten(1), _NOT_LINEAR)
+    return net.run_flat(net.embedding(idx).flatten(1), _IS_ACTIVATION)
+
+
+def _NOT_LINEAR(r) -> bool:
+    return r.kind != "linear"
+
+
+def _IS_ACTIVATION(r) -> bool:
+    return r.kind in ACTIVATIONS
 
 
 def bn_buffers(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -268,7 +313,7 @@ class StepStats:
 
     def __init__(self, net: Net, diag: DiagConfig):
         self.net, self.diag = net, diag
-        self.n_layers = sum(spec.kind in ("tanh", "relu") for spec in net.specs)
+        self.n_layers = sum(spec.kind in ACTIVATIONS for spec in net.specs)
         self._rows: list[torch.Tensor] = []
         self._first: int | None = None
 
@@ -276,14 +321,14 @@ class StepStats:
     def row(self, outs: list[torch.Tensor], lr: float) -> torch.Tensor:
         """[saturation, act std, grad std] per layer, then log10 update:data per matrix, as one device tensor.
         Call after backward and the update (update:data uses the weights after it, as the lecture does)."""
-        lay = _layout(self.net, outs, self.diag.hist_bins)
+        lay = _layout(self.net, outs, self.diag.hist_bins, acts_only=True)
         thr = self.diag.saturation_threshold
         parts = []
         if lay.act:
             o = torch.cat([outs[i] for i, _ in lay.act], 1)
             g = torch.cat([outs[i].grad if outs[i].grad is not None else torch.zeros_like(outs[i])
                            for i, _ in lay.act], 1)
-            sat = (o.abs() > thr) if lay.all_tanh else torch.where(lay.col_tanh, o.abs() > thr, o == 0)
+            sat = lay.saturated(o, outs, thr)
             og = torch.cat([o, g], 1)
             # per column: sums of out and grad, of their squares, saturated count; then per layer by one matmul
             sums = torch.cat([og, og * og, sat.to(o.dtype)], 1).sum(0).view(5, -1).double() @ lay.member

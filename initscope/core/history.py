@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from initscope.core.config import ACTIVATIONS
+
 if TYPE_CHECKING:  # annotations only: the GUI imports History before torch is loaded
     from initscope.core.snapshot import Snapshot, StepScalars
 
@@ -65,8 +67,11 @@ def decimation_index(n: int) -> np.ndarray:
 
 
 class History:
-    def __init__(self, max_rows: int = 4096, ring: int = 16, max_step_rows: int = 32768):
+    def __init__(self, max_rows: int = 4096, ring: int = 16, max_step_rows: int = 32768, all_layers: bool = False):
         self.max_rows = max_rows
+        # the columns: the app's activation layers; every layer of a watched model (initscope.watch), whose
+        # Linears, norms and residual streams are all it has to show over time
+        self.all_layers = all_layers
         self.max_step_rows = max_step_rows
         self.loss = GrowArray()
         self.loss_first_step = 0
@@ -103,16 +108,17 @@ class History:
         self.version += 1
 
     def add_snapshot(self, snap: Snapshot) -> None:
+        acts = snap.layers if self.all_layers else [s for s in snap.layers if s.kind in ACTIVATIONS]
         if self.saturation is None:
-            self.layer_names = [s.name for s in snap.layers]
+            self.layer_names = [s.name for s in acts]
             self.matrix_names = [p.name for p in snap.params if p.is_matrix]
             nl, nm = len(self.layer_names), len(self.matrix_names)
             self.saturation, self.act_std, self.grad_std = (GrowArray(nl) for _ in range(3))
             self.update = GrowArray(nm)
         self.snap_steps.extend([snap.step])
-        self.saturation.extend([[s.saturation for s in snap.layers]])
-        self.act_std.extend([[s.std for s in snap.layers]])
-        self.grad_std.extend([[s.grad_std for s in snap.layers]])
+        self.saturation.extend([[s.saturation for s in acts]])
+        self.act_std.extend([[s.std for s in acts]])
+        self.grad_std.extend([[s.grad_std for s in acts]])
         self.update.extend([[p.update_data_log10 for p in snap.params if p.is_matrix]])
         if len(self.snap_steps) > self.max_rows:
             idx = decimation_index(len(self.snap_steps))

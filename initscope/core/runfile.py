@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from initscope import __version__
-from initscope.core.config import Config
+from initscope.core.config import ACTIVATIONS, Config
 from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot
 from initscope.core.errors import ConfigError, RunFileError, UserError
 from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok
@@ -423,10 +423,13 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
             shape_net = Net(cfg, len(vocab))  # shapes and names only: nothing is allocated
         except ConfigError as e:
             raise ConfigError(str(e)) from None
-    expected_layers = [(i, shape_net.names[i], s.kind) for i, s in enumerate(shape_net.specs) if s.kind in ("tanh", "relu")]
+    # snapshots list every non-Linear entry (activations, norms, residual streams); files written before those
+    # kinds existed list the activations only, and both read; the history's columns are the activations
+    expected_layers = [(i, shape_net.names[i], s.kind) for i, s in enumerate(shape_net.specs) if s.kind != "linear"]
+    expected_acts = [t for t in expected_layers if t[2] in ACTIVATIONS]
     expected_params = [(n, tuple(p.shape)) for n, p in shape_net.named_params()]
     expected_state = {k: tuple(v.shape) for k, v in shape_net.state_dict().items()}
-    expected_names = {"layers": [n for _, n, _ in expected_layers],
+    expected_names = {"layers": [n for _, n, _ in expected_acts],
                       "matrices": [n for n, shp in expected_params if len(shp) == 2]}
     for key, v in names_.items():
         _expect(key in expected_names, f"manifest names has an unknown list {key[:40]!r}")
@@ -458,7 +461,7 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
     for i, snap in enumerate(snaps):
         _expect(snap.step <= steps, f"snapshot {i} is at step {snap.step}, past the run's {steps}")
         got_layers = [(s.index, s.name, s.kind) for s in snap.layers]
-        _expect(got_layers == expected_layers, f"snapshot {i}'s layers do not match its config")
+        _expect(got_layers in (expected_layers, expected_acts), f"snapshot {i}'s layers do not match its config")
         _expect([(p.name, p.shape) for p in snap.params] == expected_params, f"snapshot {i}'s parameters do not match its config")
         for s in snap.layers:
             _expect(s.width == expected_state_width(shape_net, s.index) and 0 <= s.dead <= s.width,
@@ -585,14 +588,8 @@ def live_status(run: SavedRun, stale_after: float = 60.0) -> str:
 
 
 def expected_state_width(net: Net, index: int) -> int:
-    """Output width of layer `index` of a (meta) net: the last Linear's or BatchNorm's size before it."""
-    width = 0
-    for mod in net.layers[: index + 1]:
-        if isinstance(mod, torch.nn.Linear):
-            width = mod.out_features
-        elif isinstance(mod, torch.nn.BatchNorm1d):
-            width = mod.num_features
-    return width
+    """Output width of flat layer `index` of a (meta) net."""
+    return net.specs[index].width
 
 
 def validate_run(run: SavedRun, source: str = "run") -> SavedRun:
@@ -632,7 +629,7 @@ def history_arrays(h: History) -> tuple[dict[str, np.ndarray], dict[str, list[st
 
 def history_from_run(run: SavedRun) -> History:
     """Rebuild the buffers the panels draw from, as they were when the run was saved."""
-    h = History()
+    h = History(all_layers=run.watched)
     h.add_losses(0, run.losses)
     if run.snapshots:  # a watched run's file exists before its first snapshot
         h.set_init(run.snapshots[0])

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from initscope.core.assets import scenarios_dir
-from initscope.core.config import Config, preset
+from initscope.core.config import (ACTIVATIONS, MAX_BLOCKS, MAX_WIDTH, NORM_CHOICES, Config, deep_stack,
+                                   preset)
 from initscope.core.errors import ConfigError
 from initscope.core.files import MAX_JSON_DEPTH, json_depth_ok, read_json
 
@@ -85,7 +86,7 @@ def parse_scenario(d, name: str = "scenario") -> Scenario:
         where = f"{name}: step {i}"
         if not isinstance(s, dict):
             raise ConfigError(f"{where}: expected an object")
-        bad = set(s) - {"caption", "preset", "config", "overrides", "targets", "workshop_targets"}
+        bad = set(s) - {"caption", "preset", "config", "stack", "overrides", "targets", "workshop_targets"}
         if bad:
             raise ConfigError(f"{where}: unknown field {sorted(bad)[0]!r}")
         if not isinstance(s.get("caption"), str) or not s["caption"].strip():
@@ -97,6 +98,8 @@ def parse_scenario(d, name: str = "scenario") -> Scenario:
             over = s.get("overrides", {})
             if not isinstance(over, dict):
                 raise ConfigError("'overrides' must be an object")
+            if "stack" in s:  # the depth x width builder's stack, instead of 150 layers spelled out
+                base["model"]["layers"] = [x.to_dict() for x in _stack(s["stack"])]
             cfg = Config.from_dict(_merge(base, json.loads(json.dumps(over)), "overrides"))
         except (ConfigError, TypeError, ValueError) as e:
             raise ConfigError(f"{where}: {e}") from None
@@ -113,9 +116,28 @@ def parse_scenario(d, name: str = "scenario") -> Scenario:
     return Scenario(title=str(title), steps=out)
 
 
+_STACK_KEYS = {"depth", "width", "activation", "norm", "residual"}
+
+
+def _stack(d) -> list:
+    """{"depth": 50, "width": 100, "activation": "tanh", "norm": "layernorm", "residual": false} ->
+    config.deep_stack's layers (the side panel's depth x width builder)."""
+    if not isinstance(d, dict) or set(d) - _STACK_KEYS or not {"depth", "width"} <= set(d):
+        raise ConfigError(f"'stack' must be an object with depth and width (and activation, norm, residual); got {d!r}")
+    depth, width = d["depth"], d["width"]
+    if not (isinstance(depth, int) and 1 <= depth <= MAX_BLOCKS) or not (isinstance(width, int) and 1 <= width <= MAX_WIDTH):
+        raise ConfigError(f"'stack': depth must be 1-{MAX_BLOCKS} and width 1-{MAX_WIDTH}; got {depth!r} x {width!r}")
+    act, norm, res = d.get("activation", "tanh"), d.get("norm", "none"), d.get("residual", False)
+    if act not in ACTIVATIONS or norm not in NORM_CHOICES or not isinstance(res, bool):
+        raise ConfigError(f"'stack': activation must be one of {', '.join(ACTIVATIONS)}, norm one of "
+                          f"{', '.join(NORM_CHOICES)}, residual true or false")
+    return deep_stack(depth, width, activation=act, norm=norm, residual=res)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(read_json(path, ConfigError), str(path))
 
 
 def shipped_scenarios() -> list[Path]:
-    return sorted(SCENARIO_DIR.glob("*.json"))
+    """The shipped scenarios, the lecture's walkthrough first."""
+    return sorted(SCENARIO_DIR.glob("*.json"), key=lambda p: (p.name != "lecture.json", p.name))

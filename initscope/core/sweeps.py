@@ -13,10 +13,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from initscope.core.config import Config, deep_stack
+from initscope.core.config import _TITLES as _TITLE
+from initscope.core.config import ACTIVATIONS, NORM_CHOICES, Config, deep_stack
 from initscope.core.data import Dataset
 from initscope.core.errors import ConfigError
-from initscope.core.model import Net, build_net, init_weights
+from initscope.core.kinds import family, saturated
+from initscope.core.model import LSUV_BATCH, Net, build_net, init_weights
 
 
 @dataclass
@@ -41,9 +43,9 @@ def init_layer_stats(cfg: Config, data: Dataset, seed: int, net: Net | None = No
     `net`, when given, must have cfg's stack; it is re-initialised in place (cheaper than building one)."""
     g = torch.Generator().manual_seed(seed)
     if net is None:
-        net = build_net(cfg, data.vocab.size, g)
+        net = build_net(cfg, data.vocab.size, g, data.splits["train"][0][:LSUV_BATCH])
     else:
-        init_weights(net, cfg.init, g)
+        init_weights(net, cfg.init, g, data.splits["train"][0][:LSUV_BATCH])
         net.zero_grad(set_to_none=True)
     x, y = data.splits["train"]
     ix = torch.randint(0, x.shape[0], (cfg.train.batch_size,), generator=g)
@@ -52,10 +54,10 @@ def init_layer_stats(cfg: Config, data: Dataset, seed: int, net: Net | None = No
     thr = cfg.diag.saturation_threshold
     names, rows = [], []
     with torch.no_grad():
-        for name, spec, o in zip(net.names, net.specs, outs):
-            if spec.kind not in ("tanh", "relu"):
+        for name, spec, o, x_in in zip(net.names, net.specs, outs, [outs.input, *outs[:-1]]):
+            if spec.kind not in ACTIVATIONS:
                 continue
-            sat = (o.abs() > thr) if spec.kind == "tanh" else (o == 0)
+            sat = saturated(family(spec.kind), x_in, o, thr)
             names.append(name)
             rows.append(torch.stack([sat.float().mean(), o.std(), o.grad.std()]))
         arr = torch.stack(rows).numpy() if rows else np.zeros((0, 3))
@@ -102,26 +104,47 @@ def gain_sweep(cfg: Config, data: Dataset, gains: list[float], seeds: int = 10) 
     return res
 
 
-def depth_sweep(cfg: Config, data: Dataset, max_depth: int = 10, width: int = 100, activation: str = "tanh",
-                seeds: int = 10) -> SweepResult:
-    """The same block repeated to depth 1..max_depth, without and with BatchNorm.
+NORM_TAGS = {"none": "", "batchnorm": " (BN)", "layernorm": " (LN)", "rmsnorm": " (RMS)"}
 
-    Layers are named by activation position ("Tanh 3": the third activation), one entry per position and
-    variant; a position deeper than the stack has null."""
+
+def parse_norms(text: str) -> tuple[str, ...]:
+    """'none,layernorm' -> ('none', 'layernorm'); anything else is one ConfigError line."""
+    names = tuple(t.strip() for t in str(text).split(",") if t.strip())
+    bad = [n for n in names if n not in NORM_CHOICES]
+    if not names or bad:
+        raise ConfigError(f"normalisations must be a comma-separated list from {', '.join(NORM_CHOICES)}; "
+                          f"got {text!r}")
+    return tuple(dict.fromkeys(names))
+
+
+def depth_sweep(cfg: Config, data: Dataset, max_depth: int = 10, width: int = 100, activation: str = "tanh",
+                seeds: int = 10, norms: tuple[str, ...] = ("none", "batchnorm"),
+                residual: tuple[bool, ...] = (False,)) -> SweepResult:
+    """The same block repeated to depth 1..max_depth, once per normalisation in `norms` and per residual
+    variant (deep_stack's: a stem Linear, then pre-norm residual blocks).
+
+    Layers are named by activation position ("Tanh 3": the third activation; " (BN)", " (LN)", " (RMS)",
+    " res" for the variants), one entry per position and variant; a position deeper than the stack has null."""
     if not 1 <= max_depth <= 20:
         raise ConfigError(f"max depth must be between 1 and 20, got {max_depth}")
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
     depths = list(range(1, max_depth + 1))
     res = SweepResult("depths", depths)
-    title = "Tanh" if activation == "tanh" else "ReLU"
-    for bn in (False, True):
-        per_depth = []
-        for d in depths:
-            c = replace(cfg, model=replace(cfg.model, layers=deep_stack(d, width, bn, activation)))
-            per_depth.append(_mean_over_seeds(c, data, seeds)[1])
-        for pos in range(max_depth):
-            col = [arr[pos] if pos < len(arr) else None for arr in per_depth]
-            res.layers.append({"name": f"{title} {pos + 1}{' (BN)' if bn else ''}", "batchnorm": bn,
-                               "saturation": [None if c is None else c[0] for c in col],
-                               "std": [None if c is None else c[1] for c in col],
-                               "grad_std": [None if c is None else c[2] for c in col]})
+    title = _TITLE[activation]
+    for res_on in residual:
+        for norm in norms:
+            per_depth = []
+            for d in depths:
+                c = replace(cfg, model=replace(cfg.model, layers=deep_stack(d, width, activation=activation, norm=norm,
+                                                                            residual=res_on)),
+                            init=replace(cfg.init, residual_scaling=cfg.init.residual_scaling if res_on else "none"))
+                per_depth.append(_mean_over_seeds(c, data, seeds)[1])
+            for pos in range(max_depth):
+                col = [arr[pos] if pos < len(arr) else None for arr in per_depth]
+                res.layers.append({"name": f"{title} {pos + 1}{NORM_TAGS[norm]}{' res' if res_on else ''}",
+                                   "batchnorm": norm == "batchnorm", "norm": norm, "residual": res_on,
+                                   "saturation": [None if c is None else c[0] for c in col],
+                                   "std": [None if c is None else c[1] for c in col],
+                                   "grad_std": [None if c is None else c[2] for c in col]})
     return res

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from initscope.core.config import ACTIVATIONS, Config, deep_stack
+from initscope.core.config import (ACTIVATIONS, NORM_CHOICES, RESIDUAL_SCALINGS, SCHEMES, Config, deep_stack,
+                                   stack_norm)
 from initscope.core.data import Dataset, Vocab
 from initscope.core.errors import ConfigError, UserError
 
@@ -31,8 +32,10 @@ SWEEP_FIELDS: dict[str, str] = {
     "depth": "integer: hidden Linear + activation blocks (the stack is rebuilt as the deep net)",
     "width": "integer: the width of every hidden Linear",
     "lr": "number: the learning rate",
-    "scheme": "kaiming | naive: the init scheme",
+    "scheme": f"{' | '.join(SCHEMES)}: the init scheme",
     "batchnorm": "on | off: a BatchNorm after every Linear (as the window's toggle does it)",
+    "norm": f"{' | '.join(NORM_CHOICES)}: the normalisation after every Linear (as the window's choice does it)",
+    "residual_scaling": f"{' | '.join(RESIDUAL_SCALINGS)}: how each residual branch's last Linear starts",
 }
 _ON = {"on", "true", "yes", "1"}
 _OFF = {"off", "false", "no", "0"}
@@ -77,10 +80,11 @@ def coerce_value(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
             raise UserError(f"{name}: {value!r} is not an integer")
         return int(value)
-    if name == "scheme":
-        if value not in ("kaiming", "naive"):
-            raise UserError(f"scheme: {value!r} is not kaiming or naive")
-        return value
+    for key, choices in (("scheme", SCHEMES), ("norm", NORM_CHOICES), ("residual_scaling", RESIDUAL_SCALINGS)):
+        if name == key:
+            if value not in choices:
+                raise UserError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+            return value
     # batchnorm
     key = str(value).lower() if not isinstance(value, bool) else ("on" if value else "off")
     if key in _ON:
@@ -100,8 +104,10 @@ def apply_field(cfg: Config, name: str, value: Any) -> Config:
         d["init"]["output_scaling"], d["init"]["output_factor"] = True, v
     elif name == "lr":
         d["train"]["lr"] = v
-    elif name == "scheme":
-        d["init"]["scheme"] = v
+    elif name in ("scheme", "residual_scaling"):
+        d["init"][name] = v
+    elif name == "norm":
+        return Config.from_dict(cfg.with_norm(v).to_dict())
     elif name == "width":
         last = max((i for i, s in enumerate(cfg.model.layers) if s.kind == "linear"), default=-1)
         for i, layer in enumerate(d["model"]["layers"]):
@@ -111,8 +117,9 @@ def apply_field(cfg: Config, name: str, value: Any) -> Config:
         if v < 1:
             raise ConfigError(f"depth must be at least 1, got {v}")
         width = next((s.width for s in cfg.model.layers if s.kind == "linear" and s.width), 100)
-        act = next((s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS), "tanh")
-        stack = deep_stack(v, width, cfg.has_batchnorm, act)
+        has_res = any(s.kind == "residual" for s in cfg.model.layers)
+        act = next((t.kind for s in cfg.model.layers for t in (s.layers or [s]) if t.kind in ACTIVATIONS), "tanh")
+        stack = deep_stack(v, width, activation=act, norm=stack_norm(cfg.model.layers), residual=has_res)
         d["model"]["layers"] = Config(model=replace(cfg.model, layers=stack)).to_dict()["model"]["layers"]
     else:  # batchnorm
         return Config.from_dict(cfg.with_batchnorm(v).to_dict())

@@ -23,7 +23,7 @@ from initscope.core.diagnostics import (Snapshot, StepScalars, StepStats, collec
                                         step0_snapshot)
 from initscope.core.errors import ConfigError
 from initscope.core.history import GrowArray
-from initscope.core.model import Net, build_net
+from initscope.core.model import LSUV_BATCH, Net, build_net
 from initscope.core.runaway import RunawayCheck
 
 FLUSH_EVERY = 25  # steps between progress reports (losses are read from the device in chunks this size)
@@ -85,7 +85,9 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         # one generator for the initial weights and then every minibatch, as in the lecture
         self.gen = torch.Generator().manual_seed(cfg.train.seed)
-        self.net: Net = build_net(cfg, data.vocab.size, self.gen).to(self.device)
+        # LSUV calibrates on the first training examples (no draw from the generator: other schemes unchanged)
+        lsuv_x = data.splits["train"][0][:LSUV_BATCH] if cfg.init.scheme == "lsuv" else None
+        self.net: Net = build_net(cfg, data.vocab.size, self.gen, lsuv_x).to(self.device)
         self.batch_gen = self.gen if batch_seed is None else torch.Generator().manual_seed(batch_seed)
         self.xtr, self.ytr = (t.to(self.device) for t in data.splits["train"])
         self._opt: torch.optim.SGD | None = None  # made on the first step: see `opt`
@@ -184,7 +186,8 @@ class Trainer:
             xb, yb = self.xtr[ix], self.ytr[ix]
             take = step % every == 0
             if take or per_step is not None:
-                logits, outs = forward_for_diagnostics(net, xb)  # retains the activations' gradients only
+                # snapshot steps retain every non-Linear layer's gradient; per-step-tier steps the activations' only
+                logits, outs = forward_for_diagnostics(net, xb, all_layers=take)
             else:
                 logits = net(xb)
             loss = F.cross_entropy(logits, yb)
@@ -278,7 +281,7 @@ class Trainer:
         was = net.training
         net.eval()
         x = self.xtr
-        for mod in net.layers:
+        for _, mod in net.flat:  # inside residual branches too
             if not isinstance(mod, torch.nn.BatchNorm1d):
                 continue
             acc = {"s": 0.0, "ss": 0.0, "n": 0}

@@ -11,7 +11,11 @@ from dataclasses import replace
 
 from PySide6 import QtCore, QtWidgets
 
-from initscope.core.config import (PRESET_INFO, PRESETS, Config, LayerSpec, deep_stack, set_batchnorm)
+from initscope.core.config import (ACTIVATIONS, NORM_CHOICES, PRESET_INFO, PRESETS, RESIDUAL_SCALINGS, SCHEMES, Config,
+                                   LayerSpec, deep_stack, set_batchnorm, set_norm, stack_norm)
+
+NORM_LABELS = {"none": "none", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
+MORE_KINDS = ("layernorm", "rmsnorm", "gelu", "silu", "sigmoid")  # beside the lecture's buttons
 
 GAIN_PICKS = (("5/3", 5 / 3), ("1", 1.0), ("√2", math.sqrt(2)))
 
@@ -49,6 +53,15 @@ class StackEditor(QtWidgets.QGroupBox):
         for b, spec in ((add_lin, None), (add_bn, "batchnorm"), (add_tanh, "tanh"), (add_relu, "relu")):
             b.setToolTip("insert after the selected layer (or at the end)")
             b.clicked.connect(lambda _=False, s=spec: self._add(s))
+        self.more = QtWidgets.QComboBox()  # the kinds beyond the lecture, one insert button for all
+        self.more.addItems(list(MORE_KINDS))
+        self.more.setToolTip("LayerNorm / RMSNorm normalise each example over its features; GELU, SiLU, sigmoid "
+                             "are the activations of today's nets")
+        add_more = QtWidgets.QPushButton("+")
+        add_more.setMaximumWidth(36)
+        add_more.setToolTip("insert the chosen kind after the selected layer (or at the end)")
+        add_more.clicked.connect(lambda: self._add(self.more.currentText()))
+        self.add_more = add_more
         self.remove_btn = QtWidgets.QPushButton("Remove")
         self.up_btn = QtWidgets.QPushButton("▲")
         self.down_btn = QtWidgets.QPushButton("▼")
@@ -60,9 +73,14 @@ class StackEditor(QtWidgets.QGroupBox):
         self.depth = _spin(1, 20, 5)
         self.bwidth = _spin(1, 4096, 100)
         self.act = QtWidgets.QComboBox()
-        self.act.addItems(["tanh", "relu"])
+        self.act.addItems(list(ACTIVATIONS))
+        self.residual = QtWidgets.QCheckBox("residual")
+        self.residual.setToolTip("a stem Linear(width), then depth residual blocks x + [norm] -> Linear -> activation "
+                                 "-> Linear (pre-norm with the normalisation chosen under Init), then the output")
+        self.norm = "none"  # the panel's normalisation choice, which Build follows
         self.build_btn = QtWidgets.QPushButton("Build")
-        self.build_btn.setToolTip("replace the stack with depth x (Linear(width), activation), then the output Linear")
+        self.build_btn.setToolTip("replace the stack with depth x (Linear(width), activation), then the output "
+                                  "Linear; with the chosen normalisation after every Linear; or residual blocks")
         self.build_btn.clicked.connect(self._build)
         self.error = QtWidgets.QLabel()
         self.error.setWordWrap(True)
@@ -80,14 +98,22 @@ class StackEditor(QtWidgets.QGroupBox):
         g.addWidget(add_relu, 2, 1)
         g.addWidget(self.up_btn, 2, 2)
         g.addWidget(self.down_btn, 2, 3)
-        g.addWidget(self.remove_btn, 3, 0, 1, 4)
+        more = QtWidgets.QHBoxLayout()
+        more.addWidget(self.more, 1)
+        more.addWidget(add_more)
+        g.addLayout(more, 3, 0, 1, 2)
+        g.addWidget(self.remove_btn, 3, 2, 1, 2)
         quick = QtWidgets.QHBoxLayout()
         quick.addWidget(self.depth)
         quick.addWidget(QtWidgets.QLabel("×"))
         quick.addWidget(self.bwidth)
         quick.addWidget(self.act)
         quick.addWidget(self.build_btn)
-        g.addWidget(QtWidgets.QLabel("depth × width:"), 4, 0, 1, 4)
+        head = QtWidgets.QHBoxLayout()
+        head.addWidget(QtWidgets.QLabel("depth × width:"))
+        head.addStretch(1)
+        head.addWidget(self.residual)
+        g.addLayout(head, 4, 0, 1, 4)
         g.addLayout(quick, 5, 0, 1, 4)
         g.addWidget(self.params, 6, 0, 1, 4)
         g.addWidget(self.error, 7, 0, 1, 4)
@@ -96,8 +122,11 @@ class StackEditor(QtWidgets.QGroupBox):
         row = self.list.currentRow()
         self.layers = [replace(s) for s in layers]
         self.list.clear()
-        for i, s in enumerate(self.layers):
-            self.list.addItem(f"L{i}  {s.label()}")
+        i = 0  # flat index, as the net names its layers: a residual block spans its branch and its addition
+        for s in self.layers:
+            n = len(s.layers or []) + 1 if s.kind == "residual" else 1
+            self.list.addItem(f"L{i}  {s.label()}" if n == 1 else f"L{i}–L{i + n - 1}  {s.label()}")
+            i += n
         if 0 <= row < self.list.count():
             self.list.setCurrentRow(row)
 
@@ -127,8 +156,9 @@ class StackEditor(QtWidgets.QGroupBox):
             self._emit(layers, j)
 
     def _build(self) -> None:
-        bn = any(s.kind == "batchnorm" for s in self.layers)
-        self._emit(deep_stack(self.depth.value(), self.bwidth.value(), bn, self.act.currentText()))
+        norm = self.norm if self.norm != "none" else stack_norm(self.layers)
+        self._emit(deep_stack(self.depth.value(), self.bwidth.value(), activation=self.act.currentText(), norm=norm,
+                              residual=self.residual.isChecked()))
 
 
 class ControlPanel(QtWidgets.QWidget):
@@ -156,8 +186,10 @@ class ControlPanel(QtWidgets.QWidget):
         init_box = QtWidgets.QGroupBox("Init")
         il = QtWidgets.QGridLayout(init_box)
         self.scheme = QtWidgets.QComboBox()
-        self.scheme.addItems(["kaiming", "naive"])
-        self.scheme.setToolTip("kaiming: randn/sqrt(fan_in) × gain;  naive: randn × gain (the lecture's start)")
+        self.scheme.addItems(list(SCHEMES))
+        self.scheme.setToolTip("kaiming: randn/sqrt(fan_in) × gain;  naive: randn × gain (the lecture's start); "
+                               "torch-default: what nn.Linear draws by itself; xavier: variance 2/(fan_in+fan_out); "
+                               "orthogonal; lsuv: orthogonal, then unit output variance on a batch")
         self.gain = _spin(0.0, 100.0, cfg.init.gain, 0.05, 3)
         self.gain.setToolTip("gain on every hidden Linear: 5/3 for tanh, √2 for ReLU, 1 for none")
         picks = QtWidgets.QHBoxLayout()
@@ -174,6 +206,15 @@ class ControlPanel(QtWidgets.QWidget):
         self.out_scale = QtWidgets.QCheckBox("scale output layer by")
         self.out_factor = _spin(0.0, 100.0, cfg.init.output_factor, 0.01, 3)
         self.batchnorm = QtWidgets.QCheckBox("BatchNorm after every Linear")
+        self.norm = QtWidgets.QComboBox()  # beside the lecture's toggle: which normalisation, if any
+        for k in NORM_CHOICES:
+            self.norm.addItem(NORM_LABELS[k], k)
+        self.norm.setToolTip("a normalisation after every Linear (BatchNorm after the output too, as the lecture "
+                             "does); in a residual stack, the branches' pre-norms and the final one")
+        self.res_scaling = QtWidgets.QComboBox()
+        self.res_scaling.addItems(list(RESIDUAL_SCALINGS))
+        self.res_scaling.setToolTip("residual stacks: gpt2 scales each branch's last Linear by 1/sqrt(2 × blocks); "
+                                    "zero starts it at 0 (every block the identity)")
         il.addWidget(QtWidgets.QLabel("weights"), 0, 0)
         il.addWidget(self.scheme, 0, 1, 1, 2)
         il.addWidget(QtWidgets.QLabel("gain"), 1, 0)
@@ -183,6 +224,10 @@ class ControlPanel(QtWidgets.QWidget):
         il.addWidget(self.out_scale, 3, 0, 1, 2)
         il.addWidget(self.out_factor, 3, 2)
         il.addWidget(self.batchnorm, 4, 0, 1, 3)
+        il.addWidget(QtWidgets.QLabel("norm"), 5, 0)
+        il.addWidget(self.norm, 5, 1, 1, 2)
+        il.addWidget(QtWidgets.QLabel("residual"), 6, 0)
+        il.addWidget(self.res_scaling, 6, 1, 1, 2)
         lay.addWidget(init_box)
 
         # model
@@ -246,6 +291,8 @@ class ControlPanel(QtWidgets.QWidget):
         self.out_scale.toggled.connect(lambda v: self._set("init", output_scaling=v))
         self.out_factor.valueChanged.connect(lambda v: self._set("init", output_factor=v))
         self.batchnorm.toggled.connect(self._bn_toggled)
+        self.norm.currentIndexChanged.connect(lambda _: self._norm_picked(self.norm.currentData()))
+        self.res_scaling.currentTextChanged.connect(self._res_scaling_picked)
         self.steps.valueChanged.connect(lambda v: self._set("train", steps=v))
         self.batch.valueChanged.connect(lambda v: self._set("train", batch_size=v))
         self.lr.valueChanged.connect(lambda v: self._set("train", lr=v))
@@ -276,6 +323,9 @@ class ControlPanel(QtWidgets.QWidget):
             self.out_factor.setValue(cfg.init.output_factor)
             self.out_factor.setEnabled(cfg.init.output_scaling)
             self.batchnorm.setChecked(cfg.has_batchnorm)
+            self._show_norm(cfg.model.layers)
+            self.res_scaling.setCurrentText(cfg.init.residual_scaling)
+            self.res_scaling.setEnabled(any(s.kind == "residual" for s in cfg.model.layers))
             t = cfg.train
             self.steps.setValue(t.steps)
             self.batch.setValue(t.batch_size)
@@ -309,11 +359,31 @@ class ControlPanel(QtWidgets.QWidget):
             self.gain_slider.blockSignals(False)
         self.changed.emit(part)
 
+    def _show_norm(self, layers: list[LayerSpec]) -> None:
+        """The BatchNorm toggle and the norm choice say what the stack has (signals blocked)."""
+        norm = stack_norm(layers)
+        for w in (self.batchnorm, self.norm):
+            w.blockSignals(True)
+        self.batchnorm.setChecked(norm == "batchnorm")
+        self.norm.setCurrentIndex(max(self.norm.findData(norm), 0))
+        for w in (self.batchnorm, self.norm):
+            w.blockSignals(False)
+        self.stack.norm = norm
+
     def _stack_edited(self, layers: list[LayerSpec]) -> None:
-        self.batchnorm.blockSignals(True)
-        self.batchnorm.setChecked(any(s.kind == "batchnorm" for s in layers))
-        self.batchnorm.blockSignals(False)
+        self._show_norm(layers)
+        self._fit_residual_scaling(layers)
         self._set("model", layers=layers)
+
+    def _fit_residual_scaling(self, layers: list[LayerSpec]) -> None:
+        """Residual scaling applies to residual stacks only: back to none (and disabled) without blocks."""
+        has = any(s.kind == "residual" for s in layers)
+        self.res_scaling.setEnabled(has)
+        if not has and self.cfg.init.residual_scaling != "none":
+            self.cfg.init.residual_scaling = "none"
+            self.res_scaling.blockSignals(True)
+            self.res_scaling.setCurrentText("none")
+            self.res_scaling.blockSignals(False)
 
     def _bn_toggled(self, on: bool) -> None:
         layers = set_batchnorm(self.cfg.model.layers, on)
@@ -321,7 +391,17 @@ class ControlPanel(QtWidgets.QWidget):
             if s.kind == "linear":
                 s.bias = not (i + 1 < len(layers) and layers[i + 1].kind == "batchnorm")
         self.stack.show_layers(layers)
+        self._show_norm(layers)
         self._set("model", layers=layers)
+
+    def _norm_picked(self, norm: str) -> None:
+        layers = set_norm(self.cfg.model.layers, norm)
+        self.stack.show_layers(layers)
+        self._show_norm(layers)
+        self._set("model", layers=layers)
+
+    def _res_scaling_picked(self, value: str) -> None:
+        self._set("init", residual_scaling=value)
 
     def _preset_picked(self, name: str) -> None:
         if name in PRESETS:
@@ -349,10 +429,11 @@ class ControlPanel(QtWidgets.QWidget):
         if training and focused is not None and self.isAncestorOf(focused):
             focused.clearFocus()  # else Qt moves focus down the panel and the scroll area jumps to follow it
         for w in (self.stack, self.n_embd, self.block, self.scheme, self.gain, self.gain_slider, self.out_scale,
-                  self.out_factor, self.batchnorm, self.preset, self.open_btn, *self.gain_picks,
+                  self.out_factor, self.batchnorm, self.norm, self.res_scaling, self.preset, self.open_btn, *self.gain_picks,
                   self.steps, self.batch, self.lr, self.decay_step, self.decay_factor, self.seed, self.every,
                   self.step_stats,
                   self.device):
             w.setEnabled(not training)
         if not training:
             self.out_factor.setEnabled(self.cfg.init.output_scaling)
+            self.res_scaling.setEnabled(any(s.kind == "residual" for s in self.cfg.model.layers))

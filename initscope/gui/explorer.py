@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.bn_points import normalize
-from initscope.core.config import TANH_GAIN, Config
+from initscope.core.config import _TITLES, ACTIVATIONS, NORM_CHOICES, TANH_GAIN, Config, flat_kinds
 from initscope.core.theory import critical_gain, depth_curves, gain_curves, sweep_caption
 from initscope.gui.help import HelpCornerRoom, corner_help_button
 from initscope.gui.panels import PALETTE, Panel, block_color, blocks, fit_axis_title, fit_title, set_plot_text_size
@@ -46,14 +46,15 @@ class SweepWorker(QtCore.QObject):
         except Exception as e:  # noqa: BLE001
             self.failed.emit("gain", str(e))
 
-    @QtCore.Slot(int, object, object, int, int)
-    def depth(self, generation: int, cfg: Config, data, max_depth: int, seeds: int) -> None:
+    @QtCore.Slot(int, object, object, int, int, object)
+    def depth(self, generation: int, cfg: Config, data, max_depth: int, seeds: int, residual: tuple = (False,)) -> None:
         try:
             width = next((s.width for s in cfg.model.layers if s.kind == "linear" and s.width), 100)
-            act = next((s.kind for s in cfg.model.layers if s.kind in ("tanh", "relu")), "tanh")
+            act = next((t.kind for s in cfg.model.layers for t in (s.layers or [s]) if t.kind in ACTIVATIONS), "tanh")
             from initscope.core.sweeps import depth_sweep
 
-            self.depthDone.emit(generation, depth_sweep(cfg, data, max_depth, width, act, seeds))
+            self.depthDone.emit(generation, depth_sweep(cfg, data, max_depth, width, act, seeds, NORM_CHOICES,
+                                                        residual))
         except Exception as e:  # noqa: BLE001
             self.failed.emit("depth", str(e))
 
@@ -271,9 +272,13 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.gainPicked.emit(float(nearest))
 
 
+DEPTH_NORM_LABELS = {"none": "no norm", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
+
+
 class DepthSweepView(HelpCornerRoom, QtWidgets.QWidget):
-    """The deepest layer's std and saturation as the stack deepens, without and with BatchNorm; given the
-    config, wide-net theory dashed beside each."""
+    """The deepest layer's std and saturation as the stack deepens, one line per normalisation (none, BatchNorm,
+    LayerNorm, RMSNorm) and, with "residual" ticked, per residual variant too (dotted); given the config,
+    wide-net theory dashed beside each."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -282,35 +287,59 @@ class DepthSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.grad_panel = Panel("Grad std", "depth", "first layer", legend=False)
         # linear y: over depth the first layer's gradient std changes by a factor of a few, and pyqtgraph's log axis
         # labels every minor tick of a range under one decade, one over the other
-        self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, plain|BatchNorm)
+        self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, variant)
+        self.residual = QtWidgets.QCheckBox("and residual stacks (dotted)")
+        self.residual.setToolTip("also sweep the residual version of each: a stem Linear, then pre-norm residual "
+                                 "blocks x + [norm] -> Linear -> activation -> Linear (twice the time)")
         row = self.corner_layout = QtWidgets.QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         for p in (self.std_panel, self.sat_panel, self.grad_panel):
             row.addWidget(p)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.residual)
         lay.addLayout(row, 1)
+
+    def residual_variants(self) -> tuple[bool, ...]:
+        return (False, True) if self.residual.isChecked() else (False,)
+
+    @staticmethod
+    def variants(d: dict) -> list[tuple[str, bool]]:
+        """(norm, residual) of each line, in the sweep's order (a result from before norms: batchnorm's bool)."""
+        seen: dict[tuple[str, bool], None] = {}
+        for x in d["layers"]:
+            seen[(x.get("norm", "batchnorm" if x["batchnorm"] else "none"), bool(x.get("residual", False)))] = None
+        return list(seen)
+
+    @staticmethod
+    def variant_name(norm: str, residual: bool) -> str:
+        return DEPTH_NORM_LABELS[norm] + (" residual" if residual else "")
 
     def show_result(self, res, cfg: Config | None = None, vocab_size: int = 27) -> None:
         """Draw a depth sweep; with the config it ran on, the theory for the same stacks (width from cfg's first
         hidden Linear, as the sweep builds them; activation from the sweep's layer names)."""
         d = res.to_dict()
         depths = np.array(d["depths"], float)
+        variants = self.variants(d)
+        names = [self.variant_name(*v) for v in variants]
+        colors = [PALETTE[list(DEPTH_NORM_LABELS).index(n) % len(PALETTE)] for n, _ in variants]
+        styles = [QtCore.Qt.PenStyle.DotLine if r else QtCore.Qt.PenStyle.SolidLine for _, r in variants]
         for p in (self.std_panel, self.sat_panel, self.grad_panel):
-            p.set_series(["plain", "BatchNorm"], [PALETTE[0], PALETTE[1]], 2, ["no BatchNorm", "BatchNorm"])
-        for bn, name in ((False, "plain"), (True, "BatchNorm")):
-            layers = [x for x in d["layers"] if x["batchnorm"] == bn]
+            p.set_series(names, colors, 2, names, styles)
+        for (norm, res_on), name in zip(variants, names):
+            layers = [x for x in d["layers"] if (x.get("norm", "batchnorm" if x["batchnorm"] else "none"),
+                                                 bool(x.get("residual", False))) == (norm, res_on)]
             deepest = {k: [layers[i][k][i] for i in range(len(depths))] for k in ("std", "saturation")}
             first_grad = [layers[0]["grad_std"][i] for i in range(len(depths))]
             style = dict(symbol="o", symbolSize=5)
             self.std_panel.curves[name].setData(depths, np.array(deepest["std"], float), **style)
             self.sat_panel.curves[name].setData(depths, np.array(deepest["saturation"], float) * 100, **style)
             self.grad_panel.curves[name].setData(depths, np.array(first_grad, float), **style)
-        self._draw_theory(d, cfg, vocab_size)
+        self._draw_theory(d, cfg, vocab_size, variants, names, colors)
         for p in (self.std_panel, self.sat_panel, self.grad_panel):
             p.draws += 1
 
-    def _draw_theory(self, d: dict, cfg: Config | None, vocab_size: int) -> None:
+    def _draw_theory(self, d: dict, cfg: Config | None, vocab_size: int, variants, names, colors) -> None:
         panels = {"std": self.std_panel, "sat": self.sat_panel, "grad": self.grad_panel}
         for (key, _), c in self.theory_curves.items():
             panels[key].plot.removeItem(c)
@@ -318,15 +347,16 @@ class DepthSweepView(HelpCornerRoom, QtWidgets.QWidget):
         if cfg is None or not d["layers"]:
             return
         width = next((s.width for s in cfg.model.layers if s.kind == "linear" and s.width), 100)
-        act = "relu" if d["layers"][0]["name"].startswith("ReLU") else "tanh"
+        title = d["layers"][0]["name"].split()[0]
+        act = next((k for k, t in _TITLES.items() if t == title and k in ACTIVATIONS), "tanh")
         depths = [int(x) for x in d["depths"]]
-        for bn, name, color in ((False, "plain", PALETTE[0]), (True, "BatchNorm", PALETTE[1])):
-            t = depth_curves(cfg, depths, width, act, bn, vocab_size)
+        for (norm, res_on), name, color in zip(variants, names, colors):
+            t = depth_curves(cfg, depths, width, act, False, vocab_size, norm=norm, residual=res_on)
             pen = pg.mkPen(color, width=1.5, style=QtCore.Qt.PenStyle.DashLine)
             for key, col, scale in (("std", 0, 1.0), ("sat", 1, 100.0), ("grad", 2, 1.0)):
                 self.theory_curves[(key, name)] = panels[key].plot.plot(depths, t[:, col] * scale, pen=pen)
         if self.std_panel.legend is not None:
-            self.std_panel.legend.addItem(self.theory_curves[("std", "plain")], "theory (dashed)")
+            self.std_panel.legend.addItem(self.theory_curves[("std", names[0])], "theory (dashed)")
 
 
 class DeadNeuronMap(HelpCornerRoom, QtWidgets.QWidget):
@@ -513,7 +543,7 @@ class ExplorerTabs(QtCore.QObject):
     gainPicked = QtCore.Signal(float)  # a click on a gain-sweep point: use that gain
     runRequested = QtCore.Signal(str)  # a click on a train-sweep or width point: open that run file
     _sweep_gain = QtCore.Signal(int, object, object, object, int)
-    _sweep_depth = QtCore.Signal(int, object, object, int, int)
+    _sweep_depth = QtCore.Signal(int, object, object, int, int, object)
     DONE_MARK = " ✓"  # on a sub-tab whose sweep finished while another sub-tab was shown, until it is shown
 
     def __init__(self, parent=None):
@@ -533,14 +563,14 @@ class ExplorerTabs(QtCore.QObject):
         self.gain_btn = QtWidgets.QPushButton("Sweep gain")
         self.gain_btn.setToolTip("gains 0.25 → 3 (24 points), the current stack, at init")
         self.depth_btn = QtWidgets.QPushButton("Sweep depth")
-        self.depth_btn.setToolTip("depth 1 → 12 blocks of the stack's Linear + activation, without and with BatchNorm")
+        self.depth_btn.setToolTip("depth 1 → 12 blocks of the stack's Linear + activation, with each normalisation (none, BatchNorm, LayerNorm, RMSNorm)")
         self.seeds = self._seeds_box()
         self.depth_seeds = self._seeds_box()
         self.seeds.valueChanged.connect(self.depth_seeds.setValue)  # one value, shown in both bars
         self.depth_seeds.valueChanged.connect(self.seeds.setValue)
         # short texts: at 1024x700 in presentation mode a status line has about 340 px
         self.gain_status = self._status_line("at init, on the current stack")
-        self.depth_status = self._status_line("at init, without and with BatchNorm")
+        self.depth_status = self._status_line("at init, with each normalisation")
         self.status = self.gain_status  # the status line of the sweep asked for last
         gain_tab = self._sweep_page(self.gain_btn, self.seeds, self.gain_status, self.gain_view)
         depth_tab = self._sweep_page(self.depth_btn, self.depth_seeds, self.depth_status, self.depth_view)
@@ -694,7 +724,8 @@ class ExplorerTabs(QtCore.QObject):
         self.depth_generation += 1
         self._set_status(self.depth_status, "queued after the gain sweep…" if self.gain_running else "sweeping depth…")
         self._depth_cfg = self.cfg.copy()  # the theory is drawn for the config the sweep ran on
-        self._sweep_depth.emit(self.depth_generation, self.cfg.copy(), self.data, 12, self.depth_seeds.value())
+        self._sweep_depth.emit(self.depth_generation, self.cfg.copy(), self.data, 12, self.depth_seeds.value(),
+                               self.depth_view.residual_variants())
 
     @QtCore.Slot(int)
     def _gain_done(self, generation: int) -> None:
@@ -744,7 +775,7 @@ class ExplorerTabs(QtCore.QObject):
         if v.dirty and len(v.values) < len(v.gains):
             self._set_status(self.gain_status, f"sweeping gain… {len(v.values)}/{len(v.gains)}")
         if self.cfg is not None:
-            v.draw(blocks([s.kind for s in self.cfg.model.layers]))
+            v.draw(blocks(flat_kinds(self.cfg.model.layers)))
 
     def _lay_out_hidden_pages(self) -> None:
         """The sweep sub-tab not shown, laid out at the shown one's size: an export or presentation mode draws

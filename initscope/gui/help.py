@@ -24,6 +24,7 @@ PANELS: dict[str, str] = {
     "saturation-tanh": "Tanh saturation",
     "saturation-relu": "ReLU: zero outputs",
     "saturation-any": "Saturation of any activation (initscope.watch)",
+    "saturation-gelu": "GELU / SiLU / sigmoid saturation",
     "activations": "Activations",
     "gradients": "Gradients at each layer's output",
     "grad-data": "grad:data per weight matrix",

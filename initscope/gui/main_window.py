@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.core.config import PRESETS, Config, default_config, preset, validate_stack
+from initscope.core.config import PRESETS, Config, default_config, preset
 from initscope.core.errors import UserError
 from initscope.gui.actions import update_actions
 from initscope.gui.presentation import set_presentation
@@ -147,7 +147,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _validate(self) -> None:
         vocab = self.data.vocab.size if self.data is not None else 27
         try:
-            validate_stack(self.cfg.model.layers, vocab)
+            self.cfg.model.resolve(vocab)  # validate_stack, then the widths (a residual branch's against its stream)
             if self.data is not None:  # too large for this machine: said before anything is allocated
                 from initscope.core.budget import check_dataset_memory
 

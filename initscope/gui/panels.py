@@ -747,9 +747,14 @@ class HistPanel(Panel):
         self.marker_data: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
 
     def update_hists(self, names: list[str], hists: list, labels: list[str], block_of,
-                     predicted: dict[str, float] | None = None) -> None:
-        """predicted: layer name -> the theory's std of its output, drawn at ±std."""
-        self.set_series(names, [block_color(n, block_of) for n in names], 2, labels)
+                     predicted: dict[str, float] | None = None, secondary: set[str] | None = None) -> None:
+        """predicted: layer name -> the theory's std of its output, drawn at ±std. secondary: layers drawn
+        dashed and left out of the legend (norms and residual streams beside the activations: a deep-bn legend
+        of 11 entries did not fit the 1366 x 768 presentation layout)."""
+        secondary = secondary or set()
+        styles = [QtCore.Qt.PenStyle.DashLine if n in secondary else QtCore.Qt.PenStyle.SolidLine for n in names]
+        self.set_series(names, [block_color(n, block_of) for n in names], 2, labels, styles,
+                        legend_keys=[n for n in names if n not in secondary] if secondary else None)
         for n, hist in zip(names, hists):
             self.curves[n].setData(hist.centers(), hist.density())
         self.marker_data = {}

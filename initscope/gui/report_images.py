@@ -12,9 +12,10 @@ import os
 
 import numpy as np
 
-from initscope.gui.qapp import make_app
+from initscope.core.config import flat_kinds
 from initscope.core.kinds import family
 from initscope.gui.panels import block_color, blocks, watched_blocks
+from initscope.gui.qapp import make_app
 
 SMOOTH = 100
 
@@ -41,7 +42,7 @@ def plot_images(run) -> list[tuple[str, str]]:
     import pyqtgraph as pg
 
     make_app()
-    block_of = watched_blocks(run.model) if run.watched else blocks([s.kind for s in run.config.model.layers])
+    block_of = watched_blocks(run.model) if run.watched else blocks(flat_kinds(run.config.model.layers))
     layer_kind = {n: k for n, k, _ in run.model.layers} if run.watched else {}
     out = []
 
@@ -69,7 +70,7 @@ def plot_images(run) -> list[tuple[str, str]]:
     if steps is not None and len(steps) and "saturation" in run.history:
         w = widget("Saturation (Tanh |t| > threshold, ReLU zeros)", "step", "saturated (%)")
         for j, name in enumerate(run.names.get("layers", [])):
-            if (family(layer_kind[name]) is not None) if run.watched else name.split()[-1] in ("Tanh", "ReLU"):
+            if (family(layer_kind[name]) if run.watched else family(name.split()[-1])) is not None:
                 w.plot(steps, run.history["saturation"][:, j] * 100, pen=pg.mkPen(block_color(name, block_of), width=2),
                        name=name)
         out.append(("Tanh saturation per layer", _png(w)))

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 
 from PySide6 import QtCore, QtWidgets
 
-from initscope.core.config import Config, deep_stack, set_batchnorm
+from initscope.core.config import (ACTIVATIONS, SCHEMES, Config, deep_stack, flat_kinds, set_batchnorm,
+                                   stack_norm)
 from initscope.core.history import History
 
 _ids = itertools.count(1)
@@ -52,7 +53,7 @@ class RunRecord:
 
         if self.model is not None:
             return watched_blocks(self.model)
-        return blocks([s.kind for s in self.cfg.model.layers])
+        return blocks(flat_kinds(self.cfg.model.layers))
 
     @property
     def total_steps(self) -> int:
@@ -225,8 +226,9 @@ def with_change(cfg: Config, what: str, value) -> tuple[Config, str]:
         return c, f"lr {float(value):g}"
     if what == "depth":
         width = next((s.width for s in c.model.layers if s.kind == "linear" and s.width), 100)
-        act = next((s.kind for s in c.model.layers if s.kind in ("tanh", "relu")), "tanh")
-        c.model = replace(c.model, layers=deep_stack(int(value), width, c.has_batchnorm, act))
+        act = next((t.kind for s in c.model.layers for t in (s.layers or [s]) if t.kind in ACTIVATIONS), "tanh")
+        c.model = replace(c.model, layers=deep_stack(int(value), width, activation=act, norm=stack_norm(c.model.layers),
+                                                     residual=any(s.kind == "residual" for s in c.model.layers)))
         return c, f"depth {int(value)}"
     raise ValueError(what)
 
@@ -244,7 +246,7 @@ class CompareDialog(QtWidgets.QDialog):
         self.gain.setValue(1.0 if abs(cfg.init.gain - 1.0) > 1e-6 else 5 / 3)
         self.onoff = QtWidgets.QCheckBox("on")
         self.scheme = QtWidgets.QComboBox()
-        self.scheme.addItems(["naive", "kaiming"] if cfg.init.scheme == "kaiming" else ["kaiming", "naive"])
+        self.scheme.addItems([k for k in SCHEMES if k != cfg.init.scheme])  # a change: every scheme but A's
         self.lr = QtWidgets.QDoubleSpinBox(decimals=4, minimum=0.0, maximum=1000.0, singleStep=0.01)
         self.lr.setValue(cfg.train.lr * 10)
         self.depth = QtWidgets.QSpinBox(minimum=1, maximum=20)
@@ -270,14 +272,13 @@ class CompareDialog(QtWidgets.QDialog):
     def ask(cls, cfg: Config, vocab_size: int, parent=None) -> tuple[Config, str] | None:
         """Show the dialog; (B's config, a label for the change), or None when cancelled. An invalid B is a
         message and the dialog again."""
-        from initscope.core.config import validate_stack
         from initscope.core.errors import UserError
 
         dlg = cls(cfg, parent)
         while dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             cfg_b, label = dlg.change()
             try:
-                validate_stack(cfg_b.model.layers, vocab_size)
+                cfg_b.model.resolve(vocab_size)  # validate_stack, then the widths
                 return cfg_b, label
             except UserError as e:
                 QtWidgets.QMessageBox.warning(parent, "Compare with one change", f"B is not a valid network: {e}")

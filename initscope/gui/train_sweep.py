@@ -37,8 +37,9 @@ from initscope.gui.presentation import FONT_SCALE
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 DEFAULT_VALUES = {"gain": "0.25,0.5,1,5/3,2,3", "output_factor": "0.01,0.1,0.3,1", "depth": "1,2,4,8",
-                  "width": "25,50,100,200", "lr": "0.01,0.03,0.1,0.3", "scheme": "kaiming,naive",
-                  "batchnorm": "off,on"}
+                  "width": "25,50,100,200", "lr": "0.01,0.03,0.1,0.3",
+                  "scheme": "kaiming,naive,torch-default,xavier-normal,orthogonal,lsuv",
+                  "batchnorm": "off,on", "norm": "none,batchnorm,layernorm,rmsnorm", "residual_scaling": "none,gpt2,zero"}
 NO_FIELD = "(none)"
 CELL_MIN = (170, 160)  # px: a small multiple's least size at the normal font (presentation: larger)
 CELL_TITLE_SIZE = "8pt"  # the small multiples' titles (presentation mode: the axes' size x 1.1)
@@ -220,7 +221,8 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         if self.cfg is not None:
             cur = {"gain": self.cfg.init.gain, "output_factor": self.cfg.init.output_factor, "lr": self.cfg.train.lr,
                    "width": next((s.width for s in self.cfg.model.layers if s.kind == "linear" and s.width), None),
-                   "depth": sum(s.kind == "linear" for s in self.cfg.model.layers) - 1}.get(name)
+                   "depth": sum(s.kind == "residual" for s in self.cfg.model.layers)  # a residual stack: its blocks
+                   or sum(s.kind == "linear" for s in self.cfg.model.layers) - 1}.get(name)
         if cur is None or cur <= 0:
             return text
         vals = parse_values(text)

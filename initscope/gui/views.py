@@ -12,36 +12,57 @@ import time
 import numpy as np
 from PySide6 import QtWidgets
 
-from initscope.core import kinds as activation_kinds
+from initscope.core.config import ACTIVATIONS
+from initscope.core.errors import UserError
+from initscope.core.kinds import describe, family
 from initscope.gui.help import corner_help_button, set_help_key
 
 from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, block_color, run_tag, short_name
 
-ACTIVATIONS = ("tanh", "relu")
+
+def cfg_activation_kinds(cfg) -> set[str]:
+    """The activation kinds of cfg's stack, residual branches included."""
+    return {t.kind for s in cfg.model.layers for t in (s.layers or [s]) if t.kind in ACTIVATIONS}
+
+
+def activation_kind_names(rec) -> set[str]:
+    """The activation kinds of a record, lower case: its stack's (residual branches included), or a watched
+    model's activation modules' ('gelu', 'leakyrelu', ...)."""
+    if rec.watched:
+        return {k.lower() for k in rec.layer_kinds if family(k) is not None}
+    return cfg_activation_kinds(rec.cfg)
+
+
+def saturation_help_key(kinds: set[str], watched: bool = False) -> str:
+    if kinds == {"relu"}:
+        return "saturation-relu"
+    if kinds <= {"tanh"}:
+        return "saturation-tanh"
+    if not watched and kinds <= {"gelu", "silu", "sigmoid"}:
+        return "saturation-gelu"
+    return "saturation-any"  # any mix: every definition, as core/kinds.py has them
 
 
 def activation_columns(names: list[str], kinds: list[str] | None = None) -> list[int]:
     """Columns of the history that belong to activation layers (saturation is defined for them only): by the
     name's kind word for the app's layers ("L2 Tanh"), by `kinds` for a watched model's."""
     if kinds is not None:
-        return [j for j, k in enumerate(kinds[: len(names)]) if activation_kinds.family(k) is not None]
+        return [j for j, k in enumerate(kinds[: len(names)]) if family(k) is not None]
     return [j for j, n in enumerate(names) if n.split()[-1].lower() in ACTIVATIONS]
 
 
-def stack_activations(rec) -> set[str]:
-    """The activation families of a record's layers: 'tanh', 'relu', 'sigmoid', 'tail'."""
-    layer_kinds = rec.layer_kinds if rec.watched else [s.kind for s in rec.cfg.model.layers]
-    return {f for f in (activation_kinds.family(k) for k in layer_kinds) if f is not None}
-
-
-def saturation_title(cfg, families: set[str] | None = None) -> tuple[str, str]:
+def saturation_title(cfg, kinds: set[str] | None = None) -> tuple[str, str]:
     """The saturation panel follows the stack's activations: tanh |t| > threshold, ReLU exact zeros."""
-    kinds = {s.kind for s in cfg.model.layers if s.kind in ACTIVATIONS} if families is None else families
+    kinds = cfg_activation_kinds(cfg) if kinds is None else kinds
     thr = cfg.diag.saturation_threshold
     if kinds == {"relu"}:
         return "ReLU zeros", "% zero"
     if kinds == {"tanh"}:
         return "Tanh saturation", f"% |t|>{thr:g}"
+    if len(kinds) == 1:  # GELU / SiLU: the flat negative tail; sigmoid: the flat ends (core/kinds.py)
+        k = next(iter(kinds))
+        return f"{ {'gelu': 'GELU', 'silu': 'SiLU', 'sigmoid': 'Sigmoid'}.get(k, k)} saturation", \
+            f"% {describe(family(k), thr)}"
     if kinds:
         return "Saturation", "% saturated / zero"
     return "Saturation (none)", "%"
@@ -83,14 +104,25 @@ def predicted_std(rec) -> dict[str, float]:
 
     if rec.watched:  # the wide-net theory describes the app's own stacks only
         return {}
-    return {p.name: p.std for p in predict(rec.cfg, max(len(rec.vocab), 2))}
+    try:
+        return {p.name: p.std for p in predict(rec.cfg, max(len(rec.vocab), 2), every_layer=True)}
+    except UserError:  # a stack being edited that cannot be resolved: no theory marks
+        return {}
+
+
+def secondary_layers(snap) -> set[str]:
+    """Norms and residual streams, drawn dashed without a legend entry where the stack has activations."""
+    if not any(family(s.kind) is not None for s in snap.layers):
+        return set()
+    return {s.name for s in snap.layers if family(s.kind) is None}
 
 
 def activation_label(s, predicted: float | None = None) -> str:
-    """Two short legend lines: the layer and its saturation; mean and std (and the theory's std, ▲)."""
+    """Two short legend lines: the layer and its saturation (activations only: a norm or a residual stream
+    has none); mean and std (and the theory's std, ▲)."""
     theory = f" (▲ {predicted:.2f})" if predicted is not None else ""
-    if not np.isfinite(s.saturation):  # a watched model's Linear, norm, ...: no saturation to speak of
-        return f"{s.name}<br>σ {s.std:.2f}"
+    if family(s.kind) is None or not np.isfinite(s.saturation):  # a norm, a stream, a watched model's Linear
+        return f"{s.name}<br>σ {s.std:.2f}{theory}"
     return f"{s.name} {s.saturation:.0%} {_sat_word(s.kind)}<br>σ {s.std:.2f}{theory}"
 
 
@@ -102,12 +134,12 @@ def drawn_layers(rec, snap) -> list:
     activations (its Linears, norms and attention would bury them), or its first layers if it has none."""
     if not rec.watched:
         return snap.layers
-    acts = [s for s in snap.layers if activation_kinds.family(s.kind) is not None and s.width]
+    acts = [s for s in snap.layers if family(s.kind) is not None and s.width]
     return (acts or [s for s in snap.layers if s.width])[:MAX_WATCHED_CURVES]
 
 
 def _sat_word(kind: str) -> str:
-    return "zeros" if activation_kinds.family(kind) == "relu" else "sat"
+    return {"relu": "zeros", "tail": "tail"}.get(family(kind), "sat")
 
 
 class OverviewView(QtWidgets.QWidget):
@@ -194,12 +226,9 @@ class OverviewView(QtWidgets.QWidget):
 
     def _draw_saturation(self, rec) -> None:
         h, cfg = rec.history, rec.cfg
-        families = stack_activations(rec)
-        title, ylabel = saturation_title(cfg, families)
+        title, ylabel = saturation_title(cfg, activation_kind_names(rec))
         self.sat_panel.set_title(title)
-        relu_only = families == {"relu"}
-        set_help_key(self.help[self.sat_panel], "saturation-relu" if relu_only else
-                     "saturation-tanh" if families <= {"tanh"} else "saturation-any")
+        set_help_key(self.help[self.sat_panel], saturation_help_key(activation_kind_names(rec), rec.watched))
         self.sat_panel.plot.setLabel("left", ylabel)
         snap = h.latest
         if h.saturation is not None and len(h.snap_steps) > 1:
@@ -208,7 +237,7 @@ class OverviewView(QtWidgets.QWidget):
             self.sat_panel.show_series([(rec.name, [h.layer_names[j] for j in cols], steps, sat[:, cols],
                                          rec.block_of)], 100.0, rec.total_steps)
         elif snap is not None:  # the preview, or a run before its second snapshot: one bar per layer
-            acts = [s for s in snap.layers if activation_kinds.family(s.kind) is not None]
+            acts = [s for s in snap.layers if family(s.kind) is not None]
             self.sat_panel.show_bars([s.name for s in acts], np.array([s.saturation for s in acts]),
                                      [block_color(s.name, rec.block_of) for s in acts], 100.0)
         else:
@@ -235,7 +264,8 @@ class OverviewView(QtWidgets.QWidget):
             self.act_panel.set_xlabel("output (▲ = theory ±σ)" if pred else f"output, step {snap.step:,}")
             layers = drawn_layers(rec, snap)
             self.act_panel.update_hists([s.name for s in layers], [s.hist for s in layers],
-                                        [activation_label(s, pred.get(s.name)) for s in layers], rec.block_of, pred)
+                                        [activation_label(s, pred.get(s.name)) for s in layers], rec.block_of, pred,
+                                        secondary_layers(snap))
         else:
             self.act_panel.clear()
 
@@ -255,7 +285,7 @@ class OverviewView(QtWidgets.QWidget):
             steps, s, u = series_of(h)
             sat.append((r.name, [h.layer_names[j] for j in cols], steps, s[:, cols], r.block_of))
             upd.append((r.name, h.matrix_names, steps, u, r.block_of))
-        kinds = set().union(*(stack_activations(r) for r in recs))
+        kinds = set().union(*(activation_kind_names(r) for r in recs))
         self.sat_panel.set_title("Saturation per layer" if len(kinds) != 1 else saturation_title(recs[0].cfg, kinds)[0])
         self.sat_panel.show_series(sat, 100.0, total)
         self.upd_panel.show_series(upd, 1.0, total)
@@ -266,7 +296,8 @@ class OverviewView(QtWidgets.QWidget):
             self.act_panel.set_xlabel(f"output value, step {snap.step:,}")
             layers = drawn_layers(first, snap)
             self.act_panel.update_hists([s.name for s in layers], [s.hist for s in layers],
-                                        [activation_label(s) for s in layers], first.block_of)
+                                        [activation_label(s) for s in layers], first.block_of,
+                                        secondary=secondary_layers(snap))
         else:
             self.act_panel.clear()
 
@@ -318,7 +349,8 @@ class GradientsView(QtWidgets.QWidget):
             what = "matrix" if p is self.ratio_panel else "gradient"
             p.set_xlabel(f"{where}, {tag}" if tag else f"{what}, {where}")
         self.grad_panel.update_hists([s.name for s in layers], [s.grad_hist for s in layers],
-                                     [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of)
+                                     [f"{s.name}  σ {s.grad_std:.1e}" for s in layers], block_of,
+                                     secondary=secondary_layers(snap))
         mats = [p for p in snap.params if p.is_matrix]
         self.ratio_panel.set_title("grad:data")
         self.ratio_panel.update_bars(snap, block_of)
