@@ -464,7 +464,7 @@ class Recorder:
                     sat_n.index_add_(0, segs, m.sum(1, dtype=torch.float64))
                     act_masks.append((g, row, k, m))
                 row += k
-        is_act = torch.tensor([info.family is not None for info in self.layers], dtype=torch.bool, device=dev)
+        is_act = self._is_act(dev)
         sat = (sat_n[:L] / n[:L].clamp_min(1)).masked_fill(~is_act | (n[:L] == 0), nan)
         fused = sorted({i for i, _, _ in self._chunks})
         out = {"mean": mean[:L], "std": std[:L], "sat": sat, "g_mean": mean[L:2 * L], "g_std": std[L:2 * L],
@@ -671,15 +671,35 @@ class Recorder:
         activation layer (NaN for the other layers), then log10 update:data per weight matrix."""
         self._params_now()
         red = self._reduce(full=False)
-        lrows, _ = self._layer_rows(red, full=False)
         self._classify_inplace()
-        parts = [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
-        if self.matrices:
-            prows, _ = self._param_rows(red)
-            m = torch.tensor(self.matrices, device=prows.device)
-            parts.append(torch.log10(prows[m, 3] / prows[m, 0]).to(lrows.device))
+        if red and not any(acc.mean is not None for acc in self._acc):
+            # every recorded layer took the fused path (the usual step): the reduction's vectors are the row
+            # (a layer not hooked has an empty segment: NaN), no per-layer assembly
+            parts = [red["sat"], red["std"], red["g_std"]]
+            if self.matrices:
+                m = self._matrix_index(red["std"].device)
+                parts.append(torch.log10(red["p_ustd"][m] / red["p_dstd"][m]))
+        else:
+            lrows, _ = self._layer_rows(red, full=False)
+            parts = [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
+            if self.matrices:
+                prows, _ = self._param_rows(red)
+                m = self._matrix_index(prows.device)
+                parts.append(torch.log10(prows[m, 3] / prows[m, 0]).to(lrows.device))
         self._clear()
         return torch.cat(parts)
+
+    def _is_act(self, dev) -> torch.Tensor:
+        t = getattr(self, "_is_act_t", None)
+        if t is None or t.device != dev:
+            t = self._is_act_t = torch.tensor([i.family is not None for i in self.layers], dtype=torch.bool, device=dev)
+        return t
+
+    def _matrix_index(self, dev) -> torch.Tensor:
+        idx = getattr(self, "_mat_idx", None)
+        if idx is None or idx.device != dev:
+            idx = self._mat_idx = torch.tensor(self.matrices, dtype=torch.long, device=dev)
+        return idx
 
     def _device(self) -> torch.device:
         for _, p in self.params:
