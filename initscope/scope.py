@@ -182,7 +182,7 @@ class Scope:
         self.snapshots: list[Snapshot] = []
         self.steps = 0
         self.closed = False
-        self.status = "running"
+        self.status, self.message = "running", ""
         self._losses: list = []  # this flush's losses: tensors (read back together) or floats
         self._rows: list = []  # this flush's per-step rows: device tensors, or host arrays (snapshot steps)
         self._rows_first = 0
@@ -297,8 +297,6 @@ class Scope:
             step_history=step_history,
             writer={"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time(),
                     "started": self._started, "name": self.name} if status == "running" else {"name": self.name})
-
-    message = ""
 
     def _flush(self, status: str = "running") -> None:
         self._drain()

@@ -41,7 +41,6 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-import torch
 from numpy.polynomial.legendre import leggauss
 
 from initscope.core.config import ACTIVATIONS, NORMS, Config, ResolvedLayer, deep_stack
@@ -148,7 +147,10 @@ class _Segment:
 
 
 def _Phi(v: np.ndarray) -> np.ndarray:
-    """The standard normal CDF, elementwise (numpy has no erf; torch's, in float64)."""
+    """The standard normal CDF, elementwise (numpy has no erf; torch's, in float64). torch is imported here, not
+    at the top: the window imports this module before torch is loaded (its launch waits for the first preview)."""
+    import torch
+
     return 0.5 * (1.0 + torch.special.erf(torch.from_numpy(np.asarray(v, float) / math.sqrt(2))).numpy())
 
 
