@@ -7,7 +7,8 @@ Candidates (steps/s, the same model, data and batches; one torch thread):
   bare          the loop, nothing collected
   watch         initscope.watch at its default cadence (a full snapshot every 100 steps)
   watch_scalars the default cadence plus the per-step tier (every_step="scalars")
-  watch_full    a full snapshot (histograms, every statistic) every step
+  watch_full    a full snapshot (histograms, every statistic) every step, written to its run file
+  watch_full_nofile  the same, kept in memory only (as the hook loop keeps its numbers)
   hooks         a notebook's way: forward hooks keeping every leaf's output (retain_grad), then per layer mean,
                 std, saturation and a torch.histc histogram of outputs and gradients, and per parameter
                 grad:data and the update, every step, read with .item() / .tolist()
@@ -165,9 +166,11 @@ def main() -> None:
                 rates.setdefault(name, []).append(loop(model, opt, batch, loss_fn, args.steps, after))
                 done()
             run("bare", lambda: (None, lambda: None))
-            for name, kw in (("watch", {}), ("watch_scalars", {"every_step": "scalars"}), ("watch_full", {"every": 1})):
+            for name, kw in (("watch", {}), ("watch_scalars", {"every_step": "scalars"}), ("watch_full", {"every": 1}),
+                             ("watch_full_nofile", {"every": 1, "save": False})):
                 def setup(kw=kw, name=name):
-                    scope = initscope.watch(model, opt, save=os.path.join(tmp, f"{net}-{name}-{r}.initscope"),
+                    save = os.path.join(tmp, f"{net}-{name}-{r}.initscope") if kw.get("save", True) else None
+                    scope = initscope.watch(model, opt, save=save,
                                             every=kw.get("every", 100), every_step=kw.get("every_step"))
                     return scope.step, scope.close
                 run(name, setup)
@@ -180,7 +183,8 @@ def main() -> None:
             ratio = [a / b for a, b in zip(rs, bare)]
             out[name] = {"steps_per_s": [round(x, 1) for x in rs], "x_bare": [round(x, 3) for x in ratio]}
         if "hooks" in rates:
-            out["watch_full"]["x_hooks"] = [round(a / b, 3) for a, b in zip(rates["watch_full"], rates["hooks"])]
+            for full in ("watch_full", "watch_full_nofile"):
+                out[full]["x_hooks"] = [round(a / b, 3) for a, b in zip(rates[full], rates["hooks"])]
         for other in ("tensorboard", "wandb"):
             if other in rates:
                 out["watch_full"][f"x_{other}"] = [round(a / b, 3) for a, b in zip(rates["watch_full"], rates[other])]
