@@ -44,11 +44,13 @@ class LayerSpec:
     def title(self) -> str:
         return _TITLES[self.kind]
 
-    def label(self) -> str:
+    def label(self, in_branch: bool = False) -> str:
         if self.kind == "linear":
-            return f"Linear({'vocab' if self.width is None else self.width}{'' if self.bias else ', no bias'})"
+            # width None: the vocabulary (the output layer); inside a residual branch, the stream's width
+            none = "stream" if in_branch else "vocab"
+            return f"Linear({none if self.width is None else self.width}{'' if self.bias else ', no bias'})"
         if self.kind == "residual":
-            inner = " -> ".join(s.label() for s in self.layers or [])
+            inner = " -> ".join(s.label(in_branch=True) for s in self.layers or [])
             return f"Residual({'' if self.scale == 1 else f'{self.scale:g} x '}[{inner}])"
         return {"batchnorm": "BatchNorm1d"}.get(self.kind, self.title)
 

@@ -63,6 +63,20 @@ def watched_blocks(model) -> dict[str, int]:
     return out
 
 
+MAX_LEGEND = 12  # more entries than this squeeze a panel's data to a few pixels (a 12-block residual stack: 25)
+
+
+def legend_subset(names: list[str], colors: list[str], most: int = MAX_LEGEND) -> list[str]:
+    """The names that get a legend entry when there are too many: the first of each colour, then evenly
+    spaced, the first and the last kept; the other lines are drawn, in their block's colour, without one."""
+    first = list(dict.fromkeys(c for c in colors))
+    picked = [names[colors.index(c)] for c in first]
+    if len(picked) > most:
+        idx = np.unique(np.linspace(0, len(picked) - 1, most).round().astype(int))
+        picked = [picked[i] for i in idx]
+    return picked
+
+
 def block_color(name: str, block_of: dict) -> str:
     """Colour of a layer ("L2 Tanh", "L3 Linear.weight"; a watched model's "block.fc.weight") by the block it
     belongs to in its own stack."""
@@ -694,6 +708,8 @@ class SeriesPanel(Panel):
                 labels.append(f"{run_tag(run)} · {short}" if many else short)
         # several runs: the legend names the first run's layers (colour = layer) and which line is which run
         keys = [f"{runs[0][0]} · {n}" for n in runs[0][1]] if many else None
+        if not many and len(names) > MAX_LEGEND:  # a deep stack: one entry per block colour, at most MAX_LEGEND
+            keys = legend_subset(names, colors)
         # each colour is a position in the stack; the runs may name it differently (L2 without BatchNorm is L3
         # with it): say all the names, "L2/L3"
         texts = {f"{runs[0][0]} · {n}": "/".join(dict.fromkeys(short_name(r[1][j]) for r in runs if j < len(r[1])))
