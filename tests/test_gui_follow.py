@@ -121,3 +121,21 @@ def test_two_watched_runs_compare_by_their_activations(initscope_window, qtbot, 
     col = [n for n in h.layer_names].index("3")
     sat_cell = table.item(1, 0).text()
     assert sat_cell == f"{h.saturation.data[-1, col] * 100:.1f}"  # the GELU's saturation at the shared step
+
+
+def test_a_watched_run_without_classes_draws_no_uniform_guess(initscope_window, qtbot, tmp_path):
+    d = initscope_window
+    path = tmp_path / "noclasses.initscope"
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    with initscope.watch(model, opt, save=path, every=5) as scope:  # no classes=: ln(classes) unknown
+        _steps(model, opt, scope, 12, x, y)
+    d.window.open_run_file(str(path))
+    qtbot.waitUntil(lambda: any(r.watched for r in d.runs), timeout=10_000)
+    d.render()
+    panel = d.panel("loss")
+    assert not panel.ref.isVisible()  # no "uniform guess" line at a made-up value
+    lo, hi = panel.plot.viewRange()[1]
+    losses = scope.history.loss.data
+    assert lo <= float(losses.min()) and float(losses.max()) <= hi  # the y range fits the losses themselves

@@ -171,7 +171,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return  # the launch's preview, of settings changed since (the engine is asked for the new ones)
         self.controls.stack.params.setText(f"{rec.n_params:,} parameters")
         self.preview = rec
-        if not self.training and self.stack_error is None:
+        if not self.training and self.stack_error is None and not any(r.from_file for r in self.shown):  # --run/--follow
             self.show_records([rec])
         update_actions(self)
 

@@ -481,6 +481,10 @@ class LossPanel(Panel):
     # --- y range: linear or log10, always finite and including the uniform guess -----------------------
     def _set_ref(self, ref: float) -> None:
         self.ref_loss = ref
+        # a watched model's run knows no number of classes unless told (watch(classes=...)): no line then
+        self.ref.setVisible(math.isfinite(ref))
+        if not math.isfinite(ref):
+            return
         self.ref.label.setFormat(f"uniform guess {ref:.2f}")  # fixed text: in log y the line's value is log10
         self.ref.setValue(math.log10(ref) if self.logy.isChecked() and ref > 0 else ref)
 
@@ -503,7 +507,8 @@ class LossPanel(Panel):
     def _fit_y(self, key, loss: np.ndarray) -> None:
         """Grow the y range from new losses only (autoRange would rescan the whole history every frame)."""
         if key != self._fit_key or len(loss) < self._seen:
-            self._fit_key, self._seen, self._yr = key, 0, [self.ref_loss, self.ref_loss]
+            r = self.ref_loss if math.isfinite(self.ref_loss) else None  # no uniform guess known: the losses alone
+            self._fit_key, self._seen, self._yr = key, 0, [r if r is not None else math.inf, r if r is not None else -math.inf]
         new = loss[self._seen:]
         self._seen = len(loss)
         fin = new[np.isfinite(new)]
