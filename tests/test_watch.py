@@ -545,17 +545,10 @@ def test_wrappers_are_looked_through():
     model = nn.DataParallel(inner)  # on a machine without GPUs: a pass-through, as DDP or compile wrap a model
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with initscope.watch(model, opt, every=1) as scope:
-        _train_one_wrapped(model, opt, scope)
+        _train_one(model, opt, scope)
     assert [s.name for s in scope.latest.layers] == ["0", "1", "2"]  # the inner model's names, no "module."
     assert [p.name for p in scope.latest.params][0] == "0.weight"
     with pytest.raises(UserError, match="already watched"):  # the same inner model, wrapped or not
         with initscope.watch(inner, opt):
             initscope.watch(model, opt)
 
-
-def _train_one_wrapped(model, opt, scope):
-    loss = model(torch.randn(6, 3)).pow(2).mean()
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    scope.step(loss)

@@ -315,7 +315,12 @@ def run_sweep(spec, data: Dataset, backend: SweepBackend, save_dir=None, on_resu
     jobs = spec.jobs(save_dir)
     # on a Ray cluster the jobs run on other machines: only one job must fit (this machine's estimate)
     check_job_memory(jobs, data, 1 if getattr(backend, "address", None) else backend.workers)
-    out = SweepResults(spec, jobs)
+    return collect(backend, jobs, data, SweepResults(spec, jobs), on_result)
+
+
+def collect(backend: SweepBackend, jobs: list, data: Dataset, out, on_result=None):
+    """Run `jobs` on `backend` and add each result to `out` (SweepResults, WidthResults) as it arrives; Ctrl+C
+    cancels every job and marks `out` interrupted. Returns `out`, with its backend and wall time."""
     out.backend, out.workers = backend.name, backend.workers
     t0 = time.perf_counter()
     gen = backend.run(jobs, data)

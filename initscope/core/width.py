@@ -529,22 +529,9 @@ def run_width_sweep(spec: WidthSpec, data: Dataset, backend, save_dir=None, on_r
     if limit is not None and need * k > limit:
         raise UserError(f"{k} runs at once need about {format_bytes(need * k)} of memory "
                         f"(limit {format_bytes(limit)}); use fewer workers or smaller widths")
-    out = WidthResults.of(spec, jobs)
-    out.backend, out.workers = backend.name, backend.workers
-    t0 = time.perf_counter()
-    gen = backend.run(jobs, data)
-    try:
-        for res in gen:
-            out.add(res)
-            if on_result is not None:
-                on_result(out, res)
-    except KeyboardInterrupt:
-        backend.cancel()
-        out.interrupted = True
-    finally:
-        gen.close()
-        out.wall_seconds = time.perf_counter() - t0
-    return out
+    from initscope.core.sweep_backends import collect
+
+    return collect(backend, jobs, data, WidthResults.of(spec, jobs), on_result)
 
 
 def run_local(spec: WidthSpec, data: Dataset) -> WidthResults:
