@@ -393,14 +393,24 @@ class Recorder:
     @torch.no_grad()
     def _opt_post(self, _opt, _args, _kwargs) -> None:
         pre = self._pre
-        if self._mode is None or pre is None or not pre["before"]:
+        if self._mode is None or pre is None:
+            return
+        if pre.get("flat") is not None:  # the per-step tier: one flat copy after, minus the one before
+            pre["flat_diff"] = _flat([self.params[j][1].detach() for j in self._morder], pre["flat"].device) - pre["flat"]
+            return
+        if not pre["before"]:
             return
         pre["diff"] = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js]) - B)
                        for js, B in pre["before"]]
 
     def _read_params(self) -> dict:
         """Copies of the parameters as they are now, stacked by size (a snapshot: all of them, and their
-        gradients; the per-step tier: the weight matrices); the update is measured against them after the step."""
+        gradients; the per-step tier: the weight matrices, as one flat copy); the update is measured against
+        them after the step."""
+        if self._mode == "scalars":
+            mats = [self.params[j][1].detach() for j in self._morder]
+            return {"flat": _flat(mats, mats[0].device) if mats else None, "flat_diff": None,
+                    "before": None, "grads": None, "diff": None}
         order = self._param_order()
         by: dict[int, list[int]] = {}
         for j in order:
@@ -434,7 +444,8 @@ class Recorder:
             by.setdefault(("grad", None, g.numel()), []).append((L + i, g, None))
         for (role, fam, _), rows in by.items():
             G.add(role, [r[0] for r in rows], [_float(r[1]).reshape(-1) for r in rows], fam, [r[2] for r in rows])
-        pre = self._pre or {"before": None, "grads": None, "diff": None}
+        pre = self._pre if self._pre is not None and self._pre.get("flat") is None else \
+            {"before": None, "grads": None, "diff": None}
         mats = set(self.matrices)
         for key, off in (("grads", 2 * L), ("before", 2 * L + P), ("diff", 2 * L + 2 * P)):
             for js, T in pre[key] or []:
@@ -670,24 +681,97 @@ class Recorder:
         """The per-step tier's row of the recorded step, on the device: saturation, std and grad std per
         activation layer (NaN for the other layers), then log10 update:data per weight matrix."""
         self._params_now()
-        red = self._reduce(full=False)
+        parts = self._scalar_layers()
+        if self.matrices:
+            parts.append(self._scalar_updates(parts[0].device))
         self._classify_inplace()
-        if red and not any(acc.mean is not None for acc in self._acc):
-            # every recorded layer took the fused path (the usual step): the reduction's vectors are the row
-            # (a layer not hooked has an empty segment: NaN), no per-layer assembly
-            parts = [red["sat"], red["std"], red["g_std"]]
-            if self.matrices:
-                m = self._matrix_index(red["std"].device)
-                parts.append(torch.log10(red["p_ustd"][m] / red["p_dstd"][m]))
-        else:
-            lrows, _ = self._layer_rows(red, full=False)
-            parts = [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
-            if self.matrices:
-                prows, _ = self._param_rows(red)
-                m = self._matrix_index(prows.device)
-                parts.append(torch.log10(prows[m, 3] / prows[m, 0]).to(lrows.device))
         self._clear()
         return torch.cat(parts)
+
+    @torch.no_grad()
+    def _scalar_layers(self) -> list[torch.Tensor]:
+        """[saturation, std, grad std], each (L,) float64 with NaN where not measured. The usual step (every
+        hooked layer fused, outputs of few sizes) is a handful of ops: the outputs and their gradients stacked
+        by size, two passes, one mask per activation family; any other step goes through `_reduce`."""
+        L = len(self.layers)
+        if any(acc.mean is not None for acc in self._acc) or not self._chunks:
+            red = self._reduce(full=False)
+            lrows, _ = self._layer_rows(red, full=False)
+            return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
+        dev = self._chunks[0][1].device
+        nan = float("nan")
+        out = torch.full((3, L), nan, dtype=torch.float64, device=dev)
+        groups: dict = {}
+        for i, y, x in self._chunks:
+            groups.setdefault((y.numel(), self.layers[i].family), []).append((i, y, x))
+        grads = {i: g for i, g in self._gchunks}
+        if len(grads) != len(self._gchunks) or len({i for i, _, _ in self._chunks}) != len(self._chunks):
+            red = self._reduce(full=False)  # a layer called twice in the step: combined by `_reduce`
+            lrows, _ = self._layer_rows(red, full=False)
+            return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
+        for (_, fam), rows in groups.items():
+            ids = [i for i, _, _ in rows]
+            with_g = [i for i in ids if i in grads]
+            T = torch.stack([_float(y).reshape(-1) for _, y, _ in rows] + [_float(grads[i]).reshape(-1) for i in with_g])
+            # sums of values and squares accumulated in float64 (activations and their gradients have means
+            # near their stds: no cancellation to fear), three ops for every row of the group
+            n = T.shape[1]
+            s1 = T.sum(1, dtype=torch.float64)
+            s2 = (T * T).sum(1, dtype=torch.float64)
+            std = ((s2 - s1 * s1 / n) / max(n - 1, 1)).clamp_min(0).sqrt()
+            k = len(ids)
+            if fam == "tail":
+                xin = torch.stack([_float(x).reshape(-1) if x is not None else torch.full_like(T[0], nan)
+                                   for _, _, x in rows])
+                sat = kinds.saturated(fam, xin, None, self.threshold).sum(1, dtype=torch.float64) / n
+            else:
+                sat = kinds.saturated(fam, None, T[:k], self.threshold).sum(1, dtype=torch.float64) / n
+            idx = self._index(ids, dev)
+            out[0].index_copy_(0, idx, sat)
+            out[1].index_copy_(0, idx, std[:k])
+            if with_g:
+                out[2].index_copy_(0, self._index(with_g, dev), std[k:])
+        return [out[0], out[1], out[2]]
+
+    @torch.no_grad()
+    def _scalar_updates(self, dev) -> torch.Tensor:
+        """log10 std(update) / std(data before) per weight matrix, from the flat copies around optimizer.step()."""
+        pre = self._pre or {}
+        flat, diff = pre.get("flat"), pre.get("flat_diff")
+        M = len(self.matrices)
+        if flat is None or diff is None:
+            return torch.full((M,), float("nan"), dtype=torch.float64, device=dev)
+        sizes = [self.params[j][1].numel() for j in self._morder]
+        X = torch.stack([flat, diff])
+        X2 = X * X
+        s1, s2, a = [], [], 0
+        k = 0
+        while k < len(sizes):  # equal sizes side by side (the order sorts them): one view each
+            c = 1
+            while k + c < len(sizes) and sizes[k + c] == sizes[k]:
+                c += 1
+            b = a + c * sizes[k]
+            s1.append(X[:, a:b].reshape(2, c, sizes[k]).sum(2, dtype=torch.float64))
+            s2.append(X2[:, a:b].reshape(2, c, sizes[k]).sum(2, dtype=torch.float64))
+            a, k = b, k + c
+        n = self._index(sizes, X.device).double()
+        S1, S2 = torch.cat(s1, 1), torch.cat(s2, 1)
+        var = ((S2 - S1 * S1 / n) / (n - 1).clamp_min(1)).clamp_min(0)  # float64 sums of float32 values
+        ratio = 0.5 * torch.log10(var[1] / var[0])
+        # back from _morder (sorted by size) to self.matrices' order
+        pos = {j: q for q, j in enumerate(self._morder)}
+        return ratio[self._index([pos[j] for j in self.matrices], X.device)].to(dev)
+
+    def _index(self, values: list[int], dev) -> torch.Tensor:
+        """A small long tensor, made once per list of values and device (a step's layout repeats)."""
+        cache = self.__dict__.setdefault("_index_cache", {})
+        key = (tuple(values), str(dev))
+        t = cache.get(key)
+        if t is None:
+            if len(cache) > 256:
+                cache.clear()
+            t = cache[key] = torch.tensor(values, dtype=torch.long, device=dev)
+        return t
 
     def _is_act(self, dev) -> torch.Tensor:
         t = getattr(self, "_is_act_t", None)
