@@ -3,13 +3,10 @@ live in every panel through the public fixture; the wait for a missing file, the
 
 from __future__ import annotations
 
-import math
-import os
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 

@@ -34,7 +34,6 @@ from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats
 # histograms of a huge output are taken on an evenly strided sample of at most this many values (the moments,
 # saturation and dead units still use every value): the memory a snapshot needs stays bounded (README)
 HIST_SAMPLE = 1 << 20
-WRAPPER_ATTRS = ("module", "_orig_mod")  # DataParallel / DistributedDataParallel; torch.compile's OptimizedModule
 
 
 class WatchWarning(UserWarning):
@@ -779,12 +778,6 @@ class Recorder:
             t = self._is_act_t = torch.tensor([i.family is not None for i in self.layers], dtype=torch.bool, device=dev)
         return t
 
-    def _matrix_index(self, dev) -> torch.Tensor:
-        idx = getattr(self, "_mat_idx", None)
-        if idx is None or idx.device != dev:
-            idx = self._mat_idx = torch.tensor(self.matrices, dtype=torch.long, device=dev)
-        return idx
-
     def _device(self) -> torch.device:
         for _, p in self.params:
             return p.device
@@ -819,11 +812,6 @@ def _log10_ratio(u: float, d: float) -> float:
     if u <= 0:
         return float("-inf")
     return math.log10(u / d)
-
-
-def scalar_columns(rec: Recorder) -> tuple[list[str], list[str]]:
-    """(layer names, matrix names): the columns of the per-step tier's rows."""
-    return [info.name for info in rec.layers], [rec.params[j][0] for j in rec.matrices]
 
 
 def scalars_from_rows(first_step: int, rows: np.ndarray, n_layers: int) -> StepScalars:

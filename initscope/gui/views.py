@@ -205,7 +205,7 @@ class OverviewView(QtWidgets.QWidget):
         return True
 
     def _single(self, rec) -> None:
-        h, cfg = rec.history, rec.cfg
+        h = rec.history
         init = h.init
         ref = init.ref_loss if init is not None else float("nan") if rec.watched else float(np.log(max(len(rec.vocab), 2)))
         self.loss_panel.show_single(rec.id, h.loss.data, h.loss_first_step, init.loss if init else None, ref,
