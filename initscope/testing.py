@@ -62,7 +62,7 @@ class WindowDriver:
 
     # --- settings (through the side panel's widgets) -----------------------------------------------------------
     def set_preset(self, name: str, wait: bool = True) -> None:
-        self.window.controls.preset.setCurrentText(name)
+        self.window.controls.pick_preset(name)  # as picked in the list: the one already shown is applied again
         wait and self.wait_preview()
 
     def set_gain(self, gain: float, wait: bool = True) -> None:

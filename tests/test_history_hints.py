@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -67,8 +68,41 @@ def test_hints_fire_on_each_problem_and_stay_quiet_when_healthy():
 
 def test_hints_on_real_presets(names_data):
     assert any("confidently wrong" in h for h in hints(Trainer(preset("original"), names_data).init_snapshot()))
-    assert any("L1 Tanh" in h and "saturated" in h for h in hints(Trainer(preset("deep-nobn"), names_data).init_snapshot()))
+    assert any("L1 Tanh" in h and "saturated" in h for h in hints(Trainer(preset("original"), names_data).init_snapshot()))
     assert hints(Trainer(preset("deep-bn"), names_data).init_snapshot()) == []
+
+
+def test_hints_agree_with_the_lecture_on_its_fixes(names_data):
+    """The lecture's fixed nets are healthy: their first tanh layer is ~20% saturated at init by design (the
+    embedding's unit-variance rows through gain 5/3), which the lecture shows as the good state."""
+    for name in ("kaiming", "deep-nobn"):
+        snap = Trainer(preset(name), names_data).init_snapshot()
+        first = next(s for s in snap.layers if s.kind == "tanh")
+        assert 0.15 < first.saturation < DEFAULT_THRESHOLDS.first_saturation, (name, first.saturation)
+        assert not any("saturated" in h for h in hints(snap)), (name, hints(snap))
+    # a deeper layer over 15% is still a warning, and the first over 30%
+    two = _snap(sat=0.2)
+    two.layers.append(replace(two.layers[0], index=3, name="L3 Tanh", saturation=0.2))
+    said = [h for h in hints(two) if "saturated" in h]
+    assert len(said) == 1 and said[0].startswith("L3 Tanh: 20% saturated at init")
+    assert any(h.startswith("L1 Tanh: 38% saturated at init (the first layer") for h in hints(_snap(sat=0.38)))
+
+
+def test_output_layer_update_ratio_is_judged_as_the_help_says():
+    """A scaled-down output layer starts high: quiet for 1,000 steps, then a warning only above -1 (fix-softmax's
+    x0.01 output still reads -1.3 at step 3,000, which the help calls expected); hidden layers above -1.5."""
+    def snap(step, hidden, output):
+        s = _snap(step=step)
+        s.params[0] = replace(s.params[0], update_data_log10=hidden)
+        s.params[1] = replace(s.params[1], update_data_log10=output)
+        return s
+
+    assert not any("update:data" in h for h in hints(snap(200, -3.0, -0.6)))
+    assert not any("update:data" in h for h in hints(snap(3000, -3.0, -1.3)))
+    said = [h for h in hints(snap(3000, -3.0, -0.8)) if "update:data" in h]
+    assert len(said) == 1 and "output layer L2 Linear" in said[0] and "at step 3,000" in said[0]
+    said = [h for h in hints(snap(3000, -1.3, -3.0)) if "update:data" in h]
+    assert len(said) == 1 and said[0].startswith("update:data of L0 Linear is -1.3")
 
 
 def _chunk(first, k, nl=3, nm=4):

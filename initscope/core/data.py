@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +107,24 @@ class Vocab:
 
     def stoi(self) -> dict[str, int]:
         return {s: i for i, s in enumerate(self.itos)}
+
+    def note(self) -> str:
+        """"" for the lecture's vocabulary (a-z and '.'); else what is unusual in it, in one line: a word list
+        like /usr/share/dict/words brings capitals, apostrophes and accents, and its uniform guess is not 3.30."""
+        extra = [c for c in self.itos[1:] if not ("a" <= c <= "z")]
+        if not extra:
+            return ""
+        groups = {"capitals": [c for c in extra if "A" <= c <= "Z"], "digits": [c for c in extra if c.isdigit()],
+                  "accented or non-Latin letters": [c for c in extra if c.isalpha() and not c.isascii()]}
+        plain = set(sum(groups.values(), []))
+        others = [c for c in extra if c not in plain]
+        parts = [f"{len(v)} {k}" for k, v in groups.items() if v]
+        if others:
+            shown = " ".join(repr(c)[1:-1] if c.isprintable() and not c.isspace() else f"U+{ord(c):04X}"
+                             for c in others[:8])
+            parts.append(f"{len(others)} other symbol{'s' * (len(others) > 1)} ({shown}{' …' if len(others) > 8 else ''})")
+        return (f"{self.size} tokens, not the lecture's 27: " + ", ".join(parts)
+                + f"; a uniform guess is now ln {self.size} = {math.log(self.size):.2f}")
 
 
 def build_examples(words: list[str], block_size: int, stoi: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -119,10 +119,21 @@ class Failed:
     user_error: bool
 
 
-def _result(t, status: str) -> dict:
+def _result(t, status: str, report: Callable | None = None) -> dict:
+    """What a run leaves: weights, split losses and samples. report(progress) says which split is being
+    evaluated (status "evaluating"): on a long word list that takes seconds after the last step."""
     result = {"message": t.message, "steps": t.step, "state": t.state_arrays()}
     if status != "diverged":
-        result["losses"] = t.split_losses()
+        def say(i: int, split: str) -> None:
+            import numpy as np
+
+            from initscope.core.trainer import Progress
+
+            if report is not None:
+                report(Progress(t.step, t.cfg.train.steps, t.step, np.zeros(0, np.float32), t.lr_at(t.step), 0.0,
+                                None, "evaluating", f"{split} split ({i + 1} of 3)"))
+
+        result["losses"] = t.split_losses(say)
         result["samples"] = t.sample(20)
     return result
 
@@ -179,7 +190,9 @@ def _serve_loop(conn, stop, run, threads: int) -> None:
                     status = {"A": trainers["A"].train(lambda p: conn.send(ProgressMessage(msg.rid, "A", p)))}
                 else:
                     status = train_in_turns(trainers, lambda tag, p: conn.send(ProgressMessage(msg.rid, tag, p)))
-                conn.send(Done(msg.rid, {tag: (status[tag], _result(t, status[tag])) for tag, t in trainers.items()}))
+                results = {tag: (status[tag], _result(t, status[tag], lambda p, tag=tag: conn.send(
+                    ProgressMessage(msg.rid, tag, p)))) for tag, t in trainers.items()}
+                conn.send(Done(msg.rid, results))
             elif isinstance(msg, PreviewRequest):
                 cfg = Config.from_dict(msg.config)
                 if data is None or data.block_size != cfg.model.block_size or (msg.path and data.path != msg.path):

@@ -628,7 +628,9 @@ def sweep_caption(cfg: Config) -> str:
         return (f"Dashed: wide-net theory. Critical gain {gc:.3g} (chi = 1 at the fixed point of q): below it the "
                 "signal and gradients fade with depth, above it they grow.")
     if "relu" in kinds:
-        return (f"Dashed: wide-net theory. Critical gain {gc:.3g} (chi = gain²/2 = 1): below it the signal and "
+        # chi = gain²/2 only where the scheme divides by sqrt(fan_in) (kaiming); naive's chi is gain² fan_in / 2
+        chi = "chi = gain²/2 = 1" if cfg.init.scheme == "kaiming" else "chi = 1"
+        return (f"Dashed: wide-net theory. Critical gain {gc:.3g} ({chi}): below it the signal and "
                 "gradients shrink layer after layer, above it they grow.")
     return (f"Dashed: wide-net theory. Critical gain {gc:.3g} (chi = 1): below it order, signals and gradients fade "
             "with depth; above it chaos, tanh saturates, gradients grow toward the input.")

@@ -173,6 +173,10 @@ class Trainer:
                 self.status = "stopped"
                 break
             if not self._running.is_set():
+                if pending:  # paused: report every step done so far, not the last 25-step chunk's end
+                    if not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr, per_step):
+                        return self.status
+                    pending, chunk_start, snap = [], self.step, None
                 self._running.wait()
                 t0, step0 = time.perf_counter(), self.step  # speed is measured while running only
                 continue
@@ -268,8 +272,14 @@ class Trainer:
         self.net.train(was)
         return total / max(n, 1)
 
-    def split_losses(self) -> dict[str, float]:
-        return {s: self.split_loss(s) for s in ("train", "val", "test")}
+    def split_losses(self, on_split: Callable[[int, str], None] | None = None) -> dict[str, float]:
+        """Each split's mean loss; on_split(i, name) before split i (a long word list takes seconds: say so)."""
+        out = {}
+        for i, s in enumerate(("train", "val", "test")):
+            if on_split is not None:
+                on_split(i, s)
+            out[s] = self.split_loss(s)
+        return out
 
     @torch.no_grad()
     def calibrate_batchnorm(self) -> None:

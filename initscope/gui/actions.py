@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 
 def build_actions(win) -> None:
@@ -57,9 +57,13 @@ def build_actions(win) -> None:
     # the docks (settings and Runs) in and out: presentation mode on a small screen starts without them
     win.panel_act = act("Side panel", "Ctrl+B", win.set_side_panel, "show or hide the settings and Runs", view,
                         True, checkable=True, checked=True)
+    # one axis for every step of a talk (presentation mode turns it on): auto-fitted, a flat 70 % looked like a swing
+    win.fixed_act = act("Fixed axes (saturation 0-100 %, densities from 0)", "", lambda on: set_fixed_axes(win, on),
+                        menu=view, checkable=True)
     win.workshop_act = act("Workshop length (20,000 steps, lr decay scaled)", "", win.set_workshop, menu=view,
                            checkable=True)
     win.view_menu = view
+    fix_pause_width(win)
     from initscope.gui.export import add_to_plot_menu, export_actions
     from initscope.gui.help import build_help_menu
 
@@ -75,8 +79,10 @@ def update_actions(win) -> None:
     valid = win.data is not None and win.stack_error is None
     one = win.shown[0] if len(win.shown) == 1 else None
     win.train_act.setEnabled(not training and valid)
-    win.pause_act.setEnabled(training)
-    win.stop_act.setEnabled(training)
+    ending = training and any(r.shown_status in ("stopping", "evaluating") for r in win.controller.active.values())
+    win.pause_act.setEnabled(training and not ending)  # the last losses' evaluation cannot pause
+    win.stop_act.setEnabled(training and not ending)
+    win.scenario_bar.set_training(training)
     win.reset_act.setEnabled(not training)
     win.sample_act.setEnabled(not training and one is not None and "state" in one.result)  # not a watched run: no weights
     win.runs.compare_btn.setEnabled(not training and valid)
@@ -84,3 +90,22 @@ def update_actions(win) -> None:
     for a in win.file_acts:  # nothing that replaces the settings or the data while a run trains
         a.setEnabled(not training or a.text().startswith(("Save config", "Export")))
     win.pause_act.setText("Resume" if training and win.controller.paused else "Pause")
+
+
+def fix_pause_width(win) -> None:
+    """The Pause button as wide as "Resume": its text changes while a run trains and the toolbar must not shift
+    (called again when presentation mode changes the font)."""
+    tb = win.findChild(QtWidgets.QToolBar, "run")
+    button = tb.widgetForAction(win.pause_act) if tb is not None else None
+    if button is not None:
+        fm = button.fontMetrics()
+        pad = button.sizeHint().width() - fm.horizontalAdvance(win.pause_act.text())
+        button.setMinimumWidth(max(fm.horizontalAdvance(t) for t in ("Pause", "Resume")) + pad)
+
+
+def set_fixed_axes(win, on: bool) -> None:
+    win.overview.sat_panel.fixed_y = (0.0, 100.0) if on else None
+    for p in (win.overview.act_panel, win.gradients.grad_panel, win.gradients.wgrad_panel):
+        p.from_zero = on
+    win.overview.invalidate()
+    win.gradients.invalidate()

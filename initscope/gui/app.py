@@ -46,9 +46,23 @@ def _check_display() -> None:
                         "`initscope run` trains headless and `initscope screenshot` renders offscreen")
 
 
+def _check_qt_libraries() -> None:
+    """On X11, every system library Qt's platform plugin lacks, named at once with the apt line (Qt's own
+    message names the first one only, then aborts)."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if (sys.platform.startswith("linux") and os.environ.get("DISPLAY")
+            and (platform == "xcb" or (platform == "" and not os.environ.get("WAYLAND_DISPLAY")))):
+        from initscope.gui.qt_libs import message, missing
+
+        libs = missing()
+        if libs:
+            raise UserError(message(libs))
+
+
 def run_app(args) -> int:
     cfg = _checked_args(args)
     _check_display()
+    _check_qt_libraries()
     app, win = launch(cfg, args)
     return _leave(app.exec())
 
@@ -77,8 +91,11 @@ def launch(cfg, args):
     win = MainWindow(cfg, getattr(args, "data", None), settings=settings, first_preview=first)
     win.confirm_close = True  # a person at the window: ask before quitting mid-run
     if settings.qs.value("window/geometry") is None:  # first start: a 1366x768 projector's size, or the screen's
-        screen = app.primaryScreen().availableGeometry()
-        win.resize(min(1366, screen.width()), min(768, screen.height()))
+        win.setGeometry(first_geometry(app.primaryScreen().availableGeometry(), GUESSED_FRAME))
+        from PySide6 import QtCore
+
+        for ms in (0, 300, 1500):  # the window manager's frame is known only once it has framed the window
+            QtCore.QTimer.singleShot(ms, lambda: keep_frame_on_screen(win))
 
     def asked() -> None:
         if getattr(args, "scenario_obj", None) is not None:
@@ -93,6 +110,33 @@ def launch(cfg, args):
     win.startup.when_built(asked)
     win.show()
     return app, win
+
+
+GUESSED_FRAME = (4, 30, 4, 4)  # left, top (title bar), right, bottom: until the window manager says
+
+
+def first_geometry(avail, frame=(0, 0, 0, 0), want=(1366, 768)):
+    """The window's own rect (without its frame) on a first start: `want` or less, so that with the window
+    manager's frame (left, top, right, bottom) it fits the screen's available area. Sized by the area alone, the
+    title bar pushed the status bar (step, loss, ETA) below the screen's edge at 1366x768 and 1024x700."""
+    from PySide6.QtCore import QRect
+
+    left, top, right, bottom = frame
+    w = max(200, min(want[0], avail.width() - left - right))
+    h = max(200, min(want[1], avail.height() - top - bottom))
+    return QRect(avail.left() + left, avail.top() + top, w, h)
+
+
+def keep_frame_on_screen(win) -> None:
+    """Once framed: if the frame reaches past the available area, fit the window inside it (never grows it)."""
+    if win.isMaximized() or win.isFullScreen() or win.windowHandle() is None:
+        return
+    avail = win.screen().availableGeometry()
+    if avail.contains(win.frameGeometry()):
+        return
+    m = win.windowHandle().frameMargins()
+    g = first_geometry(avail, (m.left(), m.top(), m.right(), m.bottom()), (win.width(), win.height()))
+    win.setGeometry(g)
 
 
 def _leave(code: int) -> int:

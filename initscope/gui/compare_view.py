@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.gui.help import HelpCornerRoom, corner_help_button
 from initscope.gui.views import activation_columns
@@ -13,15 +13,24 @@ STATS = (("sat %", "saturation", 100.0, "{:.1f}"), ("std", "act_std", 1.0, "{:.3
 DIFF = QtGui.QColor("#fde2c8")  # a cell that differs from the first run by more than 20 %
 
 
+PICK = ("Pick two or more runs that have snapshots: <b>Pick runs…</b> here, or Ctrl+click them in the Runs list "
+        "(View › Side panel, Ctrl+B, when it is hidden).")
+
+
 class CompareView(HelpCornerRoom, QtWidgets.QWidget):
+    pickRequested = QtCore.Signal()  # "Pick runs…": the window asks which runs (presentation mode hides Runs)
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.note = QtWidgets.QLabel("Select two or more runs in the Runs list to compare them layer by layer.")
+        self.note = QtWidgets.QLabel(PICK)
         self.note.setWordWrap(True)
+        self.pick_btn = QtWidgets.QPushButton("Pick runs…")
+        self.pick_btn.clicked.connect(self.pickRequested)
         self.table = QtWidgets.QTableWidget()
         lay = QtWidgets.QVBoxLayout(self)
         self.corner_layout = QtWidgets.QHBoxLayout()  # the note ends short of the "?" (a long one ran under it)
-        self.corner_layout.addWidget(self.note)
+        self.corner_layout.addWidget(self.pick_btn)
+        self.corner_layout.addWidget(self.note, 1)
         lay.addLayout(self.corner_layout)
         lay.addWidget(self.table, 1)
         corner_help_button(self, "compare-runs")
@@ -38,7 +47,7 @@ class CompareView(HelpCornerRoom, QtWidgets.QWidget):
             t.clear()
             t.setRowCount(0)
             t.setColumnCount(0)
-            self.note.setText("Select two or more runs that have snapshots (Ctrl+click in the Runs list).")
+            self.note.setText(PICK)
             return
         common = set(rows[0].history.snap_steps.data.tolist())
         for r in rows[1:]:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from PySide6 import QtCore, QtWidgets
 
 from initscope.core.config import (ACTIVATIONS, NORM_CHOICES, PRESET_INFO, PRESETS, RESIDUAL_SCALINGS, SCHEMES, Config,
-                                   LayerSpec, deep_stack, set_batchnorm, set_norm, stack_norm)
+                                   LayerSpec, deep_stack, preset, set_batchnorm, set_norm, stack_norm)
 
 NORM_LABELS = {"none": "none", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
 MORE_KINDS = ("layernorm", "rmsnorm", "gelu", "silu", "sigmoid")  # beside the lecture's buttons
@@ -161,6 +161,16 @@ class StackEditor(QtWidgets.QGroupBox):
                               residual=self.residual.isChecked()))
 
 
+def matching_preset(cfg: Config) -> str | None:
+    """The preset whose layer stack and init cfg has (the gain to the side panel's 3 decimals), if any."""
+    for name in PRESETS:
+        p = preset(name)
+        if p.model == cfg.model and replace(p.init, gain=0.0) == replace(cfg.init, gain=0.0) \
+                and abs(p.init.gain - cfg.init.gain) < 5e-4:
+            return name
+    return None
+
+
 class ControlPanel(QtWidgets.QWidget):
     changed = QtCore.Signal(str)  # which part changed: "model" | "init" | "train" | "diag" | "preset"
     openData = QtCore.Signal()
@@ -197,7 +207,7 @@ class ControlPanel(QtWidgets.QWidget):
         for label, v in GAIN_PICKS:
             b = QtWidgets.QPushButton(label)
             b.setMaximumWidth(44)
-            b.clicked.connect(lambda _=False, v=v: self.gain.setValue(v))
+            b.clicked.connect(lambda _=False, v=v: self.pick_gain(v))
             picks.addWidget(b)
             self.gain_picks.append(b)
         self.gain_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -283,7 +293,8 @@ class ControlPanel(QtWidgets.QWidget):
         lay.addStretch(1)
 
         # every widget writes one field of the config
-        self.preset.currentTextChanged.connect(self._preset_picked)
+        # activated, not currentTextChanged: picking the preset already shown applies it again (its settings back)
+        self.preset.textActivated.connect(self._preset_picked)
         self.n_embd.valueChanged.connect(lambda v: self._set("model", n_embd=v))
         self.block.valueChanged.connect(lambda v: self._set("model", block_size=v))
         self.scheme.currentTextChanged.connect(lambda v: self._set("init", scheme=v))
@@ -348,9 +359,12 @@ class ControlPanel(QtWidgets.QWidget):
         for k, v in kv.items():
             setattr(obj, k, v)
         if part in ("model", "init"):
-            self.cfg.name = ""  # no longer the preset it started from
+            # the preset it started from, or another one the settings now match again (a toggle undone)
+            self.cfg.name = matching_preset(self.cfg) or ""
+            if self.cfg.name:
+                self.cfg.init.gain = preset(self.cfg.name).init.gain  # exactly 5/3, not the box's 1.667
             self.preset.blockSignals(True)
-            self.preset.setCurrentIndex(0)
+            self.preset.setCurrentIndex(max(self.preset.findText(self.cfg.name), 0) if self.cfg.name else 0)
             self.preset.blockSignals(False)
         if part == "init":
             self.out_factor.setEnabled(self.cfg.init.output_scaling)
@@ -407,6 +421,18 @@ class ControlPanel(QtWidgets.QWidget):
         if name in PRESETS:
             self.changed.emit("preset:" + name)
 
+    def pick_gain(self, gain: float) -> None:
+        """A quick pick writes the config, exactly (5/3, not the box's 1.667); the box only shows it."""
+        self.gain.blockSignals(True)
+        self.gain.setValue(gain)
+        self.gain.blockSignals(False)
+        self._set("init", gain=gain)
+
+    def pick_preset(self, name: str) -> None:
+        """As a user picks it in the list (the one shown included: it is applied again)."""
+        self.preset.setCurrentIndex(self.preset.findText(name))
+        self._preset_picked(name)
+
     def in_scroll_area(self) -> QtWidgets.QScrollArea:
         """The panel in a scroll area that scrolls up and down only, as narrow as the panel allows."""
         scroll = QtWidgets.QScrollArea()
@@ -417,10 +443,14 @@ class ControlPanel(QtWidgets.QWidget):
         return scroll
 
     def show_data(self, data) -> None:
+        import html
+
         c = data.counts()
+        note = data.vocab.note()  # capitals, apostrophes, accents: said, with the uniform guess they change
         self.data_label.setText(
-            f"<b>{data.path.rsplit('/', 1)[-1]}</b>: {len(data.words):,} words, vocabulary {data.vocab.size}<br>"
-            f"{c['train']:,} / {c['val']:,} / {c['test']:,} train / val / test examples")
+            f"<b>{html.escape(data.path.rsplit('/', 1)[-1])}</b>: {len(data.words):,} words, vocabulary "
+            f"{data.vocab.size}<br>{c['train']:,} / {c['val']:,} / {c['test']:,} train / val / test examples"
+            + (f"<br><span style='color:#a04800'>⚠ {html.escape(note)}</span>" if note else ""))
         self.data_label.setToolTip(data.path)
 
     def set_training(self, training: bool) -> None:

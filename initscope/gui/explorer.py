@@ -5,6 +5,7 @@ Sweeps run in their own worker thread and arrive gain by gain, so the curves dra
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -207,7 +208,15 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.gains, self.values, self.names = gains, {}, []
         for p in self.panels:
             p.clear_series()
+        if cfg is not None:  # a ReLU stack's "saturation" is its zero fraction: the title says which
+            acts = {t.kind for s in cfg.model.layers for t in (s.layers or [s]) if t.kind in ACTIVATIONS}
+            self.panels[0].set_title("Zero %" if acts == {"relu"} else "Sat. %")
         self.set_theory(cfg, vocab_size)
+
+    def clear(self) -> None:
+        """No sweep on screen (the settings it was for changed): curves, theory and critical mark go."""
+        self.start([], None)
+        self.dirty = False
 
     def set_theory(self, cfg: Config | None, vocab_size: int = 27) -> None:
         for p, curves in zip(self.panels, self.theory_curves):
@@ -254,6 +263,18 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
             for j, n in enumerate(names):
                 p.curves[n].setData(xs, table[:, j, col] * scale)  # lines only: symbols cost 5x to draw
             p.draws += 1
+        self.fit_y()
+
+    def fit_y(self) -> None:
+        """Every sweep plot fits its values (measured and theory): a fixed range hid a deep net's gradient std
+        (1e-4..1e-3). Percentages start at 0, so a flat 50 % zero fraction does not look like a swing."""
+        sat = [v[:, 0] for v in self.values.values()] + [self.theory_values[..., 0].ravel()]
+        fin = np.concatenate([np.ravel(a) for a in sat]) * 100 if sat else np.zeros(0)
+        fin = fin[np.isfinite(fin)]
+        top = float(fin.max()) if len(fin) else 100.0
+        self.panels[0].plot.setYRange(0, min(100.0, max(5.0, top * 1.1)), padding=0)
+        for p in self.panels[1:]:
+            p.plot.enableAutoRange(y=True)
 
     def _draw_theory(self, block_of) -> None:
         self.theory_dirty = False
@@ -262,6 +283,7 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
                 pen = pg.mkPen(block_color(n, block_of), width=1.5, style=QtCore.Qt.PenStyle.DashLine)
                 curves[n] = p.plot.plot(self.theory_gains, self.theory_values[:, j, col] * scale, pen=pen)
             p.draws += 1
+        self.fit_y()
 
     def _clicked(self, panel: Panel, ev) -> None:
         if not self.values:
@@ -270,6 +292,12 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         done = [self.gains[k] for k in sorted(self.values)]
         nearest = min(done, key=lambda g: abs(g - pos.x()))
         self.gainPicked.emit(float(nearest))
+
+
+def sweep_key(cfg: Config, data) -> tuple:
+    """What a sweep's result depends on: the stack, the init but its gain (the gain sweep's own axis), the
+    threshold and the word list."""
+    return (cfg.model, replace(cfg.init, gain=0.0), cfg.diag.saturation_threshold, getattr(data, "path", None))
 
 
 DEPTH_NORM_LABELS = {"none": "no norm", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
@@ -338,6 +366,12 @@ class DepthSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self._draw_theory(d, cfg, vocab_size, variants, names, colors)
         for p in (self.std_panel, self.sat_panel, self.grad_panel):
             p.draws += 1
+
+    def clear(self) -> None:
+        for p in (self.std_panel, self.sat_panel, self.grad_panel):
+            p.clear_series()
+            p.draws += 1
+        self._draw_theory({"layers": []}, None, 27, [], [], [])
 
     def _draw_theory(self, d: dict, cfg: Config | None, vocab_size: int, variants, names, colors) -> None:
         panels = {"std": self.std_panel, "sat": self.sat_panel, "grad": self.grad_panel}
@@ -556,6 +590,7 @@ class ExplorerTabs(QtCore.QObject):
         self.generation = 0  # of the gain sweep: a newer one stops an older one at its next point
         self.depth_generation = 0  # a depth sweep is one call: a newer one only makes an older one's result stale
         self.gain_running = False
+        self._gain_key = self._depth_key = None  # the settings the sweep on screen ran on (sweep_key)
         self.gain_view = GainSweepView()
         self.depth_view = DepthSweepView()
         self.dead_map = DeadNeuronMap()
@@ -691,6 +726,20 @@ class ExplorerTabs(QtCore.QObject):
         """The window's current settings and data; `problem` says why sweeps cannot run now (None: they can)."""
         self.cfg, self.data, self.problem = cfg, data, problem
         self.gain_view.set_current(cfg.init.gain)
+        # a sweep belongs to the settings it ran on: other settings (a preset, a layer) clear it; a new gain
+        # (a click in the gain sweep) does not
+        if self._gain_key is not None and self._gain_key != sweep_key(cfg, data):
+            self._gain_key = None
+            self.generation += 1
+            self.worker.latest = self.generation  # a sweep still running stops
+            self.gain_running = False
+            self.gain_view.clear()
+            self._set_status(self.gain_status, "the settings changed: Sweep gain again for these")
+        if self._depth_key is not None and self._depth_key != sweep_key(cfg, data):
+            self._depth_key = None
+            self.depth_generation += 1
+            self.depth_view.clear()
+            self._set_status(self.depth_status, "the settings changed: Sweep depth again for these")
         if self.train_view is not None and data is not None:
             self.train_view.set_base_config(cfg, data.path)
         if self.width_view is not None and data is not None:
@@ -715,6 +764,7 @@ class ExplorerTabs(QtCore.QObject):
         self.gain_view.start(gains, self.cfg.copy(), self.data.vocab.size)  # the theory lines at once
         self._set_status(self.gain_status, "sweeping gain…")
         self.gain_running = True
+        self._gain_key = sweep_key(self.cfg, self.data)
         self._sweep_gain.emit(self.generation, self.cfg.copy(), self.data, gains, self.seeds.value())
 
     def run_depth(self) -> None:
@@ -724,6 +774,7 @@ class ExplorerTabs(QtCore.QObject):
         self.depth_generation += 1
         self._set_status(self.depth_status, "queued after the gain sweep…" if self.gain_running else "sweeping depth…")
         self._depth_cfg = self.cfg.copy()  # the theory is drawn for the config the sweep ran on
+        self._depth_key = sweep_key(self.cfg, self.data)
         self._sweep_depth.emit(self.depth_generation, self.cfg.copy(), self.data, 12, self.depth_seeds.value(),
                                self.depth_view.residual_variants())
 

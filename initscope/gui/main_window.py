@@ -115,10 +115,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request_preview()
 
     def _runs_selected(self, recs: list) -> None:
-        if recs:
-            self.show_records(recs)
-        elif not self.training:
-            self.show_preview()
+        # nothing selected while a run trains (the run on screen was deleted): the run in progress
+        recs = recs or (list(self.controller.active.values()) if self.training else [])
+        self.show_records(recs) if recs else self.show_preview()
         update_actions(self)
 
     # --- settings -> preview -------------------------------------------------------------------------------
@@ -205,7 +204,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def train(self) -> None:
         if self.training or self.data is None or self.stack_error is not None:
             return
-        rec = self.controller.train(self.cfg, self.data, f"Run {len(self.runs.records) + 1}: {self.cfg.name or 'custom'}")
+        rec = self.controller.train(self.cfg, self.data, f"Run {self.runs.next_number()}: {self.cfg.name or 'custom'}")
         self._running([rec])
 
     def _running(self, recs: list[RunRecord]) -> None:
@@ -225,7 +224,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def train_pair(self, cfg_b: Config, change: str) -> None:
         if self.training or self.data is None or self.stack_error is not None:
             return
-        n = len(self.runs.records) + 1
+        n = self.runs.next_number()
         recs = self.controller.train_pair(self.cfg, cfg_b, self.data, f"A{n}: {self.cfg.name or 'custom'}",
                                           f"B{n}: {change}")
         self.runs_dock.raise_()
@@ -243,6 +242,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runs.add(rec, select=False)
         if not rec.watched:  # a watched run's model is its script's: the settings stay as they are
             self.set_config(rec.cfg.copy())
+            self.controls.stack.params.setText(f"{rec.parameter_count:,} parameters")
         self.preview_timer.stop()  # the opened run is what is shown, not the preview of its config
         self.show_records([rec])
         update_actions(self)
@@ -329,10 +329,10 @@ class MainWindow(QtWidgets.QMainWindow):
         elif tab == 4:
             self.compare.render(recs)
         self.redraws += drew
-        key = tuple((r.id, r.status, r.history.version, r.name) for r in recs)
+        key = (self.controller.ready, *((r.id, r.shown_status, r.history.version, r.name) for r in recs))
         if drew or key != getattr(self, "_hint_key", None):  # hints change with the plots, never before them
             self._hint_key = key
-            self.hints.set_lines(hint_lines(recs, limit=100))
+            self.hints.set_lines(hint_lines(recs, limit=100, train_ready=self.controller.ready))
 
     def _warn(self, title: str, msg: str) -> None:
         self.statusBar().showMessage(msg.split("\n")[0], 10_000)

@@ -28,6 +28,7 @@ MIN_PLOT_WIDTH = 160  # px: narrower than this beside its legend, a plot takes t
 MIN_STEP_WINDOW = 1000  # the step axis shows at least this many steps (or the whole run, if shorter)
 RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
               QtCore.Qt.PenStyle.DashDotLine]  # overlaid runs differ by line style
+RUN_COLORS = ["#1f4e9a", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]  # one per overlaid run
 GUIDE_STYLE = QtCore.Qt.PenStyle.DashDotDotLine  # a guide line (update:data's -3) is drawn unlike any run
 
 
@@ -586,17 +587,12 @@ class LossPanel(Panel):
         self.raw.setData([], [])
         self._set_ref(ref)
         names = [r[0] for r in runs]
-        self.set_series(names, ["#1f4e9a"] * len(runs), 2, names, [RUN_STYLES[k % len(RUN_STYLES)]
-                                                                    for k in range(len(runs))])
-        self._yr = [ref, ref]
+        self.set_series(names, [RUN_COLORS[k % len(RUN_COLORS)] for k in range(len(runs))], 2, names,
+                        [RUN_STYLES[k % len(RUN_STYLES)] for k in range(len(runs))])
+        self._yr = [ref, ref] if math.isfinite(ref) else [math.inf, -math.inf]
         done = 0
         for name, loss, first in runs:
-            k = len(loss) // SMOOTH_BLOCK
-            if k:
-                xs = first + (np.arange(k) + 0.5) * SMOOTH_BLOCK
-                ys = loss[: k * SMOOTH_BLOCK].reshape(k, SMOOTH_BLOCK).mean(1)
-            else:
-                xs, ys = np.arange(len(loss)) + first, loss
+            xs, ys = overlay_means(loss, first)
             self.curves[name].setData(xs, ys)
             fin = ys[np.isfinite(ys)]
             if len(fin):
@@ -624,6 +620,20 @@ class LossPanel(Panel):
         return out
 
 
+def overlay_means(loss: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """An overlaid run's smoothed loss: means of SMOOTH_BLOCK steps (fewer for a short run, so that it still
+    draws a line), the last, partial block included, so the curve reaches the run's last step."""
+    n = len(loss)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, np.float32)
+    b = max(1, min(SMOOTH_BLOCK, n // 10))
+    k = -(-n // b)  # blocks, the last one partial
+    starts = np.arange(k) * b
+    ys = np.add.reduceat(loss.astype(np.float64), starts) / np.diff(np.append(starts, n))
+    xs = first + starts + (np.diff(np.append(starts, n)) - 1) / 2
+    return xs, ys.astype(np.float32)
+
+
 class SeriesPanel(Panel):
     """One curve per layer over training steps (saturation %, log10 update:data); at init (a preview, one
     snapshot) one bar per layer instead, since a single step is not a line."""
@@ -639,6 +649,7 @@ class SeriesPanel(Panel):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
         self.plot.addItem(self.bars)
         self.bars.setVisible(False)
+        self.fixed_y: tuple[float, float] | None = None  # View › Fixed axes: saturation 0-100 % for presenting
         self.bar_data: dict[str, tuple[float, float, str]] = {}
         self.mode = "series"
 
@@ -673,6 +684,8 @@ class SeriesPanel(Panel):
         if self.guide is not None:
             lo, hi = min(lo, self.guide.value() - 0.5), max(hi, self.guide.value() + 0.5)
         self.plot.enableAutoRange(y=False)
+        if self.fixed_y is not None:
+            lo, hi = self.fixed_y
         self.plot.setYRange(lo, hi if hi > lo else lo + 1, padding=0.05)
         self.draws += 1
 
@@ -739,7 +752,10 @@ class SeriesPanel(Panel):
             if len(steps):
                 done = max(done, int(steps[-1]))
         self.set_steps_view(done, total)
-        if math.isfinite(lo):
+        if self.fixed_y is not None:  # the same axis on every step of a talk: 68-78 % looked like a big swing
+            self.plot.enableAutoRange(y=False)
+            self.plot.setYRange(*self.fixed_y, padding=0.02)
+        elif math.isfinite(lo):
             if self.guide is not None:
                 lo, hi = min(lo, self.guide.value()), max(hi, self.guide.value())
             self.plot.enableAutoRange(y=False)
@@ -766,6 +782,7 @@ class HistPanel(Panel):
         self.markers = pg.ScatterPlotItem(symbol="t1", size=11, pen=pg.mkPen("#222", width=0.5))
         self.plot.addItem(self.markers)
         self.marker_data: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+        self.from_zero = False  # View › Fixed axes: densities from 0 (a band of 4-10 % exaggerated a flat curve)
 
     def update_hists(self, names: list[str], hists: list, labels: list[str], block_of,
                      predicted: dict[str, float] | None = None, secondary: set[str] | None = None) -> None:
@@ -786,6 +803,10 @@ class HistPanel(Panel):
         self.markers.setData(np.concatenate(xs) if xs else [], np.zeros(2 * len(xs)),
                              brush=[pg.mkBrush(c) for _, _, c in self.marker_data.values() for _ in range(2)])
         self.plot.enableAutoRange()
+        if self.from_zero:
+            top = max((float(np.nanmax(h.density())) for h in hists if len(h.density())), default=1.0)
+            self.plot.enableAutoRange(y=False)
+            self.plot.setYRange(0, top if top > 0 and math.isfinite(top) else 1.0, padding=0.05)
         self.draws += 1
 
     def clear(self) -> None:

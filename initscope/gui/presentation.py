@@ -19,6 +19,10 @@ def set_presentation(win, on: bool) -> None:
         win._base_point_size = app.font().pointSizeF()
     if on and getattr(win, "_layout_before", None) is None:
         win._layout_before = (win.saveState(), win.controls_scroll.minimumWidth())
+        win._fixed_before = win.fixed_act.isChecked()
+        win.fixed_act.setChecked(True)  # the same axes on every step of a talk
+    elif not on and hasattr(win, "_fixed_before"):
+        win.fixed_act.setChecked(win._fixed_before)
     font = app.font()
     font.setPointSizeF(win._base_point_size * (FONT_SCALE if on else 1.0))
     app.setFont(font)
@@ -43,7 +47,9 @@ def set_presentation(win, on: bool) -> None:
 
     win.hints.lines = PRESENTATION_LINES if on else LINES
     win.hints.fit()
-    for fit in (win.hints.fit, win.scenario_bar.fit):  # once the new font has reached the labels (an event)
+    from initscope.gui.actions import fix_pause_width
+
+    for fit in (win.hints.fit, win.scenario_bar.fit, lambda: fix_pause_width(win)):  # once the new font is there
         QtCore.QTimer.singleShot(0, fit)
     _forget_cached_sizes(win)
     if on:  # once the new fonts have reached every widget (font changes arrive as events)

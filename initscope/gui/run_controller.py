@@ -291,7 +291,10 @@ class RunController(QtCore.QObject):
         if p.snapshot is not None:
             rec.history.add_snapshot(p.snapshot)
         rec.history.add_step_scalars(getattr(p, "scalars", None))  # the per-step tier: lines at every step
+        evaluating = p.status == "evaluating" and (rec.progress is None or rec.progress.status != "evaluating")
         rec.progress = p
+        if evaluating:
+            self.recordChanged.emit(rec)  # the Runs list: "evaluating", once
 
     @QtCore.Slot(object)
     def _finished(self, results: dict) -> None:
@@ -319,14 +322,22 @@ class RunController(QtCore.QObject):
     def pause(self) -> None:
         if self.training:
             self.worker.pause()
+            self._set_phase("paused")
 
     def resume(self) -> None:
         if self.training:
             self.worker.resume()
+            self._set_phase("")
 
     def stop(self) -> None:
         if self.training:
             self.worker.stop()
+            self._set_phase("stopping")  # the run ends with its final snapshot: "stopping…" until then
+
+    def _set_phase(self, phase: str) -> None:
+        for rec in self.active.values():
+            rec.phase = phase
+            self.recordChanged.emit(rec)  # the Runs list says "paused", not "running"
 
     # --- closing -----------------------------------------------------------------------------------------
     def close(self) -> None:

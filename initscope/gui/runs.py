@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field, replace
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.config import (ACTIVATIONS, SCHEMES, Config, deep_stack, flat_kinds, set_batchnorm,
                                    stack_norm)
@@ -42,6 +42,7 @@ class RunRecord:
     # placeholder (name, steps) and nothing derived from the app's layer stack (theory, presets) applies
     model: object = None
     followed: str = ""  # the file a followed run is read from
+    phase: str = ""  # a running run's passing state, set by the controller: "" | "paused" | "stopping"
 
     @property
     def watched(self) -> bool:
@@ -70,18 +71,40 @@ class RunRecord:
         return len(self.history.loss)
 
     @property
+    def parameter_count(self) -> int:
+        """The run's own count (an opened run's, not the side panel's current settings')."""
+        if self.model is not None:
+            return sum(_numel(s) for _, s in self.model.params)
+        if self.n_params:
+            return self.n_params
+        from initscope.core.budget import n_parameters
+
+        return n_parameters(self.cfg, len(self.vocab) or 27)
+
+    @property
+    def shown_status(self) -> str:
+        """What the Runs list, status bar and hint strip call the run's state: a running run may be paused,
+        stopping, or evaluating its final losses (seconds on a long word list)."""
+        if self.status != "running":
+            return self.status
+        if self.phase:
+            return self.phase
+        p = self.progress
+        return "evaluating" if p is not None and getattr(p, "status", "") == "evaluating" else "running"
+
+    @property
     def is_preview(self) -> bool:
         return self.status in ("preview", "invalid")
 
     def finish(self, status: str, result: dict) -> None:
-        self.status, self.result = status, result
+        self.status, self.result, self.phase = status, result, ""
         while len(self.history.recent) > 1:  # a finished run keeps step 0 and its latest snapshot
             self.history.recent.popleft()
 
     def label(self) -> str:
         val = self.result.get("losses", {}).get("val")
         tail = f" · val {val:.4f}" if isinstance(val, float) else ""
-        return f"{self.name} — {self.status}{tail}"
+        return f"{self.name} — {self.shown_status}{tail}"
 
     def summary(self) -> str:
         if self.model is not None:
@@ -111,14 +134,25 @@ class RunsDock(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.records: list[RunRecord] = []
+        self._numbers = itertools.count(1)  # run numbers are never reused in a session, even after a delete
+        self._deleted: list[tuple[int, RunRecord]] = []  # the last delete, for Undo: (position, record)
         self.list = QtWidgets.QListWidget()
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.itemSelectionChanged.connect(self._emit)
         self.list.itemChanged.connect(self._renamed)
         self.delete_btn = QtWidgets.QPushButton("Delete")
         self.delete_btn.clicked.connect(self.delete_selected)
+        self.delete_btn.setToolTip("Delete the selected runs (Delete key); Undo brings them back")
+        QtGui.QShortcut(QtGui.QKeySequence.StandardKey.Delete, self.list, self.delete_selected,
+                        context=QtCore.Qt.ShortcutContext.WidgetShortcut)
+        self.undo_btn = QtWidgets.QPushButton("Undo delete")
+        self.undo_btn.clicked.connect(self.undo_delete)
+        self.undo_btn.setVisible(False)
+        QtGui.QShortcut(QtGui.QKeySequence.StandardKey.Undo, self, self.undo_delete,
+                        context=QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.compare_btn = QtWidgets.QPushButton("Compare with one change…")
-        hint = QtWidgets.QLabel("Select two or more runs (Ctrl+click) to overlay them; double-click to rename.")
+        hint = QtWidgets.QLabel("Select two or more runs (Ctrl+click, Shift+click) to overlay them; double-click "
+                                "to rename; Delete removes the selected runs.")
         hint.setWordWrap(True)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -127,16 +161,58 @@ class RunsDock(QtWidgets.QWidget):
         row.addWidget(self.compare_btn)
         row.addWidget(self.delete_btn)
         lay.addLayout(row)
+        lay.addWidget(self.undo_btn)
         lay.addWidget(hint)
 
-    def add(self, rec: RunRecord, select: bool = True) -> None:
-        self.records.append(rec)
+    def pick_to_compare(self, parent=None) -> None:
+        """A checklist of the runs (the Compare tab's Pick runs…: presentation mode hides this list); the runs
+        ticked are selected here, which shows them."""
+        dlg = QtWidgets.QDialog(parent or self)
+        dlg.setWindowTitle("Compare runs")
+        lst = QtWidgets.QListWidget()
+        chosen = set(r.id for r in self.selected())
+        for r in self.records:
+            it = QtWidgets.QListWidgetItem(r.label())
+            it.setData(QtCore.Qt.ItemDataRole.UserRole, r.id)
+            it.setFlags(it.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(QtCore.Qt.CheckState.Checked if r.id in chosen else QtCore.Qt.CheckState.Unchecked)
+            lst.addItem(it)
+        box = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                         | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(dlg.accept)
+        box.rejected.connect(dlg.reject)
+        lay = QtWidgets.QVBoxLayout(dlg)
+        lay.addWidget(QtWidgets.QLabel("Tick the runs to compare (two or more):" if self.records else
+                                       "No runs yet: train one (Train), or open a saved run (File › Open run…)."))
+        lay.addWidget(lst)
+        lay.addWidget(box)
+        if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            ids = {lst.item(i).data(QtCore.Qt.ItemDataRole.UserRole) for i in range(lst.count())
+                   if lst.item(i).checkState() == QtCore.Qt.CheckState.Checked}
+            self.select([r for r in self.records if r.id in ids])
+
+    def next_number(self) -> int:
+        """The number of the next run ("Run 7"): one more than any so far, deleted runs included."""
+        return next(self._numbers)
+
+    def unique_name(self, name: str, rec: RunRecord | None = None) -> str:
+        """name, or "name (2)", "name (3)", ... when another run already has it (overlays key curves by name)."""
+        taken = {r.name for r in self.records if r is not rec}
+        out, k = name, 2
+        while out in taken:
+            out, k = f"{name} ({k})", k + 1
+        return out
+
+    def add(self, rec: RunRecord, select: bool = True, row: int | None = None) -> None:
+        rec.name = self.unique_name(rec.name, rec)
+        row = len(self.records) if row is None else row
+        self.records.insert(row, rec)
         item = QtWidgets.QListWidgetItem(rec.label())
         item.setData(QtCore.Qt.ItemDataRole.UserRole, rec.id)
         item.setToolTip(rec.summary())
         item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsEditable)
         self.list.blockSignals(True)
-        self.list.addItem(item)
+        self.list.insertItem(row, item)
         self.list.blockSignals(False)
         if select:
             self.list.clearSelection()
@@ -167,12 +243,27 @@ class RunsDock(QtWidgets.QWidget):
         return [r for r in self.records if r.id in ids]
 
     def delete_selected(self) -> None:
-        for rec in self.selected():
-            if rec.status == "running":
-                continue
+        """Delete the selected runs (a training run stays); Undo delete brings back the last ones deleted."""
+        gone = [(self.records.index(r), r) for r in self.selected() if r.status != "running"]
+        if not gone:
+            return
+        for _, rec in gone:
             self.records.remove(rec)
             self.list.takeItem(self.list.row(self._item(rec)))
+        self._deleted = gone
+        n = len(gone)
+        self.undo_btn.setText(f"Undo delete ({gone[0][1].name})" if n == 1 else f"Undo delete ({n} runs)")
+        self.undo_btn.setVisible(True)
         self._emit()
+
+    def undo_delete(self) -> None:
+        if not self._deleted:
+            return
+        back, self._deleted = self._deleted, []
+        for row, rec in back:  # in their old places, in the order they had
+            self.add(rec, select=False, row=min(row, len(self.records)))
+        self.undo_btn.setVisible(False)
+        self.select([r for _, r in back])
 
     def _item(self, rec: RunRecord):
         for i in range(self.list.count()):
@@ -186,7 +277,7 @@ class RunsDock(QtWidgets.QWidget):
             return
         text = item.text().split(" — ")[0].strip()
         if text:
-            rec.name = text
+            rec.name = self.unique_name(text, rec)
         self.refresh(rec)
         self._emit()
 

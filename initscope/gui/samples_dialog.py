@@ -1,4 +1,4 @@
-"""Names sampled from a trained run, with "Sample 20 more" (from the run's weights, in the trainer) and Close."""
+"""Words (names, for names.txt) sampled from a trained run, with "Sample 20 more" (from the run's weights, in the trainer) and Close."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ class SamplesDialog(QtWidgets.QDialog):
     def show_run(self, rec) -> None:
         """The names the run sampled when it ended."""
         self.rec = rec
+        # the words of the run's own list: "names" only for the lecture's names.txt
+        src = (rec.data_path or "").replace("\\", "/").rsplit("/", 1)[-1] or "names.txt"
+        kind = "Names" if src == "names.txt" else f"Words (like {src})"
+        self.setWindowTitle(f"{kind} sampled from {rec.name}")
         self._show(rec.result["samples"])
 
     def more(self) -> None:

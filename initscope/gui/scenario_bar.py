@@ -16,6 +16,7 @@ class ScenarioBar(QtWidgets.QWidget):
         super().__init__(parent)
         self.scenario = None
         self.index = 0
+        self.training = False
         self.caption = QtWidgets.QLabel()
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -62,5 +63,14 @@ class ScenarioBar(QtWidgets.QWidget):
         aim = f"<br><i>aim{length}: {aims}</i>" if aims else ""
         self.caption.setText(f"<b>{self.scenario.title}</b> — step {i + 1} of {len(self.scenario.steps)}<br>"
                              f"{step.caption}{aim}")
-        self.prev_btn.setEnabled(i > 0)
-        self.next_btn.setEnabled(i + 1 < len(self.scenario.steps))
+        self.set_training(self.training)
+
+    def set_training(self, on: bool) -> None:
+        """While a run trains the steps cannot change (its settings are in use): the buttons say so."""
+        self.training = on
+        n = len(self.scenario.steps) if self.scenario is not None else 0
+        tip = "stop the run first (Stop, Ctrl+.) to go to another step" if on else ""
+        self.prev_btn.setEnabled(not on and self.index > 0)
+        self.next_btn.setEnabled(not on and self.index + 1 < n)
+        self.prev_btn.setToolTip(tip or "the previous step (Ctrl+PgUp)")
+        self.next_btn.setToolTip(tip or "the next step (Ctrl+PgDown)")

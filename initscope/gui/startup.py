@@ -65,7 +65,17 @@ class _Shell(QtWidgets.QWidget):
         super().__init__()
         self._first = painted
 
+    TEXT = "Starting initscope…\nloading the panels, then the init preview (a few seconds on a busy machine)"
+
     def paintEvent(self, event) -> None:
+        # what it waits for, in the window itself: on a loaded machine this shell stood grey for ~6 s, and the
+        # title bar alone did not say that anything was happening (its first text costs ~30 ms of font set-up)
+        from PySide6 import QtGui
+
+        p = QtGui.QPainter(self)
+        p.setPen(self.palette().color(QtGui.QPalette.ColorRole.WindowText))
+        p.drawText(self.rect(), int(QtCore.Qt.AlignmentFlag.AlignCenter), self.TEXT)
+        p.end()
         if self._first is not None:
             first, self._first = self._first, None
             first()
@@ -81,8 +91,7 @@ class Startup(QtCore.QObject):
         self.pending: list[Callable[[], None]] = []
         self.first = first
         self.closed = False
-        # the shell draws no text: the first text costs the font set-up (30 ms here, as long as Qt's own start);
-        # the title bar, drawn by the window manager, says what is happening
+        # the title bar says it is starting; the shell's text says what it waits for
         self.title = win.windowTitle()
         win.setWindowTitle("initscope: starting…")
         win.setCentralWidget(_Shell(self._painted))

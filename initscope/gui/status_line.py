@@ -23,8 +23,15 @@ class StatusLine:
             self.label.setText(text)
         active = controller.active.get("A")
         rec = active if active is not None else (recs[0] if len(recs) == 1 else None)
+        # several runs compared and none training: no one bar is right for all of them (a full bar beside a
+        # run stopped at 3 % said the wrong thing)
+        self.progress.setVisible(rec is not None and not rec.is_preview)
         if rec is not None:
             total = max(rec.total_steps, 1)
-            done = rec.progress.step if rec is active and rec.progress is not None else rec.steps_done
+            p = rec.progress if rec is active else None
+            if p is not None and p.status == "evaluating":  # the final losses: one part per split
+                total, done = 3, int(p.message.split("(")[-1].split()[0]) - 1 if "(" in p.message else 0
+            else:
+                done = p.step if p is not None else rec.steps_done
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))

@@ -19,7 +19,9 @@ def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> s
     if len(recs) > 1:
         live = [r for r in recs if r.status == "running" and r.progress is not None]
         parts = [f"{r.name}: " + (f"step {r.progress.step:,} / {r.cfg.train.steps:,}"
-                                 if r in live else r.status) for r in recs]
+                                 if r in live and r.shown_status == "running" else
+                                 f"{r.shown_status} at step {r.progress.step:,}" if r in live else r.shown_status)
+                 for r in recs]
         if not live:
             return f"comparing {len(recs)} runs: " + " · ".join(parts)
         # runs of a pair train in turns: the time left is the sum of theirs
@@ -44,10 +46,15 @@ def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> s
                 if done else f"{rec.name}: waiting for {rec.followed}…")
     if rec.status == "running":
         p = rec.progress
+        at = p.step if p is not None else 0
+        if rec.phase == "stopping":
+            return f"{rec.name}: stopping at step {at:,}… (what was recorded is kept)"
+        if p is not None and p.status == "evaluating":
+            return f"{rec.name}: {at:,} steps done; evaluating the final losses: {p.message}…"
+        if paused:
+            return f"{rec.name}: paused at step {at:,} / {total:,}   {last}" + ("" if p else " (before its first step)")
         if p is None:
             return f"{rec.name}: starting…"
-        if paused:
-            return f"{rec.name}: paused at step {p.step:,} / {total:,}   {last}"
         return (f"{rec.name}: step {p.step:,} / {total:,}   {last}   lr {p.lr:g}   "
                 f"{p.steps_per_sec:,.0f} steps/s   ETA {_eta(p)}")
     where = "opened from a file, " if rec.from_file else ""
@@ -55,6 +62,9 @@ def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> s
     tail = f"   train {losses['train']:.4f} · val {losses['val']:.4f}" if losses else ""
     if rec.status == "finished":
         return f"{rec.name}: {where}finished {done:,} steps{tail}"
+    msg = (rec.result or {}).get("message") or rec.message
+    if rec.status == "diverged" and msg:  # the step the message names (the hint strip says the same)
+        return f"{rec.name}: {where}{msg.split(';')[0]}"
     return f"{rec.name}: {where}{rec.status} at step {done:,} of {total:,}{tail}"
 
 
@@ -69,8 +79,15 @@ def hints_for(rec, snap) -> list[str]:
     return said
 
 
-def hint_lines(recs: list, limit: int = 4, hints_of=hints_for) -> list[str]:
-    """Rich-text lines for the hint strip. hints_of(record, snapshot) -> [str]."""
+WAITING = ("<i>Getting ready to train: the training side (torch) is still loading; Train is enabled in a "
+           "moment.</i>")
+
+
+def hint_lines(recs: list, limit: int = 4, hints_of=hints_for, train_ready: bool = True) -> list[str]:
+    """Rich-text lines for the hint strip. hints_of(record, snapshot) -> [str]. Until the training side is ready
+    (the launch, on a busy machine: seconds) the first line says what Train waits for."""
+    if not train_ready:
+        return [WAITING, *hint_lines(recs, limit, hints_of)]
     if not recs:
         return ["Loading the word list…"]
     if len(recs) > 1:
@@ -78,7 +95,7 @@ def hint_lines(recs: list, limit: int = 4, hints_of=hints_for) -> list[str]:
         for r in recs:
             ls = r.result.get("losses") if r.result else None
             val = f", val {ls['val']:.4f}" if ls and "val" in ls else ""
-            lines.append(f"• {html.escape(r.name)}: {r.status}{val}")
+            lines.append(f"• {html.escape(r.name)}: {r.shown_status}{val}")
         return lines
     rec = recs[0]
     if rec.status == "invalid":

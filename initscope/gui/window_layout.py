@@ -47,6 +47,7 @@ def setup_ui(win) -> None:
     win.explorer.gainPicked.connect(win.pick_gain)
     win.explorer.runRequested.connect(win.open_run_file)
     win.compare = CompareView()
+    win.compare.pickRequested.connect(lambda: win.runs.pick_to_compare(win))
     win.tabs = QtWidgets.QTabWidget()
     for w, title in ((win.overview, "Overview"), (win.gradients, "Gradients"), (win.explorer.sweeps_tab, "Explorer"),
                      (win.explorer.map_tab, "Neurons && BN"), (win.compare, "Compare")):
