@@ -126,6 +126,8 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.panels = [Panel("Sat. %", "gain", ""),
                        Panel("Std", "gain", "std", legend=False),
                        Panel("Grad std", "gain", "log scale", legend=False)]
+        for p, stem in zip(self.panels, ("saturation", "std", "grad-std")):
+            p.export_stem = f"gain-sweep-{stem}"  # not "sat.png", "sat-2.png" beside the depth sweep's
         self.panels[2].plot.setLogMode(y=True)
         self.panels[2].plot.getAxis("left").setStyle(maxTextLevel=0)  # decade labels only: minor ones overlap
         # before a sweep, three decades (log10 units): an empty log axis spans one, and pyqtgraph then labels
@@ -258,8 +260,10 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         idx = sorted(self.values)
         xs = np.array([self.gains[k] for k in idx])
         table = np.stack([self.values[k] for k in idx])  # [points, layers, 3]
+        key = [("wide-net theory (dashed)", QtCore.Qt.PenStyle.DashLine)] if self.theory_names else None
         for p, (col, scale) in zip(self.panels, ((0, 100.0), (1, 1.0), (2, 1.0))):
-            p.set_series(names, [block_color(n, block_of) for n in names], 2)
+            # the first plot's legend also says what the dashed lines are (an exported picture has no caption)
+            p.set_series(names, [block_color(n, block_of) for n in names], 2, style_key=key if p is self.panels[0] else None)
             for j, n in enumerate(names):
                 p.curves[n].setData(xs, table[:, j, col] * scale)  # lines only: symbols cost 5x to draw
             p.draws += 1
@@ -313,6 +317,8 @@ class DepthSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.std_panel = Panel("Std", "depth", "deepest layer")
         self.sat_panel = Panel("Sat. %", "depth", "deepest layer", legend=False)
         self.grad_panel = Panel("Grad std", "depth", "first layer", legend=False)
+        for p, stem in ((self.std_panel, "std"), (self.sat_panel, "saturation"), (self.grad_panel, "grad-std")):
+            p.export_stem = f"depth-sweep-{stem}"
         # linear y: over depth the first layer's gradient std changes by a factor of a few, and pyqtgraph's log axis
         # labels every minor tick of a range under one decade, one over the other
         self.theory_curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (panel: std|sat|grad, variant)
@@ -412,6 +418,7 @@ class DeadNeuronMap(HelpCornerRoom, QtWidgets.QWidget):
             self.plot.getAxis(side).geometryChanged.connect(self._fit_axis_titles, QtCore.Qt.ConnectionType.QueuedConnection)
         self.plot.invertY(True)
         self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setBorder(pg.mkPen("#444", width=1))  # white (saturated) cells at the edge met the white page
         self.plot.addItem(self.image)
         top = QtWidgets.QHBoxLayout()
         top.addWidget(QtWidgets.QLabel("layer"))
@@ -458,9 +465,12 @@ class DeadNeuronMap(HelpCornerRoom, QtWidgets.QWidget):
         s = self.current()
         if s is None or s.sat_map is None:
             self.image.clear()
+            self.view.setVisible(False)  # no empty axes reading "(x0.001) -500..500": the text says why
             self.count.setText(self._why_empty())
             return
+        self.view.setVisible(True)
         self.image.setImage(s.sat_map.astype(np.uint8) * 255, levels=(0, 255))
+        self.plot.autoRange(padding=0.02)
         what = f"saturated (|out| > {getattr(self, 'threshold', 0.97):g})" if s.kind == "tanh" else "zero"
         where = "at init" if self.snapshot.step == 0 else f"at step {self.snapshot.step:,}"
         self.count.setText(f"<b>{s.name}</b> {where}: {s.saturation:.1%} of outputs {what}; <b>{s.dead}</b> of "

@@ -76,9 +76,40 @@ def title_of(obj) -> str:
 
 
 def file_stem(obj, fallback: str = "panel") -> str:
-    """A file name from the title: "update:data (log10) per weight matrix" -> "update-data-log10-per-weight-matrix"."""
-    stem = re.sub(r"[^a-z0-9]+", "-", title_of(obj).lower()).strip("-")
+    """A file name from the title: "update:data (log10) per weight matrix" -> "update-data-log10-per-weight-matrix";
+    a panel may name itself (`export_stem`: the sweeps' "Sat. %" became sat.png and sat-2.png)."""
+    own = getattr(obj, "export_stem", None)
+    stem = re.sub(r"[^a-z0-9]+", "-", (own or title_of(obj)).lower()).strip("-")
     return stem or fallback
+
+
+def shown_caption(win) -> str:
+    """The run(s) a window shows, for the corner of an exported picture ("" for the init preview)."""
+    recs = [r for r in getattr(win, "shown", []) if not r.is_preview]
+    return " · ".join(r.name for r in recs)
+
+
+LANDSCAPE = 1.6  # width / height of a panel exported from a narrow column (a sweep's three plots side by side)
+
+
+@contextmanager
+def _landscape(target) -> Iterator[None]:
+    """A panel taller than wide (a sweep's, 1600x2029 on a slide) laid out landscape for the picture, then put
+    back as it was: text keeps its size, the plot gets the width."""
+    if not isinstance(target, QtWidgets.QGraphicsWidget):
+        yield
+        return
+    size = target.size()
+    if size.width() <= 0 or size.height() <= 0.8 * size.width():
+        yield
+        return
+    target.resize(QtCore.QSizeF(size.height() * LANDSCAPE, size.height()))
+    lay = QtWidgets.QGraphicsWidget.layout(target)  # pyqtgraph's GraphicsLayout shadows layout() with its grid
+    lay is not None and lay.activate()
+    try:
+        yield
+    finally:
+        target.resize(size)
 
 
 # --- legends off the data --------------------------------------------------------------------------------
@@ -235,14 +266,33 @@ def _check_width(width: int) -> int:
     return width
 
 
-def render_image(obj, width: int = DEFAULT_WIDTH, place_legends: bool = True) -> QtGui.QImage:
-    """obj drawn `width` pixels wide, its aspect ratio kept: the panel as a high-DPI screen would show it."""
+def render_image(obj, width: int = DEFAULT_WIDTH, place_legends: bool = True, caption: str = "") -> QtGui.QImage:
+    """obj drawn `width` pixels wide, its aspect ratio kept (a portrait panel laid out landscape): the panel as
+    a high-DPI screen would show it; `caption` (the run's name) in small grey text in its bottom-right corner."""
     width = _check_width(width)
     target = export_target(obj)
-    with legends_off_data(obj) if place_legends else _nothing():
+    with _landscape(target), legends_off_data(obj) if place_legends else _nothing():
         if isinstance(target, QtWidgets.QGraphicsItem):
-            return _render_item(target, width)
-        return _render_widget(target, width)
+            img = _render_item(target, width)
+        else:
+            img = _render_widget(target, width)
+    if caption:
+        _caption(img, caption)
+    return img
+
+
+def _caption(img: QtGui.QImage, text: str) -> None:
+    """Which run this is, where no axis is: the bottom-right corner, grey, a fiftieth of the picture tall."""
+    p = QtGui.QPainter(img)
+    p.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing)
+    font = QtGui.QFont()
+    font.setPixelSize(max(10, img.height() // 50))
+    p.setFont(font)
+    p.setPen(QtGui.QColor("#666666"))
+    pad = font.pixelSize() // 2
+    p.drawText(QtCore.QRect(pad, 0, img.width() - 2 * pad, img.height() - pad // 2),
+               int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignBottom), text)
+    p.end()
 
 
 def _render_item(item: QtWidgets.QGraphicsItem, width: int) -> QtGui.QImage:
@@ -333,9 +383,9 @@ def _render_widget(w: QtWidgets.QWidget, width: int) -> QtGui.QImage:
     return img
 
 
-def export_png(obj, path: str | Path, width: int = DEFAULT_WIDTH) -> Path:
+def export_png(obj, path: str | Path, width: int = DEFAULT_WIDTH, caption: str = "") -> Path:
     path = Path(path)
-    img = render_image(obj, width)
+    img = render_image(obj, width, caption=caption)
     if not img.save(str(path), "PNG"):
         raise OSError(f"could not write {path}")
     return path
@@ -347,7 +397,7 @@ def export_svg(obj, path: str | Path, place_legends: bool = True) -> Path:
 
     path = Path(path)
     target = export_target(obj)
-    with legends_off_data(obj) if place_legends else _nothing():
+    with _landscape(target), legends_off_data(obj) if place_legends else _nothing():
         gen = QtSvg.QSvgGenerator()
         gen.setFileName(str(path))
         gen.setTitle(title_of(obj) or file_stem(obj))
@@ -377,8 +427,10 @@ def copy_to_clipboard(obj, width: int = DEFAULT_WIDTH) -> QtGui.QImage:
     return img
 
 
-def export_panels(panels: Iterable, folder: str | Path, width: int = DEFAULT_WIDTH, svg: bool = True) -> list[Path]:
-    """Each panel as STEM.png (and STEM.svg), named after its title; a repeated title gets -2, -3, ..."""
+def export_panels(panels: Iterable, folder: str | Path, width: int = DEFAULT_WIDTH, svg: bool = True,
+                  caption: str = "") -> list[Path]:
+    """Each panel as STEM.png (and STEM.svg), named after its title (or its own export_stem); a repeated name
+    gets -2, -3, ... The PNGs carry `caption` (the run's name) in a corner."""
     folder = Path(folder)
     written: list[Path] = []
     used: dict[str, int] = {}
@@ -387,7 +439,7 @@ def export_panels(panels: Iterable, folder: str | Path, width: int = DEFAULT_WID
         used[stem] = used.get(stem, 0) + 1
         if used[stem] > 1:
             stem = f"{stem}-{used[stem]}"
-        written.append(export_png(panel, folder / f"{stem}.png", width))
+        written.append(export_png(panel, folder / f"{stem}.png", width, caption))
         if svg:
             written.append(export_svg(panel, folder / f"{stem}.svg"))
     return written
@@ -412,9 +464,14 @@ def export_actions(obj, parent: QtWidgets.QWidget, settings=None) -> list[QtGui.
     def report(e: Exception) -> None:
         QtWidgets.QMessageBox.warning(parent, "Export", f"Could not export: {e}")
 
+    def done(text: str) -> None:  # said where the user looks: the window's status bar
+        bar = parent.statusBar() if isinstance(parent, QtWidgets.QMainWindow) else None
+        bar is not None and bar.showMessage(text, 10_000)
+
     def copy() -> None:
         try:
-            copy_to_clipboard(obj, width())
+            QtGui.QGuiApplication.clipboard().setImage(render_image(obj, width(), caption=shown_caption(parent)))
+            done(f"copied {title_of(obj) or 'the panel'} to the clipboard")
         except (OSError, ValueError) as e:
             report(e)
 
@@ -430,7 +487,8 @@ def export_actions(obj, parent: QtWidgets.QWidget, settings=None) -> list[QtGui.
         if not path.lower().endswith(f".{kind}"):
             path += f".{kind}"
         try:
-            export_png(obj, path, width()) if kind == "png" else export_svg(obj, path)
+            export_png(obj, path, width(), shown_caption(parent)) if kind == "png" else export_svg(obj, path)
+            done(f"exported to {path}")
         except (OSError, ValueError) as e:
             report(e)
 

@@ -192,7 +192,7 @@ class FileActions:
     def export_panels_to(self, folder: str, width: int | None = None) -> list[str]:
         """Every panel of every tab, the dead-neuron map and BatchNorm in five points included, as PNG (at the
         export width, default 1600 px) and SVG, legends moved off the data, named after their titles."""
-        from initscope.gui.export import DEFAULT_WIDTH, export_panels
+        from initscope.gui.export import DEFAULT_WIDTH, export_panels, shown_caption
 
         if not Path(folder).is_dir():
             self._warn("Could not export the panels", f"{folder}: no such folder")
@@ -201,7 +201,7 @@ class FileActions:
             width = self.win.settings.export_width if self.win.settings else DEFAULT_WIDTH
         panels = self.render_all_tabs()  # tabs never shown are drawn and laid out first
         try:
-            written = [str(p) for p in export_panels(panels, folder, width)]
+            written = [str(p) for p in export_panels(panels, folder, width, caption=shown_caption(self.win))]
         except (OSError, ValueError) as e:
             self._warn("Could not export the panels", str(e))
             return []

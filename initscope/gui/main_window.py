@@ -1,6 +1,5 @@
-"""The main window: its view model, its slots and the wiring to the run controller. What it is made of (controls
-on the left, tabs in the middle, hints and status below) is gui/window_layout.py; at the app's launch it shows
-first as a shell and builds itself after its first paint (gui/startup.py).
+"""The main window: its view model, its slots and the wiring to the run controller. What it is made of is
+gui/window_layout.py; at the launch it shows first as a shell and builds itself after its first paint (startup.py).
 
 One view model: `shown` is the list of RunRecords on screen (the init preview is a record too). Every tab,
 the status bar and the hint strip render from it, on one timer, through `redraw()`. Runs are asked of the
@@ -248,7 +247,8 @@ class MainWindow(QtWidgets.QMainWindow):
         update_actions(self)
 
     def open_run_file(self, path: str) -> None:
-        self.controller.open_run(path)
+        known = self.runs.opened(path)  # opened before: shown again, not a copy in Runs
+        self._run_opened(known) if known is not None else self.controller.open_run(path)
 
     def follow_run_file(self, path: str) -> RunRecord:
         return self.following.follow(path)  # a run a script writes (initscope.watch), live: gui/follow.py

@@ -11,6 +11,7 @@ and the `initscope_window` fixture assert on.
 from __future__ import annotations
 
 import math
+import types
 import re
 
 import numpy as np
@@ -438,6 +439,30 @@ class Panel(QtWidgets.QWidget):
         return out
 
 
+LOG_MANTISSAS = ([1], [1, 3], [1, 2, 5], [1, 2, 3, 5], list(range(1, 10)))  # sparse to dense
+
+
+def readable_log_ticks(axis, min_val: float, max_val: float, size: float, std_ticks) -> list:
+    """Log-y ticks that never run together: the densest of 1 / 1,3 / 1,2,5 / ... per decade whose labels fit
+    the axis's height (pyqtgraph labels every minor tick of a range under a decade: "10¹, 9, 8, 7, 6" ran
+    together in presentation mode and in the exported loss.png)."""
+    font = axis.style.get("tickFont") or QtGui.QFont()
+    room = max(2, int(size // (2.2 * QtGui.QFontMetrics(font).height())))
+    best: list[float] = []
+    for mant in LOG_MANTISSAS:
+        vals = [math.log10(m) + k for k in range(math.floor(min_val) - 1, math.ceil(max_val) + 1) for m in mant]
+        vals = [v for v in vals if min_val <= v <= max_val]
+        if len(vals) > room and len(best) >= 2:
+            break
+        best = vals
+    return [(None, best)]
+
+
+def plain_log_tick_strings(axis, values, scale, spacing) -> list[str]:
+    """"2", "3", "5", "10", "20": a loss reads as a number, not as 10^0.3."""
+    return [f"{10 ** v:.3g}" for v in values]
+
+
 class LossPanel(Panel):
     def __init__(self, parent=None):
         # a legend for an overlay's runs only (beside or under the plot, as every panel's): inside the data area
@@ -455,10 +480,13 @@ class LossPanel(Panel):
         # a PlotDataItem (not a bare ScatterPlotItem) so that log y maps it like the curves
         self.start = self.plot.plot(pen=None, symbol="o", symbolSize=9, symbolBrush="#d62728", symbolPen=None)
         self.ref = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1, style=QtCore.Qt.PenStyle.DashLine),
-                                   label="uniform guess", labelOpts={"position": 0.5, "color": "#d62728",
-                                                                   "anchors": [(0.5, 0), (0.5, 0)]})
+                                   label="uniform guess", labelOpts={"position": 0.98, "color": "#d62728",
+                                                                   "anchors": [(1, 0), (1, 0)]})
         self.plot.addItem(self.ref)
         self.ref_loss = math.log(27)
+        axis = self.plot.getAxis("left")  # this axis's log mode only: plain numbers, never crowded
+        axis.logTickValues = types.MethodType(readable_log_ticks, axis)
+        axis.logTickStrings = types.MethodType(plain_log_tick_strings, axis)
         self.logy = QtWidgets.QCheckBox("log y", self)
         self.logy.toggled.connect(self._log_toggled)
         self.logy.move(6, 4)
@@ -504,6 +532,17 @@ class LossPanel(Panel):
             lo, hi = mid - span / 2, mid + span / 2
         self.plot.enableAutoRange(y=False)
         self.plot.setYRange(lo, hi, padding=0.05)
+        self._place_ref_label(lo, hi)
+
+    def _place_ref_label(self, lo: float, hi: float) -> None:
+        """The "uniform guess" label at the right end, on the side of the line with room: below it when the line
+        is in the upper half of the view, above it in the lower half (in the middle, above, it sat on the curves
+        and was cut by the x axis)."""
+        frac = (self.ref.value() - lo) / (hi - lo) if hi > lo else 0.5
+        anchor = (1, 0) if frac > 0.5 else (1, 1)
+        if self.ref.label.anchors != [anchor, anchor]:
+            self.ref.label.anchors = [anchor, anchor]
+            self.ref.label.updatePosition()
 
     def _fit_y(self, key, loss: np.ndarray) -> None:
         """Grow the y range from new losses only (autoRange would rescan the whole history every frame)."""
@@ -786,7 +825,8 @@ class HistPanel(Panel):
 
     def update_hists(self, names: list[str], hists: list, labels: list[str], block_of,
                      predicted: dict[str, float] | None = None, secondary: set[str] | None = None) -> None:
-        """predicted: layer name -> the theory's std of its output, drawn at ±std. secondary: layers drawn
+        """predicted: layer name -> the theory's std of its output, drawn at ±std (or the two x positions of its
+        triangles). secondary: layers drawn
         dashed and left out of the legend (norms and residual streams beside the activations: a deep-bn legend
         of 11 entries did not fit the 1366 x 768 presentation layout)."""
         secondary = secondary or set()
@@ -796,9 +836,10 @@ class HistPanel(Panel):
         for n, hist in zip(names, hists):
             self.curves[n].setData(hist.centers(), hist.density())
         self.marker_data = {}
-        for n, std in (predicted or {}).items():
-            if n in self.curves and math.isfinite(std):
-                self.marker_data[f"predicted ±σ {n}"] = (np.array([-std, std]), np.zeros(2), block_color(n, block_of))
+        for n, at in (predicted or {}).items():  # a std (±std) or the two positions themselves
+            xs = np.asarray([-at, at] if np.isscalar(at) else at, float)
+            if n in self.curves and np.isfinite(xs).all():
+                self.marker_data[f"predicted ±σ {n}"] = (xs, np.zeros(2), block_color(n, block_of))
         xs = [x for x, _, _ in self.marker_data.values()]
         self.markers.setData(np.concatenate(xs) if xs else [], np.zeros(2 * len(xs)),
                              brush=[pg.mkBrush(c) for _, _, c in self.marker_data.values() for _ in range(2)])

@@ -9,6 +9,7 @@ torch is imported in the background (`start()`), so the window can be on screen 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -72,7 +73,8 @@ def record_from_run(run, path: str, rec: RunRecord | None = None) -> RunRecord:
                          result=result, data_path="", vocab=(), from_file=True, model=run.model)
     name = run.config.name or "custom"
     return RunRecord(name=f"{name} (from {Path(path).name})", cfg=run.config, history=history, status=status,
-                     result=result, data_path=run.data_path, vocab=tuple(run.vocab), from_file=True)
+                     result=result, data_path=run.data_path, vocab=tuple(run.vocab), from_file=True,
+                     source=os.path.realpath(path))
 
 
 class RunController(QtCore.QObject):
@@ -115,6 +117,7 @@ class RunController(QtCore.QObject):
         self.active: dict[str, RunRecord] = {}  # the records being trained: "A" (and "B" for a pair)
         self.generation = 0
         self._preview_cfg: dict[int, Config] = {}
+        self._opening: set[str] = set()  # run files asked for and not yet answered
         self._backend = _Backend()
         self._backend.ready.connect(self._backend_ready)
         self._backend.failed.connect(self.backendFailed)
@@ -169,7 +172,7 @@ class RunController(QtCore.QObject):
         e.previewReady.connect(self._preview_ready)
         e.previewFailed.connect(self._preview_failed)
         e.runLoaded.connect(self._run_opened)
-        e.runFailed.connect(self.openFailed)
+        e.runFailed.connect(self._open_failed)
         w.pairStarted.connect(self._started)
         w.pairProgress.connect(self._progress)
         w.pairFinished.connect(self._finished)
@@ -215,9 +218,17 @@ class RunController(QtCore.QObject):
             self.previewFailed.emit(msg)
 
     def open_run(self, path: str) -> None:
+        if os.path.realpath(path) in self._opening:
+            return  # asked twice before the first answer (a double click on a sweep point): opened once
+        self._opening.add(os.path.realpath(path))
         self._open.emit(path)
 
+    def _open_failed(self, msg: str) -> None:
+        self._opening.clear()
+        self.openFailed.emit(msg)
+
     def _run_opened(self, run) -> None:
+        self._opening.discard(os.path.realpath(getattr(run, "opened_from", "") or ""))
         try:
             rec = record_from_run(run, getattr(run, "opened_from", "") or run.data_path)
         except Exception as e:  # noqa: BLE001 - a run the loader accepted but cannot be shown is a message

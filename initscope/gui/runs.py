@@ -43,6 +43,7 @@ class RunRecord:
     model: object = None
     followed: str = ""  # the file a followed run is read from
     phase: str = ""  # a running run's passing state, set by the controller: "" | "paused" | "stopping"
+    source: str = ""  # the resolved path of the file an opened run came from (opened twice: one record)
 
     @property
     def watched(self) -> bool:
@@ -203,7 +204,16 @@ class RunsDock(QtWidgets.QWidget):
             out, k = f"{name} ({k})", k + 1
         return out
 
+    def opened(self, path: str) -> RunRecord | None:
+        """The record of a run already opened from this file (a second click on a sweep point opens no copy)."""
+        import os
+
+        real = os.path.realpath(path)
+        return next((r for r in self.records if r.source == real and not r.followed), None)
+
     def add(self, rec: RunRecord, select: bool = True, row: int | None = None) -> None:
+        if rec in self.records:
+            return
         rec.name = self.unique_name(rec.name, rec)
         row = len(self.records) if row is None else row
         self.records.insert(row, rec)

@@ -17,6 +17,7 @@ class ScenarioBar(QtWidgets.QWidget):
         self.scenario = None
         self.index = 0
         self.training = False
+        self._workshop = False
         self.caption = QtWidgets.QLabel()
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -42,14 +43,35 @@ class ScenarioBar(QtWidgets.QWidget):
         self.hide()
         self.fit()
 
+    MAX_LINES = 7  # a caption longer than this scrolls (the plots keep their room)
+
     def fit(self) -> None:
-        """Three lines of the current font (presentation mode changes it)."""
-        lines = self.caption.fontMetrics().lineSpacing() * 3 + 14
-        self.caption_scroll.setFixedHeight(max(lines, self.caption_scroll.verticalScrollBar().minimumSizeHint().height()))
+        """As tall as the longest caption of the scenario at the current width and font, so that no step's aim
+        line is hidden (at three fixed lines it needed scrolling at 1366 px, and at 1024 in presentation mode)
+        and the panels do not move from one step to the next; at least three lines, at most MAX_LINES."""
+        fm = self.caption.fontMetrics()
+        need = fm.lineSpacing() * 3
+        width = self.caption_scroll.viewport().width() - 12 - self.caption_scroll.verticalScrollBar().sizeHint().width()
+        if self.scenario is not None and width > 50:
+            doc = QtGui.QTextDocument()
+            doc.setDefaultFont(self.caption.font())
+            doc.setDocumentMargin(0)
+            for i in range(len(self.scenario.steps)):
+                doc.setHtml(self._text(i, self._workshop))
+                doc.setTextWidth(width)
+                need = max(need, int(doc.size().height()) + 2)
+        need = min(need, fm.lineSpacing() * self.MAX_LINES)
+        self.caption_scroll.setFixedHeight(max(need + 14, self.caption_scroll.verticalScrollBar().minimumSizeHint().height()))
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        if ev.size().width() != ev.oldSize().width():
+            self.fit()
 
     def set_scenario(self, scenario) -> None:
         self.scenario = scenario
         self.setVisible(scenario is not None)
+        self.fit()
 
     def valid(self, i: int) -> bool:
         return self.scenario is not None and 0 <= i < len(self.scenario.steps)
@@ -57,13 +79,18 @@ class ScenarioBar(QtWidgets.QWidget):
     def show_step(self, i: int, workshop: bool = False) -> None:
         """Step i's caption and what to aim for (measured at workshop length when that is on)."""
         self.index = i
+        if workshop != self._workshop:
+            self._workshop = workshop
+            self.fit()
+        self.caption.setText(self._text(i, workshop))
+        self.set_training(self.training)
+
+    def _text(self, i: int, workshop: bool) -> str:
         step = self.scenario.steps[i]
         aims = step.aim(workshop)
         length = " (workshop length)" if workshop and step.workshop_targets else ""
         aim = f"<br><i>aim{length}: {aims}</i>" if aims else ""
-        self.caption.setText(f"<b>{self.scenario.title}</b> — step {i + 1} of {len(self.scenario.steps)}<br>"
-                             f"{step.caption}{aim}")
-        self.set_training(self.training)
+        return f"<b>{self.scenario.title}</b> — step {i + 1} of {len(self.scenario.steps)}<br>{step.caption}{aim}"
 
     def set_training(self, on: bool) -> None:
         """While a run trains the steps cannot change (its settings are in use): the buttons say so."""

@@ -284,9 +284,22 @@ def get_open_file(parent: QtWidgets.QWidget | None, settings: Settings | None, k
     return path
 
 
+def first_folder(kind: str) -> str:
+    """Where a dialog of `kind` starts before one was ever used: the user's pictures folder for exports, else
+    the home folder. Never Qt's last folder of any dialog: after Open scenario the first export opened in the
+    installed package's scenarios folder."""
+    if kind == "export":
+        from platformdirs import user_pictures_dir
+
+        pics = user_pictures_dir()
+        if Path(pics).is_dir():
+            return pics
+    return str(Path.home())
+
+
 def get_save_file(parent: QtWidgets.QWidget | None, settings: Settings | None, kind: str, caption: str,
                   name: str = "", filter: str = "") -> str:
-    start = settings.folder(kind) if settings else ""
+    start = (settings.folder(kind) if settings else "") or first_folder(kind)
     target = str(Path(start) / name) if start and name else (name or start)
     path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, caption, target, filter)
     if path and settings:
@@ -295,7 +308,7 @@ def get_save_file(parent: QtWidgets.QWidget | None, settings: Settings | None, k
 
 
 def get_folder(parent: QtWidgets.QWidget | None, settings: Settings | None, kind: str, caption: str) -> str:
-    start = settings.folder(kind) if settings else ""
+    start = (settings.folder(kind) if settings else "") or first_folder(kind)
     path = QtWidgets.QFileDialog.getExistingDirectory(parent, caption, start)
     if path and settings:
         settings.remember_folder(kind, path)

@@ -101,6 +101,7 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.param = QtWidgets.QComboBox()
         self.param.addItems(list(SWEEP_FIELDS))
         self.values = QtWidgets.QLineEdit(DEFAULT_VALUES["gain"])
+        self._auto_values = self.values.text()  # the last text set for the user, not typed by them
         self.param2 = QtWidgets.QComboBox()
         self.param2.addItems([NO_FIELD, *SWEEP_FIELDS])
         self.values2 = QtWidgets.QLineEdit()
@@ -110,7 +111,7 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.workers = QtWidgets.QSpinBox(minimum=1, maximum=256, value=default_workers())
         for w in (self.param, self.param2):
             w.setToolTip("\n".join(f"{k}: {v}" for k, v in SWEEP_FIELDS.items()))
-        self.param.currentTextChanged.connect(lambda name: self.values.setText(self._default_values(name)))
+        self.param.currentTextChanged.connect(lambda name: self._set_values(self._default_values(name)))
         self.param2.currentTextChanged.connect(
             lambda name: self.values2.setText("" if name == NO_FIELD else self._default_values(name)))
         self.run_btn = QtWidgets.QPushButton("Run sweep")
@@ -160,6 +161,14 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.summary_plot.showGrid(x=True, y=True, alpha=0.3)
         self.summary_plot.setLabel("left", "val loss")  # short: the title says "final"; the long one was cut at 1024x700
         self.summary_plot.setTitle("Final val loss", color="#333")  # mean over seeds; the band is ± one std
+        # no axes before a sweep: empty, they read "(x0.001) -400..400"; a line says what will be drawn
+        for side in ("left", "bottom"):
+            self.summary_plot.hideAxis(side)
+        self.empty_note = pg.TextItem("each value's final val loss appears here as its runs finish",
+                                      color="#666", anchor=(0.5, 0.5))
+        self.summary_plot.addItem(self.empty_note)
+        self.summary_plot.setXRange(-1, 1, padding=0)
+        self.summary_plot.setYRange(-1, 1, padding=0)
         # the variants' key under the plot, off the data (inside it, it sat on the lines); one variant has none
         self.legend = pg.LegendItem(labelTextSize="9pt")
         self.summary.addItem(self.legend, row=1, col=0)
@@ -235,8 +244,15 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
     def set_base_config(self, cfg: Config, data_path: str | None) -> None:
         """The settings a sweep starts from (the window's current config and data file)."""
         self.cfg, self.data_path = cfg.copy(), data_path
-        self.steps.setValue(min(cfg.train.steps, 2000) or 2000)
-        self.values.setText(self._default_values(self.param.currentText()))
+        # once a sweep is on screen, or the user typed values, they stay: opening a clicked point (whose config
+        # becomes the window's) reset the field, which then no longer matched the plot
+        if self.spec is None and self.values.text() == self._auto_values:
+            self.steps.setValue(min(cfg.train.steps, 2000) or 2000)
+            self._set_values(self._default_values(self.param.currentText()))
+
+    def _set_values(self, text: str) -> None:
+        self._auto_values = text
+        self.values.setText(text)
 
     def make_spec(self) -> SweepSpec:
         if self.cfg is None:
@@ -352,6 +368,9 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
 
     def _setup_plots(self, spec: SweepSpec) -> None:
         self.summary_plot.clear()
+        for side in ("left", "bottom"):
+            self.summary_plot.showAxis(side)
+        self.summary_plot.enableAutoRange()
         self.legend.clear()
         self.lines, self.bands = {}, {}
         _, ticks = self._x(spec)

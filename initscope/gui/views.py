@@ -98,16 +98,32 @@ def block_means(a: np.ndarray, points: int = DRAW_POINTS) -> np.ndarray:
     return np.concatenate([head, a[k * b:].mean(0, keepdims=True)]) if n > k * b else head
 
 
-def predicted_std(rec) -> dict[str, float]:
-    """Layer name -> the wide-net theory's std of its output at init (core.theory, microseconds)."""
+def _predictions(rec) -> list:
     from initscope.core.theory import predict
 
     if rec.watched:  # the wide-net theory describes the app's own stacks only
-        return {}
+        return []
     try:
-        return {p.name: p.std for p in predict(rec.cfg, max(len(rec.vocab), 2), every_layer=True)}
+        return predict(rec.cfg, max(len(rec.vocab), 2), every_layer=True)
     except UserError:  # a stack being edited that cannot be resolved: no theory marks
-        return {}
+        return []
+
+
+def predicted_std(rec) -> dict[str, float]:
+    """Layer name -> the wide-net theory's std of its output at init (core.theory, microseconds)."""
+    return {p.name: p.std for p in _predictions(rec)}
+
+
+def predicted_marks(rec) -> dict[str, np.ndarray]:
+    """Layer name -> where its theory triangles go: ±σ around 0 for a symmetric output (tanh, norms); for an
+    output with no negative mass (ReLU, sigmoid) mean and mean + σ, where its density is (±σ around 0 put
+    ReLU's triangles on the empty negative side, one over the other)."""
+    out = {}
+    for p in _predictions(rec):
+        fam = family(p.kind)
+        out[p.name] = (np.array([p.mean, p.mean + p.std]) if fam in ("relu", "sigmoid")
+                       else np.array([-p.std, p.std]))
+    return out
 
 
 def secondary_layers(snap) -> set[str]:
@@ -260,11 +276,14 @@ class OverviewView(QtWidgets.QWidget):
         snap = rec.history.latest
         if snap is not None:
             pred = predicted_std(rec) if snap.step == 0 else {}
+            marks = predicted_marks(rec) if pred else {}
             self.act_panel.set_title("Activations at init" if pred else "Activations")
-            self.act_panel.set_xlabel("output (▲ = theory ±σ)" if pred else f"output, step {snap.step:,}")
+            one_sided = any(family(s.kind) in ("relu", "sigmoid") for s in snap.layers)
+            self.act_panel.set_xlabel(("output (▲ = theory: mean, mean+σ)" if one_sided else "output (▲ = theory ±σ)")
+                                      if pred else f"output, step {snap.step:,}")
             layers = drawn_layers(rec, snap)
             self.act_panel.update_hists([s.name for s in layers], [s.hist for s in layers],
-                                        [activation_label(s, pred.get(s.name)) for s in layers], rec.block_of, pred,
+                                        [activation_label(s, pred.get(s.name)) for s in layers], rec.block_of, marks,
                                         secondary_layers(snap))
         else:
             self.act_panel.clear()
