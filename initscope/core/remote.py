@@ -250,6 +250,7 @@ class RemoteTrainer:
         self.proc.start()
         child.close()
         self.running = False
+        self.pause_pending = False
 
     # --- control: any thread, takes effect at the child's next step boundary -------------------
     def stop(self) -> None:
@@ -258,8 +259,10 @@ class RemoteTrainer:
 
     def pause(self) -> None:
         self._run.clear()
+        self.pause_pending = True  # a pause asked for before the run's request went out holds for that run
 
     def resume(self) -> None:
+        self.pause_pending = False
         self._run.set()
 
     @property
@@ -318,7 +321,8 @@ class RemoteTrainer:
             self._stop.clear()
             if cancelled is not None and cancelled():  # Stop came while this waited (e.g. behind the data load)
                 self._stop.set()
-            self._run.set()
+            if not getattr(self, "pause_pending", False):  # Pause right after Train: the run starts paused
+                self._run.set()
             self.running = True
             rid = next(self._rids)
             try:
@@ -333,6 +337,7 @@ class RemoteTrainer:
                         return msg.results
             finally:
                 self.running = False
+                self.pause_pending = False
 
     def sample(self, cfg: Config, state: dict, itos, k: int = 20, seed: int = 0) -> list[str]:
         """k names from the weights `state` (numpy arrays) of a net built from `cfg`."""

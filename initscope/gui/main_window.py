@@ -32,7 +32,7 @@ class MainWindow(QtWidgets.QMainWindow):
         panels after its first paint; without it the window is whole when this returns."""
         super().__init__()
         self.setWindowTitle("initscope: weight init and BatchNorm, layer by layer")
-        self.cfg = cfg or default_config()
+        self.cfg = (cfg or default_config()).copy()  # normalised (the bias rule), as every copy the engine sees
         self.data = None  # Dataset handle from the engine; never read here
         self.data_path = str(data_path) if data_path else ""
         self.confirm_close = confirm_close  # ask before quitting mid-run (the app does; scripts do not)
@@ -136,7 +136,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_config(self, cfg: Config) -> None:
         from initscope.core.scenario import workshop_length  # not at module level: the launch's shell imports this module
 
-        self.cfg = workshop_length(cfg) if self.workshop else cfg
+        self.cfg = workshop_length(cfg) if self.workshop else cfg.copy()
         self.controls.show_config(self.cfg)
         self._validate()
         if not self.training:

@@ -29,9 +29,10 @@ def _png(plot_widget) -> str:
     legend_off_data(plot_widget.plotItem)  # the legend goes where no line is
     exporter = ImageExporter(plot_widget.plotItem)
     exporter.parameters()["width"] = 720
-    # twice: an axis makes room for its tick labels when it first draws them, so a plot never shown drew its
-    # axis titles over the ticks ("step" on "2000") in the first picture; the second has the room
+    # an axis makes room for its tick labels when it first draws them, so a plot never shown drew its axis
+    # titles over the ticks ("step" on "2000"): draw once, let the layout give the axes that room, then the picture
     exporter.export(toBytes=True)
+    plot_widget.plotItem.layout.activate()
     image = exporter.export(toBytes=True)
     buf = QtCore.QBuffer()
     buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)

@@ -275,6 +275,12 @@ class RunsDock(QtWidgets.QWidget):
         self.undo_btn.setVisible(False)
         self.select([r for _, r in back])
 
+    def rename(self, rec: RunRecord, name: str) -> None:
+        """As a double-click and typing do (a name another run has gets " (2)")."""
+        item = self._item(rec)
+        if item is not None:
+            item.setText(name)
+
     def _item(self, rec: RunRecord):
         for i in range(self.list.count()):
             if self.list.item(i).data(QtCore.Qt.ItemDataRole.UserRole) == rec.id:
