@@ -9,15 +9,93 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.config import (ACTIVATIONS, NORM_CHOICES, PRESET_INFO, PRESETS, RESIDUAL_SCALINGS, SCHEMES, Config,
-                                   LayerSpec, deep_stack, preset, set_batchnorm, set_norm, stack_norm)
+                                   LayerSpec, deep_stack, field_bounds_open, field_spec, preset, set_batchnorm,
+                                   set_norm, stack_norm)
 
 NORM_LABELS = {"none": "none", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
 MORE_KINDS = ("layernorm", "rmsnorm", "gelu", "silu", "sigmoid")  # beside the lecture's buttons
 
 GAIN_PICKS = (("5/3", 5 / 3), ("1", 1.0), ("√2", math.sqrt(2)))
+
+
+INT_MAX = 2**31 - 1  # a QSpinBox's range; larger integers (the seed's 2**63 - 1) use BigIntSpin
+
+# Each numeric widget writes one config field; its range and default are the schema's (config.field_spec), its
+# step and decimals the widget's own. (widget attribute, "section.field", step, decimals: None for an integer)
+BINDINGS = (
+    ("gain", "init.gain", 0.05, 3), ("out_factor", "init.output_factor", 0.01, 3),
+    ("n_embd", "model.n_embd", 1, None), ("block", "model.block_size", 1, None),
+    ("steps", "train.steps", 1000, None), ("batch", "train.batch_size", 1, None),
+    ("lr", "train.lr", 0.01, 4), ("decay_step", "train.lr_decay_step", 1000, None),
+    ("decay_factor", "train.lr_decay_factor", 0.01, 4), ("seed", "train.seed", 1, None),
+    ("every", "diag.snapshot_every", 10, None),
+)
+
+
+class BigIntSpin(QtWidgets.QAbstractSpinBox):
+    """A spin box for integers beyond 32 bits (the seed goes to 2**63 - 1): a Python int, no rounding."""
+
+    valueChanged = QtCore.Signal(object)
+
+    def __init__(self, lo: int, hi: int, parent=None):
+        super().__init__(parent)
+        self.lo, self.hi, self._value, self.step = lo, hi, lo, 1
+        self.lineEdit().setText(str(lo))
+        self.editingFinished.connect(self._typed)
+
+    def value(self) -> int:
+        return self._value
+
+    def setValue(self, v: int) -> None:
+        v = max(self.lo, min(self.hi, int(v)))
+        self.lineEdit().setText(str(v))
+        if v != self._value:
+            self._value = v
+            self.valueChanged.emit(v)
+
+    def setSingleStep(self, step: int) -> None:
+        self.step = step
+
+    def _typed(self) -> None:
+        text = self.lineEdit().text().strip()
+        self.setValue(int(text)) if text.isdigit() else self.lineEdit().setText(str(self._value))
+
+    def stepBy(self, n: int) -> None:
+        self.setValue(self._value + n * self.step)
+
+    def stepEnabled(self):
+        flags = QtWidgets.QAbstractSpinBox.StepEnabledFlag
+        return (flags.StepUpEnabled if self._value < self.hi else flags.StepNone) | \
+            (flags.StepDownEnabled if self._value > self.lo else flags.StepNone)
+
+    def validate(self, text: str, pos: int):
+        st = QtGui.QValidator.State
+        if text.isdigit() and self.lo <= int(text) <= self.hi:
+            return st.Acceptable, text, pos
+        return (st.Intermediate if text == "" or (text.isdigit() and int(text) <= self.hi) else st.Invalid), text, pos
+
+    def sizeHint(self) -> QtCore.QSize:
+        h = super().sizeHint()
+        return QtCore.QSize(self.fontMetrics().horizontalAdvance("9" * 12) + 30, h.height())
+
+
+def bound_spin(path: str, step, decimals: int | None):
+    """The widget for config field `path`, its range and default from the schema (field_spec)."""
+    section, name = path.split(".")
+    default, lo, hi = field_spec(section, name)
+    lo = 0 if lo is None else lo
+    if decimals is None and (hi or 0) > INT_MAX:
+        w = BigIntSpin(int(lo), int(hi))
+        w.setSingleStep(step)
+        w.setValue(default)
+        return w
+    hi = INT_MAX if hi is None else hi
+    if field_bounds_open(section, name):  # a bound the value may not reach: the smallest step above it
+        lo = lo + (10 ** -(decimals or 0))
+    return _spin(lo, hi, default, step, decimals)
 
 
 def _spin(lo, hi, value, step=1, decimals=None, suffix=""):
@@ -172,7 +250,7 @@ def matching_preset(cfg: Config) -> str | None:
 
 
 class ControlPanel(QtWidgets.QWidget):
-    changed = QtCore.Signal(str)  # which part changed: "model" | "init" | "train" | "diag" | "preset"
+    changed = QtCore.Signal(str)  # the config path that changed ("init.gain", "model.layers"), or "preset:NAME"
     openData = QtCore.Signal()
 
     def __init__(self, cfg: Config, devices: list[str], parent=None):
@@ -200,7 +278,8 @@ class ControlPanel(QtWidgets.QWidget):
         self.scheme.setToolTip("kaiming: randn/sqrt(fan_in) × gain;  naive: randn × gain (the lecture's start); "
                                "torch-default: what nn.Linear draws by itself; xavier: variance 2/(fan_in+fan_out); "
                                "orthogonal; lsuv: orthogonal, then unit output variance on a batch")
-        self.gain = _spin(0.0, 100.0, cfg.init.gain, 0.05, 3)
+        spins = {attr: bound_spin(path, step, dec) for attr, path, step, dec in BINDINGS}
+        self.gain = spins["gain"]
         self.gain.setToolTip("gain on every hidden Linear: 5/3 for tanh, √2 for ReLU, 1 for none")
         picks = QtWidgets.QHBoxLayout()
         self.gain_picks = []
@@ -214,7 +293,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.gain_slider.setRange(0, 300)  # gain x 100: drag and watch the saturation move
         self.gain_slider.valueChanged.connect(lambda v: self.gain.setValue(v / 100))
         self.out_scale = QtWidgets.QCheckBox("scale output layer by")
-        self.out_factor = _spin(0.0, 100.0, cfg.init.output_factor, 0.01, 3)
+        self.out_factor = spins["out_factor"]
         self.batchnorm = QtWidgets.QCheckBox("BatchNorm after every Linear")
         self.norm = QtWidgets.QComboBox()  # beside the lecture's toggle: which normalisation, if any
         for k in NORM_CHOICES:
@@ -243,8 +322,7 @@ class ControlPanel(QtWidgets.QWidget):
         # model
         self.stack = StackEditor()
         self.stack.edited.connect(self._stack_edited)
-        self.n_embd = _spin(1, 1024, cfg.model.n_embd)
-        self.block = _spin(1, 32, cfg.model.block_size)
+        self.n_embd, self.block = spins["n_embd"], spins["block"]
         row = QtWidgets.QHBoxLayout()
         row.addWidget(QtWidgets.QLabel("embedding"))
         row.addWidget(self.n_embd)
@@ -256,13 +334,9 @@ class ControlPanel(QtWidgets.QWidget):
         # training
         tr_box = QtWidgets.QGroupBox("Training")
         tl = QtWidgets.QFormLayout(tr_box)
-        self.steps = _spin(0, 100_000_000, cfg.train.steps, 1000)
-        self.batch = _spin(2, 65536, cfg.train.batch_size)
-        self.lr = _spin(0.0, 1000.0, cfg.train.lr, 0.01, 4)
-        self.decay_step = _spin(0, 100_000_000, cfg.train.lr_decay_step, 1000)
-        self.decay_factor = _spin(0.0, 1000.0, cfg.train.lr_decay_factor, 0.01, 4)
-        self.seed = _spin(0, 2**31 - 1, min(cfg.train.seed, 2**31 - 1))
-        self.every = _spin(1, 1_000_000, cfg.diag.snapshot_every, 10)
+        self.steps, self.batch, self.lr = spins["steps"], spins["batch"], spins["lr"]
+        self.decay_step, self.decay_factor = spins["decay_step"], spins["decay_factor"]
+        self.seed, self.every = spins["seed"], spins["every"]
         self.device = QtWidgets.QComboBox()
         self.device.addItems(devices)
         self.decay_factor.setPrefix("× ")
@@ -295,22 +369,13 @@ class ControlPanel(QtWidgets.QWidget):
         # every widget writes one field of the config
         # activated, not currentTextChanged: picking the preset already shown applies it again (its settings back)
         self.preset.textActivated.connect(self._preset_picked)
-        self.n_embd.valueChanged.connect(lambda v: self._set("model", n_embd=v))
-        self.block.valueChanged.connect(lambda v: self._set("model", block_size=v))
+        for attr, path, _, _ in BINDINGS:  # one table: widget -> config field
+            getattr(self, attr).valueChanged.connect(lambda v, path=path: self._set_path(path, v))
         self.scheme.currentTextChanged.connect(lambda v: self._set("init", scheme=v))
-        self.gain.valueChanged.connect(lambda v: self._set("init", gain=v))
         self.out_scale.toggled.connect(lambda v: self._set("init", output_scaling=v))
-        self.out_factor.valueChanged.connect(lambda v: self._set("init", output_factor=v))
         self.batchnorm.toggled.connect(self._bn_toggled)
         self.norm.currentIndexChanged.connect(lambda _: self._norm_picked(self.norm.currentData()))
         self.res_scaling.currentTextChanged.connect(self._res_scaling_picked)
-        self.steps.valueChanged.connect(lambda v: self._set("train", steps=v))
-        self.batch.valueChanged.connect(lambda v: self._set("train", batch_size=v))
-        self.lr.valueChanged.connect(lambda v: self._set("train", lr=v))
-        self.decay_step.valueChanged.connect(lambda v: self._set("train", lr_decay_step=v))
-        self.decay_factor.valueChanged.connect(lambda v: self._set("train", lr_decay_factor=v))
-        self.seed.valueChanged.connect(lambda v: self._set("train", seed=v))
-        self.every.valueChanged.connect(lambda v: self._set("diag", snapshot_every=v))
         self.step_stats.toggled.connect(lambda v: self._set("diag", step_stats=v))
         self.device.currentTextChanged.connect(lambda v: self._set("train", device=v))
         self.show_config(cfg)
@@ -325,26 +390,18 @@ class ControlPanel(QtWidgets.QWidget):
             idx = self.preset.findText(cfg.name) if cfg.name in PRESETS else 0
             self.preset.setCurrentIndex(max(idx, 0))
             self.stack.show_layers(cfg.model.layers)
-            self.n_embd.setValue(cfg.model.n_embd)
-            self.block.setValue(cfg.model.block_size)
+            for attr, path, _, _ in BINDINGS:
+                section, name = path.split(".")
+                getattr(self, attr).setValue(getattr(getattr(cfg, section), name))
             self.scheme.setCurrentText(cfg.init.scheme)
-            self.gain.setValue(cfg.init.gain)
             self.gain_slider.setValue(round(cfg.init.gain * 100))
             self.out_scale.setChecked(cfg.init.output_scaling)
-            self.out_factor.setValue(cfg.init.output_factor)
             self.out_factor.setEnabled(cfg.init.output_scaling)
             self.batchnorm.setChecked(cfg.has_batchnorm)
             self._show_norm(cfg.model.layers)
             self.res_scaling.setCurrentText(cfg.init.residual_scaling)
             self.res_scaling.setEnabled(any(s.kind == "residual" for s in cfg.model.layers))
             t = cfg.train
-            self.steps.setValue(t.steps)
-            self.batch.setValue(t.batch_size)
-            self.lr.setValue(t.lr)
-            self.decay_step.setValue(t.lr_decay_step)
-            self.decay_factor.setValue(t.lr_decay_factor)
-            self.seed.setValue(min(t.seed, 2**31 - 1))
-            self.every.setValue(cfg.diag.snapshot_every)
             self.step_stats.setChecked(cfg.diag.step_stats)
             if self.device.findText(t.device) < 0:
                 self.device.addItem(t.device)
@@ -354,6 +411,16 @@ class ControlPanel(QtWidgets.QWidget):
                 w.blockSignals(False)
 
     # --- widgets -> config -------------------------------------------------------------
+    def _set_path(self, path: str, value) -> None:
+        """A bound widget's new value, into its field. A box shows a rounded value (the gain to 3 decimals): the
+        field keeps its exact value while the box still shows it (5/3 stays 5/3, not 1.667)."""
+        section, name = path.split(".")
+        old = getattr(getattr(self.cfg, section), name)
+        w = getattr(self, next(a for a, p, _, _ in BINDINGS if p == path))
+        if isinstance(old, float) and isinstance(w, QtWidgets.QDoubleSpinBox) and round(old, w.decimals()) == value:
+            return
+        self._set(section, **{name: value})
+
     def _set(self, part: str, **kv) -> None:
         obj = getattr(self.cfg, part)
         for k, v in kv.items():
@@ -371,7 +438,7 @@ class ControlPanel(QtWidgets.QWidget):
             self.gain_slider.blockSignals(True)
             self.gain_slider.setValue(round(self.cfg.init.gain * 100))
             self.gain_slider.blockSignals(False)
-        self.changed.emit(part)
+        self.changed.emit(f"{part}.{next(iter(kv))}")  # the config path ("init.gain", "model.layers")
 
     def _show_norm(self, layers: list[LayerSpec]) -> None:
         """The BatchNorm toggle and the norm choice say what the stack has (signals blocked)."""
