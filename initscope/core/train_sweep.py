@@ -434,6 +434,30 @@ class SweepResults:
                 "wall_seconds": round(self.wall_seconds, 3)}
 
 
+def read_sweep_json(path: str | Path, base: Config | None = None) -> SweepResults:
+    """A sweep saved by `to_dict` (the app's Save, or `sweep train --json-out`), beside its writer: the points'
+    final losses (a saved sweep keeps no curves). `base` is the config the spec is applied to (the JSON names the
+    fields swept, not the rest). A file that is not such a sweep is a UserError naming it."""
+    from initscope.core.files import read_json
+
+    d = read_json(path, UserError)
+    try:
+        values2 = d["values2"] if d.get("param2") else []
+        spec = SweepSpec(base or Config.from_dict({}), d["param"], list(d["values"]), d.get("param2"), values2,
+                         int(d["seeds"]), int(d["steps"]))
+        spec.validate()
+        results = SweepResults(spec, spec.jobs())
+        for n, point in enumerate(d["points"]):
+            for k, run in enumerate(point["runs"]):
+                results.add(JobResult(n * spec.seeds + k, str(run["status"]), str(run.get("message", "")),
+                                      train=run["train"], val=run["val"], seconds=float(run["seconds"])))
+        results.backend, results.workers = str(d.get("backend", "")), int(d.get("workers", 0))
+        results.wall_seconds = float(d.get("wall_seconds", 0.0))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UserError(f"{path}: not a training sweep JSON ({type(e).__name__}: {e})") from None
+    return results
+
+
 def check_job_memory(jobs: list[Job], data: Dataset, concurrent: int = 1) -> None:
     """Refuse a sweep whose `concurrent` biggest jobs would not fit in memory together (core/budget.py's estimate
     and limit), before any starts. Jobs whose config is invalid are skipped: they fail in their own cell."""

@@ -519,23 +519,10 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
     def load_json(self, path: str | Path) -> None:
         """Show a saved sweep (this view's Save, or `sweep train --json-out`): the summary plot; the grid stays empty
         (the JSON keeps final losses, not curves)."""
-        from initscope.core.files import read_json
+        from initscope.core.train_sweep import read_sweep_json
 
-        d = read_json(path, UserError)
-        try:
-            values2 = d["values2"] if d.get("param2") else []
-            spec = SweepSpec(self.cfg or Config.from_dict({}), d["param"], list(d["values"]), d.get("param2"), values2,
-                             int(d["seeds"]), int(d["steps"]))
-            spec.validate()
-            results = SweepResults(spec, spec.jobs())
-            for n, point in enumerate(d["points"]):
-                for k, run in enumerate(point["runs"]):
-                    results.add(JobResult(n * spec.seeds + k, str(run["status"]), str(run.get("message", "")),
-                                          train=run["train"], val=run["val"], seconds=float(run["seconds"])))
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{path}: not a training sweep JSON ({type(e).__name__}: {e})") from None
-        results.backend, results.workers = str(d.get("backend", "")), int(d.get("workers", 0))
-        results.wall_seconds = float(d.get("wall_seconds", 0.0))
+        results = read_sweep_json(path, self.cfg)  # the reader lives beside its writer, in the core
+        spec = results.spec
         self.spec, self.results = spec, results
         self._partial = dict(results.results)
         self._setup_plots(spec)
