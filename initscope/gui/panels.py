@@ -18,12 +18,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from initscope.core.layer_colors import (EMBED_COLOR, MAX_LEGEND, PALETTE, block_color, blocks, layer_index,  # noqa: F401
+                                          legend_subset, watched_blocks)
 from initscope.gui.envelope import PeakEnvelope
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-           "#e6550d", "#31a354", "#756bb1", "#636363"]
-EMBED_COLOR = "#555555"
 SMOOTH_BLOCK = 100  # steps averaged into one point of the smoothed loss
 MIN_PLOT_WIDTH = 160  # px: narrower than this beside its legend, a plot takes the legend under it
 MIN_STEP_WINDOW = 1000  # the step axis shows at least this many steps (or the whole run, if shorter)
@@ -31,63 +29,6 @@ RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.
               QtCore.Qt.PenStyle.DashDotLine]  # overlaid runs differ by line style
 RUN_COLORS = ["#1f4e9a", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]  # one per overlaid run
 GUIDE_STYLE = QtCore.Qt.PenStyle.DashDotDotLine  # a guide line (update:data's -3) is drawn unlike any run
-
-
-def blocks(layer_kinds: list[str]) -> dict[int, int]:
-    """Stack index -> block number: a new block starts at each Linear."""
-    out, b = {}, -1
-    for i, kind in enumerate(layer_kinds):
-        if kind == "linear" or b < 0:
-            b += 1
-        out[i] = b
-    return out
-
-
-def layer_index(name: str) -> int | None:
-    """'L2 Tanh' / 'L3 Linear.weight' -> 2 / 3; 'embedding' -> None."""
-    head = name.split()[0] if name else ""
-    if head.startswith("L") and head[1:].isdigit():
-        return int(head[1:])
-    return None
-
-
-def watched_blocks(model) -> dict[str, int]:
-    """A watched model's layer and parameter names -> block number: a new block starts at each module with a
-    weight matrix (Linear, Conv, Embedding); activations and norms take the block of the layer before them."""
-    out, b = {}, -1
-    mats = {n.rsplit(".", 1)[0] for n, shape in model.params if len(shape) >= 2}
-    for name, _kind, _width in model.layers:
-        if name in mats or b < 0:
-            b += 1
-        out[name] = b
-    for name, _shape in model.params:
-        out[name] = out.get(name.rsplit(".", 1)[0], 0)
-    return out
-
-
-MAX_LEGEND = 12  # more entries than this squeeze a panel's data to a few pixels (a 12-block residual stack: 25)
-
-
-def legend_subset(names: list[str], colors: list[str], most: int = MAX_LEGEND) -> list[str]:
-    """The names that get a legend entry when there are too many: the first of each colour, then evenly
-    spaced, the first and the last kept; the other lines are drawn, in their block's colour, without one."""
-    first = list(dict.fromkeys(c for c in colors))
-    picked = [names[colors.index(c)] for c in first]
-    if len(picked) > most:
-        idx = np.unique(np.linspace(0, len(picked) - 1, most).round().astype(int))
-        picked = [picked[i] for i in idx]
-    return picked
-
-
-def block_color(name: str, block_of: dict) -> str:
-    """Colour of a layer ("L2 Tanh", "L3 Linear.weight"; a watched model's "block.fc.weight") by the block it
-    belongs to in its own stack."""
-    if name in block_of:  # a watched model's names
-        return PALETTE[block_of[name] % len(PALETTE)]
-    idx = layer_index(name)
-    if idx is None:
-        return EMBED_COLOR
-    return PALETTE[block_of.get(idx, idx) % len(PALETTE)]
 
 
 def set_plot_text_size(plot: pg.PlotItem, point_size: float | None, title_size: str = "11pt") -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from initscope.core.config import flat_kinds
 from initscope.core.kinds import family
-from initscope.gui.panels import block_color, blocks, watched_blocks
+from initscope.core.layer_colors import block_color, blocks, watched_blocks
 from initscope.gui.qapp import make_app
 
 SMOOTH = 100

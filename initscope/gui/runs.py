@@ -51,7 +51,7 @@ class RunRecord:
 
     @property
     def block_of(self) -> dict:
-        from initscope.gui.panels import blocks, watched_blocks
+        from initscope.core.layer_colors import blocks, watched_blocks  # Qt-free: a record needs no pyqtgraph
 
         if self.model is not None:
             return watched_blocks(self.model)
