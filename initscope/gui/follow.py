@@ -132,7 +132,7 @@ class FollowController(QtCore.QObject):
         from initscope.core.history import History
         from initscope.core.snapshot import ModelInfo
         from initscope.gui.actions import update_actions
-        from initscope.gui.runs import RunRecord
+        from initscope.core.records import RunRecord
 
         self.stop()
         cfg = Config()

@@ -19,7 +19,7 @@ from initscope.gui.presentation import set_presentation
 from initscope.gui.texts import hint_lines
 
 if TYPE_CHECKING:
-    from initscope.gui.runs import RunRecord
+    from initscope.core.records import RunRecord
 
 REDRAW_MS = 33  # ~30 Hz: plots redraw from buffered data on this timer, never per signal
 PREVIEW_DEBOUNCE_MS = 15
@@ -105,7 +105,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_preview(self) -> None:
         if self.stack_error is not None:
             from initscope.core.history import History
-            from initscope.gui.runs import RunRecord
+            from initscope.core.records import RunRecord
 
             h = History()
             self.show_records([RunRecord("invalid stack", self.cfg.copy(), h, status="invalid", message=self.stack_error)])

@@ -17,7 +17,7 @@ from PySide6 import QtCore
 
 from initscope.core.config import Config
 from initscope.core.history import History
-from initscope.gui.runs import RunRecord
+from initscope.core.records import RunRecord
 
 
 class _Backend(QtCore.QObject):

@@ -8,123 +8,13 @@ its step-0 and latest snapshots and its weights (4 bytes a parameter): about 4 M
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.core.config import (ACTIVATIONS, SCHEMES, Config, deep_stack, flat_kinds, set_batchnorm,
+from initscope.core.config import (ACTIVATIONS, SCHEMES, Config, deep_stack, set_batchnorm,
                                    stack_norm)
-from initscope.core.history import History
-
-_ids = itertools.count(1)
-DONE = ("finished", "stopped", "diverged", "failed", "interrupted")
-
-
-@dataclass
-class RunRecord:
-    """What the window shows: a run (training or done), a run opened from a file, or the init preview of the
-    current settings (status "preview", never in the Runs list), or an invalid stack (status "invalid").
-    Every panel, the status bar and the hint strip render from the shown record(s) and nothing else."""
-
-    name: str
-    cfg: Config
-    history: History
-    status: str = "running"  # preview | invalid | running | finished | stopped | diverged | failed
-    result: dict = field(default_factory=dict)  # message, steps, losses, samples, state (numpy weights)
-    data_path: str = ""
-    vocab: tuple = ()
-    from_file: bool = False
-    id: int = field(default_factory=lambda: next(_ids))
-    progress: object = None  # the latest Progress of a training run (step, total, lr, speed)
-    message: str = ""  # why a stack is invalid, or how a run failed
-    n_params: int = 0
-    # a run watched in its user's own loop (initscope.watch): its layers and parameters; cfg is then only a
-    # placeholder (name, steps) and nothing derived from the app's layer stack (theory, presets) applies
-    model: object = None
-    followed: str = ""  # the file a followed run is read from
-    phase: str = ""  # a running run's passing state, set by the controller: "" | "paused" | "stopping"
-    source: str = ""  # the resolved path of the file an opened run came from (opened twice: one record)
-
-    @property
-    def watched(self) -> bool:
-        return self.model is not None
-
-    @property
-    def block_of(self) -> dict:
-        from initscope.core.layer_colors import blocks, watched_blocks  # Qt-free: a record needs no pyqtgraph
-
-        if self.model is not None:
-            return watched_blocks(self.model)
-        return blocks(flat_kinds(self.cfg.model.layers))
-
-    @property
-    def total_steps(self) -> int:
-        """The run's planned length (the step axes' extent): a watched run's is what it has done so far."""
-        return max(len(self.history.loss), 1) if self.model is not None else self.cfg.train.steps
-
-    @property
-    def layer_kinds(self) -> list[str] | None:
-        """Kinds of the history's layer columns, for a watched run (the app's names carry their kind)."""
-        return [k for _, k, _ in self.model.layers] if self.model is not None else None
-
-    @property
-    def steps_done(self) -> int:
-        return len(self.history.loss)
-
-    @property
-    def parameter_count(self) -> int:
-        """The run's own count (an opened run's, not the side panel's current settings')."""
-        if self.model is not None:
-            return sum(_numel(s) for _, s in self.model.params)
-        if self.n_params:
-            return self.n_params
-        from initscope.core.budget import n_parameters
-
-        return n_parameters(self.cfg, len(self.vocab) or 27)
-
-    @property
-    def shown_status(self) -> str:
-        """What the Runs list, status bar and hint strip call the run's state: a running run may be paused,
-        stopping, or evaluating its final losses (seconds on a long word list)."""
-        if self.status != "running":
-            return self.status
-        if self.phase:
-            return self.phase
-        p = self.progress
-        return "evaluating" if p is not None and getattr(p, "status", "") == "evaluating" else "running"
-
-    @property
-    def is_preview(self) -> bool:
-        return self.status in ("preview", "invalid")
-
-    def finish(self, status: str, result: dict) -> None:
-        self.status, self.result, self.phase = status, result, ""
-        while len(self.history.recent) > 1:  # a finished run keeps step 0 and its latest snapshot
-            self.history.recent.popleft()
-
-    def label(self) -> str:
-        val = self.result.get("losses", {}).get("val")
-        tail = f" · val {val:.4f}" if isinstance(val, float) else ""
-        return f"{self.name} — {self.shown_status}{tail}"
-
-    def summary(self) -> str:
-        if self.model is not None:
-            m = self.model
-            return (f"{m.cls}: {len(m.layers)} layers, {sum(_numel(s) for _, s in m.params):,} trainable parameters\n"
-                    f"watched in its own training loop{' (' + self.followed + ')' if self.followed else ''}")
-        c = self.cfg
-        losses = self.result.get("losses", {})
-        final = ("\n" + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())) if losses else ""
-        return (f"{' → '.join(s.label() for s in c.model.layers)}\n{c.init.scheme}, gain {c.init.gain:.3g}, "
-                f"output x{c.init.output_factor if c.init.output_scaling else 1:g}; lr {c.train.lr:g}, "
-                f"{c.train.steps:,} steps, seed {c.train.seed}{final}")
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+from initscope.core.records import DONE, RunRecord  # noqa: F401 - the record moved to the core; imported from here too
 
 
 class RunsDock(QtWidgets.QWidget):
