@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.core.config import PRESETS, Config, default_config, preset
-from initscope.core.errors import UserError
+from initscope.core.config import PRESETS, Config, preset
+from initscope.core.session import Session
 from initscope.gui.actions import update_actions
 from initscope.gui.presentation import set_presentation
 from initscope.gui.texts import hint_lines
@@ -32,15 +32,11 @@ class MainWindow(QtWidgets.QMainWindow):
         panels after its first paint; without it the window is whole when this returns."""
         super().__init__()
         self.setWindowTitle("initscope: weight init and BatchNorm, layer by layer")
-        self.cfg = (cfg or default_config()).copy()  # normalised (the bias rule), as every copy the engine sees
-        self.data = None  # Dataset handle from the engine; never read here
-        self.data_path = str(data_path) if data_path else ""
+        # the state (config, data, preview, shown records, stack error, workshop) is the Session's, Qt-free
+        # (core/session.py); the window's attributes of those names are the session's (see the end of this file)
+        self.session = Session(cfg, data_path)
         self.confirm_close = confirm_close  # ask before quitting mid-run (the app does; scripts do not)
         self.settings = settings  # gui.settings.Settings: what the app remembers (None: nothing, as in tests)
-        self.preview: RunRecord | None = None  # the init preview of the current settings
-        self.shown: list[RunRecord] = []  # what the window shows: one record, or several overlaid
-        self.stack_error: str | None = None
-        self.workshop = False  # workshop length: presets and scenario steps shortened to 20k steps
         self.redraws = 0  # redraw passes that drew something (benchmarks/bench_gui.py reports their rate)
         self.built = False
         if first_preview is not None:
@@ -77,6 +73,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.saved.connect(self.files.run_saved)
         c.saveFailed.connect(lambda msg: self._warn("Could not save the run", msg))
 
+        self.session.events.stack_error.connect(lambda e: self.controls.stack.error.setText(f"⚠ {e}" if e else ""))
         self.preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_DEBOUNCE_MS)
         self.preview_timer.timeout.connect(self._request_preview)
         self.redraw_timer = QtCore.QTimer(self, interval=REDRAW_MS)
@@ -103,20 +100,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._force_redraw()
 
     def show_preview(self) -> None:
-        if self.stack_error is not None:
-            from initscope.core.history import History
-            from initscope.core.records import RunRecord
-
-            h = History()
-            self.show_records([RunRecord("invalid stack", self.cfg.copy(), h, status="invalid", message=self.stack_error)])
-        elif self.preview is not None:
-            self.show_records([self.preview])
+        recs = self.session.preview_records()  # the invalid stack, or the preview of the current settings
+        recs and self.show_records(recs)
         self._request_preview()
 
     def _runs_selected(self, recs: list) -> None:
-        # nothing selected while a run trains (the run on screen was deleted): the run in progress
-        recs = recs or (list(self.controller.active.values()) if self.training else [])
-        self.show_records(recs) if recs else self.show_preview()
+        self.show_records(self.session.on_selection(recs))
+        if not recs and not self.training:
+            self._request_preview()
         update_actions(self)
 
     # --- settings -> preview -------------------------------------------------------------------------------
@@ -134,28 +125,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.controls.gain.setValue(gain)
 
     def set_config(self, cfg: Config) -> None:
-        from initscope.core.scenario import workshop_length  # not at module level: the launch's shell imports this module
-
-        self.cfg = workshop_length(cfg) if self.workshop else cfg.copy()
+        self.session.set_config(cfg)  # at workshop length when that is on
         self.controls.show_config(self.cfg)
         self._validate()
         if not self.training:
             self.preview_timer.start()
 
     def _validate(self) -> None:
-        vocab = self.data.vocab.size if self.data is not None else 27
-        try:
-            self.cfg.model.resolve(vocab)  # validate_stack, then the widths (a residual branch's against its stream)
-            if self.data is not None:  # too large for this machine: said before anything is allocated
-                from initscope.core.budget import check_dataset_memory
-
-                check_dataset_memory(self.cfg, self.data)
-            self.stack_error = None
-            self.controls.stack.error.setText("")
-        except UserError as e:
-            self.stack_error = str(e)
-            self.controls.stack.error.setText(f"⚠ {e}")
-        self.explorer.set_context(self.cfg, self.data, self.stack_error if self.data is not None else "no data yet")
+        self.session.validate()  # an invalid stack, or one too large for this machine: said, nothing allocated
+        self.explorer.set_context(self.cfg, self.data, self.session.sweep_problem())
         if self.stack_error is not None and not self.training:
             self.show_preview()
         update_actions(self)
@@ -165,17 +143,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.controller.request_preview(self.cfg)
 
     def _preview_ready(self, rec: RunRecord) -> None:
-        if rec.cfg != self.cfg:
-            return  # the launch's preview, of settings changed since (the engine is asked for the new ones)
-        self.controls.stack.params.setText(f"{rec.n_params:,} parameters")
-        self.preview = rec
-        if not self.training and self.stack_error is None and not any(r.from_file for r in self.shown):  # --run/--follow
-            self.show_records([rec])
+        show = self.session.preview_arrived(rec)  # kept if of the current settings; shown unless a run is
+        if self.preview is rec:
+            self.controls.stack.params.setText(f"{rec.n_params:,} parameters")
+        show and self.show_records([rec])
         update_actions(self)
 
     def _preview_failed(self, msg: str) -> None:
         self.stack_error = msg
-        self.controls.stack.error.setText(f"⚠ {msg}")
         if not self.training:
             self.show_preview()
         update_actions(self)
@@ -203,10 +178,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def train(self) -> None:
         if self.training or self.data is None or self.stack_error is not None:
             return
-        rec = self.controller.train(self.cfg, self.data, f"Run {self.runs.next_number()}: {self.cfg.name or 'custom'}")
+        rec = self.controller.train(self.cfg, self.data, self.session.run_name(self.runs.next_number()))
         self._running([rec])
 
     def _running(self, recs: list[RunRecord]) -> None:
+        self.session.active = list(recs)
         self.controls.set_training(True)
         self.show_records(recs)
         update_actions(self)
@@ -230,6 +206,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._running(recs)
 
     def _run_ended(self, recs: list) -> None:
+        self.session.active = []
         self.controls.set_training(False)
         if recs and any(r in self.shown for r in recs):
             self.show_records(recs)
@@ -358,3 +335,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explorer.close()
         self.samples.close()
         super().closeEvent(event)
+
+
+# the window's state is its session's: win.cfg, win.shown, ... read and write win.session (one source of truth)
+for _name in ("cfg", "data", "data_path", "preview", "shown", "stack_error", "workshop"):
+    setattr(MainWindow, _name, property(lambda self, n=_name: getattr(self.session, n),
+                                        lambda self, v, n=_name: setattr(self.session, n, v)))
