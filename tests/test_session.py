@@ -73,3 +73,23 @@ def test_the_session_imports_neither_qt_nor_torch():
             "bad = [m for m in ('torch', 'PySide6', 'pyqtgraph') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_action_states_follow_the_session_alone(small_data):
+    from initscope.gui.actions import action_states
+
+    s = Session(tiny_config())
+    st = action_states(s)
+    assert not st["train"] and st["reset"] and not st["pause"]  # no data yet
+    s.data = small_data
+    assert action_states(s)["train"] and not action_states(s)["sample"]
+    done = record(s.cfg, result={"state": {}})
+    s.shown = [done]
+    assert action_states(s)["sample"]
+    live = record(s.cfg, status="running")
+    s.active, s.shown = [live], [live]
+    st = action_states(s, paused=True)
+    assert not st["train"] and st["pause"] and st["stop"] and st["pause_text"] == "Resume" and st["scenario_locked"]
+    assert not st["files"] and st["save_and_export"]
+    live.phase = "stopping"
+    assert not action_states(s)["pause"] and not action_states(s)["stop"]

@@ -74,22 +74,36 @@ def build_actions(win) -> None:
                                                  win.scenario_bar.next_btn])
 
 
+def action_states(session, paused: bool = False) -> dict[str, bool | str]:
+    """What each action and button is, from the session alone (a pure function, tested without a window):
+    enabled states by name, and the pause action's text."""
+    training = session.training
+    valid = session.data is not None and session.stack_error is None
+    one = session.shown[0] if len(session.shown) == 1 else None
+    ending = training and any(r.shown_status in ("stopping", "evaluating") for r in session.active)
+    return {"train": not training and valid,
+            "pause": training and not ending,  # the last losses' evaluation cannot pause
+            "stop": training and not ending,
+            "reset": not training,
+            "sample": not training and one is not None and "state" in one.result,  # a watched run has no weights
+            "compare": not training and valid,
+            "open_data": not training,  # the toolbar's Open data, like the side panel's
+            "files": not training,  # nothing that replaces the settings or the data while a run trains ...
+            "save_and_export": True,  # ... but saving the settings and exporting stay
+            "scenario_locked": training,
+            "pause_text": "Resume" if training and paused else "Pause"}
+
+
 def update_actions(win) -> None:
-    training = win.training
-    valid = win.data is not None and win.stack_error is None
-    one = win.shown[0] if len(win.shown) == 1 else None
-    win.train_act.setEnabled(not training and valid)
-    ending = training and any(r.shown_status in ("stopping", "evaluating") for r in win.controller.active.values())
-    win.pause_act.setEnabled(training and not ending)  # the last losses' evaluation cannot pause
-    win.stop_act.setEnabled(training and not ending)
-    win.scenario_bar.set_training(training)
-    win.reset_act.setEnabled(not training)
-    win.sample_act.setEnabled(not training and one is not None and "state" in one.result)  # not a watched run: no weights
-    win.runs.compare_btn.setEnabled(not training and valid)
-    win.open_act.setEnabled(not training)  # the toolbar's Open data, like the side panel's
-    for a in win.file_acts:  # nothing that replaces the settings or the data while a run trains
-        a.setEnabled(not training or a.text().startswith(("Save config", "Export")))
-    win.pause_act.setText("Resume" if training and win.controller.paused else "Pause")
+    st = action_states(win.session, win.controller.paused if win.training else False)
+    for key, act in (("train", win.train_act), ("pause", win.pause_act), ("stop", win.stop_act),
+                     ("reset", win.reset_act), ("sample", win.sample_act), ("open_data", win.open_act)):
+        act.setEnabled(st[key])
+    win.runs.compare_btn.setEnabled(st["compare"])
+    win.scenario_bar.set_training(st["scenario_locked"])
+    for a in win.file_acts:
+        a.setEnabled(st["save_and_export"] if a.text().startswith(("Save config", "Export")) else st["files"])
+    win.pause_act.setText(st["pause_text"])
 
 
 def fix_pause_width(win) -> None:
