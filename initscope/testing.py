@@ -450,8 +450,7 @@ def make_initscope_window(qtbot):
     made: list = []
     yield lambda *a, **k: _make(qtbot, made, *a, **k)
     for win in made:
-        win.confirm_close = False  # scripted: no "stop the run and quit?" prompt
-        win.close()
+        win.close_without_asking()  # scripted: no "stop the run and quit?" prompt
 
 
 @pytest.fixture

@@ -31,3 +31,38 @@ def test_the_window_module_stays_small():
     # views and actions modules
     lines = (ROOT / "initscope" / "gui" / "main_window.py").read_text().count("\n")
     assert lines <= 360, lines
+
+
+WINDOW_NAMES = {"win", "window"}  # how modules name the main window they are handed
+
+
+def _window_expr(node) -> bool:
+    """`win`, `window`, `self.win`, `self.window`: an expression that is the main window."""
+    import ast
+
+    if isinstance(node, ast.Name):
+        return node.id in WINDOW_NAMES
+    return isinstance(node, ast.Attribute) and node.attr in WINDOW_NAMES and isinstance(node.value, ast.Name)
+
+
+def test_only_the_window_module_sets_window_attributes_or_reads_its_private_members():
+    """Issue 21: the state lives in the Session and the widgets in the window's Ui; no other module stamps an
+    attribute on the window (`win.x = ...`) or reaches for a private member (`win._x`)."""
+    import ast
+
+    found = []
+    for path in (ROOT / "initscope").rglob("*.py"):
+        if path.name == "main_window.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, (ast.AugAssign, ast.AnnAssign)) else []
+            for t in targets:
+                for el in (t.elts if isinstance(t, ast.Tuple) else [t]):
+                    if isinstance(el, ast.Attribute) and _window_expr(el.value):
+                        found.append(f"{path.relative_to(ROOT)}:{el.lineno} sets {el.attr}")
+            if isinstance(node, ast.Attribute) and _window_expr(node.value) and node.attr.startswith("_") \
+                    and not node.attr.startswith("__"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} reads {node.attr}")
+    assert not found, "\n".join(found)

@@ -251,6 +251,7 @@ class RemoteTrainer:
         child.close()
         self.running = False
         self.pause_pending = False
+        self._pause_lock = threading.Lock()
 
     # --- control: any thread, takes effect at the child's next step boundary -------------------
     def stop(self) -> None:
@@ -258,12 +259,14 @@ class RemoteTrainer:
         self._run.set()
 
     def pause(self) -> None:
-        self._run.clear()
-        self.pause_pending = True  # a pause asked for before the run's request went out holds for that run
+        with self._pause_lock:  # against a conversation starting at this moment (it sets the flag)
+            self._run.clear()
+            self.pause_pending = True  # a pause asked for before the run's request went out holds for that run
 
     def resume(self) -> None:
-        self.pause_pending = False
-        self._run.set()
+        with self._pause_lock:
+            self.pause_pending = False
+            self._run.set()
 
     @property
     def paused(self) -> bool:
@@ -321,8 +324,9 @@ class RemoteTrainer:
             self._stop.clear()
             if cancelled is not None and cancelled():  # Stop came while this waited (e.g. behind the data load)
                 self._stop.set()
-            if not getattr(self, "pause_pending", False):  # Pause right after Train: the run starts paused
-                self._run.set()
+            with self._pause_lock:
+                if not self.pause_pending:  # Pause right after Train: the run starts paused
+                    self._run.set()
             self.running = True
             rid = next(self._rids)
             try:

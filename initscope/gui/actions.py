@@ -9,7 +9,15 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 
-def build_actions(win) -> None:
+class Actions:
+    """The window's actions, made once by build_actions (the window reads them as win.train_act, ...)."""
+
+    FIELDS = ("train_act", "pause_act", "stop_act", "reset_act", "sample_act", "open_act", "file_acts", "present_act",
+              "panel_act", "fixed_act", "workshop_act", "view_menu")
+
+
+def build_actions(win) -> Actions:
+    acts = win.ui.actions = Actions()  # filled as they are made: later actions' slots read the earlier ones
     tb = win.addToolBar("Run")
     tb.setObjectName("run")
     tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -26,20 +34,20 @@ def build_actions(win) -> None:
             menu.addAction(a)
         return a
 
-    files = win.files
+    files = win.ui.files
     f = win.menuBar().addMenu("&File")
     run = win.menuBar().addMenu("&Run")
     view = win.menuBar().addMenu("&View")
-    win.train_act = act("Train", "Ctrl+Return", win.train, "train with the current settings", run, True)
-    win.pause_act = act("Pause", "Ctrl+P", win.toggle_pause, "pause or resume the run", run, True)
-    win.stop_act = act("Stop", "Ctrl+.", win.stop, "stop the run (keeps what was recorded)", run, True)
-    win.reset_act = act("Reset", "Ctrl+R", win.reset, "show the init preview of the current settings", run, True)
+    acts.train_act = act("Train", "Ctrl+Return", win.train, "train with the current settings", run, True)
+    acts.pause_act = act("Pause", "Ctrl+P", win.toggle_pause, "pause or resume the run", run, True)
+    acts.stop_act = act("Stop", "Ctrl+.", win.stop, "stop the run (keeps what was recorded)", run, True)
+    acts.reset_act = act("Reset", "Ctrl+R", win.reset, "show the init preview of the current settings", run, True)
     tb.addSeparator()
-    win.sample_act = act("Sample names", "Ctrl+N", win.sample_names, "20 names from the shown run", run, True)
+    acts.sample_act = act("Sample names", "Ctrl+N", win.sample_names, "20 names from the shown run", run, True)
     tb.addSeparator()
-    win.open_act = act("Open data…", "Ctrl+O", files.open_data, "load another word list", f, True)
+    acts.open_act = act("Open data…", "Ctrl+O", files.open_data, "load another word list", f, True)
     f.addSeparator()
-    win.file_acts = [act("Open config…", "Ctrl+Shift+O", files.open_config, menu=f),
+    acts.file_acts = [act("Open config…", "Ctrl+Shift+O", files.open_config, menu=f),
                      act("Save config…", "Ctrl+S", files.save_config, menu=f),
                      act("Open run…", "", files.open_run, menu=f),
                      act("Follow a run…", "", files.follow_run, "show a run that a script writes with "
@@ -52,17 +60,17 @@ def build_actions(win) -> None:
     win.file_acts.append(act("Open scenario…", "", files.open_scenario, menu=f))
     f.addSeparator()
     act("Quit", "Ctrl+Q", win.close, menu=f)
-    win.present_act = act("Presentation mode (large fonts and lines)", "Ctrl+Shift+P", win.set_presentation,
+    acts.present_act = act("Presentation mode (large fonts and lines)", "Ctrl+Shift+P", win.set_presentation,
                           menu=view, checkable=True)
     # the docks (settings and Runs) in and out: presentation mode on a small screen starts without them
-    win.panel_act = act("Side panel", "Ctrl+B", win.set_side_panel, "show or hide the settings and Runs", view,
+    acts.panel_act = act("Side panel", "Ctrl+B", win.set_side_panel, "show or hide the settings and Runs", view,
                         True, checkable=True, checked=True)
     # one axis for every step of a talk (presentation mode turns it on): auto-fitted, a flat 70 % looked like a swing
-    win.fixed_act = act("Fixed axes (saturation 0-100 %, densities from 0)", "", lambda on: set_fixed_axes(win, on),
+    acts.fixed_act = act("Fixed axes (saturation 0-100 %, densities from 0)", "", lambda on: set_fixed_axes(win, on),
                         menu=view, checkable=True)
-    win.workshop_act = act("Workshop length (20,000 steps, lr decay scaled)", "", win.set_workshop, menu=view,
+    acts.workshop_act = act("Workshop length (20,000 steps, lr decay scaled)", "", win.set_workshop, menu=view,
                            checkable=True)
-    win.view_menu = view
+    acts.view_menu = view
     fix_pause_width(win)
     from initscope.gui.export import add_to_plot_menu, export_actions
     from initscope.gui.help import build_help_menu
@@ -72,6 +80,7 @@ def build_actions(win) -> None:
 
     build_help_menu(win.menuBar(), win, lambda: [*win.findChildren(QtGui.QAction), win.scenario_bar.prev_btn,
                                                  win.scenario_bar.next_btn])
+    return acts
 
 
 def action_states(session, paused: bool = False) -> dict[str, bool | str]:
@@ -121,5 +130,4 @@ def set_fixed_axes(win, on: bool) -> None:
     win.overview.sat_panel.fixed_y = (0.0, 100.0) if on else None
     for p in (win.overview.act_panel, win.gradients.grad_panel, win.gradients.wgrad_panel):
         p.from_zero = on
-    win.overview.invalidate()
-    win.gradients.invalidate()
+    win.force_redraw()

@@ -88,8 +88,8 @@ def launch(cfg, args):
     app = make_app(plots=False)  # pyqtgraph comes with the panels, after the window is on screen
     from initscope.gui.main_window import MainWindow
 
-    win = MainWindow(cfg, getattr(args, "data", None), settings=settings, first_preview=first)
-    win.confirm_close = True  # a person at the window: ask before quitting mid-run
+    # confirm_close: a person at the window: ask before quitting mid-run
+    win = MainWindow(cfg, getattr(args, "data", None), confirm_close=True, settings=settings, first_preview=first)
     if settings.qs.value("window/geometry") is None:  # first start: a 1366x768 projector's size, or the screen's
         win.setGeometry(first_geometry(app.primaryScreen().availableGeometry(), GUESSED_FRAME))
         from PySide6 import QtCore
@@ -101,7 +101,7 @@ def launch(cfg, args):
         if getattr(args, "scenario_obj", None) is not None:
             win.set_scenario(args.scenario_obj)
         if getattr(args, "present", False):  # turned on with the remembered layout, once it is in place
-            win.present_at_start = True
+            win.presentation.at_start = True
         if getattr(args, "run", None):
             win.open_run_file(args.run)
         if getattr(args, "follow", None):
@@ -198,7 +198,7 @@ def run_screenshot(args) -> int:
     if args.steps > 0:
         win.train()
         wait(lambda: not win.training, 3600)
-    win._force_redraw()
+    win.force_redraw()
     status = win.shown[0].status if win.shown else "none"
     wait(lambda: False, 0.5)  # a few redraw ticks
     from initscope.gui.layout_check import clipped_widgets

@@ -215,7 +215,7 @@ class FileActions:
         current = win.tabs.currentIndex()
         for i in range(win.tabs.count()):
             win.tabs.setCurrentIndex(i)
-            win._force_redraw()
+            win.force_redraw()
             win.redraw()
         win.tabs.setCurrentIndex(current)
         return win.all_panels() + [win.explorer.dead_map, win.explorer.bn5]

@@ -15,6 +15,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from initscope.core.config import PRESETS, Config, preset
 from initscope.core.session import Session
 from initscope.gui.actions import update_actions
+from initscope.gui.presentation import Memory as PresentationMemory
 from initscope.gui.presentation import set_presentation
 from initscope.gui.texts import hint_lines
 
@@ -37,6 +38,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session = Session(cfg, data_path)
         self.confirm_close = confirm_close  # ask before quitting mid-run (the app does; scripts do not)
         self.settings = settings  # gui.settings.Settings: what the app remembers (None: nothing, as in tests)
+        self.presentation = PresentationMemory()
         self.redraws = 0  # redraw passes that drew something (benchmarks/bench_gui.py reports their rate)
         self.built = False
         if first_preview is not None:
@@ -44,18 +46,19 @@ class MainWindow(QtWidgets.QMainWindow):
 
             self.startup = Startup(self, first_preview)  # the shell now; _build() after its first paint
         else:
-            self._build()
+            self.build()
 
-    def _build(self, first_preview=None) -> None:
+    def build(self, first_preview=None) -> None:
         """The panels (gui/window_layout.py) and the wiring to the controller: pyqtgraph, numpy and the workers'
         side, hence not in the shell that the app's launch shows first."""
         from initscope.gui.follow import FollowController
         from initscope.gui.run_controller import RunController
-        from initscope.gui.window_layout import setup_ui
+        from initscope.gui.window_layout import Ui, setup_ui
 
         self.controller = RunController(self, first_preview)
         self.following = FollowController(self)
-        setup_ui(self)
+        self.ui = Ui()
+        setup_ui(self, self.ui)  # the widgets, read as self.controls, self.tabs, ... (the end of this file)
 
         c = self.controller
         c.backendReady.connect(self._backend_ready)
@@ -97,21 +100,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.shown = list(recs)
         in_list = [r for r in recs if r in self.runs.records]
         self.runs.select(in_list, emit=False)  # a preview on screen: nothing in Runs looks selected
-        self._force_redraw()
+        self.force_redraw()
 
     def show_preview(self) -> None:
         recs = self.session.preview_records()  # the invalid stack, or the preview of the current settings
         recs and self.show_records(recs)
         self._request_preview()
 
-    def _runs_selected(self, recs: list) -> None:
+    def runs_selected(self, recs: list) -> None:
         self.show_records(self.session.on_selection(recs))
         if not recs and not self.training:
             self._request_preview()
         update_actions(self)
 
     # --- settings -> preview -------------------------------------------------------------------------------
-    def _config_changed(self, part: str) -> None:
+    def config_changed(self, part: str) -> None:
         if part.startswith("preset:"):
             self.set_config(preset(part.split(":", 1)[1]))
             return
@@ -281,7 +284,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def all_panels(self) -> list:
         return self.overview.panels + self.gradients.panels + self.explorer.panels()
 
-    def _force_redraw(self) -> None:
+    def force_redraw(self) -> None:
         self.overview.invalidate()
         self.gradients.invalidate()
         self._hint_key = None
@@ -315,6 +318,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(msg.split("\n")[0], 10_000)
         QtWidgets.QMessageBox.warning(self, title, msg)
 
+    def close_without_asking(self) -> None:
+        """Close, stopping a run in progress without the "stop it and quit?" question (scripts and tests)."""
+        self.confirm_close = False
+        self.close()
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         if not self.built:  # closed while still a shell: only the training process is there to end
             self.startup.close()
@@ -341,3 +349,10 @@ class MainWindow(QtWidgets.QMainWindow):
 for _name in ("cfg", "data", "data_path", "preview", "shown", "stack_error", "workshop"):
     setattr(MainWindow, _name, property(lambda self, n=_name: getattr(self.session, n),
                                         lambda self, v, n=_name: setattr(self.session, n, v)))
+# ... and its widgets and actions are its ui's (gui/window_layout.py, gui/actions.py), read-only
+for _name in ("files", "samples", "controls", "controls_scroll", "runs", "controls_dock", "runs_dock", "overview",
+              "gradients", "explorer", "compare", "tabs", "scenario_bar", "hints", "status"):
+    setattr(MainWindow, _name, property(lambda self, n=_name: getattr(self.ui, n)))
+for _name in ("train_act", "pause_act", "stop_act", "reset_act", "sample_act", "open_act", "file_acts", "present_act",
+              "panel_act", "fixed_act", "workshop_act", "view_menu"):
+    setattr(MainWindow, _name, property(lambda self, n=_name: getattr(self.ui.actions, n)))

@@ -13,18 +13,29 @@ LINE_SCALE = 2.0
 PANEL_BESIDE_PX = 1600  # narrower: the side panel starts folded away in presentation mode
 
 
+class Memory:
+    """What presentation mode remembers to go back to (the window owns one: `win.presentation`)."""
+
+    def __init__(self):
+        self.base_point_size: float | None = None  # the app font's size before presentation mode
+        self.layout_before = None  # (saved dock/toolbar state, side panel minimum width) while it is on
+        self.fixed_before = False  # View › Fixed axes before it turned them on
+        self.at_start = False  # `--present`: turned on once the remembered layout is in place
+
+
 def set_presentation(win, on: bool) -> None:
     app = QtWidgets.QApplication.instance()
-    if not hasattr(win, "_base_point_size"):
-        win._base_point_size = app.font().pointSizeF()
-    if on and getattr(win, "_layout_before", None) is None:
-        win._layout_before = (win.saveState(), win.controls_scroll.minimumWidth())
-        win._fixed_before = win.fixed_act.isChecked()
+    mem = win.presentation
+    if mem.base_point_size is None:
+        mem.base_point_size = app.font().pointSizeF()
+    if on and mem.layout_before is None:
+        mem.layout_before = (win.saveState(), win.controls_scroll.minimumWidth())
+        mem.fixed_before = win.fixed_act.isChecked()
         win.fixed_act.setChecked(True)  # the same axes on every step of a talk
-    elif not on and hasattr(win, "_fixed_before"):
-        win.fixed_act.setChecked(win._fixed_before)
+    elif not on and mem.layout_before is not None:
+        win.fixed_act.setChecked(mem.fixed_before)
     font = app.font()
-    font.setPointSizeF(win._base_point_size * (FONT_SCALE if on else 1.0))
+    font.setPointSizeF(mem.base_point_size * (FONT_SCALE if on else 1.0))
     app.setFont(font)
     # the widgets hear of it through posted events: handled now, every widget is measured in the new font below,
     # and by a resize that follows at once (the window kept its presentation minimum width until they came)
@@ -56,13 +67,13 @@ def set_presentation(win, on: bool) -> None:
         QtCore.QTimer.singleShot(0, lambda: _fit_side_panel(win))
         if win.width() < PANEL_BESIDE_PX:
             win.panel_act.setChecked(False)
-    elif getattr(win, "_layout_before", None) is not None:
-        state, min_width = win._layout_before
-        win._layout_before = None
+    elif mem.layout_before is not None:
+        state, min_width = mem.layout_before
+        mem.layout_before = None
         win.controls_scroll.setMinimumWidth(min_width)
         win.restoreState(state)
         win.panel_act.setChecked(not win.controls_dock.isHidden())  # as the restored layout has it
-    win._force_redraw()
+    win.force_redraw()
 
 
 def _forget_cached_sizes(win) -> None:
@@ -79,7 +90,7 @@ def _forget_cached_sizes(win) -> None:
 def _fit_side_panel(win) -> None:
     """Widen the side panel to its controls' new minimum: nothing in it is cut, and it never needs to scroll
     sideways."""
-    if getattr(win, "_layout_before", None) is None:
+    if win.presentation.layout_before is None:
         return  # left presentation mode before this ran
     scroll = win.controls_scroll
     need = win.controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 2 * scroll.frameWidth() + 2

@@ -184,7 +184,7 @@ class Settings:
             win.panel_act.setChecked(not win.controls_dock.isHidden())
         # presentation mode (remembered, or `--present`) once the restored docks have their sizes: the layout it
         # keeps to go back to is taken when it starts
-        present = self.presentation or getattr(win, "present_at_start", False)
+        present = self.presentation or win.presentation.at_start
         if win.isVisible():
             QtCore.QTimer.singleShot(0, lambda: win.present_act.setChecked(present))
         else:
@@ -197,7 +197,7 @@ class Settings:
         self.save_config(win.cfg)
         self.presentation = win.present_act.isChecked()
         self.save_window(win, {"explorer": win.explorer.map_tab})
-        before = getattr(win, "_layout_before", None)
+        before = win.presentation.layout_before
         if before is not None:  # in presentation mode: the layout to go back to, which it rebuilds from
             self._set("window/state", before[0])
         self.sync()

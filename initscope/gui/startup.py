@@ -142,7 +142,7 @@ class Startup(QtCore.QObject):
         animated = self.win.isAnimated()
         self.win.setAnimated(False)
         self.win.setUpdatesEnabled(False)  # and no frame until the new layout has its geometry
-        self.win._build(self.first)
+        self.win.build(self.first)
         self.win.layout().activate()
 
         def settled() -> None:

@@ -23,55 +23,83 @@ from initscope.gui.status_line import StatusLine
 from initscope.gui.views import GradientsView, OverviewView
 
 
-def setup_ui(win) -> None:
-    """Build `win`'s widgets as attributes of it (win.controls, win.tabs, win.overview, ...)."""
+class Ui:
+    """The window's widgets, made by setup_ui (Qt Designer's Ui_ object, by hand). The window owns one
+    (`win.ui`) and reads its parts through properties of the same names (win.controls, win.tabs, ...): no module
+    but main_window.py sets an attribute on the window."""
+
+    files: FileActions
+    samples: SamplesDialog
+    controls: ControlPanel
+    controls_scroll: QtWidgets.QScrollArea
+    runs: RunsDock
+    controls_dock: QtWidgets.QDockWidget
+    runs_dock: QtWidgets.QDockWidget
+    overview: OverviewView
+    gradients: GradientsView
+    explorer: ExplorerTabs
+    compare: CompareView
+    tabs: QtWidgets.QTabWidget
+    scenario_bar: ScenarioBar
+    hints: HintStrip
+    status: StatusLine
+    actions: object  # gui.actions.Actions
+
+    FIELDS = ("files", "samples", "controls", "controls_scroll", "runs", "controls_dock", "runs_dock", "overview",
+              "gradients", "explorer", "compare", "tabs", "scenario_bar", "hints", "status", "actions")
+
+
+def setup_ui(win, ui: Ui) -> Ui:
+    """Build the window's widgets into `ui` (the window reads them from there as they are made) and wire their
+    signals to the window's public slots."""
     configure_pyqtgraph()
-    win.files = FileActions(win)
-    win.samples = SamplesDialog(win.controller, win)
+    ui.files = FileActions(win)
+    ui.samples = SamplesDialog(win.controller, win)
 
-    win.controls = ControlPanel(win.cfg, ["cpu"])
-    win.controls.changed.connect(win._config_changed)
-    win.controls.openData.connect(win.files.open_data)
-    win.controls_scroll = win.controls.in_scroll_area()
-    win.runs = RunsDock()
-    win.runs.selectionChanged.connect(win._runs_selected)
-    win.runs.list.itemClicked.connect(lambda _: win._runs_selected(win.runs.selected()))
-    win.runs.compare_btn.clicked.connect(win.compare_with_one_change)
-    win.controls_dock = _dock(win, "Network and training", "controls", win.controls_scroll)
-    win.runs_dock = _dock(win, "Runs", "runs", win.runs)
-    win.tabifyDockWidget(win.controls_dock, win.runs_dock)
-    win.controls_dock.raise_()
+    ui.controls = ControlPanel(win.cfg, ["cpu"])
+    ui.controls.changed.connect(win.config_changed)
+    ui.controls.openData.connect(ui.files.open_data)
+    ui.controls_scroll = ui.controls.in_scroll_area()
+    ui.runs = RunsDock()
+    ui.runs.selectionChanged.connect(win.runs_selected)
+    ui.runs.list.itemClicked.connect(lambda _: win.runs_selected(ui.runs.selected()))
+    ui.runs.compare_btn.clicked.connect(win.compare_with_one_change)
+    ui.controls_dock = _dock(win, "Network and training", "controls", ui.controls_scroll)
+    ui.runs_dock = _dock(win, "Runs", "runs", ui.runs)
+    win.tabifyDockWidget(ui.controls_dock, ui.runs_dock)
+    ui.controls_dock.raise_()
 
-    win.overview, win.gradients = OverviewView(), GradientsView()
-    win.explorer = ExplorerTabs(win)
-    win.explorer.gainPicked.connect(win.pick_gain)
-    win.explorer.runRequested.connect(win.open_run_file)
-    win.compare = CompareView()
-    win.compare.pickRequested.connect(lambda: win.runs.pick_to_compare(win))
-    win.tabs = QtWidgets.QTabWidget()
-    for w, title in ((win.overview, "Overview"), (win.gradients, "Gradients"), (win.explorer.sweeps_tab, "Explorer"),
-                     (win.explorer.map_tab, "Neurons && BN"), (win.compare, "Compare")):
-        win.tabs.addTab(w, title)
-    win.tabs.currentChanged.connect(lambda _: win._force_redraw())
-    win.scenario_bar = ScenarioBar()
-    win.scenario_bar.stepRequested.connect(win.scenario_step)
-    win.hints = HintStrip()
+    ui.overview, ui.gradients = OverviewView(), GradientsView()
+    ui.explorer = ExplorerTabs(win)
+    ui.explorer.gainPicked.connect(win.pick_gain)
+    ui.explorer.runRequested.connect(win.open_run_file)
+    ui.compare = CompareView()
+    ui.compare.pickRequested.connect(lambda: ui.runs.pick_to_compare(win))
+    ui.tabs = QtWidgets.QTabWidget()
+    for w, title in ((ui.overview, "Overview"), (ui.gradients, "Gradients"), (ui.explorer.sweeps_tab, "Explorer"),
+                     (ui.explorer.map_tab, "Neurons && BN"), (ui.compare, "Compare")):
+        ui.tabs.addTab(w, title)
+    ui.tabs.currentChanged.connect(lambda _: win.force_redraw())
+    ui.scenario_bar = ScenarioBar()
+    ui.scenario_bar.stepRequested.connect(win.scenario_step)
+    ui.hints = HintStrip()
     central = QtWidgets.QWidget()
     cl = QtWidgets.QVBoxLayout(central)
     cl.setContentsMargins(4, 4, 4, 4)
-    cl.addWidget(win.scenario_bar)
-    cl.addWidget(win.tabs, 1)
-    cl.addWidget(win.hints)
+    cl.addWidget(ui.scenario_bar)
+    cl.addWidget(ui.tabs, 1)
+    cl.addWidget(ui.hints)
     win.setCentralWidget(central)
 
-    build_actions(win)
-    win.status = StatusLine(win.statusBar())
+    ui.actions = build_actions(win)
+    ui.status = StatusLine(win.statusBar())
     # added to a window already on screen (the app's launch), the docks and the toolbar count as hidden until Qt
     # shows them: a layout saved before then (presentation mode asked for at launch, to go back to) had them
     # hidden, and leaving presentation mode hid the side panel and the toolbar
-    for w in (win.controls_dock, win.runs_dock, *win.findChildren(QtWidgets.QToolBar)):
+    for w in (ui.controls_dock, ui.runs_dock, *win.findChildren(QtWidgets.QToolBar)):
         w.show()
-    win.controls_dock.raise_()
+    ui.controls_dock.raise_()
+    return ui
 
 
 def _dock(win, title: str, name: str, widget) -> QtWidgets.QDockWidget:
