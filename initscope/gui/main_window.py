@@ -228,6 +228,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_run_file(self, path: str) -> None:
         known = self.runs.opened(path)  # opened before: shown again, not a copy in Runs
+        self.statusBar().showMessage(f"opening {path}…", 5000) if known is None else None  # seconds, on a busy engine
         self._run_opened(known) if known is not None else self.controller.open_run(path)
 
     def follow_run_file(self, path: str) -> RunRecord:
