@@ -87,9 +87,12 @@ def _build_parser() -> argparse.ArgumentParser:
         q.add_argument("--seeds", type=int, default=10, help="init seeds averaged per point (default 10)")
         q.add_argument("--json-out", metavar="FILE", help="write the curves as JSON")
         q.add_argument("--max-memory", metavar="SIZE", help="refuse a sweep estimated to need more (e.g. 4G)")
-    sg.add_argument("--from", dest="lo", type=float, default=0.25, help="first gain (default 0.25)")
-    sg.add_argument("--to", dest="hi", type=float, default=3.0, help="last gain (default 3)")
-    sg.add_argument("--points", type=int, default=24, help="number of gains (default 24)")
+    from initscope.core.config import GAIN_RANGE  # torch-free: the parser stays quick
+
+    lo, hi, n = GAIN_RANGE
+    sg.add_argument("--from", dest="lo", type=float, default=lo, help=f"first gain (default {lo:g})")
+    sg.add_argument("--to", dest="hi", type=float, default=hi, help=f"last gain (default {hi:g})")
+    sg.add_argument("--points", type=int, default=n, help=f"number of gains (default {n})")
     sd.add_argument("--max-depth", type=int, default=10, help="deepest stack, up to 20 (default 10)")
     sd.add_argument("--width", type=int, default=100, help="hidden width (default 100)")
     sd.add_argument("--activation", choices=("tanh", "relu", "gelu", "silu", "sigmoid"), default="tanh")

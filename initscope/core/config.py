@@ -23,6 +23,7 @@ SCHEMES = ("kaiming", "naive", "torch-default", "xavier-normal", "xavier-uniform
 RESIDUAL_SCALINGS = ("none", "gpt2", "zero")
 MAX_WIDTH = 4096
 MAX_BLOCKS = 256  # residual blocks in one stack
+GAIN_RANGE = (0.25, 3.0, 24)  # the gain sweep's first and last gain and its points (the app's, the CLI's defaults)
 TANH_GAIN = 5 / 3  # tanh squashes; 5/3 restores unit variance on average (torch.nn.init.calculate_gain)
 _TITLES = {"linear": "Linear", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm",
            "tanh": "Tanh", "relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "sigmoid": "Sigmoid", "residual": "Residual"}

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from initscope.core.config import _TITLES as _TITLE
-from initscope.core.config import ACTIVATIONS, NORM_CHOICES, Config, deep_stack
+from initscope.core.config import ACTIVATIONS, GAIN_RANGE, NORM_CHOICES, Config, deep_stack
 from initscope.core.data import Dataset
 from initscope.core.errors import ConfigError
 from initscope.core.kinds import family, saturated
@@ -73,7 +73,7 @@ def _mean_over_seeds(cfg: Config, data: Dataset, seeds: int, net: Net | None = N
     return names, acc / seeds
 
 
-def gain_values(lo: float = 0.25, hi: float = 3.0, points: int = 24) -> list[float]:
+def gain_values(lo: float = GAIN_RANGE[0], hi: float = GAIN_RANGE[1], points: int = GAIN_RANGE[2]) -> list[float]:
     if not (0 <= lo < hi) or points < 2:
         raise ConfigError(f"gain sweep needs 0 <= from < to and at least 2 points (got {lo}, {hi}, {points})")
     return [float(v) for v in np.linspace(lo, hi, points)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from initscope.core.config import Config, flat_kinds
+from initscope.core.config import GAIN_RANGE, Config, flat_kinds
 from initscope.gui.bn_five_points import BatchNormFivePoints
 from initscope.gui.dead_neuron_map import DeadNeuronMap
 from initscope.gui.depth_sweep_view import DepthSweepView
@@ -54,7 +54,8 @@ class ExplorerTabs(QtCore.QObject):
         self.dead_map = DeadNeuronMap()
         self.bn5 = BatchNormFivePoints()
         self.gain_btn = QtWidgets.QPushButton("Sweep gain")
-        self.gain_btn.setToolTip("gains 0.25 → 3 (24 points), the current stack, at init")
+        lo, hi, n = GAIN_RANGE
+        self.gain_btn.setToolTip(f"gains {lo:g} → {hi:g} ({n} points), the current stack, at init")
         self.depth_btn = QtWidgets.QPushButton("Sweep depth")
         self.depth_btn.setToolTip("depth 1 → 12 blocks of the stack's Linear + activation, with each normalisation (none, BatchNorm, LayerNorm, RMSNorm)")
         self.seeds = self._seeds_box()
@@ -218,7 +219,7 @@ class ExplorerTabs(QtCore.QObject):
         self.worker.latest = self.generation
         from initscope.core.sweeps import gain_values
 
-        gains = gain_values(0.25, 3.0, 24)
+        gains = gain_values(*GAIN_RANGE)
         self.gain_view.start(gains, self.cfg.copy(), self.data.vocab.size)  # the theory lines at once
         self._set_status(self.gain_status, "sweeping gain…")
         self.gain_running = True

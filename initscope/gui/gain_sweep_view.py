@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from initscope.core.config import ACTIVATIONS, TANH_GAIN, Config
+from initscope.core.config import ACTIVATIONS, GAIN_RANGE, TANH_GAIN, Config
 from initscope.core.theory import critical_gain, gain_curves, sweep_caption
 from initscope.gui.help import HelpCornerRoom
 from initscope.gui.labels import CaptionLabel
@@ -42,7 +42,7 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         # its minor ticks 2..9, which ran together
         self.panels[2].plot.setYRange(-3, 0, padding=0)
         for p in self.panels:  # the sweep's range from the start: fitted to the marks alone, 5/3 sat on the edge, cut
-            p.plot.setXRange(0.25, 3.0, padding=0.02)
+            p.plot.setXRange(GAIN_RANGE[0], GAIN_RANGE[1], padding=0.02)
         self.marks = []
         self.critical_marks = []
         self.ref_marks = []
