@@ -192,6 +192,7 @@ def pytest_runtest_makereport(item, call):
 
 
 _CALL_FAILED = pytest.StashKey[bool]()
+LEAKED_WIDGETS: list[int] = []  # per checked test: top-level widgets that outlived it (a suite can report the sum)
 
 
 def _close_and_delete(windows: list) -> None:
@@ -242,6 +243,7 @@ def make_initscope_window(qtbot, request):
     if request.node.stash.get(_CALL_FAILED, False) or request.node.get_closest_marker("initscope_leaks_ok"):
         return
     leaked = [w for w in QtWidgets.QApplication.topLevelWidgets() if w not in initial]
+    LEAKED_WIDGETS.append(len(leaked))
     if leaked:
         pytest.fail(f"{len(leaked)} top-level widget(s) outlived the test's windows: {_describe_leaks(leaked)}",
                     pytrace=False)

@@ -14,6 +14,49 @@ from initscope.core.data import load_dataset, make_dataset, load_words, default_
 
 torch.set_num_threads(1)
 
+# --- markers: `gui` on every test that opens a window or needs a QApplication, so the quick loop
+# `pytest -m "not gui and not slow"` leaves them out; `slow` is set by hand on the rest that take long
+WINDOW_FIXTURES = {"qtbot", "qapp", "win", "deep", "initscope_window", "make_initscope_window"}
+WINDOWS_BUILT = [0]  # MainWindow constructions in this run, printed in the terminal summary
+
+
+def _uses_qt(item) -> bool:
+    if WINDOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    module = getattr(item, "module", None)  # a module that imports Qt at the top builds widgets in its tests
+    return module is not None and any(getattr(v, "__name__", "").startswith("PySide6")
+                                      for v in vars(module).values())
+
+
+def pytest_collection_modifyitems(config, items):
+    gui = [item for item in items if _uses_qt(item)]
+    for item in gui:
+        item.add_marker(pytest.mark.gui)
+    if gui and not config.option.collectonly:
+        _count_windows()
+
+
+def _count_windows() -> None:
+    from initscope.gui.main_window import MainWindow
+
+    if getattr(MainWindow, "_counted_by_suite", False):
+        return
+    init = MainWindow.__init__
+
+    def counted(self, *a, **k):
+        WINDOWS_BUILT[0] += 1
+        init(self, *a, **k)
+
+    MainWindow.__init__ = counted
+    MainWindow._counted_by_suite = True
+
+
+def pytest_terminal_summary(terminalreporter):
+    from initscope.testing import LEAKED_WIDGETS
+
+    terminalreporter.write_line(f"initscope: {WINDOWS_BUILT[0]} main windows built; {sum(LEAKED_WIDGETS)} top-level "
+                                f"widgets leaked over {len(LEAKED_WIDGETS)} leak-checked tests")
+
 
 @pytest.fixture(scope="session")
 def names_data():
