@@ -28,7 +28,7 @@ def x_range(panel):
     return panel.plot.viewRange()[0]
 
 
-def assert_is_preview(d, cfg_check=None):
+def assert_is_preview(d):
     """The window shows the init preview of the current settings, drawn as a preview."""
     rec = d.shown[0]
     assert len(d.shown) == 1 and rec.status == "preview" and rec.cfg == d.window.cfg

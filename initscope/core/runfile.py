@@ -184,14 +184,6 @@ def _hist(d, what: str) -> Histogram | None:
     return Histogram(arr.astype(np.float32), lo, hi)
 
 
-def snapshot_from_dict(d) -> Snapshot:
-    """A Snapshot from its JSON form; anything of the wrong type raises ValueError naming the field."""
-    try:
-        return _snapshot(d, "snapshot")
-    except _Bad as e:
-        raise ValueError(str(e)) from None
-
-
 def _snapshot(d, what: str, watched: bool = False) -> Snapshot:
     """A snapshot's JSON; a watched model's may have layers not called yet (width 0) and parameters of any shape."""
     _expect(isinstance(d, dict), f"{what} is not an object")

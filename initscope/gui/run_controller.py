@@ -10,7 +10,6 @@ torch is imported in the background (`start()`), so the window can be on screen 
 from __future__ import annotations
 
 import threading
-import time
 
 from PySide6 import QtCore
 
@@ -243,7 +242,6 @@ class RunController(QtCore.QObject):
     def _new(self, cfg: Config, name: str, data) -> RunRecord:
         cfg = cfg.copy()  # diag.step_stats (the side panel's "every step"): lines at every step, at ~0.7x the speed
         rec = RunRecord(name=name, cfg=cfg, history=History(), data_path=data.path, vocab=tuple(data.vocab.itos))
-        rec.t_start = time.perf_counter()
         self.recordAdded.emit(rec)
         return rec
 
