@@ -89,3 +89,26 @@ def win(make_initscope_window):
 def deep(make_initscope_window):
     """A WindowDriver on the lecture's deep net without BatchNorm, previewed."""
     return make_initscope_window(preset("deep-nobn"))
+
+
+def wait_laid_out(qtbot, widget=None, timeout: int = 10_000) -> None:
+    """Until the layout has settled after a resize, a tab change or a mode switch: posted events (layout requests,
+    resizes) handled and the geometry of every visible widget (under `widget`, else under every shown window) the
+    same on three checks in a row. In place of a fixed wait: as short as the layout allows, as long as it needs."""
+    from PySide6 import QtCore, QtWidgets
+
+    state = {"last": None, "same": 0}
+
+    def geometry():
+        tops = [widget] if widget is not None else [w for w in QtWidgets.QApplication.topLevelWidgets() if w.isVisible()]
+        return tuple(w.geometry().getRect() for top in tops
+                     for w in [top, *top.findChildren(QtWidgets.QWidget)] if w.isVisible())
+
+    def settled() -> bool:
+        QtCore.QCoreApplication.sendPostedEvents()
+        sig = geometry()
+        state["same"] = state["same"] + 1 if sig == state["last"] else 0
+        state["last"] = sig
+        return state["same"] >= 2
+
+    qtbot.waitUntil(settled, timeout=timeout)

@@ -5,6 +5,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.gui  # a QApplication in a pytest of its own
+
 INNER = textwrap.dedent('''
     from PySide6 import QtWidgets
     import pytest
