@@ -59,6 +59,7 @@ def build_actions(win) -> None:
                         True, checkable=True, checked=True)
     win.workshop_act = act("Workshop length (20,000 steps, lr decay scaled)", "", win.set_workshop, menu=view,
                            checkable=True)
+    win.view_menu = view
     from initscope.gui.export import add_to_plot_menu, export_actions
     from initscope.gui.help import build_help_menu
 
