@@ -3,8 +3,12 @@
 import subprocess
 import sys
 
+import pytest
+
 from initscope.core.config import preset
 from initscope.core.remote import RemoteTrainer
+
+pytestmark = pytest.mark.slow  # each test starts a training process (torch imported there): seconds
 
 
 def test_child_exits_by_itself_after_serving():

@@ -246,8 +246,8 @@ def test_final_snapshot_is_at_the_final_step_and_hints_say_so(deep):
 
 
 # --- 10. closing mid-run asks, then closes the child first, fast ---------------------------------------------------------
-def test_close_mid_run_asks_then_stops_the_child(make_initscope_window, qtbot, monkeypatch):
-    d = make_initscope_window(preset("deep-bn"))
+def test_close_mid_run_asks_then_stops_the_child(initscope_window, qtbot, monkeypatch):
+    d = initscope_window  # the default settings: the lecture's deep net with BatchNorm
     w = d.window
     d.start_training(5_000_000)
     qtbot.waitUntil(lambda: w.runs.records and w.runs.records[-1].steps_done >= 50, timeout=60_000)
