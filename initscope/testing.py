@@ -200,7 +200,6 @@ def _close_and_delete(windows: list) -> None:
     close does in the app (WA_DeleteOnClose there); a gc pass frees Python-owned pyqtgraph menus."""
     import gc
 
-    import shiboken6
     from PySide6 import QtCore, QtWidgets
 
     for win in windows:
@@ -212,12 +211,20 @@ def _close_and_delete(windows: list) -> None:
         QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
         app.processEvents()
     for win in windows:
-        if not shiboken6.isValid(win):
+        if _deleted(win):
             # pytest holds the test's fixture values (the driver, the window) until after this teardown: a
             # deleted window's Python attributes (views, pyqtgraph items and their parentless menus) go now
             win.__dict__.clear()
     windows.clear()
     gc.collect()
+
+
+def _deleted(obj) -> bool:
+    try:
+        obj.objectName()
+    except RuntimeError:  # "Internal C++ object already deleted"
+        return True
+    return False
 
 
 def _describe_leaks(widgets) -> str:
