@@ -99,6 +99,12 @@ class CaptionLabel(QtWidgets.QLabel):
         if ev.type() == QtCore.QEvent.Type.FontChange:
             self.fit()
 
+    def text_fits(self) -> bool:
+        """Does the whole text show at the label's current size?"""
+        r = self.contentsRect().adjusted(self.margin(), self.margin(), -self.margin(), -self.margin())
+        flags = int(self.alignment().value) | QtCore.Qt.TextFlag.TextWordWrap.value
+        return self.fontMetrics().boundingRect(r, flags, self.text()).height() <= r.height()
+
 
 class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
     """Saturation, std and gradient std per layer against gain; click a point to use that gain.

@@ -17,6 +17,7 @@ from initscope.core.config import (ACTIVATIONS, SCHEMES, Config, deep_stack, fla
 from initscope.core.history import History
 
 _ids = itertools.count(1)
+DONE = ("finished", "stopped", "diverged", "failed", "interrupted")
 
 
 @dataclass
