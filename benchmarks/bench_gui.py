@@ -208,7 +208,9 @@ def gui_run(seconds: float, steps: int | None) -> dict:
         wait(lambda: time.perf_counter() >= end, timeout=seconds + 5)
     probe_timer.stop()
     paint = panel_paint_ms(w)
-    w.close()
+    t_close = time.perf_counter()
+    w.close()  # mid-run (unless --steps): the child is ended, the threads joined
+    close_s = time.perf_counter() - t_close
     t = np.array([x[0] for x in ticks[1:]])
     lat = np.maximum(np.array([x[1] for x in ticks[1:]]), 0.0)
     red = np.array([x[2] for x in ticks[1:]])
@@ -222,6 +224,7 @@ def gui_run(seconds: float, steps: int | None) -> dict:
 
     res = window(np.ones(len(t), bool))
     res["paint_ms"] = paint
+    res["close_s"] = close_s
     if steps:
         span = min(60.0, (t[-1] - t[0]) / 2)
         first = window(t <= t[0] + span)
@@ -252,7 +255,8 @@ def main() -> None:
     targets = {"latency p99 < 50 ms": res["latency_ms_p99"] < 50, "redraw >= 25 Hz": res["redraw_hz"] >= 25,
                "gui_vs_headless >= 0.8": res["gui_vs_headless"] >= 0.8,
                "window_s <= 2 x bare_qt_s": res["window_s"] <= 2 * res["bare_qt_s"],
-               "first_preview_s <= 2.0 s": res["first_preview_s"] <= 2.0}
+               "first_preview_s <= 2.0 s": res["first_preview_s"] <= 2.0,
+               "close_s < 1.0 s": res["close_s"] < 1.0}  # was a test's wall-clock assert (flaky under load)
     if args.steps:
         targets["last minute: latency p99 < 50 ms"] = res["latency_ms_p99_last_minute"] < 50
         targets["last minute: redraw >= 25 Hz"] = res["redraw_hz_last_minute"] >= 25

@@ -36,9 +36,10 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "examples"))
 
-import initscope  # noqa: E402
 from watch_char_transformer import CharGPT  # noqa: E402
 from watch_mlp import DeepMLP, build_dataset, words_file  # noqa: E402
+
+import initscope  # noqa: E402
 
 
 def make_net(name: str):

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import sys
-
 from pathlib import Path
 
 from initscope import __version__
@@ -175,12 +174,17 @@ def _layer_table(init, final) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from initscope.cli_safety import (
+        EXIT_DIVERGED,
+        EXIT_STOPPED,
+        StopOnSignal,
+        check_outputs,
+        check_threads,
+        load_data_within_budget,
+    )
     from initscope.core.hints import hints
     from initscope.core.history import History
     from initscope.core.trainer import Trainer, set_threads
-
-    from initscope.cli_safety import (EXIT_DIVERGED, EXIT_STOPPED, StopOnSignal, check_outputs, check_threads,
-                                      load_data_within_budget)
 
     check_outputs(("--json-out", args.json_out), ("--save-config", args.save_config), ("--save-run", args.save_run))
     if not 0 <= args.samples <= 10_000:
@@ -312,10 +316,15 @@ def cmd_presets(_args) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from initscope.cli_safety import (
+        MAX_SWEEP_POINTS,
+        MAX_SWEEP_SEEDS,
+        check_count,
+        check_outputs,
+        load_data_within_budget,
+    )
     from initscope.core.sweeps import depth_sweep, gain_sweep, gain_values
     from initscope.core.trainer import set_threads
-
-    from initscope.cli_safety import MAX_SWEEP_POINTS, MAX_SWEEP_SEEDS, check_count, check_outputs, load_data_within_budget
 
     check_outputs(("--json-out", args.json_out))
     check_count("--seeds", args.seeds, 1, MAX_SWEEP_SEEDS)
@@ -400,9 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "inspect":
             return cmd_inspect(args)
         if args.command == "report":
-            from initscope.report import write_report
-
             from initscope.cli_safety import check_outputs
+            from initscope.report import write_report
 
             check_outputs(("-o", args.out), *((("--csv", args.csv + suffix) for suffix in ("_loss.csv", "_layers.csv"))
                                               if args.csv else ()))

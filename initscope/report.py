@@ -11,11 +11,10 @@ import json
 import math
 from pathlib import Path
 
-
 from initscope.core.errors import UserError
-from initscope.core.snapshot import Snapshot
 from initscope.core.files import atomic_write_text
 from initscope.core.runfile import SavedRun, load_run
+from initscope.core.snapshot import Snapshot
 
 SMOOTH = 100
 

@@ -327,7 +327,6 @@ class Scope:
             inner = self.rec.model
             if _WATCHED.get(inner) is not None:
                 del _WATCHED[inner]
-            self._info = model_info(self.rec)
             self.rec = None  # a closed scope holds no reference to the model
         else:
             final = None

@@ -439,18 +439,84 @@ def _make(qtbot, made: list, cfg=None, data_path=None, size=(1366, 768), wait: b
 
 
 def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "initscope_leaks_ok: make_initscope_window does not fail the test on "
+                                       "top-level widgets left alive")
     # offscreen-safe: a machine without a display still gets a window (drawn offscreen)
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # the fixture below checks for leaks only after a passing test: a failure's traceback keeps its widgets alive
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+LEAKED_WIDGETS: list[int] = []  # per checked test: top-level widgets that outlived it (a suite can report the sum)
+
+
+def _close_and_delete(windows: list) -> None:
+    """Close each window and let Qt delete it now (deleteLater, then the deferred deletes run), as a person's
+    close does in the app (WA_DeleteOnClose there); a gc pass frees Python-owned pyqtgraph menus."""
+    import gc
+
+    from PySide6 import QtCore, QtWidgets
+
+    for win in windows:
+        win.close_without_asking()  # scripted: no "stop the run and quit?" prompt
+        win.deleteLater()
+    app = QtWidgets.QApplication.instance()
+    for _ in range(2):  # a deletion can post more deletions (children's deleteLater)
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+        app.processEvents()
+    for win in windows:
+        if _deleted(win):
+            # pytest holds the test's fixture values (the driver, the window) until after this teardown: a
+            # deleted window's Python attributes (views, pyqtgraph items and their parentless menus) go now
+            win.__dict__.clear()
+    windows.clear()
+    gc.collect()
+
+
+def _deleted(obj) -> bool:
+    try:
+        obj.objectName()
+    except RuntimeError:  # "Internal C++ object already deleted"
+        return True
+    return False
+
+
+def _describe_leaks(widgets) -> str:
+    from collections import Counter
+
+    kinds = Counter(f"{type(w).__name__}{' ' + repr(w.objectName()) if w.objectName() else ''}" for w in widgets)
+    return ", ".join(f"{n} x {k}" for k, n in kinds.most_common(8))
+
+
 @pytest.fixture
-def make_initscope_window(qtbot):
-    """A factory: make_initscope_window(cfg=None, data_path=None, size=(W, H), wait=True) -> WindowDriver."""
+def make_initscope_window(qtbot, request):
+    """A factory: make_initscope_window(cfg=None, data_path=None, size=(W, H), wait=True) -> WindowDriver.
+
+    Afterwards each window is closed and deleted, and a passing test fails if any top-level widget made during it
+    is still alive (a dialog left open, a parentless menu, a window not deleted), as napari's make_napari_viewer
+    does. Mark a test `@pytest.mark.initscope_leaks_ok` to skip that check."""
+    from PySide6 import QtWidgets
+
+    initial = set(QtWidgets.QApplication.topLevelWidgets())
     made: list = []
     yield lambda *a, **k: _make(qtbot, made, *a, **k)
-    for win in made:
-        win.close_without_asking()  # scripted: no "stop the run and quit?" prompt
+    _close_and_delete(made)
+    if request.node.stash.get(_CALL_FAILED, False) or request.node.get_closest_marker("initscope_leaks_ok"):
+        return
+    leaked = [w for w in QtWidgets.QApplication.topLevelWidgets() if w not in initial]
+    LEAKED_WIDGETS.append(len(leaked))
+    if leaked:
+        pytest.fail(f"{len(leaked)} top-level widget(s) outlived the test's windows: {_describe_leaks(leaked)}",
+                    pytrace=False)
 
 
 @pytest.fixture

@@ -50,10 +50,6 @@ def _check_out(path: str, opt: str) -> None:
         raise UserError(f"{opt} {path}: folder {Path(path).resolve().parent} does not exist")
 
 
-def _cell(x) -> str:
-    return "-" if x is None else f"{x:.4f}"
-
-
 def table(results) -> str:
     """One row per value, one column per variant: val mean ± std over seeds, or what went wrong."""
     spec = results.spec

@@ -10,9 +10,52 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from initscope.core.config import Config, LayerSpec, ModelConfig, TrainConfig, preset  # noqa: E402
-from initscope.core.data import load_dataset, make_dataset, load_words, default_data_path  # noqa: E402
+from initscope.core.data import default_data_path, load_dataset, load_words, make_dataset  # noqa: E402
 
 torch.set_num_threads(1)
+
+# --- markers: `gui` on every test that opens a window or needs a QApplication, so the quick loop
+# `pytest -m "not gui and not slow"` leaves them out; `slow` is set by hand on the rest that take long
+WINDOW_FIXTURES = {"qtbot", "qapp", "win", "deep", "initscope_window", "make_initscope_window"}
+WINDOWS_BUILT = [0]  # MainWindow constructions in this run, printed in the terminal summary
+
+
+def _uses_qt(item) -> bool:
+    if WINDOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    module = getattr(item, "module", None)  # a module that imports Qt at the top builds widgets in its tests
+    return module is not None and any(getattr(v, "__name__", "").startswith("PySide6")
+                                      for v in vars(module).values())
+
+
+def pytest_collection_modifyitems(config, items):
+    gui = [item for item in items if _uses_qt(item)]
+    for item in gui:
+        item.add_marker(pytest.mark.gui)
+    if gui and not config.option.collectonly:
+        _count_windows()
+
+
+def _count_windows() -> None:
+    from initscope.gui.main_window import MainWindow
+
+    if getattr(MainWindow, "_counted_by_suite", False):
+        return
+    init = MainWindow.__init__
+
+    def counted(self, *a, **k):
+        WINDOWS_BUILT[0] += 1
+        init(self, *a, **k)
+
+    MainWindow.__init__ = counted
+    MainWindow._counted_by_suite = True
+
+
+def pytest_terminal_summary(terminalreporter):
+    from initscope.testing import LEAKED_WIDGETS
+
+    terminalreporter.write_line(f"initscope: {WINDOWS_BUILT[0]} main windows built; {sum(LEAKED_WIDGETS)} top-level "
+                                f"widgets leaked over {len(LEAKED_WIDGETS)} leak-checked tests")
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +89,26 @@ def win(make_initscope_window):
 def deep(make_initscope_window):
     """A WindowDriver on the lecture's deep net without BatchNorm, previewed."""
     return make_initscope_window(preset("deep-nobn"))
+
+
+def wait_laid_out(qtbot, widget=None, timeout: int = 10_000) -> None:
+    """Until the layout has settled after a resize, a tab change or a mode switch: posted events (layout requests,
+    resizes) handled and the geometry of every visible widget (under `widget`, else under every shown window) the
+    same on three checks in a row. In place of a fixed wait: as short as the layout allows, as long as it needs."""
+    from PySide6 import QtCore, QtWidgets
+
+    state = {"last": None, "same": 0}
+
+    def geometry():
+        tops = [widget] if widget is not None else [w for w in QtWidgets.QApplication.topLevelWidgets() if w.isVisible()]
+        return tuple(w.geometry().getRect() for top in tops
+                     for w in [top, *top.findChildren(QtWidgets.QWidget)] if w.isVisible())
+
+    def settled() -> bool:
+        QtCore.QCoreApplication.sendPostedEvents()
+        sig = geometry()
+        state["same"] = state["same"] + 1 if sig == state["last"] else 0
+        state["last"] = sig
+        return state["same"] >= 2
+
+    qtbot.waitUntil(settled, timeout=timeout)

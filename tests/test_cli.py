@@ -3,6 +3,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from initscope.cli import main
 
 
@@ -50,6 +52,7 @@ def test_presets_lists_all(capsys):
     assert all(name in out for name in PRESETS)
 
 
+@pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 def test_headless_training_step_imports_no_qt():
     code = textwrap.dedent("""
         import sys

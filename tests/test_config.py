@@ -5,8 +5,16 @@ import sys
 
 import pytest
 
-from initscope.core.config import (PRESETS, Config, LayerSpec, default_config, deep_stack, preset, set_batchnorm,
-                                   validate_stack)
+from initscope.core.config import (
+    PRESETS,
+    Config,
+    LayerSpec,
+    deep_stack,
+    default_config,
+    preset,
+    set_batchnorm,
+    validate_stack,
+)
 from initscope.core.errors import ConfigError
 
 

@@ -13,6 +13,7 @@ from initscope.core.runfile import load_run
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 @pytest.mark.parametrize("name, layers", [
     ("watch_mlp", {"Embedding", "Linear", "BatchNorm1d", "Tanh"}),
     ("watch_char_transformer", {"Embedding", "LayerNorm", "Linear", "GELU"}),

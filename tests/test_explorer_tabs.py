@@ -3,6 +3,8 @@ one seeds value, and a sweep that ends on a sub-tab not shown marked on its tab.
 
 from initscope.core.config import preset
 
+from conftest import wait_laid_out
+
 
 def test_gain_and_depth_each_have_a_sub_tab_and_a_sweep_ending_unseen_is_marked(make_initscope_window, qtbot):
     d = make_initscope_window(preset("deep-nobn"))
@@ -43,11 +45,11 @@ def test_the_sweep_page_not_shown_is_laid_out_for_exports(make_initscope_window,
     d = make_initscope_window(preset("deep-nobn"), size=(1366, 768))
     ex = d.window.explorer
     d.show_tab("explorer")
-    qtbot.wait(100)
+    wait_laid_out(qtbot, d.window)
     d.render()
     assert ex.inner.currentWidget() is ex.gain_view
     hidden = [p.view.size() for p in (ex.depth_view.std_panel, ex.depth_view.sat_panel, ex.depth_view.grad_panel)]
     ex.inner.setCurrentWidget(ex.depth_view)
-    qtbot.wait(100)
+    wait_laid_out(qtbot, d.window)
     shown = [p.view.size() for p in (ex.depth_view.std_panel, ex.depth_view.sat_panel, ex.depth_view.grad_panel)]
     assert hidden == shown

@@ -9,11 +9,13 @@ from initscope.core.config import preset
 from initscope.gui.layout_check import clipped_widgets
 from initscope.gui.presentation import PANEL_BESIDE_PX
 
+from conftest import wait_laid_out
+
 SIZES = [(1024, 700), (1366, 768), (1920, 1080)]
 
 
-def settle(qtbot, ms=150):
-    qtbot.wait(ms)
+def settle(qtbot):
+    wait_laid_out(qtbot)  # no fixed wait: until every shown widget keeps its geometry
 
 
 def each_tab(d, qtbot):
@@ -27,7 +29,7 @@ def each_tab(d, qtbot):
                 inner.setCurrentIndex(sub)
             settle(qtbot)
             d.render()
-            settle(qtbot, 50)
+            settle(qtbot)
             yield w.tabs.tabText(tab) + (f"/{inner.tabText(sub)}" if inner else "")
 
 
@@ -71,12 +73,12 @@ def title_text_height(dock) -> int:
 def test_leaving_presentation_mode_restores_the_layout(make_initscope_window, qtbot, size):
     d = make_initscope_window(preset("deep-nobn"), size=size)
     w = d.window
-    settle(qtbot, 300)
+    settle(qtbot)
     before = (w.controls_dock.width(), w.tabs.geometry(), w.hints.height(), QtWidgets.QApplication.font().pointSizeF(),
               w.controls_dock.isVisible(), w.panel_act.isChecked())
     title_bar = title_text_height(w.controls_dock)
     w.present_act.setChecked(True)
-    settle(qtbot, 300)
+    settle(qtbot)
     assert QtWidgets.QApplication.font().pointSizeF() == pytest.approx(before[3] * 1.5)
     assert w.hints.height() > before[2]  # the hint strip grows with its font (and stays fixed while shown)
     if size[0] >= PANEL_BESIDE_PX:  # the docks' titles grow too (they have a font of their own)
@@ -85,11 +87,11 @@ def test_leaving_presentation_mode_restores_the_layout(make_initscope_window, qt
         assert not w.controls_dock.isVisible() and not w.panel_act.isChecked()
         assert w.tabs.width() > before[1].width() + 300
         w.panel_act.trigger()  # Ctrl+B: back, at its presentation width
-        settle(qtbot, 300)
+        settle(qtbot)
         assert w.controls_dock.isVisible() and w.panel_act.isChecked()
     assert w.controls_scroll.viewport().width() >= w.controls.minimumSizeHint().width()
     w.present_act.setChecked(False)
-    settle(qtbot, 300)
+    settle(qtbot)
     after = (w.controls_dock.width(), w.tabs.geometry(), w.hints.height(), QtWidgets.QApplication.font().pointSizeF(),
              w.controls_dock.isVisible(), w.panel_act.isChecked())
     assert after == before and title_text_height(w.controls_dock) == title_bar
@@ -98,14 +100,14 @@ def test_leaving_presentation_mode_restores_the_layout(make_initscope_window, qt
 def test_the_side_panel_folds_away_and_comes_back(make_initscope_window, qtbot):
     d = make_initscope_window(preset("deep-nobn"), size=(1024, 700))
     w = d.window
-    settle(qtbot, 200)
+    settle(qtbot)
     wide = w.tabs.width()
     w.panel_act.trigger()  # Ctrl+B
-    settle(qtbot, 200)
+    settle(qtbot)
     assert not w.controls_dock.isVisible() and not w.runs_dock.isVisible()
     assert w.tabs.width() >= 1024 - 20 > wide
     w.panel_act.trigger()
-    settle(qtbot, 200)
+    settle(qtbot)
     assert w.controls_dock.isVisible() and w.tabs.width() == wide
     assert w.controls_dock.visibleRegion().isEmpty() is False  # the settings tab is the one in front
 
@@ -119,7 +121,7 @@ def test_the_hint_strip_and_caption_keep_their_height(make_initscope_window, qtb
     heights = set()
     for _ in range(len(w.scenario_bar.scenario.steps)):
         w.scenario_bar.next_btn.click()
-        settle(qtbot, 60)
+        settle(qtbot)
         d.render()
         heights.add((w.tabs.y(), w.tabs.height(), w.hints.height()))
     assert len(heights) == 1, heights  # captions of 1-3 lines and hints of any length: the panels never jump
@@ -166,7 +168,7 @@ def test_the_explorer_after_both_sweeps_clips_nothing(make_initscope_window, qtb
                 ex.inner.setCurrentIndex(ex.inner.indexOf(view))
                 settle(qtbot)
                 d.render()
-                settle(qtbot, 50)
+                settle(qtbot)
                 where = f"{size} present={present} {ex.inner.tabText(ex.inner.currentIndex())}"
                 problems += [f"{where}: {p}" for p in clipped_widgets(w)]
                 for p in panels:
@@ -190,18 +192,18 @@ def test_the_theory_caption_never_moves_the_plots(make_initscope_window, qtbot):
     heights = set()
     for text in ("", "one short line", "a long caption " * 20):
         cap.setText(text)
-        settle(qtbot, 60)
+        settle(qtbot)
         heights.add((cap.height(), ex.gain_view.panels[0].height()))
     assert len(heights) == 1, heights
     small = cap.height()
     mark = ex.gain_view.marks[0].label  # "current": the lines' labels grow with the rest
     mark_pt = mark.textItem.font().pointSizeF()
     w.present_act.setChecked(True)
-    settle(qtbot, 300)
+    settle(qtbot)
     assert cap.height() >= small * 1.3 and cap.height() >= 3 * cap.fontMetrics().lineSpacing()
     assert mark.textItem.font().pointSizeF() >= mark_pt * 1.2  # half the fonts' growth: they sit on narrow plots
     w.present_act.setChecked(False)
-    settle(qtbot, 300)
+    settle(qtbot)
     assert cap.height() == small and mark.textItem.font().pointSizeF() == mark_pt
 
 
@@ -212,10 +214,10 @@ def test_no_legend_entry_lies_under_a_panels_question_mark(make_initscope_window
     w = d.window
     for present in (True, False):
         w.present_act.setChecked(present)  # before the run: its legends are made at presentation size
-        settle(qtbot, 300)
+        settle(qtbot)
         d.train(300, every=100)
         d.render()
-        settle(qtbot, 100)
+        settle(qtbot)
         for p in w.overview.panels:
             buttons = [b for b in p.findChildren(QtWidgets.QToolButton) if getattr(b, "help_key", None)]
             if p.legend is None or p.legend_below or not buttons:
@@ -255,7 +257,7 @@ def test_the_train_sweep_after_a_sweep_clips_nothing(make_initscope_window, qtbo
         for present in (False, True):
             w.resize(*size)
             w.present_act.setChecked(present)
-            settle(qtbot, 250)
+            settle(qtbot)
             where = f"{size} present={present}"
             problems += [f"{where}: {p}" for p in clipped_widgets(w)]
             for (i, j), c in v.cells.items():
@@ -265,7 +267,7 @@ def test_the_train_sweep_after_a_sweep_clips_nothing(make_initscope_window, qtbo
                 assert cell.titleLabel.item.boundingRect().height() > title_pt[1] * 1.3, where
     assert problems == [], "\n".join(problems[:20])
     w.present_act.setChecked(False)
-    settle(qtbot, 250)
+    settle(qtbot)
     assert cell.titleLabel.item.boundingRect().height() == pytest.approx(title_pt[1], abs=1)
 
 
@@ -294,17 +296,17 @@ def test_presentation_mode_grows_the_text_of_every_plot(make_initscope_window, q
     d = make_initscope_window(preset("deep-bn"), size=(1366, 768))
     w = d.window
     d.train(100, every=50)
-    settle(qtbot, 200)
+    settle(qtbot)
     before = plot_texts(w)
     assert {"Dead-neuron map", "BatchNorm in five points", "Loss"} <= set(before)
     w.present_act.setChecked(True)
-    settle(qtbot, 300)
+    settle(qtbot)
     grown = plot_texts(w)
     small = [t for t, (h, ax) in grown.items()
              if h < before[t][0] * 1.3 or (ax is not None and ax < before[t][1] * 1.3)]
     assert small == [], [(t, before[t], grown[t]) for t in small]
     w.present_act.setChecked(False)
-    settle(qtbot, 300)
+    settle(qtbot)
     after = plot_texts(w)
     assert {t: (round(h), ax and round(ax)) for t, (h, ax) in after.items()} == \
         {t: (round(h), ax and round(ax)) for t, (h, ax) in before.items()}
@@ -325,9 +327,9 @@ def test_an_overlays_run_key_lies_off_the_loss_data(make_initscope_window, qtbot
     d.select_runs(a, b)
     for present in (False, True):
         w.present_act.setChecked(present)
-        settle(qtbot, 300)
+        settle(qtbot)
         d.render()
-        settle(qtbot, 100)
+        settle(qtbot)
         keys = [i for i in loss.view.scene().items() if isinstance(i, pg.LegendItem) and i.isVisible() and i.items]
         assert len(keys) == 1 and len(keys[0].items) == 2, present  # one entry per run
         data = loss.plot.vb.sceneBoundingRect()
@@ -335,7 +337,7 @@ def test_an_overlays_run_key_lies_off_the_loss_data(make_initscope_window, qtbot
             assert not lab.sceneBoundingRect().intersects(data), (present, lab.text)
     w.present_act.setChecked(False)
     d.select_runs(a)
-    settle(qtbot, 200)
+    settle(qtbot)
     d.render()
     assert not any(isinstance(i, pg.LegendItem) and i.isVisible() and i.items for i in loss.view.scene().items())
 
@@ -351,7 +353,7 @@ def test_presentation_mode_with_the_side_panel_brought_back_fits_1024_px(make_in
     qtbot.waitUntil(lambda: w.explorer.train_view is not None, timeout=60_000)
     d.train(200, every=100)
     w.present_act.setChecked(True)
-    settle(qtbot, 300)
+    settle(qtbot)
     assert not w.controls_dock.isVisible()
     w.panel_act.trigger()
     problems = []
@@ -389,9 +391,9 @@ def test_the_bars_labels_never_run_together(make_initscope_window, qtbot):
         w.present_act.setChecked(present)
         if w.panel_act.isChecked() != panel:
             w.panel_act.trigger()
-        settle(qtbot, 300)
+        settle(qtbot)
         d.render()
-        settle(qtbot, 100)
+        settle(qtbot)
         for p in w.overview.panels[1::2]:  # saturation, update:data: bars at init
             assert p.mode == "bars"
             ax = p.plot.getAxis("bottom")

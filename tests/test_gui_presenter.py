@@ -11,6 +11,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from initscope.core.config import preset
 from initscope.core.scenario import WORKSHOP_STEPS, load_scenario, shipped_scenarios, workshop_length
 
+from conftest import wait_laid_out
+
 
 def test_workshop_length_scales_the_decay_and_shows_measured_aims(make_initscope_window):
     cfg = preset("deep-bn")
@@ -137,8 +139,6 @@ def test_screenshot_options_render_without_clipping(tmp_path):
 def test_toggling_batchnorm_never_draws_a_legend_on_a_plot_in_between(deep, qtbot):
     # the presenter saw, for ~70 ms after the BatchNorm toggle, a legend drawn over the y ticks: every frame from
     # the toggle until the new preview has been on screen a few frames is painted and checked here
-    import time
-
     from initscope.gui.layout_check import _clipped_plots
 
     win = deep.window
@@ -146,15 +146,18 @@ def test_toggling_batchnorm_never_draws_a_legend_on_a_plot_in_between(deep, qtbo
     deep.train(300)  # legends of a run on every panel, then the toggle shows the preview of the other stack
     for on in (True, False):
         deep.set_batchnorm(on, wait=False)
-        bad, frames_after, end = [], 0, time.monotonic() + 30
-        while frames_after < 6 and time.monotonic() < end:
-            qtbot.wait(10)
+        bad, frames_after = [], [0]
+
+        def frame() -> bool:  # called on each poll of waitUntil: one painted frame, checked
             win.grab()  # what a screen would show now
-            bad += [line for line in _clipped_plots(win, 1) if "legend" in line]
+            bad.extend(line for line in _clipped_plots(win, 1) if "legend" in line)
             shown = win.shown[0] if len(win.shown) == 1 else None
             if shown is not None and shown.status == "preview" and shown.cfg == win.cfg:
-                frames_after += 1
-        assert frames_after == 6 and not bad, bad
+                frames_after[0] += 1
+            return frames_after[0] >= 6
+
+        qtbot.waitUntil(frame, timeout=30_000)
+        assert not bad, bad
 
 
 def test_presentation_mode_grows_titles_legends_and_labels_and_leaving_gives_their_sizes_back(deep, qtbot):
@@ -171,10 +174,10 @@ def test_presentation_mode_grows_titles_legends_and_labels_and_leaving_gives_the
 
     before = sizes()
     win.set_presentation(True)
-    qtbot.wait(50)
+    wait_laid_out(qtbot, win)
     during = sizes()
     win.set_presentation(False)
-    qtbot.wait(50)
+    wait_laid_out(qtbot, win)
     after = sizes()
     assert all(d > b for d, b in zip(during[0], before[0]))  # every title grew
     assert all(float(d[:-2]) > float(b[:-2]) for d, b in zip(during[1], before[1]))  # every legend's text

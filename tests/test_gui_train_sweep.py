@@ -109,9 +109,8 @@ def test_cancel_stops_every_worker(qtbot, view, words):
     view.steps.setValue(5_000_000)
     view.workers.setValue(2)
     assert view.start()
-    qtbot.waitUntil(lambda: bool(view.backend.pids), timeout=60_000)
+    qtbot.waitUntil(lambda: bool(view.backend.running), timeout=60_000)  # a worker is inside a run
     pids = list(view.backend.pids)
-    qtbot.wait(500)
     view.cancel_btn.click()
     qtbot.waitUntil(lambda: not view.running, timeout=30_000)
     assert view.status.text().startswith("cancelled: 0 runs")

@@ -10,6 +10,8 @@ import pytest
 from initscope.core.config import Config
 from initscope.core.data import default_data_path, load_words, make_dataset
 
+from conftest import wait_laid_out
+
 SMALL = {"model": {"n_embd": 4, "layers": [{"kind": "linear", "width": 16}, {"kind": "tanh"},
                                            {"kind": "linear", "width": 16}, {"kind": "tanh"},
                                            {"kind": "linear", "width": None}]}}
@@ -118,12 +120,12 @@ def test_a_narrow_view_shows_fewer_steps_each_readable(qtbot, view, words):
     view.workers.setValue(1)
     assert view.start()
     qtbot.waitUntil(lambda: not view.running, timeout=120_000)
-    qtbot.wait(50)
+    wait_laid_out(qtbot, view)
     steps = sorted({t for _, t in view.cells})
     assert steps[0] == 0 and steps[-1] == 5 and len(steps) < 6
     assert all(min(c.vb.width(), c.vb.height()) >= 60 for c in view.cells.values())
     view.resize(1500, 600)  # wide again: every step
-    qtbot.wait(50)
+    wait_laid_out(qtbot, view)
     assert sorted({t for _, t in view.cells}) == [0, 1, 2, 3, 4, 5]
     assert set(view.plotted("mup", 5)) == {"L0 Linear", "L2 Linear", "L4 Linear"}
 

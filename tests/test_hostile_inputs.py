@@ -733,6 +733,7 @@ def _start_run(tmp_path: Path, extra: list[str]) -> subprocess.Popen:
     return p
 
 
+@pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_at_a_step_boundary_and_saves_a_whole_run(sig, tmp_path):
     from initscope.core.runfile import load_run
@@ -750,6 +751,7 @@ def test_a_signal_stops_at_a_step_boundary_and_saves_a_whole_run(sig, tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 def test_a_second_sigint_aborts_without_touching_the_target(tmp_path):
     target = tmp_path / "x.initscope"
     target.write_bytes(KEEP)

@@ -13,6 +13,8 @@ from initscope.core.trainer import Trainer
 
 from conftest import tiny_config
 
+pytestmark = pytest.mark.slow  # each test starts a training process (torch imported there): seconds
+
 
 @pytest.fixture(scope="module")
 def remote():

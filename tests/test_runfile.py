@@ -1,7 +1,7 @@
 import base64
-import math
 import io
 import json
+import math
 import re
 import zipfile
 

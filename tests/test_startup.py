@@ -17,6 +17,8 @@ from PySide6 import QtCore, QtWidgets
 
 from initscope.core.config import default_config
 
+from conftest import wait_laid_out
+
 # A fresh interpreter, as the app starts. The window's own torch import (`_Backend.load`) is held back until
 # the launch's preview has arrived, so the order the app has on a real machine (the training process starts at
 # the shell's first paint, the window's import after the build) is made certain here.
@@ -307,9 +309,9 @@ def test_leaving_presentation_mode_asked_for_at_launch_gives_back_the_whole_wind
     if how == "remembered":
         win = launched()
         win.resize(1366, 768)  # wider than offscreen's 800 px screen, where the side panel is held at its minimum
-        qtbot.wait(200)
+        wait_laid_out(qtbot, win)
         win.resizeDocks([win.controls_dock], [450], QtCore.Qt.Orientation.Horizontal)  # the user's own layout
-        qtbot.wait(200)
+        wait_laid_out(qtbot, win)
         width = win.controls_dock.width()
         closed(win)
         win = launched()  # a relaunch restores it
@@ -321,9 +323,9 @@ def test_leaving_presentation_mode_asked_for_at_launch_gives_back_the_whole_wind
         assert win.present_act.isChecked()
         if how == "remembered":
             win.resize(1366, 768)  # offscreen clamps the restored window to its 800 px screen, under its minimum
-            qtbot.wait(200)
+            wait_laid_out(qtbot, win)
         win.present_act.setChecked(False)
-        qtbot.wait(300)
+        wait_laid_out(qtbot, win)
         toolbar = win.findChild(QtWidgets.QToolBar)
         assert toolbar.isVisible() and win.controls_dock.isVisible() and win.panel_act.isChecked()
         if how == "remembered":

@@ -250,6 +250,7 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 def test_ray_matches_local_bit_for_bit(ray_session, spec, data, local):
     out = run_sweep(spec, data, RayBackend(2))
     assert out.backend == "ray" and set(out.results) == set(local.results)

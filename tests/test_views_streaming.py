@@ -4,7 +4,7 @@ a finished run or another record redraws everything at once."""
 
 from __future__ import annotations
 
-import time
+import types
 
 import numpy as np
 from test_history_hints import _snap
@@ -28,7 +28,11 @@ def _draws(view: OverviewView) -> list[int]:
     return [p.draws for p in (view.loss_panel, view.sat_panel, view.act_panel, view.upd_panel)]
 
 
-def test_a_streaming_run_redraws_one_snapshot_panel_a_frame_and_at_most_four_times_a_second(qapp):
+def test_a_streaming_run_redraws_one_snapshot_panel_a_frame_and_at_most_four_times_a_second(qapp, monkeypatch):
+    import initscope.gui.views as views
+
+    clock = [1000.0]  # the views' clock, moved by the test: no sleeping through the throttle
+    monkeypatch.setattr(views, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     view = OverviewView()
     rec = _record("running")
     d0 = _draws(view)
@@ -43,7 +47,7 @@ def test_a_streaming_run_redraws_one_snapshot_panel_a_frame_and_at_most_four_tim
     d1 = _draws(view)
     assert view.render([rec])
     assert np.subtract(_draws(view), d1).tolist() == [1, 0, 0, 0]  # within SNAPSHOT_REDRAW_S: only the loss
-    time.sleep(SNAPSHOT_REDRAW_S)
+    clock[0] += SNAPSHOT_REDRAW_S
     rec.history.add_losses(400, np.full(25, 2.9, np.float32))
     assert view.render([rec])
     assert np.subtract(_draws(view), d1).tolist() == [2, 1, 0, 0]  # and then the new snapshot, a panel a frame

@@ -344,6 +344,7 @@ def test_a_watched_run_file_opens_and_inspects_like_any_run(tmp_path, capsys):
     assert d["source"] == "app" and d["snapshot_step"] == 30 and d["layers"][0]["name"].startswith("L")
 
 
+@pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 def test_the_file_survives_sigkill_as_interrupted(tmp_path):
     path = tmp_path / "killed.initscope"
     script = textwrap.dedent(f"""
@@ -474,8 +475,7 @@ def test_disk_full_mid_run_warns_once_and_keeps_the_last_good_file(tmp_path, mon
     scope = initscope.watch(model, opt, save=path, every=2, flush_seconds=0)
     for _ in range(4):
         _train_one(model, opt, scope)
-    scope.flush()
-    time.sleep(0.5)
+    scope.flush(wait=True)
     good = load_run(path).steps
     real = files.atomic_write_bytes
 
@@ -531,6 +531,7 @@ def test_check_leaves_the_model_as_it_was():
     assert "0.weight" in res.table() and d["params"][0]["grad_data"] > 0
 
 
+@pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 def test_import_initscope_and_watch_import_no_qt():
     code = ("import sys, initscope, torch; from torch import nn; m = nn.Linear(2, 2); "
             "s = initscope.watch(m); s.close(); "

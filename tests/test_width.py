@@ -252,6 +252,7 @@ def test_local_pool_runs_width_jobs_as_in_process(data):
     assert pooled.backend == "local"
 
 
+@pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 def test_ray_runs_width_jobs_as_in_process(data):
     """About 15 s, most of it Ray starting: the issue asks for the training sweeps' Ray backend too."""
     from initscope.core.width import run_width_sweep

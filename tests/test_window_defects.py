@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.core.config import LayerSpec, preset
+from initscope.core.config import preset
 
 from conftest import tiny_config
 

@@ -39,10 +39,6 @@ def names_path() -> Path:
     return asset_path("names.txt")
 
 
-def resources_dir() -> Path:
-    return asset_path("resources")
-
-
 def scenarios_dir() -> Path:
     return asset_path("resources", "scenarios")
 

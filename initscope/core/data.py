@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from initscope.core.files import read_capped
 if TYPE_CHECKING:  # torch is imported where the examples are built: checking a word list needs none
     import torch
 
-DEFAULT_DATA = names_path()
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MIN_WORDS = 10
 MAX_CHARS = 256  # distinct characters, '.' excluded

@@ -116,8 +116,6 @@ class _Layout:
         self.free_hi = torch.isnan(self.fixed_hi)
         self.member = nn.functional.one_hot(self.col, n_l).to(torch.float64) if n_l else None
         # saturation per family (core/kinds.py): column masks for the families present
-        self.is_tanh = torch.tensor([f == "tanh" for f in fams], device=dev, dtype=torch.bool)
-        self.col_tanh = self.is_tanh[self.col] if n_l else None
         self.all_tanh = all(f == "tanh" for f in fams)
         self.tanh_and_none = "tanh" in fams and set(fams) <= {"tanh", None}
         self.fam_cols = {f: torch.tensor([g == f for g in fams], device=dev, dtype=torch.bool)[self.col]

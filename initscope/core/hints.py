@@ -111,11 +111,3 @@ def theory_hints(snap: Snapshot, predictions, th: Thresholds = DEFAULT_THRESHOLD
                else "finite width compounds with depth, or its inputs are far from the Gaussian the theory assumes")
         out.append(f"{s.name}: {what} predicted by wide-net theory; {why}")
     return out
-
-
-def run_status_hint(status: str, message: str = "") -> str | None:
-    """The line the GUI shows for a run's end state: why a diverged run stopped (NaN, a runaway loss or
-    saturation; the trainer's message), None for any other status."""
-    if status != "diverged":
-        return None
-    return message or "the run diverged; lower the learning rate or fix the init"

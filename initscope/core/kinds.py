@@ -32,10 +32,6 @@ def family(kind: str) -> str | None:
     return _FAMILY.get(kind.lower())
 
 
-def is_activation(kind: str) -> bool:
-    return kind.lower() in _FAMILY
-
-
 def saturated(fam: str | None, x, y, thr: float):
     """Boolean tensor (shape of y) of saturated units; x is the activation's input (used by 'tail' only).
     Returns None where the family defines no saturation."""

@@ -73,7 +73,6 @@ class Net(nn.Module):
         self.layers = nn.ModuleList(mods)
         self.__dict__["flat"] = list(zip(resolved, flat_mods))  # plain list: the modules are registered above
         self.names = [r.name for r in resolved]
-        self.has_residual = any(r.kind == "residual" for r in resolved)
         self._branch_starts = {r.block_start for r in resolved if r.kind == "residual"}
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:

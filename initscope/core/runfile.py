@@ -32,11 +32,11 @@ import torch
 
 from initscope import __version__
 from initscope.core.config import ACTIVATIONS, Config
-from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot
 from initscope.core.errors import ConfigError, RunFileError, UserError
 from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok
 from initscope.core.history import History
 from initscope.core.model import Net
+from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot
 
 FORMAT = "initscope-run"
 VERSION = 3  # 3: watched runs ("source": "watch") and the per-step tier; 2: weights.npz (no pickle); 1: weights.pt
@@ -182,14 +182,6 @@ def _hist(d, what: str) -> Histogram | None:
     lo, hi = _float_of(d["lo"], f"{what} lo"), _float_of(d["hi"], f"{what} hi")
     _expect(math.isfinite(lo) and math.isfinite(hi) and lo <= hi, f"{what}: range {lo}..{hi} is not valid")
     return Histogram(arr.astype(np.float32), lo, hi)
-
-
-def snapshot_from_dict(d) -> Snapshot:
-    """A Snapshot from its JSON form; anything of the wrong type raises ValueError naming the field."""
-    try:
-        return _snapshot(d, "snapshot")
-    except _Bad as e:
-        raise ValueError(str(e)) from None
 
 
 def _snapshot(d, what: str, watched: bool = False) -> Snapshot:

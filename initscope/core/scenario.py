@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from initscope.core.assets import scenarios_dir
-from initscope.core.config import (ACTIVATIONS, MAX_BLOCKS, MAX_WIDTH, NORM_CHOICES, Config, deep_stack,
-                                   preset)
+from initscope.core.config import ACTIVATIONS, MAX_BLOCKS, MAX_WIDTH, NORM_CHOICES, Config, deep_stack, preset
 from initscope.core.errors import ConfigError
 from initscope.core.files import MAX_JSON_DEPTH, json_depth_ok, read_json
 

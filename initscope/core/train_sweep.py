@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from initscope.core.config import (ACTIVATIONS, NORM_CHOICES, RESIDUAL_SCALINGS, SCHEMES, Config, deep_stack,
-                                   stack_norm)
+from initscope.core.config import ACTIVATIONS, NORM_CHOICES, RESIDUAL_SCALINGS, SCHEMES, Config, deep_stack, stack_norm
 from initscope.core.data import Dataset, Vocab
 from initscope.core.errors import ConfigError, UserError
 

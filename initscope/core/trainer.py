@@ -19,8 +19,14 @@ import torch.nn.functional as F
 
 from initscope.core.config import Config
 from initscope.core.data import Dataset
-from initscope.core.diagnostics import (Snapshot, StepScalars, StepStats, collect, forward_for_diagnostics,
-                                        step0_snapshot)
+from initscope.core.diagnostics import (
+    Snapshot,
+    StepScalars,
+    StepStats,
+    collect,
+    forward_for_diagnostics,
+    step0_snapshot,
+)
 from initscope.core.errors import ConfigError
 from initscope.core.history import GrowArray
 from initscope.core.model import LSUV_BATCH, Net, build_net

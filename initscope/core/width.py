@@ -346,11 +346,10 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
 def _val_loss(net, data: Dataset) -> float | None:
     """Mean cross-entropy over the whole val split, BatchNorm on its running statistics (as Trainer.split_loss);
     the multiplier hook is on the net, so these are the trained run's own logits."""
+    import torch
     import torch.nn.functional as F
 
     from initscope.core.trainer import EVAL_CHUNK
-
-    import torch
 
     device = next(net.parameters()).device
     x, y = (t.to(device) for t in data.splits["val"])

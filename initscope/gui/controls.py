@@ -11,9 +11,23 @@ from dataclasses import replace
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.core.config import (ACTIVATIONS, NORM_CHOICES, PRESET_INFO, PRESETS, RESIDUAL_SCALINGS, SCHEMES, Config,
-                                   LayerSpec, deep_stack, field_bounds_open, field_spec, preset, set_batchnorm,
-                                   set_norm, stack_norm)
+from initscope.core.config import (
+    ACTIVATIONS,
+    NORM_CHOICES,
+    PRESET_INFO,
+    PRESETS,
+    RESIDUAL_SCALINGS,
+    SCHEMES,
+    Config,
+    LayerSpec,
+    deep_stack,
+    field_bounds_open,
+    field_spec,
+    preset,
+    set_batchnorm,
+    set_norm,
+    stack_norm,
+)
 
 NORM_LABELS = {"none": "none", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
 MORE_KINDS = ("layernorm", "rmsnorm", "gelu", "silu", "sigmoid")  # beside the lecture's buttons

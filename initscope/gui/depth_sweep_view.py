@@ -11,7 +11,6 @@ from initscope.core.theory import depth_curves
 from initscope.gui.help import HelpCornerRoom
 from initscope.gui.panels import PALETTE, Panel
 
-
 DEPTH_NORM_LABELS = {"none": "no norm", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
 
 

@@ -445,13 +445,6 @@ def export_panels(panels: Iterable, folder: str | Path, width: int = DEFAULT_WID
     return written
 
 
-def ask_width(parent: QtWidgets.QWidget | None, width: int = DEFAULT_WIDTH) -> int | None:
-    """Ask for the PNG width (None: cancelled)."""
-    value, ok = QtWidgets.QInputDialog.getInt(parent, "Export width", "PNG width in pixels (the height keeps "
-                                              "the panel's aspect):", width, MIN_WIDTH, MAX_WIDTH, 100)
-    return value if ok else None
-
-
 # --- actions for a panel's menu ---------------------------------------------------------------------------
 def export_actions(obj, parent: QtWidgets.QWidget, settings=None) -> list[QtGui.QAction]:
     """Copy to clipboard / Export as PNG… / Export as SVG… for one panel, ready for a context menu,

@@ -6,6 +6,7 @@ file or a bad target path is a message box and changes nothing.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from PySide6 import QtWidgets
@@ -17,8 +18,14 @@ from initscope.gui.settings import get_folder, get_open_file, get_save_file
 
 class FileActions:
     def __init__(self, window):
-        self.win = window
+        # a weak reference: shiboken's wrappers hide their attributes from gc, so window -> files -> window would
+        # be a cycle never collected, and each closed window would keep its pyqtgraph menus alive
+        self._win = weakref.ref(window)
         self.last_saved = ""
+
+    @property
+    def win(self):
+        return self._win()
 
     def _warn(self, title: str, msg: str) -> None:
         QtWidgets.QMessageBox.warning(self.win, title, f"{msg}\n\nNothing was changed.")

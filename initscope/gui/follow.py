@@ -120,19 +120,24 @@ class FollowController(QtCore.QObject):
     (waiting for the file, if it is not there yet); each new version of the file updates that record in place."""
 
     def __init__(self, win):
-        super().__init__(win)
-        self.win = win
+        super().__init__(win)  # the window owns this; no Python reference back to it (see `win`)
         self.follower: RunFollower | None = None
         self.rec = None
+
+    @property
+    def win(self):
+        # the parent, not an attribute: PySide keeps a child's wrapper alive from its parent's, so a `self.win`
+        # would close a cycle that gc cannot see, and every closed window would keep its ~200 pyqtgraph menus
+        return self.parent()
 
     def follow(self, path: str):
         from pathlib import Path
 
         from initscope.core.config import Config
         from initscope.core.history import History
+        from initscope.core.records import RunRecord
         from initscope.core.snapshot import ModelInfo
         from initscope.gui.actions import update_actions
-        from initscope.core.records import RunRecord
 
         self.stop()
         cfg = Config()

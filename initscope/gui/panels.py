@@ -11,15 +11,23 @@ and the `initscope_window` fixture assert on.
 from __future__ import annotations
 
 import math
-import types
 import re
+import types
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.core.layer_colors import (EMBED_COLOR, MAX_LEGEND, PALETTE, block_color, blocks, layer_index,  # noqa: F401
-                                          legend_subset, watched_blocks)
+from initscope.core.layer_colors import (  # noqa: F401
+    EMBED_COLOR,
+    MAX_LEGEND,
+    PALETTE,
+    block_color,
+    blocks,
+    layer_index,
+    legend_subset,
+    watched_blocks,
+)
 from initscope.gui.envelope import PeakEnvelope
 
 SMOOTH_BLOCK = 100  # steps averaged into one point of the smoothed loss

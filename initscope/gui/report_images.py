@@ -21,8 +21,8 @@ SMOOTH = 100
 
 
 def _png(plot_widget) -> str:
-    from PySide6 import QtCore
     from pyqtgraph.exporters import ImageExporter
+    from PySide6 import QtCore
 
     from initscope.gui.export import legend_off_data
 

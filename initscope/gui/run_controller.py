@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 from PySide6 import QtCore
 
@@ -254,7 +253,6 @@ class RunController(QtCore.QObject):
     def _new(self, cfg: Config, name: str, data) -> RunRecord:
         cfg = cfg.copy()  # diag.step_stats (the side panel's "every step"): lines at every step, at ~0.7x the speed
         rec = RunRecord(name=name, cfg=cfg, history=History(), data_path=data.path, vocab=tuple(data.vocab.itos))
-        rec.t_start = time.perf_counter()
         self.recordAdded.emit(rec)
         return rec
 

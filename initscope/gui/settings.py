@@ -24,9 +24,6 @@ ENV_DIR = "INITSCOPE_CONFIG_DIR"
 FILE_NAME = "settings.ini"
 FORMAT = 1  # bump when a key changes meaning; an older or newer file is then treated as foreign
 
-# dialog kinds the window uses; any other short name works too (one remembered folder per kind)
-FOLDER_KINDS = ("data", "config", "run", "scenario", "export", "report", "metrics")
-
 
 def default_path() -> Path:
     """$INITSCOPE_CONFIG_DIR/settings.ini, else the user config dir (~/.config/initscope on Linux)."""
@@ -256,17 +253,10 @@ class Settings:
         p = Path(path)
         self._set(f"folders/{kind}", str(p if p.is_dir() else p.parent))
 
-
     # --- file dialogs that start in, and remember, the last folder of their kind --------------------------
-    def open_file(self, parent: QtWidgets.QWidget | None, kind: str, caption: str, filter: str = "") -> str:
-        return get_open_file(parent, self, kind, caption, filter)
-
     def save_file(self, parent: QtWidgets.QWidget | None, kind: str, caption: str, name: str = "",
                   filter: str = "") -> str:
         return get_save_file(parent, self, kind, caption, name, filter)
-
-    def choose_folder(self, parent: QtWidgets.QWidget | None, kind: str, caption: str) -> str:
-        return get_folder(parent, self, kind, caption)
 
 
 def _one_line(e: Exception) -> str:

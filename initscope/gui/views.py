@@ -16,7 +16,6 @@ from initscope.core.config import ACTIVATIONS
 from initscope.core.errors import UserError
 from initscope.core.kinds import describe, family
 from initscope.gui.help import corner_help_button, set_help_key
-
 from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, block_color, run_tag, short_name
 
 

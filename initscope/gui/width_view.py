@@ -452,7 +452,6 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         if len(items) < 2:
             return
         items.sort(key=lambda a: -a[0])  # from the top down: the top label stays at its line, lower ones give way
-        ys = [y for y, _ in items]
         cell = self.cells[(par, t)]
         cell.vb.updateAutoRange()  # the y range the new data gives, so the pixel size below is the drawn one
         px = cell.vb.viewPixelSize()[1]  # log10 units per pixel

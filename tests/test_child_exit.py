@@ -1,0 +1,62 @@
+"""The training child ends itself at once on QuitRequest (os._exit after serving), and loses nothing it said."""
+
+import subprocess
+import sys
+
+import pytest
+
+from initscope.core.config import preset
+from initscope.core.remote import RemoteTrainer
+
+pytestmark = pytest.mark.slow  # each test starts a training process (torch imported there): seconds
+
+
+def test_child_exits_by_itself_after_serving():
+    r = RemoteTrainer(threads=1)
+    assert r.load("", 3)  # served a conversation first
+    r.preview(preset("deep-nobn"), "")
+    r.close(timeout=30)  # a child that did not end itself would be terminated: exit code -15, not 0
+    assert not r.alive and r.proc.exitcode == 0
+
+
+def test_exit_flushes_what_the_child_printed():
+    # stdout to a pipe is block-buffered: a bare os._exit would drop these lines
+    code = ("import sys, multiprocessing as mp\n"
+            "from initscope.core.remote import _exit_served\n"
+            "a, b = mp.Pipe()\n"
+            "print('line one'); print('line two', file=sys.stderr, end='')\n"
+            "_exit_served(b)\n"
+            "print('never')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    assert out.stdout == "line one\n" and out.stderr.endswith("line two")
+
+
+def test_a_quit_ends_the_child_even_while_it_is_busy():
+    # mid-run, with no stop asked: the run would go on for hours, so only the pipe's reader can end the child,
+    # by itself (exit code 0) rather than by a terminate (-15)
+    import threading
+
+    from initscope.core.data import default_data_path
+    from initscope.core.remote import QuitRequest
+
+    from conftest import tiny_config
+
+    r = RemoteTrainer(threads=1)
+    seen, errors = threading.Event(), []
+
+    def train():
+        try:
+            r.train(tiny_config(steps=10_000_000), str(default_data_path()), on_progress=lambda p: seen.set())
+        except RuntimeError as e:  # the process ended under the conversation
+            errors.append(str(e))
+
+    th = threading.Thread(target=train)
+    th.start()
+    assert seen.wait(120)
+    r._conn.send(QuitRequest())
+    r.proc.join(60)
+    th.join(60)
+    assert r.proc.exitcode == 0 and not th.is_alive()
+    assert errors and "the training process" in errors[0]  # the conversation learnt that the child is gone
+    r._conn.close()
