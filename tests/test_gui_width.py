@@ -168,13 +168,13 @@ def test_the_hint_strip_takes_a_run_without_split_losses():
     """A width check's saved run carries no split losses (a few steps, no evaluation): opened in the window, the
     hint strip indexed 'train' in them and raised in every redraw. (main's own fix of the same lines, which shows
     no loss line for such a run, passes this test too.)"""
-    from types import SimpleNamespace
-
+    from initscope.core.config import preset
+    from initscope.core.history import History
+    from initscope.core.records import RunRecord
     from initscope.gui.texts import hint_lines
 
-    def rec(name, losses):
-        return SimpleNamespace(name=name, status="finished", result={"losses": losses, "steps": 2},
-                               history=SimpleNamespace(latest=None), watched=False, followed=None, steps_done=2)
+    def rec(name, losses):  # a real record (Qt-free since it moved to the core), as the window holds it
+        return RunRecord(name, preset("deep-nobn"), History(), status="finished", result={"losses": losses, "steps": 2})
 
     lines = hint_lines([rec("a", {})])
     assert lines and not any("train" in line or "val" in line for line in lines)
