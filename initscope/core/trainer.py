@@ -104,7 +104,8 @@ class Trainer:
         self._runaway = RunawayCheck(math.log(data.vocab.size))  # divergence without NaN
         self._stop = stop_event if stop_event is not None else threading.Event()
         self._running = run_event if run_event is not None else threading.Event()
-        self._running.set()
+        if run_event is None:  # a flag handed in is its owner's: a pause set before this trainer existed holds
+            self._running.set()
 
     @property
     def opt(self) -> torch.optim.SGD:
