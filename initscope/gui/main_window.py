@@ -311,7 +311,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def redraw(self) -> None:
         """One path from the shown records to every view; each view skips work when its records did not change."""
-        recs = self.shown
+        recs = self.scrubber.apply(self.shown)  # the shown records, or as they were at the scrubber's step
         self.status.show(recs, self.controller, self.data is not None)  # the launch's preview comes before the data
         if self.training:
             update_actions(self)
@@ -326,8 +326,8 @@ class MainWindow(QtWidgets.QMainWindow):
         elif tab == 3:
             one = recs[0] if len(recs) == 1 else None
             self.explorer.dead_map.show_snapshot(one and one.history.latest, one and one.cfg.diag.saturation_threshold)
-        elif tab == 4:
-            self.compare.render(recs)
+        else:  # Compare, Over time
+            self.tabs.currentWidget().render(recs)
         self.redraws += drew
         key = tuple((r.id, r.status, r.history.version, r.name) for r in recs)
         if drew or key != getattr(self, "_hint_key", None):  # hints change with the plots, never before them

@@ -14,11 +14,13 @@ from initscope.gui.compare_view import CompareView
 from initscope.gui.controls import ControlPanel
 from initscope.gui.explorer import ExplorerTabs
 from initscope.gui.file_actions import FileActions
+from initscope.gui.heatmap_view import HeatmapView
 from initscope.gui.hint_strip import HintStrip
 from initscope.gui.qapp import configure_pyqtgraph
 from initscope.gui.runs import RunsDock
 from initscope.gui.samples_dialog import SamplesDialog
 from initscope.gui.scenario_bar import ScenarioBar
+from initscope.gui.scrubber import Scrubber
 from initscope.gui.status_line import StatusLine
 from initscope.gui.views import GradientsView, OverviewView
 
@@ -47,20 +49,27 @@ def setup_ui(win) -> None:
     win.explorer.gainPicked.connect(win.pick_gain)
     win.explorer.runRequested.connect(win.open_run_file)
     win.compare = CompareView()
+    win.heatmaps = HeatmapView()  # "Over time" (issue 24); tabs from Compare on draw through their render(recs)
     win.tabs = QtWidgets.QTabWidget()
     for w, title in ((win.overview, "Overview"), (win.gradients, "Gradients"), (win.explorer.sweeps_tab, "Explorer"),
-                     (win.explorer.map_tab, "Neurons && BN"), (win.compare, "Compare")):
+                     (win.explorer.map_tab, "Neurons && BN"), (win.compare, "Compare"), (win.heatmaps, "Over time")):
         win.tabs.addTab(w, title)
     win.tabs.currentChanged.connect(lambda _: win._force_redraw())
     win.scenario_bar = ScenarioBar()
     win.scenario_bar.stepRequested.connect(win.scenario_step)
     win.hints = HintStrip()
+    # the time scrubber (issue 24): every view draws what win.scrubber.apply(win.shown) returns
+    win.scrubber = Scrubber()
+    win.scrubber.step_plots = [p.plot for p in (win.overview.loss_panel, win.overview.sat_panel, win.overview.upd_panel)]
+    win.scrubber.stepChanged.connect(lambda _: win.redraw())
     central = QtWidgets.QWidget()
     cl = QtWidgets.QVBoxLayout(central)
     cl.setContentsMargins(4, 4, 4, 4)
     cl.addWidget(win.scenario_bar)
     cl.addWidget(win.tabs, 1)
+    cl.addWidget(win.scrubber)
     cl.addWidget(win.hints)
+    win.scrubber.bind_keys(central)
     win.setCentralWidget(central)
 
     build_actions(win)
