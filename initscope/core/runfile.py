@@ -616,7 +616,7 @@ def _replay(z: zipfile.ZipFile, snaps: list[Snapshot], steps: int) -> dict[str, 
         _expect(a.shape == shape and a.dtype.kind == kind, f"replay {k} is {a.dtype} {a.shape}, expected {shape}")
     for h in HISTS:
         _expect(arrays[f"{h}_counts"].dtype == np.uint16, f"replay {h}_counts are not 16-bit counts")
-        sc, rg = arrays[f"{h}_scale"].astype(np.float32), arrays[f"{h}_range"].astype(np.float32)
+        sc, rg = arrays[f"{h}_scale"].astype(np.float32), arrays[f"{h}_range"].astype(np.float64)
         have = np.isfinite(sc)
         _expect(bool(np.all(sc[have] > 0)), f"replay {h}_scale holds a scale that is not positive")
         _expect(bool(np.all(np.isfinite(rg[have]))) and bool(np.all(rg[have][:, 0] <= rg[have][:, 1])),

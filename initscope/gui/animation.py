@@ -81,6 +81,7 @@ class FrameRenderer:
                 line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", width=1.5, style=QtCore.Qt.PenStyle.DotLine))
                 p.plot.addItem(line, ignoreBounds=True)
                 self.lines.append(line)
+        self.size = size
         self.widget.resize(*size)
         self.widget.show()
         self.steps = rec.history.snapshot_steps()
@@ -92,7 +93,11 @@ class FrameRenderer:
         for line in self.lines:
             line.setValue(h.at_step)
         QtWidgets.QApplication.processEvents()
-        return self.widget.grab().toImage()
+        img = self.widget.grab().toImage()
+        if (img.width(), img.height()) != self.size:  # smaller than the views' minimum: drawn at it, then scaled
+            img = img.scaled(*self.size, QtCore.Qt.AspectRatioMode.IgnoreAspectRatio,
+                             QtCore.Qt.TransformationMode.SmoothTransformation)
+        return img
 
     def close(self) -> None:
         self.widget.close()
