@@ -14,6 +14,7 @@ from initscope.gui.compare_view import CompareView
 from initscope.gui.controls import ControlPanel
 from initscope.gui.explorer import ExplorerTabs
 from initscope.gui.file_actions import FileActions
+from initscope.gui.ghosts import Ghosts
 from initscope.gui.heatmap_view import HeatmapView
 from initscope.gui.hint_strip import HintStrip
 from initscope.gui.qapp import configure_pyqtgraph
@@ -70,6 +71,8 @@ def setup_ui(win) -> None:
     cl.addWidget(win.scrubber)
     cl.addWidget(win.hints)
     win.scrubber.bind_keys(central)
+    win.ghosts = Ghosts(win.scenario_bar, win.overview.loss_panel, win.overview.sat_panel, win)
+    win.controller.recordAdded.connect(win.ghosts.record_trained)
     win.setCentralWidget(central)
 
     build_actions(win)

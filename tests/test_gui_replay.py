@@ -1,0 +1,110 @@
+"""Replay in the window (issue 24): the time scrubber moves the panels, the tabs and the hint strip to step k;
+the Over time tab draws the stored histograms; ghosts of the previous scenario step are drawn and toggled.
+Two windows in all (each costs seconds)."""
+
+import html
+
+import numpy as np
+from PySide6 import QtCore
+
+from initscope.gui.texts import hints_for
+
+
+def _densities(snap):
+    return {s.name: (s.hist.centers(), s.hist.density()) for s in snap.layers}
+
+
+def test_scrubber_moves_every_panel_to_step_k_and_the_heatmaps_draw_the_stored_counts(deep, qtbot):
+    rec = deep.train(300, every=50)
+    h = rec.history
+    assert deep.scrub_steps == [0, 50, 100, 150, 200, 250, 300]
+    latest = deep.plotted("activations")
+
+    # step k: the densities, the grad:data bars, the gradients and the hints are step 100's snapshot
+    assert deep.set_step(120) == 100
+    snap = h.replay.snapshot(h.replay.row_at(100))
+    assert snap.step == 100
+    acts = deep.plotted("activations")
+    for s in snap.layers:
+        label = next(k for k in acts if k.startswith(f"{s.name} "))
+        x, y, _ = acts[label]
+        assert np.allclose(x, s.hist.centers()) and np.allclose(y, s.hist.density())
+    by_layer = lambda d: {k.split(" ")[0] + " " + k.split(" ")[1]: v for k, v in d.items()}  # noqa: E731
+    now, before = by_layer(acts), by_layer(latest)
+    assert set(now) == set(before) and any(not np.allclose(now[k][1], before[k][1]) for k in now)  # it moved
+    bars = deep.plotted("grad:data")
+    mats = [p for p in snap.params if p.is_matrix]
+    assert np.allclose([bars[k][1][0] for k in bars], [p.grad_data for p in mats])
+    grads = deep.plotted("gradients")
+    for s in snap.layers:
+        x, y, _ = next(v for k, v in grads.items() if k.startswith(f"{s.name} "))
+        assert np.allclose(y, s.grad_hist.density())
+    # the hint strip: the core's hints on step 100's snapshot (as at the latest, a different list)
+    said, text = hints_for(rec, snap), deep.hint_text()
+    assert all(html.escape(line) in text for line in said[:100])
+    assert said != hints_for(rec, h.latest) or not said
+    # the step axes mark k; the curves stay whole
+    marks = [line.value() for line in deep.window.scrubber.markers.values() if line.isVisible()]
+    assert marks == [100, 100, 100]
+    x, _, _ = deep.plotted("loss")["loss"]
+    assert x[-1] == 299
+
+    # ← / → step it; at the end it follows the latest again
+    deep.window.tabs.currentWidget().setFocus()
+    qtbot.keyClick(deep.window.tabs.currentWidget(), QtCore.Qt.Key.Key_Right)
+    assert deep.window.scrubber.held == 150
+    qtbot.keyClick(deep.window.tabs.currentWidget(), QtCore.Qt.Key.Key_Left)
+    qtbot.keyClick(deep.window.tabs.currentWidget(), QtCore.Qt.Key.Key_Left)
+    assert deep.window.scrubber.held == 50
+    assert deep.set_step(None) == 300 and deep.window.scrubber.held is None
+    assert not any(line.isVisible() for line in deep.window.scrubber.markers.values())
+
+    # Over time: one image per tanh layer; each column is that step's stored counts over their total
+    maps = deep.heatmaps("activations")
+    tanhs = [j for j, s in enumerate(h.replay.template.layers) if s.kind == "tanh"]
+    assert len(maps) == len(tanhs) == 5
+    for j in tanhs:
+        name = h.replay.template.layers[j].name
+        steps, share, lo, hi = maps[f"{rec.name} · {name}"]
+        assert list(steps) == [0, 50, 100, 150, 200, 250, 300] and (lo, hi) == (-1.0, 1.0)
+        counts = np.stack([h.replay.snapshot(r).layers[j].hist.counts for r in range(len(steps))]).astype(np.float64)
+        assert np.allclose(share, counts / counts.sum(1, keepdims=True))
+    # the image drawn is those shares' colours; the scrubber's step is a line on it
+    img = deep.window.heatmaps.images[(0, 0)].image
+    from initscope.gui.heatmap_view import colour_values
+
+    assert np.allclose(img, colour_values(maps[f"{rec.name} · {h.replay.template.layers[tanhs[0]].name}"][1]))
+    deep.set_step(200)
+    assert all(c.isVisible() and c.value() == 200 for c in deep.window.heatmaps.cursors)
+    grads = deep.heatmaps("gradients at layer outputs")
+    assert len(grads) == 5 and all(np.allclose(v[1].sum(1), 1.0) for v in grads.values())
+
+
+def test_ghosts_of_the_previous_scenario_step_are_drawn_and_toggled(deep):
+    from initscope.core.scenario import load_scenario, shipped_scenarios
+
+    w = deep.window
+    w.set_scenario(load_scenario(shipped_scenarios()[0]))
+    deep.wait_preview()
+    assert w.ghosts.plotted() == {}  # step 1 has no previous step
+    first = deep.train(200, every=50)
+    w.scenario_bar.next_btn.click()
+    deep.wait_preview()
+    ghost = w.ghosts.plotted()
+    x, y = ghost["loss"]
+    assert np.array_equal(x, np.arange(200)) and np.allclose(y, first.history.loss.data)
+    assert w.ghosts.loss_item.isVisible() and w.ghosts.loss_item.xData is not None
+    w.scenario_bar.ghosts.setChecked(False)
+    assert w.ghosts.plotted() == {} and w.ghosts.loss_item.xData is None  # nothing drawn
+    w.scenario_bar.ghosts.setChecked(True)
+    second = deep.train(200, every=50)
+    ghost = w.ghosts.plotted()  # the panels now draw the new run; the ghost is still the first one's
+    assert np.allclose(ghost["loss"][1], first.history.loss.data)
+    sat = {k: v for k, v in ghost.items() if k.startswith("saturation")}
+    fh = first.history
+    tanhs = [j for j, n in enumerate(fh.layer_names) if n.endswith("Tanh")]
+    assert len(sat) == len(tanhs) >= 1
+    for j in tanhs:
+        xs, ys = sat[f"saturation · {fh.layer_names[j]}"]
+        assert np.array_equal(xs, fh.snap_steps.data) and np.allclose(ys, fh.saturation.data[:, j] * 100)
+    assert second is not first
