@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from initscope.core.buffers import GrowArray
 from initscope.core.snapshot import Histogram, LayerStats, ParamStats, Snapshot
 
 LAYER_FIELDS = ("mean", "std", "saturation", "dead", "width", "grad_mean", "grad_std")
@@ -58,8 +59,6 @@ class SnapshotStore:
         return self.arrays["steps"].data if self.arrays else np.zeros(0, np.int64)
 
     def _start(self, snap: Snapshot) -> None:
-        from initscope.core.history import GrowArray
-
         self.template = snap
         hists = [h for s in snap.layers for h in (s.hist, s.grad_hist)] + [p.grad_hist for p in snap.params]
         self.bins = next((len(h.counts) for h in hists if h is not None), 1)
@@ -146,8 +145,6 @@ class SnapshotStore:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], template: Snapshot, limit: int | None = None) -> SnapshotStore:
         """A store from a file's replay arrays (checked by runfile.py against `template`'s layout)."""
-        from initscope.core.history import GrowArray
-
         store = cls(limit)
         store.template = template
         store.bins = arrays["act_counts"].shape[-1]
