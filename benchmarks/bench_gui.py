@@ -1,12 +1,15 @@
 """GUI responsiveness while training, and start-up: event-loop latency, redraw rate, training speed in the window
-vs headless, per-panel paint time, and how long the window, a bare Qt window and the first preview take.
+vs headless, per-panel paint time, the time scrubber's cost per step, and how long the window, a bare Qt window
+and the first preview take.
 
     python benchmarks/bench_gui.py [--seconds S] [--steps N] [--json FILE]
 
 The real main window (offscreen unless a display is set) trains the lecture's deep net (deep-bn) through the
 real worker while a 10 ms QTimer probe records how late it fires. Default: S = 8 s of training (about 30 s in
 all on a quiet machine). --steps N trains a whole run of N steps instead (e.g. 200000, the presets' length) and also reports the
-last minute against the first, which is where a history that costs more as it grows shows up.
+last minute against the first, which is where a history that costs more as it grows shows up. After the run, the
+time scrubber is moved over up to 40 of its snapshots on the Overview, Gradients and Over time tabs: the window's
+redraw and a paint of the tab, per step (`scrub_ms_*`; target 50 ms).
 
 Start-up is measured in fresh processes through the app's own launch (`gui.app.launch`, as `initscope` with
 no options, first start: no remembered settings), alternated in rounds in this one run, best of each:
@@ -156,6 +159,31 @@ def panel_paint_ms(w, repeats: int = 5) -> dict[str, float]:
     return out
 
 
+def scrub_ms(w, tabs=((0, "overview"), (1, "gradients"), (5, "over time")), moves: int = 40) -> dict[str, float]:
+    """The time scrubber's cost per step (issue 24): move it one snapshot and draw the shown tab (the window's
+    redraw, then a paint of the tab), over `moves` snapshots of the run on screen; p50 and max per tab."""
+    out = {}
+    w.scrubber.apply(w.shown)  # the scrubber's positions: the run on screen's snapshots
+    steps = [int(s) for s in w.scrubber.steps]
+    pick = steps[:: max(len(steps) // moves, 1)][:moves]
+    for index, name in tabs:
+        w.tabs.setCurrentIndex(index)
+        w.scrubber.set_step(None)
+        w.tabs.currentWidget().grab()  # the tab drawn once (the heatmaps' images are made here, then cached)
+        times = []
+        for s in pick:
+            t0 = time.perf_counter()
+            w.scrubber.set_step(s)  # its stepChanged redraws the window
+            w.tabs.currentWidget().grab()
+            times.append((time.perf_counter() - t0) * 1000)
+        out[f"scrub_ms_p50 {name}"] = float(np.percentile(times, 50))
+        out[f"scrub_ms_max {name}"] = float(np.max(times))
+    w.scrubber.set_step(None)
+    w.tabs.setCurrentIndex(0)
+    out["scrub_snapshots"] = len(steps)
+    return out
+
+
 def gui_run(seconds: float, steps: int | None) -> dict:
     from PySide6 import QtCore
 
@@ -208,6 +236,10 @@ def gui_run(seconds: float, steps: int | None) -> dict:
         wait(lambda: time.perf_counter() >= end, timeout=seconds + 5)
     probe_timer.stop()
     paint = panel_paint_ms(w)
+    w.stop()
+    wait(lambda: not w.training)
+    w.show_records([run["A"]])
+    scrub = scrub_ms(w)
     w.close()
     t = np.array([x[0] for x in ticks[1:]])
     lat = np.maximum(np.array([x[1] for x in ticks[1:]]), 0.0)
@@ -222,6 +254,7 @@ def gui_run(seconds: float, steps: int | None) -> dict:
 
     res = window(np.ones(len(t), bool))
     res["paint_ms"] = paint
+    res.update(scrub)
     if steps:
         span = min(60.0, (t[-1] - t[0]) / 2)
         first = window(t <= t[0] + span)
@@ -252,7 +285,8 @@ def main() -> None:
     targets = {"latency p99 < 50 ms": res["latency_ms_p99"] < 50, "redraw >= 25 Hz": res["redraw_hz"] >= 25,
                "gui_vs_headless >= 0.8": res["gui_vs_headless"] >= 0.8,
                "window_s <= 2 x bare_qt_s": res["window_s"] <= 2 * res["bare_qt_s"],
-               "first_preview_s <= 2.0 s": res["first_preview_s"] <= 2.0}
+               "first_preview_s <= 2.0 s": res["first_preview_s"] <= 2.0,
+               "scrubber <= 50 ms a step": max(v for k, v in res.items() if k.startswith("scrub_ms_p50")) <= 50}
     if args.steps:
         targets["last minute: latency p99 < 50 ms"] = res["latency_ms_p99_last_minute"] < 50
         targets["last minute: redraw >= 25 Hz"] = res["redraw_hz_last_minute"] >= 25

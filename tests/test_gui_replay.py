@@ -14,7 +14,7 @@ def _densities(snap):
     return {s.name: (s.hist.centers(), s.hist.density()) for s in snap.layers}
 
 
-def test_scrubber_moves_every_panel_to_step_k_and_the_heatmaps_draw_the_stored_counts(deep, qtbot):
+def test_scrubber_moves_every_panel_to_step_k_and_the_heatmaps_draw_the_stored_counts(deep, qtbot, tmp_path):
     rec = deep.train(300, every=50)
     h = rec.history
     assert deep.scrub_steps == [0, 50, 100, 150, 200, 250, 300]
@@ -78,6 +78,16 @@ def test_scrubber_moves_every_panel_to_step_k_and_the_heatmaps_draw_the_stored_c
     assert all(c.isVisible() and c.value() == 200 for c in deep.window.heatmaps.cursors)
     grads = deep.heatmaps("gradients at layer outputs")
     assert len(grads) == 5 and all(np.allclose(v[1].sum(1), 1.0) for v in grads.values())
+
+    # File > Export animation: one frame per snapshot of the shown tab, with a progress bar
+    from PIL import Image
+
+    from initscope.gui.animation import export_animation_to
+
+    assert export_animation_to(deep.window, str(tmp_path / "run.gif")) == 7
+    with Image.open(tmp_path / "run.gif") as im:
+        assert im.n_frames == 7
+    assert "7 frames" in deep.window.statusBar().currentMessage()
 
 
 def test_ghosts_of_the_previous_scenario_step_are_drawn_and_toggled(deep):

@@ -323,3 +323,17 @@ def test_animate_mp4_with_imageio_ffmpeg(acceptance, tmp_path):
     reader = imageio_ffmpeg.read_frames(str(out))
     meta = next(reader)
     assert meta["size"] == (320, 180) and sum(1 for _ in reader) == 21
+
+
+def test_the_report_gains_the_heatmaps(acceptance, tmp_path):
+    import base64
+    import re
+
+    out = tmp_path / "r.html"
+    assert main(["report", str(acceptance), "-o", str(out)]) == 0
+    html = out.read_text()
+    figures = re.findall(r"<figure><img alt='([^']*)' src='data:image/png;base64,([^']+)'>", html)
+    over_time = [(cap, png) for cap, png in figures if "over time" in cap]
+    assert [cap.split(" over time")[0] for cap, _ in over_time] == ["Activations", "Gradients at layer outputs"]
+    for _, png in over_time:
+        assert base64.b64decode(png)[:8] == b"\x89PNG\r\n\x1a\n"

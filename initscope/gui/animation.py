@@ -173,3 +173,52 @@ def _write_mp4(frames, path: Path, fps: float, size: tuple[int, int]) -> int:
     finally:
         writer.close()
     return n
+
+
+# --- File > Export animation… ---------------------------------------------------------------------------------
+TAB_OF_INDEX = {1: "gradients", 5: "over-time"}  # the window's tabs; any other: the Overview
+
+
+def export_animation(win) -> None:
+    if win.files._one_run("Export animation") is None:
+        return
+    from initscope.gui.settings import get_save_file
+
+    path = get_save_file(win, win.settings, "animation", "Export an animation (one frame per snapshot)", "run.gif",
+                         "GIF (*.gif);;MP4 (*.mp4)")
+    if path:
+        export_animation_to(win, path)
+
+
+def export_animation_to(win, path: str, fps: float = 4.0) -> int:
+    """The shown run's snapshots as frames of the shown tab (Gradients, Over time, else the Overview) at the tab's
+    size, with a progress bar that can cancel; returns the frames written (0: cancelled or refused)."""
+    from initscope.core.files import check_output_path
+
+    rec = win.files._one_run("Export animation")
+    if rec is None:
+        return 0
+    tab = TAB_OF_INDEX.get(win.tabs.currentIndex(), "overview")
+    size = (max(win.tabs.width(), 320), max(win.tabs.height(), 200))
+    dialog = QtWidgets.QProgressDialog("Drawing one frame per snapshot…", "Cancel", 0, 1, win)
+    dialog.setWindowTitle("Export animation")
+    dialog.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(0)
+
+    def progress(done: int, total: int) -> bool:
+        dialog.setMaximum(total)
+        dialog.setValue(done)
+        QtWidgets.QApplication.processEvents()
+        return not dialog.wasCanceled()
+
+    try:
+        check_target(path)
+        check_output_path(path, "animation")
+        n = write_animation(rec, path, tab, size, fps, win.present_act.isChecked(), progress)
+    except (OSError, UserError) as e:
+        dialog.close()
+        win.files._warn("Could not export the animation", str(e))
+        return 0
+    dialog.close()
+    win.statusBar().showMessage(f"wrote {path}: {n} frames, one per snapshot" if n else "animation cancelled", 10_000)
+    return n
