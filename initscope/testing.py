@@ -27,8 +27,8 @@ PANELS = {  # driver name -> (view attribute, panel attribute)
     "gradients": ("gradients", "grad_panel"), "grad:data": ("gradients", "ratio_panel"),
     "weight gradients": ("gradients", "wgrad_panel"),
 }
-TABS = {"overview": 0, "gradients": 1, "explorer": 2, "dead": 3, "compare": 4, "over time": 5}
-EXPLORER_TABS = {"gain": 0, "depth": 1, "train": 2, "width": 3}  # the explorer's sub-tabs: show_tab("explorer:depth")
+TABS = {"overview": 0, "gradients": 1, "explorer": 2, "dead": 3, "compare": 4}
+EXPLORER_TABS = {"gain": 0, "depth": 1, "train": 2, "width": 3, "time": 4}  # sub-tabs: show_tab("explorer:depth")
 
 
 class WindowDriver:
@@ -176,9 +176,10 @@ class WindowDriver:
     def heatmaps(self, kind: str = "activations") -> dict:
         """The "Over time" tab's images: {"run · layer": (steps, share[steps, value bins], lo, hi)};
         kind: "activations" or "gradients at layer outputs"."""
-        self.show_tab("over time")
+        self.show_tab("explorer:time")
         self.window.heatmaps.kind.setCurrentText(kind)
         self.render()
+        self.window.heatmaps.refresh()
         return self.window.heatmaps.plotted()
 
 

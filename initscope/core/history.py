@@ -67,6 +67,7 @@ class History:
         self._snaps_seen = 0
         self._tail = False  # the last row is the latest snapshot, kept only until the next one comes
         self.at_step: int | None = None  # set on a view made by at(): the step it shows
+        self._rebuilt: dict = {}  # step -> the Snapshot rebuilt from its replay row (shared with at()'s views)
         self.version = 0  # bumped on every change; views redraw only when it moved
 
     @property
@@ -106,6 +107,7 @@ class History:
         self.update.extend([[p.update_data_log10 for p in snap.params if p.is_matrix]])
         if len(self.replay) != len(self.snap_steps) - 1:  # rows rebuilt from an older file: no histograms to align
             self.replay = SnapshotStore(limit=self.max_rows + 1)
+            self._rebuilt.clear()
         else:
             self.replay.add(snap)
         while len(self.snap_steps) > self.max_rows:
@@ -163,7 +165,12 @@ class History:
         kept = [s for s in self._kept() if s.step == at]
         if kept:
             return kept[-1]
-        return self.replay.snapshot(self.replay.row_at(at))
+        # rebuilt once per step: a row's numbers never change, and the views redraw on a new object
+        if len(self._rebuilt) > 64:
+            self._rebuilt.clear()
+        if at not in self._rebuilt:
+            self._rebuilt[at] = self.replay.snapshot(self.replay.row_at(at))
+        return self._rebuilt[at]
 
     def at(self, step: int) -> History:
         """This history as the panels should draw it at `step`: the same buffers (no copy), with the snapshot

@@ -176,7 +176,13 @@ def _write_mp4(frames, path: Path, fps: float, size: tuple[int, int]) -> int:
 
 
 # --- File > Export animation… ---------------------------------------------------------------------------------
-TAB_OF_INDEX = {1: "gradients", 5: "over-time"}  # the window's tabs; any other: the Overview
+def shown_tab(win) -> str:
+    """The animation's view for the window's shown tab: Gradients, Over time (the Explorer's), else the Overview."""
+    if win.tabs.currentWidget() is win.gradients:
+        return "gradients"
+    if win.tabs.currentWidget() is win.explorer.sweeps_tab and win.explorer.inner.currentWidget() is win.heatmaps:
+        return "over-time"
+    return "overview"
 
 
 def export_animation(win) -> None:
@@ -198,7 +204,7 @@ def export_animation_to(win, path: str, fps: float = 4.0) -> int:
     rec = win.files._one_run("Export animation")
     if rec is None:
         return 0
-    tab = TAB_OF_INDEX.get(win.tabs.currentIndex(), "overview")
+    tab = shown_tab(win)
     size = (max(win.tabs.width(), 320), max(win.tabs.height(), 200))
     dialog = QtWidgets.QProgressDialog("Drawing one frame per snapshot…", "Cancel", 0, 1, win)
     dialog.setWindowTitle("Export animation")

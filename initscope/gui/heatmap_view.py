@@ -20,6 +20,7 @@ from initscope.gui.panels import set_plot_text_size, short_name
 
 MAX_RUNS = 3
 MAX_LAYERS = 12  # a watched model's first activations (as the density panels draw them)
+ROW_PX = 130  # a layer's row: its image's data area stays above the layout check's 100 px
 KINDS = {"activations": "act", "gradients at layer outputs": "grad"}
 COLOR_GAIN = 1000.0  # colour = log10(1 + 1000 x share): a 0.1% bin is visible beside a 40% spike at ±1
 
@@ -37,9 +38,17 @@ def heat_layers(rec) -> list[int]:
     return (acts or list(range(len(t.layers))))[:MAX_LAYERS]
 
 
+REFRESH_MS = 100  # while shown, it draws the window's records at this rate (it is an Explorer sub-tab, which the
+# window's redraw leaves to the explorer); nothing is recomputed unless the records changed
+
+
 class HeatmapView(HelpCornerRoom, QtWidgets.QWidget):
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, source=None):
+        """source() -> the records to draw (the window's, at the scrubber's step); None: only render(recs) draws."""
         super().__init__(parent)
+        self.source = source
+        self.timer = QtCore.QTimer(self, interval=REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
         self.kind = QtWidgets.QComboBox()
         self.kind.addItems(list(KINDS))
         self.kind.setToolTip("which histograms: the layers' outputs or the gradients at them")
@@ -51,9 +60,15 @@ class HeatmapView(HelpCornerRoom, QtWidgets.QWidget):
         bar.addWidget(self.kind)
         bar.addWidget(self.note, 1)
         self.view = pg.GraphicsLayoutWidget()
+        # rows of ROW_PX at least: a deep net's layers scroll rather than shrink below a readable height
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setWidget(self.view)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.view, 1)
+        lay.addWidget(self.scroll, 1)
         self.put_bar_above(bar)
         corner_help_button(self, "heatmaps")
         self.cmap = pg.colormap.get("viridis")
@@ -68,6 +83,21 @@ class HeatmapView(HelpCornerRoom, QtWidgets.QWidget):
 
     def invalidate(self) -> None:
         self._key = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.source is not None and self.isVisible():
+            self.render(self.source())
+
+    def showEvent(self, ev) -> None:
+        super().showEvent(ev)
+        if self.source is not None:
+            self.timer.start()
+            self.refresh()
+
+    def hideEvent(self, ev) -> None:
+        super().hideEvent(ev)
+        self.timer.stop()
 
     def panels(self) -> list:
         return []
@@ -89,7 +119,7 @@ class HeatmapView(HelpCornerRoom, QtWidgets.QWidget):
 
     def render(self, recs: list) -> bool:
         which = KINDS[self.kind.currentText()]
-        runs = [r for r in recs if len(r.history.replay) and r.status != "invalid"][:MAX_RUNS]
+        runs = [r for r in recs if len(r.history.replay) > 1 and r.status != "invalid"][:MAX_RUNS]
         cursor = next((r.history.at_step for r in recs if getattr(r.history, "at_step", None) is not None), None)
         key = (which, tuple((r.id, id(r.history.replay), len(r.history.replay)) for r in runs))
         if key == self._key:
@@ -100,14 +130,16 @@ class HeatmapView(HelpCornerRoom, QtWidgets.QWidget):
         self.view.clear()
         self.plots, self.images, self.data, self.cursors = {}, {}, {}, []
         if not runs:
-            self.note.setText("no history of histograms to show: the run is an init preview, or a file from "
-                              "before run format 4 (its step-0 and latest snapshots are in the other tabs)")
+            self.note.setText("nothing over time yet: train (an init preview is one snapshot), or open a run; a "
+                              "file from before run format 4 keeps step 0 and its latest snapshots only")
+            self.view.setMinimumHeight(0)
             self._cursor = None
             return True
         self.note.setText("colour: log10(1 + 1000 × share of the values in a bin), one scale for all images; "
                           "dashed: where saturation begins")
         per_run = [self._images(r, which) for r in runs]
         rows = max(len(heat_layers(r)) for r in runs)
+        self.view.setMinimumHeight(rows * ROW_PX + 40)
         # one colour scale for every image: the 1st to the 99.5th percentile of all their values (the full range
         # spent most colours on the few bins at ±1 of a saturated tanh and left the rest one shade)
         vals = np.concatenate([colour_values(img).ravel() for imgs in per_run for _, img, _, _ in imgs.values()])

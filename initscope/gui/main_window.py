@@ -326,8 +326,8 @@ class MainWindow(QtWidgets.QMainWindow):
         elif tab == 3:
             one = recs[0] if len(recs) == 1 else None
             self.explorer.dead_map.show_snapshot(one and one.history.latest, one and one.cfg.diag.saturation_threshold)
-        else:  # Compare, Over time
-            self.tabs.currentWidget().render(recs)
+        elif tab == 4:
+            self.compare.render(recs)
         self.redraws += drew
         key = tuple((r.id, r.status, r.history.version, r.name) for r in recs)
         if drew or key != getattr(self, "_hint_key", None):  # hints change with the plots, never before them

@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from initscope.gui.help import corner_help_button
+from initscope.gui.help import help_button, set_whats_this
 
 PLAY_MS = 150  # ~7 snapshots a second: a 21-snapshot run plays in 3 s
 
@@ -44,14 +44,29 @@ class Scrubber(QtWidgets.QWidget):
         self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("step 1,000,000 of 1,000,000 ⚠"))
         self.problem = ""
         lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 28, 0)  # room for the "?"
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.play_btn)
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.label)
-        corner_help_button(self, "scrubber")
+        self.help = help_button("scrubber", self)  # in the row, not over a corner: the bar is one line tall
+        lay.addWidget(self.help)
+        set_whats_this(self, "scrubber")
+        self.fit()
         self.timer = QtCore.QTimer(self, interval=PLAY_MS)
         self.timer.timeout.connect(self._advance)
         self.setEnabled(False)
+
+    def fit(self) -> None:
+        """One text line tall in the current font (presentation mode changes it): the buttons no taller."""
+        h = self.label.fontMetrics().height() + 4
+        for b in (self.play_btn, self.help):
+            b.setFixedHeight(h)
+        self.setFixedHeight(h)
+
+    def changeEvent(self, ev: QtCore.QEvent) -> None:
+        super().changeEvent(ev)
+        if ev.type() == QtCore.QEvent.Type.FontChange:
+            self.fit()
 
     def bind_keys(self, area: QtWidgets.QWidget) -> None:
         """←/→ step the scrubber while `area` (the tabs and this bar) has the focus; the side panel's fields keep

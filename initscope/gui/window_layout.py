@@ -50,39 +50,55 @@ def setup_ui(win) -> None:
     win.explorer.gainPicked.connect(win.pick_gain)
     win.explorer.runRequested.connect(win.open_run_file)
     win.compare = CompareView()
-    win.heatmaps = HeatmapView()  # "Over time" (issue 24); tabs from Compare on draw through their render(recs)
     win.tabs = QtWidgets.QTabWidget()
     for w, title in ((win.overview, "Overview"), (win.gradients, "Gradients"), (win.explorer.sweeps_tab, "Explorer"),
-                     (win.explorer.map_tab, "Neurons && BN"), (win.compare, "Compare"), (win.heatmaps, "Over time")):
+                     (win.explorer.map_tab, "Neurons && BN"), (win.compare, "Compare")):
         win.tabs.addTab(w, title)
     win.tabs.currentChanged.connect(lambda _: win._force_redraw())
     win.scenario_bar = ScenarioBar()
     win.scenario_bar.stepRequested.connect(win.scenario_step)
     win.hints = HintStrip()
-    # the time scrubber (issue 24): every view draws what win.scrubber.apply(win.shown) returns
-    win.scrubber = Scrubber()
-    win.scrubber.step_plots = [p.plot for p in (win.overview.loss_panel, win.overview.sat_panel, win.overview.upd_panel)]
-    win.scrubber.stepChanged.connect(lambda _: win.redraw())
     central = QtWidgets.QWidget()
     cl = QtWidgets.QVBoxLayout(central)
     cl.setContentsMargins(4, 4, 4, 4)
     cl.addWidget(win.scenario_bar)
     cl.addWidget(win.tabs, 1)
-    cl.addWidget(win.scrubber)
     cl.addWidget(win.hints)
-    win.scrubber.bind_keys(central)
-    win.ghosts = Ghosts(win.scenario_bar, win.overview.loss_panel, win.overview.sat_panel, win)
-    win.controller.recordAdded.connect(win.ghosts.record_trained)
     win.setCentralWidget(central)
 
+    _replay(win, central)
     build_actions(win)
     win.status = StatusLine(win.statusBar())
+    win.statusBar().addPermanentWidget(win.scrubber)  # a row the window has anyway: the plots keep their height
     # added to a window already on screen (the app's launch), the docks and the toolbar count as hidden until Qt
     # shows them: a layout saved before then (presentation mode asked for at launch, to go back to) had them
     # hidden, and leaving presentation mode hid the side panel and the toolbar
     for w in (win.controls_dock, win.runs_dock, *win.findChildren(QtWidgets.QToolBar)):
         w.show()
     win.controls_dock.raise_()
+
+
+def _replay(win, central: QtWidgets.QWidget) -> None:
+    """Issue 24: the time scrubber (every view draws what win.scrubber.apply(win.shown) returns), the Explorer's
+    "Over time" sub-tab (a sixth tab did not fit 1024 px in presentation mode) and the scenario's ghosts."""
+    win.scrubber = Scrubber()
+    win.scrubber.step_plots = [p.plot for p in (win.overview.loss_panel, win.overview.sat_panel, win.overview.upd_panel)]
+    win.scrubber.stepChanged.connect(lambda _: win.redraw())
+    win.scrubber.bind_keys(central)
+    win.heatmaps = HeatmapView(source=lambda: win.scrubber.apply(win.shown))
+    win.scrubber.stepChanged.connect(lambda _: win.heatmaps.refresh())
+    ex = win.explorer
+    ex.inner.addTab(win.heatmaps, "Over time")
+    ex.inner.setTabToolTip(ex.inner.count() - 1, "the shown run(s): every snapshot's histograms as one image")
+
+    def where(_=None) -> None:  # the sweeps draw no run: beside them the scrubber would move nothing
+        sweeps = win.tabs.currentWidget() is ex.sweeps_tab and ex.inner.currentWidget() is not win.heatmaps
+        win.scrubber.setVisible(not sweeps)
+
+    win.tabs.currentChanged.connect(where)
+    ex.inner.currentChanged.connect(where)
+    win.ghosts = Ghosts(win.scenario_bar, win.overview.loss_panel, win.overview.sat_panel, win)
+    win.controller.recordAdded.connect(win.ghosts.record_trained)
 
 
 def _dock(win, title: str, name: str, widget) -> QtWidgets.QDockWidget:
