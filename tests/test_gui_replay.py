@@ -118,3 +118,31 @@ def test_ghosts_of_the_previous_scenario_step_are_drawn_and_toggled(deep):
         xs, ys = sat[f"saturation · {fh.layer_names[j]}"]
         assert np.array_equal(xs, fh.snap_steps.data) and np.allclose(ys, fh.saturation.data[:, j] * 100)
     assert second is not first
+
+
+def test_a_live_run_follows_the_latest_unless_the_scrubber_is_held_back(qtbot):
+    """No window: the scrubber against a record whose history grows as a training run's does."""
+    from initscope.core.config import preset
+    from initscope.core.history import History
+    from initscope.gui.runs import RunRecord
+    from initscope.gui.scrubber import Scrubber
+    from test_replay import _snap
+
+    s = Scrubber()
+    qtbot.addWidget(s)
+    h = History()
+    rec = RunRecord("live", preset("deep-nobn"), h, status="running")
+    for k in range(3):
+        h.add_snapshot(_snap(k * 100))
+    assert s.apply([rec]) == [rec] and list(s.steps) == [0, 100, 200]  # following: the record itself
+    assert s.set_step(150) == 100
+    shown = s.apply([rec])[0]
+    assert shown is not rec and shown.id == rec.id and shown.history.latest.step == 100
+    h.add_snapshot(_snap(300))  # the run goes on: the slider grows, the view stays at step 100
+    shown = s.apply([rec])[0]
+    assert list(s.steps) == [0, 100, 200, 300] and shown.history.latest.step == 100
+    assert s.slider.maximum() == 3 and s.slider.value() == 1 and "held" in s.label.text()
+    s.slider.setValue(3)  # dragged to the right end: follows again
+    assert s.held is None and s.apply([rec]) == [rec]
+    h.add_snapshot(_snap(400))
+    assert s.apply([rec]) == [rec] and s.slider.value() == 4  # and keeps following

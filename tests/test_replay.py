@@ -337,3 +337,26 @@ def test_the_report_gains_the_heatmaps(acceptance, tmp_path):
     assert [cap.split(" over time")[0] for cap, _ in over_time] == ["Activations", "Gradients at layer outputs"]
     for _, png in over_time:
         assert base64.b64decode(png)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_watched_run_keeps_its_replay_rows_too(tmp_path):
+    import initscope
+    from torch import nn
+
+    path = tmp_path / "watched.initscope"
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.LayerNorm(16), nn.Linear(16, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 5), torch.randint(0, 4, (32,))
+    with initscope.watch(model, opt, save=path, every=10, classes=4) as scope:
+        for _ in range(35):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            scope.step(loss)
+    run = load_run(path)
+    assert run.watched and list(run.replay["steps"]) == [s.step for s in run.snapshots] == [0, 10, 20, 30]
+    h = history_from_run(run)
+    for row, snap in enumerate(run.snapshots):
+        _same(snap, h.replay.snapshot(row))

@@ -1,5 +1,5 @@
-"""The "Over time" tab: each layer's histograms over the whole run as an image (step on x, value on y, the share of
-values as colour), TensorBoard's distributions and fastai's colorful dimension. One column per shown run (at
+"""The Explorer's "Time" sub-tab: each layer's histograms over the whole run as an image (step on x, value on y,
+the share of values as colour), TensorBoard's distributions and fastai's colorful dimension. One column per shown run (at
 most MAX_RUNS), every image on one colour scale and, layer by layer, one value range, so two runs compare at a
 glance. The saturation threshold (core/kinds.py) is marked on activation images; the scrubber's step is a
 vertical line.

@@ -37,7 +37,7 @@ PANELS: dict[str, str] = {
     "compare-runs": "Compare runs",
     "train-sweep": "Train sweep",
     "width-check": "Width: standard vs muP",
-    "heatmaps": "Over time: histograms as heatmaps",
+    "heatmaps": "Time: histograms over time, as heatmaps",
     "scrubber": "The time scrubber",
 }
 HOW_TO_READ = "how-to-read"

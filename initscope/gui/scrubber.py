@@ -1,5 +1,6 @@
-"""The time scrubber: one slider under the tabs that moves every panel, tab and the hint strip to snapshot k of
-the shown run(s). ▶ plays it, ←/→ step it (while the plots, the tabs or the slider have the focus). At its right
+"""The time scrubber: one slider, at the right of the status bar (under the panels and the hints), that moves
+every panel, tab and the hint strip to snapshot k of the shown run(s). ▶ plays it, ←/→ step it (while the plots
+or the tabs have the focus). At its right
 end it follows the latest snapshot (a live run keeps streaming); anywhere else it holds that step.
 
 The window draws what `apply(shown)` returns: the shown records themselves when following, else copies whose
