@@ -39,8 +39,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def cmd_animate(args: argparse.Namespace) -> int:
     from initscope.cli_safety import check_outputs
-    from initscope.core.files import check_input_file
     from initscope.core.errors import RunFileError
+    from initscope.core.files import check_input_file
     from initscope.gui.animation import check_target
 
     # everything about OUT and the options first: a bad path costs a second, not the frames

@@ -126,6 +126,7 @@ def test_a_live_run_follows_the_latest_unless_the_scrubber_is_held_back(qtbot):
     from initscope.core.history import History
     from initscope.gui.runs import RunRecord
     from initscope.gui.scrubber import Scrubber
+
     from test_replay import _snap
 
     s = Scrubber()
