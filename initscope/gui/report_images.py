@@ -100,10 +100,14 @@ def _heatmap_png(run, kind: str) -> str:
     """The Over time tab, drawn offscreen for one run and one kind of histogram."""
     from PySide6 import QtCore
 
+    from initscope.core.config import Config
+    from initscope.core.runfile import history_from_run
     from initscope.gui.heatmap_view import HeatmapView, heat_layers
-    from initscope.gui.run_controller import record_from_run
+    from initscope.gui.runs import RunRecord
 
-    rec = record_from_run(run, "report")
+    # the view reads a record's history, name, config (its threshold) and model only: no weights needed
+    rec = RunRecord(run.config.name if run.config is not None else "watched", run.config or Config(),
+                    history_from_run(run), status=run.status, model=run.model)
     view = HeatmapView()
     view.kind.setCurrentText(kind)
     view.resize(720, 60 + 110 * len(heat_layers(rec)))
