@@ -84,6 +84,8 @@ def test_scrubber_moves_every_panel_to_step_k_and_the_heatmaps_draw_the_stored_c
 
     from initscope.gui.animation import export_animation_to
 
+    assert [a.text() for a in deep.window.file_acts if a.text().startswith("Export")][-2:] == [
+        "Export report (HTML)…", "Export animation (GIF / MP4)…"]  # in the File menu, after the report
     assert export_animation_to(deep.window, str(tmp_path / "run.gif")) == 7
     with Image.open(tmp_path / "run.gif") as im:
         assert im.n_frames == 7

@@ -27,8 +27,6 @@ def build_actions(win) -> None:
         return a
 
     files = win.files
-    from initscope.gui.animation import export_animation
-
     f = win.menuBar().addMenu("&File")
     run = win.menuBar().addMenu("&Run")
     view = win.menuBar().addMenu("&View")
@@ -49,9 +47,7 @@ def build_actions(win) -> None:
                      act("Save run…", "", files.save_run, menu=f),
                      act("Export panels (PNG + SVG)…", "", files.export_panels, menu=f),
                      act("Export metrics (CSV)…", "", files.export_csv, menu=f),
-                     act("Export report (HTML)…", "", files.export_report, menu=f),
-                     act("Export animation (GIF / MP4)…", "", lambda: export_animation(win),
-                         "the shown run, one frame per snapshot, as the time scrubber shows it", f)]
+                     act("Export report (HTML)…", "", files.export_report, menu=f)]
     f.addSeparator()
     win.file_acts.append(act("Open scenario…", "", files.open_scenario, menu=f))
     f.addSeparator()

@@ -14,14 +14,12 @@ from initscope.gui.compare_view import CompareView
 from initscope.gui.controls import ControlPanel
 from initscope.gui.explorer import ExplorerTabs
 from initscope.gui.file_actions import FileActions
-from initscope.gui.ghosts import Ghosts
-from initscope.gui.heatmap_view import HeatmapView
 from initscope.gui.hint_strip import HintStrip
 from initscope.gui.qapp import configure_pyqtgraph
+from initscope.gui.replay_wiring import install_replay
 from initscope.gui.runs import RunsDock
 from initscope.gui.samples_dialog import SamplesDialog
 from initscope.gui.scenario_bar import ScenarioBar
-from initscope.gui.scrubber import Scrubber
 from initscope.gui.status_line import StatusLine
 from initscope.gui.views import GradientsView, OverviewView
 
@@ -66,39 +64,15 @@ def setup_ui(win) -> None:
     cl.addWidget(win.hints)
     win.setCentralWidget(central)
 
-    _replay(win, central)
     build_actions(win)
     win.status = StatusLine(win.statusBar())
-    win.statusBar().addPermanentWidget(win.scrubber)  # a row the window has anyway: the plots keep their height
+    install_replay(win, win)  # issue 24: the time scrubber, the Explorer's Time sub-tab, ghosts, Export animation
     # added to a window already on screen (the app's launch), the docks and the toolbar count as hidden until Qt
     # shows them: a layout saved before then (presentation mode asked for at launch, to go back to) had them
     # hidden, and leaving presentation mode hid the side panel and the toolbar
     for w in (win.controls_dock, win.runs_dock, *win.findChildren(QtWidgets.QToolBar)):
         w.show()
     win.controls_dock.raise_()
-
-
-def _replay(win, central: QtWidgets.QWidget) -> None:
-    """Issue 24: the time scrubber (every view draws what win.scrubber.apply(win.shown) returns), the Explorer's
-    "Over time" sub-tab (a sixth tab did not fit 1024 px in presentation mode) and the scenario's ghosts."""
-    win.scrubber = Scrubber()
-    win.scrubber.step_plots = [p.plot for p in (win.overview.loss_panel, win.overview.sat_panel, win.overview.upd_panel)]
-    win.scrubber.stepChanged.connect(lambda _: win.redraw())
-    win.scrubber.bind_keys(central)
-    win.heatmaps = HeatmapView(source=lambda: win.scrubber.apply(win.shown))
-    win.scrubber.stepChanged.connect(lambda _: win.heatmaps.refresh())
-    ex = win.explorer
-    ex.inner.addTab(win.heatmaps, "Time")  # "Over time" was 2 px too wide at 1024 px in presentation mode
-    ex.inner.setTabToolTip(ex.inner.count() - 1, "the shown run(s): every snapshot's histograms as one image")
-
-    def where(_=None) -> None:  # the sweeps draw no run: beside them the scrubber would move nothing
-        sweeps = win.tabs.currentWidget() is ex.sweeps_tab and ex.inner.currentWidget() is not win.heatmaps
-        win.scrubber.setVisible(not sweeps)
-
-    win.tabs.currentChanged.connect(where)
-    ex.inner.currentChanged.connect(where)
-    win.ghosts = Ghosts(win.scenario_bar, win.overview.loss_panel, win.overview.sat_panel, win)
-    win.controller.recordAdded.connect(win.ghosts.record_trained)
 
 
 def _dock(win, title: str, name: str, widget) -> QtWidgets.QDockWidget:
