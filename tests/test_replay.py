@@ -192,6 +192,7 @@ def test_history_at_a_step_shows_that_snapshot_and_shares_the_buffers():
     assert h.at(-5).latest.step == 0
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 def test_acceptance_run_holds_21_snapshots_inspect_returns_each(acceptance, tmp_path):
     run = load_run(acceptance)
     steps = list(range(0, 2001, 100))
@@ -211,6 +212,7 @@ def test_acceptance_run_holds_21_snapshots_inspect_returns_each(acceptance, tmp_
     _same(run.snapshots[-1], h.replay.snapshot(20))  # the stored final snapshot and its replay row agree
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 def test_round_trip_and_a_file_saved_again_keeps_the_replay(acceptance, tmp_path):
     from initscope.core.runfile import save_run
 
@@ -227,6 +229,7 @@ def test_round_trip_and_a_file_saved_again_keeps_the_replay(acceptance, tmp_path
         assert np.array_equal(v, arrays[k], equal_nan=True)
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 def test_files_of_format_3_still_open_and_inspect_their_two_snapshots(acceptance, tmp_path, capsys):
     old = tmp_path / "v3.initscope"
 
@@ -248,6 +251,7 @@ def test_files_of_format_3_still_open_and_inspect_their_two_snapshots(acceptance
     assert json.loads(out.read_text())["snapshot_step"] == 0
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong-shape", "bad-crc"])
 def test_a_damaged_history_is_one_line_and_the_rest_opens(acceptance, tmp_path, capsys, damage):
     bad = tmp_path / f"{damage}.initscope"
@@ -281,6 +285,7 @@ def test_a_damaged_history_is_one_line_and_the_rest_opens(acceptance, tmp_path, 
     assert len(err) == 1 and "damaged" in err[0] and str(bad) in err[0]
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 def test_animate_writes_one_gif_frame_per_snapshot(acceptance, tmp_path, capsys):
     from PIL import Image
 
@@ -292,6 +297,7 @@ def test_animate_writes_one_gif_frame_per_snapshot(acceptance, tmp_path, capsys)
     assert "21 frames" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 @pytest.mark.parametrize("args, expected", [
     (["OUT.png"], "as .gif or .mp4"),
     (["{run}"], ".gif or .mp4"),  # the run file itself: its suffix is refused first
@@ -309,6 +315,7 @@ def test_animate_refuses_bad_targets_and_options_with_one_line(acceptance, tmp_p
     assert not (tmp_path / "x.gif").exists()
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 def test_animate_mp4_without_imageio_ffmpeg_says_how_to_get_it(acceptance, tmp_path, capsys, monkeypatch):
     import sys
 
@@ -317,6 +324,7 @@ def test_animate_mp4_without_imageio_ffmpeg_says_how_to_get_it(acceptance, tmp_p
     assert "initscope[video]" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 def test_animate_mp4_with_imageio_ffmpeg(acceptance, tmp_path):
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="MP4 needs the optional extra `video`")
     out = tmp_path / "deep.mp4"
@@ -326,6 +334,7 @@ def test_animate_mp4_with_imageio_ffmpeg(acceptance, tmp_path):
     assert meta["size"] == (320, 180) and sum(1 for _ in reader) == 21
 
 
+@pytest.mark.slow  # the 2,000-step run (module fixture, ~6 s once)
 def test_the_report_gains_the_heatmaps(acceptance, tmp_path):
     import base64
     import re
