@@ -5,6 +5,7 @@ Two windows in all (each costs seconds)."""
 import html
 
 import numpy as np
+import pytest
 from PySide6 import QtCore
 
 from initscope.gui.texts import hints_for
@@ -149,3 +150,42 @@ def test_a_live_run_follows_the_latest_unless_the_scrubber_is_held_back(qtbot):
     assert s.held is None and s.apply([rec]) == [rec]
     h.add_snapshot(_snap(400))
     assert s.apply([rec]) == [rec] and s.slider.value() == 4  # and keeps following
+
+
+def test_two_runs_side_by_side_on_one_colour_scale_and_one_value_range(qtbot):
+    """No window: the Time view on two records whose gradient ranges differ."""
+    from initscope.core.config import preset
+    from initscope.core.history import History
+    from initscope.core.snapshot import Histogram
+    from initscope.gui.heatmap_view import HeatmapView, colour_values
+    from initscope.gui.runs import RunRecord
+
+    from test_replay import _snap
+
+    view = HeatmapView()
+    qtbot.addWidget(view)
+    recs = []
+    for name, width in (("A", 0.01), ("B", 0.04)):
+        h = History()
+        for k in range(4):
+            s = _snap(k * 10, seed=len(recs))
+            for layer in s.layers:
+                layer.grad_hist = Histogram(layer.grad_hist.counts, -width, width)
+            h.add_snapshot(s)
+        recs.append(RunRecord(name, preset("deep-nobn"), h, status="finished"))
+    view.kind.setCurrentText("gradients at layer outputs")
+    view.render(recs)
+    drawn = view.plotted()
+    assert sorted(drawn) == ["A · L1 Tanh", "A · L3 Tanh", "B · L1 Tanh", "B · L3 Tanh"]
+    for layer in ("L1 Tanh", "L3 Tanh"):
+        (sa, ia, loa, hia), (sb, ib, lob, hib) = drawn[f"A · {layer}"], drawn[f"B · {layer}"]
+        assert list(sa) == list(sb) == [0, 10, 20, 30]
+        assert (loa, hia) == (lob, hib) == (-0.04, 0.04)  # one value range: B's, the wider
+        assert np.allclose(ia.sum(1), 1.0) and np.allclose(ib.sum(1), 1.0)
+        # A's values fill only the middle quarter of the shared range
+        assert ia[:, : ia.shape[1] // 4].sum() == pytest.approx(0.0, abs=1e-9)
+    levels = {tuple(np.round(img.levels, 9)) for img in view.images.values()}
+    assert len(levels) == 1  # one colour scale for all four images
+    lo, hi = levels.pop()
+    values = np.concatenate([colour_values(v[1]).ravel() for v in drawn.values()])
+    assert (lo, hi) == (round(float(np.percentile(values, 1)), 9), round(float(np.percentile(values, 99.5)), 9))

@@ -140,22 +140,24 @@ class HeatmapView(HelpCornerRoom, QtWidgets.QWidget):
         per_run = [self._images(r, which) for r in runs]
         rows = max(len(heat_layers(r)) for r in runs)
         self.view.setMinimumHeight(rows * ROW_PX + 40)
-        # one colour scale for every image: the 1st to the 99.5th percentile of all their values (the full range
-        # spent most colours on the few bins at ±1 of a saturated tanh and left the rest one shade)
-        vals = np.concatenate([colour_values(img).ravel() for imgs in per_run for _, img, _, _ in imgs.values()])
-        levels = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99.5))) if vals.size else (0.0, 1.0)
-        if levels[1] <= levels[0]:
-            levels = (levels[0], levels[0] + 1e-9)
+        cells = []  # (row, column, record, layer column, steps, share, lo, hi)
         for i in range(rows):
             cols = [(c, r, heat_layers(r)[i]) for c, r in enumerate(runs) if i < len(heat_layers(r))]
             # one value range per layer row, whatever the run: the images compare bin for bin
             lo = min(per_run[c][j][2] for c, _, j in cols)
             hi = max(per_run[c][j][3] for c, _, j in cols)
             for c, r, j in cols:
-                store = r.history.replay
-                steps, share, _, _ = store.heatmap(which, j, lo=lo, hi=hi) if (lo, hi) != per_run[c][j][2:] \
-                    else per_run[c][j]
-                self._add(i, c, r, j, steps, share, lo, hi, levels, which, last=i == rows - 1)
+                own = per_run[c][j]
+                steps, share, _, _ = own if (own[2], own[3]) == (lo, hi) else r.history.replay.heatmap(which, j, lo=lo, hi=hi)
+                cells.append((i, c, r, j, steps, share, lo, hi))
+        # one colour scale for every image drawn: the 1st to the 99.5th percentile of all their values (the full
+        # range spent most colours on the few bins at ±1 of a saturated tanh and left the rest one shade)
+        vals = np.concatenate([colour_values(cell[5]).ravel() for cell in cells])
+        levels = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99.5))) if vals.size else (0.0, 1.0)
+        if levels[1] <= levels[0]:
+            levels = (levels[0], levels[0] + 1e-9)
+        for i, c, r, j, steps, share, lo, hi in cells:
+            self._add(i, c, r, j, steps, share, lo, hi, levels, which, last=i == rows - 1)
         self._cursor = None
         self._place_cursors(cursor)
         return True
