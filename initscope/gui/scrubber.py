@@ -24,6 +24,7 @@ PLAY_MS = 150  # ~7 snapshots a second: a 21-snapshot run plays in 3 s
 
 class Scrubber(QtWidgets.QWidget):
     stepChanged = QtCore.Signal(object)  # the step held (int), or None: following the latest
+    problemFound = QtCore.Signal(str)  # a shown run file's history of snapshots was damaged: one line saying so
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -141,6 +142,8 @@ class Scrubber(QtWidgets.QWidget):
         steps = np.unique(np.concatenate([r.history.snapshot_steps() for r in live])) if live else np.zeros(0, np.int64)
         problem = next((r.result.get("replay_problem") for r in live if r.result.get("replay_problem")), "")
         if len(steps) != len(self.steps) or not np.array_equal(steps, self.steps) or problem != self.problem:
+            if problem and problem != self.problem:
+                self.problemFound.emit(problem)
             self.steps, self.problem = steps.astype(np.int64), problem
             if self.held is not None and (not len(steps) or self.held >= steps[-1]):
                 self.held = None
