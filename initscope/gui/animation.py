@@ -81,6 +81,9 @@ class FrameRenderer:
                 line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", width=1.5, style=QtCore.Qt.PenStyle.DotLine))
                 p.plot.addItem(line, ignoreBounds=True)
                 self.lines.append(line)
+        for b in self.view.findChildren(QtWidgets.QToolButton):  # the "?" buttons: a slide has no use for them
+            if getattr(b, "help_key", None):
+                b.hide()
         self.size = size
         self.widget.resize(*size)
         self.widget.show()
