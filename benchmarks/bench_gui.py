@@ -7,9 +7,9 @@ and the first preview take.
 The real main window (offscreen unless a display is set) trains the lecture's deep net (deep-bn) through the
 real worker while a 10 ms QTimer probe records how late it fires. Default: S = 8 s of training (about 30 s in
 all on a quiet machine). --steps N trains a whole run of N steps instead (e.g. 200000, the presets' length) and also reports the
-last minute against the first, which is where a history that costs more as it grows shows up. After the run, the
-time scrubber is moved over up to 40 of its snapshots on the Overview, Gradients and Over time tabs: the window's
-redraw and a paint of the tab, per step (`scrub_ms_*`; target 50 ms).
+last minute against the first, which is where a history that costs more as it grows shows up. At the end, the
+time scrubber is moved over up to 40 of the run's snapshots on the Overview, Gradients and Explorer > Time tabs
+while it trains on: the window's redraw and a paint of the tab, per step (`scrub_ms_*`; target 50 ms).
 
 Start-up is measured in fresh processes through the app's own launch (`gui.app.launch`, as `initscope` with
 no options, first start: no remembered settings), alternated in rounds in this one run, best of each:
@@ -159,9 +159,14 @@ def panel_paint_ms(w, repeats: int = 5) -> dict[str, float]:
     return out
 
 
-def scrub_ms(w, tabs=((0, "overview"), (1, "gradients"), (2, "over time")), moves: int = 40) -> dict[str, float]:
+def scrub_ms(w, rec, tabs=((0, "overview"), (1, "gradients"), (2, "over time")), moves: int = 40) -> dict[str, float]:
     """The time scrubber's cost per step (issue 24): move it one snapshot and draw the shown tab (the window's
-    redraw, then a paint of the tab), over `moves` snapshots of the run on screen; p50 and max per tab."""
+    redraw, then a paint of the tab), over `moves` snapshots of the run, while it goes on training; p50 and max
+    per tab. The run is shown as a finished record (the same history): a streaming one's snapshot panels redraw
+    one a frame, at most 4 times a second, which a move would wait for."""
+    from dataclasses import replace
+
+    w.show_records([replace(rec, status="finished")])
     out = {}
     w.scrubber.apply(w.shown)  # the scrubber's positions: the run on screen's snapshots
     steps = [int(s) for s in w.scrubber.steps]
@@ -237,11 +242,8 @@ def gui_run(seconds: float, steps: int | None) -> dict:
         end = time.perf_counter() + seconds
         wait(lambda: time.perf_counter() >= end, timeout=seconds + 5)
     probe_timer.stop()
+    scrub = scrub_ms(w, run["A"])
     paint = panel_paint_ms(w)
-    w.stop()
-    wait(lambda: not w.training)
-    w.show_records([run["A"]])
-    scrub = scrub_ms(w)
     w.close()
     t = np.array([x[0] for x in ticks[1:]])
     lat = np.maximum(np.array([x[1] for x in ticks[1:]]), 0.0)
@@ -255,8 +257,8 @@ def gui_run(seconds: float, steps: int | None) -> dict:
                 "gui_steps_per_sec": float(stp[mask][-1] - stp[mask][0]) / dt}
 
     res = window(np.ones(len(t), bool))
-    res["paint_ms"] = paint
     res.update(scrub)
+    res["paint_ms"] = paint
     if steps:
         span = min(60.0, (t[-1] - t[0]) / 2)
         first = window(t <= t[0] + span)
@@ -287,11 +289,11 @@ def main() -> None:
     targets = {"latency p99 < 50 ms": res["latency_ms_p99"] < 50, "redraw >= 25 Hz": res["redraw_hz"] >= 25,
                "gui_vs_headless >= 0.8": res["gui_vs_headless"] >= 0.8,
                "window_s <= 2 x bare_qt_s": res["window_s"] <= 2 * res["bare_qt_s"],
-               "first_preview_s <= 2.0 s": res["first_preview_s"] <= 2.0,
-               "scrubber <= 50 ms a step": max(v for k, v in res.items() if k.startswith("scrub_ms_p50")) <= 50}
+               "first_preview_s <= 2.0 s": res["first_preview_s"] <= 2.0}
     if args.steps:
         targets["last minute: latency p99 < 50 ms"] = res["latency_ms_p99_last_minute"] < 50
         targets["last minute: redraw >= 25 Hz"] = res["redraw_hz_last_minute"] >= 25
+    targets["scrubber <= 50 ms a step"] = max(v for k, v in res.items() if k.startswith("scrub_ms_p50")) <= 50
     for k, v in res.items():
         if k == "startup_rounds":
             for name, values in v.items():
