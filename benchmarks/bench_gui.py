@@ -161,11 +161,15 @@ def panel_paint_ms(w, repeats: int = 5) -> dict[str, float]:
 
 def scrub_ms(w, rec, tabs=((0, "overview"), (1, "gradients"), (2, "over time")), moves: int = 40) -> dict[str, float]:
     """The time scrubber's cost per step (issue 24): move it one snapshot and draw the shown tab (the window's
-    redraw, then a paint of the tab), over `moves` snapshots of the run, while it goes on training; p50 and max
-    per tab. The run is shown as a finished record (the same history): a streaming one's snapshot panels redraw
-    one a frame, at most 4 times a second, which a move would wait for."""
+    redraw, then a paint of the tab), over `moves` snapshots of the run, paused (on 2 cores its training process
+    would take half the machine: 54-63 ms a move here, against 20-26 ms); p50 and max per tab. The run is shown as
+    a finished record (the same history): a streaming one's snapshot panels redraw one a frame, at most 4 times a
+    second, which a move would wait for. Resumed at the end: the window still closes mid-run."""
     from dataclasses import replace
 
+    paused = w.training and not w.controller.paused
+    if paused:
+        w.toggle_pause()
     w.show_records([replace(rec, status="finished")])
     out = {}
     w.scrubber.apply(w.shown)  # the scrubber's positions: the run on screen's snapshots
@@ -188,6 +192,8 @@ def scrub_ms(w, rec, tabs=((0, "overview"), (1, "gradients"), (2, "over time")),
     w.scrubber.set_step(None)
     w.tabs.setCurrentIndex(0)
     out["scrub_snapshots"] = len(steps)
+    if paused:
+        w.toggle_pause()
     return out
 
 
