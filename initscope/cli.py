@@ -106,6 +106,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_sweep_width(ssub)  # `sweep width`: coordinate checks, standard parametrisation against muP (issue 25)
 
+    from initscope.animate_cli import add_parser as add_animate
+
+    add_animate(sub)  # `animate`: a saved run as a GIF / MP4, one frame per snapshot (issue 24)
+
     gui = sub.add_parser("gui", help="open the app (the default)")
     _add_config_args(gui)
     gui.add_argument("--scenario", metavar="FILE.json", help="open at the first step of a workshop scenario "
@@ -255,14 +259,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if names:
         print("\nsamples: " + ", ".join(names))
     if args.save_run:
-        from initscope.core.runfile import SavedRun, history_arrays, save_run
+        from initscope.core.runfile import SavedRun, history_arrays, replay_arrays, save_run
 
         arrays, names_ = history_arrays(history)
         snaps = [init] + [s for s in history.recent if s is not init]
         save_run(args.save_run, SavedRun(
             config=cfg, vocab=list(data.vocab.itos), data_path=data.path, status=trainer.status, message=trainer.message,
             steps=trainer.step, losses=trainer.losses.copy(), history=arrays, names=names_, snapshots=snaps,
-            split_losses=losses, samples=names, hints=said, state_dict=trainer.net.state_dict()))
+            split_losses=losses, samples=names, hints=said, state_dict=trainer.net.state_dict(),
+            replay=replay_arrays(history)))
         print(f"saved the run to {args.save_run}")
     if args.json_out:
         from initscope.core.files import atomic_write_text
@@ -296,6 +301,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.json_out and os.path.exists(args.json_out) and os.path.samefile(args.json_out, args.run_file):
         raise UserError(f"--json-out {args.json_out}: that is the run file itself; give the JSON its own name")
     run = load_run(args.run_file)
+    if run.replay_problem:  # one line; the step-0 and latest snapshots still answer
+        print(f"initscope: warning: {args.run_file}: {run.replay_problem}", file=sys.stderr)
     out = inspect_dict(run, args.run_file, args.step)
     snap = snapshot_at(run, args.step)
     print(f"{out['name']} ({out['source']} run, {out['status']}, {out['steps']:,} steps): snapshot at step "
@@ -408,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sweep(args)
         if args.command == "inspect":
             return cmd_inspect(args)
+        if args.command == "animate":
+            from initscope.animate_cli import cmd_animate
+
+            return cmd_animate(args)
         if args.command == "report":
             from initscope.cli_safety import check_outputs
             from initscope.report import write_report

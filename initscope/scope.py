@@ -279,7 +279,7 @@ class Scope:
 
     def _saved_run(self, status: str):
         from initscope.core.hints import hints
-        from initscope.core.runfile import STEP_KEYS, SavedRun, history_arrays
+        from initscope.core.runfile import STEP_KEYS, SavedRun, history_arrays, replay_arrays
 
         h = self.history
         arrays, names = history_arrays(h)
@@ -294,7 +294,7 @@ class Scope:
             config=None, vocab=[], data_path="", status=status, message=self.message if status != "running" else "",
             steps=len(h.loss), losses=h.loss.data.copy(), history=arrays, names=names, snapshots=list(self.snapshots),
             hints=hints(latest) if latest is not None else [], source="watch", model=model_info(self.rec),
-            step_history=step_history,
+            step_history=step_history, replay=replay_arrays(h),
             writer={"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time(),
                     "started": self._started, "name": self.name} if status == "running" else {"name": self.name})
 

@@ -28,7 +28,7 @@ PANELS = {  # driver name -> (view attribute, panel attribute)
     "weight gradients": ("gradients", "wgrad_panel"),
 }
 TABS = {"overview": 0, "gradients": 1, "explorer": 2, "dead": 3, "compare": 4}
-EXPLORER_TABS = {"gain": 0, "depth": 1, "train": 2, "width": 3}  # the explorer's sub-tabs: show_tab("explorer:depth")
+EXPLORER_TABS = {"gain": 0, "depth": 1, "train": 2, "width": 3, "time": 4}  # sub-tabs: show_tab("explorer:depth")
 
 
 class WindowDriver:
@@ -355,8 +355,9 @@ class WindowDriver:
     def render(self) -> None:
         """Draw now what the redraw timer would draw next."""
         w = self.window
-        w.overview.render(w.shown)
-        w.gradients.render(w.shown)
+        shown = w.scrubber.apply(w.shown)  # at the scrubber's step, as the window draws them
+        w.overview.render(shown)
+        w.gradients.render(shown)
         w.redraw()
 
     def panel(self, name: str):
@@ -421,6 +422,29 @@ class WindowDriver:
     def hint_text(self) -> str:
         self.render()
         return self.window.hints.text()
+
+    # --- replay (issue 24): the time scrubber and the heatmaps over time -----------------------------------------
+    def set_step(self, step: int | None) -> int | None:
+        """Move the time scrubber to the snapshot at or before `step` (None: follow the latest), as dragging it
+        does; every panel, tab and the hint strip then show that step. Returns the step shown."""
+        shown = self.window.scrubber.set_step(step)
+        self.render()
+        return shown
+
+    @property
+    def scrub_steps(self) -> list[int]:
+        """The steps the scrubber can show (the shown runs' snapshots)."""
+        self.render()
+        return [int(s) for s in self.window.scrubber.steps]
+
+    def heatmaps(self, kind: str = "activations") -> dict:
+        """The "Over time" tab's images: {"run · layer": (steps, share[steps, value bins], lo, hi)};
+        kind: "activations" or "gradients at layer outputs"."""
+        self.show_tab("explorer:time")
+        self.window.heatmaps.kind.setCurrentText(kind)
+        self.render()
+        self.window.heatmaps.refresh()
+        return self.window.heatmaps.plotted()
 
 
 def _make(qtbot, made: list, cfg=None, data_path=None, size=(1366, 768), wait: bool = True) -> WindowDriver:

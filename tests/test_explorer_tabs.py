@@ -11,7 +11,7 @@ def test_gain_and_depth_each_have_a_sub_tab_and_a_sweep_ending_unseen_is_marked(
     ex = d.window.explorer
     d.show_tab("explorer")
     assert [ex.inner.tabText(i) for i in range(ex.inner.count())] == ["Gain sweep", "Depth sweep", "Train sweep",
-                                                                         "Width"]
+                                                                         "Width", "Time"]
     for p in ex.gain_view.panels:  # before a sweep: the sweep's gains, so the 5/3 line and its name sit inside
         lo, hi = p.plot.viewRange()[0]
         assert lo <= 0.25 and hi >= 3.0
@@ -38,6 +38,10 @@ def test_gain_and_depth_each_have_a_sub_tab_and_a_sweep_ending_unseen_is_marked(
     assert ex.inner.tabText(ex.inner.currentIndex()) == "Train sweep"
     d.show_tab("explorer:width")
     assert ex.inner.tabText(ex.inner.currentIndex()) == "Width"
+    d.show_tab("explorer:time")  # the histograms over time (issue 24): the scrubber shows beside it, not the sweeps
+    assert ex.inner.currentWidget() is d.window.heatmaps and d.window.scrubber.isVisibleTo(d.window)
+    d.show_tab("explorer:gain")
+    assert not d.window.scrubber.isVisibleTo(d.window)
 
 
 def test_the_sweep_page_not_shown_is_laid_out_for_exports(make_initscope_window, qtbot):

@@ -1,9 +1,12 @@
 """Bounded history of a run: what the plots draw from.
 
 - loss: every step, full resolution, float32 in an array that doubles when full (4 MB per million steps);
-- per-snapshot scalars (saturation, std, grad std per layer; update:data per matrix): at most
-  `max_rows` rows; when full, every other row is dropped, the first and the latest always kept;
-- whole snapshots (with histograms): the step-0 one, and a ring of the `ring` latest;
+- per-snapshot rows (saturation, std, grad std per layer; update:data per matrix) and every snapshot whole, its
+  histograms included (`replay`, core/replay.py: 16-bit counts): at most `max_rows` rows, thinned evenly: the
+  n-th snapshot (from 0) is kept while n is a multiple of a stride that doubles when the rows would pass
+  `max_rows`, and the latest is kept until the next one comes, so the kept rows are evenly spaced and the first
+  and the latest are always there;
+- whole snapshots as objects (their dead-neuron maps too): the step-0 one, and a ring of the `ring` latest;
 - the per-step tier (diag.step_stats: saturation, std, grad std per layer; update:data per matrix every step):
   at most `max_step_rows` rows; when full, the stride doubles and only the steps that are multiples of it
   stay (step 0 among them), so the kept rows are evenly spaced whatever the run's length.
@@ -11,51 +14,18 @@
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from initscope.core.buffers import GrowArray  # noqa: F401 - where callers have always found it
 from initscope.core.config import ACTIVATIONS
+from initscope.core.replay import SnapshotStore
 
 if TYPE_CHECKING:  # annotations only: the GUI imports History before torch is loaded
     from initscope.core.snapshot import Snapshot, StepScalars
-
-
-class GrowArray:
-    """A 1-D or row-wise 2-D numpy buffer that doubles its capacity when full."""
-
-    def __init__(self, width: int | None = None, dtype=np.float32, capacity: int = 1024):
-        shape = (capacity,) if width is None else (capacity, width)
-        self._a = np.empty(shape, dtype)
-        self.n = 0
-
-    def extend(self, rows: np.ndarray) -> None:
-        rows = np.asarray(rows, self._a.dtype)
-        k = len(rows)
-        if self.n + k > len(self._a):
-            cap = max(2 * len(self._a), self.n + k)
-            new = np.empty((cap, *self._a.shape[1:]), self._a.dtype)
-            new[: self.n] = self._a[: self.n]
-            self._a = new
-        self._a[self.n: self.n + k] = rows
-        self.n += k
-
-    def keep(self, index: np.ndarray) -> None:
-        kept = self._a[index].copy()
-        self._a[: len(kept)] = kept
-        self.n = len(kept)
-
-    @property
-    def data(self) -> np.ndarray:
-        return self._a[: self.n]
-
-    def __len__(self) -> int:
-        return self.n
-
-    @property
-    def nbytes(self) -> int:
-        return self._a.nbytes
 
 
 def decimation_index(n: int) -> np.ndarray:
@@ -91,6 +61,13 @@ class History:
         self.step_grad_std: GrowArray | None = None
         self.step_update: GrowArray | None = None
         self.recent: deque[Snapshot] = deque(maxlen=ring)
+        self.replay = SnapshotStore(limit=max_rows + 1)  # every kept snapshot row, histograms included
+        self.snap_number = GrowArray(dtype=np.int64)  # which snapshot (0, 1, 2, ...) each row is
+        self.snap_stride = 1
+        self._snaps_seen = 0
+        self._tail = False  # the last row is the latest snapshot, kept only until the next one comes
+        self.at_step: int | None = None  # set on a view made by at(): the step it shows
+        self._rebuilt: dict = {}  # step -> the Snapshot rebuilt from its replay row (shared with at()'s views)
         self.version = 0  # bumped on every change; views redraw only when it moved
 
     @property
@@ -115,15 +92,33 @@ class History:
             nl, nm = len(self.layer_names), len(self.matrix_names)
             self.saturation, self.act_std, self.grad_std = (GrowArray(nl) for _ in range(3))
             self.update = GrowArray(nm)
+        rows = (self.snap_steps, self.snap_number, self.saturation, self.act_std, self.grad_std, self.update)
+        if self._tail:  # the previous latest was not on the stride: the new latest takes its place
+            for arr in rows:
+                arr.pop()
+            self.replay.pop()
+        n = self._snaps_seen
+        self._snaps_seen += 1
         self.snap_steps.extend([snap.step])
+        self.snap_number.extend([n])
         self.saturation.extend([[s.saturation for s in acts]])
         self.act_std.extend([[s.std for s in acts]])
         self.grad_std.extend([[s.grad_std for s in acts]])
         self.update.extend([[p.update_data_log10 for p in snap.params if p.is_matrix]])
-        if len(self.snap_steps) > self.max_rows:
-            idx = decimation_index(len(self.snap_steps))
-            for arr in (self.snap_steps, self.saturation, self.act_std, self.grad_std, self.update):
+        if len(self.replay) != len(self.snap_steps) - 1:  # rows rebuilt from an older file: no histograms to align
+            self.replay = SnapshotStore(limit=self.max_rows + 1)
+            self._rebuilt.clear()
+        else:
+            self.replay.add(snap)
+        while len(self.snap_steps) > self.max_rows:
+            self.snap_stride *= 2
+            nums = self.snap_number.data
+            idx = np.flatnonzero((nums % self.snap_stride == 0) | (nums == n))
+            for arr in rows:
                 arr.keep(idx)
+            if len(self.replay) == len(nums):
+                self.replay.keep(idx)
+        self._tail = n % self.snap_stride != 0
         self.recent.append(snap)
         self.version += 1
 
@@ -151,10 +146,46 @@ class History:
         return [a for a in (self.step_steps, self.step_saturation, self.step_act_std, self.step_grad_std,
                             self.step_update) if a is not None]
 
+    def snapshot_steps(self) -> np.ndarray:
+        """The steps a scrubber can show: the replay rows, or (a file from before them) the whole snapshots kept."""
+        if len(self.replay):
+            return self.replay.steps
+        return np.unique([s.step for s in self._kept()]).astype(np.int64)
+
+    def _kept(self) -> list:
+        return ([self.init] if self.init is not None else []) + list(self.recent)
+
+    def snapshot_at(self, step: int):
+        """The snapshot at or before `step` (the first one if `step` is before it): a kept object when one is
+        at that step (its dead-neuron map included), else rebuilt from the replay rows."""
+        steps = self.snapshot_steps()
+        if not len(steps):
+            return None
+        at = int(steps[max(int(np.searchsorted(steps, step, side="right")) - 1, 0)])
+        kept = [s for s in self._kept() if s.step == at]
+        if kept:
+            return kept[-1]
+        # rebuilt once per step: a row's numbers never change, and the views redraw on a new object
+        if len(self._rebuilt) > 64:
+            self._rebuilt.clear()
+        if at not in self._rebuilt:
+            self._rebuilt[at] = self.replay.snapshot(self.replay.row_at(at))
+        return self._rebuilt[at]
+
+    def at(self, step: int) -> History:
+        """This history as the panels should draw it at `step`: the same buffers (no copy), with the snapshot
+        at or before `step` as the latest. Read-only: nothing may be added to it."""
+        h = copy.copy(self)
+        snap = self.snapshot_at(step)
+        h.recent = deque([snap] if snap is not None else [], maxlen=1)
+        h.at_step = snap.step if snap is not None else step
+        h.version = hash((self.version, "at", step))
+        return h
+
     def loss_steps(self) -> np.ndarray:
         return np.arange(self.loss_first_step, self.loss_first_step + len(self.loss))
 
     def nbytes(self) -> int:
         arrays = [self.loss, self.snap_steps] + [a for a in (self.saturation, self.act_std, self.grad_std, self.update) if a is not None]
-        arrays += self._step_arrays()
-        return sum(a.nbytes for a in arrays)
+        arrays += self._step_arrays() + [self.snap_number]
+        return sum(a.nbytes for a in arrays) + self.replay.nbytes()

@@ -54,3 +54,9 @@ def describe(fam: str | None, thr: float = 0.97) -> str:
         "relu": "out <= 0",
         "tail": f"input < {TAIL_INPUT:g} (flat tail)",
     }.get(fam or "", "not defined")
+
+
+def output_marks(fam: str | None, thr: float = 0.97) -> tuple[float, ...]:
+    """Output values where saturation begins, for marking a plot of outputs: ±thr (tanh), 1 - thr and thr
+    (sigmoid), 0 (ReLU); none for "tail" (its rule reads the input, not the output) or no family."""
+    return {"tanh": (-thr, thr), "sigmoid": (1 - thr, thr), "relu": (0.0,)}.get(fam or "", ())

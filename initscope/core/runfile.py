@@ -2,7 +2,8 @@
 
 Members: manifest.json (format, version, config, data, status, split losses, samples, hints),
 losses.npy (every step's loss), history.npz (per-snapshot scalars), snapshots.json (step-0 and the latest
-snapshots, histograms included) and weights.npz (the state_dict as plain arrays). Nothing is unpickled:
+snapshots, histograms included), replay.npz (version 4: every kept snapshot row, histograms as 16-bit counts,
+core/replay.py; damaged, it is left out with one line and the rest opens) and weights.npz (the state_dict as plain arrays). Nothing is unpickled:
 numpy arrays are read with allow_pickle=False; version-1 files carry weights.pt instead, read with
 torch.load(weights_only=True).
 
@@ -36,10 +37,12 @@ from initscope.core.errors import ConfigError, RunFileError, UserError
 from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok
 from initscope.core.history import History
 from initscope.core.model import Net
+from initscope.core.replay import HISTS, LAYER_FIELDS, PARAM_FIELDS
+from initscope.core.replay import KEYS as REPLAY_KEYS
 from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot
 
 FORMAT = "initscope-run"
-VERSION = 3  # 3: watched runs ("source": "watch") and the per-step tier; 2: weights.npz (no pickle); 1: weights.pt
+VERSION = 4  # 4: replay.npz (every kept snapshot, histograms included); 3: watched runs ("source": "watch") and the per-step tier; 2: weights.npz (no pickle); 1: weights.pt
 HISTORY_KEYS = ("snap_steps", "saturation", "act_std", "grad_std", "update")
 STEP_KEYS = ("step_steps", "step_saturation", "step_act_std", "step_grad_std", "step_update")  # the per-step tier
 STATUSES = ("ready", "running", "finished", "stopped", "diverged", "init-only", "preview", "interrupted")
@@ -50,6 +53,8 @@ MAX_MEMBERS = 64
 MAX_MANIFEST = 16 * 2**20
 MAX_HISTORY = 128 * 2**20
 MAX_SNAPSHOTS = 256 * 2**20
+MAX_REPLAY = 512 * 2**20  # 4,096 rows of a net with 200 layers and parameters of 50 bins is ~100 MB
+MAX_REPLAY_ROWS = 65_536
 MAX_WEIGHTS = 2 * 2**30
 MAX_TOTAL = 3 * 2**30
 MAX_WEIGHT_PARAMS = MAX_WEIGHTS // 4  # a config needing more float32 values could not have been saved
@@ -78,6 +83,8 @@ class SavedRun:
     model: ModelInfo | None = None
     step_history: dict[str, np.ndarray] = field(default_factory=dict)  # STEP_KEYS -> arrays, when recorded
     writer: dict = field(default_factory=dict)  # a live file's writer: pid, host, heartbeat (time.time())
+    replay: dict[str, np.ndarray] = field(default_factory=dict)  # replay.KEYS -> arrays (version 4), when recorded
+    replay_problem: str = ""  # why a file's replay member was left out (damaged): the rest of the run opened
 
     @property
     def watched(self) -> bool:
@@ -132,6 +139,10 @@ def _run_bytes(run: SavedRun, snapshot_json: list[str] | None = None, level: int
         z.writestr("losses.npy", _npy(np.asarray(run.losses, np.float32)))
         z.writestr("history.npz", hist.getvalue())
         z.writestr("snapshots.json", "[" + ",".join(snaps) + "]")
+        if run.replay:
+            rep = io.BytesIO()
+            np.savez(rep, **{k: run.replay[k] for k in REPLAY_KEYS})
+            z.writestr("replay.npz", rep.getvalue())
         if not run.watched:
             weights = io.BytesIO()
             np.savez(weights, **{k: _array(v) for k, v in run.state_dict.items()})
@@ -481,6 +492,7 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
                    names=names_ if history or step_history else {"layers": [], "matrices": []},
                    snapshots=snaps, split_losses=split_losses, samples=lists["samples"], hints=lists["hints"],
                    state_dict=state, step_history=step_history)
+    run.replay, run.replay_problem = _replay_or_problem(z, names, snaps, steps)
     try:
         run.net()  # the weights must load into the net they came with (dtypes included)
     except (RuntimeError, ConfigError, ValueError, TypeError) as e:
@@ -548,11 +560,64 @@ def _load_watched(z: zipfile.ZipFile, m: dict, members: set[str], path) -> Saved
                 bins = bins or len(h.counts)
                 _expect(len(h.counts) == bins, f"snapshot {i}: histograms have different numbers of bins")
     _expect(all(a.step < b.step for a, b in itertools.pairwise(snaps)), "snapshots are not in step order")
+    replay, problem = _replay_or_problem(z, members, snaps, steps)
     return SavedRun(config=None, vocab=[], data_path=data_path, status=status, message=message, steps=steps,
                     losses=losses.astype(np.float32), history=history,
                     names=names_ if history or step_history else {"layers": [], "matrices": []}, snapshots=snaps,
                     split_losses=split_losses, samples=lists["samples"], hints=lists["hints"], source="watch",
-                    model=model, step_history=step_history, writer=dict(writer))
+                    model=model, step_history=step_history, writer=dict(writer), replay=replay, replay_problem=problem)
+
+
+# --- reading: the replay rows (version 4) ------------------------------------------------------------------
+
+def _replay_or_problem(z: zipfile.ZipFile, members: set[str], snaps: list[Snapshot], steps: int) -> tuple[dict, str]:
+    """replay.npz checked against the run's first snapshot's layout, or ({}, one line saying why it was left out):
+    a damaged or truncated replay costs the replay only, never the rest of the run."""
+    if "replay.npz" not in members:
+        return {}, ""
+    try:
+        return _replay(z, snaps, steps), ""
+    except _Bad as e:
+        why = str(e)
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as e:
+        why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+    return {}, f"its history of snapshots (replay.npz) is damaged ({why}); the rest of the run opened without it"
+
+
+def _replay(z: zipfile.ZipFile, snaps: list[Snapshot], steps: int) -> dict[str, np.ndarray]:
+    arrays = _npz_dict(_read_member(z, "replay.npz", MAX_REPLAY), "replay.npz", len(REPLAY_KEYS))
+    _expect(set(arrays) == set(REPLAY_KEYS), "replay.npz does not hold the replay arrays")
+    _expect(bool(snaps), "replay.npz without any snapshot to name its layers")
+    t = snaps[0]
+    ss = arrays["steps"]
+    _expect(ss.dtype.kind in "iu" and ss.ndim == 1 and 1 <= len(ss) <= MAX_REPLAY_ROWS, "replay steps are not step numbers")
+    ss = arrays["steps"] = ss.astype(np.int64)
+    _expect(bool(np.all(ss >= 0)) and bool(np.all(ss <= steps)) and bool(np.all(np.diff(ss) > 0)),
+            "replay steps are not increasing steps of the run")
+    r, nl, npar = len(ss), len(t.layers), len(t.params)
+    bins = arrays["act_counts"].shape[-1] if arrays["act_counts"].ndim == 3 else 0
+    _expect(1 <= bins <= 100_000, "replay histograms have no bins")
+    want = {"scalars": ((r, 2), "f"), "layer_stats": ((r, nl, len(LAYER_FIELDS)), "f"),
+            "param_stats": ((r, npar, len(PARAM_FIELDS)), "f")}
+    for h, n in zip(HISTS, (nl, nl, npar)):
+        want[f"{h}_counts"] = ((r, n, bins), "u")
+        want[f"{h}_scale"] = ((r, n), "f")
+        want[f"{h}_range"] = ((r, n, 2), "f")
+    for k, (shape, kind) in want.items():
+        a = arrays[k]
+        _expect(a.shape == shape and a.dtype.kind == kind, f"replay {k} is {a.dtype} {a.shape}, expected {shape}")
+    for h in HISTS:
+        _expect(arrays[f"{h}_counts"].dtype == np.uint16, f"replay {h}_counts are not 16-bit counts")
+        sc, rg = arrays[f"{h}_scale"].astype(np.float32), arrays[f"{h}_range"].astype(np.float64)
+        have = np.isfinite(sc)
+        _expect(bool(np.all(sc[have] > 0)), f"replay {h}_scale holds a scale that is not positive")
+        _expect(bool(np.all(np.isfinite(rg[have]))) and bool(np.all(rg[have][:, 0] <= rg[have][:, 1])),
+                f"replay {h}_range holds a range that is not valid")
+        arrays[f"{h}_scale"], arrays[f"{h}_range"] = sc, rg
+    st = arrays["layer_stats"]
+    w, d = st[..., LAYER_FIELDS.index("width")], st[..., LAYER_FIELDS.index("dead")]
+    _expect(bool(np.all((w >= 0) & (w == np.rint(w)) & (d >= 0) & (d <= w))), "replay layer widths or dead counts are not valid")
+    return arrays
 
 
 def live_status(run: SavedRun, stale_after: float = 60.0) -> str:
@@ -610,6 +675,11 @@ def _validated(run: SavedRun, source: str) -> tuple[bytes, SavedRun]:
         raise RunFileError(f"{source} is not valid ({e})") from None
 
 
+def replay_arrays(h: History) -> dict[str, np.ndarray]:
+    """The history's replay rows (every kept snapshot, histograms included) for SavedRun.replay."""
+    return h.replay.to_arrays() if len(h.replay) else {}
+
+
 def history_arrays(h: History) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     arrays = {"snap_steps": h.snap_steps.data.copy()}
     for k in HISTORY_KEYS[1:]:
@@ -639,6 +709,13 @@ def history_from_run(run: SavedRun) -> History:
             setattr(h, key, g)
     for s in run.snapshots[1:]:
         h.recent.append(s)
+    if len(h.snap_steps):  # the rows' snapshot numbers: as if these were every one there was
+        h.snap_number.extend(np.arange(len(h.snap_steps)))
+        h._snaps_seen = len(h.snap_steps)
+    if run.replay and run.snapshots:
+        from initscope.core.replay import SnapshotStore
+
+        h.replay = SnapshotStore.from_arrays(run.replay, run.snapshots[0], limit=h.max_rows + 1)
     if run.step_history.get("step_steps") is not None and len(run.step_history["step_steps"]):
         from initscope.core.history import GrowArray
 

@@ -305,14 +305,14 @@ def run_job(job: Job, data: Dataset, stop_event=None) -> JobResult:
 
 
 def _save(job: Job, trainer, history, cfg: Config, data: Dataset, split: dict[str, float]) -> None:
-    from initscope.core.runfile import SavedRun, history_arrays, save_run
+    from initscope.core.runfile import SavedRun, history_arrays, replay_arrays, save_run
 
     arrays, names = history_arrays(history)
     snaps = [history.init] + [s for s in history.recent if s is not history.init]
     save_run(job.save_path, SavedRun(
         config=cfg, vocab=list(data.vocab.itos), data_path=data.path, status=trainer.status,
         message=trainer.message, steps=trainer.step, losses=trainer.losses.copy(), history=arrays, names=names,
-        snapshots=snaps, split_losses=split, state_dict=trainer.net.state_dict()))
+        snapshots=snaps, split_losses=split, state_dict=trainer.net.state_dict(), replay=replay_arrays(history)))
 
 
 # --- data shipped to workers ---------------------------------------------------------

@@ -37,6 +37,8 @@ PANELS: dict[str, str] = {
     "compare-runs": "Compare runs",
     "train-sweep": "Train sweep",
     "width-check": "Width: standard vs muP",
+    "heatmaps": "Time: histograms over time, as heatmaps",
+    "scrubber": "The time scrubber",
 }
 HOW_TO_READ = "how-to-read"
 

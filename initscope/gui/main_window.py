@@ -18,6 +18,7 @@ from initscope.gui.actions import update_actions
 from initscope.gui.presentation import Memory as PresentationMemory
 from initscope.gui.presentation import set_presentation
 from initscope.gui.texts import hint_lines
+from initscope.gui.ui import Ui
 
 if TYPE_CHECKING:
     from initscope.core.records import RunRecord
@@ -53,7 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
         side, hence not in the shell that the app's launch shows first."""
         from initscope.gui.follow import FollowController
         from initscope.gui.run_controller import RunController
-        from initscope.gui.window_layout import Ui, setup_ui
+        from initscope.gui.window_layout import setup_ui
 
         self.controller = RunController(self, first_preview)
         self.following = FollowController(self)
@@ -292,7 +293,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def redraw(self) -> None:
         """One path from the shown records to every view; each view skips work when its records did not change."""
-        recs = self.shown
+        recs = self.scrubber.apply(self.shown)  # the shown records, or as they were at the scrubber's step
         self.status.show(recs, self.controller, self.data is not None)  # the launch's preview comes before the data
         if self.training:
             update_actions(self)
@@ -351,8 +352,7 @@ for _name in ("cfg", "data", "data_path", "preview", "shown", "stack_error", "wo
     setattr(MainWindow, _name, property(lambda self, n=_name: getattr(self.session, n),
                                         lambda self, v, n=_name: setattr(self.session, n, v)))
 # ... and its widgets and actions are its ui's (gui/window_layout.py, gui/actions.py), read-only
-for _name in ("files", "samples", "controls", "controls_scroll", "runs", "controls_dock", "runs_dock", "overview",
-              "gradients", "explorer", "compare", "tabs", "scenario_bar", "hints", "status"):
+for _name in Ui.FIELDS:
     setattr(MainWindow, _name, property(lambda self, n=_name: getattr(self.ui, n)))
 for _name in ("train_act", "pause_act", "stop_act", "reset_act", "sample_act", "open_act", "file_acts", "present_act",
               "panel_act", "fixed_act", "workshop_act", "view_menu"):

@@ -93,4 +93,32 @@ def plot_images(run) -> list[tuple[str, str]]:
         out.append((f"Activation densities {when}", _png(w)))
         if len(run.snapshots) == 1:
             break
+    if run.replay and run.snapshots:  # every kept snapshot: the Over time tab's heatmaps (issue 24)
+        for kind in ("activations", "gradients at layer outputs"):
+            out.append((f"{kind.capitalize()} over time (colour: log10(1 + 1000 x share of the values in a bin); "
+                        "dashed: where saturation begins)", _heatmap_png(run, kind)))
     return out
+
+
+def _heatmap_png(run, kind: str) -> str:
+    """The Over time tab, drawn offscreen for one run and one kind of histogram."""
+    from PySide6 import QtCore
+
+    from initscope.core.config import Config
+    from initscope.core.runfile import history_from_run
+    from initscope.gui.heatmap_view import HeatmapView, heat_layers
+    from initscope.gui.runs import RunRecord
+
+    # the view reads a record's history, name, config (its threshold) and model only: no weights needed
+    rec = RunRecord(run.config.name if run.config is not None else "watched", run.config or Config(),
+                    history_from_run(run), status=run.status, model=run.model)
+    view = HeatmapView()
+    view.kind.setCurrentText(kind)
+    view.resize(720, 60 + 110 * len(heat_layers(rec)))
+    view.render([rec])
+    image = view.grab().toImage()
+    view.deleteLater()
+    buf = QtCore.QBuffer()
+    buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buf, "PNG")
+    return base64.b64encode(bytes(buf.data())).decode("ascii")

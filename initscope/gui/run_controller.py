@@ -56,7 +56,8 @@ def record_from_run(run, path: str, rec: RunRecord | None = None) -> RunRecord:
 
     history = history_from_run(run)
     status = live_status(run) or "finished"
-    result = {"message": run.message, "steps": run.steps, "losses": run.split_losses, "samples": run.samples}
+    result = {"message": run.message, "steps": run.steps, "losses": run.split_losses, "samples": run.samples,
+              "replay_problem": run.replay_problem}  # a damaged replay: the scrubber says so
     if run.watched:
         result["saved"] = run  # what Save run / Export report write again: a watched run has no weights
     else:

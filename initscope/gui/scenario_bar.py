@@ -33,6 +33,9 @@ class ScenarioBar(QtWidgets.QWidget):
         self.next_btn = QtWidgets.QPushButton("Next ▶")
         self.prev_btn.setShortcut(QtGui.QKeySequence("Ctrl+PgUp"))
         self.next_btn.setShortcut(QtGui.QKeySequence("Ctrl+PgDown"))
+        self.ghosts = QtWidgets.QCheckBox("ghost")  # gui/ghosts.py draws them
+        self.ghosts.setChecked(True)
+        self.ghosts.setToolTip("keep the previous step's loss and saturation as faint grey lines (before and after)")
         self.prev_btn.clicked.connect(lambda: self.stepRequested.emit(self.index - 1))
         self.next_btn.clicked.connect(lambda: self.stepRequested.emit(self.index + 1))
         lay = QtWidgets.QHBoxLayout(self)
@@ -40,6 +43,7 @@ class ScenarioBar(QtWidgets.QWidget):
         lay.addWidget(self.prev_btn)
         lay.addWidget(self.caption_scroll, 1)
         lay.addWidget(self.next_btn)
+        lay.addWidget(self.ghosts)
         self.hide()
         self.fit()
 

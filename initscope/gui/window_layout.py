@@ -16,37 +16,13 @@ from initscope.gui.explorer import ExplorerTabs
 from initscope.gui.file_actions import FileActions
 from initscope.gui.hint_strip import HintStrip
 from initscope.gui.qapp import configure_pyqtgraph
+from initscope.gui.replay_wiring import install_replay
 from initscope.gui.runs import RunsDock
 from initscope.gui.samples_dialog import SamplesDialog
 from initscope.gui.scenario_bar import ScenarioBar
 from initscope.gui.status_line import StatusLine
+from initscope.gui.ui import Ui
 from initscope.gui.views import GradientsView, OverviewView
-
-
-class Ui:
-    """The window's widgets, made by setup_ui (Qt Designer's Ui_ object, by hand). The window owns one
-    (`win.ui`) and reads its parts through properties of the same names (win.controls, win.tabs, ...): no module
-    but main_window.py sets an attribute on the window."""
-
-    files: FileActions
-    samples: SamplesDialog
-    controls: ControlPanel
-    controls_scroll: QtWidgets.QScrollArea
-    runs: RunsDock
-    controls_dock: QtWidgets.QDockWidget
-    runs_dock: QtWidgets.QDockWidget
-    overview: OverviewView
-    gradients: GradientsView
-    explorer: ExplorerTabs
-    compare: CompareView
-    tabs: QtWidgets.QTabWidget
-    scenario_bar: ScenarioBar
-    hints: HintStrip
-    status: StatusLine
-    actions: object  # gui.actions.Actions
-
-    FIELDS = ("files", "samples", "controls", "controls_scroll", "runs", "controls_dock", "runs_dock", "overview",
-              "gradients", "explorer", "compare", "tabs", "scenario_bar", "hints", "status", "actions")
 
 
 def setup_ui(win, ui: Ui) -> Ui:
@@ -93,6 +69,7 @@ def setup_ui(win, ui: Ui) -> Ui:
 
     ui.actions = build_actions(win)
     ui.status = StatusLine(win.statusBar())
+    install_replay(win, ui)  # issue 24: the time scrubber, the Explorer's Time sub-tab, ghosts, Export animation
     # added to a window already on screen (the app's launch), the docks and the toolbar count as hidden until Qt
     # shows them: a layout saved before then (presentation mode asked for at launch, to go back to) had them
     # hidden, and leaving presentation mode hid the side panel and the toolbar
