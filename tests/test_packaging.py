@@ -55,7 +55,7 @@ def test_wheel_holds_names_and_resources(wheel):
 
 # third-party imports that only an optional feature makes (inside the function that needs them, or in the pytest
 # plugin): each must be declared in that extra; every other import must be a base dependency
-OPTIONAL_IMPORTS = {"ray": "ray", "pytest": "test"}
+OPTIONAL_IMPORTS = {"ray": "ray", "pytest": "test", "imageio_ffmpeg": "video"}
 
 
 def _requirements(wheel: Path) -> dict[str, set[str]]:
@@ -100,7 +100,7 @@ def test_every_third_party_import_is_declared(wheel):
     assert {"torch", "numpy", "PySide6", "pyqtgraph", "tqdm", "platformdirs"} <= set(found)  # the scan sees them
     missing = []
     for mod, where in sorted(found.items()):
-        dists = {_normal(d) for d in provides.get(mod, [])}
+        dists = {_normal(d) for d in provides.get(mod, [])} or {_normal(mod)}  # not installed: its own name
         extra = OPTIONAL_IMPORTS.get(mod, "")
         if not dists & reqs.get(extra, set()):
             missing.append(f"{mod} ({', '.join(sorted(dists)) or 'no installed distribution'}; {where[0]}) is not "
