@@ -24,10 +24,20 @@ class HintStrip(QtWidgets.QScrollArea):
         self.lines = LINES
         self.fit()
 
+    def set_compact(self, on: bool) -> None:
+        """One line fewer while a scenario's caption is shown above the plots: on a 1024x700 projector in
+        presentation mode the caption's aim line and the plots' 100 px floor did not both fit."""
+        self.compact = on
+        self.fit()
+
     def fit(self) -> None:
         """Height for self.lines lines of the current font (presentation mode changes both)."""
-        lines = self.label.fontMetrics().lineSpacing() * self.lines + 12
-        self.setFixedHeight(max(lines, self.verticalScrollBar().minimumSizeHint().height() + 2 * self.frameWidth()))
+        n = max(2, self.lines - 1) if getattr(self, "compact", False) else self.lines
+        lines = self.label.fontMetrics().lineSpacing() * n + 12
+        bar = self.verticalScrollBar()
+        container = bar.parentWidget()  # Qt's container around the bar needs a few px more than the bar itself
+        need = max(bar.minimumSizeHint().height(), container.minimumSizeHint().height() if container else 0)
+        self.setFixedHeight(max(lines, need + 2 * self.frameWidth()))
 
     def set_lines(self, lines: list[str]) -> None:
         text = "<br>".join(lines)

@@ -255,6 +255,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # --- scenarios and presentation ----------------------------------------------------------------------------
     def set_scenario(self, scenario) -> None:
         self.scenario_bar.set_scenario(scenario)
+        self.hints.set_compact(scenario is not None)  # the caption takes the height the hint strip gives up
         self.scenario_step(0)
 
     def scenario_step(self, i: int) -> None:

@@ -35,7 +35,8 @@ def install_replay(win, ui) -> None:
     ex.inner.setTabToolTip(ex.inner.count() - 1, "the shown run(s): every snapshot's histograms as one image")
 
     def where(_=None) -> None:  # the sweeps draw no run: beside them the scrubber would move nothing
-        scrubber.setVisible(ui.tabs.currentWidget() is not ex.sweeps_tab or ex.inner.currentWidget() is heatmaps)
+        scrubber.wanted = ui.tabs.currentWidget() is not ex.sweeps_tab or ex.inner.currentWidget() is heatmaps
+        scrubber.setVisible(scrubber.wanted and len(scrubber.steps) > 1)
 
     ui.tabs.currentChanged.connect(where)
     ex.inner.currentChanged.connect(where)

@@ -22,7 +22,7 @@ class ScenarioBar(QtWidgets.QWidget):
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
-        self.caption.setContentsMargins(6, 4, 6, 4)
+        self.caption.setContentsMargins(6, 2, 6, 2)
         tint(self.caption, "#e8f1fb")
         self.caption_scroll = QtWidgets.QScrollArea()  # a fixed height (3 lines) that scrolls: panels never jump
         self.caption_scroll.setWidget(self.caption)
@@ -50,22 +50,22 @@ class ScenarioBar(QtWidgets.QWidget):
     MAX_LINES = 7  # a caption longer than this scrolls (the plots keep their room)
 
     def fit(self) -> None:
-        """As tall as the longest caption of the scenario at the current width and font, so that no step's aim
-        line is hidden (at three fixed lines it needed scrolling at 1366 px, and at 1024 in presentation mode)
-        and the panels do not move from one step to the next; at least three lines, at most MAX_LINES."""
+        """As tall as this step's caption at the current width and font, so that its aim line is not hidden (at
+        three fixed lines it needed scrolling at 1366 px, and at 1024 in presentation mode); at least three lines
+        (most steps: the panels keep their place), at most MAX_LINES. Sized for the longest step instead, a short
+        step's caption left the deep net's plots under their 100 px floor at 1024x700 in presentation mode."""
         fm = self.caption.fontMetrics()
         need = fm.lineSpacing() * 3
         width = self.caption_scroll.viewport().width() - 12 - self.caption_scroll.verticalScrollBar().sizeHint().width()
-        if self.scenario is not None and width > 50:
+        if self.scenario is not None and width > 50 and 0 <= self.index < len(self.scenario.steps):
             doc = QtGui.QTextDocument()
             doc.setDefaultFont(self.caption.font())
             doc.setDocumentMargin(0)
-            for i in range(len(self.scenario.steps)):
-                doc.setHtml(self._text(i, self._workshop))
-                doc.setTextWidth(width)
-                need = max(need, int(doc.size().height()) + 2)
+            doc.setHtml(self._text(self.index, self._workshop))
+            doc.setTextWidth(width)
+            need = max(need, int(doc.size().height()) + 2)
         need = min(need, fm.lineSpacing() * self.MAX_LINES)
-        self.caption_scroll.setFixedHeight(max(need + 14, self.caption_scroll.verticalScrollBar().minimumSizeHint().height()))
+        self.caption_scroll.setFixedHeight(max(need + 8, self.caption_scroll.verticalScrollBar().minimumSizeHint().height()))
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
@@ -87,6 +87,7 @@ class ScenarioBar(QtWidgets.QWidget):
             self._workshop = workshop
             self.fit()
         self.caption.setText(self._text(i, workshop))
+        self.fit()
         self.set_training(self.training)
 
     def _text(self, i: int, workshop: bool) -> str:

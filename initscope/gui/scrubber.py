@@ -26,6 +26,8 @@ class Scrubber(QtWidgets.QWidget):
     stepChanged = QtCore.Signal(object)  # the step held (int), or None: following the latest
     problemFound = QtCore.Signal(str)  # a shown run file's history of snapshots was damaged: one line saying so
 
+    wanted = True  # the tab shown has something the scrubber moves (gui/replay_wiring.py sets it)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.steps = np.zeros(0, np.int64)  # the steps it can show: the shown runs' snapshots
@@ -128,6 +130,9 @@ class Scrubber(QtWidgets.QWidget):
         self.slider.setValue(self.index)
         self._syncing = False
         self.setEnabled(len(self.steps) > 1)
+        # nothing to scrub (a preview, one snapshot): hidden, so the status line beside it keeps its room (at
+        # 1024 px in presentation mode the preview's parameter count was cut)
+        self.setVisible(self.wanted and len(self.steps) > 1)
         n = len(self.steps)
         shown = int(self.steps[self.index]) if n else 0
         where = "latest" if self.held is None else "held"
