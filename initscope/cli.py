@@ -26,8 +26,21 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="word list, one word per line (default: the shipped names.txt)")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as one line, like every other user mistake (it printed 7-10 lines of usage); a value of
+    5,000 digits is shortened, and `--help` still shows the whole usage."""
+
+    def error(self, message: str):
+        from initscope.cli_safety import printable
+
+        message = printable(message)
+        if len(message) > 200:
+            message = message[:160] + " ... " + message[-30:]
+        self.exit(EXIT_USAGE, f"initscope: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="initscope", description="See what weight initialisation and BatchNorm "
+    parser = _OneLineParser(prog="initscope", description="See what weight initialisation and BatchNorm "
                                      "do to a neural network while it trains. No command opens the app.")
     parser.add_argument("--version", action="version", version=f"initscope {__version__}")
     parser.add_argument("--install-desktop-entry", action="store_true",
@@ -274,7 +287,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "hints": said,
             "samples": names,
         }
-        atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
+        from initscope.cli_safety import strict_json  # NaN / inf as null
+        atomic_write_text(Path(args.json_out), strict_json(out))
     return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
 
 
@@ -295,7 +309,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
           f"{snap.step:,}, loss {_fmt(snap.loss, '.4f')}")
     print(layer_table(snap))
     if args.json_out:
-        atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
+        from initscope.cli_safety import strict_json  # NaN / inf as null
+        atomic_write_text(Path(args.json_out), strict_json(out))
         print(f"wrote {args.json_out}")
     return 0
 
@@ -351,12 +366,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cells = []
         for layer in d["layers"]:
             sat, std = layer["saturation"][i], layer["std"][i]
-            cells.append(f"{'-':>12}" if sat is None else f"{sat * 100:5.1f} {std:6.3f}")
+            cells.append(f"{'-':>12}" if sat is None or std is None else f"{sat * 100:5.1f} {std:6.3f}")
         print(f"{v:>6.3g}  " + "  ".join(cells))
     if args.json_out:
         from initscope.core.files import atomic_write_text
 
-        atomic_write_text(Path(args.json_out), json.dumps(d, indent=1) + "\n")
+        from initscope.cli_safety import strict_json  # NaN / inf as null
+        atomic_write_text(Path(args.json_out), strict_json(d))
     return 0
 
 
@@ -365,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
+        from initscope.cli_safety import check_command_paths
+
+        check_command_paths(args)  # outputs that are inputs, or cannot be written: refused before any work
         if args.install_desktop_entry:
             from initscope.desktop import install_desktop_entry
 
@@ -405,7 +424,10 @@ def main(argv: list[str] | None = None) -> int:
                                               if args.csv else ()))
             from initscope.gui.report_images import plot_images  # the pictures are drawn by the GUI package
 
-            write_report(args.run_file, args.out, plot_images)
+            import numpy as np
+
+            with np.errstate(all="ignore"):  # a diagnostic of -inf (a zero update) is a gap in a plot, not a warning
+                write_report(args.run_file, args.out, plot_images)
             print(f"wrote {args.out}")
             if args.csv:
                 from initscope.core.files import atomic_write_text

@@ -39,6 +39,83 @@ def check_outputs(*targets: tuple[str, str | None]) -> None:
         seen[key] = opt
 
 
+# what a command reads and what it writes, by argparse dest: every output is compared with every input (issue 20)
+OUTPUT_OPTS = {"json_out": "--json-out", "save_config": "--save-config", "save_run": "--save-run", "out": None}
+INPUT_OPTS = {"data": "--data", "config": "--config", "scenario": "--scenario", "run_file": "the run file",
+              "run": "--run", "follow": "--follow"}
+SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm")
+
+
+def _same_file(a: str, b: str) -> bool:
+    """The same file by inode (hard links, symlinked folders) or by resolved path (a file not written yet)."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def command_paths(args) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(outputs, inputs) of a parsed command line as (option, path) pairs."""
+    cmd = getattr(args, "command", None)
+    outs = []
+    for dest, opt in OUTPUT_OPTS.items():
+        path = getattr(args, dest, None)
+        if isinstance(path, str) and path:
+            outs.append((opt or ("-o" if cmd == "report" else "OUT"), path))
+    if getattr(args, "csv", None):
+        outs += [("--csv", args.csv + suffix) for suffix in ("_loss.csv", "_layers.csv")]
+    ins = [(opt, getattr(args, dest)) for dest, opt in INPUT_OPTS.items() if isinstance(getattr(args, dest, None), str)
+           and getattr(args, dest)]
+    if cmd in ("run", "screenshot", "sweep", "gui", None) and not getattr(args, "data", None):
+        from initscope.core.data import default_data_path
+
+        ins.append(("the shipped word list", str(default_data_path())))
+    return outs, ins
+
+
+def check_command_paths(args) -> None:
+    """Before any work: every output is writable, none is an input (`report RUN -o RUN` replaced the run file with
+    HTML), no two are the same, and a screenshot's suffix is an image format."""
+    outs, ins = command_paths(args)
+    for opt, path in outs:
+        for in_opt, in_path in ins:
+            if _same_file(path, in_path):
+                raise UserError(f"{opt} {path}: that is {in_opt} {in_path}, which this command reads; "
+                                "give the output its own name")
+    check_outputs(*outs)
+    if getattr(args, "command", None) == "screenshot" and not args.out.lower().endswith(SCREENSHOT_SUFFIXES):
+        raise UserError(f"{args.out}: unknown picture format; end the name with "
+                        + ", ".join(SCREENSHOT_SUFFIXES))
+
+
+def strict_json(obj) -> str:
+    """JSON text with NaN and inf written as null (json.dumps writes NaN, which strict parsers refuse)."""
+    import json
+    import math
+
+    def clean(o):
+        if isinstance(o, float):
+            return o if math.isfinite(o) else None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        if hasattr(o, "tolist") and not isinstance(o, (str, bytes)):  # numpy scalars and arrays
+            return clean(o.tolist())
+        return o
+
+    return json.dumps(clean(obj), indent=1, allow_nan=False) + "\n"
+
+
+def printable(text: str) -> str:
+    """Text from a user's file or option made safe for a terminal: control characters (ESC, BEL: a word list
+    could recolour or beep the terminal) as escapes, lone surrogates as replacement characters."""
+    out = "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+    return out.encode("utf-8", "replace").decode("utf-8")
+
+
 def check_threads(n: int | None) -> int | None:
     """None (the default: 1) or 1 .. 4 x the cores; more only thrashes (5000 threads: 53 s for 10 steps)."""
     if n is None:

@@ -79,7 +79,8 @@ def cmd_theory(args: argparse.Namespace) -> int:
     if args.json_out:
         out = {"config": cfg.to_dict(), "vocab_size": args.vocab_size, "layers": [p.to_dict() for p in preds],
                "critical_gain": gc, "regime": say}
-        atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
+        from initscope.cli_safety import strict_json  # NaN / inf as null
+        atomic_write_text(Path(args.json_out), strict_json(out))
     return 0
 
 

@@ -133,5 +133,6 @@ def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
     if args.json_out:
         from initscope.core.files import atomic_write_text
 
-        atomic_write_text(Path(args.json_out), json.dumps(results.to_dict(), indent=1) + "\n")
+        from initscope.cli_safety import strict_json  # NaN / inf as null
+        atomic_write_text(Path(args.json_out), strict_json(results.to_dict()))
     return 130 if results.interrupted else 0

@@ -830,3 +830,184 @@ def test_the_final_snapshot_is_the_plain_loss_on_the_next_batch_and_leaves_the_r
     t.final_snapshot()
     assert all(torch.equal(v, dict(t.net.named_buffers())[k]) for k, v in bn.items())
     assert torch.equal(torch.randint(0, t.xtr.shape[0], (cfg.train.batch_size,), generator=t.batch_gen), ix)
+
+
+# === Issue 20: round two ==================================================================================
+# Each case failed before issue 20's change (a traceback, a lost file, or a refusal only after the training).
+
+def _quick_run(argv: list[str], capsys, limit_s: float = 5) -> str:
+    """`main(argv)` must refuse at once: exit 2, one line, in under `limit_s` (no training happened)."""
+    t0 = time.perf_counter()
+    assert main(argv) == 2
+    line = one_line(capsys)
+    assert time.perf_counter() - t0 < limit_s, line
+    return line
+
+
+def _round2_paths(case: str, d: Path, saved: Path) -> tuple[list[str], str, Path]:
+    """(argv, expected text, the input file that must stay byte-identical)."""
+    words = d / "words.txt"
+    words.write_text(WORDS)
+    cfg = d / "c.json"
+    cfg.write_text('{"train": {"steps": 5}}')
+    run = d / "r.initscope"
+    run.write_bytes(saved.read_bytes())
+    base = ["run", "--data", str(words), "--quiet", "--samples", "0", "--steps", "5"]
+    if case == "report-o-run":
+        return ["report", str(run), "-o", str(run)], "which this command reads", run
+    if case == "report-csv-run":  # the csv's name is PREFIX_loss.csv: a run file named that way is overwritten
+        target = d / "x_loss.csv"
+        target.write_bytes(saved.read_bytes())
+        return ["report", str(target), "--csv", str(d / "x"), "-o", str(d / "r.html")], "which this command reads", target
+    if case == "json-out-words":
+        return base + ["--json-out", str(words)], "--data", words
+    if case == "save-run-config":
+        return base + ["--config", str(cfg), "--save-run", str(cfg)], "--config", cfg
+    if case == "save-config-config-dot-path":
+        (d / "sub").mkdir()
+        return base + ["--config", str(cfg), "--save-config", str(d / "." / "sub" / ".." / "c.json")], "--config", cfg
+    if case == "json-out-hard-link-to-words":
+        os.link(words, d / "hard.txt")
+        return base + ["--json-out", str(d / "hard.txt")], "--data", words
+    if case == "json-out-through-symlinked-folder":
+        (d / "alias").symlink_to(d)
+        return base + ["--json-out", str(d / "alias" / "words.txt")], "--data", words
+    if case == "inspect-json-out-run":
+        return ["inspect", str(run), "--json-out", str(run)], "which this command reads", run
+    if case == "screenshot-out-config":
+        return ["screenshot", str(cfg), "--config", str(cfg)], "which this command reads", cfg
+    if case == "screenshot-png-is-the-data":
+        png = d / "w.png"
+        png.write_text(WORDS)
+        return ["screenshot", str(png), "--data", str(png)], "which this command reads", png
+    if case == "sweep-json-out-config":
+        return ["sweep", "gain", "--config", str(cfg), "--data", str(words), "--json-out", str(cfg)], "--config", cfg
+    if case == "theory-json-out-config":
+        return ["theory", "--config", str(cfg), "--json-out", str(cfg)], "--config", cfg
+    if case == "sweep-train-json-out-words":
+        return ["sweep", "train", "--data", str(words), "--param", "lr", "--values", "0.1",
+                "--json-out", str(words)], "--data", words
+    raise AssertionError(case)
+
+
+OUTPUT_IS_INPUT = ["report-o-run", "report-csv-run", "json-out-words", "save-run-config", "save-config-config-dot-path",
+                   "json-out-hard-link-to-words", "json-out-through-symlinked-folder", "inspect-json-out-run",
+                   "screenshot-out-config", "screenshot-png-is-the-data", "sweep-json-out-config",
+                   "theory-json-out-config", "sweep-train-json-out-words"]
+
+
+@pytest.mark.parametrize("case", OUTPUT_IS_INPUT)
+def test_an_output_that_is_an_input_is_refused_before_any_work(case, saved, tmp_path, capsys):
+    argv, expected, keep = _round2_paths(case, tmp_path, saved)
+    before = keep.read_bytes()
+    assert expected in _quick_run(argv, capsys)
+    assert keep.read_bytes() == before
+
+
+def test_the_shipped_word_list_is_an_input_too(tmp_path, capsys):
+    from initscope.core.data import default_data_path
+
+    line = _quick_run(["run", "--steps", "5", "--json-out", str(default_data_path())], capsys)
+    assert "the shipped word list" in line
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("name-250-bytes", "bytes long"),
+    ("parent-is-a-file", "is a file, not a folder"),
+    ("deeper-under-a-file", "is a file, not a folder"),
+    pytest.param("immutable", "read-only or immutable", marks=pytest.mark.skipif(not ROOT, reason="chattr needs root")),
+    ("read-only-file", "read-only or immutable"),
+    ("screenshot-missing-folder", "does not exist"),
+    ("screenshot-unknown-suffix", "unknown picture format"),
+    ("screenshot-symlink", "symbolic link"),
+    ("screenshot-fifo", "FIFO"),
+])
+def test_every_output_is_checked_before_training(case, expected, tmp_path, capsys):
+    words = tmp_path / "words.txt"
+    words.write_text(WORDS)
+    run = ["run", "--data", str(words), "--quiet", "--samples", "0", "--steps", "100000"]
+    target = tmp_path / "t.json"
+    if case == "name-250-bytes":
+        argv = run + ["--json-out", str(tmp_path / ("x" * 245 + ".json"))]
+    elif case == "parent-is-a-file":
+        argv = run + ["--json-out", str(words / "x.json")]
+    elif case == "deeper-under-a-file":
+        argv = run + ["--save-run", str(words / "a" / "b.initscope")]
+    elif case in ("immutable", "read-only-file"):
+        target.write_bytes(KEEP)
+        if case == "immutable":
+            if subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode != 0:
+                pytest.skip("this file system has no immutable attribute")
+        else:
+            target.chmod(0o444)
+            if ROOT:
+                pytest.skip("root may write a read-only file")
+        argv = run + ["--json-out", str(target)]
+    elif case == "screenshot-missing-folder":
+        argv = ["screenshot", str(tmp_path / "nope" / "x.png"), "--data", str(words)]
+    elif case == "screenshot-unknown-suffix":
+        argv = ["screenshot", str(tmp_path / "x.gif"), "--data", str(words)]
+    elif case == "screenshot-symlink":
+        target.write_bytes(KEEP)
+        (tmp_path / "x.png").symlink_to(target)
+        argv = ["screenshot", str(tmp_path / "x.png"), "--data", str(words)]
+    else:
+        argv = ["screenshot", str(fifo(tmp_path / "x.png")), "--data", str(words)]
+    try:
+        assert expected in _quick_run(argv, capsys)
+    finally:
+        if case == "immutable":
+            subprocess.run(["chattr", "-i", str(target)], capture_output=True)
+    if target.exists():
+        assert target.read_bytes() == KEEP
+
+
+def _digits(n: int) -> str:
+    return "1" + "0" * (n - 1)
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("steps-5000-digits", "invalid int value"),
+    ("steps-4000-digits", "an integer of about 3999 digits"),
+    ("config-steps-5000-digits", "not valid JSON"),
+    ("config-lr-10^400", "'train.lr': must be finite, got an integer of about 400 digits"),
+    ("lr-minus-inf", "'train.lr': must be finite"),
+    ("lr-minus-inf-spaced", "--lr: expected one argument"),
+    ("sweep-gain-1e308", "above the largest gain"),
+    ("config-name-lone-surrogate", "not valid Unicode"),
+    ("theory-config-name-lone-surrogate", "not valid Unicode"),
+    ("device-superscript-two", "'train.device': must be 'cpu', 'cuda' or 'cuda:N'"),
+    ("sweep-bogus-axis", "invalid choice: 'bogus'"),
+    ("sweep-train-bogus-backend", "argument --backend: invalid choice"),
+])
+def test_numbers_and_text_are_one_line(case, expected, tmp_path, capsys):
+    words = tmp_path / "words.txt"
+    words.write_text(WORDS)
+    cfg = tmp_path / "c.json"
+    run = ["run", "--data", str(words), "--quiet", "--samples", "0"]
+    argv = {
+        "steps-5000-digits": run + ["--steps", _digits(5000)],
+        "steps-4000-digits": run + ["--steps", _digits(4000)],
+        "config-steps-5000-digits": run + ["--config", str(cfg)],
+        "config-lr-10^400": run + ["--config", str(cfg)],
+        "lr-minus-inf": run + ["--lr=-inf"],
+        "lr-minus-inf-spaced": run + ["--lr", "-inf"],
+        "sweep-gain-1e308": ["sweep", "gain", "--data", str(words), "--to", "1e308", "--seeds", "1"],
+        "config-name-lone-surrogate": run + ["--config", str(cfg)],
+        "theory-config-name-lone-surrogate": ["theory", "--config", str(cfg)],
+        "device-superscript-two": run + ["--device", "cuda:\u00b2"],
+        "sweep-bogus-axis": ["sweep", "bogus"],
+        "sweep-train-bogus-backend": ["sweep", "train", "--param", "lr", "--values", "0.1", "--backend", "bogus"],
+    }[case]
+    if case == "config-steps-5000-digits":
+        cfg.write_text('{"train": {"steps": %s}}' % _digits(5000))
+    elif case == "config-lr-10^400":
+        cfg.write_text('{"train": {"lr": %s}}' % _digits(401))
+    elif "surrogate" in case:
+        cfg.write_text('{"name": "a\\ud800b"}')
+    try:
+        line = _quick_run(argv, capsys)
+    except SystemExit as e:  # argparse's errors leave through SystemExit(2), still one line
+        assert e.code == 2
+        line = one_line(capsys)
+    assert expected in line and len(line) < 300

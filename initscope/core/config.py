@@ -252,7 +252,8 @@ def _int(d: dict, key: str, path: str, default: int, lo: int | None = 1, hi: int
             raise _fail(f"{path}.{key}", f"expected an integer, got {v!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise _fail(f"{path}.{key}", f"must be {rng}, got {v}")
+        shown = str(v) if v.bit_length() < 200 else f"an integer of about {int(v.bit_length() * 0.30103)} digits"
+        raise _fail(f"{path}.{key}", f"must be {rng}, got {shown}")
     return v
 
 
@@ -261,7 +262,10 @@ def _float(d: dict, key: str, path: str, default: float, lo: float = 0.0, hi: fl
     v = d.get(key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _fail(f"{path}.{key}", f"expected a number, got {v!r}")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # an integer like 10**400 has no float
+        raise _fail(f"{path}.{key}", f"must be finite, got an integer of about {int(v.bit_length() * 0.30103)} digits") from None
     if not math.isfinite(v):
         raise _fail(f"{path}.{key}", f"must be finite, got {v}")
     if (v <= lo if lo_open else v < lo) or (hi is not None and v > hi):
@@ -363,7 +367,7 @@ def _parse_config(d: Any) -> Config:
     t = _check_keys(d.get("train", {}), TrainConfig, "train")
     device = t.get("device", "cpu")
     if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or
-                                           (device.startswith("cuda:") and device[5:].isdigit())):
+                                           (device.startswith("cuda:") and device[5:].isascii() and device[5:].isdigit())):
         raise _fail("train.device", f"must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
     seed = t.get("seed", TrainConfig.seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:

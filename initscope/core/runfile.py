@@ -34,7 +34,7 @@ from initscope import __version__
 from initscope.core.config import ACTIVATIONS, Config
 from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot
 from initscope.core.errors import ConfigError, RunFileError, UserError
-from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok
+from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok, valid_unicode
 from initscope.core.history import History
 from initscope.core.model import Net
 
@@ -166,6 +166,7 @@ def _float_of(x, what: str) -> float:
 
 def _str_of(x, what: str) -> str:
     _expect(isinstance(x, str), f"{what} is {type(x).__name__}, not text")
+    _expect(valid_unicode(x), f"{what} is not valid Unicode (a lone surrogate)")
     return x
 
 
@@ -385,6 +386,7 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise RunFileError(f"{path}: not an initscope run file (format {m.get('format') if isinstance(m, dict) else None!r})")
     _expect(json_depth_ok(m), f"manifest.json is nested more than {MAX_JSON_DEPTH} levels")
+    _expect(valid_unicode(m), "manifest.json holds text that is not valid Unicode (a lone surrogate)")
     version = m.get("version")
     if isinstance(version, str) and version.strip().isdigit():
         raise RunFileError(f"{path}: damaged (manifest version is the text {version!r}; it must be the number {int(version)})")
@@ -447,7 +449,9 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
             "losses hold NaN or inf before the end of the run")
 
     # --- history --------------------------------------------------------------------------------
-    history, step_history = _history(z, steps, expected_names, names_, finite=status != "diverged")
+    # non-finite diagnostics are data (log10 of a zero update at lr 0 or gain 0 is -inf; issue 20): only the losses
+    # and the weights must be finite in a run that did not diverge
+    history, step_history = _history(z, steps, expected_names, names_, finite=False)
 
     # --- snapshots ------------------------------------------------------------------------------
     try:
