@@ -254,12 +254,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(measured_vs_predicted(init, cfg, data.vocab.size))
         said += theory_hint_lines(init, cfg, data.vocab.size)
     if said:
+        from initscope.cli_safety import printable
+
         print("\nhints:")
         for h in said:
-            print(f"  - {h}")
+            print(f"  - {printable(h)}")
     names = trainer.sample(args.samples) if args.samples and trainer.status != "diverged" else []
-    if names:
-        print("\nsamples: " + ", ".join(names))
     if args.save_run:
         from initscope.core.runfile import SavedRun, history_arrays, save_run
 
@@ -270,6 +270,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             steps=trainer.step, losses=trainer.losses.copy(), history=arrays, names=names_, snapshots=snaps,
             split_losses=losses, samples=names, hints=said, state_dict=trainer.net.state_dict()))
         print(f"saved the run to {args.save_run}")
+    if names:  # after the save: a terminal that cannot show a word must not lose the run (issue 20)
+        from initscope.cli_safety import printable
+
+        print("\nsamples: " + ", ".join(printable(n) for n in names))
     if args.json_out:
         from initscope.core.files import atomic_write_text
         from initscope.theory_cli import add_predictions
@@ -288,7 +292,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             "samples": names,
         }
         from initscope.cli_safety import strict_json  # NaN / inf as null
-        atomic_write_text(Path(args.json_out), strict_json(out))
+        try:
+            atomic_write_text(Path(args.json_out), strict_json(out))
+        except UserError as e:  # a full disk after the run was saved: say what is there
+            raise UserError(f"{e}; the run itself was saved to {args.save_run}" if args.save_run else str(e)) from None
     return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
 
 
@@ -378,6 +385,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    for stream in (sys.stdout, sys.stderr):  # a word the console's encoding lacks (cp1252) prints as "?", never raises
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:

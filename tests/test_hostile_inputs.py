@@ -1011,3 +1011,95 @@ def test_numbers_and_text_are_one_line(case, expected, tmp_path, capsys):
         assert e.code == 2
         line = one_line(capsys)
     assert expected in line and len(line) < 300
+
+
+@pytest.mark.parametrize("change", ["lr-0", "gain-0", "output-factor-0"])
+def test_a_run_whose_updates_are_zero_trains_and_saves(change, tmp_path, capsys):
+    """log10 of a zero update:data is -inf: a diagnostic, stored and loaded as such (it refused the save before)."""
+    from initscope.core.config import preset
+    from initscope.core.runfile import load_run
+
+    words = tmp_path / "w.txt"
+    words.write_text(WORDS)
+    cfg = preset("kaiming")
+    cfg.train.steps, cfg.diag.snapshot_every = 20, 10
+    if change == "lr-0":
+        cfg.train.lr = 0.0
+    elif change == "gain-0":
+        cfg.init.gain = 0.0
+    else:
+        cfg.init.output_factor = 0.0
+    (tmp_path / "c.json").write_text(cfg.to_json())
+    target, js = tmp_path / "r.initscope", tmp_path / "r.json"
+    assert main(["run", "--config", str(tmp_path / "c.json"), "--data", str(words), "--quiet", "--samples", "0",
+                 "--save-run", str(target), "--json-out", str(js)]) == 0, capsys.readouterr().err
+    run = load_run(target)
+    assert run.status == "finished" and np.isfinite(run.losses).all()
+    upd = run.history["update"]
+    assert not np.isfinite(upd).all()  # the case this is about: some update:data is -inf or NaN
+    if change == "lr-0":  # plain torch: lr 0 leaves every weight as it was, so every update is exactly zero
+        assert np.all(np.isneginf(upd[1:]))
+        snap0 = run.snapshots[0]
+        w = torch.nn.Linear(1, 1)  # torch's SGD with lr 0 changes nothing: the zero update the -inf stands for
+        before = w.weight.detach().clone()
+        w(torch.ones(1, 1)).sum().backward()
+        torch.optim.SGD(w.parameters(), lr=0.0).step()
+        assert torch.equal(w.weight, before) and snap0.step == 0
+    d = json.loads(js.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in --json-out"))  # strict JSON
+    assert d["status"] == "finished"
+
+
+def test_json_out_is_strict_json_with_null_for_nan(tmp_path, capsys):
+    words = tmp_path / "w.txt"
+    words.write_text(WORDS)
+    js = tmp_path / "r.json"
+    assert main(["run", "--preset", "kaiming", "--data", str(words), "--steps", "0", "--quiet", "--samples", "0",
+                 "--json-out", str(js)]) == 0
+    text = js.read_text()
+    d = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in --json-out"))
+    # the output bias starts at zero: its grad:data divides by a zero std, NaN in the snapshot and null in the file
+    last = d["diagnostics"]["init"]["params"][-1]
+    assert last["name"].endswith("bias") and last["grad_data"] is None and "NaN" not in text
+
+
+def test_a_full_disk_at_json_out_says_the_run_was_saved(tmp_path, monkeypatch, capsys):
+    import initscope.core.files as files
+    from initscope.core.runfile import load_run
+
+    real = files.atomic_write_text
+
+    def full(path, text):
+        if str(path).endswith(".json"):
+            raise UserError(f"cannot write {path}: No space left on device")
+        return real(path, text)
+
+    monkeypatch.setattr(files, "atomic_write_text", full)
+    words = tmp_path / "w.txt"
+    words.write_text(WORDS)
+    assert main(["run", "--preset", "kaiming", "--data", str(words), "--steps", "5", "--quiet", "--samples", "0",
+                 "--save-run", str(tmp_path / "r.initscope"), "--json-out", str(tmp_path / "r.json")]) == 2
+    line = one_line(capsys)
+    assert "No space left" in line and "the run itself was saved to" in line
+    assert load_run(tmp_path / "r.initscope").steps == 5
+
+
+def test_words_the_console_cannot_encode_do_not_lose_the_run(tmp_path):
+    """Windows output redirected to a file is cp1252: Cyrillic samples printed "?" and the run is saved."""
+    words = tmp_path / "ru.txt"
+    words.write_text("\n".join(["анна", "иван", "ольга", "пётр", "мария", "сергей", "елена", "дмитрий"] * 4) + "\n")
+    env = dict(os.environ, PYTHONIOENCODING="cp1252")
+    p = subprocess.run([sys.executable, "-m", "initscope", "run", "--data", str(words), "--steps", "10", "--quiet",
+                        "--samples", "3", "--save-run", str(tmp_path / "r.initscope")], capture_output=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr.decode("cp1252", "replace")
+    assert (tmp_path / "r.initscope").is_file() and b"samples: " in p.stdout and b"Traceback" not in p.stderr
+
+
+def test_control_characters_in_words_never_reach_the_terminal_raw(tmp_path, capsys):
+    words = tmp_path / "w.txt"
+    words.write_text("\n".join(["a\x1b[31mb", "c\x07d", "emma", "olivia", "ava", "liam", "noah"] * 6) + "\n")
+    assert main(["run", "--data", str(words), "--steps", "30", "--quiet", "--samples", "200"]) == 0
+    out = capsys.readouterr().out
+    samples = next(line for line in out.splitlines() if line.startswith("samples: "))
+    assert "\\x1b" in samples or "\\x07" in samples  # the model learned them; shown as escapes
+    assert "\x1b" not in out and "\x07" not in out
