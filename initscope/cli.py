@@ -189,8 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from initscope.core.history import History
     from initscope.core.trainer import Trainer, set_threads
 
-    from initscope.cli_safety import (EXIT_DIVERGED, EXIT_STOPPED, StopOnSignal, check_outputs, check_threads,
-                                      load_data_within_budget)
+    from initscope.cli_safety import (EXIT_DIVERGED, EXIT_STOPPED, EvaluationStopped, StopOnSignal, check_outputs,
+                                      check_threads, load_data_within_budget)
 
     check_outputs(("--json-out", args.json_out), ("--save-config", args.save_config), ("--save-run", args.save_run))
     if not 0 <= args.samples <= 10_000:
@@ -212,41 +212,61 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     final = None
     steps_per_sec = 0.0
-    if cfg.train.steps > 0:
-        from tqdm import tqdm
+    guard = StopOnSignal(trainer, quiet=args.quiet)
+    with guard:  # from the first step to the last byte written, a first signal never loses the run (issue 20)
+        if cfg.train.steps > 0:
+            from tqdm import tqdm
 
-        last: dict = {}
-        bar = tqdm(total=cfg.train.steps, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+            last: dict = {}
+            bar = tqdm(total=cfg.train.steps, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
 
-        def on_progress(p) -> None:
-            bar.update(p.step - bar.n)
-            if len(p.losses):
-                bar.set_postfix(loss=f"{float(p.losses[-1]):.4f}", lr=f"{p.lr:g}", refresh=False)
-            if p.snapshot is not None:
-                last["snap"] = p.snapshot
-                history.add_snapshot(p.snapshot)
-            if len(p.losses):
-                history.add_losses(p.first_step, p.losses)
-            last["speed"] = p.steps_per_sec
+            def on_progress(p) -> None:
+                bar.update(p.step - bar.n)
+                if len(p.losses):
+                    bar.set_postfix(loss=f"{float(p.losses[-1]):.4f}", lr=f"{p.lr:g}", refresh=False)
+                if p.snapshot is not None:
+                    last["snap"] = p.snapshot
+                    history.add_snapshot(p.snapshot)
+                if len(p.losses):
+                    history.add_losses(p.first_step, p.losses)
+                last["speed"] = p.steps_per_sec
 
+            try:
+                status = trainer.train(on_progress)  # a second Ctrl+C raises KeyboardInterrupt: nothing saved
+            finally:
+                bar.close()
+            final = last.get("snap")
+            steps_per_sec = last.get("speed", 0.0)
+            if status == "diverged":
+                print(f"run {trainer.message}", file=sys.stderr)
+            else:
+                print(f"{status} {trainer.step:,} steps at {steps_per_sec:,.0f} steps/s")
+        guard.phase = "evaluate"  # a first signal now cuts the evaluation short; the run is saved without the rest
+        losses = {s: float("nan") for s in ("train", "val", "test")}
+        said = hints(final or init)
+        names: list[str] = []
         try:
-            with StopOnSignal(trainer, quiet=args.quiet):  # a second Ctrl+C raises KeyboardInterrupt: nothing saved
-                status = trainer.train(on_progress)
-        finally:
-            bar.close()
-        final = last.get("snap")
-        steps_per_sec = last.get("speed", 0.0)
-        if status == "diverged":
-            print(f"run {trainer.message}", file=sys.stderr)
-        else:
-            print(f"{status} {trainer.step:,} steps at {steps_per_sec:,.0f} steps/s")
+            _evaluate(args, cfg, data, trainer, init, final, losses, said, names)
+        except EvaluationStopped:
+            pass
+        guard.phase = "save"
+        _save_outputs(args, cfg, data, trainer, history, init, final, losses, said, names, steps_per_sec)
+    if guard.signalled and trainer.status != "diverged":
+        return EXIT_STOPPED
+    return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
+
+
+def _evaluate(args, cfg, data, trainer, init, final, losses: dict, said: list, names: list) -> None:
+    """The final evaluation and what `run` prints of it; fills `losses`, `said` and `names` as it goes, so that
+    what was measured before a signal is saved."""
+    from initscope.cli_safety import printable
+
     if args.calibrate:
         trainer.calibrate_batchnorm()
-    losses = trainer.split_losses()
+    losses.update(trainer.split_losses())
     print("split losses: " + "  ".join(f"{k} {_fmt(v, '.4f')}" for k, v in losses.items()))
     print()
     print(_layer_table(init, final))
-    said = hints(final or init)
     if final is None:  # at init: the prediction beside the measurement, and where they part (issue 13)
         from initscope.theory_cli import measured_vs_predicted, theory_hint_lines
 
@@ -254,12 +274,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(measured_vs_predicted(init, cfg, data.vocab.size))
         said += theory_hint_lines(init, cfg, data.vocab.size)
     if said:
-        from initscope.cli_safety import printable
-
         print("\nhints:")
         for h in said:
             print(f"  - {printable(h)}")
-    names = trainer.sample(args.samples) if args.samples and trainer.status != "diverged" else []
+    if args.samples and trainer.status != "diverged":
+        names += trainer.sample(args.samples)
+
+
+def _save_outputs(args, cfg, data, trainer, history, init, final, losses, said, names, steps_per_sec) -> None:
     if args.save_run:
         from initscope.core.runfile import SavedRun, history_arrays, save_run
 
@@ -296,7 +318,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             atomic_write_text(Path(args.json_out), strict_json(out))
         except UserError as e:  # a full disk after the run was saved: say what is there
             raise UserError(f"{e}; the run itself was saved to {args.save_run}" if args.save_run else str(e)) from None
-    return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -388,71 +409,88 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a word the console's encoding lacks (cp1252) prints as "?", never raises
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    parser = _build_parser()
-    args = parser.parse_args(argv)
     try:
-        from initscope.cli_safety import check_command_paths
-
-        check_command_paths(args)  # outputs that are inputs, or cannot be written: refused before any work
-        if args.install_desktop_entry:
-            from initscope.desktop import install_desktop_entry
-
-            print(f"wrote {install_desktop_entry()}")
-            return 0
-        if args.command in (None, "gui"):
-            from initscope.gui.app import run_app
-
-            return run_app(args)
-        if args.command == "screenshot":
-            from initscope.gui.app import run_screenshot
-
-            return run_screenshot(args)
-        if args.command == "presets":
-            return cmd_presets(args)
-        if args.command == "theory":
-            from initscope.theory_cli import cmd_theory
-
-            return cmd_theory(args)
-        if args.command == "sweep" and args.axis == "train":
-            from initscope.train_sweep_cli import cmd_sweep_train
-
-            return cmd_sweep_train(args, load_config(args))
-        if args.command == "sweep" and args.axis == "width":
-            from initscope.width_cli import cmd_sweep_width
-
-            return cmd_sweep_width(args, load_config(args))
-        if args.command == "sweep":
-            return cmd_sweep(args)
-        if args.command == "inspect":
-            return cmd_inspect(args)
-        if args.command == "report":
-            from initscope.report import write_report
-
-            from initscope.cli_safety import check_outputs
-
-            check_outputs(("-o", args.out), *((("--csv", args.csv + suffix) for suffix in ("_loss.csv", "_layers.csv"))
-                                              if args.csv else ()))
-            from initscope.gui.report_images import plot_images  # the pictures are drawn by the GUI package
-
-            import numpy as np
-
-            with np.errstate(all="ignore"):  # a diagnostic of -inf (a zero update) is a gap in a plot, not a warning
-                write_report(args.run_file, args.out, plot_images)
-            print(f"wrote {args.out}")
-            if args.csv:
-                from initscope.core.files import atomic_write_text
-                from initscope.core.runfile import load_run, metrics_csv
-
-                loss_csv, layers_csv = metrics_csv(load_run(args.run_file))
-                for suffix, text in (("_loss.csv", loss_csv), ("_layers.csv", layers_csv)):
-                    atomic_write_text(Path(args.csv + suffix), text)
-                print(f"wrote {args.csv}_loss.csv and {args.csv}_layers.csv")
-            return 0
-        return cmd_run(args)
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+        from initscope.cli_safety import CommandSignals, Terminated
+    except KeyboardInterrupt:  # Ctrl+C during the start-up imports
+        print("\ninitscope: interrupted", file=sys.stderr)
+        return 130
+    try:
+        # SIGTERM like Ctrl+C (a temporary file is removed, a sweep keeps its finished runs); the commands that
+        # run Qt leave at once in one line (an exception inside Qt aborted with a traceback, exit 134)
+        with CommandSignals(hard=args.command in ("report", "screenshot")):
+            return _dispatch(args)
     except UserError as e:
         print(f"initscope: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("\ninitscope: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
+        print("\ninitscope: interrupted", file=sys.stderr)
         return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command; user mistakes raise UserError, which main() turns into one line."""
+    from initscope.cli_safety import check_command_paths
+
+    check_command_paths(args)  # outputs that are inputs, or cannot be written: refused before any work
+    if args.install_desktop_entry:
+        from initscope.desktop import install_desktop_entry
+
+        print(f"wrote {install_desktop_entry()}")
+        return 0
+    if args.command in (None, "gui"):
+        from initscope.gui.app import run_app
+
+        return run_app(args)
+    if args.command == "screenshot":
+        from initscope.gui.app import run_screenshot
+
+        return run_screenshot(args)
+    if args.command == "presets":
+        return cmd_presets(args)
+    if args.command == "theory":
+        from initscope.theory_cli import cmd_theory
+
+        return cmd_theory(args)
+    if args.command == "sweep" and args.axis == "train":
+        from initscope.train_sweep_cli import cmd_sweep_train
+
+        return cmd_sweep_train(args, load_config(args))
+    if args.command == "sweep" and args.axis == "width":
+        from initscope.width_cli import cmd_sweep_width
+
+        return cmd_sweep_width(args, load_config(args))
+    if args.command == "sweep":
+        return cmd_sweep(args)
+    if args.command == "inspect":
+        return cmd_inspect(args)
+    if args.command == "report":
+        from initscope.report import write_report
+
+        from initscope.cli_safety import check_outputs
+
+        check_outputs(("-o", args.out), *((("--csv", args.csv + suffix) for suffix in ("_loss.csv", "_layers.csv"))
+                                          if args.csv else ()))
+        from initscope.gui.report_images import plot_images  # the pictures are drawn by the GUI package
+
+        import numpy as np
+
+        with np.errstate(all="ignore"):  # a diagnostic of -inf (a zero update) is a gap in a plot, not a warning
+            write_report(args.run_file, args.out, plot_images)
+        print(f"wrote {args.out}")
+        if args.csv:
+            from initscope.core.files import atomic_write_text
+            from initscope.core.runfile import load_run, metrics_csv
+
+            loss_csv, layers_csv = metrics_csv(load_run(args.run_file))
+            for suffix, text in (("_loss.csv", loss_csv), ("_layers.csv", layers_csv)):
+                atomic_write_text(Path(args.csv + suffix), text)
+            print(f"wrote {args.csv}_loss.csv and {args.csv}_layers.csv")
+        return 0
+    return cmd_run(args)
 
 

@@ -1103,3 +1103,107 @@ def test_control_characters_in_words_never_reach_the_terminal_raw(tmp_path, caps
     samples = next(line for line in out.splitlines() if line.startswith("samples: "))
     assert "\\x1b" in samples or "\\x07" in samples  # the model learned them; shown as escapes
     assert "\x1b" not in out and "\x07" not in out
+
+
+# --- signals (issue 20) -------------------------------------------------------------------------------------
+
+def _patched_run(tmp_path: Path, patch: str, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """`initscope` in a child process after `patch` (Python text) ran in it: a signal sent from a chosen place."""
+    code = ("import os, signal, sys, time\n" + patch +
+            "\nfrom initscope.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=timeout,
+                          cwd=tmp_path, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def _leftovers(d: Path) -> list[str]:
+    return sorted(p.name for p in d.rglob("*.tmp"))
+
+
+SIGNAL_AT_FSYNC = """
+import initscope.core.files as files
+_fsync = os.fsync
+def fsync(fd):
+    if not getattr(fsync, "sent", False):
+        fsync.sent = True
+        os.kill(os.getpid(), signal.{sig})
+        time.sleep(0.3)
+    _fsync(fd)
+files.os.fsync = fsync
+"""
+
+SIGNAL_IN_EVALUATION = """
+from initscope.core.trainer import Trainer
+_split = Trainer.split_losses
+def split_losses(self):
+    os.kill(os.getpid(), signal.{sig})
+    time.sleep(0.3)
+    return _split(self)
+Trainer.split_losses = split_losses
+"""
+
+
+def test_sigterm_while_the_run_file_is_written_finishes_it_and_leaves_no_temporary(tmp_path):
+    from initscope.core.runfile import load_run
+
+    (tmp_path / "w.txt").write_text(WORDS)
+    target = tmp_path / "x.initscope"
+    target.write_bytes(KEEP)
+    p = _patched_run(tmp_path, SIGNAL_AT_FSYNC.format(sig="SIGTERM"),
+                     ["run", "--data", "w.txt", "--steps", "20", "--quiet", "--samples", "0", "--save-run", target.name])
+    assert p.returncode == 3, p.stderr  # stopped by a signal; the outputs were written
+    assert load_run(target).steps == 20 and _leftovers(tmp_path) == [] and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_final_evaluation_saves_the_run(sig, tmp_path):
+    from initscope.core.runfile import load_run
+
+    (tmp_path / "w.txt").write_text(WORDS)
+    p = _patched_run(tmp_path, SIGNAL_IN_EVALUATION.format(sig=sig),
+                     ["run", "--data", "w.txt", "--steps", "20", "--quiet", "--samples", "0", "--save-run", "x.initscope",
+                      "--json-out", "x.json"])
+    assert p.returncode == 3 and "Traceback" not in p.stderr, p.stderr
+    run = load_run(tmp_path / "x.initscope")
+    assert run.steps == 20 and len(run.losses) == 20 and all(math.isnan(v) for v in run.split_losses.values())
+    assert json.loads((tmp_path / "x.json").read_text())["final"] == {"train": None, "val": None, "test": None}
+    assert _leftovers(tmp_path) == []
+
+
+def test_sigint_then_sigterm_during_training_saves_a_stopped_run(tmp_path):
+    from initscope.core.runfile import load_run
+
+    target = tmp_path / "x.initscope"
+    p = _start_run(tmp_path, ["--save-run", str(target), "--data", str(_big_words(tmp_path))])
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 3 and "Traceback" not in err, err
+    assert load_run(target).status == "stopped" and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.25, 0.6])
+def test_ctrl_c_while_python_starts_is_one_line(delay, tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "initscope", "run", "--steps", "5", "--quiet", "--samples", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert "Traceback" not in err and len([x for x in err.splitlines() if x.strip()]) <= 2, err
+    assert p.returncode in (0, 3, 130)  # 0 / 3 only if the run outpaced the signal
+
+
+def test_a_signal_during_report_is_one_line_and_writes_nothing(saved, tmp_path):
+    patch = """
+import initscope.gui.report_images as ri
+_plot = ri.plot_images
+def plot_images(*a, **k):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(2)
+    return _plot(*a, **k)
+ri.plot_images = plot_images
+"""
+    p = _patched_run(tmp_path, patch, ["report", str(saved), "-o", "r.html"])
+    assert p.returncode == 130 and "Traceback" not in p.stderr, p.stderr
+    assert len([x for x in p.stderr.splitlines() if x.strip()]) == 1
+    assert not (tmp_path / "r.html").exists() and _leftovers(tmp_path) == []

@@ -102,6 +102,17 @@ def _immutable(path: Path) -> bool:
         os.close(fd)
 
 
+_PENDING: set[str] = set()  # temporary files being written now: a hard exit on a signal removes them
+
+
+def remove_pending_temporaries() -> None:
+    for tmp in list(_PENDING):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def _mode_for(path: Path) -> int:
     """Keep an existing file's permissions; a new file gets the usual 0666 less the umask (mkstemp uses 0600)."""
     try:
@@ -121,6 +132,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    _PENDING.add(tmp)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
@@ -141,6 +153,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        _PENDING.discard(tmp)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
