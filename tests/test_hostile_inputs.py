@@ -1207,3 +1207,99 @@ ri.plot_images = plot_images
     assert p.returncode == 130 and "Traceback" not in p.stderr, p.stderr
     assert len([x for x in p.stderr.splitlines() if x.strip()]) == 1
     assert not (tmp_path / "r.html").exists() and _leftovers(tmp_path) == []
+
+
+# --- memory: the budget bounds what it promises (issue 20) --------------------------------------------------
+
+PEAK = ("import sys\nfrom initscope.cli import main\nrc = main(sys.argv[1:])\n"
+        "print('VmPeak', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmPeak')))\n"
+        "sys.exit(rc)\n")
+
+
+def _capped(argv: list[str], cap: int | None, cwd: Path, timeout: float = 120) -> tuple[subprocess.CompletedProcess, int]:
+    """`initscope argv` under an address-space cap (`prlimit --as`), and its peak address space in bytes. Going
+    past the cap is a MemoryError or a kill, never a pass."""
+    pre = ["prlimit", f"--as={cap}"] if cap else []
+    p = subprocess.run([*pre, sys.executable, "-c", PEAK, *argv], capture_output=True, text=True, timeout=timeout,
+                       cwd=cwd, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    peak = [int(line.split()[1]) * 1024 for line in p.stdout.splitlines() if line.startswith("VmPeak ")]
+    return p, (peak[0] if peak else -1)
+
+
+@pytest.fixture(scope="module")
+def bare_peak(tmp_path_factory) -> int:
+    """The address space of `run --steps 0` on the lecture's net: torch maps ~1.5 GB of libraries and arenas."""
+    d = tmp_path_factory.mktemp("bare")
+    (d / "w.txt").write_text(WORDS)
+    p, peak = _capped(["run", "--preset", "kaiming", "--data", "w.txt", "--steps", "0", "--quiet", "--samples", "0"],
+                      None, d)
+    assert p.returncode == 0 and peak > 0, p.stderr
+    return peak
+
+
+def _deep_config(d: Path, n: int, width: int, name: str = "deep.json") -> Path:
+    from initscope.core.config import LayerSpec, preset
+
+    cfg = preset("kaiming")
+    cfg.model.layers = [LayerSpec("linear", width), LayerSpec("tanh")] * n + [LayerSpec("linear")]
+    (d / name).write_text(cfg.to_json())
+    return d / name
+
+
+def test_a_thousand_layers_fit_the_budget_under_a_memory_cap(tmp_path, bare_peak):
+    """1000 x (Linear 100, Tanh) at --max-memory 1G: estimated 0.53 GB, it peaked at 2.69 GB through diagnostics'
+    one-hot tables (2 x 100,000 x 1,000 float64). Now within an address-space cap of what the estimate allows."""
+    from initscope.core.budget import estimate_bytes
+    from initscope.core.config import Config
+
+    (tmp_path / "w.txt").write_text(WORDS)
+    cfg_path = _deep_config(tmp_path, 1000, 100)
+    need = estimate_bytes(Config.load(cfg_path), 1000)
+    assert need < 2**30  # the run is accepted at --max-memory 1G ...
+    t0 = time.perf_counter()
+    p, peak = _capped(["run", "--config", cfg_path.name, "--data", "w.txt", "--steps", "0", "--quiet", "--samples",
+                       "0", "--max-memory", "1G"], bare_peak + 2**30, tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]  # ... and runs within 1 GB above the bare process's address space
+    assert peak - bare_peak < need and time.perf_counter() - t0 < 60
+
+
+def test_sums_by_index_equal_the_one_hot_sums_and_plain_torch(small_data, monkeypatch):
+    import initscope.core.diagnostics as diagnostics
+    from initscope.core.config import preset
+    from initscope.core.trainer import Trainer
+
+    cfg = preset("deep-bn")
+    a = Trainer(cfg, small_data).init_snapshot()
+    monkeypatch.setattr(diagnostics, "ONE_HOT_MAX", 0)  # every table "too large": the index_add_ path
+    t = Trainer(cfg, small_data)
+    b = t.init_snapshot()
+    assert t.net._diag_layout.member is None and t.net._diag_layout.vec_member is None
+    for la, lb in zip(a.layers, b.layers):
+        assert la.name == lb.name and math.isclose(la.std, lb.std, rel_tol=1e-9)
+        assert math.isclose(la.saturation, lb.saturation, rel_tol=1e-12) or math.isnan(la.saturation)
+        assert math.isclose(la.grad_std, lb.grad_std, rel_tol=1e-9)
+    params = dict(t.net.named_params())
+    for pa, pb in zip(a.params, b.params):
+        assert math.isclose(pa.data_std, pb.data_std, rel_tol=1e-9, abs_tol=1e-15)
+        if not pb.is_matrix:  # 1-D parameters: by index sums now; plain torch's std of the parameter
+            assert math.isclose(pb.data_std, params[pb.name].detach().double().std().item(), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_the_memory_estimate_counts_the_sum_tables():
+    from initscope.core.budget import ONE_HOT_MAX, estimate_bytes
+    from initscope.core.config import preset
+
+    cfg = preset("kaiming")
+    assert estimate_bytes(cfg, 1000) >= 2 * ONE_HOT_MAX * 8 + 2 * (10 * 27 + 30 * 200 + 200 + 200 * 27 + 27) * 4
+
+
+@pytest.mark.parametrize("n,expected", [(100_000, "at most 4096 layers, got 200,001"), (2100, "at most 4096 layers")])
+def test_the_number_of_layers_is_capped_at_once(n, expected, tmp_path, capsys):
+    (tmp_path / "w.txt").write_text(WORDS)
+    cfg_path = tmp_path / "c.json"
+    layer = '{"kind": "linear", "width": 1}, {"kind": "tanh"}, '
+    cfg_path.write_text('{"model": {"layers": [' + layer * n + '{"kind": "linear"}]}}')
+    line = _quick_run(["run", "--config", str(cfg_path), "--data", str(tmp_path / "w.txt"), "--max-memory", "4G"],
+                      capsys)
+    assert expected in line
+    assert expected in _quick_run(["theory", "--config", str(cfg_path)], capsys)

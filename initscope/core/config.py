@@ -22,6 +22,7 @@ NORM_CHOICES = ("none", *NORMS)  # the side panel's "normalisation after every L
 SCHEMES = ("kaiming", "naive", "torch-default", "xavier-normal", "xavier-uniform", "orthogonal", "lsuv")
 RESIDUAL_SCALINGS = ("none", "gpt2", "zero")
 MAX_WIDTH = 4096
+MAX_LAYERS = 4096  # layer entries: per-layer work (theory, previews, plots) is linear in them; 40k took minutes
 MAX_BLOCKS = 256  # residual blocks in one stack
 TANH_GAIN = 5 / 3  # tanh squashes; 5/3 restores unit variance on average (torch.nn.init.calculate_gain)
 _TITLES = {"linear": "Linear", "batchnorm": "BatchNorm", "layernorm": "LayerNorm", "rmsnorm": "RMSNorm",
@@ -347,7 +348,12 @@ def _parse_config(d: Any) -> Config:
     elif not isinstance(layers, list):
         raise _fail("model.layers", "expected a list of layers")
     else:
+        if len(layers) > MAX_LAYERS:  # before parsing 300,000 entries
+            raise _fail("model.layers", f"at most {MAX_LAYERS} layers, got {len(layers):,}")
         layers_parsed = [_parse_layer(x, i) for i, x in enumerate(layers)]
+        n_flat = sum(1 + len(x.layers or ()) for x in layers_parsed)
+        if n_flat > MAX_LAYERS:
+            raise _fail("model.layers", f"at most {MAX_LAYERS} layers (residual branches' included), got {n_flat:,}")
     model = ModelConfig(
         block_size=_int_field(m, ModelConfig, "block_size", "model"),
         n_embd=_int_field(m, ModelConfig, "n_embd", "model"),

@@ -238,14 +238,22 @@ def parse_json_bytes(raw: bytes, name: str, error: type[Exception]):
 
 
 def valid_unicode(obj) -> bool:
-    """False when a string in parsed JSON holds a lone surrogate ("\\ud800" parses to one): printing or saving it
-    would raise UnicodeEncodeError far from where it came in."""
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    except (ValueError, TypeError, RecursionError):
-        return True  # not this check's concern
+    """False when a string in parsed JSON (a key or a value) holds a lone surrogate ("\\ud800" parses to one):
+    printing or saving it would raise UnicodeEncodeError far from where it came in. Iterative, like json_depth_ok."""
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, str):
+            if not o.isascii():
+                try:
+                    o.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
     return True
 
 
