@@ -83,6 +83,21 @@ def table(results) -> str:
     return "\n".join(rows)
 
 
+def _prepare_save_dir(d: Path) -> None:
+    """The folder every run is saved to, made and tried once before the first run (a read-only one failed each
+    run in turn, a read-only file system with a traceback)."""
+    import tempfile
+
+    if d.exists() and not d.is_dir():
+        raise UserError(f"--save-dir {d}: exists and is not a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=d):
+            pass
+    except OSError as e:
+        raise UserError(f"--save-dir {d}: cannot write there ({e.strerror or e})") from None
+
+
 def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
     """`cfg`: the base config the command line chose (--preset / --config), loaded by cli.py."""
     from initscope.core.data import load_dataset
@@ -91,17 +106,14 @@ def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
 
     if args.json_out:
         _check_out(args.json_out, "--json-out")
-    if args.save_dir:
-        d = Path(args.save_dir)
-        if d.exists() and not d.is_dir():
-            raise UserError(f"--save-dir {d}: exists and is not a folder")
-        d.mkdir(parents=True, exist_ok=True)
     if (args.param2 is None) != (args.values2 is None):
         raise UserError("--param2 and --values2 go together")
     spec = SweepSpec(cfg, args.param, parse_values(args.values), args.param2,
                      parse_values(args.values2) if args.values2 else [], args.seeds,
                      cfg.train.steps if args.steps is None else args.steps)
     spec.validate()
+    if args.save_dir:
+        _prepare_save_dir(Path(args.save_dir))
     data = load_dataset(args.data, cfg.model.block_size)
     backend = make_backend(args.backend, args.workers, args.address)
     jobs_n = len(spec.values) * len(spec.variants) * spec.seeds
