@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from initscope.core.config import (ACTIVATIONS, MAX_LAYERS, MAX_WIDTH, NORM_CHOICES, RESIDUAL_SCALINGS, SCHEMES,
+from initscope.core.config import (ACTIVATIONS, MAX_LAYERS, NORM_CHOICES, RESIDUAL_SCALINGS, SCHEMES,
                                    Config, deep_stack, stack_norm)
 from initscope.core.data import Dataset, Vocab
 from initscope.core.errors import ConfigError, UserError
@@ -83,10 +83,9 @@ def coerce_value(name: str, value: Any) -> Any:
         if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
                 or float(value) != int(value)):
             raise UserError(f"{name}: {value!r} is not an integer")
-        hi = MAX_DEPTH if name == "depth" else MAX_WIDTH  # 3,000,000 blocks hung building the stack
-        if not 1 <= int(value) <= hi:
-            raise UserError(f"{name}: {int(value):,} is not from 1 to {hi}")
-        return int(value)
+        if name == "depth" and not 1 <= int(value) <= MAX_DEPTH:  # 3,000,000 blocks hung building the stack
+            raise UserError(f"depth: {int(value):,} is not from 1 to {MAX_DEPTH}")
+        return int(value)  # a width the config refuses is its own cell's error
     for key, choices in (("scheme", SCHEMES), ("norm", NORM_CHOICES), ("residual_scaling", RESIDUAL_SCALINGS)):
         if name == key:
             if value not in choices:
