@@ -34,6 +34,8 @@ def add_parser(ssub) -> argparse.ArgumentParser:
     st.add_argument("--workers", type=int, help="parallel jobs (default: the number of cores)")
     st.add_argument("--backend", choices=("local", "ray"), default="local", help="local process pool (default) or Ray")
     st.add_argument("--address", help="Ray cluster: auto or ray://host:port (default: start a local Ray)")
+    st.add_argument("--ray-token-file", metavar="FILE", help="the Ray head's authentication token (Ray 2.60 "
+                    "token auth; default: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, then ~/.ray/auth_token)")
     st.add_argument("--json-out", metavar="FILE", help="write the results as JSON")
     st.add_argument("--save-dir", metavar="DIR", help="save every run there (open one with `initscope gui --run`)")
     st.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -115,7 +117,7 @@ def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
     if args.save_dir:
         _prepare_save_dir(Path(args.save_dir))
     data = load_dataset(args.data, cfg.model.block_size)
-    backend = make_backend(args.backend, args.workers, args.address)
+    backend = make_backend(args.backend, args.workers, args.address, args.ray_token_file)
     jobs_n = len(spec.values) * len(spec.variants) * spec.seeds
     print(f"data: {data.path}: {data.summary()}")
     print(f"{jobs_n} runs x {spec.steps:,} steps on {backend.name} ({backend.workers} workers)", file=sys.stderr)

@@ -40,6 +40,8 @@ def add_parser(ssub) -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, help="parallel jobs (default: the number of cores)")
     sw.add_argument("--backend", choices=("local", "ray"), default="local", help="local process pool (default) or Ray")
     sw.add_argument("--address", help="Ray cluster: auto or ray://host:port (default: start a local Ray)")
+    sw.add_argument("--ray-token-file", metavar="FILE", help="the Ray head's authentication token (Ray 2.60 "
+                    "token auth; default: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, then ~/.ray/auth_token)")
     sw.add_argument("--json-out", metavar="FILE", help="write the curves as JSON")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     return sw
@@ -84,7 +86,7 @@ def cmd_sweep_width(args: argparse.Namespace, cfg) -> int:
     check_outputs(("--json-out", args.json_out))
     spec = make_spec(args, cfg)
     data = load_dataset(args.data, cfg.model.block_size)
-    backend = make_backend(args.backend, args.workers, args.address)
+    backend = make_backend(args.backend, args.workers, args.address, args.ray_token_file)
     n = len(spec.widths) * spec.seeds
     print(f"data: {data.path}: {data.summary()}")
     print(f"{n} runs ({len(spec.widths)} widths x {spec.seeds} seeds) x {spec.steps:,} steps on {backend.name} "

@@ -1399,3 +1399,109 @@ def test_sweeps_refuse_at_once(case, expected, tmp_path, capsys):
         assert expected in _quick_run(argv, capsys)
     finally:
         subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+
+
+# --- Ray: addresses, authentication, and a real `ray start --head` cluster (issue 20) ------------------------
+
+def _sweep_cli(tmp_path: Path, extra: list[str], env: dict | None = None, timeout: float = 180):
+    (tmp_path / "w.txt").write_text(WORDS)
+    return subprocess.run([sys.executable, "-m", "initscope", "sweep", "train", "--data", "w.txt", "--param", "lr",
+                           "--values", "0.1,0.05", "--steps", "20", "--quiet", *extra], capture_output=True, text=True,
+                          timeout=timeout, cwd=tmp_path, env=env or dict(os.environ))
+
+
+@pytest.mark.parametrize("address", ["bogus:99", "ray://x", "ray://h:0", "http://127.0.0.1:10001"])
+def test_a_ray_address_that_is_not_auto_or_ray_url_is_one_line_at_once(address, tmp_path, capsys):
+    line = _quick_run(["sweep", "train", "--data", str(_write_words(tmp_path)), "--param", "lr", "--values", "0.1",
+                       "--backend", "ray", "--address", address], capsys)
+    assert "use auto (on a node of the cluster) or ray://HOST:PORT" in line
+
+
+def _write_words(d: Path) -> Path:
+    (d / "w.txt").write_text(WORDS)
+    return d / "w.txt"
+
+
+@pytest.mark.parametrize("address,expected", [("auto", "Could not find any running Ray instance"),
+                                              ("ray://127.0.0.1:1", "nothing answered within 5 s")])
+def test_ray_with_nothing_to_reach_is_one_line_and_quick(address, expected, tmp_path):
+    pytest.importorskip("ray")
+    empty = tmp_path / "no-ray"
+    empty.mkdir()
+    env = dict(os.environ, RAY_TMPDIR=str(empty))  # where `auto` looks for a running cluster: none
+    t0 = time.perf_counter()
+    p = _sweep_cli(tmp_path, ["--backend", "ray", "--address", address], env)
+    err = [x for x in p.stderr.splitlines() if x.strip()]
+    assert p.returncode == 2 and len(err) == 2 and expected in err[-1], p.stderr  # the "N runs" line, then it
+    assert "INFO" not in p.stderr and "Warning" not in p.stderr and time.perf_counter() - t0 < 30
+
+
+def _port_busy(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """`ray start --head` with token authentication on (Ray 2.60), its token in a HOME of its own; stopped after."""
+    pytest.importorskip("ray")
+    import secrets
+
+    ray_bin = Path(sys.executable).with_name("ray")
+    if not ray_bin.exists():
+        pytest.skip("no ray command next to this Python")
+    if _port_busy(6379) or _port_busy(10001):
+        pytest.skip("a Ray cluster (or something on 6379 / 10001) already runs on this machine")
+    home = tmp_path_factory.mktemp("rayhome")
+    token = secrets.token_hex(16)
+    (home / ".ray").mkdir()
+    (home / ".ray" / "auth_token").write_text(token)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(home), RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
+    start = subprocess.run([str(ray_bin), "start", "--head", "--num-cpus", "2", "--include-dashboard", "false",
+                            "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=180)
+    if start.returncode != 0:
+        pytest.fail(f"ray start --head failed: {start.stderr[-1500:]}")
+    try:
+        yield {"home": home, "token": token, "env": {k: v for k, v in env.items() if k != "RAY_AUTH_MODE"}}
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def _table(stdout: str) -> list[str]:
+    """The sweep's result table: the lines after the data line, without the timing line."""
+    return [x for x in stdout.splitlines() if x.strip() and not x.startswith("data:") and " runs in " not in x]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("address", ["auto", "ray://127.0.0.1:10001"])
+def test_a_real_ray_cluster_with_a_token_gives_the_local_results(address, ray_head, tmp_path):
+    local = _sweep_cli(tmp_path, ["--workers", "2"], ray_head["env"])
+    assert local.returncode == 0, local.stderr
+    remote = _sweep_cli(tmp_path, ["--backend", "ray", "--address", address], ray_head["env"])
+    assert remote.returncode == 0, remote.stderr
+    assert _table(remote.stdout) == _table(local.stdout) and len(_table(local.stdout)) == 3
+    assert "INFO" not in remote.stderr and "WARNING" not in remote.stderr  # Ray's own lines stay out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["wrong-token-file", "no-token"])
+def test_a_ray_client_the_head_refuses_says_what_the_head_answered_in_seconds(case, ray_head, tmp_path):
+    env = dict(ray_head["env"])
+    extra = ["--backend", "ray", "--address", "ray://127.0.0.1:10001"]
+    if case == "wrong-token-file":
+        (tmp_path / "token").write_text("not-the-token\n")
+        extra += ["--ray-token-file", str(tmp_path / "token")]
+        expected = "the token it was sent is not the head's"
+    else:
+        env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token, no RAY_AUTH_TOKEN
+        expected = "it wants a token and none was found"
+    t0 = time.perf_counter()
+    p = _sweep_cli(tmp_path, extra, env)
+    err = [x for x in p.stderr.splitlines() if x.strip()]
+    assert p.returncode == 2 and len(err) == 2, p.stderr
+    assert 'the head answered UNAUTHENTICATED: "Invalid or missing authentication token"' in err[-1] and expected in err[-1]
+    assert time.perf_counter() - t0 < 20  # was a 30 s client timeout that said "ray client connection timeout"
