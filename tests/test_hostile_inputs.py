@@ -1505,3 +1505,50 @@ def test_a_ray_client_the_head_refuses_says_what_the_head_answered_in_seconds(ca
     assert p.returncode == 2 and len(err) == 2, p.stderr
     assert 'the head answered UNAUTHENTICATED: "Invalid or missing authentication token"' in err[-1] and expected in err[-1]
     assert time.perf_counter() - t0 < 20  # was a 30 s client timeout that said "ray client connection timeout"
+
+
+# --- the window's training process: Stop never waits on it (issue 20) ---------------------------------------
+
+def _hold_lock_and_die(flag) -> None:
+    """In a helper process: take the flag's lock, if it has one (mp.Event's condition), and die holding it."""
+    cond = getattr(flag, "_cond", None)
+    if cond is not None:
+        cond.acquire()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_stop_and_pause_return_at_once_while_the_trainer_is_stopped_or_a_holder_died(tmp_path):
+    """Stop froze the window while the trainer process was SIGSTOPped (a debugger), or when a process died holding
+    the mp.Event's lock. The flags are shared bytes now: no lock to wait for, ever."""
+    import multiprocessing as mp
+    import threading
+
+    from initscope.core.config import preset
+    from initscope.core.data import default_data_path
+    from initscope.core.remote import RemoteTrainer
+
+    remote = RemoteTrainer()
+    try:
+        cfg = preset("kaiming")
+        cfg.train.steps = 1_000_000
+        started, out = threading.Event(), {}
+        th = threading.Thread(target=lambda: out.update(r=remote.train(cfg, str(default_data_path()),
+                                                                         on_init=lambda s: started.set())))
+        th.start()
+        assert started.wait(120)
+        # a process that dies holding the flags' lock (if they had one), then the trainer stopped by a debugger
+        helper = mp.get_context("fork").Process(target=_hold_lock_and_die, args=(remote._stop,))
+        helper.start()
+        helper.join(10)
+        os.kill(remote.proc.pid, signal.SIGSTOP)
+        try:
+            done = threading.Event()
+            threading.Thread(target=lambda: (remote.pause(), remote.resume(), remote.stop(), done.set()),
+                             daemon=True).start()
+            assert done.wait(2), "pause / resume / stop blocked on the stopped trainer"
+        finally:
+            os.kill(remote.proc.pid, signal.SIGCONT)
+        th.join(60)
+        assert not th.is_alive() and out["r"][0] == "stopped"
+    finally:
+        remote.close()
