@@ -1552,3 +1552,36 @@ def test_stop_and_pause_return_at_once_while_the_trainer_is_stopped_or_a_holder_
         assert not th.is_alive() and out["r"][0] == "stopped"
     finally:
         remote.close()
+
+
+def test_report_draws_a_long_run_at_the_pictures_resolution(saved, tmp_path, capsys, monkeypatch):
+    """A 10 M-step run took report 420 s and 1.66 GB (every step drawn); 3 M steps now draw in seconds."""
+    m = _members(saved)
+    man = json.loads(m["manifest.json"])
+    n = 3_000_000
+    man["steps"] = n
+    man["config"]["train"]["steps"] = n
+    m["manifest.json"] = json.dumps(man).encode()
+    rng = np.random.default_rng(0)
+    m["losses.npy"] = _npy((3.0 - np.log1p(np.arange(n)) / 10 + rng.normal(0, 0.01, n)).astype(np.float32))
+    long_run = _write(m, tmp_path / "long.initscope")
+    import pyqtgraph as pg
+
+    drawn, plot = [], pg.PlotItem.plot
+
+    def recording(self, *args, **kw):  # what each curve of the report is handed
+        if len(args) >= 2:
+            drawn.append((self.titleLabel.text, np.asarray(args[0]), np.asarray(args[1])))
+        return plot(self, *args, **kw)
+
+    monkeypatch.setattr(pg.PlotItem, "plot", recording)
+    t0 = time.perf_counter()
+    assert main(["report", str(long_run), "-o", str(tmp_path / "r.html")]) == 0, capsys.readouterr().err
+    assert time.perf_counter() - t0 < 30
+    loss = [(x, y) for title, x, y in drawn if title == "Loss"]
+    assert len(loss) == 2 and all(len(x) <= 4 * 720 for x, _ in loss)  # the envelope, then the means
+    (ex, ey), (mx, my) = loss
+    losses = np.load(io.BytesIO(m["losses.npy"]))
+    assert ex.max() < n and ey.min() == losses.min() and ey.max() == losses.max()  # every extreme is drawn
+    smooth = -(-n // 1440)
+    assert np.allclose(my, losses[: len(my) * smooth].reshape(-1, smooth).mean(1, dtype=np.float64), rtol=1e-6)

@@ -502,6 +502,8 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
     _expect(all(isinstance(c, str) and len(c) == 1 for c in vocab), "manifest vocab holds entries that are not single characters")
     _expect(len(set(vocab)) == len(vocab), "manifest vocab repeats a character")
     status, message, data_path, split_losses, lists, names_ = _manifest_fields(m)
+    if status in ("ready", "running"):  # an app run is saved done; one that says otherwise opened as "starting..."
+        status, message = "interrupted", message or "saved while it was still training"  # forever (issue 20)
 
     # --- the net the config builds: checked against memory before anything is allocated ----------
     from initscope.core.budget import n_parameters
