@@ -47,16 +47,6 @@ INPUT_OPTS = {"data": "--data", "config": "--config", "scenario": "--scenario", 
 SCREENSHOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm")
 
 
-def _same_file(a: str, b: str) -> bool:
-    """The same file by inode (hard links, symlinked folders) or by resolved path (a file not written yet)."""
-    try:
-        if os.path.samefile(a, b):
-            return True
-    except OSError:
-        pass
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
 def command_paths(args) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(outputs, inputs) of a parsed command line as (option, path) pairs."""
     cmd = getattr(args, "command", None)
@@ -79,10 +69,12 @@ def command_paths(args) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 def check_command_paths(args) -> None:
     """Before any work: every output is writable, none is an input (`report RUN -o RUN` replaced the run file with
     HTML), no two are the same, and a screenshot's suffix is an image format."""
+    from initscope.core.files import same_file
+
     outs, ins = command_paths(args)
     for opt, path in outs:
         for in_opt, in_path in ins:
-            if _same_file(path, in_path):
+            if same_file(path, in_path):
                 raise UserError(f"{opt} {path}: that is {in_opt} {in_path}, which this command reads; "
                                 "give the output its own name")
     check_outputs(*outs)

@@ -113,6 +113,16 @@ def remove_pending_temporaries() -> None:
             pass
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """The same file by inode (hard links, linked folders) or by resolved path (one not written yet)."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except (OSError, ValueError):
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _mode_for(path: Path) -> int:
     """Keep an existing file's permissions; a new file gets the usual 0666 less the umask (mkstemp uses 0600)."""
     try:
