@@ -914,7 +914,6 @@ def test_the_shipped_word_list_is_an_input_too(tmp_path, capsys):
 @pytest.mark.parametrize("case,expected", [
     ("name-250-bytes", "bytes long"),
     ("parent-is-a-file", "is a file, not a folder"),
-    ("deeper-under-a-file", "is a file, not a folder"),
     pytest.param("immutable", "read-only or immutable", marks=pytest.mark.skipif(not ROOT, reason="chattr needs root")),
     ("read-only-file", "read-only or immutable"),
     ("screenshot-missing-folder", "does not exist"),
@@ -931,8 +930,6 @@ def test_every_output_is_checked_before_training(case, expected, tmp_path, capsy
         argv = run + ["--json-out", str(tmp_path / ("x" * 245 + ".json"))]
     elif case == "parent-is-a-file":
         argv = run + ["--json-out", str(words / "x.json")]
-    elif case == "deeper-under-a-file":
-        argv = run + ["--save-run", str(words / "a" / "b.initscope")]
     elif case in ("immutable", "read-only-file"):
         target.write_bytes(KEEP)
         if case == "immutable":
@@ -1370,7 +1367,6 @@ def test_a_run_file_is_checked_against_its_config_before_its_arrays_are_read(cas
 @pytest.mark.parametrize("case,expected", [
     ("train-seeds-10M", "--seeds must be from 1 to 1000"),
     ("train-depth-3M", "depth: 3,000,000 is not from 1 to 1024"),
-    ("train-depth-inf", "depth: 'inf' is not an integer"),
     ("train-save-dir-under-a-file", "cannot write there (Not a directory)"),
     ("train-save-dir-cannot-create", "cannot write there"),
     pytest.param("train-save-dir-immutable", "cannot write there",
@@ -1385,7 +1381,6 @@ def test_sweeps_refuse_at_once(case, expected, tmp_path, capsys):
     argv = {
         "train-seeds-10M": train + ["--seeds", "10000000"],
         "train-depth-3M": ["sweep", "train", "--data", str(words), "--param", "depth", "--values", "3000000"],
-        "train-depth-inf": ["sweep", "train", "--data", str(words), "--param", "depth", "--values", "inf"],
         "train-save-dir-under-a-file": train + ["--save-dir", str(words / "runs")],
         "train-save-dir-cannot-create": train + ["--save-dir", "/proc/initscope-runs"],
         "train-save-dir-immutable": train + ["--save-dir", str(folder)],
