@@ -6,7 +6,6 @@ User mistakes (bad data, config, options) print one line and exit 2; Qt is impor
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -25,8 +24,21 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="word list, one word per line (default: the shipped names.txt)")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as one line, like every other user mistake (it printed 7-10 lines of usage); a value of
+    5,000 digits is shortened, and `--help` still shows the whole usage."""
+
+    def error(self, message: str):
+        from initscope.cli_safety import printable
+
+        message = printable(message)
+        if len(message) > 200:
+            message = message[:160] + " ... " + message[-30:]
+        self.exit(EXIT_USAGE, f"initscope: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="initscope", description="See what weight initialisation and BatchNorm "
+    parser = _OneLineParser(prog="initscope", description="See what weight initialisation and BatchNorm "
                                      "do to a neural network while it trains. No command opens the app.")
     parser.add_argument("--version", action="version", version=f"initscope {__version__}")
     parser.add_argument("--install-desktop-entry", action="store_true",
@@ -181,6 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from initscope.cli_safety import (
         EXIT_DIVERGED,
         EXIT_STOPPED,
+        EvaluationStopped,
         StopOnSignal,
         check_outputs,
         check_threads,
@@ -210,41 +223,61 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     final = None
     steps_per_sec = 0.0
-    if cfg.train.steps > 0:
-        from tqdm import tqdm
+    guard = StopOnSignal(trainer, quiet=args.quiet)
+    with guard:  # from the first step to the last byte written, a first signal never loses the run (issue 20)
+        if cfg.train.steps > 0:
+            from tqdm import tqdm
 
-        last: dict = {}
-        bar = tqdm(total=cfg.train.steps, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+            last: dict = {}
+            bar = tqdm(total=cfg.train.steps, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
 
-        def on_progress(p) -> None:
-            bar.update(p.step - bar.n)
-            if len(p.losses):
-                bar.set_postfix(loss=f"{float(p.losses[-1]):.4f}", lr=f"{p.lr:g}", refresh=False)
-            if p.snapshot is not None:
-                last["snap"] = p.snapshot
-                history.add_snapshot(p.snapshot)
-            if len(p.losses):
-                history.add_losses(p.first_step, p.losses)
-            last["speed"] = p.steps_per_sec
+            def on_progress(p) -> None:
+                bar.update(p.step - bar.n)
+                if len(p.losses):
+                    bar.set_postfix(loss=f"{float(p.losses[-1]):.4f}", lr=f"{p.lr:g}", refresh=False)
+                if p.snapshot is not None:
+                    last["snap"] = p.snapshot
+                    history.add_snapshot(p.snapshot)
+                if len(p.losses):
+                    history.add_losses(p.first_step, p.losses)
+                last["speed"] = p.steps_per_sec
 
+            try:
+                status = trainer.train(on_progress)  # a second Ctrl+C raises KeyboardInterrupt: nothing saved
+            finally:
+                bar.close()
+            final = last.get("snap")
+            steps_per_sec = last.get("speed", 0.0)
+            if status == "diverged":
+                print(f"run {trainer.message}", file=sys.stderr)
+            else:
+                print(f"{status} {trainer.step:,} steps at {steps_per_sec:,.0f} steps/s")
+        guard.phase = "evaluate"  # a first signal now cuts the evaluation short; the run is saved without the rest
+        losses = {s: float("nan") for s in ("train", "val", "test")}
+        said = hints(final or init)
+        names: list[str] = []
         try:
-            with StopOnSignal(trainer, quiet=args.quiet):  # a second Ctrl+C raises KeyboardInterrupt: nothing saved
-                status = trainer.train(on_progress)
-        finally:
-            bar.close()
-        final = last.get("snap")
-        steps_per_sec = last.get("speed", 0.0)
-        if status == "diverged":
-            print(f"run {trainer.message}", file=sys.stderr)
-        else:
-            print(f"{status} {trainer.step:,} steps at {steps_per_sec:,.0f} steps/s")
+            _evaluate(args, cfg, data, trainer, init, final, losses, said, names)
+        except EvaluationStopped:
+            pass
+        guard.phase = "save"
+        _save_outputs(args, cfg, data, trainer, history, init, final, losses, said, names, steps_per_sec)
+    if guard.signalled and trainer.status != "diverged":
+        return EXIT_STOPPED
+    return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
+
+
+def _evaluate(args, cfg, data, trainer, init, final, losses: dict, said: list, names: list) -> None:
+    """The final evaluation and what `run` prints of it; fills `losses`, `said` and `names` as it goes, so that
+    what was measured before a signal is saved."""
+    from initscope.cli_safety import printable
+
     if args.calibrate:
         trainer.calibrate_batchnorm()
-    losses = trainer.split_losses()
+    losses.update(trainer.split_losses())
     print("split losses: " + "  ".join(f"{k} {_fmt(v, '.4f')}" for k, v in losses.items()))
     print()
     print(_layer_table(init, final))
-    said = hints(final or init)
     if final is None:  # at init: the prediction beside the measurement, and where they part (issue 13)
         from initscope.theory_cli import measured_vs_predicted, theory_hint_lines
 
@@ -254,10 +287,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if said:
         print("\nhints:")
         for h in said:
-            print(f"  - {h}")
-    names = trainer.sample(args.samples) if args.samples and trainer.status != "diverged" else []
-    if names:
-        print("\nsamples: " + ", ".join(names))
+            print(f"  - {printable(h)}")
+    if args.samples and trainer.status != "diverged":
+        names += trainer.sample(args.samples)
+
+
+def _save_outputs(args, cfg, data, trainer, history, init, final, losses, said, names, steps_per_sec) -> None:
     if args.save_run:
         from initscope.core.runfile import SavedRun, history_arrays, replay_arrays, save_run
 
@@ -269,6 +304,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             split_losses=losses, samples=names, hints=said, state_dict=trainer.net.state_dict(),
             replay=replay_arrays(history)))
         print(f"saved the run to {args.save_run}")
+    if names:  # after the save: a terminal that cannot show a word must not lose the run (issue 20)
+        from initscope.cli_safety import printable
+
+        print("\nsamples: " + ", ".join(printable(n) for n in names))
     if args.json_out:
         from initscope.core.files import atomic_write_text
         from initscope.theory_cli import add_predictions
@@ -286,8 +325,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             "hints": said,
             "samples": names,
         }
-        atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
-    return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
+        from initscope.cli_safety import strict_json  # NaN / inf as null
+        try:
+            atomic_write_text(Path(args.json_out), strict_json(out))
+        except UserError as e:  # a full disk after the run was saved: say what is there
+            raise UserError(f"{e}; the run itself was saved to {args.save_run}" if args.save_run else str(e)) from None
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -309,7 +351,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
           f"{snap.step:,}, loss {_fmt(snap.loss, '.4f')}")
     print(layer_table(snap))
     if args.json_out:
-        atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
+        from initscope.cli_safety import strict_json  # NaN / inf as null
+        atomic_write_text(Path(args.json_out), strict_json(out))
         print(f"wrote {args.json_out}")
     return 0
 
@@ -370,79 +413,105 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cells = []
         for layer in d["layers"]:
             sat, std = layer["saturation"][i], layer["std"][i]
-            cells.append(f"{'-':>12}" if sat is None else f"{sat * 100:5.1f} {std:6.3f}")
+            cells.append(f"{'-':>12}" if sat is None or std is None else f"{sat * 100:5.1f} {std:6.3f}")
         print(f"{v:>6.3g}  " + "  ".join(cells))
     if args.json_out:
+        from initscope.cli_safety import strict_json  # NaN / inf as null
         from initscope.core.files import atomic_write_text
-
-        atomic_write_text(Path(args.json_out), json.dumps(d, indent=1) + "\n")
+        atomic_write_text(Path(args.json_out), strict_json(d))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a word the console's encoding lacks (cp1252) prints as "?", never raises
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     try:
-        if args.install_desktop_entry:
-            from initscope.desktop import install_desktop_entry
-
-            print(f"wrote {install_desktop_entry()}")
-            return 0
-        if args.command in (None, "gui"):
-            from initscope.gui.app import run_app
-
-            return run_app(args)
-        if args.command == "screenshot":
-            from initscope.gui.app import run_screenshot
-
-            return run_screenshot(args)
-        if args.command == "presets":
-            return cmd_presets(args)
-        if args.command == "theory":
-            from initscope.theory_cli import cmd_theory
-
-            return cmd_theory(args)
-        if args.command == "sweep" and args.axis == "train":
-            from initscope.train_sweep_cli import cmd_sweep_train
-
-            return cmd_sweep_train(args, load_config(args))
-        if args.command == "sweep" and args.axis == "width":
-            from initscope.width_cli import cmd_sweep_width
-
-            return cmd_sweep_width(args, load_config(args))
-        if args.command == "sweep":
-            return cmd_sweep(args)
-        if args.command == "inspect":
-            return cmd_inspect(args)
-        if args.command == "animate":
-            from initscope.animate_cli import cmd_animate
-
-            return cmd_animate(args)
-        if args.command == "report":
-            from initscope.cli_safety import check_outputs
-            from initscope.report import write_report
-
-            check_outputs(("-o", args.out), *((("--csv", args.csv + suffix) for suffix in ("_loss.csv", "_layers.csv"))
-                                              if args.csv else ()))
-            from initscope.gui.report_images import plot_images  # the pictures are drawn by the GUI package
-
-            write_report(args.run_file, args.out, plot_images)
-            print(f"wrote {args.out}")
-            if args.csv:
-                from initscope.core.files import atomic_write_text
-                from initscope.core.runfile import load_run, metrics_csv
-
-                loss_csv, layers_csv = metrics_csv(load_run(args.run_file))
-                for suffix, text in (("_loss.csv", loss_csv), ("_layers.csv", layers_csv)):
-                    atomic_write_text(Path(args.csv + suffix), text)
-                print(f"wrote {args.csv}_loss.csv and {args.csv}_layers.csv")
-            return 0
-        return cmd_run(args)
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+        from initscope.cli_safety import CommandSignals, Terminated
+    except KeyboardInterrupt:  # Ctrl+C during the start-up imports
+        print("\ninitscope: interrupted", file=sys.stderr)
+        return 130
+    try:
+        # SIGTERM like Ctrl+C (a temporary file is removed, a sweep keeps its finished runs); the commands that
+        # run Qt leave at once in one line (an exception inside Qt aborted with a traceback, exit 134)
+        with CommandSignals(hard=args.command in ("report", "screenshot")):
+            return _dispatch(args)
     except UserError as e:
         print(f"initscope: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("\ninitscope: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
+        print("\ninitscope: interrupted", file=sys.stderr)
         return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command; user mistakes raise UserError, which main() turns into one line."""
+    from initscope.cli_safety import check_command_paths
+
+    check_command_paths(args)  # outputs that are inputs, or cannot be written: refused before any work
+    if args.install_desktop_entry:
+        from initscope.desktop import install_desktop_entry
+
+        print(f"wrote {install_desktop_entry()}")
+        return 0
+    if args.command in (None, "gui"):
+        from initscope.gui.app import run_app
+
+        return run_app(args)
+    if args.command == "screenshot":
+        from initscope.gui.app import run_screenshot
+
+        return run_screenshot(args)
+    if args.command == "presets":
+        return cmd_presets(args)
+    if args.command == "theory":
+        from initscope.theory_cli import cmd_theory
+
+        return cmd_theory(args)
+    if args.command == "sweep" and args.axis == "train":
+        from initscope.train_sweep_cli import cmd_sweep_train
+
+        return cmd_sweep_train(args, load_config(args))
+    if args.command == "sweep" and args.axis == "width":
+        from initscope.width_cli import cmd_sweep_width
+
+        return cmd_sweep_width(args, load_config(args))
+    if args.command == "sweep":
+        return cmd_sweep(args)
+    if args.command == "inspect":
+        return cmd_inspect(args)
+    if args.command == "animate":
+        from initscope.animate_cli import cmd_animate
+
+        return cmd_animate(args)
+    if args.command == "report":
+        from initscope.cli_safety import check_outputs
+        from initscope.report import write_report
+
+        check_outputs(("-o", args.out), *((("--csv", args.csv + suffix) for suffix in ("_loss.csv", "_layers.csv"))
+                                          if args.csv else ()))
+        import numpy as np
+
+        from initscope.gui.report_images import plot_images  # the pictures are drawn by the GUI package
+
+        with np.errstate(all="ignore"):  # a diagnostic of -inf (a zero update) is a gap in a plot, not a warning
+            write_report(args.run_file, args.out, plot_images)
+        print(f"wrote {args.out}")
+        if args.csv:
+            from initscope.core.files import atomic_write_text
+            from initscope.core.runfile import load_run, metrics_csv
+
+            loss_csv, layers_csv = metrics_csv(load_run(args.run_file))
+            for suffix, text in (("_loss.csv", loss_csv), ("_layers.csv", layers_csv)):
+                atomic_write_text(Path(args.csv + suffix), text)
+            print(f"wrote {args.csv}_loss.csv and {args.csv}_layers.csv")
+        return 0
+    return cmd_run(args)
 
 

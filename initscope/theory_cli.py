@@ -6,7 +6,6 @@ The numbers come from initscope.core.theory; this module only parses, formats an
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -79,7 +78,8 @@ def cmd_theory(args: argparse.Namespace) -> int:
     if args.json_out:
         out = {"config": cfg.to_dict(), "vocab_size": args.vocab_size, "layers": [p.to_dict() for p in preds],
                "critical_gain": gc, "regime": say}
-        atomic_write_text(Path(args.json_out), json.dumps(out, indent=1) + "\n")
+        from initscope.cli_safety import strict_json  # NaN / inf as null
+        atomic_write_text(Path(args.json_out), strict_json(out))
     return 0
 
 

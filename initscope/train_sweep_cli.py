@@ -7,7 +7,6 @@ writes) what finished.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -34,6 +33,8 @@ def add_parser(ssub) -> argparse.ArgumentParser:
     st.add_argument("--workers", type=int, help="parallel jobs (default: the number of cores)")
     st.add_argument("--backend", choices=("local", "ray"), default="local", help="local process pool (default) or Ray")
     st.add_argument("--address", help="Ray cluster: auto or ray://host:port (default: start a local Ray)")
+    st.add_argument("--ray-token-file", metavar="FILE", help="the Ray head's authentication token (Ray 2.60 "
+                    "token auth; default: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, then ~/.ray/auth_token)")
     st.add_argument("--json-out", metavar="FILE", help="write the results as JSON")
     st.add_argument("--save-dir", metavar="DIR", help="save every run there (open one with `initscope gui --run`)")
     st.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -79,6 +80,21 @@ def table(results) -> str:
     return "\n".join(rows)
 
 
+def _prepare_save_dir(d: Path) -> None:
+    """The folder every run is saved to, made and tried once before the first run (a read-only one failed each
+    run in turn, a read-only file system with a traceback)."""
+    import tempfile
+
+    if d.exists() and not d.is_dir():
+        raise UserError(f"--save-dir {d}: exists and is not a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=d):
+            pass
+    except OSError as e:
+        raise UserError(f"--save-dir {d}: cannot write there ({e.strerror or e})") from None
+
+
 def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
     """`cfg`: the base config the command line chose (--preset / --config), loaded by cli.py."""
     from initscope.core.data import load_dataset
@@ -87,19 +103,16 @@ def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
 
     if args.json_out:
         _check_out(args.json_out, "--json-out")
-    if args.save_dir:
-        d = Path(args.save_dir)
-        if d.exists() and not d.is_dir():
-            raise UserError(f"--save-dir {d}: exists and is not a folder")
-        d.mkdir(parents=True, exist_ok=True)
     if (args.param2 is None) != (args.values2 is None):
         raise UserError("--param2 and --values2 go together")
     spec = SweepSpec(cfg, args.param, parse_values(args.values), args.param2,
                      parse_values(args.values2) if args.values2 else [], args.seeds,
                      cfg.train.steps if args.steps is None else args.steps)
     spec.validate()
+    if args.save_dir:
+        _prepare_save_dir(Path(args.save_dir))
     data = load_dataset(args.data, cfg.model.block_size)
-    backend = make_backend(args.backend, args.workers, args.address)
+    backend = make_backend(args.backend, args.workers, args.address, args.ray_token_file)
     jobs_n = len(spec.values) * len(spec.variants) * spec.seeds
     print(f"data: {data.path}: {data.summary()}")
     print(f"{jobs_n} runs x {spec.steps:,} steps on {backend.name} ({backend.workers} workers)", file=sys.stderr)
@@ -127,7 +140,7 @@ def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
     print(table(results))
     print(f"{results.done} runs in {results.wall_seconds:.1f} s")
     if args.json_out:
+        from initscope.cli_safety import strict_json  # NaN / inf as null
         from initscope.core.files import atomic_write_text
-
-        atomic_write_text(Path(args.json_out), json.dumps(results.to_dict(), indent=1) + "\n")
+        atomic_write_text(Path(args.json_out), strict_json(results.to_dict()))
     return 130 if results.interrupted else 0

@@ -5,7 +5,6 @@ printed as a log-log slope against width per step (0 = flat: the layer's coordin
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -40,6 +39,8 @@ def add_parser(ssub) -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, help="parallel jobs (default: the number of cores)")
     sw.add_argument("--backend", choices=("local", "ray"), default="local", help="local process pool (default) or Ray")
     sw.add_argument("--address", help="Ray cluster: auto or ray://host:port (default: start a local Ray)")
+    sw.add_argument("--ray-token-file", metavar="FILE", help="the Ray head's authentication token (Ray 2.60 "
+                    "token auth; default: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, then ~/.ray/auth_token)")
     sw.add_argument("--json-out", metavar="FILE", help="write the curves as JSON")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     return sw
@@ -84,7 +85,7 @@ def cmd_sweep_width(args: argparse.Namespace, cfg) -> int:
     check_outputs(("--json-out", args.json_out))
     spec = make_spec(args, cfg)
     data = load_dataset(args.data, cfg.model.block_size)
-    backend = make_backend(args.backend, args.workers, args.address)
+    backend = make_backend(args.backend, args.workers, args.address, args.ray_token_file)
     n = len(spec.widths) * spec.seeds
     print(f"data: {data.path}: {data.summary()}")
     print(f"{n} runs ({len(spec.widths)} widths x {spec.seeds} seeds) x {spec.steps:,} steps on {backend.name} "
@@ -110,7 +111,7 @@ def cmd_sweep_width(args: argparse.Namespace, cfg) -> int:
     print(table(results))
     print(f"{results.done} runs in {results.wall_seconds:.1f} s")
     if args.json_out:
+        from initscope.cli_safety import strict_json  # NaN / inf as null
         from initscope.core.files import atomic_write_text
-
-        atomic_write_text(Path(args.json_out), json.dumps(results.to_dict(), indent=1) + "\n")
+        atomic_write_text(Path(args.json_out), strict_json(results.to_dict()))
     return 130 if results.interrupted else 0

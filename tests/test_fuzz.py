@@ -229,3 +229,80 @@ def test_fuzzed_member_bytes(data, saved, tmp_path_factory):
                 b[data.draw(st.integers(0, len(b) - 1))] ^= data.draw(st.integers(1, 255))
     m[which] = bytes(b)
     _check_load(m, tmp_path_factory.mktemp("bytes"))
+
+
+# --- issue 20: an output that resolves to an input ------------------------------------------------------------
+
+def _spell(d, name: str, how: str) -> str:
+    """Another spelling of d/name that resolves to the same file."""
+    import os
+
+    if how == "plain":
+        return str(d / name)
+    if how == "dot":
+        return str(d / "." / name)
+    if how == "dotdot":
+        (d / "sub").mkdir(exist_ok=True)
+        return str(d / "sub" / ".." / name)
+    if how == "double-slash":
+        return str(d) + "//" + name
+    if how == "folder-link":
+        if not (d / "alias").exists():
+            (d / "alias").symlink_to(d)
+        return str(d / "alias" / name)
+    if how == "relative":
+        return os.path.relpath(d / name)
+    # "hard-link": another name for the same inode
+    other = d / f"hard-{name}"
+    if not other.exists():
+        os.link(d / name, other)
+    return str(other)
+
+
+SPELLINGS = ["plain", "dot", "dotdot", "double-slash", "folder-link", "relative", "hard-link"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(["run-config", "run-data", "report", "inspect", "theory", "sweep-gain"]),
+       out_opt=st.sampled_from(["--json-out", "--save-run", "--save-config", "-o", "--csv"]),
+       spelling=st.sampled_from(SPELLINGS))
+def test_an_output_resolving_to_an_input_is_refused_before_any_work(command, out_opt, spelling, saved,
+                                                                    tmp_path_factory, capsys):
+    """Any pair of paths that resolve to the same file: the command refuses in one line, before any work, and the
+    input is byte-identical afterwards."""
+    import time
+
+    d = tmp_path_factory.mktemp("same")
+    (d / "w.txt").write_text(WORDS)
+    (d / "c.json").write_text('{"train": {"steps": 3}}')
+    run = d / "r.initscope"
+    with zipfile.ZipFile(run, "w") as z:
+        for n, b in saved.items():
+            z.writestr(n, b)
+    if command in ("run-config", "run-data"):
+        name = "c.json" if command == "run-config" else "w.txt"
+        if out_opt in ("-o", "--csv"):
+            out_opt = "--json-out"
+        argv = ["run", "--config", str(d / "c.json"), "--data", str(d / "w.txt"), "--quiet", "--samples", "0",
+                out_opt, _spell(d, name, spelling)]
+    elif command in ("report", "inspect"):
+        name = "r.initscope"
+        opt = {"report": ("-o", "--csv"), "inspect": ("--json-out",)}[command]
+        out_opt = out_opt if out_opt in opt else opt[0]
+        target = _spell(d, name, spelling)
+        if out_opt == "--csv":  # PREFIX_loss.csv: make the run file carry that name
+            run.rename(d / "x_loss.csv")
+            name, target = "x_loss.csv", _spell(d, "x", "plain")
+            if spelling == "hard-link":
+                target = str(d / "x")
+        argv = [command, str(d / name), out_opt, target]
+    else:  # theory / sweep gain read a config
+        name = "c.json"
+        argv = (["theory"] if command == "theory" else ["sweep", "gain", "--data", str(d / "w.txt")]) + [
+            "--config", str(d / "c.json"), "--json-out", _spell(d, name, spelling)]
+    before = (d / name).read_bytes()
+    t0 = time.perf_counter()
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "which this command reads" in err[0], (argv, err)
+    assert time.perf_counter() - t0 < 5 and (d / name).read_bytes() == before

@@ -108,3 +108,71 @@ def test_a_killed_training_process_is_named_and_train_works_again(deep, said, qt
     assert any("signal 9" in s and "out of memory" not in s for s in said)
     run = deep.train(50)
     assert run.status == "finished"
+
+
+# --- issue 20: outputs that are inputs, numbers, settings, run files ----------------------------------------
+
+def test_the_file_menu_refuses_outputs_that_are_inputs_and_its_slots_never_raise(make_initscope_window, tmp_path,
+                                                                                 said, qtbot):
+    """Save config / Save run / Export report / Export metrics onto the word list the window trains on: one
+    message, the file as it was (they replaced it before). Open config / scenario with a 10^400: a message."""
+    from initscope.core.config import preset
+    from initscope.core.data import default_data_path
+
+    words = tmp_path / "x_loss.csv"  # a word list whose name is also what Export metrics would write for prefix x
+    words.write_text(default_data_path().read_text())
+    before = words.read_bytes()
+    d = make_initscope_window(preset("deep-nobn"), data_path=str(words))
+    w = d.window
+    d.train(40, every=20)
+    n = len(said)
+    assert not w.files.save_config_to(str(words))
+    assert not w.files.save_run_to(str(tmp_path / "." / words.name))
+    assert not w.files.export_report_to(str(words))
+    assert w.files.export_csv_to(str(tmp_path / "x")) == []
+    assert len(said) == n + 4 and all("which the window reads" in s for s in said[n:]), said[n:]
+    assert words.read_bytes() == before
+    cfg_before = w.cfg.to_dict()
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"train": {"lr": 1%s}}' % ("0" * 400))
+    assert not w.files.load_config_file(str(huge)) and "must be finite" in said[-1]
+    scen = tmp_path / "scenario.json"
+    scen.write_text('{"version": 1, "title": "t", "steps": [{"caption": "a", "preset": "original", '
+                    '"overrides": {"init": {"gain": 1%s}}}]}' % ("0" * 400))
+    assert not w.files.load_scenario_file(str(scen)) and len(said) == n + 6
+    assert w.cfg.to_dict() == cfg_before and w.train_act.isEnabled()
+
+
+def test_a_run_file_saved_as_running_opens_as_interrupted_and_saves_again(deep, tmp_path, said, qtbot):
+    good = _saved_run(deep, tmp_path)
+    running = tmp_path / "running.initscope"
+    _rewrite_member(good, running, "manifest.json", lambda b: json.dumps({**json.loads(b), "status": "running"}).encode())
+    w = deep.window
+    w.open_run_file(str(running))
+    qtbot.waitUntil(lambda: any(r.status == "interrupted" for r in w.runs.records), timeout=20_000)
+    rec = next(r for r in w.runs.records if r.status == "interrupted")
+    assert w.shown == [rec]  # on screen as interrupted, not "starting..." forever
+    again = tmp_path / "again.initscope"
+    assert w.files.save_run_to(str(again))  # and it can be saved again
+    qtbot.waitUntil(lambda: w.files.last_saved == str(again), timeout=30_000)
+    from initscope.core.runfile import load_run
+
+    assert load_run(again).status == "interrupted"
+
+
+def test_settings_that_are_a_fifo_or_hold_a_huge_number_start_from_defaults(tmp_path):
+    """A FIFO as settings.ini hung every launch; 10^400 in the remembered config crashed every launch."""
+    import time
+
+    from initscope.gui.settings import Settings
+
+    fifo = tmp_path / "settings.ini"
+    os.mkfifo(fifo)
+    t0 = time.perf_counter()
+    s = Settings(fifo)
+    assert time.perf_counter() - t0 < 2 and "FIFO" in s.message and (tmp_path / "settings.ini.bad").exists()
+    s2 = Settings(tmp_path / "other.ini")
+    s2._set("config/json", '{"train": {"lr": 1%s}}' % ("0" * 400))
+    s2.sync()
+    s3 = Settings(tmp_path / "other.ini")
+    assert s3.load_config() is None and "must be finite" in s3.message

@@ -832,3 +832,753 @@ def test_the_final_snapshot_is_the_plain_loss_on_the_next_batch_and_leaves_the_r
     t.final_snapshot()
     assert all(torch.equal(v, dict(t.net.named_buffers())[k]) for k, v in bn.items())
     assert torch.equal(torch.randint(0, t.xtr.shape[0], (cfg.train.batch_size,), generator=t.batch_gen), ix)
+
+
+# === Issue 20: round two ==================================================================================
+# Each case failed before issue 20's change (a traceback, a lost file, or a refusal only after the training).
+
+def _quick_run(argv: list[str], capsys, limit_s: float = 5) -> str:
+    """`main(argv)` must refuse at once: exit 2, one line, in under `limit_s` (no training happened)."""
+    t0 = time.perf_counter()
+    assert main(argv) == 2
+    line = one_line(capsys)
+    assert time.perf_counter() - t0 < limit_s, line
+    return line
+
+
+def _round2_paths(case: str, d: Path, saved: Path) -> tuple[list[str], str, Path]:
+    """(argv, expected text, the input file that must stay byte-identical)."""
+    words = d / "words.txt"
+    words.write_text(WORDS)
+    cfg = d / "c.json"
+    cfg.write_text('{"train": {"steps": 5}}')
+    run = d / "r.initscope"
+    run.write_bytes(saved.read_bytes())
+    base = ["run", "--data", str(words), "--quiet", "--samples", "0", "--steps", "5"]
+    if case == "report-o-run":
+        return ["report", str(run), "-o", str(run)], "which this command reads", run
+    if case == "report-csv-run":  # the csv's name is PREFIX_loss.csv: a run file named that way is overwritten
+        target = d / "x_loss.csv"
+        target.write_bytes(saved.read_bytes())
+        return ["report", str(target), "--csv", str(d / "x"), "-o", str(d / "r.html")], "which this command reads", target
+    if case == "json-out-words":
+        return base + ["--json-out", str(words)], "--data", words
+    if case == "save-run-config":
+        return base + ["--config", str(cfg), "--save-run", str(cfg)], "--config", cfg
+    if case == "save-config-config-dot-path":
+        (d / "sub").mkdir()
+        return base + ["--config", str(cfg), "--save-config", str(d / "." / "sub" / ".." / "c.json")], "--config", cfg
+    if case == "json-out-hard-link-to-words":
+        os.link(words, d / "hard.txt")
+        return base + ["--json-out", str(d / "hard.txt")], "--data", words
+    if case == "json-out-through-symlinked-folder":
+        (d / "alias").symlink_to(d)
+        return base + ["--json-out", str(d / "alias" / "words.txt")], "--data", words
+    if case == "inspect-json-out-run":
+        return ["inspect", str(run), "--json-out", str(run)], "which this command reads", run
+    if case == "screenshot-out-config":
+        return ["screenshot", str(cfg), "--config", str(cfg)], "which this command reads", cfg
+    if case == "screenshot-png-is-the-data":
+        png = d / "w.png"
+        png.write_text(WORDS)
+        return ["screenshot", str(png), "--data", str(png)], "which this command reads", png
+    if case == "sweep-json-out-config":
+        return ["sweep", "gain", "--config", str(cfg), "--data", str(words), "--json-out", str(cfg)], "--config", cfg
+    if case == "theory-json-out-config":
+        return ["theory", "--config", str(cfg), "--json-out", str(cfg)], "--config", cfg
+    if case == "sweep-train-json-out-words":
+        return ["sweep", "train", "--data", str(words), "--param", "lr", "--values", "0.1",
+                "--json-out", str(words)], "--data", words
+    raise AssertionError(case)
+
+
+OUTPUT_IS_INPUT = ["report-o-run", "report-csv-run", "json-out-words", "save-run-config", "save-config-config-dot-path",
+                   "json-out-hard-link-to-words", "json-out-through-symlinked-folder", "inspect-json-out-run",
+                   "screenshot-out-config", "screenshot-png-is-the-data", "sweep-json-out-config",
+                   "theory-json-out-config", "sweep-train-json-out-words"]
+
+
+@pytest.mark.parametrize("case", OUTPUT_IS_INPUT)
+def test_an_output_that_is_an_input_is_refused_before_any_work(case, saved, tmp_path, capsys):
+    argv, expected, keep = _round2_paths(case, tmp_path, saved)
+    before = keep.read_bytes()
+    assert expected in _quick_run(argv, capsys)
+    assert keep.read_bytes() == before
+
+
+def test_the_shipped_word_list_is_an_input_too(tmp_path, capsys):
+    from initscope.core.data import default_data_path
+
+    line = _quick_run(["run", "--steps", "5", "--json-out", str(default_data_path())], capsys)
+    assert "the shipped word list" in line
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("name-250-bytes", "bytes long"),
+    ("parent-is-a-file", "is a file, not a folder"),
+    pytest.param("immutable", "read-only or immutable", marks=pytest.mark.skipif(not ROOT, reason="chattr needs root")),
+    ("read-only-file", "read-only or immutable"),
+    ("screenshot-missing-folder", "does not exist"),
+    ("screenshot-unknown-suffix", "unknown picture format"),
+    ("screenshot-symlink", "symbolic link"),
+    ("screenshot-fifo", "FIFO"),
+])
+def test_every_output_is_checked_before_training(case, expected, tmp_path, capsys):
+    words = tmp_path / "words.txt"
+    words.write_text(WORDS)
+    run = ["run", "--data", str(words), "--quiet", "--samples", "0", "--steps", "100000"]
+    target = tmp_path / "t.json"
+    if case == "name-250-bytes":
+        argv = run + ["--json-out", str(tmp_path / ("x" * 245 + ".json"))]
+    elif case == "parent-is-a-file":
+        argv = run + ["--json-out", str(words / "x.json")]
+    elif case in ("immutable", "read-only-file"):
+        target.write_bytes(KEEP)
+        if case == "immutable":
+            if subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode != 0:
+                pytest.skip("this file system has no immutable attribute")
+        else:
+            target.chmod(0o444)
+            if ROOT:
+                pytest.skip("root may write a read-only file")
+        argv = run + ["--json-out", str(target)]
+    elif case == "screenshot-missing-folder":
+        argv = ["screenshot", str(tmp_path / "nope" / "x.png"), "--data", str(words)]
+    elif case == "screenshot-unknown-suffix":
+        argv = ["screenshot", str(tmp_path / "x.gif"), "--data", str(words)]
+    elif case == "screenshot-symlink":
+        target.write_bytes(KEEP)
+        (tmp_path / "x.png").symlink_to(target)
+        argv = ["screenshot", str(tmp_path / "x.png"), "--data", str(words)]
+    else:
+        argv = ["screenshot", str(fifo(tmp_path / "x.png")), "--data", str(words)]
+    try:
+        assert expected in _quick_run(argv, capsys)
+    finally:
+        if case == "immutable":
+            subprocess.run(["chattr", "-i", str(target)], capture_output=True)
+    if target.exists():
+        assert target.read_bytes() == KEEP
+
+
+def _digits(n: int) -> str:
+    return "1" + "0" * (n - 1)
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("steps-5000-digits", "invalid int value"),
+    ("steps-4000-digits", "an integer of about 3999 digits"),
+    ("config-steps-5000-digits", "not valid JSON"),
+    ("config-lr-10^400", "'train.lr': must be finite, got an integer of about 400 digits"),
+    ("lr-minus-inf-spaced", "--lr: expected one argument"),
+    ("sweep-gain-1e308", "above the largest gain"),
+    ("config-name-lone-surrogate", "not valid Unicode"),
+    ("theory-config-name-lone-surrogate", "not valid Unicode"),
+    ("device-superscript-two", "'train.device': must be 'cpu', 'cuda' or 'cuda:N'"),
+    ("sweep-bogus-axis", "invalid choice: 'bogus'"),
+    ("sweep-train-bogus-backend", "argument --backend: invalid choice"),
+])
+def test_numbers_and_text_are_one_line(case, expected, tmp_path, capsys):
+    words = tmp_path / "words.txt"
+    words.write_text(WORDS)
+    cfg = tmp_path / "c.json"
+    run = ["run", "--data", str(words), "--quiet", "--samples", "0"]
+    argv = {
+        "steps-5000-digits": run + ["--steps", _digits(5000)],
+        "steps-4000-digits": run + ["--steps", _digits(4000)],
+        "config-steps-5000-digits": run + ["--config", str(cfg)],
+        "config-lr-10^400": run + ["--config", str(cfg)],
+        "lr-minus-inf-spaced": run + ["--lr", "-inf"],
+        "sweep-gain-1e308": ["sweep", "gain", "--data", str(words), "--to", "1e308", "--seeds", "1"],
+        "config-name-lone-surrogate": run + ["--config", str(cfg)],
+        "theory-config-name-lone-surrogate": ["theory", "--config", str(cfg)],
+        "device-superscript-two": run + ["--device", "cuda:\u00b2"],
+        "sweep-bogus-axis": ["sweep", "bogus"],
+        "sweep-train-bogus-backend": ["sweep", "train", "--param", "lr", "--values", "0.1", "--backend", "bogus"],
+    }[case]
+    if case == "config-steps-5000-digits":
+        cfg.write_text('{"train": {"steps": %s}}' % _digits(5000))
+    elif case == "config-lr-10^400":
+        cfg.write_text('{"train": {"lr": %s}}' % _digits(401))
+    elif "surrogate" in case:
+        cfg.write_text('{"name": "a\\ud800b"}')
+    try:
+        line = _quick_run(argv, capsys)
+    except SystemExit as e:  # argparse's errors leave through SystemExit(2), still one line
+        assert e.code == 2
+        line = one_line(capsys)
+    assert expected in line and len(line) < 300
+
+
+@pytest.mark.parametrize("change", ["lr-0", "gain-0", "output-factor-0"])
+def test_a_run_whose_updates_are_zero_trains_and_saves(change, tmp_path, capsys):
+    """log10 of a zero update:data is -inf: a diagnostic, stored and loaded as such (it refused the save before)."""
+    from initscope.core.config import preset
+    from initscope.core.runfile import load_run
+
+    words = tmp_path / "w.txt"
+    words.write_text(WORDS)
+    cfg = preset("kaiming")
+    cfg.train.steps, cfg.diag.snapshot_every = 20, 10
+    if change == "lr-0":
+        cfg.train.lr = 0.0
+    elif change == "gain-0":
+        cfg.init.gain = 0.0
+    else:
+        cfg.init.output_factor = 0.0
+    (tmp_path / "c.json").write_text(cfg.to_json())
+    target, js = tmp_path / "r.initscope", tmp_path / "r.json"
+    assert main(["run", "--config", str(tmp_path / "c.json"), "--data", str(words), "--quiet", "--samples", "0",
+                 "--save-run", str(target), "--json-out", str(js)]) == 0, capsys.readouterr().err
+    run = load_run(target)
+    assert run.status == "finished" and np.isfinite(run.losses).all()
+    upd = run.history["update"]
+    assert not np.isfinite(upd).all()  # the case this is about: some update:data is -inf or NaN
+    if change == "lr-0":  # plain torch: lr 0 leaves every weight as it was, so every update is exactly zero
+        assert np.all(np.isneginf(upd[1:]))
+        snap0 = run.snapshots[0]
+        w = torch.nn.Linear(1, 1)  # torch's SGD with lr 0 changes nothing: the zero update the -inf stands for
+        before = w.weight.detach().clone()
+        w(torch.ones(1, 1)).sum().backward()
+        torch.optim.SGD(w.parameters(), lr=0.0).step()
+        assert torch.equal(w.weight, before) and snap0.step == 0
+    d = json.loads(js.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in --json-out"))  # strict JSON
+    assert d["status"] == "finished"
+
+
+def test_json_out_is_strict_json_with_null_for_nan_and_inf(tmp_path, capsys):
+    words = tmp_path / "w.txt"
+    words.write_text(WORDS)
+    js = tmp_path / "r.json"
+    assert main(["run", "--preset", "kaiming", "--data", str(words), "--steps", "5", "--lr", "0", "--quiet",
+                 "--samples", "0", "--json-out", str(js)]) == 0
+    text = js.read_text()
+    d = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in --json-out"))
+    # lr 0: every update is zero, log10 of it -inf in the snapshot and null in the file
+    assert [p["update_data_log10"] for p in d["diagnostics"]["final"]["params"]] == [None] * 5
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_a_full_disk_at_json_out_says_the_run_was_saved(tmp_path, monkeypatch, capsys):
+    import initscope.core.files as files
+    from initscope.core.runfile import load_run
+
+    real = files.atomic_write_text
+
+    def full(path, text):
+        if str(path).endswith(".json"):
+            raise UserError(f"cannot write {path}: No space left on device")
+        return real(path, text)
+
+    monkeypatch.setattr(files, "atomic_write_text", full)
+    words = tmp_path / "w.txt"
+    words.write_text(WORDS)
+    assert main(["run", "--preset", "kaiming", "--data", str(words), "--steps", "5", "--quiet", "--samples", "0",
+                 "--save-run", str(tmp_path / "r.initscope"), "--json-out", str(tmp_path / "r.json")]) == 2
+    line = one_line(capsys)
+    assert "No space left" in line and "the run itself was saved to" in line
+    assert load_run(tmp_path / "r.initscope").steps == 5
+
+
+def test_words_the_console_cannot_encode_do_not_lose_the_run(tmp_path):
+    """Windows output redirected to a file is cp1252: Cyrillic samples printed "?" and the run is saved."""
+    words = tmp_path / "ru.txt"
+    words.write_text("\n".join(["анна", "иван", "ольга", "пётр", "мария", "сергей", "елена", "дмитрий"] * 4) + "\n")
+    env = dict(os.environ, PYTHONIOENCODING="cp1252")
+    p = subprocess.run([sys.executable, "-m", "initscope", "run", "--data", str(words), "--steps", "10", "--quiet",
+                        "--samples", "3", "--save-run", str(tmp_path / "r.initscope")], capture_output=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr.decode("cp1252", "replace")
+    assert (tmp_path / "r.initscope").is_file() and b"samples: " in p.stdout and b"Traceback" not in p.stderr
+
+
+def test_control_characters_in_words_never_reach_the_terminal_raw(tmp_path, capsys):
+    words = tmp_path / "w.txt"
+    words.write_text("\n".join(["a\x1b[31mb", "c\x07d", "emma", "olivia", "ava", "liam", "noah"] * 6) + "\n")
+    assert main(["run", "--data", str(words), "--steps", "30", "--quiet", "--samples", "200"]) == 0
+    out = capsys.readouterr().out
+    samples = next(line for line in out.splitlines() if line.startswith("samples: "))
+    assert "\\x1b" in samples or "\\x07" in samples  # the model learned them; shown as escapes
+    assert "\x1b" not in out and "\x07" not in out
+
+
+# --- signals (issue 20) -------------------------------------------------------------------------------------
+
+def _patched_run(tmp_path: Path, patch: str, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """`initscope` in a child process after `patch` (Python text) ran in it: a signal sent from a chosen place."""
+    code = ("import os, signal, sys, time\n" + patch +
+            "\nfrom initscope.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=timeout,
+                          cwd=tmp_path, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def _leftovers(d: Path) -> list[str]:
+    return sorted(p.name for p in d.rglob("*.tmp"))
+
+
+SIGNAL_AT_FSYNC = """
+import initscope.core.files as files
+_fsync = os.fsync
+def fsync(fd):
+    if not getattr(fsync, "sent", False):
+        fsync.sent = True
+        os.kill(os.getpid(), signal.{sig})
+        time.sleep(0.3)
+    _fsync(fd)
+files.os.fsync = fsync
+"""
+
+SIGNAL_IN_EVALUATION = """
+from initscope.core.trainer import Trainer
+_split = Trainer.split_losses
+def split_losses(self):
+    os.kill(os.getpid(), signal.{sig})
+    time.sleep(0.3)
+    return _split(self)
+Trainer.split_losses = split_losses
+"""
+
+
+def test_sigterm_while_the_run_file_is_written_finishes_it_and_leaves_no_temporary(tmp_path):
+    from initscope.core.runfile import load_run
+
+    (tmp_path / "w.txt").write_text(WORDS)
+    target = tmp_path / "x.initscope"
+    target.write_bytes(KEEP)
+    p = _patched_run(tmp_path, SIGNAL_AT_FSYNC.format(sig="SIGTERM"),
+                     ["run", "--data", "w.txt", "--steps", "20", "--quiet", "--samples", "0", "--save-run", target.name])
+    assert p.returncode == 3, p.stderr  # stopped by a signal; the outputs were written
+    assert load_run(target).steps == 20 and _leftovers(tmp_path) == [] and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_final_evaluation_saves_the_run(sig, tmp_path):
+    from initscope.core.runfile import load_run
+
+    (tmp_path / "w.txt").write_text(WORDS)
+    p = _patched_run(tmp_path, SIGNAL_IN_EVALUATION.format(sig=sig),
+                     ["run", "--data", "w.txt", "--steps", "20", "--quiet", "--samples", "0", "--save-run", "x.initscope",
+                      "--json-out", "x.json"])
+    assert p.returncode == 3 and "Traceback" not in p.stderr, p.stderr
+    run = load_run(tmp_path / "x.initscope")
+    assert run.steps == 20 and len(run.losses) == 20 and all(math.isnan(v) for v in run.split_losses.values())
+    assert json.loads((tmp_path / "x.json").read_text())["final"] == {"train": None, "val": None, "test": None}
+    assert _leftovers(tmp_path) == []
+
+
+def test_sigint_then_sigterm_during_training_saves_a_stopped_run(tmp_path):
+    from initscope.core.runfile import load_run
+
+    target = tmp_path / "x.initscope"
+    p = _start_run(tmp_path, ["--save-run", str(target), "--data", str(_big_words(tmp_path))])
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 3 and "Traceback" not in err, err
+    assert load_run(target).status == "stopped" and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.35, 0.8])
+def test_ctrl_c_while_python_starts_is_one_line(delay, tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "initscope", "run", "--steps", "5", "--quiet", "--samples", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    if "init_import_site" in err:  # on a busy machine the signal can come before Python runs any of our code
+        pytest.skip("the signal arrived while Python itself was starting")
+    assert "Traceback" not in err and len([x for x in err.splitlines() if x.strip()]) <= 2, err
+    assert p.returncode in (0, 3, 130)  # 0 / 3 only if the run outpaced the signal
+
+
+def test_a_signal_during_report_is_one_line_and_writes_nothing(saved, tmp_path):
+    patch = """
+import initscope.gui.report_images as ri
+_plot = ri.plot_images
+def plot_images(*a, **k):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(2)
+    return _plot(*a, **k)
+ri.plot_images = plot_images
+"""
+    p = _patched_run(tmp_path, patch, ["report", str(saved), "-o", "r.html"])
+    assert p.returncode == 130 and "Traceback" not in p.stderr, p.stderr
+    assert len([x for x in p.stderr.splitlines() if x.strip()]) == 1
+    assert not (tmp_path / "r.html").exists() and _leftovers(tmp_path) == []
+
+
+# --- memory: the budget bounds what it promises (issue 20) --------------------------------------------------
+
+PEAK = ("import sys\nfrom initscope.cli import main\nrc = main(sys.argv[1:])\n"
+        "print('VmPeak', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmPeak')))\n"
+        "sys.exit(rc)\n")
+
+
+def _capped(argv: list[str], cap: int | None, cwd: Path, timeout: float = 120) -> tuple[subprocess.CompletedProcess, int]:
+    """`initscope argv` under an address-space cap (`prlimit --as`), and its peak address space in bytes. Going
+    past the cap is a MemoryError or a kill, never a pass."""
+    pre = ["prlimit", f"--as={cap}"] if cap else []
+    p = subprocess.run([*pre, sys.executable, "-c", PEAK, *argv], capture_output=True, text=True, timeout=timeout,
+                       cwd=cwd, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    peak = [int(line.split()[1]) * 1024 for line in p.stdout.splitlines() if line.startswith("VmPeak ")]
+    return p, (peak[0] if peak else -1)
+
+
+@pytest.fixture(scope="module")
+def bare_peak(tmp_path_factory) -> int:
+    """The address space of `run --steps 0` on the lecture's net: torch maps ~1.5 GB of libraries and arenas."""
+    d = tmp_path_factory.mktemp("bare")
+    (d / "w.txt").write_text(WORDS)
+    p, peak = _capped(["run", "--preset", "kaiming", "--data", "w.txt", "--steps", "0", "--quiet", "--samples", "0"],
+                      None, d)
+    assert p.returncode == 0 and peak > 0, p.stderr
+    return peak
+
+
+def _deep_config(d: Path, n: int, width: int, name: str = "deep.json") -> Path:
+    from initscope.core.config import LayerSpec, preset
+
+    cfg = preset("kaiming")
+    cfg.model.layers = [LayerSpec("linear", width), LayerSpec("tanh")] * n + [LayerSpec("linear")]
+    (d / name).write_text(cfg.to_json())
+    return d / name
+
+
+def test_a_thousand_layers_fit_the_budget_under_a_memory_cap(tmp_path, bare_peak):
+    """1000 x (Linear 100, Tanh) at --max-memory 1G: estimated 0.53 GB, it peaked at 2.69 GB through diagnostics'
+    one-hot tables (2 x 100,000 x 1,000 float64). Now within an address-space cap of what the estimate allows."""
+    from initscope.core.budget import estimate_bytes
+    from initscope.core.config import Config
+
+    (tmp_path / "w.txt").write_text(WORDS)
+    cfg_path = _deep_config(tmp_path, 1000, 100)
+    need = estimate_bytes(Config.load(cfg_path), 1000)
+    assert need < 2**30  # the run is accepted at --max-memory 1G ...
+    t0 = time.perf_counter()
+    p, peak = _capped(["run", "--config", cfg_path.name, "--data", "w.txt", "--steps", "0", "--quiet", "--samples",
+                       "0", "--max-memory", "1G"], bare_peak + 2**30, tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]  # ... and runs within 1 GB above the bare process's address space
+    assert peak - bare_peak < need and time.perf_counter() - t0 < 60
+
+
+def test_sums_by_index_equal_the_one_hot_sums_and_plain_torch(small_data, monkeypatch):
+    import initscope.core.diagnostics as diagnostics
+    from initscope.core.config import preset
+    from initscope.core.trainer import Trainer
+
+    cfg = preset("deep-bn")
+    a = Trainer(cfg, small_data).init_snapshot()
+    monkeypatch.setattr(diagnostics, "ONE_HOT_MAX", 0)  # every table "too large": the index_add_ path
+    t = Trainer(cfg, small_data)
+    b = t.init_snapshot()
+    assert t.net._diag_layout.member is None and t.net._diag_layout.vec_member is None
+    for la, lb in zip(a.layers, b.layers):
+        assert la.name == lb.name and math.isclose(la.std, lb.std, rel_tol=1e-9)
+        assert math.isclose(la.saturation, lb.saturation, rel_tol=1e-12) or math.isnan(la.saturation)
+        assert math.isclose(la.grad_std, lb.grad_std, rel_tol=1e-9)
+    params = dict(t.net.named_params())
+    for pa, pb in zip(a.params, b.params):
+        assert math.isclose(pa.data_std, pb.data_std, rel_tol=1e-9, abs_tol=1e-15)
+        if not pb.is_matrix:  # 1-D parameters: by index sums now; plain torch's std of the parameter
+            assert math.isclose(pb.data_std, params[pb.name].detach().double().std().item(), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_the_memory_estimate_counts_the_sum_tables():
+    from initscope.core.budget import ONE_HOT_MAX, estimate_bytes
+    from initscope.core.config import preset
+
+    cfg = preset("kaiming")
+    assert estimate_bytes(cfg, 1000) >= 2 * ONE_HOT_MAX * 8 + 2 * (10 * 27 + 30 * 200 + 200 + 200 * 27 + 27) * 4
+
+
+@pytest.mark.parametrize("n,expected", [(100_000, "at most 4096 layers, got 200,001"), (2100, "at most 4096 layers")])
+def test_the_number_of_layers_is_capped_at_once(n, expected, tmp_path, capsys):
+    (tmp_path / "w.txt").write_text(WORDS)
+    cfg_path = tmp_path / "c.json"
+    layer = '{"kind": "linear", "width": 1}, {"kind": "tanh"}, '
+    cfg_path.write_text('{"model": {"layers": [' + layer * n + '{"kind": "linear"}]}}')
+    line = _quick_run(["run", "--config", str(cfg_path), "--data", str(tmp_path / "w.txt"), "--max-memory", "4G"],
+                      capsys)
+    assert expected in line
+    assert expected in _quick_run(["theory", "--config", str(cfg_path)], capsys)
+
+
+def _npz_with_zeros(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...], dtype) -> bytes:
+    """An .npz (deflated) of `arrays` plus `key`: an npy header declaring `shape` and that many zero bytes, written
+    as a stream (never allocated here): a few hundred kB that inflate to hundreds of MB."""
+    from numpy.lib import format as npf
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for k, a in arrays.items():
+            if k != key:
+                z.writestr(k + ".npy", _npy(a))
+        with z.open(key + ".npy", "w", force_zip64=True) as f:
+            header = io.BytesIO()
+            npf.write_array_header_1_0(header, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+            f.write(header.getvalue())  # magic string and header
+            left = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            block = bytes(2**22)
+            while left > 0:
+                f.write(block[:left])
+                left -= len(block)
+    return buf.getvalue()
+
+
+def _inflating(case: str, saved: Path, d: Path) -> tuple[Path, str]:
+    """Small run files whose arrays inflate to hundreds of MB, or claim to: (file, expected text)."""
+    m = _members(saved)
+    man = json.loads(m["manifest.json"])
+    if case == "history-inflates":  # a 1.4 MB file took report to 1.55 GB
+        with np.load(io.BytesIO(m["history.npz"])) as h:
+            arrays = {k: h[k] for k in h.files}
+        m["history.npz"] = _npz_with_zeros(arrays, "update", (8_000_000, 4), np.float64)  # 256 MB
+        expected = "rows, more than the run's"
+    elif case == "weights-inflate":  # 570 kB gave +380 MB: an array of the wrong, huge shape
+        with np.load(io.BytesIO(m["weights.npz"])) as w:
+            arrays = {k: w[k] for k in w.files}
+        m["weights.npz"] = _npz_with_zeros(arrays, "embedding.weight", (64_000_000,), np.float32)  # 256 MB
+        expected = "weights do not match its config"
+    else:  # "losses-150M": the manifest claims 150 M steps; 10.3 GB and a traceback before
+        man["steps"] = 150_000_000
+        m["manifest.json"] = json.dumps(man).encode()
+        expected = "losses.npy" if 12 * 150_000_000 <= _half_memory() else "need"
+    return _write(m, d / f"{case}.initscope"), expected
+
+
+def _half_memory() -> int:
+    from initscope.core.budget import default_limit
+
+    return default_limit() or 2**62
+
+
+@pytest.mark.parametrize("case", ["history-inflates", "weights-inflate", "losses-150M"])
+def test_a_run_file_is_checked_against_its_config_before_its_arrays_are_read(case, saved, tmp_path, bare_peak):
+    bad, expected = _inflating(case, saved, tmp_path)
+    assert bad.stat().st_size < 3 * 2**20
+    t0 = time.perf_counter()
+    p, peak = _capped(["inspect", str(bad)], bare_peak + 256 * 2**20, tmp_path)  # 256 MB above a bare process
+    assert p.returncode == 2 and expected in p.stderr and "Traceback" not in p.stderr, p.stderr[-1500:]
+    assert len(p.stderr.strip().splitlines()) == 1 and time.perf_counter() - t0 < 20
+    assert peak - bare_peak < 256 * 2**20
+
+
+# --- sweeps (issue 20) ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case,expected", [
+    ("train-seeds-10M", "--seeds must be from 1 to 1000"),
+    ("train-depth-3M", "depth: 3,000,000 is not from 1 to 1024"),
+    ("train-save-dir-under-a-file", "cannot write there (Not a directory)"),
+    ("train-save-dir-cannot-create", "cannot write there"),
+    pytest.param("train-save-dir-immutable", "cannot write there",
+                 marks=pytest.mark.skipif(not ROOT, reason="chattr needs root")),
+    ("width-seeds-10M", "seeds must be from 1 to 100"),
+])
+def test_sweeps_refuse_at_once(case, expected, tmp_path, capsys):
+    words = tmp_path / "w.txt"
+    words.write_text(WORDS)
+    train = ["sweep", "train", "--data", str(words), "--param", "lr", "--values", "0.1", "--steps", "5"]
+    folder = tmp_path / "runs"
+    argv = {
+        "train-seeds-10M": train + ["--seeds", "10000000"],
+        "train-depth-3M": ["sweep", "train", "--data", str(words), "--param", "depth", "--values", "3000000"],
+        "train-save-dir-under-a-file": train + ["--save-dir", str(words / "runs")],
+        "train-save-dir-cannot-create": train + ["--save-dir", "/proc/initscope-runs"],
+        "train-save-dir-immutable": train + ["--save-dir", str(folder)],
+        "width-seeds-10M": ["sweep", "width", "--data", str(words), "--seeds", "10000000"],
+    }[case]
+    if case == "train-save-dir-immutable":  # read-only even for root: the runs could not be saved, one by one
+        folder.mkdir()
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("this file system has no immutable attribute")
+    try:
+        assert expected in _quick_run(argv, capsys)
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+
+
+# --- Ray: addresses, authentication, and a real `ray start --head` cluster (issue 20) ------------------------
+
+def _sweep_cli(tmp_path: Path, extra: list[str], env: dict | None = None, timeout: float = 180):
+    (tmp_path / "w.txt").write_text(WORDS)
+    return subprocess.run([sys.executable, "-m", "initscope", "sweep", "train", "--data", "w.txt", "--param", "lr",
+                           "--values", "0.1,0.05", "--steps", "20", "--quiet", *extra], capture_output=True, text=True,
+                          timeout=timeout, cwd=tmp_path, env=env or dict(os.environ))
+
+
+@pytest.mark.parametrize("address", ["bogus:99", "ray://x", "ray://h:0", "http://127.0.0.1:10001"])
+def test_a_ray_address_that_is_not_auto_or_ray_url_is_one_line_at_once(address, tmp_path, capsys):
+    line = _quick_run(["sweep", "train", "--data", str(_write_words(tmp_path)), "--param", "lr", "--values", "0.1",
+                       "--backend", "ray", "--address", address], capsys)
+    assert "use auto (on a node of the cluster) or ray://HOST:PORT" in line
+
+
+def _write_words(d: Path) -> Path:
+    (d / "w.txt").write_text(WORDS)
+    return d / "w.txt"
+
+
+@pytest.mark.parametrize("address,expected", [("auto", "Could not find any running Ray instance"),
+                                              ("ray://127.0.0.1:1", "nothing answered within 5 s")])
+def test_ray_with_nothing_to_reach_is_one_line_and_quick(address, expected, tmp_path):
+    pytest.importorskip("ray")
+    empty = tmp_path / "no-ray"
+    empty.mkdir()
+    env = dict(os.environ, RAY_TMPDIR=str(empty))  # where `auto` looks for a running cluster: none
+    t0 = time.perf_counter()
+    p = _sweep_cli(tmp_path, ["--backend", "ray", "--address", address], env)
+    err = [x for x in p.stderr.splitlines() if x.strip()]
+    assert p.returncode == 2 and len(err) == 2 and expected in err[-1], p.stderr  # the "N runs" line, then it
+    assert "INFO" not in p.stderr and "Warning" not in p.stderr and time.perf_counter() - t0 < 30
+
+
+def _port_busy(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """`ray start --head` with token authentication on (Ray 2.60), its token in a HOME of its own; stopped after."""
+    pytest.importorskip("ray")
+    import secrets
+
+    ray_bin = Path(sys.executable).with_name("ray")
+    if not ray_bin.exists():
+        pytest.skip("no ray command next to this Python")
+    if _port_busy(6379) or _port_busy(10001):
+        pytest.skip("a Ray cluster (or something on 6379 / 10001) already runs on this machine")
+    home = tmp_path_factory.mktemp("rayhome")
+    token = secrets.token_hex(16)
+    (home / ".ray").mkdir()
+    (home / ".ray" / "auth_token").write_text(token)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(home), RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")
+    start = subprocess.run([str(ray_bin), "start", "--head", "--num-cpus", "2", "--include-dashboard", "false",
+                            "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=180)
+    if start.returncode != 0:
+        pytest.fail(f"ray start --head failed: {start.stderr[-1500:]}")
+    try:
+        yield {"home": home, "token": token, "env": {k: v for k, v in env.items() if k != "RAY_AUTH_MODE"}}
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def _table(stdout: str) -> list[str]:
+    """The sweep's result table: the lines after the data line, without the timing line."""
+    return [x for x in stdout.splitlines() if x.strip() and not x.startswith("data:") and " runs in " not in x]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("address", ["auto", "ray://127.0.0.1:10001"])
+def test_a_real_ray_cluster_with_a_token_gives_the_local_results(address, ray_head, tmp_path):
+    local = _sweep_cli(tmp_path, ["--workers", "2"], ray_head["env"])
+    assert local.returncode == 0, local.stderr
+    remote = _sweep_cli(tmp_path, ["--backend", "ray", "--address", address], ray_head["env"])
+    assert remote.returncode == 0, remote.stderr
+    assert _table(remote.stdout) == _table(local.stdout) and len(_table(local.stdout)) == 3
+    assert "INFO" not in remote.stderr and "WARNING" not in remote.stderr  # Ray's own lines stay out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["wrong-token-file", "no-token"])
+def test_a_ray_client_the_head_refuses_says_what_the_head_answered_in_seconds(case, ray_head, tmp_path):
+    env = dict(ray_head["env"])
+    extra = ["--backend", "ray", "--address", "ray://127.0.0.1:10001"]
+    if case == "wrong-token-file":
+        (tmp_path / "token").write_text("not-the-token\n")
+        extra += ["--ray-token-file", str(tmp_path / "token")]
+        expected = "the token it was sent is not the head's"
+    else:
+        env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token, no RAY_AUTH_TOKEN
+        expected = "it wants a token and none was found"
+    t0 = time.perf_counter()
+    p = _sweep_cli(tmp_path, extra, env)
+    err = [x for x in p.stderr.splitlines() if x.strip()]
+    assert p.returncode == 2 and len(err) == 2, p.stderr
+    assert 'the head answered UNAUTHENTICATED: "Invalid or missing authentication token"' in err[-1] and expected in err[-1]
+    assert time.perf_counter() - t0 < 20  # was a 30 s client timeout that said "ray client connection timeout"
+
+
+# --- the window's training process: Stop never waits on it (issue 20) ---------------------------------------
+
+def _hold_lock_and_die(flag) -> None:
+    """In a helper process: take the flag's lock, if it has one (mp.Event's condition), and die holding it."""
+    cond = getattr(flag, "_cond", None)
+    if cond is not None:
+        cond.acquire()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_stop_and_pause_return_at_once_while_the_trainer_is_stopped_or_a_holder_died(tmp_path):
+    """Stop froze the window while the trainer process was SIGSTOPped (a debugger), or when a process died holding
+    the mp.Event's lock. The flags are shared bytes now: no lock to wait for, ever."""
+    import multiprocessing as mp
+    import threading
+
+    from initscope.core.config import preset
+    from initscope.core.data import default_data_path
+    from initscope.core.remote import RemoteTrainer
+
+    remote = RemoteTrainer()
+    try:
+        cfg = preset("kaiming")
+        cfg.train.steps = 1_000_000
+        started, out = threading.Event(), {}
+        th = threading.Thread(target=lambda: out.update(r=remote.train(cfg, str(default_data_path()),
+                                                                         on_init=lambda s: started.set())))
+        th.start()
+        assert started.wait(120)
+        # a process that dies holding the flags' lock (if they had one), then the trainer stopped by a debugger
+        helper = mp.get_context("fork").Process(target=_hold_lock_and_die, args=(remote._stop,))
+        helper.start()
+        helper.join(10)
+        os.kill(remote.proc.pid, signal.SIGSTOP)
+        try:
+            done = threading.Event()
+            threading.Thread(target=lambda: (remote.pause(), remote.resume(), remote.stop(), done.set()),
+                             daemon=True).start()
+            assert done.wait(2), "pause / resume / stop blocked on the stopped trainer"
+        finally:
+            os.kill(remote.proc.pid, signal.SIGCONT)
+        th.join(60)
+        assert not th.is_alive() and out["r"][0] == "stopped"
+    finally:
+        remote.close()
+
+
+def test_report_draws_a_long_run_at_the_pictures_resolution(saved, tmp_path, capsys, monkeypatch):
+    """A 10 M-step run took report 420 s and 1.66 GB (every step drawn); 3 M steps now draw in seconds."""
+    m = _members(saved)
+    man = json.loads(m["manifest.json"])
+    n = 3_000_000
+    man["steps"] = n
+    man["config"]["train"]["steps"] = n
+    m["manifest.json"] = json.dumps(man).encode()
+    rng = np.random.default_rng(0)
+    m["losses.npy"] = _npy((3.0 - np.log1p(np.arange(n)) / 10 + rng.normal(0, 0.01, n)).astype(np.float32))
+    long_run = _write(m, tmp_path / "long.initscope")
+    import pyqtgraph as pg
+
+    drawn, plot = [], pg.PlotItem.plot
+
+    def recording(self, *args, **kw):  # what each curve of the report is handed
+        if len(args) >= 2:
+            drawn.append((self.titleLabel.text, np.asarray(args[0]), np.asarray(args[1])))
+        return plot(self, *args, **kw)
+
+    monkeypatch.setattr(pg.PlotItem, "plot", recording)
+    t0 = time.perf_counter()
+    assert main(["report", str(long_run), "-o", str(tmp_path / "r.html")]) == 0, capsys.readouterr().err
+    assert time.perf_counter() - t0 < 30
+    loss = [(x, y) for title, x, y in drawn if title == "Loss"]
+    assert len(loss) == 2 and all(len(x) <= 4 * 720 for x, _ in loss)  # the envelope, then the means
+    (ex, ey), (mx, my) = loss
+    losses = np.load(io.BytesIO(m["losses.npy"]))
+    assert ex.max() < n and ey.min() == losses.min() and ey.max() == losses.max()  # every extreme is drawn
+    smooth = -(-n // 1440)
+    assert np.allclose(my, losses[: len(my) * smooth].reshape(-1, smooth).mean(1, dtype=np.float64), rtol=1e-6)

@@ -11,7 +11,8 @@ The estimate is deliberately simple and errs high (float32 everywhere, int64 ind
 - a training step: each layer's output, its gradient and what autograd saves, for a batch; on snapshot
   steps also the concatenated copies, masks and int64 histogram bins `collect` makes per activation column;
 - evaluation: two layer outputs of EVAL_CHUNK examples at the widest layer (no grad);
-- the dataset: (block_size + 1) int64 per example, twice (the build's temporaries).
+- the dataset: (block_size + 1) int64 per example, twice (the build's temporaries);
+- diagnostics' one-hot sum tables (column -> layer, element -> vector), bounded by ONE_HOT_MAX each.
 
 Callers: the CLI `run` and `sweep` (`--max-memory`), the GUI preview, the training sweeps.
 """
@@ -28,6 +29,7 @@ EVAL_CHUNK = 16384  # the trainer's evaluation chunk (trainer.EVAL_CHUNK; not im
 DEFAULT_FRACTION = 0.5  # of physical memory: leave the rest to the OS, the GUI and other programs
 FLOAT, INDEX = 4, 8
 RUNTIME_OVERHEAD = 256 * 2**20
+ONE_HOT_MAX = 2**20  # elements of diagnostics' one-hot sum tables (float64); larger nets sum by index instead
 SNAPSHOT_BYTES = 40  # per activation column and example in `collect`: cat'ed outputs and grads, |x|, mask, bins
 
 
@@ -68,7 +70,8 @@ def estimate_bytes(cfg: Config, n_examples: int, vocab_size: int = 27, *, eval_c
     widest = max([inp, vocab_size, *outs])
     evaluation = 2 * min(eval_chunk, max(n_examples, 1)) * widest * FLOAT
     data = 2 * n_examples * (cfg.model.block_size + 1) * INDEX
-    return int(RUNTIME_OVERHEAD + weights + max(train, evaluation) + data)
+    tables = 2 * ONE_HOT_MAX * 8  # diagnostics' two one-hot sum tables at their largest (issue 20: uncounted)
+    return int(RUNTIME_OVERHEAD + weights + max(train, evaluation) + data + tables)
 
 
 def physical_memory() -> int | None:

@@ -22,6 +22,7 @@ NORM_CHOICES = ("none", *NORMS)  # the side panel's "normalisation after every L
 SCHEMES = ("kaiming", "naive", "torch-default", "xavier-normal", "xavier-uniform", "orthogonal", "lsuv")
 RESIDUAL_SCALINGS = ("none", "gpt2", "zero")
 MAX_WIDTH = 4096
+MAX_LAYERS = 4096  # layer entries: per-layer work (theory, previews, plots) is linear in them; 40k took minutes
 MAX_BLOCKS = 256  # residual blocks in one stack
 GAIN_RANGE = (0.25, 3.0, 24)  # the gain sweep's first and last gain and its points (the app's, the CLI's defaults)
 TANH_GAIN = 5 / 3  # tanh squashes; 5/3 restores unit variance on average (torch.nn.init.calculate_gain)
@@ -253,7 +254,8 @@ def _int(d: dict, key: str, path: str, default: int, lo: int | None = 1, hi: int
             raise _fail(f"{path}.{key}", f"expected an integer, got {v!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise _fail(f"{path}.{key}", f"must be {rng}, got {v}")
+        shown = str(v) if v.bit_length() < 200 else f"an integer of about {int(v.bit_length() * 0.30103)} digits"
+        raise _fail(f"{path}.{key}", f"must be {rng}, got {shown}")
     return v
 
 
@@ -262,7 +264,10 @@ def _float(d: dict, key: str, path: str, default: float, lo: float = 0.0, hi: fl
     v = d.get(key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _fail(f"{path}.{key}", f"expected a number, got {v!r}")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # an integer like 10**400 has no float
+        raise _fail(f"{path}.{key}", f"must be finite, got an integer of about {int(v.bit_length() * 0.30103)} digits") from None
     if not math.isfinite(v):
         raise _fail(f"{path}.{key}", f"must be finite, got {v}")
     if (v <= lo if lo_open else v < lo) or (hi is not None and v > hi):
@@ -344,7 +349,12 @@ def _parse_config(d: Any) -> Config:
     elif not isinstance(layers, list):
         raise _fail("model.layers", "expected a list of layers")
     else:
+        if len(layers) > MAX_LAYERS:  # before parsing 300,000 entries
+            raise _fail("model.layers", f"at most {MAX_LAYERS} layers, got {len(layers):,}")
         layers_parsed = [_parse_layer(x, i) for i, x in enumerate(layers)]
+        n_flat = sum(1 + len(x.layers or ()) for x in layers_parsed)
+        if n_flat > MAX_LAYERS:
+            raise _fail("model.layers", f"at most {MAX_LAYERS} layers (residual branches' included), got {n_flat:,}")
     model = ModelConfig(
         block_size=_int_field(m, ModelConfig, "block_size", "model"),
         n_embd=_int_field(m, ModelConfig, "n_embd", "model"),
@@ -364,7 +374,7 @@ def _parse_config(d: Any) -> Config:
     t = _check_keys(d.get("train", {}), TrainConfig, "train")
     device = t.get("device", "cpu")
     if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or
-                                           (device.startswith("cuda:") and device[5:].isdigit())):
+                                           (device.startswith("cuda:") and device[5:].isascii() and device[5:].isdigit())):
         raise _fail("train.device", f"must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
     seed = t.get("seed", TrainConfig.seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:

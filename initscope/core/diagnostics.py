@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from initscope.core.budget import ONE_HOT_MAX
 from initscope.core.config import ACTIVATIONS, DiagConfig
 from initscope.core.kinds import TAIL_INPUT, family
 from initscope.core.model import Net
@@ -43,10 +44,10 @@ def _param_moments(gs: list[torch.Tensor], ps: list[torch.Tensor], lay: "_Layout
     parts_mean, parts_gstd, parts_dstd = [mean_m[:k]], [std_m[:k]], [std_m[k:]]
     if vecs:  # two passes over all of them at once: one flat (2, n) tensor and a one-hot element -> vector map
         flat = torch.stack([torch.cat([gs[j] for j in vecs]), torch.cat([ps[j] for j in vecs])]).double()
-        member, n = lay.vec_member, lay.vec_n
-        mean = (flat @ member) / n  # (2, vectors)
-        centred = flat - mean @ member.T
-        std = ((centred * centred) @ member / (n - 1)).sqrt()
+        n = lay.vec_n
+        mean = lay.vec_sums(flat) / n  # (2, vectors)
+        centred = flat - mean[:, lay.vcol]
+        std = (lay.vec_sums(centred * centred) / (n - 1)).sqrt()
         parts_mean.append(mean[0])
         parts_gstd.append(std[0])
         parts_dstd.append(std[1])
@@ -89,6 +90,8 @@ def _abs_max(xs: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack([x.abs().amax() for x in xs])
 
 
+
+
 class _Layout:
     """Index tensors that depend only on the net's shapes (column -> layer, element -> matrix), built once per
     net and reused by every snapshot: rebuilding them cost as much as a third of a snapshot."""
@@ -114,7 +117,11 @@ class _Layout:
         self.lo_sym = torch.tensor([k not in lo for _, k in self.act], device=dev, dtype=torch.bool)
         self.fixed_hi = torch.tensor([hi.get(k, math.nan) for _, k in self.act], device=dev)
         self.free_hi = torch.isnan(self.fixed_hi)
-        self.member = nn.functional.one_hot(self.col, n_l).to(torch.float64) if n_l else None
+        # column -> layer sums: by a one-hot matmul while the table is small (fast), by index_add_ above that
+        # (1000 x (Linear 100, Tanh) made a 0.8 GB table that the memory budget did not count; issue 20)
+        self.n_l = n_l
+        self.member = (nn.functional.one_hot(self.col, n_l).to(torch.float64)
+                       if n_l and n_l * len(self.col) <= ONE_HOT_MAX else None)
         # saturation per family (core/kinds.py): column masks for the families present
         self.all_tanh = all(f == "tanh" for f in fams)
         self.tanh_and_none = "tanh" in fams and set(fams) <= {"tanh", None}
@@ -140,11 +147,25 @@ class _Layout:
         numel = [p.numel() for _, p in named]
         vn = torch.tensor([numel[j] for j in self.vecs], dtype=torch.long, device=dev)
         vcol = torch.repeat_interleave(torch.arange(len(self.vecs), device=dev), vn)
-        self.vec_member = nn.functional.one_hot(vcol, len(self.vecs)).to(torch.float64) if self.vecs else None
+        self.vcol = vcol
+        self.vec_member = (nn.functional.one_hot(vcol, len(self.vecs)).to(torch.float64)
+                           if self.vecs and len(self.vecs) * len(vcol) <= ONE_HOT_MAX else None)
         self.vec_n = vn.to(torch.float64)
         self.mat_n2 = torch.tensor([numel[j] for j in self.mats], dtype=torch.float64, device=dev).repeat(2)
         self.param_order = torch.argsort(torch.tensor(self.mats + self.vecs, device=dev))
         self.key = self.make_key(net, outs, bins)
+
+    def layer_sums(self, x: torch.Tensor) -> torch.Tensor:
+        """(rows, columns) float64 -> (rows, layers): each layer's columns summed."""
+        if self.member is not None:
+            return x @ self.member
+        return x.new_zeros(x.shape[0], self.n_l).index_add_(1, self.col, x)
+
+    def vec_sums(self, x: torch.Tensor) -> torch.Tensor:
+        """(rows, elements of the 1-D parameters) float64 -> (rows, 1-D parameters): each one's elements summed."""
+        if self.vec_member is not None:
+            return x @ self.vec_member
+        return x.new_zeros(x.shape[0], len(self.vecs)).index_add_(1, self.vcol, x)
 
     def saturated(self, o: torch.Tensor, outs: list[torch.Tensor], thr: float) -> torch.Tensor:
         """Bool (batch, columns): saturated units by each layer's family (core/kinds.py); False where none is
@@ -209,7 +230,7 @@ def collect(net: Net, outs: list[torch.Tensor], loss: torch.Tensor, lr: float, s
             w = o.shape[1]
             per_col = torch.cat([og.sum(0).view(2, w), (og * og).sum(0).view(2, w), satf_col.sum(0).view(1, w),
                                  satf_col.prod(0).view(1, w)])  # prod of 0/1: saturated for every example
-            per_layer = per_col.double() @ lay.member  # (6, layers): sums (out, grad), squares (out, grad), sat, dead
+            per_layer = lay.layer_sums(per_col.double())  # (6, layers): sums (out, grad), squares (out, grad), sat, dead
             counts = lay.width_t * o.shape[0]
             mean, std = _moments(per_layer[0:2], per_layer[2:4], counts)  # rows: outputs, gradients
             # per group: max |out| (ReLU's histogram range; tanh's is [-1, 1]) and max |grad|
@@ -329,7 +350,7 @@ class StepStats:
             sat = lay.saturated(o, outs, thr)
             og = torch.cat([o, g], 1)
             # per column: sums of out and grad, of their squares, saturated count; then per layer by one matmul
-            sums = torch.cat([og, og * og, sat.to(o.dtype)], 1).sum(0).view(5, -1).double() @ lay.member
+            sums = lay.layer_sums(torch.cat([og, og * og, sat.to(o.dtype)], 1).sum(0).view(5, -1).double())
             n = lay.width_t * o.shape[0]
             _, std = _moments(sums[0:2], sums[2:4], n)  # rows: outputs, gradients
             parts += [sums[4] / n, std.reshape(-1)]

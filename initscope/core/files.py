@@ -47,16 +47,80 @@ def check_output_path(path: str | Path, what: str = "output") -> Path:
         st = os.lstat(p)
     except FileNotFoundError:
         st = None
+    except NotADirectoryError:
+        raise UserError(f"{what} {path}: {_file_on_the_way(p)} is a file, not a folder") from None
     except OSError as e:
         raise UserError(f"{what} {path}: cannot check ({e.strerror or e})") from None
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise UserError(f"{what} {path}: is {_kind(st.st_mode)}; give a regular file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
+        if parent.exists():
+            raise UserError(f"{what} {path}: {parent} is a file, not a folder")
         raise UserError(f"{what} {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"{what} {path}: folder {parent} is not writable")
+    if st is not None and (not os.access(p, os.W_OK) or _immutable(p)):  # the rename would fail after the work
+        raise UserError(f"{what} {path}: the file there is read-only or immutable; give another name")
+    # the atomic write's temporary file is ".NAME.XXXXXXXX.tmp": it must fit the file system's name limit too
+    longest = _name_max(parent) - len(".") - len(".12345678.tmp")
+    if len(os.fsencode(p.name)) > longest:
+        raise UserError(f"{what} {path}: the name is {len(os.fsencode(p.name))} bytes long; at most {longest} here")
     return p
+
+
+def _file_on_the_way(p: Path) -> Path:
+    for q in reversed(p.parents):
+        if q.exists() and not q.is_dir():
+            return q
+    return p.parent
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _immutable(path: Path) -> bool:
+    """Linux's immutable or append-only attribute (chattr +i / +a): even root cannot replace such a file."""
+    try:
+        import array
+        import fcntl
+
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (ImportError, OSError):
+        return False
+    try:
+        flags = array.array("l", [0])
+        fcntl.ioctl(fd, 0x80086601, flags, True)  # FS_IOC_GETFLAGS
+        return bool(flags[0] & (0x10 | 0x20))  # FS_IMMUTABLE_FL, FS_APPEND_FL
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+_PENDING: set[str] = set()  # temporary files being written now: a hard exit on a signal removes them
+
+
+def remove_pending_temporaries() -> None:
+    for tmp in list(_PENDING):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """The same file by inode (hard links, linked folders) or by resolved path (one not written yet)."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except (OSError, ValueError):
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _mode_for(path: Path) -> int:
@@ -78,6 +142,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    _PENDING.add(tmp)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
@@ -98,6 +163,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        _PENDING.discard(tmp)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -171,9 +238,33 @@ def parse_json_bytes(raw: bytes, name: str, error: type[Exception]):
         raise error(f"{name}: not valid JSON (line {e.lineno}: {e.msg})") from None
     except RecursionError:
         raise error(f"{name}: nested too deeply (more than {MAX_JSON_DEPTH} levels)") from None
+    except ValueError as e:  # Python refuses to parse an integer of more than 4,300 digits
+        raise error(f"{name}: not valid JSON ({str(e).split(':')[0]})") from None
     if not json_depth_ok(d):
         raise error(f"{name}: nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+    if not valid_unicode(d):
+        raise error(f"{name}: holds text that is not valid Unicode (a lone surrogate escape such as \\ud800)")
     return d
+
+
+def valid_unicode(obj) -> bool:
+    """False when a string in parsed JSON (a key or a value) holds a lone surrogate ("\\ud800" parses to one):
+    printing or saving it would raise UnicodeEncodeError far from where it came in. Iterative, like json_depth_ok."""
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, str):
+            if not o.isascii():
+                try:
+                    o.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+    return True
 
 
 def read_json(path: str | Path, error: type[Exception]):

@@ -7,7 +7,7 @@ A child process has its own interpreter; the parent's relay thread waits in `rec
 The protocol is typed messages (the dataclasses below) over one Pipe. Every request carries a request id
 and every answer repeats it, so an answer that arrives after its conversation was abandoned (a stop, a
 timeout) is recognised and dropped instead of being taken for the next conversation's.
-Pause and stop are multiprocessing Events the child's loop reads between steps.
+Pause and stop are shared bytes (SharedEvent, not multiprocessing Events) the child's loop reads between steps.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -140,7 +141,37 @@ def _result(t, status: str, report: Callable | None = None) -> dict:
     return result
 
 
+class SharedEvent:
+    """multiprocessing.Event's interface (is_set, set, clear, wait) over one shared byte, with no lock.
+
+    Stop and pause were mp.Events: their set() takes a lock the child takes too at every step, so Stop froze the
+    window while the child was stopped (SIGSTOP, a debugger) or had died holding it (issue 20); the sweep code's
+    SharedFlag avoids them for the same reason. A byte is written and read whole; wait() polls (the child waits
+    only while paused)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def is_set(self) -> bool:
+        return bool(self.raw.value)
+
+    def set(self) -> None:
+        self.raw.value = 1
+
+    def clear(self) -> None:
+        self.raw.value = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.raw.value:
+            if end is not None and time.monotonic() >= end:
+                return False
+            time.sleep(0.02)
+        return True
+
+
 def _serve(conn, stop, run, threads: int, parent_end=None) -> None:  # the child's main loop
+    stop, run = SharedEvent(stop), SharedEvent(run)  # the raw bytes travel; the views are made here
     if parent_end is not None:  # forked: the parent's end came along; closed, the parent's exit reads as EOF here
         parent_end.close()
     inbox = _start_reader(conn)  # before torch's import: a quit is heard from the first moment
@@ -275,13 +306,12 @@ class RemoteTrainer:
         fork = (fork and sys.platform.startswith("linux")  # macOS: system frameworks dislike fork without exec
                 and threading.active_count() == 1 and "torch" not in sys.modules)  # torch's thread pools neither
         ctx = mp.get_context("fork" if fork else "spawn")  # fork would copy a Qt application and its threads
-        self._stop = ctx.Event()
-        self._run = ctx.Event()
-        self._run.set()
+        raw_stop, raw_run = ctx.RawValue("b", 0), ctx.RawValue("b", 1)  # not mp.Events: see SharedEvent
+        self._stop, self._run = SharedEvent(raw_stop), SharedEvent(raw_run)
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()  # one conversation at a time
         self._rids = itertools.count(1)
-        self.proc = ctx.Process(target=_serve, args=(child, self._stop, self._run, threads, self._conn if fork else None),
+        self.proc = ctx.Process(target=_serve, args=(child, raw_stop, raw_run, threads, self._conn if fork else None),
                                 daemon=True, name="initscope-trainer")
         self.proc.start()
         child.close()

@@ -34,7 +34,7 @@ import torch
 from initscope import __version__
 from initscope.core.config import ACTIVATIONS, Config
 from initscope.core.errors import ConfigError, RunFileError, UserError
-from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok
+from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok, valid_unicode
 from initscope.core.history import History
 from initscope.core.model import Net
 from initscope.core.replay import HISTS, LAYER_FIELDS, PARAM_FIELDS
@@ -177,6 +177,7 @@ def _float_of(x, what: str) -> float:
 
 def _str_of(x, what: str) -> str:
     _expect(isinstance(x, str), f"{what} is {type(x).__name__}, not text")
+    _expect(valid_unicode(x), f"{what} is not valid Unicode (a lone surrogate)")
     return x
 
 
@@ -257,15 +258,102 @@ def _npy_load(raw: bytes, what: str):
         raise _Bad(f"{what} is not a plain numpy file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
-def _npz_dict(raw: bytes, what: str, max_keys: int = 100_000) -> dict[str, np.ndarray]:
-    z = _npy_load(raw, what)
-    _expect(isinstance(z, np.lib.npyio.NpzFile), f"{what} is not a numpy archive")
-    with z:
-        _expect(len(z.files) <= max_keys, f"{what} holds {len(z.files)} arrays")
-        try:
-            return {k: z[k] for k in z.files}
-        except Exception as e:  # noqa: BLE001 - as above: any parser error of an untrusted member is "damaged"
-            raise _Bad(f"{what} holds an array that is not plain numpy ({str(e).splitlines()[0]})") from None
+def _npz_dict(raw: bytes, what: str, max_keys: int = 100_000, max_bytes: int | None = None,
+              shapes: dict[str, tuple] | None = None, max_rows: int | None = None,
+              mismatch: str = "does not match") -> dict[str, np.ndarray]:
+    """The arrays of an .npz (itself a zip: its members may be compressed). Each array's npy header is read
+    first and checked (issue 20: a 1.4 MB run file inflated to 1.55 GB before it was called damaged): a plain
+    numeric dtype, the shape `shapes` names for its key, at most `max_rows` rows, and all of them together at
+    most `max_bytes` (default: the raw size's cap the caller read it with, len(raw) x 1, i.e. no inflation
+    beyond what an uncompressed archive holds). Only then is an array read, as a bounded stream."""
+    budget = len(raw) if max_bytes is None else max_bytes
+    try:
+        inner = zipfile.ZipFile(io.BytesIO(raw))
+    except (zipfile.BadZipFile, ValueError, EOFError) as e:
+        raise _Bad(f"{what} is not a numpy archive ({str(e)[:80]})") from None
+    with inner:
+        infos = inner.infolist()
+        _expect(len(infos) <= max_keys, f"{what} holds {len(infos)} arrays")
+        headers = []
+        for info in infos:
+            _expect(info.filename.endswith(".npy"), f"{what} holds {info.filename[:60]!r}, not an array")
+            key = info.filename[:-4]
+            with inner.open(info) as f:
+                shape, fortran, dtype = _npy_header(f, f"{what} {key[:60]}")
+            headers.append((info, key, shape, fortran, dtype))
+            _expect(dtype.kind in "biuf" or shapes is None, f"{mismatch} ({key[:60]} holds {dtype}, not numbers)")
+            if shapes is not None:
+                _expect(key in shapes, f"{mismatch} (other names: {key[:60]!r})")
+                _expect(shape == shapes[key], f"{mismatch} ({key[:60]} is {dtype} {shape}, expected {shapes[key]})")
+            if max_rows is not None:
+                _expect(not shape or shape[0] <= max_rows, f"{what} {key[:60]} has {shape[0]:,} rows, more than the "
+                        f"run's {max_rows:,} steps allow")
+            budget -= int(np.prod(shape, dtype=object)) * dtype.itemsize
+            _expect(budget >= 0, f"{what} would unpack to more than its limit of "
+                    f"{(len(raw) if max_bytes is None else max_bytes):,} bytes")
+        out = {}
+        for info, key, shape, fortran, dtype in headers:
+            with inner.open(info) as f:
+                _npy_header(f, what)
+                out[key] = _npy_body(f, shape, fortran, dtype, f"{what} {key[:60]}")
+        return out
+
+
+def _npy_header(f, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """An npy stream's (shape, fortran order, dtype), read without its data; only plain numbers pass."""
+    from numpy.lib import format as npf
+
+    try:
+        version = npf.read_magic(f)
+        read = {(1, 0): npf.read_array_header_1_0, (2, 0): npf.read_array_header_2_0}.get(version)
+        _expect(read is not None, f"{what} has npy format {version}")
+        shape, fortran, dtype = read(f)
+    except _Bad:
+        raise
+    except Exception as e:  # noqa: BLE001 - numpy's header parser raises many kinds: the file is damaged
+        raise _Bad(f"{what} is not a plain numpy array ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})") from None
+    _expect(not dtype.hasobject, f"{what} is not plain numpy (it holds Python objects; refused, nothing in it was run)")
+    _expect(dtype.itemsize <= 64, f"{what} holds {dtype}")
+    _expect(all(isinstance(n, int) and n >= 0 for n in shape), f"{what} has the shape {shape}")
+    return tuple(shape), bool(fortran), dtype
+
+
+def _npy_body(f, shape: tuple[int, ...], fortran: bool, dtype: np.dtype, what: str) -> np.ndarray:
+    """The array after the header, read straight into its own buffer (no bytes copy) and exactly its size."""
+    arr = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+    view = memoryview(arr.reshape(-1, order="A").view(np.uint8)) if arr.size else memoryview(b"")
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    _expect(got == len(view), f"{what} is truncated ({got:,} of {len(view):,} bytes)")
+    _expect(not f.read(1), f"{what} holds more bytes than its shape")
+    return arr
+
+
+def _npy_member(z: zipfile.ZipFile, name: str, shape: tuple[int, ...], kinds: str) -> np.ndarray:
+    """A top-level .npy member whose shape the manifest and config give: the header is checked before any data
+    is read (a file claiming 150 M losses peaked at 10.3 GB before)."""
+    info = z.getinfo(name)
+    cap = 65536 + 8 * int(np.prod(shape, dtype=object))
+    _expect(info.file_size <= cap, f"{name} would unpack to {info.file_size:,} bytes (limit {cap:,})")
+    with z.open(info) as f:
+        got, fortran, dtype = _npy_header(f, name)
+        _expect(got == shape and dtype.kind in kinds, f"{name} holds {dtype} of shape {got}, expected {shape}")
+        return _npy_body(f, got, fortran, dtype, name)
+
+
+def _check_load_memory(path, steps: int) -> None:
+    """The losses alone are 12 bytes a step while loading (as written, then float32): refuse a file whose steps
+    could not be loaded within the memory limit, before reading them."""
+    from initscope.core.budget import default_limit, format_bytes
+
+    need, limit = 12 * steps, default_limit()
+    if limit is not None and need > limit:
+        raise RunFileError(f"{path}: its {steps:,} steps need {format_bytes(need)} of memory to load "
+                           f"(limit {format_bytes(limit)}, half of this machine's)")
 
 
 def _weights_v1(raw: bytes) -> dict[str, np.ndarray]:
@@ -344,7 +432,8 @@ def _manifest_fields(m: dict):
 def _history(z: zipfile.ZipFile, steps: int, expected_names: dict[str, list[str]], names_: dict, finite: bool):
     """history.npz: the per-snapshot rows (HISTORY_KEYS) and the per-step tier (STEP_KEYS), checked against the
     columns the run's layers and matrices give; `finite`: NaN / inf refused (an app run that did not diverge)."""
-    history = _npz_dict(_read_member(z, "history.npz", MAX_HISTORY), "history.npz", len(HISTORY_KEYS) + len(STEP_KEYS))
+    history = _npz_dict(_read_member(z, "history.npz", MAX_HISTORY), "history.npz", len(HISTORY_KEYS) + len(STEP_KEYS),
+                        max_bytes=MAX_HISTORY, max_rows=steps + 1)
     unknown = set(history) - set(HISTORY_KEYS) - set(STEP_KEYS)
     _expect(not unknown, f"history.npz holds unknown arrays ({', '.join(sorted(unknown))[:80]})")
     step_history = {k: history.pop(k) for k in STEP_KEYS if k in history}
@@ -388,6 +477,7 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise RunFileError(f"{path}: not an initscope run file (format {m.get('format') if isinstance(m, dict) else None!r})")
     _expect(json_depth_ok(m), f"manifest.json is nested more than {MAX_JSON_DEPTH} levels")
+    _expect(valid_unicode(m), "manifest.json holds text that is not valid Unicode (a lone surrogate)")
     version = m.get("version")
     if isinstance(version, str) and version.strip().isdigit():
         raise RunFileError(f"{path}: damaged (manifest version is the text {version!r}; it must be the number {int(version)})")
@@ -415,6 +505,8 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
     _expect(all(isinstance(c, str) and len(c) == 1 for c in vocab), "manifest vocab holds entries that are not single characters")
     _expect(len(set(vocab)) == len(vocab), "manifest vocab repeats a character")
     status, message, data_path, split_losses, lists, names_ = _manifest_fields(m)
+    if status in ("ready", "running"):  # an app run is saved done; one that says otherwise opened as "starting..."
+        status, message = "interrupted", message or "saved while it was still training"  # forever (issue 20)
 
     # --- the net the config builds: checked against memory before anything is allocated ----------
     from initscope.core.budget import n_parameters
@@ -439,18 +531,17 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
         _expect(v == expected_names[key] or v == [], f"manifest names.{key} do not match the layers of its config")
 
     # --- losses ---------------------------------------------------------------------------------
-    losses = _npy_load(_read_member(z, "losses.npy", 256 + 8 * steps), "losses.npy")
-    _expect(isinstance(losses, np.ndarray) and losses.dtype.kind == "f" and losses.ndim == 1,
-            f"losses.npy holds {getattr(losses, 'dtype', '?')} of shape {getattr(losses, 'shape', '?')}, not one number per step")
-    _expect(len(losses) == steps, f"losses hold {losses.shape} values for {steps} steps")
-    losses = losses.astype(np.float32)
+    _check_load_memory(path, steps)
+    losses = _npy_member(z, "losses.npy", (steps,), "f").astype(np.float32, copy=False)
     finite = np.isfinite(losses)
     # a diverged run ends with the non-finite loss that stopped it; nothing else may be NaN or inf
     _expect(bool(finite[:-1].all()) if status == "diverged" else bool(finite.all()),
             "losses hold NaN or inf before the end of the run")
 
     # --- history --------------------------------------------------------------------------------
-    history, step_history = _history(z, steps, expected_names, names_, finite=status != "diverged")
+    # non-finite diagnostics are data (log10 of a zero update at lr 0 or gain 0 is -inf; issue 20): only the losses
+    # and the weights must be finite in a run that did not diverge
+    history, step_history = _history(z, steps, expected_names, names_, finite=False)
 
     # --- snapshots ------------------------------------------------------------------------------
     try:
@@ -479,7 +570,9 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
     # --- weights: plain arrays of the config's shapes ----------------------------------------------
     cap = 64 * 1024 + 4096 * len(expected_state) + 8 * sum(int(np.prod(s)) for s in expected_state.values())
     raw_w = _read_member(z, weights_member, cap)
-    arrays = _npz_dict(raw_w, "weights.npz", 10 * len(expected_state) + 10) if version >= 2 else _weights_v1(raw_w)
+    arrays = (_npz_dict(raw_w, "weights.npz", 10 * len(expected_state) + 10, max_bytes=cap, shapes=expected_state,
+                          mismatch="weights do not match its config")
+              if version >= 2 else _weights_v1(raw_w))
     _expect(set(arrays) == set(expected_state), "weights do not match its config (other parameter names)")
     state: dict[str, torch.Tensor] = {}
     for k, a in arrays.items():
@@ -539,9 +632,8 @@ def _load_watched(z: zipfile.ZipFile, m: dict, members: set[str], path) -> Saved
     for key, v in names_.items():
         _expect(key in expected_names and (v == expected_names[key] or v == []),
                 f"manifest names.{key[:40]} do not match its model")
-    losses = _npy_load(_read_member(z, "losses.npy", 256 + 8 * steps), "losses.npy")
-    _expect(isinstance(losses, np.ndarray) and losses.dtype.kind == "f" and losses.ndim == 1 and len(losses) == steps,
-            f"losses.npy holds {getattr(losses, 'dtype', '?')} of shape {getattr(losses, 'shape', '?')}, not {steps} losses")
+    _check_load_memory(path, steps)
+    losses = _npy_member(z, "losses.npy", (steps,), "f")
     history, step_history = _history(z, steps, expected_names, names_, finite=False)
     try:
         raw_snaps = json.loads(_read_member(z, "snapshots.json", MAX_SNAPSHOTS).decode("utf-8"))

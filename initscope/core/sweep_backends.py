@@ -14,12 +14,15 @@ their start-up (about a second to import torch), paid once per worker, not per j
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing as mp
 import os
 import queue
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 from initscope.core.data import Dataset
@@ -230,6 +233,23 @@ def _ray_job(job: Job, data_ref: list) -> JobResult:
     return job.run(_RAY_DATA[key])
 
 
+@contextlib.contextmanager
+def _quiet_ray():
+    """Ray's INFO lines ("Connecting to existing Ray cluster ...") and warnings (token authentication, the
+    client's time-out advice) stay out of the command's output: its errors are the one line we print."""
+    loggers = [logging.getLogger(n) for n in ("ray", "ray.util.client", "ray._private")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def import_ray():
     try:
         import ray
@@ -247,25 +267,37 @@ class RayBackend(SweepBackend):
 
     name = "ray"
 
-    def __init__(self, workers: int | None = None, address: str | None = None):
+    def __init__(self, workers: int | None = None, address: str | None = None, token_file: str | None = None):
         super().__init__(workers)
         self.address = address
+        self.token_file = token_file
         self.startup_seconds = 0.0
         self._owns = False
 
     def start(self) -> None:
+        from initscope.core.ray_auth import probe_client, use_token
+
+        token = use_token(self.address, self.token_file)  # before Ray reads its variables (core/ray_auth.py)
         ray = import_ray()
         if ray.is_initialized():
             return
         t0 = time.perf_counter()
+        if self.address and self.address.startswith("ray://"):
+            probe_client(self.address, token)  # seconds, with the head's answer, not a 30 s client timeout
+        sigterm = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
         try:
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+            with _quiet_ray():
+                if self.address:
+                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
+                else:
+                    ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
+                             logging_level=logging.ERROR)
         except Exception as e:  # noqa: BLE001 - no cluster, a bad address, Ray Client missing: one line each
             raise UserError(f"cannot start or reach Ray{' at ' + self.address if self.address else ''}: "
-                            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                            f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+        finally:
+            if sigterm is not None:  # Ray's driver takes SIGTERM (sys.exit, then an abort: 134); the CLI's is kept
+                signal.signal(signal.SIGTERM, sigterm)
         self._owns = True
         self.startup_seconds = time.perf_counter() - t0
 
@@ -296,13 +328,16 @@ class RayBackend(SweepBackend):
             self._owns = False
 
 
-def make_backend(name: str, workers: int | None = None, address: str | None = None) -> SweepBackend:
+def make_backend(name: str, workers: int | None = None, address: str | None = None,
+                 token_file: str | None = None) -> SweepBackend:
     if name == "local":
         if address:
             raise UserError("--address is for the ray backend only")
         return LocalPool(workers)
     if name == "ray":
-        return RayBackend(workers, address)
+        from initscope.core.ray_auth import check_address
+
+        return RayBackend(workers, check_address(address), token_file)
     raise UserError(f"unknown backend {name!r}; choose local or ray")
 
 

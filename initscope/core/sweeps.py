@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from initscope.core.config import _TITLES as _TITLE
-from initscope.core.config import ACTIVATIONS, GAIN_RANGE, NORM_CHOICES, Config, deep_stack
+from initscope.core.config import ACTIVATIONS, GAIN_RANGE, NORM_CHOICES, Config, deep_stack, field_spec
 from initscope.core.data import Dataset
 from initscope.core.errors import ConfigError
 from initscope.core.kinds import family, saturated
@@ -76,6 +76,9 @@ def _mean_over_seeds(cfg: Config, data: Dataset, seeds: int, net: Net | None = N
 def gain_values(lo: float = GAIN_RANGE[0], hi: float = GAIN_RANGE[1], points: int = GAIN_RANGE[2]) -> list[float]:
     if not (0 <= lo < hi) or points < 2:
         raise ConfigError(f"gain sweep needs 0 <= from < to and at least 2 points (got {lo}, {hi}, {points})")
+    top = field_spec("init", "gain")[2]  # the config's own bound: a gain of 1e308 overflows every activation
+    if hi > top:
+        raise ConfigError(f"gain sweep: --to {hi:g} is above the largest gain a config takes ({top:g})")
     return [float(v) for v in np.linspace(lo, hi, points)]
 
 

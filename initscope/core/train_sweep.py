@@ -18,10 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from initscope.core.config import ACTIVATIONS, NORM_CHOICES, RESIDUAL_SCALINGS, SCHEMES, Config, deep_stack, stack_norm
+from initscope.core.config import (
+    ACTIVATIONS,
+    MAX_LAYERS,
+    NORM_CHOICES,
+    RESIDUAL_SCALINGS,
+    SCHEMES,
+    Config,
+    deep_stack,
+    stack_norm,
+)
 from initscope.core.data import Dataset, Vocab
 from initscope.core.errors import ConfigError, UserError
 
+MAX_SEEDS = 1000  # as the init sweeps' --seeds
+MAX_JOBS = 100_000  # runs in one sweep: the job list and the results stay a few MB
+MAX_DEPTH = MAX_LAYERS // 4  # blocks of up to four layers (Linear, norm, activation, residual)
 CURVE_POINTS = 200  # each job's loss curve comes back as at most this many bin means
 
 # field -> (what a value must be, help). The conversion lives in `coerce_value`, the effect in `apply_field`.
@@ -76,9 +88,12 @@ def coerce_value(name: str, value: Any) -> Any:
             raise UserError(f"{name}: {value!r} is not a number")
         return float(value)
     if name in ("depth", "width"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or float(value) != int(value)):
             raise UserError(f"{name}: {value!r} is not an integer")
-        return int(value)
+        if name == "depth" and not 1 <= int(value) <= MAX_DEPTH:  # 3,000,000 blocks hung building the stack
+            raise UserError(f"depth: {int(value):,} is not from 1 to {MAX_DEPTH}")
+        return int(value)  # a width the config refuses is its own cell's error
     for key, choices in (("scheme", SCHEMES), ("norm", NORM_CHOICES), ("residual_scaling", RESIDUAL_SCALINGS)):
         if name == key:
             if value not in choices:
@@ -183,8 +198,12 @@ class SweepSpec:
                 coerce_value(self.param2, v)
         elif self.values2:
             raise UserError("--values2 needs --param2")
-        if self.seeds < 1:
-            raise UserError(f"seeds must be at least 1, got {self.seeds}")
+        if not 1 <= self.seeds <= MAX_SEEDS:  # 10,000,000 seeds hung making the job list
+            raise UserError(f"--seeds must be from 1 to {MAX_SEEDS}, got {self.seeds}")
+        n = len(self.values) * max(1, len(self.values2)) * self.seeds
+        if n > MAX_JOBS:
+            raise UserError(f"{n:,} runs ({len(self.values)} values x {max(1, len(self.values2))} x {self.seeds} seeds): "
+                            f"at most {MAX_JOBS:,} in one sweep")
         if self.steps < 1:
             raise UserError(f"steps must be at least 1, got {self.steps}")
 

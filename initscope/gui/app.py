@@ -153,13 +153,37 @@ def _leave(code: int) -> int:
     os._exit(code)
 
 
+MIN_SHOT = (320, 240)
+MAX_SHOT = (7680, 4320)
+
+
+def _quiet_offscreen() -> None:
+    """The offscreen platform warns "This plugin does not support propagateSizeHints()" on every window it shows:
+    noise in a screenshot's output (issue 20). Every other message goes on to Qt's own handler."""
+    from PySide6 import QtCore
+
+    previous = None
+
+    def handler(mode, context, message):
+        if "propagateSizeHints" in message:
+            return
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            sys.stderr.write(message + "\n")
+
+    previous = QtCore.qInstallMessageHandler(handler)
+
+
 def run_screenshot(args) -> int:
     from PySide6 import QtCore
 
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
-        raise UserError(f"--size {args.size!r}: expected WxH, e.g. 1366x768") from None
+        raise UserError(f"--size {args.size[:40]!r}: expected WxH, e.g. 1366x768") from None
+    if not (MIN_SHOT[0] <= w <= MAX_SHOT[0] and MIN_SHOT[1] <= h <= MAX_SHOT[1]):  # 40000x40000 segfaulted at 6.5 GB
+        raise UserError(f"--size {w}x{h}: from {MIN_SHOT[0]}x{MIN_SHOT[1]} to {MAX_SHOT[0]}x{MAX_SHOT[1]} (8K)")
     if args.steps < 0:
         raise UserError(f"--steps must be >= 0, got {args.steps}")
     cfg = _checked_args(args)
@@ -169,6 +193,7 @@ def run_screenshot(args) -> int:
     if scenario is not None and not 1 <= args.step <= len(scenario.steps):
         raise UserError(f"--step {args.step}: the scenario has steps 1..{len(scenario.steps)}")
     _app = make_app()  # held for the life of the window
+    _quiet_offscreen()
     win = _window(cfg, args)
     if scenario is not None:
         win.set_scenario(scenario)

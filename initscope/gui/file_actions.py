@@ -33,6 +33,22 @@ class FileActions:
     def _done(self, msg: str) -> None:
         self.win.statusBar().showMessage(msg, 8000)
 
+    def _check_output(self, path: str, what: str) -> None:
+        """As the CLI (issue 20): the target is writable and is none of the files the window reads (the word lists
+        of its runs, the run a script writes that it follows); a UserError says which."""
+        from initscope.core.data import default_data_path
+        from initscope.core.files import check_output_path, same_file
+
+        ins = [("the word list", self.win.data_path or str(default_data_path()))]
+        ins += [("a run's word list", r.data_path) for r in getattr(self.win.runs, "records", []) if r.data_path]
+        follower = getattr(getattr(self.win, "following", None), "follower", None)
+        if follower is not None:
+            ins.append(("the followed run", follower.path))
+        for label, src in ins:
+            if same_file(path, src):
+                raise UserError(f"{path}: that is {label}, which the window reads; give the {what} its own name")
+        check_output_path(path, what)
+
     # --- configs -----------------------------------------------------------------------------------------
     def open_config(self) -> None:
         if self.win.training:
@@ -59,6 +75,7 @@ class FileActions:
 
     def save_config_to(self, path: str) -> bool:
         try:
+            self._check_output(path, "config")
             self.win.cfg.save(path)
         except (OSError, UserError) as e:
             self._warn("Could not save the config", str(e))
@@ -106,10 +123,8 @@ class FileActions:
         rec = self._one_run("Save run")
         if rec is None:
             return False
-        from initscope.core.files import check_output_path
-
         try:
-            check_output_path(path, "run file")
+            self._check_output(path, "run file")
         except UserError as e:
             self._warn("Could not save the run", str(e))
             return False
@@ -149,7 +164,7 @@ class FileActions:
 
     def export_report_to(self, path: str) -> bool:
         """The same one-file HTML report as `initscope report`, for the shown run."""
-        from initscope.core.files import atomic_write_text, check_output_path
+        from initscope.core.files import atomic_write_text
         from initscope.gui.report_images import plot_images
         from initscope.report import render_html
 
@@ -158,7 +173,7 @@ class FileActions:
             return False
         run = self.saved_run(rec)
         try:
-            check_output_path(path, "report")
+            self._check_output(path, "report")
             atomic_write_text(Path(path), render_html(run, plot_images(run), source="initscope window"))
         except (OSError, UserError) as e:
             self._warn("Could not export the report", str(e))
@@ -173,7 +188,7 @@ class FileActions:
             self.export_csv_to(path.removesuffix(".csv"))
 
     def export_csv_to(self, prefix: str) -> list[str]:
-        from initscope.core.files import atomic_write_text, check_output_path
+        from initscope.core.files import atomic_write_text
         from initscope.core.runfile import metrics_csv
 
         shown = self.win.shown
@@ -183,7 +198,7 @@ class FileActions:
         out = [f"{prefix}_loss.csv", f"{prefix}_layers.csv"]
         try:
             for p in out:
-                check_output_path(p, "CSV file")
+                self._check_output(p, "CSV file")
             for path, text in zip(out, metrics_csv(shown[0].history)):
                 atomic_write_text(Path(path), text)
         except (OSError, UserError) as e:

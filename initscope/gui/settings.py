@@ -66,12 +66,14 @@ class Settings:
     # --- opening ---------------------------------------------------------------------------------
     def _damage(self) -> str | None:
         """Why the file cannot be trusted, or None (no file, or an empty one, is a fresh start)."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        from initscope.core.files import read_capped
+
+        if not os.path.lexists(self.path):
             return None
+        try:  # a regular file only, and bounded: a FIFO there hung every launch (issue 20)
+            raw = read_capped(self.path, 16 * 2**20, OSError, "settings file")
         except OSError as e:
-            return f"cannot read it: {e.strerror or e}"
+            return f"cannot read it: {e.strerror or str(e).split(': ', 1)[-1]}"
         if not raw.strip():
             return None
         try:
