@@ -55,7 +55,7 @@ def test_wheel_holds_names_and_resources(wheel):
 
 # third-party imports that only an optional feature makes (inside the function that needs them, or in the pytest
 # plugin): each must be declared in that extra; every other import must be a base dependency
-OPTIONAL_IMPORTS = {"ray": "ray", "pytest": "test", "imageio_ffmpeg": "video"}
+OPTIONAL_IMPORTS = {"ray": "ray", "grpc": "ray", "pytest": "test", "imageio_ffmpeg": "video"}
 
 
 def _requirements(wheel: Path) -> dict[str, set[str]]:
