@@ -18,12 +18,12 @@ import os
 import queue
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
+from initscope.core.shared_flag import SharedEvent
 
 
 # --- parent -> child ------------------------------------------------------------------------------------
@@ -139,35 +139,6 @@ def _result(t, status: str, report: Callable | None = None) -> dict:
         result["losses"] = t.split_losses(say)
         result["samples"] = t.sample(20)
     return result
-
-
-class SharedEvent:
-    """multiprocessing.Event's interface (is_set, set, clear, wait) over one shared byte, with no lock.
-
-    Stop and pause were mp.Events: their set() takes a lock the child takes too at every step, so Stop froze the
-    window while the child was stopped (SIGSTOP, a debugger) or had died holding it (issue 20); the sweep code's
-    SharedFlag avoids them for the same reason. A byte is written and read whole; wait() polls (the child waits
-    only while paused)."""
-
-    def __init__(self, raw):
-        self.raw = raw
-
-    def is_set(self) -> bool:
-        return bool(self.raw.value)
-
-    def set(self) -> None:
-        self.raw.value = 1
-
-    def clear(self) -> None:
-        self.raw.value = 0
-
-    def wait(self, timeout: float | None = None) -> bool:
-        end = None if timeout is None else time.monotonic() + timeout
-        while not self.raw.value:
-            if end is not None and time.monotonic() >= end:
-                return False
-            time.sleep(0.02)
-        return True
 
 
 def _serve(conn, stop, run, threads: int, parent_end=None) -> None:  # the child's main loop

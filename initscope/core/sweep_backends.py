@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 from initscope.core.data import Dataset
 from initscope.core.errors import UserError
+from initscope.core.shared_flag import SharedEvent
 from initscope.core.train_sweep import DataPayload, Job, JobResult
 
 POLL_S = 0.1  # how often a waiting backend checks for cancel and dead workers
@@ -72,21 +73,10 @@ class SweepBackend:
 
 # --- local process pool -----------------------------------------------------------------
 
-class SharedFlag:
-    """An Event-like view of a shared byte, for the Trainer's per-step stop check.
-
-    Not a multiprocessing.Event: its is_set() takes a lock shared by every worker, and two workers contending for
-    it every step ran at half speed; and a process that exits while waiting on one can hang the parent's set().
-    Reading a byte of shared memory is free, and the stop is only ever set once, by the parent."""
-
-    def __init__(self, raw):
-        self.raw = raw
-
-    def is_set(self) -> bool:
-        return bool(self.raw.value)
-
-    def set(self) -> None:
-        self.raw.value = 1
+# the workers' stop: a shared byte, not a multiprocessing.Event, whose is_set() takes a lock shared by every
+# worker (two workers contending for it every step ran at half speed), and a process that exits while waiting on
+# one can hang the parent's set(). Read every step, set once, by the parent.
+SharedFlag = SharedEvent
 
 
 def _local_worker(tasks, results, stop, payload: DataPayload) -> None:
