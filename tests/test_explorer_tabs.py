@@ -39,9 +39,11 @@ def test_gain_and_depth_each_have_a_sub_tab_and_a_sweep_ending_unseen_is_marked(
     d.show_tab("explorer:width")
     assert ex.inner.tabText(ex.inner.currentIndex()) == "Width"
     d.show_tab("explorer:time")  # the histograms over time (issue 24): the scrubber shows beside it, not the sweeps
-    assert ex.inner.currentWidget() is d.window.heatmaps and d.window.scrubber.isVisibleTo(d.window)
+    scrubber = d.window.scrubber
+    assert ex.inner.currentWidget() is d.window.heatmaps and scrubber.wanted
+    assert not scrubber.isVisibleTo(d.window)  # a preview: nothing to scrub, the status line keeps the room
     d.show_tab("explorer:gain")
-    assert not d.window.scrubber.isVisibleTo(d.window)
+    assert not scrubber.wanted and not scrubber.isVisibleTo(d.window)
 
 
 def test_the_sweep_page_not_shown_is_laid_out_for_exports(make_initscope_window, qtbot):
