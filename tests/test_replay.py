@@ -300,7 +300,7 @@ def test_animate_writes_one_gif_frame_per_snapshot(acceptance, tmp_path, capsys)
 @pytest.mark.slow  # the issue's 2,000-step run (module fixture, ~6 s once)
 @pytest.mark.parametrize("args, expected", [
     (["OUT.png"], "as .gif or .mp4"),
-    (["{run}"], ".gif or .mp4"),  # the run file itself: its suffix is refused first
+    (["{run}"], "that is the run file"),  # the run file itself: refused as an input (issue 20), before its suffix
     (["{dir}/missing/x.gif"], "missing"),
     (["x.gif", "--fps", "0"], "--fps must be between"),
     (["x.gif", "--size", "10x10"], "between 64 and"),

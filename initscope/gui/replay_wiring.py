@@ -26,6 +26,7 @@ def install_replay(win, ui) -> None:
     scrubber.stepChanged.connect(lambda _: win.redraw())
     scrubber.bind_keys(win.centralWidget())
     win.statusBar().addPermanentWidget(scrubber)
+    scrubber.setVisible(False)  # until there is something to scrub: the status line keeps the room
     scrubber.problemFound.connect(lambda msg: win.statusBar().showMessage(f"⚠ {msg}", 15_000))
 
     ui.heatmaps = heatmaps = HeatmapView(source=lambda: scrubber.apply(win.shown))

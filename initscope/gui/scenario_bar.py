@@ -63,7 +63,8 @@ class ScenarioBar(QtWidgets.QWidget):
             doc.setDocumentMargin(0)
             doc.setHtml(self._text(self.index, self._workshop))
             doc.setTextWidth(width)
-            need = max(need, int(doc.size().height()) + 2)
+            lines = -(-int(doc.size().height()) // fm.lineSpacing())  # whole lines: 1-3 of them share one height
+            need = max(need, lines * fm.lineSpacing())
         need = min(need, fm.lineSpacing() * self.MAX_LINES)
         self.caption_scroll.setFixedHeight(max(need + 8, self.caption_scroll.verticalScrollBar().minimumSizeHint().height()))
 
