@@ -237,9 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     bar.set_postfix(loss=f"{float(p.losses[-1]):.4f}", lr=f"{p.lr:g}", refresh=False)
                 if p.snapshot is not None:
                     last["snap"] = p.snapshot
-                    history.add_snapshot(p.snapshot)
-                if len(p.losses):
-                    history.add_losses(p.first_step, p.losses)
+                history.add_progress(p)  # losses, snapshot and the per-step tier (saved with the run)
                 last["speed"] = p.steps_per_sec
 
             try:
@@ -294,15 +292,12 @@ def _evaluate(args, cfg, data, trainer, init, final, losses: dict, said: list, n
 
 def _save_outputs(args, cfg, data, trainer, history, init, final, losses, said, names, steps_per_sec) -> None:
     if args.save_run:
-        from initscope.core.runfile import SavedRun, history_arrays, replay_arrays, save_run
+        from initscope.core.runfile import SavedRun, save_run
 
-        arrays, names_ = history_arrays(history)
-        snaps = [init] + [s for s in history.recent if s is not init]
-        save_run(args.save_run, SavedRun(
-            config=cfg, vocab=list(data.vocab.itos), data_path=data.path, status=trainer.status, message=trainer.message,
-            steps=trainer.step, losses=trainer.losses.copy(), history=arrays, names=names_, snapshots=snaps,
-            split_losses=losses, samples=names, hints=said, state_dict=trainer.net.state_dict(),
-            replay=replay_arrays(history)))
+        save_run(args.save_run, SavedRun.from_history(
+            history, config=cfg, vocab=data.vocab.itos, data_path=data.path, status=trainer.status,
+            message=trainer.message, split_losses=losses, samples=names, hints=said,
+            state_dict=trainer.net.state_dict()))
         print(f"saved the run to {args.save_run}")
     if names:  # after the save: a terminal that cannot show a word must not lose the run (issue 20)
         from initscope.cli_safety import printable

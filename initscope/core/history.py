@@ -122,6 +122,15 @@ class History:
         self.recent.append(snap)
         self.version += 1
 
+    def add_progress(self, p) -> None:
+        """One report of the trainer (trainer.Progress): its losses, its snapshot, its per-step rows. The one way
+        the window's runs and the CLI's fill a History."""
+        if len(p.losses):
+            self.add_losses(p.first_step, p.losses)
+        if p.snapshot is not None:
+            self.add_snapshot(p.snapshot)
+        self.add_step_scalars(getattr(p, "scalars", None))
+
     def add_step_scalars(self, sc: StepScalars | None) -> None:
         """Append a chunk of the per-step tier (Progress.scalars); a no-op for None or an empty chunk."""
         if sc is None or len(sc) == 0:

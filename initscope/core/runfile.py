@@ -90,6 +90,23 @@ class SavedRun:
     def watched(self) -> bool:
         return self.source == "watch"
 
+    @classmethod
+    def from_history(cls, h: History, *, config: Config | None, vocab: list[str], data_path: str, status: str,
+                     message: str = "", split_losses: dict | None = None, samples: list | None = None,
+                     hints: list | None = None, state_dict: dict | None = None) -> SavedRun:
+        """An app run as saved, from the History its panels draw: every step's loss, the snapshot rows, the
+        per-step tier when it was recorded (diag.step_stats: the CLI's and the window's saves dropped it), step 0
+        and the kept snapshots, the replay rows. The one place both build a run from (issue 21)."""
+        arrays, names = history_arrays(h)
+        step_history = {}
+        if h.step_saturation is not None and len(h.step_steps):
+            step_history = dict(zip(STEP_KEYS, (a.data.copy() for a in h._step_arrays())))
+        snaps = ([h.init] if h.init is not None else []) + [s for s in h.recent if s is not h.init]
+        return cls(config=config, vocab=list(vocab), data_path=data_path, status=status, message=message,
+                   steps=len(h.loss), losses=h.loss.data.copy(), history=arrays, names=names, snapshots=snaps,
+                   split_losses=dict(split_losses or {}), samples=list(samples or []), hints=list(hints or []),
+                   state_dict=dict(state_dict or {}), step_history=step_history, replay=replay_arrays(h))
+
     def net(self) -> Net:
         if self.config is None:
             raise RunFileError("a watched run keeps no weights: its model is its script's")

@@ -96,19 +96,15 @@ class FileActions:
     def saved_run(self, rec):
         """A record as plain data for a run file (weights as numpy arrays)."""
         from initscope.core.hints import hints
-        from initscope.core.runfile import SavedRun, history_arrays, replay_arrays
+        from initscope.core.runfile import SavedRun
 
         if "saved" in rec.result:  # a watched run, as its file holds it
             return rec.result["saved"]
-        h = rec.history
-        arrays, names = history_arrays(h)
-        r = rec.result
-        return SavedRun(config=rec.cfg, vocab=list(rec.vocab), data_path=rec.data_path, status=rec.status,
-                        message=r.get("message", ""), steps=len(h.loss), losses=h.loss.data.copy(), history=arrays,
-                        names=names, snapshots=[h.init] + [s for s in h.recent if s is not h.init],
-                        split_losses=dict(r.get("losses", {})), samples=list(r.get("samples", [])),
-                        hints=hints(h.latest) if h.latest else [], state_dict=dict(r["state"]),
-                        replay=replay_arrays(h))
+        h, r = rec.history, rec.result
+        return SavedRun.from_history(h, config=rec.cfg, vocab=list(rec.vocab), data_path=rec.data_path,
+                                     status=rec.status, message=r.get("message", ""),
+                                     split_losses=r.get("losses", {}), samples=r.get("samples", []),
+                                     hints=hints(h.latest) if h.latest else [], state_dict=r["state"])
 
     def save_run(self) -> None:
         rec = self._one_run("Save run")

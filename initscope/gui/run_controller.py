@@ -296,11 +296,7 @@ class RunController(QtCore.QObject):
         rec = self.active.get(tag)
         if rec is None:
             return
-        if len(p.losses):
-            rec.history.add_losses(p.first_step, p.losses)
-        if p.snapshot is not None:
-            rec.history.add_snapshot(p.snapshot)
-        rec.history.add_step_scalars(getattr(p, "scalars", None))  # the per-step tier: lines at every step
+        rec.history.add_progress(p)  # losses, snapshot, the per-step tier (lines at every step)
         evaluating = p.status == "evaluating" and (rec.progress is None or rec.progress.status != "evaluating")
         rec.progress = p
         if evaluating:
