@@ -18,7 +18,7 @@ from pathlib import Path
 
 from initscope.core.errors import UserError
 
-PROBE_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 10.0  # a head that does not answer; a refusing head answers at once (a loaded CI machine: 5 s was tight)
 TOKEN_HELP = ("give the head's token with --ray-token-file FILE or the RAY_AUTH_TOKEN variable "
               "(on the head: `ray get-auth-token`)")
 
