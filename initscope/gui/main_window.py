@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.config import PRESETS, Config, preset
 from initscope.core.session import Session
-from initscope.gui.actions import update_actions
+from initscope.gui.actions import Actions, update_actions
 from initscope.gui.presentation import Memory as PresentationMemory
 from initscope.gui.presentation import set_presentation
 from initscope.gui.texts import hint_lines
@@ -355,6 +355,5 @@ for _name in ("cfg", "data", "data_path", "preview", "shown", "stack_error", "wo
 # ... and its widgets and actions are its ui's (gui/window_layout.py, gui/actions.py), read-only
 for _name in Ui.FIELDS:
     setattr(MainWindow, _name, property(lambda self, n=_name: getattr(self.ui, n)))
-for _name in ("train_act", "pause_act", "stop_act", "reset_act", "sample_act", "open_act", "file_acts", "present_act",
-              "panel_act", "fixed_act", "workshop_act", "view_menu"):
+for _name in Actions.FIELDS:
     setattr(MainWindow, _name, property(lambda self, n=_name: getattr(self.ui.actions, n)))

@@ -101,7 +101,7 @@ class RunsDock(QtWidgets.QWidget):
         return next((r for r in self.records if r.source == real and not r.followed), None)
 
     def add(self, rec: RunRecord, select: bool = True, row: int | None = None) -> None:
-        if rec in self.records:
+        if any(r is rec for r in self.records):  # the same record (not an equal one: a dataclass compares fields)
             return
         rec.name = self.unique_name(rec.name, rec)
         row = len(self.records) if row is None else row

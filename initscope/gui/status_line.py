@@ -1,4 +1,4 @@
-"""The status bar: one line about the shown record(s) and a progress bar for the run that trains."""
+"""The status bar: one line about the shown record(s) and a progress bar while a run trains."""
 
 from __future__ import annotations
 
@@ -22,16 +22,15 @@ class StatusLine:
         if text != self.label.text():
             self.label.setText(text)
         active = controller.active.get("A")
-        rec = active if active is not None else (recs[0] if len(recs) == 1 else None)
-        # several runs compared and none training: no one bar is right for all of them (a full bar beside a
-        # run stopped at 3 % said the wrong thing)
-        self.progress.setVisible(rec is not None and not rec.is_preview)
-        if rec is not None:
-            total = max(rec.total_steps, 1)
-            p = rec.progress if rec is active else None
+        # only while a run trains: an ended run's line says how far it got, and at 1024 px in presentation mode a
+        # full bar beside it cut that line (several runs compared: no one bar was right for all of them either)
+        self.progress.setVisible(active is not None)
+        if active is not None:
+            total = max(active.total_steps, 1)
+            p = active.progress
             if p is not None and p.status == "evaluating":  # the final losses: one part per split
                 total, done = 3, int(p.message.split("(")[-1].split()[0]) - 1 if "(" in p.message else 0
             else:
-                done = p.step if p is not None else rec.steps_done
+                done = p.step if p is not None else active.steps_done
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))

@@ -45,6 +45,4 @@ class Ui:
     heatmaps: object  # gui.heatmap_view.HeatmapView
     ghosts: object  # gui.ghosts.Ghosts
 
-    FIELDS = ("files", "samples", "controls", "controls_scroll", "runs", "controls_dock", "runs_dock", "overview",
-              "gradients", "explorer", "compare", "tabs", "scenario_bar", "hints", "status", "actions", "scrubber",
-              "heatmaps", "ghosts")
+    FIELDS = tuple(__annotations__)  # the names above, in order: what the window reads through its properties
