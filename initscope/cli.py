@@ -429,6 +429,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl+C during the start-up imports
         print("\ninitscope: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not _interrupted(e):
+            raise
+        print("\ninitscope: interrupted", file=sys.stderr)
+        return 130
     try:
         # SIGTERM like Ctrl+C (a temporary file is removed, a sweep keeps its finished runs); the commands that
         # run Qt leave at once in one line (an exception inside Qt aborted with a traceback, exit 134)
@@ -443,6 +448,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninitscope: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not _interrupted(e):
+            raise
+        print("\ninitscope: interrupted", file=sys.stderr)
+        return 130
+
+
+def _interrupted(e: BaseException | None) -> bool:
+    """Ctrl+C inside a class body being built (a dataclass's __set_name__, during a lazy import) reaches us as a
+    RuntimeError caused by the KeyboardInterrupt: still an interruption, still one line."""
+    seen = 0
+    while e is not None and seen < 20:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def _dispatch(args: argparse.Namespace) -> int:

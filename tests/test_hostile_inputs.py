@@ -1586,3 +1586,32 @@ def test_report_draws_a_long_run_at_the_pictures_resolution(saved, tmp_path, cap
     assert ex.max() < n and ey.min() == losses.min() and ey.max() == losses.max()  # every extreme is drawn
     smooth = -(-n // 1440)
     assert np.allclose(my, losses[: len(my) * smooth].reshape(-1, smooth).mean(1, dtype=np.float64), rtol=1e-6)
+
+
+def test_ctrl_c_inside_a_class_body_is_still_one_line(monkeypatch, capsys):
+    """Ctrl+C while a lazily imported module builds a dataclass arrives as RuntimeError from __set_name__ (CI saw it)."""
+    import dataclasses
+
+    from initscope import cli
+
+    def dispatch(args):
+        class Field:
+            def __set_name__(self, owner, name):
+                raise KeyboardInterrupt
+
+        @dataclasses.dataclass
+        class Info:  # noqa: F841 - building the class is the point
+            layers: int = Field()
+
+    monkeypatch.setattr(cli, "_dispatch", dispatch)
+    assert cli.main(["run", "--steps", "1"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip() == "initscope: interrupted"
+
+
+def test_a_runtime_error_of_its_own_is_not_taken_for_ctrl_c(monkeypatch):
+    from initscope import cli
+
+    monkeypatch.setattr(cli, "_dispatch", lambda args: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["run", "--steps", "1"])
