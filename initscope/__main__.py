@@ -1,3 +1,7 @@
+from initscope import interrupt
+
+interrupt.install()  # first: Ctrl+C during the imports below must not end the process by SIGINT
+
 try:
     from initscope.cli import main
 except (KeyboardInterrupt, RuntimeError) as e:  # Ctrl+C while Python starts: one line, no traceback (issue 20)

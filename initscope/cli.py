@@ -418,6 +418,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from initscope import interrupt
+
+    interrupt.install()  # the console script starts here, before torch's import
     argv = sys.argv[1:] if argv is None else argv
     for stream in (sys.stdout, sys.stderr):  # a word the console's encoding lacks (cp1252) prints as "?", never raises
         if hasattr(stream, "reconfigure"):

@@ -1615,3 +1615,25 @@ def test_a_runtime_error_of_its_own_is_not_taken_for_ctrl_c(monkeypatch):
     monkeypatch.setattr(cli, "_dispatch", lambda args: (_ for _ in ()).throw(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         cli.main(["run", "--steps", "1"])
+
+
+def test_ctrl_c_is_raised_as_a_keyboardinterrupt_subclass_over_the_default_handler_only(tmp_path):
+    """A plain KeyboardInterrupt that escaped a C extension's code during torch's import made CPython kill itself
+    with SIGINT at exit (status -2, 2 in 20 here) after our one line; a subclass never sets that flag."""
+    code = """
+import os, signal, sys
+from initscope import interrupt
+interrupt.install()
+assert signal.getsignal(signal.SIGINT) is interrupt._interrupt
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(10**7):
+        pass
+except KeyboardInterrupt as e:
+    print(type(e).__name__)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+interrupt.install()  # a handler someone set on purpose stays
+print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.split() == ["Interrupted", "True"], p.stderr
