@@ -240,6 +240,20 @@ def _quiet_ray():
             lg.setLevel(level)
 
 
+CLIENT_INIT_TRIES = 2  # Ray Client's per-client server failing to start is tried once more
+
+
+def ray_reason(e: BaseException) -> str:
+    """Ray's error in one line: its first line, and when that only introduces a server-side traceback ("...from
+    server:"), that traceback's last line, which names the cause."""
+    lines = [x.strip() for x in str(e).strip().splitlines() if x.strip()]
+    if not lines:
+        return type(e).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"[:300]
+    return lines[0][:300]
+
+
 def import_ray():
     try:
         import ray
@@ -276,15 +290,26 @@ class RayBackend(SweepBackend):
             probe_client(self.address, token)  # seconds, with the head's answer, not a 30 s client timeout
         sigterm = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
         try:
-            with _quiet_ray():
-                if self.address:
-                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
-                else:
-                    ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
-                             logging_level=logging.ERROR)
+            for attempt in range(CLIENT_INIT_TRIES):
+                try:
+                    with _quiet_ray():
+                        if self.address:
+                            ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
+                        else:
+                            ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
+                                     logging_level=logging.ERROR)
+                    break
+                except ConnectionAbortedError as e:
+                    # the head's client server starts a Python process per client; on a loaded head that start can
+                    # fail once ("Initialization failure from server", seen in CI) and the next one succeed
+                    if attempt + 1 == CLIENT_INIT_TRIES or "initialization failure" not in str(e).lower():
+                        raise
+                    with contextlib.suppress(Exception):
+                        ray.shutdown()
+                    time.sleep(1.0)
         except Exception as e:  # noqa: BLE001 - no cluster, a bad address, Ray Client missing: one line each
             raise UserError(f"cannot start or reach Ray{' at ' + self.address if self.address else ''}: "
-                            f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+                            f"{ray_reason(e)}") from None
         finally:
             if sigterm is not None:  # Ray's driver takes SIGTERM (sys.exit, then an abort: 134); the CLI's is kept
                 signal.signal(signal.SIGTERM, sigterm)
