@@ -1,10 +1,13 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the suite never needs a display
-if "INITSCOPE_CONFIG_DIR" not in os.environ:  # the suite never reads or writes the user's own settings
+# the suite never reads or writes the user's own settings; each xdist worker gets a folder of its own (they inherit
+# the controller's environment, and two windows saving settings at once must not read each other's)
+if "INITSCOPE_CONFIG_DIR" not in os.environ or os.environ.get("INITSCOPE_TEST_SETTINGS_OWNED"):
     import tempfile
 
     os.environ["INITSCOPE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="initscope-test-settings-")
+    os.environ["INITSCOPE_TEST_SETTINGS_OWNED"] = "1"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -36,6 +39,14 @@ def pytest_collection_modifyitems(config, items):
         _count_windows()
 
 
+@pytest.hookimpl(trylast=True)  # after xdist's own hook, which tags each grouped test's id with "@group"
+def pytest_collection_finish(session):
+    if getattr(session.config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
+        lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if lost:  # pytest-xdist #1386: the groups are ignored without a word, and the Ray tests then collide
+            raise pytest.UsageError(f"xdist's loadgroup did not group {lost[0]} (pytest-xdist #1386: use pytest<9.2)")
+
+
 def _count_windows() -> None:
     from initscope.gui.main_window import MainWindow
 
@@ -51,11 +62,29 @@ def _count_windows() -> None:
     MainWindow._counted_by_suite = True
 
 
-def pytest_terminal_summary(terminalreporter):
+WORKER_COUNTS: list[tuple[int, int, int]] = []  # (windows, leaked, checked) from each xdist worker
+
+
+def _counts() -> tuple[int, int, int]:
     from initscope.testing import LEAKED_WIDGETS
 
-    terminalreporter.write_line(f"initscope: {WINDOWS_BUILT[0]} main windows built; {sum(LEAKED_WIDGETS)} top-level "
-                                f"widgets leaked over {len(LEAKED_WIDGETS)} leak-checked tests")
+    return WINDOWS_BUILT[0], sum(LEAKED_WIDGETS), len(LEAKED_WIDGETS)
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: its counts go back to the controller
+        session.config.workeroutput["initscope_counts"] = _counts()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):  # xdist's controller hears each worker's counts (the hook exists with xdist only)
+    WORKER_COUNTS.append(tuple(getattr(node, "workeroutput", {}).get("initscope_counts", (0, 0, 0))))
+
+
+def pytest_terminal_summary(terminalreporter):
+    windows, leaked, checked = (sum(c) for c in zip(_counts(), *WORKER_COUNTS))
+    terminalreporter.write_line(f"initscope: {windows} main windows built; {leaked} top-level widgets leaked over "
+                                f"{checked} leak-checked tests")
 
 
 @pytest.fixture(scope="session")

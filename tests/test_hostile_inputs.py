@@ -1421,6 +1421,8 @@ def _write_words(d: Path) -> Path:
 
 @pytest.mark.parametrize("address,expected", [("auto", "Could not find any running Ray instance"),
                                               ("ray://127.0.0.1:1", "nothing answered within")])
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")  # fixed ports and one machine-wide Ray: these run in one worker, one at a time
 def test_ray_with_nothing_to_reach_is_one_line_and_quick(address, expected, tmp_path):
     pytest.importorskip("ray")
     empty = tmp_path / "no-ray"
@@ -1454,6 +1456,9 @@ def ray_head(tmp_path_factory):
     ray_bin = Path(sys.executable).with_name("ray")
     if not ray_bin.exists():
         pytest.skip("no ray command next to this Python")
+    deadline = time.monotonic() + 30  # a local Ray of an earlier test in this worker can take seconds to let go
+    while (_port_busy(6379) or _port_busy(10001)) and time.monotonic() < deadline:
+        time.sleep(0.5)
     if _port_busy(6379) or _port_busy(10001):
         pytest.skip("a Ray cluster (or something on 6379 / 10001) already runs on this machine")
     home = tmp_path_factory.mktemp("rayhome")
@@ -1477,6 +1482,8 @@ def _table(stdout: str) -> list[str]:
     return [x for x in stdout.splitlines() if x.strip() and not x.startswith("data:") and " runs in " not in x]
 
 
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")  # fixed ports and one machine-wide Ray: these run in one worker, one at a time
 @pytest.mark.slow
 @pytest.mark.parametrize("address", ["auto", "ray://127.0.0.1:10001"])
 def test_a_real_ray_cluster_with_a_token_gives_the_local_results(address, ray_head, tmp_path):
@@ -1488,6 +1495,8 @@ def test_a_real_ray_cluster_with_a_token_gives_the_local_results(address, ray_he
     assert "INFO" not in remote.stderr and "WARNING" not in remote.stderr  # Ray's own lines stay out
 
 
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")  # fixed ports and one machine-wide Ray: these run in one worker, one at a time
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["wrong-token-file", "no-token"])
 def test_a_ray_client_the_head_refuses_says_what_the_head_answered_in_seconds(case, ray_head, tmp_path):

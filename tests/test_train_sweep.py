@@ -245,11 +245,13 @@ def test_interrupt_keeps_finished_results(data, sequential, spec):
 @pytest.fixture(scope="module")
 def ray_session():
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'initscope[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # its own, never a running cluster
     yield ray
     ray.shutdown()
 
 
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")  # fixed ports and one machine-wide Ray: these run in one worker, one at a time
 @pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 def test_ray_matches_local_bit_for_bit(ray_session, spec, data, local):
     out = run_sweep(spec, data, RayBackend(2))

@@ -252,6 +252,8 @@ def test_local_pool_runs_width_jobs_as_in_process(data):
     assert pooled.backend == "local"
 
 
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")  # fixed ports and one machine-wide Ray: these run in one worker, one at a time
 @pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
 def test_ray_runs_width_jobs_as_in_process(data):
     """About 15 s, most of it Ray starting: the issue asks for the training sweeps' Ray backend too."""
@@ -267,7 +269,7 @@ def test_ray_runs_width_jobs_as_in_process(data):
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'initscope[ray]')")
     from initscope.core.sweep_backends import RayBackend
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # its own, never a running cluster
     try:
         on_ray = run_width_sweep(spec, data, RayBackend(2))
     finally:

@@ -296,8 +296,10 @@ class RayBackend(SweepBackend):
                         if self.address:
                             ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
                         else:
-                            ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
-                                     logging_level=logging.ERROR)
+                            # "local": a Ray of its own, as documented; without it Ray joins a cluster this
+                            # machine runs (`ray start`) and refuses the CPU count
+                            ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
+                                     log_to_driver=False, logging_level=logging.ERROR)
                     break
                 except ConnectionAbortedError as e:
                     # the head's client server starts a Python process per client; on a loaded head that start can
