@@ -189,7 +189,7 @@ def shown_tab(win) -> str:
 
 
 def export_animation(win) -> None:
-    if win.files._one_run("Export animation") is None:
+    if win.files.one_run("Export animation") is None:
         return
     from initscope.gui.settings import get_save_file
 
@@ -204,7 +204,7 @@ def export_animation_to(win, path: str, fps: float = 4.0) -> int:
     size, with a progress bar that can cancel; returns the frames written (0: cancelled or refused)."""
     from initscope.core.files import check_output_path
 
-    rec = win.files._one_run("Export animation")
+    rec = win.files.one_run("Export animation")
     if rec is None:
         return 0
     tab = shown_tab(win)
@@ -226,7 +226,7 @@ def export_animation_to(win, path: str, fps: float = 4.0) -> int:
         n = write_animation(rec, path, tab, size, fps, win.present_act.isChecked(), progress)
     except (OSError, UserError) as e:
         dialog.close()
-        win.files._warn("Could not export the animation", str(e))
+        win.files.warn("Could not export the animation", str(e))
         return 0
     dialog.close()
     win.statusBar().showMessage(f"wrote {path}: {n} frames, one per snapshot" if n else "animation cancelled", 10_000)

@@ -78,6 +78,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.saveFailed.connect(lambda msg: self._warn("Could not save the run", msg))
 
         self.session.events.stack_error.connect(lambda e: self.controls.stack.error.setText(f"⚠ {e}" if e else ""))
+        self.session.events.config.connect(self._config_set)
         self.preview_timer = QtCore.QTimer(self, singleShot=True, interval=PREVIEW_DEBOUNCE_MS)
         self.preview_timer.timeout.connect(self._request_preview)
         self.redraw_timer = QtCore.QTimer(self, interval=REDRAW_MS)
@@ -123,17 +124,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.training:
             self.preview_timer.start()
 
-    def pick_gain(self, gain: float) -> None:
-        """A click in the gain sweep: that gain, unless a run is training (its settings are frozen)."""
-        if not self.training:
-            self.controls.gain.setValue(gain)
+    def pick_gain(self, gain: float) -> None:  # a click in the gain sweep; a training run's settings are frozen
+        self.training or self.controls.gain.setValue(gain)
 
     def set_config(self, cfg: Config) -> None:
-        self.session.set_config(cfg)  # at workshop length when that is on
-        self.controls.show_config(self.cfg)
+        self.session.set_config(cfg)  # at workshop length when that is on; the window hears it in _config_set
+
+    def _config_set(self, cfg: Config) -> None:  # new settings in the session, from here or from FileActions
+        self.controls.show_config(cfg)
         self._validate()
-        if not self.training:
-            self.preview_timer.start()
+        self.training or self.preview_timer.start()
 
     def _validate(self) -> None:
         self.session.validate()  # an invalid stack, or one too large for this machine: said, nothing allocated

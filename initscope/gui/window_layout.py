@@ -29,7 +29,7 @@ def setup_ui(win, ui: Ui) -> Ui:
     """Build the window's widgets into `ui` (the window reads them from there as they are made) and wire their
     signals to the window's public slots."""
     configure_pyqtgraph()
-    ui.files = FileActions(win)
+    ui.files = FileActions(win.session, win.controller, win)
     ui.samples = SamplesDialog(win.controller, win)
 
     ui.controls = ControlPanel(win.cfg, ["cpu"])
