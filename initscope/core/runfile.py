@@ -36,6 +36,7 @@ from initscope.core.config import ACTIVATIONS, Config
 from initscope.core.errors import ConfigError, RunFileError, UserError
 from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok, valid_unicode
 from initscope.core.history import History
+from initscope.core.messages import RUN_FILE_STATUSES
 from initscope.core.model import Net
 from initscope.core.replay import HISTS, LAYER_FIELDS, PARAM_FIELDS
 from initscope.core.replay import KEYS as REPLAY_KEYS
@@ -45,7 +46,7 @@ FORMAT = "initscope-run"
 VERSION = 4  # 4: replay.npz (every kept snapshot, histograms included); 3: watched runs ("source": "watch") and the per-step tier; 2: weights.npz (no pickle); 1: weights.pt
 HISTORY_KEYS = ("snap_steps", "saturation", "act_std", "grad_std", "update")
 STEP_KEYS = ("step_steps", "step_saturation", "step_act_std", "step_grad_std", "step_update")  # the per-step tier
-STATUSES = ("ready", "running", "finished", "stopped", "diverged", "init-only", "preview", "interrupted")
+STATUSES = tuple(s.value for s in RUN_FILE_STATUSES)  # the words a manifest may say
 MEMBERS = ("manifest.json", "losses.npy", "history.npz", "snapshots.json")
 
 # bounds checked before anything is decompressed (declared sizes), then again while reading (a stream cap)
@@ -139,7 +140,7 @@ def _run_bytes(run: SavedRun, snapshot_json: list[str] | None = None, level: int
     does not serialise every snapshot again); `level`: zlib's, 1 for a live writer's frequent flushes."""
     manifest = {"format": FORMAT, "version": VERSION, "initscope": __version__, "source": run.source,
                 "config": run.config.to_dict() if run.config is not None else None,
-                "vocab": run.vocab, "data_path": run.data_path, "status": run.status, "message": run.message,
+                "vocab": run.vocab, "data_path": run.data_path, "status": str(run.status), "message": run.message,
                 "steps": run.steps, "split_losses": run.split_losses, "samples": run.samples, "hints": run.hints,
                 "names": run.names}
     if run.model is not None:

@@ -94,7 +94,7 @@ def action_states(session, paused: bool = False) -> dict[str, bool | str]:
             "pause": training and not ending,  # the last losses' evaluation cannot pause
             "stop": training and not ending,
             "reset": not training,
-            "sample": not training and one is not None and "state" in one.result,  # a watched run has no weights
+            "sample": not training and one is not None and one.has_weights,  # a watched run has no weights
             "compare": not training and valid,
             "open_data": not training,  # the toolbar's Open data, like the side panel's
             "files": not training,  # nothing that replaces the settings or the data while a run trains ...

@@ -16,6 +16,7 @@ from PySide6 import QtCore
 
 from initscope.core.config import Config
 from initscope.core.history import History
+from initscope.core.messages import RunResult, RunStatus, Tag
 from initscope.core.records import RunRecord
 
 
@@ -55,13 +56,13 @@ def record_from_run(run, path: str, rec: RunRecord | None = None) -> RunRecord:
     from initscope.core.runfile import history_from_run, live_status
 
     history = history_from_run(run)
-    status = live_status(run) or "finished"
-    result = {"message": run.message, "steps": run.steps, "losses": run.split_losses, "samples": run.samples,
-              "replay_problem": run.replay_problem}  # a damaged replay: the scrubber says so
+    status = RunStatus(live_status(run) or RunStatus.FINISHED)
+    result = RunResult(status, run.message, run.steps, dict(run.split_losses), list(run.samples),
+                       replay_problem=run.replay_problem)  # a damaged replay: the scrubber says so
     if run.watched:
-        result["saved"] = run  # what Save run / Export report write again: a watched run has no weights
+        result.saved = run  # what Save run / Export report write again: a watched run has no weights
     else:
-        result["state"] = {k: v.numpy() for k, v in run.state_dict.items()}
+        result.state = {k: v.numpy() for k, v in run.state_dict.items()}
     if rec is not None:
         history.version = rec.history.version + 1  # the views redraw on a version they have not drawn
         rec.history, rec.status, rec.result = history, status, result
@@ -98,8 +99,7 @@ class RunController(QtCore.QObject):
     _load = QtCore.Signal(str, int)
     _preview = QtCore.Signal(int, object)
     _open = QtCore.Signal(str)
-    _train = QtCore.Signal(object, str)
-    _train_pair = QtCore.Signal(object, object, str)
+    _train = QtCore.Signal(object, str)  # {tag: Config}, data path
     _warm = QtCore.Signal(str, int)
     _sample = QtCore.Signal(object, object, object)
     _save = QtCore.Signal(str, object)
@@ -149,7 +149,7 @@ class RunController(QtCore.QObject):
         h = History()
         h.set_init(p.snapshot)
         h.add_snapshot(p.snapshot)
-        self.previewReady.emit(RunRecord(name="init preview", cfg=self.first.cfg.copy(), history=h, status="preview",
+        self.previewReady.emit(RunRecord(name="init preview", cfg=self.first.cfg.copy(), history=h, status=RunStatus.PREVIEW,
                                          n_params=p.n_params, data_path=p.data_path, vocab=tuple(p.vocab)))
 
     def _backend_ready(self) -> None:
@@ -164,7 +164,7 @@ class RunController(QtCore.QObject):
         self.threads = [start_in_thread(self.engine, "initscope-engine"), start_in_thread(self.worker, "initscope-train")]
         e, w = self.engine, self.worker
         for sig, slot in ((self._load, e.load), (self._preview, e.preview), (self._open, e.open_run),
-                          (self._train, w.train), (self._train_pair, w.train_pair), (self._warm, w.warm),
+                          (self._train, w.train), (self._warm, w.warm),
                           (self._sample, w.sample), (self._save, w.save_run)):
             sig.connect(slot)
         e.dataLoaded.connect(self.dataLoaded)
@@ -173,14 +173,11 @@ class RunController(QtCore.QObject):
         e.previewFailed.connect(self._preview_failed)
         e.runLoaded.connect(self._run_opened)
         e.runFailed.connect(self._open_failed)
-        w.pairStarted.connect(self._started)
-        w.pairProgress.connect(self._progress)
-        w.pairFinished.connect(self._finished)
         # bound methods of this QObject (it lives in the GUI thread), never lambdas: a lambda would run in the
         # worker's thread and write the records the window is drawing from
-        w.started.connect(self._single_started)
-        w.progress.connect(self._single_progress)
-        w.finished.connect(self._single_finished)
+        w.started.connect(self._started)
+        w.progress.connect(self._progress)
+        w.finished.connect(self._finished)
         w.failed.connect(self._failed)
         w.samples.connect(self.samplesReady)
         w.saved.connect(self.saved)
@@ -208,7 +205,7 @@ class RunController(QtCore.QObject):
         h = History()
         h.set_init(snap)
         h.add_snapshot(snap)
-        rec = RunRecord(name="init preview", cfg=cfg, history=h, status="preview", n_params=n_params,
+        rec = RunRecord(name="init preview", cfg=cfg, history=h, status=RunStatus.PREVIEW, n_params=n_params,
                         data_path=self.engine.data.path if self.engine.data else "",
                         vocab=tuple(self.engine.data.vocab.itos) if self.engine.data else ())
         self.previewReady.emit(rec)
@@ -240,7 +237,7 @@ class RunController(QtCore.QObject):
         self._save.emit(path, run)
 
     def sample(self, rec: RunRecord) -> None:
-        self._sample.emit(rec.cfg, rec.result["state"], rec.vocab)
+        self._sample.emit(rec.cfg, rec.result.state, rec.vocab)
 
     # --- runs ------------------------------------------------------------------------------------------
     @property
@@ -252,38 +249,22 @@ class RunController(QtCore.QObject):
         return self.worker is not None and self.worker.paused
 
     def _new(self, cfg: Config, name: str, data) -> RunRecord:
-        cfg = cfg.copy()  # diag.step_stats (the side panel's "every step"): lines at every step, at ~0.7x the speed
         rec = RunRecord(name=name, cfg=cfg, history=History(), data_path=data.path, vocab=tuple(data.vocab.itos))
         self.recordAdded.emit(rec)
         return rec
 
-    def train(self, cfg: Config, data, name: str) -> RunRecord:
-        rec = self._new(cfg, name, data)
-        self.active = {"A": rec}
+    def train(self, configs: dict[Tag, Config], data, names: dict[Tag, str]) -> list[RunRecord]:
+        """One run ({"A": cfg}) or an A/B pair ({"A": cfg_a, "B": cfg_b}, trained in turns on identical minibatches
+        for A's number of steps); names: each tag's name in the Runs list. Returns the new records, in tag order."""
+        first = next(iter(configs.values()))
+        self.active = {}
+        for tag, cfg in configs.items():
+            cfg = cfg.copy()  # the record's own: the side panel's later edits do not reach it
+            cfg.train.steps = first.train.steps  # a pair's curves end together
+            self.active[tag] = self._new(cfg, names[tag], data)
         self.worker.closing = False  # here, not in the worker's thread: a Stop from now on is kept
-        self._train.emit(rec.cfg, data.path)
-        return rec
-
-    def train_pair(self, cfg_a: Config, cfg_b: Config, data, name_a: str, name_b: str) -> list[RunRecord]:
-        cfg_b = cfg_b.copy()
-        cfg_b.train.steps = cfg_a.train.steps
-        a, b = self._new(cfg_a, name_a, data), self._new(cfg_b, name_b, data)
-        self.active = {"A": a, "B": b}
-        self.worker.closing = False
-        self._train_pair.emit(a.cfg, b.cfg, data.path)
-        return [a, b]
-
-    @QtCore.Slot(object)
-    def _single_started(self, snap) -> None:
-        self._started("A", snap)
-
-    @QtCore.Slot(object)
-    def _single_progress(self, p) -> None:
-        self._progress("A", p)
-
-    @QtCore.Slot(str, object)
-    def _single_finished(self, status: str, result) -> None:
-        self._finished({"A": (status, result)})
+        self._train.emit({tag: rec.cfg for tag, rec in self.active.items()}, data.path)
+        return list(self.active.values())
 
     @QtCore.Slot(str, object)
     def _started(self, tag: str, snap) -> None:
@@ -297,18 +278,18 @@ class RunController(QtCore.QObject):
         if rec is None:
             return
         rec.history.add_progress(p)  # losses, snapshot, the per-step tier (lines at every step)
-        evaluating = p.status == "evaluating" and (rec.progress is None or rec.progress.status != "evaluating")
+        evaluating = p.status == RunStatus.EVALUATING and (rec.progress is None or rec.progress.status != p.status)
         rec.progress = p
         if evaluating:
             self.recordChanged.emit(rec)  # the Runs list: "evaluating", once
 
     @QtCore.Slot(object)
-    def _finished(self, results: dict) -> None:
+    def _finished(self, results: dict[Tag, RunResult]) -> None:
         recs = []
-        for tag, (status, result) in results.items():
+        for tag, result in results.items():
             rec = self.active.get(tag)
             if rec is not None:
-                rec.finish(status, result)
+                rec.finish(result)
                 recs.append(rec)
                 self.recordChanged.emit(rec)
         self.active = {}
@@ -317,7 +298,7 @@ class RunController(QtCore.QObject):
     def _failed(self, msg: str) -> None:
         recs = list(self.active.values())
         for rec in recs:
-            rec.finish("failed", {"message": msg})
+            rec.finish(RunResult(RunStatus.FAILED, msg))
             rec.message = msg
             self.recordChanged.emit(rec)
         self.active = {}

@@ -13,7 +13,7 @@ from dataclasses import replace
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.config import ACTIVATIONS, SCHEMES, Config, deep_stack, set_batchnorm, stack_norm
-from initscope.core.records import DONE, RunRecord  # noqa: F401 - the record moved to the core; imported from here too
+from initscope.core.records import RunRecord  # noqa: F401 - the record moved to the core; imported from here too
 
 
 class RunsDock(QtWidgets.QWidget):

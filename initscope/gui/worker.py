@@ -86,9 +86,9 @@ class TrainWorker(QtCore.QObject):
     """Relays one training process (core.remote.RemoteTrainer): it trains in its own interpreter, so the
     window's painting never competes with it for the GIL; this thread only waits on the pipe and re-emits."""
 
-    started = QtCore.Signal(object)  # step-0 Snapshot of the run
-    progress = QtCore.Signal(object)  # Progress
-    finished = QtCore.Signal(str, object)  # status, {"losses": {...}, "samples": [...], "message": str}
+    started = QtCore.Signal(str, object)  # tag, step-0 Snapshot
+    progress = QtCore.Signal(str, object)  # tag, Progress
+    finished = QtCore.Signal(object)  # {tag: RunResult}
     failed = QtCore.Signal(str)
     samples = QtCore.Signal(list)
 
@@ -132,29 +132,13 @@ class TrainWorker(QtCore.QObject):
                 _describe(e)
 
     @QtCore.Slot(object, str)
-    def train(self, cfg: Config, data_path: str) -> None:
-        """`closing` is reset by the controller (GUI thread) when it asks for the run, so a Stop that comes before
-        this runs is kept, not undone here."""
+    def train(self, configs: dict, data_path: str) -> None:
+        """One run ({"A": cfg}) or an A/B pair ({"A": ..., "B": ...}). `closing` is reset by the controller (GUI
+        thread) when it asks for the run, so a Stop that comes before this runs is kept, not undone here."""
         try:
             remote = self._ensure()
-            status, result = remote.train(cfg, data_path, on_init=self.started.emit, on_progress=self.progress.emit,
-                                          cancelled=lambda: self.closing)
-            self.finished.emit(status, result)
-        except Exception as e:  # noqa: BLE001
-            if not self.shutting_down:
-                self.failed.emit(_describe(e))
-
-    pairFinished = QtCore.Signal(object)  # {"A": (status, result), "B": (status, result)}
-    pairProgress = QtCore.Signal(str, object)  # tag, Progress
-    pairStarted = QtCore.Signal(str, object)  # tag, step-0 Snapshot
-
-    @QtCore.Slot(object, object, str)
-    def train_pair(self, cfg_a: Config, cfg_b: Config, data_path: str) -> None:
-        try:
-            remote = self._ensure()
-            self.pairFinished.emit(remote.train_pair(cfg_a, cfg_b, data_path, on_init=self.pairStarted.emit,
-                                                     on_progress=self.pairProgress.emit,
-                                                     cancelled=lambda: self.closing))
+            self.finished.emit(remote.train(configs, data_path, on_init=self.started.emit,
+                                            on_progress=self.progress.emit, cancelled=lambda: self.closing))
         except Exception as e:  # noqa: BLE001
             if not self.shutting_down:
                 self.failed.emit(_describe(e))
