@@ -13,6 +13,7 @@ from pathlib import Path
 
 from initscope import __version__
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 
 EXIT_USAGE = 2
 
@@ -246,7 +247,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.close()
             final = last.get("snap")
             steps_per_sec = last.get("speed", 0.0)
-            if status == "diverged":
+            if status == RunStatus.DIVERGED:
                 print(f"run {trainer.message}", file=sys.stderr)
             else:
                 print(f"{status} {trainer.step:,} steps at {steps_per_sec:,.0f} steps/s")
@@ -260,9 +261,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass
         guard.phase = "save"
         _save_outputs(args, cfg, data, trainer, history, init, final, losses, said, names, steps_per_sec)
-    if guard.signalled and trainer.status != "diverged":
+    if guard.signalled and trainer.status != RunStatus.DIVERGED:
         return EXIT_STOPPED
-    return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
+    return {RunStatus.DIVERGED: EXIT_DIVERGED, RunStatus.STOPPED: EXIT_STOPPED}.get(trainer.status, 0)
 
 
 def _evaluate(args, cfg, data, trainer, init, final, losses: dict, said: list, names: list) -> None:
@@ -286,7 +287,7 @@ def _evaluate(args, cfg, data, trainer, init, final, losses: dict, said: list, n
         print("\nhints:")
         for h in said:
             print(f"  - {printable(h)}")
-    if args.samples and trainer.status != "diverged":
+    if args.samples and trainer.status != RunStatus.DIVERGED:
         names += trainer.sample(args.samples)
 
 

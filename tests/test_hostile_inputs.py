@@ -1550,7 +1550,7 @@ def test_stop_and_pause_return_at_once_while_the_trainer_is_stopped_or_a_holder_
         finally:
             os.kill(remote.proc.pid, signal.SIGCONT)
         th.join(60)
-        assert not th.is_alive() and out["r"][0] == "stopped"
+        assert not th.is_alive() and out["r"]["A"].status == "stopped"
     finally:
         remote.close()
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from initscope.core.messages import RunStatus
+
 
 class Actions:
     """The window's actions, made once by build_actions (the window reads them as win.train_act, ...)."""
@@ -89,7 +91,7 @@ def action_states(session, paused: bool = False) -> dict[str, bool | str]:
     training = session.training
     valid = session.data is not None and session.stack_error is None
     one = session.shown[0] if len(session.shown) == 1 else None
-    ending = training and any(r.shown_status in ("stopping", "evaluating") for r in session.active)
+    ending = training and any(r.shown_status in ("stopping", RunStatus.EVALUATING) for r in session.active)
     return {"train": not training and valid,
             "pause": training and not ending,  # the last losses' evaluation cannot pause
             "stop": training and not ending,
