@@ -14,6 +14,7 @@ from pathlib import Path
 from initscope import __version__
 from initscope.core.errors import UserError
 from initscope.core.messages import RunStatus
+from initscope.gui.texts import TABS
 
 EXIT_USAGE = 2
 
@@ -140,7 +141,7 @@ def _build_parser() -> argparse.ArgumentParser:
     shot.add_argument("--steps", type=int, default=2000, help="steps to train before the picture (default 2000)")
     shot.add_argument("--size", default="1366x768", help="window size WxH (default 1366x768)")
     shot.add_argument("--present", action="store_true", help="in presentation mode (large fonts and lines)")
-    shot.add_argument("--tab", choices=("overview", "gradients", "explorer", "dead", "compare"), default="overview",
+    shot.add_argument("--tab", choices=[k for k, _ in TABS], default="overview",
                       help="the tab to show (default overview)")
     shot.add_argument("--log-y", action="store_true", help="the loss panel with a log y axis")
     shot.add_argument("--scenario", metavar="FILE.json", help="a workshop scenario (with --step: which step)")

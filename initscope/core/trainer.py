@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from initscope.core.budget import EVAL_CHUNK
 from initscope.core.config import Config
 from initscope.core.data import Dataset
 from initscope.core.diagnostics import (
@@ -32,7 +33,6 @@ from initscope.core.model import LSUV_BATCH, Net, build_net
 from initscope.core.runaway import RunawayCheck
 
 FLUSH_EVERY = 25  # steps between progress reports (losses are read from the device in chunks this size)
-EVAL_CHUNK = 16384  # examples per batch when evaluating a split
 
 
 def resolve_device(name: str) -> torch.device:
@@ -249,19 +249,9 @@ class Trainer:
         return status != RunStatus.DIVERGED
 
     # --- after training --------------------------------------------------------
-    @torch.no_grad()
     def split_loss(self, split: str) -> float:
         """Mean loss over a whole split in eval mode (BatchNorm uses its running statistics)."""
-        x, y = self.data.splits[split]
-        was = self.net.training
-        self.net.eval()
-        total, n = 0.0, 0
-        for i in range(0, x.shape[0], EVAL_CHUNK):
-            xb, yb = x[i:i + EVAL_CHUNK].to(self.device), y[i:i + EVAL_CHUNK].to(self.device)
-            total += float(F.cross_entropy(self.net(xb), yb, reduction="sum"))
-            n += xb.shape[0]
-        self.net.train(was)
-        return total / max(n, 1)
+        return mean_loss(self.net, *self.data.splits[split])
 
     def split_losses(self, on_split: Callable[[int, str], None] | None = None) -> dict[str, float]:
         """Each split's mean loss; on_split(i, name) before split i (a long word list takes seconds: say so)."""
@@ -313,6 +303,21 @@ class Trainer:
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The weights as plain numpy arrays (for another process or a saved run)."""
         return {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
+
+
+@torch.no_grad()
+def mean_loss(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean cross-entropy of `net` over all of (x, y) in eval mode (BatchNorm on its running statistics), in chunks
+    of EVAL_CHUNK examples (the memory budget counts one chunk); the net's train/eval mode is restored."""
+    device = next(net.parameters()).device
+    was = net.training
+    net.eval()
+    total = 0.0
+    for i in range(0, x.shape[0], EVAL_CHUNK):
+        xb, yb = x[i:i + EVAL_CHUNK].to(device), y[i:i + EVAL_CHUNK].to(device)
+        total += float(F.cross_entropy(net(xb), yb, reduction="sum"))
+    net.train(was)
+    return total / max(int(x.shape[0]), 1)
 
 
 @torch.no_grad()

@@ -346,20 +346,9 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
 def _val_loss(net, data: Dataset) -> float | None:
     """Mean cross-entropy over the whole val split, BatchNorm on its running statistics (as Trainer.split_loss);
     the multiplier hook is on the net, so these are the trained run's own logits."""
-    import torch
-    import torch.nn.functional as F
+    from initscope.core.trainer import mean_loss
 
-    from initscope.core.trainer import EVAL_CHUNK
-
-    device = next(net.parameters()).device
-    x, y = (t.to(device) for t in data.splits["val"])
-    net.eval()
-    total = 0.0
-    with torch.no_grad():
-        for i in range(0, x.shape[0], EVAL_CHUNK):
-            total += float(F.cross_entropy(net(x[i:i + EVAL_CHUNK]), y[i:i + EVAL_CHUNK], reduction="sum"))
-    net.train()
-    v = total / max(int(x.shape[0]), 1)
+    v = mean_loss(net, *data.splits["val"])
     return v if math.isfinite(v) else None
 
 

@@ -7,6 +7,21 @@ import math
 
 from initscope.core.messages import RunStatus
 
+# the window's tabs, by the key the commands and the test fixture name them with (`shot --tab dead`,
+# show_tab("explorer:time")) and the title on screen, in their order; "&&" is a literal "&" in a tab title
+TABS = (("overview", "Overview"), ("gradients", "Gradients"), ("explorer", "Explorer"), ("dead", "Neurons && BN"),
+        ("compare", "Compare"))
+EXPLORER_TABS = (("gain", "Gain sweep"), ("depth", "Depth sweep"), ("train", "Train sweep"), ("width", "Width"),
+                 ("time", "Time"))  # "Over time" was 2 px too wide at 1024 px in presentation mode
+
+
+def tab_index(key: str, tabs=TABS) -> int:
+    return [k for k, _ in tabs].index(key)
+
+
+def tab_title(key: str, tabs=TABS) -> str:
+    return dict(tabs)[key]
+
 
 def _eta(p) -> str:
     if p is None or p.steps_per_sec <= 0:
