@@ -1,8 +1,9 @@
 """The run controller: everything the window asks of the workers, and the records they fill.
 
-It owns the two worker threads (the engine: word lists, init previews, opening run files; the trainer relay:
-runs, A/B pairs, samples, saving) and turns their plain-data signals into RunRecords. The window only asks
-("train this config", "stop") and renders the records it is handed; it never touches a worker.
+It owns the two worker threads (the engine: this process's word list, opening run files; the trainer relay:
+init previews, runs and A/B pairs, samples, saving: what the training process computes) and turns their
+plain-data signals into RunRecords. The window only asks ("train this config", "stop") and renders the
+records it is handed; it never touches a worker.
 
 torch is imported in the background (`start()`), so the window can be on screen before it is ready.
 """
@@ -43,6 +44,16 @@ class _Backend(QtCore.QObject):
             signal.emit(*args)
         except RuntimeError:  # the window closed before torch was ready: nobody is listening any more
             pass
+
+
+def _preview_record(cfg: Config, p) -> RunRecord:
+    """The init preview of cfg as the window shows it, from the training process's answer (core.messages.Preview:
+    plain data, unpickled without torch)."""
+    h = History()
+    h.set_init(p.snapshot)
+    h.add_snapshot(p.snapshot)
+    return RunRecord(name="init preview", cfg=cfg, history=h, status=RunStatus.PREVIEW, n_params=p.n_params,
+                     data_path=p.data_path, vocab=tuple(p.vocab))
 
 
 def record_from_run(run, path: str, rec: RunRecord | None = None) -> RunRecord:
@@ -97,7 +108,7 @@ class RunController(QtCore.QObject):
 
     # queued calls into the workers' threads
     _load = QtCore.Signal(str, int)
-    _preview = QtCore.Signal(int, object)
+    _preview = QtCore.Signal(int, object, str)  # generation, Config, data path
     _open = QtCore.Signal(str)
     _train = QtCore.Signal(object, str)  # {tag: Config}, data path
     _warm = QtCore.Signal(str, int)
@@ -109,7 +120,7 @@ class RunController(QtCore.QObject):
         launch); None: the training process starts with the first Train."""
         super().__init__(parent)
         self.first = first_preview
-        self.first_shown = False  # the launch's preview was shown (the engine's answers come later)
+        self.first_shown = False  # the launch's preview was shown (the relay's answers come later)
         self._importing = False
         self.ready = self.closed = False
         self.engine = self.worker = None
@@ -141,16 +152,12 @@ class RunController(QtCore.QObject):
     @QtCore.Slot(object)
     def _first_preview(self, p) -> None:
         """The training process's preview of the starting config, before this process has torch. Dropped once
-        the engine has been asked for one (it answers for the settings as they are now)."""
+        the relay has been asked for one (it answers for the settings as they are now)."""
         if self.closed or self.generation or self.first is None or self.first.result is None:
             return
         self.first.result = None  # once: the signal may also arrive after start() took the result
         self.first_shown = True
-        h = History()
-        h.set_init(p.snapshot)
-        h.add_snapshot(p.snapshot)
-        self.previewReady.emit(RunRecord(name="init preview", cfg=self.first.cfg.copy(), history=h, status=RunStatus.PREVIEW,
-                                         n_params=p.n_params, data_path=p.data_path, vocab=tuple(p.vocab)))
+        self.previewReady.emit(_preview_record(self.first.cfg.copy(), p))
 
     def _backend_ready(self) -> None:
         if self.closed:
@@ -163,14 +170,12 @@ class RunController(QtCore.QObject):
             self.worker.remote = self.first.remote  # the launch's training process, torch already imported
         self.threads = [start_in_thread(self.engine, "initscope-engine"), start_in_thread(self.worker, "initscope-train")]
         e, w = self.engine, self.worker
-        for sig, slot in ((self._load, e.load), (self._preview, e.preview), (self._open, e.open_run),
+        for sig, slot in ((self._load, e.load), (self._preview, w.preview), (self._open, e.open_run),
                           (self._train, w.train), (self._warm, w.warm),
                           (self._sample, w.sample), (self._save, w.save_run)):
             sig.connect(slot)
         e.dataLoaded.connect(self.dataLoaded)
         e.dataFailed.connect(self.dataFailed)
-        e.previewReady.connect(self._preview_ready)
-        e.previewFailed.connect(self._preview_failed)
         e.runLoaded.connect(self._run_opened)
         e.runFailed.connect(self._open_failed)
         # bound methods of this QObject (it lives in the GUI thread), never lambdas: a lambda would run in the
@@ -179,6 +184,8 @@ class RunController(QtCore.QObject):
         w.progress.connect(self._progress)
         w.finished.connect(self._finished)
         w.failed.connect(self._failed)
+        w.previewReady.connect(self._preview_ready)
+        w.previewFailed.connect(self._preview_failed)
         w.samples.connect(self.samplesReady)
         w.saved.connect(self.saved)
         w.saveFailed.connect(self.saveFailed)
@@ -192,23 +199,23 @@ class RunController(QtCore.QObject):
             self._warm.emit(path, block_size)
 
     def request_preview(self, cfg: Config) -> None:
-        """The step-0 snapshot of cfg; only the newest request is answered."""
+        """The step-0 snapshot of cfg, from the training process; only the newest request is answered. A new
+        context length reloads this process's copy of the word list too (the sweeps run on it)."""
+        data = self.engine.data
+        if data is None:
+            return
+        if data.block_size != cfg.model.block_size:
+            self._load.emit(data.path, cfg.model.block_size)
         self.generation += 1
-        self.engine.latest_generation = self.generation
+        self.worker.latest_generation = self.generation
         self._preview_cfg = {self.generation: cfg.copy()}
-        self._preview.emit(self.generation, cfg.copy())
+        self._preview.emit(self.generation, cfg.copy(), data.path)
 
-    def _preview_ready(self, generation: int, snap, n_params: int) -> None:
+    def _preview_ready(self, generation: int, p) -> None:
         cfg = self._preview_cfg.get(generation)
         if generation != self.generation or cfg is None:
             return
-        h = History()
-        h.set_init(snap)
-        h.add_snapshot(snap)
-        rec = RunRecord(name="init preview", cfg=cfg, history=h, status=RunStatus.PREVIEW, n_params=n_params,
-                        data_path=self.engine.data.path if self.engine.data else "",
-                        vocab=tuple(self.engine.data.vocab.itos) if self.engine.data else ())
-        self.previewReady.emit(rec)
+        self.previewReady.emit(_preview_record(cfg, p))
 
     def _preview_failed(self, generation: int, msg: str) -> None:
         if generation == self.generation:
@@ -337,8 +344,8 @@ class RunController(QtCore.QObject):
             self.worker.closing = self.worker.shutting_down = True
             if self.worker.remote is not None:
                 self.worker.remote.kill() if self.training else self.worker.remote.close(timeout=2)
-        if self.engine is not None:
-            self.engine.latest_generation = -1
+        if self.worker is not None:
+            self.worker.latest_generation = -1
         from initscope.gui.worker import stop_thread
 
         for th in self.threads:

@@ -1,7 +1,7 @@
 """Workers that keep torch off the GUI thread.
 
 Each lives in its own QThread with an event loop; the GUI talks to it through queued signals and gets
-plain data back (Snapshots, Progress, strings). Training itself runs in a child process (core.remote);
+plain data back (Snapshots, Progress, strings). Training and init previews run in a child process (core.remote);
 stop/pause go straight to its multiprocessing flags, because the relay's event loop is busy during a run.
 """
 
@@ -14,9 +14,7 @@ from PySide6 import QtCore
 from initscope.core.config import Config
 from initscope.core.data import Dataset, load_dataset
 from initscope.core.errors import UserError
-from initscope.core.model import count_params
 from initscope.core.remote import RemoteTrainer
-from initscope.core.trainer import Trainer
 
 
 def _describe(e: BaseException) -> str:
@@ -29,16 +27,13 @@ def _describe(e: BaseException) -> str:
 
 
 class Engine(QtCore.QObject):
-    """Loads word lists and computes init previews (step-0 snapshots), newest request first."""
+    """Loads word lists (the window's own copy: the at-init sweeps run on it) and opens run files."""
 
     dataLoaded = QtCore.Signal(object)  # Dataset (an opaque handle for the GUI)
     dataFailed = QtCore.Signal(str)
-    previewReady = QtCore.Signal(int, object, int)  # generation, Snapshot, parameter count
-    previewFailed = QtCore.Signal(int, str)
 
     def __init__(self):
         super().__init__()
-        self.latest_generation = 0  # written by the GUI thread; stale requests are skipped
         self.data: Dataset | None = None
 
     @QtCore.Slot(str, int)
@@ -65,22 +60,6 @@ class Engine(QtCore.QObject):
         except Exception as e:  # noqa: BLE001
             self.runFailed.emit(_describe(e))
 
-    @QtCore.Slot(int, object)
-    def preview(self, generation: int, cfg: Config) -> None:
-        if generation != self.latest_generation:
-            return  # a newer change is queued behind this one
-        try:
-            data = self.data
-            if data is None:
-                return
-            if data.block_size != cfg.model.block_size:
-                data = self.data = load_dataset(data.path, cfg.model.block_size)
-                self.dataLoaded.emit(data)
-            snap = Trainer(cfg, data).init_snapshot()
-            self.previewReady.emit(generation, snap, count_params(cfg, data.vocab.size))
-        except Exception as e:  # noqa: BLE001
-            self.previewFailed.emit(generation, _describe(e))
-
 
 class TrainWorker(QtCore.QObject):
     """Relays one training process (core.remote.RemoteTrainer): it trains in its own interpreter, so the
@@ -92,9 +71,13 @@ class TrainWorker(QtCore.QObject):
     failed = QtCore.Signal(str)
     samples = QtCore.Signal(list)
 
+    previewReady = QtCore.Signal(int, object)  # generation, core.messages.Preview
+    previewFailed = QtCore.Signal(int, str)
+
     def __init__(self):
         super().__init__()
         self.remote: RemoteTrainer | None = None
+        self.latest_generation = 0  # written by the GUI thread; a preview request older than it is skipped
         self.closing = False
         self.shutting_down = False  # the window is closing: a run ended by it is not a failure to report
         self._sample_seed = 0
@@ -130,6 +113,19 @@ class TrainWorker(QtCore.QObject):
         except Exception as e:  # noqa: BLE001 - the window loads its own copy and reports data problems
             if not self.shutting_down:
                 _describe(e)
+
+    @QtCore.Slot(int, object, str)
+    def preview(self, generation: int, cfg: Config, data_path: str) -> None:
+        """The init preview (step-0 snapshot) of cfg, computed by the training process, as the launch's first one
+        is: one path for every preview (README, "Previews in the training process"). The window asks for none
+        while a run trains, so the process is free."""
+        if generation != self.latest_generation:
+            return  # a newer change is queued behind this one
+        try:
+            self.previewReady.emit(generation, self._ensure().preview(cfg, data_path))
+        except Exception as e:  # noqa: BLE001 - said in the status bar; the window stays usable
+            if not self.shutting_down:
+                self.previewFailed.emit(generation, _describe(e))
 
     @QtCore.Slot(object, str)
     def train(self, configs: dict, data_path: str) -> None:
