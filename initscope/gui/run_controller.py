@@ -342,10 +342,9 @@ class RunController(QtCore.QObject):
             self.first.remote.kill()  # closed before torch was ready here: the launch's process has no relay yet
         if self.worker is not None:
             self.worker.closing = self.worker.shutting_down = True
+            self.worker.latest_generation = -1  # previews queued behind this are skipped
             if self.worker.remote is not None:
                 self.worker.remote.kill() if self.training else self.worker.remote.close(timeout=2)
-        if self.worker is not None:
-            self.worker.latest_generation = -1
         from initscope.gui.worker import stop_thread
 
         for th in self.threads:

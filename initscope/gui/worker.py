@@ -83,6 +83,8 @@ class TrainWorker(QtCore.QObject):
         self._sample_seed = 0
 
     def _ensure(self) -> RemoteTrainer:
+        if self.shutting_down:  # a request queued behind the window's close must not start a new process
+            raise RuntimeError("the window is closing")
         if self.remote is None or not self.remote.alive:
             self.remote = RemoteTrainer(threads=1)
         return self.remote
