@@ -132,7 +132,7 @@ class History:
         self.version += 1
 
     def add_progress(self, p) -> None:
-        """One report of the trainer (trainer.Progress): its losses, its snapshot, its per-step rows. The one way
+        """One report of the trainer (core.messages.Progress): its losses, its snapshot, its per-step rows. The one way
         the window's runs and the CLI's fill a History."""
         if len(p.losses):
             self.add_losses(p.first_step, p.losses)
