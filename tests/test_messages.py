@@ -27,7 +27,7 @@ def test_status_words_are_the_old_strings_and_survive_pickle_and_json():
         assert pickle.loads(pickle.dumps(s)) is s
         assert json.loads(json.dumps({"status": s})) == {"status": s.value}
     assert {s for s in RunStatus if s.ended} == {RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED,
-                                                   RunStatus.FAILED, RunStatus.INTERRUPTED}
+                                                   RunStatus.FAILED, RunStatus.ERROR, RunStatus.INTERRUPTED}
     with pytest.raises(ValueError):
         RunStatus("exploded")
 

@@ -33,6 +33,7 @@ class RunStatus(str, Enum):
     STOPPED = "stopped"
     DIVERGED = "diverged"
     FAILED = "failed"  # the training process raised (the record's message says what)
+    ERROR = "error"  # a sweep's run that raised (its point says why; the sweep goes on)
     INTERRUPTED = "interrupted"  # a watched script died, or a run file was saved mid-run
     INIT_ONLY = "init-only"  # a run file of the step-0 snapshot alone
     PREVIEW = "preview"  # the init preview of the current settings (never in the Runs list)
@@ -49,7 +50,7 @@ class RunStatus(str, Enum):
         return self in _ENDED
 
 
-_ENDED = frozenset({RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.FAILED,
+_ENDED = frozenset({RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.ERROR,
                     RunStatus.INTERRUPTED})
 RUN_FILE_STATUSES = (RunStatus.READY, RunStatus.RUNNING, RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED,
                      RunStatus.INIT_ONLY, RunStatus.PREVIEW, RunStatus.INTERRUPTED)  # what a run file may say
