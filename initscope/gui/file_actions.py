@@ -13,6 +13,7 @@ from PySide6 import QtWidgets
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 from initscope.gui.settings import get_folder, get_open_file, get_save_file
 
 
@@ -87,7 +88,8 @@ class FileActions:
         """The one shown run that has weights, or None with a message saying why not."""
         shown = self.win.shown
         rec = shown[0] if len(shown) == 1 else None
-        if rec is None or rec.is_preview or rec.result is None or not (rec.has_weights or rec.result.saved is not None):
+        if (rec is None or rec.is_preview or rec.status == RunStatus.RUNNING or rec.result is None
+                or not (rec.has_weights or rec.result.saved is not None)):
             QtWidgets.QMessageBox.information(self.win, what, "Select one run that has ended (finished or "
                                               "stopped) in the Runs list first.")
             return None
