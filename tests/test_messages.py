@@ -90,6 +90,22 @@ def test_every_status_reaches_the_records_as_the_enum(qtbot, names_data):
     with qtbot.waitSignal(ctl.backendReady, timeout=120_000):
         ctl.start()
     try:
+        # the init preview comes from the training process too (README: previews in the training process)
+        from initscope.core.model import count_params
+        from initscope.core.trainer import Trainer
+
+        with qtbot.waitSignal(ctl.dataLoaded, timeout=60_000):
+            ctl.load_data(names_data.path, 3)
+        previews = []
+        ctl.previewReady.connect(previews.append)
+        cfg = tiny_config()
+        ctl.request_preview(cfg)
+        qtbot.waitUntil(lambda: bool(previews), timeout=120_000)
+        p, local = previews[0], Trainer(cfg, names_data).init_snapshot()
+        assert p.status is RunStatus.PREVIEW and p.result is None and ctl.worker.remote.alive
+        assert p.history.init.loss == local.loss and p.n_params == count_params(cfg, names_data.vocab.size)
+        assert not hasattr(ctl.engine, "preview")  # one path: no preview in this process
+
         recs = ctl.train({"A": tiny_config(steps=200), "B": _diverging(steps=50)}, names_data,
                          {"A": "A1: tiny", "B": "B1: lr 1000"})
         assert recs[1].cfg.train.steps == 200  # a pair's curves end together: B trains A's steps
