@@ -1,9 +1,10 @@
 """Where should the window's init previews and at-init sweeps run: in a thread of the GUI process, or in the
 training process? Measured the way the window asks for them, with the GUI thread's event loop probed.
 
-    python benchmarks/bench_preview.py [--rounds R] [--previews N] [--json FILE]
+    python benchmarks/bench_preview.py [--rounds R] [--previews N] [--depth D --width W] [--json FILE]
 
-For the default settings (the lecture's deep net with BatchNorm, on the shipped names.txt), in alternated rounds:
+For the default settings (the lecture's deep net with BatchNorm, on the shipped names.txt; --depth D --width W:
+D blocks of that width instead), in alternated rounds:
 - `thread`: the engine's way: Trainer(cfg, data).init_snapshot() in a QThread of this process;
 - `child`: the launch's way: a PreviewRequest to a training process (core.remote), answered over the pipe and
   relayed by a QThread waiting in recv() (the GIL released while it waits).
@@ -118,6 +119,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--previews", type=int, default=20)
+    ap.add_argument("--depth", type=int, default=0, help="a stack of DEPTH Linear+BatchNorm+Tanh blocks instead")
+    ap.add_argument("--width", type=int, default=100, help="their width (with --depth)")
     ap.add_argument("--json")
     args = ap.parse_args()
     app = QtWidgets.QApplication(sys.argv[:1])
@@ -125,7 +128,12 @@ def main() -> None:
     from initscope.core.trainer import Trainer, set_threads
 
     set_threads(1)  # as the app: one torch thread in the window's process
-    cfg, data = default_config(), load_dataset(None, default_config().model.block_size)
+    cfg = default_config()
+    if args.depth:
+        from initscope.core.config import deep_stack
+
+        cfg.model.layers = deep_stack(args.depth, args.width, batchnorm=True)
+    data = load_dataset(None, cfg.model.block_size)
     remote = RemoteTrainer(threads=1)
     remote.load(str(default_data_path()), cfg.model.block_size)
     Trainer(cfg, data).init_snapshot()  # warm both sides once
