@@ -13,6 +13,8 @@ from pathlib import Path
 
 from initscope import __version__
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
+from initscope.gui.texts import TABS
 
 EXIT_USAGE = 2
 
@@ -139,7 +141,7 @@ def _build_parser() -> argparse.ArgumentParser:
     shot.add_argument("--steps", type=int, default=2000, help="steps to train before the picture (default 2000)")
     shot.add_argument("--size", default="1366x768", help="window size WxH (default 1366x768)")
     shot.add_argument("--present", action="store_true", help="in presentation mode (large fonts and lines)")
-    shot.add_argument("--tab", choices=("overview", "gradients", "explorer", "dead", "compare"), default="overview",
+    shot.add_argument("--tab", choices=[k for k, _ in TABS], default="overview",
                       help="the tab to show (default overview)")
     shot.add_argument("--log-y", action="store_true", help="the loss panel with a log y axis")
     shot.add_argument("--scenario", metavar="FILE.json", help="a workshop scenario (with --step: which step)")
@@ -246,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.close()
             final = last.get("snap")
             steps_per_sec = last.get("speed", 0.0)
-            if status == "diverged":
+            if status == RunStatus.DIVERGED:
                 print(f"run {trainer.message}", file=sys.stderr)
             else:
                 print(f"{status} {trainer.step:,} steps at {steps_per_sec:,.0f} steps/s")
@@ -260,9 +262,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass
         guard.phase = "save"
         _save_outputs(args, cfg, data, trainer, history, init, final, losses, said, names, steps_per_sec)
-    if guard.signalled and trainer.status != "diverged":
+    if guard.signalled and trainer.status != RunStatus.DIVERGED:
         return EXIT_STOPPED
-    return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(trainer.status, 0)
+    return {RunStatus.DIVERGED: EXIT_DIVERGED, RunStatus.STOPPED: EXIT_STOPPED}.get(trainer.status, 0)
 
 
 def _evaluate(args, cfg, data, trainer, init, final, losses: dict, said: list, names: list) -> None:
@@ -286,7 +288,7 @@ def _evaluate(args, cfg, data, trainer, init, final, losses: dict, said: list, n
         print("\nhints:")
         for h in said:
             print(f"  - {printable(h)}")
-    if args.samples and trainer.status != "diverged":
+    if args.samples and trainer.status != RunStatus.DIVERGED:
         names += trainer.sample(args.samples)
 
 

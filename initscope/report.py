@@ -16,8 +16,6 @@ from initscope.core.files import atomic_write_text
 from initscope.core.runfile import SavedRun, load_run
 from initscope.core.snapshot import Snapshot
 
-SMOOTH = 100
-
 
 def _n(x: float, spec: str) -> str:
     return format(x, spec) if math.isfinite(x) else "–"  # a watched model's Linear has no saturation; NaN is data

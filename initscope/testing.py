@@ -21,14 +21,16 @@ import sys
 
 import pytest
 
+from initscope.gui import texts
+
 PANELS = {  # driver name -> (view attribute, panel attribute)
     "loss": ("overview", "loss_panel"), "saturation": ("overview", "sat_panel"),
     "activations": ("overview", "act_panel"), "update": ("overview", "upd_panel"),
     "gradients": ("gradients", "grad_panel"), "grad:data": ("gradients", "ratio_panel"),
     "weight gradients": ("gradients", "wgrad_panel"),
 }
-TABS = {"overview": 0, "gradients": 1, "explorer": 2, "dead": 3, "compare": 4}
-EXPLORER_TABS = {"gain": 0, "depth": 1, "train": 2, "width": 3, "time": 4}  # sub-tabs: show_tab("explorer:depth")
+TABS = {k: i for i, (k, _) in enumerate(texts.TABS)}
+EXPLORER_TABS = {k: i for i, (k, _) in enumerate(texts.EXPLORER_TABS)}  # sub-tabs: show_tab("explorer:depth")
 
 
 class WindowDriver:

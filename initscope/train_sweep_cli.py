@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 
 
 def add_parser(ssub) -> argparse.ArgumentParser:
@@ -67,11 +68,11 @@ def table(results) -> str:
             if not done:
                 cell = "not run"
             elif p.val_mean is None:
-                cell = next(r.status for r in done if r.status != "finished") if any(
-                    r.status != "finished" for r in done) else "-"
+                cell = next(r.status for r in done if r.status != RunStatus.FINISHED) if any(
+                    r.status != RunStatus.FINISHED for r in done) else "-"
             else:
                 cell = f"{p.val_mean:.4f} ± {p.val_std:.4f}"
-                bad = sum(r.status != "finished" for r in done)
+                bad = sum(r.status != RunStatus.FINISHED for r in done)
                 if bad:
                     cell += f" ({bad} failed)"
             cells.append(f"{cell:>22}")
@@ -122,7 +123,7 @@ def cmd_sweep_train(args: argparse.Namespace, cfg) -> int:
 
     def on_result(results, res) -> None:
         bar.update(1)
-        failed = sum(r.status != "finished" for r in results.results.values())
+        failed = sum(r.status != RunStatus.FINISHED for r in results.results.values())
         bar.set_postfix(failed=failed, refresh=False)
         if res.status == "error":
             tqdm.write(f"run {res.index}: {res.message}", file=sys.stderr)

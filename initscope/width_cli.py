@@ -9,6 +9,8 @@ import math
 import sys
 from pathlib import Path
 
+from initscope.core.messages import RunStatus
+
 DEFAULT_WIDTHS = "64,128,256,512,1024"
 
 
@@ -96,7 +98,7 @@ def cmd_sweep_width(args: argparse.Namespace, cfg) -> int:
 
     def on_result(_results, res) -> None:
         bar.update(1)
-        if res.status not in ("finished",):
+        if res.status != RunStatus.FINISHED:
             tqdm.write(f"run {res.index}: {res.status}: {res.message}", file=sys.stderr)
 
     try:

@@ -26,6 +26,18 @@ def test_import_contracts_hold(capsys):
     assert len(contracts) >= 5 and f"{len(contracts)} kept, 0 broken" in out
 
 
+def test_the_messages_of_the_training_process_import_neither_qt_nor_torch_nor_numpy():
+    """Issue 21: the window unpickles the child's messages without torch, and its shell reads RunStatus before numpy
+    is loaded (import-linter checks the imports; this checks what importing them loads)."""
+    import subprocess
+
+    code = ("import sys; import initscope.core.messages; "
+            "bad = [m for m in ('torch', 'numpy', 'PySide6', 'pyqtgraph') if m in sys.modules]; print(bad); "
+            "sys.exit(bool(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_the_window_module_stays_small():
     # MainWindow keeps the view model and wiring; its widgets are window_layout's, behaviour lives in the controller,
     # views and actions modules

@@ -47,7 +47,7 @@ def test_a_quit_ends_the_child_even_while_it_is_busy():
 
     def train():
         try:
-            r.train(tiny_config(steps=10_000_000), str(default_data_path()), on_progress=lambda p: seen.set())
+            r.train({"A": tiny_config(steps=10_000_000)}, str(default_data_path()), on_progress=lambda t, p: seen.set())
         except RuntimeError as e:  # the process ended under the conversation
             errors.append(str(e))
 

@@ -285,7 +285,7 @@ def test_presets_and_confidently_wrong_hint(deep):
 def test_short_training_streams_into_the_panels(deep, qtbot):
     deep.window.controls.step_stats.setChecked(True)  # the per-step tier: saturation and update:data every step
     run = deep.train(600, every=100)
-    assert run.status == "finished" and set(run.result["losses"]) == {"train", "val", "test"}
+    assert run.status == "finished" and set(run.result.losses) == {"train", "val", "test"}
     h = run.history
     assert len(h.loss) == 600 and list(h.snap_steps.data) == [0, 100, 200, 300, 400, 500, 600]
     x, y, _ = deep.plotted("loss")["loss"]
@@ -301,11 +301,11 @@ def test_short_training_streams_into_the_panels(deep, qtbot):
     assert bars["L0"][1][0] == pytest.approx(h.latest.param("L0 Linear.weight").grad_data)
     assert deep.window.sample_act.isEnabled()
     deep.window.sample_act.trigger()
-    first = list(run.result["samples"])
+    first = list(run.result.samples)
     assert deep.window.samples.text.toPlainText().split("\n") == first
     deep.window.samples.again.click()
-    qtbot.waitUntil(lambda: run.result["samples"] != first, timeout=30_000)
-    assert len(run.result["samples"]) == 20
+    qtbot.waitUntil(lambda: run.result.samples != first, timeout=30_000)
+    assert len(run.result.samples) == 20
 
 
 def test_divergence_is_a_message_and_keeps_the_history(deep, monkeypatch):
@@ -318,7 +318,7 @@ def test_divergence_is_a_message_and_keeps_the_history(deep, monkeypatch):
     c.gain.setValue(10.0)
     c.out_scale.setChecked(False)
     run = deep.train(2000)
-    assert run.status == "diverged" and "diverged" in run.result["message"]
+    assert run.status == "diverged" and "diverged" in run.result.message
     assert len(run.history.loss) > 0 and "diverged" in deep.hint_text()
     assert deep.window.train_act.isEnabled()
 
@@ -410,7 +410,7 @@ def test_save_open_and_export_a_run(deep, make_initscope_window, qtbot, tmp_path
     qtbot.waitUntil(lambda: w.files.last_saved == path, timeout=30_000)
     saved = load_run(path)
     assert saved.steps == 300 and np.array_equal(saved.losses, run.history.loss.data)
-    assert saved.config == run.cfg and saved.split_losses == run.result["losses"]
+    assert saved.config == run.cfg and saved.split_losses == run.result.losses
 
     other = make_initscope_window(preset("deep-bn"))
     other.window.open_run_file(path)
@@ -468,7 +468,7 @@ def test_runs_overlay_compare_table_rename_delete(deep):
     deep.window.runs.delete_selected()
     assert deep.runs == [a]
     tip = deep.window.runs.list.item(0).toolTip()
-    assert "Linear(100)" in tip and f"val {a.result['losses']['val']:.4f}" in tip
+    assert "Linear(100)" in tip and f"val {a.result.losses['val']:.4f}" in tip
 
 
 def test_long_per_step_lines_are_drawn_as_block_means():

@@ -153,11 +153,13 @@ def test_a_live_run_follows_the_latest_unless_the_scrubber_is_held_back(qtbot):
     # a file whose history of snapshots was damaged: one line, once, and the ⚠ beside the slider says why
     said = []
     s.problemFound.connect(said.append)
-    rec.result["replay_problem"] = "its history of snapshots (replay.npz) is damaged (...)"
+    from initscope.core.messages import RunResult
+
+    rec.result = RunResult(rec.status, replay_problem="its history of snapshots (replay.npz) is damaged (...)")
     s.apply([rec])
     s.apply([rec])
-    assert said == [rec.result["replay_problem"]] and "⚠" in s.label.text()
-    assert s.label.toolTip() == rec.result["replay_problem"]
+    assert said == [rec.result.replay_problem] and "⚠" in s.label.text()
+    assert s.label.toolTip() == rec.result.replay_problem
 
 
 def test_two_runs_side_by_side_on_one_colour_scale_and_one_value_range(qtbot):

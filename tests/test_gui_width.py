@@ -170,11 +170,13 @@ def test_the_hint_strip_takes_a_run_without_split_losses():
     no loss line for such a run, passes this test too.)"""
     from initscope.core.config import preset
     from initscope.core.history import History
+    from initscope.core.messages import RunResult, RunStatus
     from initscope.core.records import RunRecord
     from initscope.gui.texts import hint_lines
 
     def rec(name, losses):  # a real record (Qt-free since it moved to the core), as the window holds it
-        return RunRecord(name, preset("deep-nobn"), History(), status="finished", result={"losses": losses, "steps": 2})
+        return RunRecord(name, preset("deep-nobn"), History(), status="finished",
+                         result=RunResult(RunStatus.FINISHED, losses=losses, steps=2))
 
     lines = hint_lines([rec("a", {})])
     assert lines and not any("train" in line or "val" in line for line in lines)

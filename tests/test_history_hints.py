@@ -161,3 +161,15 @@ def test_hints_keep_to_activations_and_name_each_kinds_saturation():
     assert not any("BatchNorm" in x or "Residual" in x for x in said)
     assert "L3 GELU: 5 of 10 neurons in the flat negative tail for every example (dead: no gradient flows)" in said
     assert any(x.startswith("L4 Tanh: std 0.05") for x in said)
+
+
+def test_block_means_are_the_plain_mean_of_each_complete_block():
+    import torch
+
+    from initscope.core.history import SMOOTH_BLOCK, block_means
+
+    loss = np.random.default_rng(0).random(1037).astype(np.float32) * 3
+    got = block_means(loss)
+    want = torch.from_numpy(loss[:1000].astype(np.float64)).reshape(10, SMOOTH_BLOCK).mean(1).numpy()
+    assert got.dtype == np.float64 and np.allclose(got, want, rtol=0, atol=1e-12)  # the 37 steps after: left out
+    assert block_means(loss, 1037).shape == (1,) and block_means(loss[:99]).shape == (0,)

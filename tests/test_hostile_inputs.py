@@ -1542,8 +1542,8 @@ def test_stop_and_pause_return_at_once_while_the_trainer_is_stopped_or_a_holder_
         cfg = preset("kaiming")
         cfg.train.steps = 1_000_000
         started, out = threading.Event(), {}
-        th = threading.Thread(target=lambda: out.update(r=remote.train(cfg, str(default_data_path()),
-                                                                         on_init=lambda s: started.set())))
+        th = threading.Thread(target=lambda: out.update(r=remote.train({"A": cfg}, str(default_data_path()),
+                                                                         on_init=lambda t, s: started.set())))
         th.start()
         assert started.wait(120)
         # a process that dies holding the flags' lock (if they had one), then the trainer stopped by a debugger
@@ -1559,7 +1559,7 @@ def test_stop_and_pause_return_at_once_while_the_trainer_is_stopped_or_a_holder_
         finally:
             os.kill(remote.proc.pid, signal.SIGCONT)
         th.join(60)
-        assert not th.is_alive() and out["r"][0] == "stopped"
+        assert not th.is_alive() and out["r"]["A"].status == "stopped"
     finally:
         remote.close()
 

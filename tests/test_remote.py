@@ -8,6 +8,7 @@ import pytest
 
 from initscope.core.data import default_data_path, load_dataset
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 from initscope.core.remote import RemoteTrainer
 from initscope.core.trainer import Trainer
 
@@ -27,18 +28,19 @@ def remote():
 def test_same_losses_as_in_process(remote):
     cfg = tiny_config(steps=120)
     chunks, inits = [], []
-    status, result = remote.train(cfg, str(default_data_path()), on_init=inits.append,
-                                  on_progress=lambda p: chunks.append(p.losses))
+    out = remote.train({"A": cfg}, str(default_data_path()), on_init=lambda tag, s: inits.append(s),
+                       on_progress=lambda tag, p: chunks.append(p.losses))
     local = Trainer(cfg, load_dataset(None, 3))
     local.train()
-    assert status == "finished" and result["steps"] == 120
+    result = out["A"]
+    assert list(out) == ["A"] and result.status is RunStatus.FINISHED and result.steps == 120
     assert np.array_equal(np.concatenate(chunks), local.losses)
-    assert inits[0].step == 0 and set(result["losses"]) == {"train", "val", "test"} and len(result["samples"]) == 20
+    assert inits[0].step == 0 and set(result.losses) == {"train", "val", "test"} and len(result.samples) == 20
     for k, v in local.net.state_dict().items():
-        assert np.array_equal(result["state"][k], v.numpy())
+        assert np.array_equal(result.state[k], v.numpy())
     itos = local.data.vocab.itos
-    assert remote.sample(cfg, result["state"], itos, 3, seed=5) == remote.sample(cfg, result["state"], itos, 3, seed=5)
-    assert remote.sample(cfg, result["state"], itos, 3, seed=5) == local.sample(3, seed=5)
+    assert remote.sample(cfg, result.state, itos, 3, seed=5) == remote.sample(cfg, result.state, itos, 3, seed=5)
+    assert remote.sample(cfg, result.state, itos, 3, seed=5) == local.sample(3, seed=5)
 
 
 def test_pair_trains_both_on_the_same_batches(remote):
@@ -47,24 +49,24 @@ def test_pair_trains_both_on_the_same_batches(remote):
     a = tiny_config(steps=60)
     b = tiny_config(deep_stack(2, 8, batchnorm=True), steps=60)
     seen = {"A": [], "B": []}
-    out = remote.train_pair(a, b, str(default_data_path()), on_progress=lambda tag, p: seen[tag].append(p.step))
-    assert out["A"][0] == out["B"][0] == "finished" and out["A"][1]["steps"] == out["B"][1]["steps"] == 60
+    out = remote.train({"A": a, "B": b}, str(default_data_path()), on_progress=lambda tag, p: seen[tag].append(p.step))
+    assert out["A"].status is out["B"].status is RunStatus.FINISHED and out["A"].steps == out["B"].steps == 60
     assert seen["A"][-1] == seen["B"][-1] == 60
     # the same batches as a local pair with the shared batch seed
     data = load_dataset(None, 3)
     la, lb = Trainer(a, data, batch_seed=a.train.seed), Trainer(b, data, batch_seed=a.train.seed)
     la.train()
     lb.train()
-    assert np.allclose(out["A"][1]["losses"]["val"], la.split_loss("val"))
-    assert np.allclose(out["B"][1]["losses"]["val"], lb.split_loss("val"))
+    assert np.allclose(out["A"].losses["val"], la.split_loss("val"))
+    assert np.allclose(out["B"].losses["val"], lb.split_loss("val"))
 
 
 def test_pause_and_stop_reach_the_child(remote):
     cfg = tiny_config(steps=10_000_000)
     seen = []
     out = {}
-    th = threading.Thread(target=lambda: out.setdefault("r", remote.train(cfg, str(default_data_path()),
-                                                                         on_progress=lambda p: seen.append(p.step))))
+    th = threading.Thread(target=lambda: out.setdefault("r", remote.train({"A": cfg}, str(default_data_path()),
+                                                                         on_progress=lambda t, p: seen.append(p.step))))
     th.start()
     deadline = time.time() + 60
     while not seen and time.time() < deadline:
@@ -80,14 +82,14 @@ def test_pause_and_stop_reach_the_child(remote):
     assert len(seen) >= n + 3
     remote.stop()
     th.join(30)
-    assert out["r"][0] == "stopped"
+    assert out["r"]["A"].status is RunStatus.STOPPED
 
 
 def test_user_errors_come_back_as_user_errors(remote, tmp_path):
     cfg = tiny_config(steps=5)
     cfg.train.device = "cuda:7"
     with pytest.raises(UserError, match="cuda"):
-        remote.train(cfg, str(default_data_path()))
+        remote.train({"A": cfg}, str(default_data_path()))
     bad = tmp_path / "bad.txt"
     bad.write_text("a\nb\n")
     with pytest.raises(UserError, match="only 2 words"):

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 from initscope.core.config import LayerSpec, preset
 from initscope.core.history import History
+from initscope.core.messages import RunResult, RunStatus
 from initscope.core.records import RunRecord
 from initscope.core.session import Session
 
@@ -83,7 +84,7 @@ def test_action_states_follow_the_session_alone(small_data):
     assert not st["train"] and st["reset"] and not st["pause"]  # no data yet
     s.data = small_data
     assert action_states(s)["train"] and not action_states(s)["sample"]
-    done = record(s.cfg, result={"state": {}})
+    done = record(s.cfg, result=RunResult(RunStatus.FINISHED, state={}))
     s.shown = [done]
     assert action_states(s)["sample"]
     live = record(s.cfg, status="running")

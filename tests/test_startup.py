@@ -267,7 +267,7 @@ def test_the_launchs_forked_training_process_trains_and_stops(tmp_path):
                     out["started"] = True
                 elif not win.training:
                     rec = win.runs.records[-1]
-                    out.update(status=rec.status, steps=rec.steps_done, val=rec.result["losses"]["val"])
+                    out.update(status=rec.status, steps=rec.steps_done, val=rec.result.losses["val"])
                     win.close(); app.quit()
             t = QtCore.QTimer(interval=20); t.timeout.connect(step); t.start()
             QtCore.QTimer.singleShot(120000, app.quit)

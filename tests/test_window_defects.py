@@ -104,7 +104,7 @@ def test_log_y_ticks_never_run_together(qtbot):
 def test_status_says_paused_stopping_evaluating_and_the_diverged_step_as_the_hint_does():
     """Items 10 and 21, held-back 4 and 6."""
     from initscope.core.history import History
-    from initscope.core.trainer import Progress
+    from initscope.core.messages import Progress, RunResult, RunStatus
     from initscope.gui.runs import RunRecord
     from initscope.gui.texts import WAITING, hint_lines, status_line
 
@@ -122,7 +122,7 @@ def test_status_says_paused_stopping_evaluating_and_the_diverged_step_as_the_hin
     assert "paused" in rec.label()
     bad = RunRecord("Run 3: z", tiny_config(), History(), status="diverged")
     bad.history.add_losses(0, np.ones(101, np.float32))
-    bad.result = {"message": "diverged at step 100: loss is nan; lower the learning rate or fix the init"}
+    bad.finish(RunResult(RunStatus.DIVERGED, "diverged at step 100: loss is nan; lower the learning rate or fix the init"))
     assert "diverged at step 100" in status_line([bad]) and "step 101" not in status_line([bad])
     assert "diverged at step 100" in hint_lines([bad])[0]
     assert hint_lines([other], train_ready=False)[0] == WAITING
@@ -162,8 +162,9 @@ def test_the_final_evaluation_is_reported_split_by_split(small_data):
     remote = RemoteTrainer(threads=1)
     try:
         said = []
-        status, result = remote.train(tiny_config(steps=30), "", on_progress=lambda p: said.append((p.status, p.message)))
-        assert status == "finished" and set(result["losses"]) == {"train", "val", "test"}
+        result = remote.train({"A": tiny_config(steps=30)}, "",
+                              on_progress=lambda t, p: said.append((p.status, p.message)))["A"]
+        assert result.status == "finished" and set(result.losses) == {"train", "val", "test"}
         evaluating = [m for s, m in said if s == "evaluating"]
         assert evaluating == ["train split (1 of 3)", "val split (2 of 3)", "test split (3 of 3)"]
         assert said.index(("evaluating", evaluating[0])) > max(i for i, (s, _) in enumerate(said) if s == "running")
@@ -320,6 +321,7 @@ def test_samples_and_data_label_name_the_word_list(qtbot):
     """Item 25: the samples dialog said "Names" for any list; the data box said nothing of its symbols."""
     from initscope.core.data import make_dataset
     from initscope.core.history import History
+    from initscope.core.messages import RunResult, RunStatus
     from initscope.gui.controls import ControlPanel
     from initscope.gui.runs import RunRecord
     from initscope.gui.samples_dialog import SamplesDialog
@@ -331,7 +333,7 @@ def test_samples_and_data_label_name_the_word_list(qtbot):
     dlg = SamplesDialog(Ctl())
     qtbot.addWidget(dlg)
     rec = RunRecord("Run 2: custom", tiny_config(), History(), status="finished", data_path="/usr/share/dict/words",
-                    result={"samples": ["Abe", "zoë"]})
+                    result=RunResult(RunStatus.FINISHED, samples=["Abe", "zoë"]))
     dlg.show_run(rec)
     assert "Names" not in dlg.windowTitle() and "words" in dlg.windowTitle() and "Run 2" in dlg.windowTitle()
     rec.data_path = ""

@@ -25,7 +25,9 @@ import re
 from initscope.core.config import ACTIVATIONS, Config
 from initscope.core.errors import UserError
 
-EVAL_CHUNK = 16384  # the trainer's evaluation chunk (trainer.EVAL_CHUNK; not imported to keep this light)
+# examples per forward pass when a split is evaluated (trainer.mean_loss, BatchNorm calibration): it exists to bound
+# that pass's memory, which estimate_bytes counts, so it is defined here, in the module without torch
+EVAL_CHUNK = 16384
 DEFAULT_FRACTION = 0.5  # of physical memory: leave the rest to the OS, the GUI and other programs
 FLOAT, INDEX = 4, 8
 RUNTIME_OVERHEAD = 256 * 2**20

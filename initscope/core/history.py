@@ -24,6 +24,15 @@ from initscope.core.buffers import GrowArray  # noqa: F401 - where callers have 
 from initscope.core.config import ACTIVATIONS
 from initscope.core.replay import SnapshotStore
 
+SMOOTH_BLOCK = 100  # steps averaged into one point of a smoothed loss curve (the loss panel, its overlay, the report)
+
+
+def block_means(loss: np.ndarray, block: int = SMOOTH_BLOCK) -> np.ndarray:
+    """The mean of each complete block of `block` steps, in float64 (a partial last block is left out); point k
+    stands for steps k*block .. (k+1)*block - 1, drawn at (k + 0.5) * block."""
+    k = len(loss) // block
+    return np.asarray(loss[: k * block]).reshape(k, block).mean(1, dtype=np.float64)
+
 if TYPE_CHECKING:  # annotations only: the GUI imports History before torch is loaded
     from initscope.core.snapshot import Snapshot, StepScalars
 
@@ -123,7 +132,7 @@ class History:
         self.version += 1
 
     def add_progress(self, p) -> None:
-        """One report of the trainer (trainer.Progress): its losses, its snapshot, its per-step rows. The one way
+        """One report of the trainer (core.messages.Progress): its losses, its snapshot, its per-step rows. The one way
         the window's runs and the CLI's fill a History."""
         if len(p.losses):
             self.add_losses(p.first_step, p.losses)

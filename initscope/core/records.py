@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from initscope.core.config import Config, flat_kinds
 from initscope.core.history import History
+from initscope.core.messages import RunResult, RunStatus
 
 _ids = itertools.count(1)
-DONE = ("finished", "stopped", "diverged", "failed", "interrupted")
 
 
 @dataclass
@@ -23,8 +23,8 @@ class RunRecord:
     name: str
     cfg: Config
     history: History
-    status: str = "running"  # preview | invalid | running | finished | stopped | diverged | failed
-    result: dict = field(default_factory=dict)  # message, steps, losses, samples, state (numpy weights)
+    status: RunStatus = RunStatus.RUNNING  # PREVIEW | INVALID | RUNNING | how it ended
+    result: RunResult | None = None  # what the run left when it ended (None while it trains, and for a preview)
     data_path: str = ""
     vocab: tuple = ()
     from_file: bool = False
@@ -38,6 +38,9 @@ class RunRecord:
     followed: str = ""  # the file a followed run is read from
     phase: str = ""  # a running run's passing state, set by the controller: "" | "paused" | "stopping"
     source: str = ""  # the resolved path of the file an opened run came from (opened twice: one record)
+
+    def __post_init__(self):
+        self.status = RunStatus(self.status)
 
     @property
     def watched(self) -> bool:
@@ -80,24 +83,34 @@ class RunRecord:
     def shown_status(self) -> str:
         """What the Runs list, status bar and hint strip call the run's state: a running run may be paused,
         stopping, or evaluating its final losses (seconds on a long word list)."""
-        if self.status != "running":
+        if self.status != RunStatus.RUNNING:
             return self.status
         if self.phase:
             return self.phase
         p = self.progress
-        return "evaluating" if p is not None and getattr(p, "status", "") == "evaluating" else "running"
+        return RunStatus.EVALUATING if p is not None and p.status == RunStatus.EVALUATING else RunStatus.RUNNING
 
     @property
     def is_preview(self) -> bool:
-        return self.status in ("preview", "invalid")
+        return self.status in (RunStatus.PREVIEW, RunStatus.INVALID)
 
-    def finish(self, status: str, result: dict) -> None:
-        self.status, self.result, self.phase = status, result, ""
+    @property
+    def losses(self) -> dict[str, float]:
+        """The final split losses ({} until the run ended, or when it has none)."""
+        return self.result.losses if self.result is not None else {}
+
+    @property
+    def has_weights(self) -> bool:
+        """Weights to sample from or save (a watched run has none; a run still training none yet)."""
+        return self.result is not None and self.result.has_weights
+
+    def finish(self, result: RunResult) -> None:
+        self.status, self.result, self.phase = result.status, result, ""
         while len(self.history.recent) > 1:  # a finished run keeps step 0 and its latest snapshot
             self.history.recent.popleft()
 
     def label(self) -> str:
-        val = self.result.get("losses", {}).get("val")
+        val = self.losses.get("val")
         tail = f" · val {val:.4f}" if isinstance(val, float) else ""
         return f"{self.name} — {self.shown_status}{tail}"
 
@@ -107,7 +120,7 @@ class RunRecord:
             return (f"{m.cls}: {len(m.layers)} layers, {sum(_numel(s) for _, s in m.params):,} trainable parameters\n"
                     f"watched in its own training loop{' (' + self.followed + ')' if self.followed else ''}")
         c = self.cfg
-        losses = self.result.get("losses", {})
+        losses = self.losses
         final = ("\n" + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())) if losses else ""
         return (f"{' → '.join(s.label() for s in c.model.layers)}\n{c.init.scheme}, gain {c.init.gain:.3g}, "
                 f"output x{c.init.output_factor if c.init.output_scaling else 1:g}; lr {c.train.lr:g}, "

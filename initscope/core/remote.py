@@ -4,7 +4,7 @@ In-process, the GUI's painting (pyqtgraph draws in Python) and the trainer's Pyt
 turns on one interpreter lock: on a 2-core machine the window trained at about half the headless speed.
 A child process has its own interpreter; the parent's relay thread waits in `recv()` (GIL released).
 
-The protocol is typed messages (the dataclasses below) over one Pipe. Every request carries a request id
+The protocol is typed messages (core.messages: torch-free, so the window unpickles them) over one Pipe. Every request carries a request id
 and every answer repeats it, so an answer that arrives after its conversation was abandoned (a stop, a
 timeout) is recognised and dropped instead of being taken for the next conversation's.
 Pause and stop are shared bytes (SharedEvent, not multiprocessing Events) the child's loop reads between steps.
@@ -18,126 +18,46 @@ import os
 import queue
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
+from initscope.core.messages import (
+    Done,
+    Failed,
+    Loaded,
+    LoadRequest,
+    Preview,
+    PreviewRequest,
+    Progress,
+    ProgressMessage,
+    QuitRequest,
+    Ready,
+    RunResult,
+    RunStatus,
+    SampleRequest,
+    Samples,
+    Started,
+    Tag,
+    TrainRequest,
+)
 from initscope.core.shared_flag import SharedEvent
 
 
-# --- parent -> child ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LoadRequest:
-    rid: int
-    path: str
-    block_size: int
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """One run ({"A": config}) or an A/B pair ({"A": ..., "B": ...}) trained in turns on identical batches."""
-
-    rid: int
-    configs: dict  # tag -> Config.to_dict()
-    path: str
-
-
-@dataclass(frozen=True)
-class SampleRequest:
-    rid: int
-    k: int
-    seed: int
-    config: dict
-    weights: dict  # name -> numpy array
-    itos: list
-
-
-@dataclass(frozen=True)
-class PreviewRequest:
-    """The init preview (step-0 snapshot) of one config: the window's first, asked for at launch, while the
-    window's own process has not imported torch yet."""
-
-    rid: int
-    config: dict  # Config.to_dict()
-    path: str
-
-
-@dataclass(frozen=True)
-class QuitRequest:
-    rid: int = 0
-
-
-# --- child -> parent ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Ready:
-    rid: int = 0
-
-
-@dataclass(frozen=True)
-class Loaded:
-    rid: int
-    summary: str
-
-
-@dataclass(frozen=True)
-class Preview:
-    rid: int
-    snapshot: Any  # core.snapshot.Snapshot: plain data, unpickled without torch
-    n_params: int
-    data_path: str
-    vocab: tuple
-
-
-@dataclass(frozen=True)
-class Started:
-    rid: int
-    tag: str
-    snapshot: Any  # step-0 Snapshot
-
-
-@dataclass(frozen=True)
-class ProgressMessage:
-    rid: int
-    tag: str
-    progress: Any  # trainer.Progress
-
-
-@dataclass(frozen=True)
-class Done:
-    rid: int
-    results: dict  # tag -> (status, result)
-
-
-@dataclass(frozen=True)
-class Samples:
-    rid: int
-    names: list
-
-
-@dataclass(frozen=True)
-class Failed:
-    rid: int
-    message: str
-    user_error: bool
-
-
-def _result(t, status: str, report: Callable | None = None) -> dict:
+def _result(t, status: RunStatus, report: Callable | None = None) -> RunResult:
     """What a run leaves: weights, split losses and samples. report(progress) says which split is being
-    evaluated (status "evaluating"): on a long word list that takes seconds after the last step."""
-    result = {"message": t.message, "steps": t.step, "state": t.state_arrays()}
-    if status != "diverged":
+    evaluated (status EVALUATING): on a long word list that takes seconds after the last step."""
+    result = RunResult(status, t.message, t.step, state=t.state_arrays())
+    if status != RunStatus.DIVERGED:
         def say(i: int, split: str) -> None:
             import numpy as np
 
-            from initscope.core.trainer import Progress
-
             if report is not None:
                 report(Progress(t.step, t.cfg.train.steps, t.step, np.zeros(0, np.float32), t.lr_at(t.step), 0.0,
-                                None, "evaluating", f"{split} split ({i + 1} of 3)"))
+                                None, RunStatus.EVALUATING, f"{split} split ({i + 1} of 3)"))
 
-        result["losses"] = t.split_losses(say)
-        result["samples"] = t.sample(20)
+        result.losses = t.split_losses(say)
+        result.samples = t.sample(20)
     return result
 
 
@@ -219,17 +139,18 @@ def _serve_loop(conn, inbox: queue.Queue, stop, run, threads: int) -> None:
                 if data is None or data.path != str(msg.path) or data.block_size != block.copy().pop():
                     data = load_dataset(msg.path or None, block.pop())
                 # a pair shares the seed and the minibatch indices (a batch generator of their own)
-                seed = cfgs["A"].train.seed if len(cfgs) > 1 else None
+                seed = next(iter(cfgs.values())).train.seed if len(cfgs) > 1 else None
                 trainers = {tag: Trainer(c, data, stop_event=stop, run_event=run, batch_seed=seed)
                             for tag, c in cfgs.items()}
                 for tag, t in trainers.items():
                     conn.send(Started(msg.rid, tag, t.init_snapshot()))
                 if len(trainers) == 1:
-                    status = {"A": trainers["A"].train(lambda p: conn.send(ProgressMessage(msg.rid, "A", p)))}
+                    (tag, t), = trainers.items()
+                    status = {tag: t.train(lambda p: conn.send(ProgressMessage(msg.rid, tag, p)))}
                 else:
                     status = train_in_turns(trainers, lambda tag, p: conn.send(ProgressMessage(msg.rid, tag, p)))
-                results = {tag: (status[tag], _result(t, status[tag], lambda p, tag=tag: conn.send(
-                    ProgressMessage(msg.rid, tag, p)))) for tag, t in trainers.items()}
+                results = {tag: _result(t, status[tag], lambda p, tag=tag: conn.send(ProgressMessage(msg.rid, tag, p)))
+                           for tag, t in trainers.items()}
                 conn.send(Done(msg.rid, results))
             elif isinstance(msg, PreviewRequest):
                 cfg = Config.from_dict(msg.config)
@@ -341,22 +262,13 @@ class RemoteTrainer:
         """The init preview of cfg on the word list at data_path ("" = the bundled names)."""
         return self._ask(lambda rid: PreviewRequest(rid, cfg.to_dict(), data_path), Preview)
 
-    def train(self, cfg: Config, data_path: str, on_init: Callable | None = None,
-              on_progress: Callable | None = None, cancelled: Callable[[], bool] | None = None) -> tuple[str, dict]:
-        """One run. on_init(snapshot), on_progress(progress); returns (status, result). cancelled(): a stop was
-        asked for before this conversation began (it stops at once)."""
-        out = self._converse({"A": cfg}, data_path,
-                             (lambda tag, s: on_init(s)) if on_init else None,
-                             (lambda tag, p: on_progress(p)) if on_progress else None, cancelled)
-        return out["A"]
-
-    def train_pair(self, cfg_a: Config, cfg_b: Config, data_path: str, on_init: Callable | None = None,
-                   on_progress: Callable | None = None,
-                   cancelled: Callable[[], bool] | None = None) -> dict[str, tuple[str, dict]]:
-        """An A/B pair on identical minibatches. Callbacks get the tag ("A" / "B") first."""
-        return self._converse({"A": cfg_a, "B": cfg_b}, data_path, on_init, on_progress, cancelled)
-
-    def _converse(self, cfgs: dict, data_path: str, on_init, on_progress, cancelled=None) -> dict:
+    def train(self, configs: dict[Tag, Config], data_path: str,
+              on_init: Callable[[Tag, object], None] | None = None,
+              on_progress: Callable[[Tag, Progress], None] | None = None,
+              cancelled: Callable[[], bool] | None = None) -> dict[Tag, RunResult]:
+        """One run ({"A": cfg}) or an A/B pair ({"A": cfg_a, "B": cfg_b}) on identical minibatches, trained in
+        turns. on_init(tag, step-0 snapshot), on_progress(tag, progress); returns {tag: RunResult}. cancelled():
+        a stop was asked for before this conversation began (it stops at once)."""
         with self._lock:
             self._stop.clear()
             if cancelled is not None and cancelled():  # Stop came while this waited (e.g. behind the data load)
@@ -367,7 +279,7 @@ class RemoteTrainer:
             self.running = True
             rid = next(self._rids)
             try:
-                self._conn.send(TrainRequest(rid, {tag: c.to_dict() for tag, c in cfgs.items()}, data_path))
+                self._conn.send(TrainRequest(rid, {tag: c.to_dict() for tag, c in configs.items()}, data_path))
                 while True:
                     msg = self._recv(rid)
                     if isinstance(msg, Started) and on_init:

@@ -36,6 +36,7 @@ from initscope.core.config import ACTIVATIONS, Config
 from initscope.core.errors import ConfigError, RunFileError, UserError
 from initscope.core.files import MAX_JSON_DEPTH, atomic_write_bytes, check_input_file, json_depth_ok, valid_unicode
 from initscope.core.history import History
+from initscope.core.messages import RUN_FILE_STATUSES, RunStatus
 from initscope.core.model import Net
 from initscope.core.replay import HISTS, LAYER_FIELDS, PARAM_FIELDS
 from initscope.core.replay import KEYS as REPLAY_KEYS
@@ -45,7 +46,7 @@ FORMAT = "initscope-run"
 VERSION = 4  # 4: replay.npz (every kept snapshot, histograms included); 3: watched runs ("source": "watch") and the per-step tier; 2: weights.npz (no pickle); 1: weights.pt
 HISTORY_KEYS = ("snap_steps", "saturation", "act_std", "grad_std", "update")
 STEP_KEYS = ("step_steps", "step_saturation", "step_act_std", "step_grad_std", "step_update")  # the per-step tier
-STATUSES = ("ready", "running", "finished", "stopped", "diverged", "init-only", "preview", "interrupted")
+STATUSES = tuple(s.value for s in RUN_FILE_STATUSES)  # the words a manifest may say
 MEMBERS = ("manifest.json", "losses.npy", "history.npz", "snapshots.json")
 
 # bounds checked before anything is decompressed (declared sizes), then again while reading (a stream cap)
@@ -139,7 +140,7 @@ def _run_bytes(run: SavedRun, snapshot_json: list[str] | None = None, level: int
     does not serialise every snapshot again); `level`: zlib's, 1 for a live writer's frequent flushes."""
     manifest = {"format": FORMAT, "version": VERSION, "initscope": __version__, "source": run.source,
                 "config": run.config.to_dict() if run.config is not None else None,
-                "vocab": run.vocab, "data_path": run.data_path, "status": run.status, "message": run.message,
+                "vocab": run.vocab, "data_path": run.data_path, "status": str(run.status), "message": run.message,
                 "steps": run.steps, "split_losses": run.split_losses, "samples": run.samples, "hints": run.hints,
                 "names": run.names}
     if run.model is not None:
@@ -425,8 +426,9 @@ def load_run(path: str | Path) -> SavedRun:
 
 def _manifest_fields(m: dict):
     """The manifest's fields shared by app and watched runs, each of its type."""
-    status = _str_of(m.get("status", "finished"), "manifest status")
+    status = _str_of(m.get("status", RunStatus.FINISHED), "manifest status")
     _expect(status in STATUSES, f"manifest status {status[:40]!r} is not one of {', '.join(STATUSES)}")
+    status = RunStatus(status)
     message = _str_of(m.get("message", ""), "manifest message")
     data_path = _str_of(m.get("data_path", ""), "manifest data_path")
     split = m.get("split_losses", {})
@@ -480,6 +482,39 @@ def _history(z: zipfile.ZipFile, steps: int, expected_names: dict[str, list[str]
 
 
 def _load(z: zipfile.ZipFile, path) -> SavedRun:
+    """An app run, read member by member; each step checks what it reads against the config (see below)."""
+    m, members, version = _manifest(z, path)
+    if m.get("source", "app") == "watch":
+        return _load_watched(z, m, members, path)
+    weights_member = "weights.npz" if version >= 2 else "weights.pt"
+    missing = set(MEMBERS + (weights_member,)) - members
+    if missing:
+        raise RunFileError(f"{path}: damaged, missing {', '.join(sorted(missing))}")
+    f = _app_fields(m)
+    exp = _expected(f.cfg, f.vocab, f.names)
+    _check_load_memory(path, f.steps)
+    losses = _losses(z, f.steps, f.status)
+    # non-finite diagnostics are data (log10 of a zero update at lr 0 or gain 0 is -inf; issue 20): only the losses
+    # and the weights must be finite in a run that did not diverge
+    history, step_history = _history(z, f.steps, exp.names, f.names, finite=False)
+    snaps = _snapshots(z, f.steps, f.cfg.diag.hist_bins, exp)
+    state = _weights(z, weights_member, version, exp.state, f.status)
+    run = SavedRun(config=f.cfg, vocab=f.vocab, data_path=f.data_path, status=f.status, message=f.message,
+                   steps=f.steps, losses=losses, history=history,
+                   names=f.names if history or step_history else {"layers": [], "matrices": []},
+                   snapshots=snaps, split_losses=f.split_losses, samples=f.samples, hints=f.hints,
+                   state_dict=state, step_history=step_history)
+    run.replay, run.replay_problem = _replay_or_problem(z, members, snaps, f.steps)
+    try:
+        run.net()  # the weights must load into the net they came with (dtypes included)
+    except (RuntimeError, ConfigError, ValueError, TypeError) as e:
+        raise RunFileError(f"{path}: damaged (weights do not match its config: {str(e).splitlines()[0]})") from None
+    return run
+
+
+# --- the members and the manifest: bounds first, then the format and its version ------------------------
+def _manifest(z: zipfile.ZipFile, path) -> tuple[dict, set[str], int]:
+    """The archive's bounds, then manifest.json: (manifest, member names, format version)."""
     infos = z.infolist()
     _expect(len(infos) <= MAX_MEMBERS, f"{len(infos)} members (at most {MAX_MEMBERS})")
     names = {i.filename for i in infos}
@@ -504,14 +539,25 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
         raise RunFileError(f"{path}: written by a newer initscope (run format {version}; this one reads up to {VERSION})")
     source = m.get("source", "app")
     _expect(source in ("app", "watch"), f"manifest source {str(source)[:40]!r} is not 'app' or 'watch'")
-    if source == "watch":
-        return _load_watched(z, m, names, path)
-    weights_member = "weights.npz" if version >= 2 else "weights.pt"
-    missing = set(MEMBERS + (weights_member,)) - names
-    if missing:
-        raise RunFileError(f"{path}: damaged, missing {', '.join(sorted(missing))}")
+    return m, names, version
 
-    # --- the manifest's fields, each of its type -------------------------------------------------
+
+# --- the manifest's fields, each of its type -------------------------------------------------------------
+@dataclass
+class _AppFields:
+    cfg: Config
+    steps: int
+    vocab: list[str]
+    status: RunStatus
+    message: str
+    data_path: str
+    split_losses: dict[str, float]
+    samples: list[str]
+    hints: list[str]
+    names: dict[str, list[str]]
+
+
+def _app_fields(m: dict) -> _AppFields:
     for key in ("config", "vocab", "steps"):
         _expect(key in m, f"manifest has no '{key}'")
     cfg = Config.from_dict(m["config"])
@@ -522,45 +568,62 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
     _expect(all(isinstance(c, str) and len(c) == 1 for c in vocab), "manifest vocab holds entries that are not single characters")
     _expect(len(set(vocab)) == len(vocab), "manifest vocab repeats a character")
     status, message, data_path, split_losses, lists, names_ = _manifest_fields(m)
-    if status in ("ready", "running"):  # an app run is saved done; one that says otherwise opened as "starting..."
-        status, message = "interrupted", message or "saved while it was still training"  # forever (issue 20)
+    if status in (RunStatus.READY, RunStatus.RUNNING):  # an app run is saved done; one that says otherwise opened
+        status, message = RunStatus.INTERRUPTED, message or "saved while it was still training"  # as "starting..."
+    return _AppFields(cfg, steps, [str(c) for c in vocab], status, message, data_path, split_losses,
+                      lists["samples"], lists["hints"], names_)
 
-    # --- the net the config builds: checked against memory before anything is allocated ----------
+
+# --- the net the config builds: checked against memory before anything is allocated ----------------------
+@dataclass
+class _Expected:
+    """What the config says a file of its run holds: the resolved stack's entries and widths, its parameters
+    (as the panels name them) and its state dict's shapes, and the history's column names."""
+
+    layers: list[tuple[int, str, str]]  # (flat index, name, kind) of every non-Linear entry
+    acts: list[tuple[int, str, str]]  # the activations among them
+    widths: dict[int, int]  # flat index -> output width
+    params: list[tuple[str, tuple]]
+    state: dict[str, tuple]
+    names: dict[str, list[str]]
+
+
+def _expected(cfg: Config, vocab: list[str], names_: dict[str, list[str]]) -> _Expected:
     from initscope.core.budget import n_parameters
 
+    flat = cfg.model.resolve(len(vocab))  # the one walk of the stack: widths, kinds, names (issue 21)
     n_par = n_parameters(cfg, len(vocab))
     _expect(n_par <= MAX_WEIGHT_PARAMS, f"its config needs {n_par:,} parameters, more than a run file can hold")
     with torch.device("meta"):
         try:
-            shape_net = Net(cfg, len(vocab))  # shapes and names only: nothing is allocated
+            shape_net = Net(cfg, len(vocab))  # parameter names and shapes only: nothing is allocated
         except ConfigError as e:
             raise ConfigError(str(e)) from None
     # snapshots list every non-Linear entry (activations, norms, residual streams); files written before those
     # kinds existed list the activations only, and both read; the history's columns are the activations
-    expected_layers = [(i, shape_net.names[i], s.kind) for i, s in enumerate(shape_net.specs) if s.kind != "linear"]
-    expected_acts = [t for t in expected_layers if t[2] in ACTIVATIONS]
-    expected_params = [(n, tuple(p.shape)) for n, p in shape_net.named_params()]
-    expected_state = {k: tuple(v.shape) for k, v in shape_net.state_dict().items()}
-    expected_names = {"layers": [n for _, n, _ in expected_acts],
-                      "matrices": [n for n, shp in expected_params if len(shp) == 2]}
+    layers = [(r.index, r.name, r.kind) for r in flat if r.kind != "linear"]
+    acts = [t for t in layers if t[2] in ACTIVATIONS]
+    params = [(n, tuple(p.shape)) for n, p in shape_net.named_params()]
+    names = {"layers": [n for _, n, _ in acts], "matrices": [n for n, shp in params if len(shp) == 2]}
     for key, v in names_.items():
-        _expect(key in expected_names, f"manifest names has an unknown list {key[:40]!r}")
-        _expect(v == expected_names[key] or v == [], f"manifest names.{key} do not match the layers of its config")
+        _expect(key in names, f"manifest names has an unknown list {key[:40]!r}")
+        _expect(v == names[key] or v == [], f"manifest names.{key} do not match the layers of its config")
+    return _Expected(layers, acts, {r.index: r.width for r in flat}, params,
+                     {k: tuple(v.shape) for k, v in shape_net.state_dict().items()}, names)
 
-    # --- losses ---------------------------------------------------------------------------------
-    _check_load_memory(path, steps)
+
+# --- losses ----------------------------------------------------------------------------------------------
+def _losses(z: zipfile.ZipFile, steps: int, status: RunStatus) -> np.ndarray:
     losses = _npy_member(z, "losses.npy", (steps,), "f").astype(np.float32, copy=False)
     finite = np.isfinite(losses)
     # a diverged run ends with the non-finite loss that stopped it; nothing else may be NaN or inf
-    _expect(bool(finite[:-1].all()) if status == "diverged" else bool(finite.all()),
+    _expect(bool(finite[:-1].all()) if status == RunStatus.DIVERGED else bool(finite.all()),
             "losses hold NaN or inf before the end of the run")
+    return losses
 
-    # --- history --------------------------------------------------------------------------------
-    # non-finite diagnostics are data (log10 of a zero update at lr 0 or gain 0 is -inf; issue 20): only the losses
-    # and the weights must be finite in a run that did not diverge
-    history, step_history = _history(z, steps, expected_names, names_, finite=False)
 
-    # --- snapshots ------------------------------------------------------------------------------
+# --- snapshots -------------------------------------------------------------------------------------------
+def _snapshots(z: zipfile.ZipFile, steps: int, bins: int, exp: _Expected) -> list[Snapshot]:
     try:
         raw_snaps = json.loads(_read_member(z, "snapshots.json", MAX_SNAPSHOTS).decode("utf-8"))
     except RecursionError:
@@ -568,14 +631,13 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
     _expect(isinstance(raw_snaps, list) and 1 <= len(raw_snaps) <= 10_000, "snapshots.json is not a non-empty list of snapshots")
     snaps = [_snapshot(d, f"snapshot {i}") for i, d in enumerate(raw_snaps)]
     _expect(snaps[0].step == 0, f"the first snapshot is at step {snaps[0].step}, not the step-0 one")
-    bins = cfg.diag.hist_bins
     for i, snap in enumerate(snaps):
         _expect(snap.step <= steps, f"snapshot {i} is at step {snap.step}, past the run's {steps}")
         got_layers = [(s.index, s.name, s.kind) for s in snap.layers]
-        _expect(got_layers in (expected_layers, expected_acts), f"snapshot {i}'s layers do not match its config")
-        _expect([(p.name, p.shape) for p in snap.params] == expected_params, f"snapshot {i}'s parameters do not match its config")
+        _expect(got_layers in (exp.layers, exp.acts), f"snapshot {i}'s layers do not match its config")
+        _expect([(p.name, p.shape) for p in snap.params] == exp.params, f"snapshot {i}'s parameters do not match its config")
         for s in snap.layers:
-            _expect(s.width == expected_state_width(shape_net, s.index) and 0 <= s.dead <= s.width,
+            _expect(s.width == exp.widths[s.index] and 0 <= s.dead <= s.width,
                     f"snapshot {i}: {s.name} width {s.width} or dead {s.dead} does not fit its config")
             for h in (s.hist, s.grad_hist):
                 _expect(h is None or len(h.counts) == bins, f"snapshot {i}: {s.name} histogram has the wrong number of bins")
@@ -583,31 +645,26 @@ def _load(z: zipfile.ZipFile, path) -> SavedRun:
             _expect(p.is_matrix == (len(p.shape) == 2), f"snapshot {i}: {p.name} is_matrix does not fit its shape")
             _expect(p.grad_hist is None or len(p.grad_hist.counts) == bins, f"snapshot {i}: {p.name} histogram has the wrong number of bins")
     _expect(all(a.step <= b.step for a, b in itertools.pairwise(snaps[1:])), "snapshots are not in step order")
+    return snaps
 
-    # --- weights: plain arrays of the config's shapes ----------------------------------------------
-    cap = 64 * 1024 + 4096 * len(expected_state) + 8 * sum(int(np.prod(s)) for s in expected_state.values())
-    raw_w = _read_member(z, weights_member, cap)
-    arrays = (_npz_dict(raw_w, "weights.npz", 10 * len(expected_state) + 10, max_bytes=cap, shapes=expected_state,
-                          mismatch="weights do not match its config")
+
+# --- weights: plain arrays of the config's shapes ----------------------------------------------------------
+def _weights(z: zipfile.ZipFile, member: str, version: int, expected: dict[str, tuple],
+             status: RunStatus) -> dict[str, torch.Tensor]:
+    cap = 64 * 1024 + 4096 * len(expected) + 8 * sum(int(np.prod(s)) for s in expected.values())
+    raw_w = _read_member(z, member, cap)
+    arrays = (_npz_dict(raw_w, "weights.npz", 10 * len(expected) + 10, max_bytes=cap, shapes=expected,
+                        mismatch="weights do not match its config")
               if version >= 2 else _weights_v1(raw_w))
-    _expect(set(arrays) == set(expected_state), "weights do not match its config (other parameter names)")
+    _expect(set(arrays) == set(expected), "weights do not match its config (other parameter names)")
     state: dict[str, torch.Tensor] = {}
     for k, a in arrays.items():
-        _expect(a.dtype.kind in "fiu" and tuple(a.shape) == expected_state[k],
-                f"weights do not match its config ({k} is {a.dtype} {tuple(a.shape)}, expected {expected_state[k]})")
-        _expect(status == "diverged" or a.dtype.kind != "f" or bool(np.all(np.isfinite(a))), f"weight {k} holds NaN or inf")
+        _expect(a.dtype.kind in "fiu" and tuple(a.shape) == expected[k],
+                f"weights do not match its config ({k} is {a.dtype} {tuple(a.shape)}, expected {expected[k]})")
+        _expect(status == RunStatus.DIVERGED or a.dtype.kind != "f" or bool(np.all(np.isfinite(a))),
+                f"weight {k} holds NaN or inf")
         state[k] = torch.from_numpy(np.array(a))
-    run = SavedRun(config=cfg, vocab=[str(c) for c in vocab], data_path=data_path, status=status, message=message,
-                   steps=steps, losses=losses, history=history,
-                   names=names_ if history or step_history else {"layers": [], "matrices": []},
-                   snapshots=snaps, split_losses=split_losses, samples=lists["samples"], hints=lists["hints"],
-                   state_dict=state, step_history=step_history)
-    run.replay, run.replay_problem = _replay_or_problem(z, names, snaps, steps)
-    try:
-        run.net()  # the weights must load into the net they came with (dtypes included)
-    except (RuntimeError, ConfigError, ValueError, TypeError) as e:
-        raise RunFileError(f"{path}: damaged (weights do not match its config: {str(e).splitlines()[0]})") from None
-    return run
+    return state
 
 
 MAX_WATCH_ENTRIES = 100_000  # layers or parameters of a watched model a file may describe
@@ -729,12 +786,12 @@ def _replay(z: zipfile.ZipFile, snaps: list[Snapshot], steps: int) -> dict[str, 
     return arrays
 
 
-def live_status(run: SavedRun, stale_after: float = 60.0) -> str:
+def live_status(run: SavedRun, stale_after: float = 60.0) -> RunStatus:
     """A file's status as a reader should take it: a "running" file whose writer is gone is "interrupted" (the
     script died between flushes: a crash, SIGKILL). The writer is gone when its process no longer exists on this
     host, or, on another host, when it has not written for `stale_after` seconds."""
-    if run.status != "running" or not run.writer:
-        return run.status
+    if run.status != RunStatus.RUNNING or not run.writer:
+        return RunStatus(run.status)
     import os
     import socket
     import time
@@ -744,18 +801,13 @@ def live_status(run: SavedRun, stale_after: float = 60.0) -> str:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return "interrupted"
+            return RunStatus.INTERRUPTED
         except PermissionError:
             pass  # alive, another user's
-        return "running"
+        return RunStatus.RUNNING
     if isinstance(beat, (int, float)) and time.time() - beat > stale_after:
-        return "interrupted"
-    return "running"
-
-
-def expected_state_width(net: Net, index: int) -> int:
-    """Output width of flat layer `index` of a (meta) net."""
-    return net.specs[index].width
+        return RunStatus.INTERRUPTED
+    return RunStatus.RUNNING
 
 
 def validate_run(run: SavedRun, source: str = "run") -> SavedRun:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from initscope.core.config import Config, default_config
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 
 if TYPE_CHECKING:  # numpy comes with them: the launch's shell builds a Session before it has numpy
     from initscope.core.records import RunRecord
@@ -122,7 +123,7 @@ class Session:
         from initscope.core.history import History
         from initscope.core.records import RunRecord
 
-        return RunRecord("invalid stack", self.cfg.copy(), History(), status="invalid", message=self.stack_error or "")
+        return RunRecord("invalid stack", self.cfg.copy(), History(), status=RunStatus.INVALID, message=self.stack_error or "")
 
     def preview_records(self) -> list[RunRecord]:
         """What "the preview" means now: the invalid stack's record, the preview of the current settings, or

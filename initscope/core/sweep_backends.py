@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 from initscope.core.data import Dataset
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 from initscope.core.shared_flag import SharedEvent
 from initscope.core.train_sweep import DataPayload, Job, JobResult
 
@@ -180,10 +181,10 @@ class LocalPool(SweepBackend):
             if p.exitcode is not None and p.exitcode != 0 and p.pid in running:
                 idx = running.pop(p.pid)
                 pending.discard(idx)
-                yield JobResult(idx, "error", f"its worker process died (exit code {p.exitcode}; out of memory?)")
+                yield JobResult(idx, RunStatus.ERROR, f"its worker process died (exit code {p.exitcode}; out of memory?)")
         if pending and all(p.exitcode is not None for p in procs):
             for idx in sorted(pending):
-                yield JobResult(idx, "error", "no worker process left to run it")
+                yield JobResult(idx, RunStatus.ERROR, "no worker process left to run it")
             pending.clear()
 
     def _stop(self, procs, tasks, results, stop) -> None:
@@ -334,7 +335,7 @@ class RayBackend(SweepBackend):
                     try:
                         yield ray.get(ref)
                     except Exception as e:  # noqa: BLE001 - a task that crashed (worker died) fails its cell
-                        yield JobResult(refs[ref], "error", f"Ray task failed: {str(e).splitlines()[0]}")
+                        yield JobResult(refs[ref], RunStatus.ERROR, f"Ray task failed: {str(e).splitlines()[0]}")
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)

@@ -30,6 +30,7 @@ from initscope.core.config import (
 )
 from initscope.core.data import Dataset, Vocab
 from initscope.core.errors import ConfigError, UserError
+from initscope.core.messages import RunStatus
 
 MAX_SEEDS = 1000  # as the init sweeps' --seeds
 MAX_JOBS = 100_000  # runs in one sweep: the job list and the results stay a few MB
@@ -239,7 +240,7 @@ def _slug(name: str, value: Any) -> str:
 @dataclass
 class JobResult:
     index: int
-    status: str  # "finished" | "diverged" | "error" | "stopped"
+    status: str  # a RunStatus: FINISHED, DIVERGED, ERROR or STOPPED (read back from a sweep JSON: its word)
     message: str = ""
     train: float | None = None
     val: float | None = None
@@ -299,26 +300,26 @@ def run_job(job: Job, data: Dataset, stop_event=None) -> JobResult:
             # before the trainer's own check sees the loss; that is this run diverging, not a broken job
             if all(bool(torch.isfinite(p).all()) for p in trainer.net.parameters()):
                 raise
-            status = trainer.status = "diverged"
+            status = trainer.status = RunStatus.DIVERGED
             trainer.message = f"diverged by step {trainer.step}: the weights are not finite"
         losses = trainer.losses.copy()
         res = JobResult(job.index, status, trainer.message, steps=trainer.step,
                         init_loss=_finite(float(losses[0])) if len(losses) else None)
         res.curve_steps, res.curve = decimate(losses)
         split: dict[str, float] = {}
-        if status == "finished":
+        if status == RunStatus.FINISHED:
             # the test split only for a saved run (the report shows it); a sweep compares train and val
             split = {s: trainer.split_loss(s) for s in (("train", "val", "test") if job.save_path else ("train", "val"))}
             res.train, res.val = _finite(split["train"]), _finite(split["val"])
             if res.val is None:
-                res.status, res.message = "diverged", "the val loss is not finite"
+                res.status, res.message = RunStatus.DIVERGED, "the val loss is not finite"
         if job.save_path:
             _save(job, trainer, history, cfg, data, split)
             res.run_path = job.save_path
     except UserError as e:
-        res = JobResult(job.index, "error", str(e))
+        res = JobResult(job.index, RunStatus.ERROR, str(e))
     except Exception as e:  # noqa: BLE001 - a broken job is reported in its own cell, the sweep goes on
-        res = JobResult(job.index, "error", f"{type(e).__name__}: {e}")
+        res = JobResult(job.index, RunStatus.ERROR, f"{type(e).__name__}: {e}")
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -393,7 +394,7 @@ class SweepPoint:
 
     @property
     def diverged(self) -> bool:
-        return any(r is not None and r.status == "diverged" for _, r in self.runs)
+        return any(r is not None and r.status == RunStatus.DIVERGED for _, r in self.runs)
 
     def target_step(self, target: float | None) -> int | None:
         """The mean over seeds of the first step whose bin-averaged loss is <= target (None if any seed never does)."""

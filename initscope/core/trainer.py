@@ -10,18 +10,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from initscope.core.budget import EVAL_CHUNK
 from initscope.core.config import Config
 from initscope.core.data import Dataset
 from initscope.core.diagnostics import (
     Snapshot,
-    StepScalars,
     StepStats,
     collect,
     forward_for_diagnostics,
@@ -29,11 +28,11 @@ from initscope.core.diagnostics import (
 )
 from initscope.core.errors import ConfigError
 from initscope.core.history import GrowArray
+from initscope.core.messages import Progress, RunStatus
 from initscope.core.model import LSUV_BATCH, Net, build_net
 from initscope.core.runaway import RunawayCheck
 
 FLUSH_EVERY = 25  # steps between progress reports (losses are read from the device in chunks this size)
-EVAL_CHUNK = 16384  # examples per batch when evaluating a split
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,22 +51,6 @@ def set_threads(n: int | None) -> int:
         raise ConfigError(f"threads must be at least 1, got {n}")
     torch.set_num_threads(n)
     return n
-
-
-@dataclass
-class Progress:
-    """One report from the trainer. `losses` are the per-step losses of steps first_step .. step-1."""
-
-    step: int  # steps completed
-    total: int
-    first_step: int
-    losses: np.ndarray
-    lr: float
-    steps_per_sec: float
-    snapshot: Snapshot | None
-    status: str  # "running" | "finished" | "stopped" | "diverged"
-    message: str = ""
-    scalars: StepScalars | None = None  # the per-step tier for steps first_step.. (when diag.step_stats)
 
 
 def warm_up_optimizer() -> None:
@@ -98,7 +81,7 @@ class Trainer:
         self.xtr, self.ytr = (t.to(self.device) for t in data.splits["train"])
         self._opt: torch.optim.SGD | None = None  # made on the first step: see `opt`
         self.step = 0
-        self.status = "ready"
+        self.status = RunStatus.READY
         self.message = ""
         self._losses = GrowArray()  # the complete loss curve; doubles when full, so appends stay O(chunk)
         self._runaway = RunawayCheck(math.log(data.vocab.size))  # divergence without NaN
@@ -158,8 +141,8 @@ class Trainer:
         """Train until `steps` (default: the config's) or a stop; returns the final status.
 
         until=K trains up to step K of the same run (min(K, cfg.train.steps)): Progress.total stays the
-        config's steps and the status stays "running" while K is short of it, so A/B turns of 25 steps report
-        the whole run. `steps` instead makes a run of that many steps (total = steps, "finished" at its end).
+        config's steps and the status stays RUNNING while K is short of it, so A/B turns of 25 steps report
+        the whole run. `steps` instead makes a run of that many steps (total = steps, FINISHED at its end).
         A run that ends (finished or stopped) gets a snapshot at its final step (`final_snapshot`)."""
         total = self.cfg.train.steps if steps is None else steps
         end = total if until is None else min(until, total)
@@ -172,12 +155,12 @@ class Trainer:
         lr = self.lr_at(self.step)
         for group in opt.param_groups:
             group["lr"] = lr
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         snap: Snapshot | None = None
         per_step = StepStats(net, self.cfg.diag) if self.cfg.diag.step_stats else None
         while self.step < end:
             if self._stop.is_set():
-                self.status = "stopped"
+                self.status = RunStatus.STOPPED
                 break
             if not self._running.is_set():
                 if pending:  # paused: report every step done so far, not the last 25-step chunk's end
@@ -219,9 +202,10 @@ class Trainer:
                 pending, chunk_start, snap = [], self.step, None
         if pending and not self._flush(pending, chunk_start, snap, on_progress, total, t0, step0, lr, per_step):
             return self.status
-        if self.status == "running" and self.step >= total:
-            self.status = "finished"
-        final = self.final_snapshot() if self.status in ("finished", "stopped") and self.step > 0 else None
+        if self.status == RunStatus.RUNNING and self.step >= total:
+            self.status = RunStatus.FINISHED
+        ended = self.status in (RunStatus.FINISHED, RunStatus.STOPPED)
+        final = self.final_snapshot() if ended and self.step > 0 else None
         if on_progress is not None:
             on_progress(Progress(self.step, total, self.step, np.zeros(0, np.float32), lr,
                                  self._speed(t0, step0), final, self.status, self.message))
@@ -247,37 +231,27 @@ class Trainer:
         chunk = torch.stack(pending).float().cpu().numpy()
         scalars = per_step.take() if per_step is not None else None
         bad = ~np.isfinite(chunk)
-        status = "running"
+        status = RunStatus.RUNNING
         if bad.any():
             n = int(np.argmax(bad))
             chunk = chunk[: n + 1]
             self.step = chunk_start + n + 1
-            status = self.status = "diverged"
+            status = self.status = RunStatus.DIVERGED
             self.message = f"diverged at step {chunk_start + n}: loss is {chunk[n]}; lower the learning rate or fix the init"
         elif (why := self._runaway.check(chunk, snap, chunk_start)) is not None:
-            status, self.status, self.message = "diverged", "diverged", why
+            status, self.status, self.message = RunStatus.DIVERGED, RunStatus.DIVERGED, why
         self._losses.extend(chunk)
         if on_progress is not None:
             if scalars is not None:
                 scalars = scalars.head(len(chunk))  # a diverged chunk is cut at the bad step
             on_progress(Progress(self.step, total, chunk_start, chunk, lr, self._speed(t0, step0), snap, status,
                                  self.message, scalars))
-        return status != "diverged"
+        return status != RunStatus.DIVERGED
 
     # --- after training --------------------------------------------------------
-    @torch.no_grad()
     def split_loss(self, split: str) -> float:
         """Mean loss over a whole split in eval mode (BatchNorm uses its running statistics)."""
-        x, y = self.data.splits[split]
-        was = self.net.training
-        self.net.eval()
-        total, n = 0.0, 0
-        for i in range(0, x.shape[0], EVAL_CHUNK):
-            xb, yb = x[i:i + EVAL_CHUNK].to(self.device), y[i:i + EVAL_CHUNK].to(self.device)
-            total += float(F.cross_entropy(self.net(xb), yb, reduction="sum"))
-            n += xb.shape[0]
-        self.net.train(was)
-        return total / max(n, 1)
+        return mean_loss(self.net, *self.data.splits[split])
 
     def split_losses(self, on_split: Callable[[int, str], None] | None = None) -> dict[str, float]:
         """Each split's mean loss; on_split(i, name) before split i (a long word list takes seconds: say so)."""
@@ -329,6 +303,21 @@ class Trainer:
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The weights as plain numpy arrays (for another process or a saved run)."""
         return {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
+
+
+@torch.no_grad()
+def mean_loss(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean cross-entropy of `net` over all of (x, y) in eval mode (BatchNorm on its running statistics), in chunks
+    of EVAL_CHUNK examples (the memory budget counts one chunk); the net's train/eval mode is restored."""
+    device = next(net.parameters()).device
+    was = net.training
+    net.eval()
+    total = 0.0
+    for i in range(0, x.shape[0], EVAL_CHUNK):
+        xb, yb = x[i:i + EVAL_CHUNK].to(device), y[i:i + EVAL_CHUNK].to(device)
+        total += float(F.cross_entropy(net(xb), yb, reduction="sum"))
+    net.train(was)
+    return total / max(int(x.shape[0]), 1)
 
 
 @torch.no_grad()

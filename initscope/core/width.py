@@ -29,6 +29,7 @@ import numpy as np
 from initscope.core.config import MAX_WIDTH, Config
 from initscope.core.data import Dataset
 from initscope.core.errors import ConfigError, UserError
+from initscope.core.messages import RunStatus
 
 PARAMETRIZATIONS = ("standard", "mup")
 OPTIMIZERS = ("sgd", "adam")
@@ -222,7 +223,7 @@ class WidthSpec:
 @dataclass
 class WidthResult:
     index: int
-    status: str  # "finished" | "diverged" | "error" | "stopped"
+    status: str  # a RunStatus: FINISHED, DIVERGED, ERROR or STOPPED
     message: str = ""
     mean_abs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (steps + 1, layers)
     losses: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # the T training losses
@@ -261,9 +262,9 @@ class WidthJob:
         try:
             res = _train(self, data, stop_event)
         except UserError as e:
-            res = WidthResult(self.index, "error", str(e))
+            res = WidthResult(self.index, RunStatus.ERROR, str(e))
         except Exception as e:  # noqa: BLE001 - a broken job is reported in its own cell, the sweep goes on
-            res = WidthResult(self.index, "error", f"{type(e).__name__}: {e}")
+            res = WidthResult(self.index, RunStatus.ERROR, f"{type(e).__name__}: {e}")
         res.seconds = time.perf_counter() - t0
         return res
 
@@ -308,10 +309,10 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
     rows: list[torch.Tensor] = []  # per step: mean |x| per layer, kept on the device until the end
     losses: list[torch.Tensor] = []
     net.train()
-    status, message = "finished", ""
+    status, message = RunStatus.FINISHED, ""
     for step in range(job.steps + 1):
         if stop_event is not None and stop_event.is_set():
-            status, message = "stopped", f"stopped at step {step}"
+            status, message = RunStatus.STOPPED, f"stopped at step {step}"
             break
         ix = torch.randint(0, xtr.shape[0], (batch,), generator=bgen).to(device)
         x = net.embedding(xtr[ix]).flatten(1)
@@ -331,13 +332,13 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
         losses.append(loss.detach())
     mean_abs = torch.stack(rows).float().cpu().numpy() if rows else np.zeros((0, len(net.layers)), np.float32)
     loss_arr = torch.stack(losses).float().cpu().numpy() if losses else np.zeros(0, np.float32)
-    if status == "finished" and not (np.isfinite(mean_abs).all() and np.isfinite(loss_arr).all()):
+    if status == RunStatus.FINISHED and not (np.isfinite(mean_abs).all() and np.isfinite(loss_arr).all()):
         bad = int(np.argmax(~np.isfinite(mean_abs).all(1))) if not np.isfinite(mean_abs).all() else len(loss_arr)
-        status, message = "diverged", f"diverged by step {bad}: an activation or the loss is not finite"
+        status, message = RunStatus.DIVERGED, f"diverged by step {bad}: an activation or the loss is not finite"
     res = WidthResult(job.index, status, message, mean_abs, loss_arr)
-    if job.evaluate and status == "finished":
+    if job.evaluate and status == RunStatus.FINISHED:
         res.val = _val_loss(net, data)
-    if job.save_path and status != "stopped":
+    if job.save_path and status != RunStatus.STOPPED:
         _save(job, cfg, init_state, _folded_state(net, out_lin, mult), data, loss_arr, status, message)
         res.run_path = job.save_path
     return res
@@ -346,20 +347,9 @@ def _train(job: WidthJob, data: Dataset, stop_event) -> WidthResult:
 def _val_loss(net, data: Dataset) -> float | None:
     """Mean cross-entropy over the whole val split, BatchNorm on its running statistics (as Trainer.split_loss);
     the multiplier hook is on the net, so these are the trained run's own logits."""
-    import torch
-    import torch.nn.functional as F
+    from initscope.core.trainer import mean_loss
 
-    from initscope.core.trainer import EVAL_CHUNK
-
-    device = next(net.parameters()).device
-    x, y = (t.to(device) for t in data.splits["val"])
-    net.eval()
-    total = 0.0
-    with torch.no_grad():
-        for i in range(0, x.shape[0], EVAL_CHUNK):
-            total += float(F.cross_entropy(net(x[i:i + EVAL_CHUNK]), y[i:i + EVAL_CHUNK], reduction="sum"))
-    net.train()
-    v = total / max(int(x.shape[0]), 1)
+    v = mean_loss(net, *data.splits["val"])
     return v if math.isfinite(v) else None
 
 

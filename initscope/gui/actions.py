@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from initscope.core.messages import RunStatus
+
 
 class Actions:
     """The window's actions, made once by build_actions (the window reads them as win.train_act, ...)."""
@@ -89,12 +91,12 @@ def action_states(session, paused: bool = False) -> dict[str, bool | str]:
     training = session.training
     valid = session.data is not None and session.stack_error is None
     one = session.shown[0] if len(session.shown) == 1 else None
-    ending = training and any(r.shown_status in ("stopping", "evaluating") for r in session.active)
+    ending = training and any(r.shown_status in ("stopping", RunStatus.EVALUATING) for r in session.active)
     return {"train": not training and valid,
             "pause": training and not ending,  # the last losses' evaluation cannot pause
             "stop": training and not ending,
             "reset": not training,
-            "sample": not training and one is not None and "state" in one.result,  # a watched run has no weights
+            "sample": not training and one is not None and one.has_weights,  # a watched run has no weights
             "compare": not training and valid,
             "open_data": not training,  # the toolbar's Open data, like the side panel's
             "files": not training,  # nothing that replaces the settings or the data while a run trains ...

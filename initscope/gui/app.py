@@ -204,7 +204,9 @@ def run_screenshot(args) -> int:
     win.show()
     win.present_act.setChecked(args.present)
     win.overview.loss_panel.logy.setChecked(args.log_y)
-    win.tabs.setCurrentIndex(("overview", "gradients", "explorer", "dead", "compare").index(args.tab))
+    from initscope.gui.texts import tab_index
+
+    win.tabs.setCurrentIndex(tab_index(args.tab))
 
     def wait(cond, timeout_s):
         # a real event loop, idle between polls: a busy processEvents() loop would starve the trainer of the GIL

@@ -16,6 +16,7 @@ from initscope.gui.help import corner_help_button
 from initscope.gui.labels import ElidedLine
 from initscope.gui.panels import Panel, blocks
 from initscope.gui.sweep_worker import SweepWorker
+from initscope.gui.texts import EXPLORER_TABS, tab_title
 
 __all__ = ["BatchNormFivePoints", "DeadNeuronMap", "DepthSweepView", "ExplorerTabs", "GainSweepView"]
 
@@ -76,10 +77,8 @@ class ExplorerTabs(QtCore.QObject):
         self.width_holder = QtWidgets.QWidget()
         QtWidgets.QVBoxLayout(self.width_holder).addWidget(QtWidgets.QLabel("starting…"))
         self.inner = QtWidgets.QTabWidget()
-        self.inner.addTab(gain_tab, "Gain sweep")
-        self.inner.addTab(depth_tab, "Depth sweep")
-        self.inner.addTab(self.train_holder, "Train sweep")
-        self.inner.addTab(self.width_holder, "Width")
+        for w, key in ((gain_tab, "gain"), (depth_tab, "depth"), (self.train_holder, "train"), (self.width_holder, "width")):
+            self.inner.addTab(w, tab_title(key, EXPLORER_TABS))
         self.tab_names = [self.inner.tabText(i) for i in range(self.inner.count())]
         for i, tip in enumerate(("at init: every layer's saturation, std and gradient std across gains",
                                  "at init: the deepest layer's statistics as the stack deepens",

@@ -15,6 +15,7 @@ from PySide6 import QtWidgets
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 from initscope.core.session import Session
 from initscope.gui.settings import get_folder, get_open_file, get_save_file
 
@@ -97,7 +98,8 @@ class FileActions:
         """The one shown run that has weights, or None with a message saying why not."""
         shown = self.session.shown
         rec = shown[0] if len(shown) == 1 else None
-        if rec is None or rec.is_preview or rec.status == "running" or not ("state" in rec.result or "saved" in rec.result):
+        if (rec is None or rec.is_preview or rec.status == RunStatus.RUNNING or rec.result is None
+                or not (rec.has_weights or rec.result.saved is not None)):
             QtWidgets.QMessageBox.information(self.parent, what, "Select one run that has ended (finished or "
                                               "stopped) in the Runs list first.")
             return None
@@ -108,13 +110,12 @@ class FileActions:
         from initscope.core.hints import hints
         from initscope.core.runfile import SavedRun
 
-        if "saved" in rec.result:  # a watched run, as its file holds it
-            return rec.result["saved"]
+        if rec.result.saved is not None:  # a watched run, as its file holds it
+            return rec.result.saved
         h, r = rec.history, rec.result
         return SavedRun.from_history(h, config=rec.cfg, vocab=list(rec.vocab), data_path=rec.data_path,
-                                     status=rec.status, message=r.get("message", ""),
-                                     split_losses=r.get("losses", {}), samples=r.get("samples", []),
-                                     hints=hints(h.latest) if h.latest else [], state_dict=r["state"])
+                                     status=rec.status, message=r.message, split_losses=r.losses, samples=r.samples,
+                                     hints=hints(h.latest) if h.latest else [], state_dict=r.state)
 
     def save_run(self) -> None:
         rec = self.one_run("Save run")

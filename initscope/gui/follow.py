@@ -13,6 +13,8 @@ import os
 
 from PySide6 import QtCore
 
+from initscope.core.messages import RunStatus
+
 POLL_MS = 250  # the window shows a new flush within a quarter of a second (writers flush every 0.5 s by default)
 LIVENESS_MS = 1000  # how often a file that stopped changing is asked whether its writer is still alive
 
@@ -82,7 +84,7 @@ class RunFollower(QtCore.QObject):
             self._load.emit(self.path, stamp)
             return
         self._since_live += POLL_MS
-        if self.run is not None and self.run.status == "running" and self._since_live >= LIVENESS_MS:
+        if self.run is not None and self.run.status == RunStatus.RUNNING and self._since_live >= LIVENESS_MS:
             self._since_live = 0
             from initscope.core.runfile import live_status
 
@@ -90,7 +92,7 @@ class RunFollower(QtCore.QObject):
             if live != self._live:  # the writer died between flushes: the same file, now "interrupted"
                 self._live = live
                 self.updated.emit(self.run)
-                if live != "running":
+                if live != RunStatus.RUNNING:
                     self.timer.stop()
 
     def _loaded(self, run, stamp) -> None:
@@ -101,7 +103,7 @@ class RunFollower(QtCore.QObject):
         self.run = run
         self._live = live_status(run)
         self.updated.emit(run)
-        if self._live != "running":
+        if self._live != RunStatus.RUNNING:
             self.timer.stop()  # finished, stopped or interrupted: nothing more will come
 
     def _failed(self, msg: str, stamp) -> None:
@@ -142,7 +144,7 @@ class FollowController(QtCore.QObject):
         self.stop()
         cfg = Config()
         cfg.name = Path(path).stem
-        self.rec = RunRecord(f"{cfg.name} (following)", cfg, History(), status="running", from_file=True,
+        self.rec = RunRecord(f"{cfg.name} (following)", cfg, History(), status=RunStatus.RUNNING, from_file=True,
                              model=ModelInfo(""), followed=str(path))
         self.follower = RunFollower(path, self)
         self.follower.updated.connect(self._update)

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from initscope.core.kinds import family, output_marks
+from initscope.core.messages import RunStatus
 from initscope.gui.help import HelpCornerRoom, corner_help_button
 from initscope.gui.panels import set_plot_text_size, short_name
 
@@ -119,7 +120,7 @@ class HeatmapView(HelpCornerRoom, QtWidgets.QWidget):
 
     def render(self, recs: list) -> bool:
         which = KINDS[self.kind.currentText()]
-        runs = [r for r in recs if len(r.history.replay) > 1 and r.status != "invalid"][:MAX_RUNS]
+        runs = [r for r in recs if len(r.history.replay) > 1 and r.status != RunStatus.INVALID][:MAX_RUNS]
         cursor = next((r.history.at_step for r in recs if getattr(r.history, "at_step", None) is not None), None)
         key = (which, tuple((r.id, id(r.history.replay), len(r.history.replay)) for r in runs))
         if key == self._key:

@@ -182,8 +182,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def train(self) -> None:
         if self.training or self.data is None or self.stack_error is not None:
             return
-        rec = self.controller.train(self.cfg, self.data, self.session.run_name(self.runs.next_number()))
-        self._running([rec])
+        self._running(self.controller.train({"A": self.cfg}, self.data,
+                                            {"A": self.session.run_name(self.runs.next_number())}))
 
     def _running(self, recs: list[RunRecord]) -> None:
         self.session.active = list(recs)
@@ -204,8 +204,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.training or self.data is None or self.stack_error is not None:
             return
         n = self.runs.next_number()
-        recs = self.controller.train_pair(self.cfg, cfg_b, self.data, f"A{n}: {self.cfg.name or 'custom'}",
-                                          f"B{n}: {change}")
+        recs = self.controller.train({"A": self.cfg, "B": cfg_b}, self.data,
+                                     {"A": f"A{n}: {self.cfg.name or 'custom'}", "B": f"B{n}: {change}"})
         self.runs_dock.raise_()
         self._running(recs)
 
@@ -249,7 +249,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def sample_names(self) -> None:
         one = self.shown[0] if len(self.shown) == 1 else None
-        if not self.training and one is not None and "state" in one.result:
+        if not self.training and one is not None and one.has_weights:
             self.samples.show_run(one)
 
     # --- scenarios and presentation ----------------------------------------------------------------------------

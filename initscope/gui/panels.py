@@ -18,6 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from initscope.core.history import SMOOTH_BLOCK, block_means
 from initscope.core.layer_colors import (  # noqa: F401
     EMBED_COLOR,
     MAX_LEGEND,
@@ -30,7 +31,6 @@ from initscope.core.layer_colors import (  # noqa: F401
 )
 from initscope.gui.envelope import PeakEnvelope
 
-SMOOTH_BLOCK = 100  # steps averaged into one point of the smoothed loss
 MIN_PLOT_WIDTH = 160  # px: narrower than this beside its legend, a plot takes the legend under it
 MIN_STEP_WINDOW = 1000  # the step axis shows at least this many steps (or the whole run, if shorter)
 RUN_STYLES = [QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine,
@@ -535,7 +535,7 @@ class LossPanel(Panel):
         if key != self._smooth_key or full < self._smooth_n:
             self._smooth_key, self._smooth_n, self._smooth_buf = key, 0, np.zeros(0)
         if full > self._smooth_n:
-            seg = loss[self._smooth_n * SMOOTH_BLOCK: full * SMOOTH_BLOCK].reshape(-1, SMOOTH_BLOCK).mean(1)
+            seg = block_means(loss[self._smooth_n * SMOOTH_BLOCK: full * SMOOTH_BLOCK])
             self._smooth_buf = np.concatenate([self._smooth_buf[: self._smooth_n], seg])
             self._smooth_n = full
         if self._smooth_n:

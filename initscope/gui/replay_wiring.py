@@ -17,6 +17,7 @@ from initscope.gui.animation import export_animation
 from initscope.gui.ghosts import Ghosts
 from initscope.gui.heatmap_view import HeatmapView
 from initscope.gui.scrubber import Scrubber
+from initscope.gui.texts import EXPLORER_TABS, tab_title
 
 
 def install_replay(win, ui) -> None:
@@ -32,7 +33,7 @@ def install_replay(win, ui) -> None:
     ui.heatmaps = heatmaps = HeatmapView(source=lambda: scrubber.apply(win.shown))
     scrubber.stepChanged.connect(lambda _: heatmaps.refresh())
     ex = ui.explorer
-    ex.inner.addTab(heatmaps, "Time")  # "Over time" was 2 px too wide at 1024 px in presentation mode
+    ex.inner.addTab(heatmaps, tab_title("time", EXPLORER_TABS))
     ex.inner.setTabToolTip(ex.inner.count() - 1, "the shown run(s): every snapshot's histograms as one image")
 
     def where(_=None) -> None:  # the sweeps draw no run: beside them the scrubber would move nothing

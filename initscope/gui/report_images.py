@@ -13,12 +13,12 @@ import os
 import numpy as np
 
 from initscope.core.config import flat_kinds
+from initscope.core.history import SMOOTH_BLOCK, block_means
 from initscope.core.kinds import family
 from initscope.core.layer_colors import block_color, blocks, watched_blocks
 from initscope.gui.envelope import PeakEnvelope
 from initscope.gui.qapp import make_app
 
-SMOOTH = 100
 PICTURE_WIDTH = 720  # pixels: the exporter's width
 
 
@@ -77,13 +77,12 @@ def plot_images(run) -> list[tuple[str, str]]:
     if n:
         w = widget("Loss", "step", "loss")
         # at the picture's resolution, as the window draws it: each block of steps as its min-max stroke (a 10 M-step
-        # run drew every step: 420 s and 1.66 GB; issue 20), and means of at least SMOOTH steps, ~2 per pixel
+        # run drew every step: 420 s and 1.66 GB; issue 20), and means of at least SMOOTH_BLOCK steps, ~2 per pixel
         w.plot(*_envelope(run.losses), pen=pg.mkPen((31, 119, 180, 60)), connect="finite")
-        smooth = max(SMOOTH, -(-n // (2 * PICTURE_WIDTH)))
-        k = n // smooth
-        if k:
-            means = run.losses[: k * smooth].reshape(k, smooth).mean(1, dtype=np.float64)
-            w.plot((np.arange(k) + 0.5) * smooth, means, pen=pg.mkPen("#1f4e9a", width=2),
+        smooth = max(SMOOTH_BLOCK, -(-n // (2 * PICTURE_WIDTH)))
+        means = block_means(run.losses, smooth)
+        if len(means):
+            w.plot((np.arange(len(means)) + 0.5) * smooth, means, pen=pg.mkPen("#1f4e9a", width=2),
                    name=f"mean of {smooth:,} steps", connect="finite")
         ref = run.snapshots[0].ref_loss if run.watched and run.snapshots else math.log(max(len(run.vocab), 1))
         if math.isfinite(ref):

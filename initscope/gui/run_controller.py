@@ -1,8 +1,9 @@
 """The run controller: everything the window asks of the workers, and the records they fill.
 
-It owns the two worker threads (the engine: word lists, init previews, opening run files; the trainer relay:
-runs, A/B pairs, samples, saving) and turns their plain-data signals into RunRecords. The window only asks
-("train this config", "stop") and renders the records it is handed; it never touches a worker.
+It owns the two worker threads (the engine: this process's word list, opening run files; the trainer relay:
+init previews, runs and A/B pairs, samples, saving: what the training process computes) and turns their
+plain-data signals into RunRecords. The window only asks ("train this config", "stop") and renders the
+records it is handed; it never touches a worker.
 
 torch is imported in the background (`start()`), so the window can be on screen before it is ready.
 """
@@ -16,6 +17,7 @@ from PySide6 import QtCore
 
 from initscope.core.config import Config
 from initscope.core.history import History
+from initscope.core.messages import RunResult, RunStatus, Tag
 from initscope.core.records import RunRecord
 
 
@@ -44,6 +46,16 @@ class _Backend(QtCore.QObject):
             pass
 
 
+def _preview_record(cfg: Config, p) -> RunRecord:
+    """The init preview of cfg as the window shows it, from the training process's answer (core.messages.Preview:
+    plain data, unpickled without torch)."""
+    h = History()
+    h.set_init(p.snapshot)
+    h.add_snapshot(p.snapshot)
+    return RunRecord(name="init preview", cfg=cfg, history=h, status=RunStatus.PREVIEW, n_params=p.n_params,
+                     data_path=p.data_path, vocab=tuple(p.vocab))
+
+
 def record_from_run(run, path: str, rec: RunRecord | None = None) -> RunRecord:
     """A saved run as the window shows it: an app run with its config and weights; a watched run with its model
     description (a placeholder config). With `rec` (a followed run), that record is updated in place, its
@@ -55,13 +67,13 @@ def record_from_run(run, path: str, rec: RunRecord | None = None) -> RunRecord:
     from initscope.core.runfile import history_from_run, live_status
 
     history = history_from_run(run)
-    status = live_status(run) or "finished"
-    result = {"message": run.message, "steps": run.steps, "losses": run.split_losses, "samples": run.samples,
-              "replay_problem": run.replay_problem}  # a damaged replay: the scrubber says so
+    status = RunStatus(live_status(run) or RunStatus.FINISHED)
+    result = RunResult(status, run.message, run.steps, dict(run.split_losses), list(run.samples),
+                       replay_problem=run.replay_problem)  # a damaged replay: the scrubber says so
     if run.watched:
-        result["saved"] = run  # what Save run / Export report write again: a watched run has no weights
+        result.saved = run  # what Save run / Export report write again: a watched run has no weights
     else:
-        result["state"] = {k: v.numpy() for k, v in run.state_dict.items()}
+        result.state = {k: v.numpy() for k, v in run.state_dict.items()}
     if rec is not None:
         history.version = rec.history.version + 1  # the views redraw on a version they have not drawn
         rec.history, rec.status, rec.result = history, status, result
@@ -96,10 +108,9 @@ class RunController(QtCore.QObject):
 
     # queued calls into the workers' threads
     _load = QtCore.Signal(str, int)
-    _preview = QtCore.Signal(int, object)
+    _preview = QtCore.Signal(int, object, str)  # generation, Config, data path
     _open = QtCore.Signal(str)
-    _train = QtCore.Signal(object, str)
-    _train_pair = QtCore.Signal(object, object, str)
+    _train = QtCore.Signal(object, str)  # {tag: Config}, data path
     _warm = QtCore.Signal(str, int)
     _sample = QtCore.Signal(object, object, object)
     _save = QtCore.Signal(str, object)
@@ -109,7 +120,7 @@ class RunController(QtCore.QObject):
         launch); None: the training process starts with the first Train."""
         super().__init__(parent)
         self.first = first_preview
-        self.first_shown = False  # the launch's preview was shown (the engine's answers come later)
+        self.first_shown = False  # the launch's preview was shown (the relay's answers come later)
         self._importing = False
         self.ready = self.closed = False
         self.engine = self.worker = None
@@ -141,16 +152,12 @@ class RunController(QtCore.QObject):
     @QtCore.Slot(object)
     def _first_preview(self, p) -> None:
         """The training process's preview of the starting config, before this process has torch. Dropped once
-        the engine has been asked for one (it answers for the settings as they are now)."""
+        the relay has been asked for one (it answers for the settings as they are now)."""
         if self.closed or self.generation or self.first is None or self.first.result is None:
             return
         self.first.result = None  # once: the signal may also arrive after start() took the result
         self.first_shown = True
-        h = History()
-        h.set_init(p.snapshot)
-        h.add_snapshot(p.snapshot)
-        self.previewReady.emit(RunRecord(name="init preview", cfg=self.first.cfg.copy(), history=h, status="preview",
-                                         n_params=p.n_params, data_path=p.data_path, vocab=tuple(p.vocab)))
+        self.previewReady.emit(_preview_record(self.first.cfg.copy(), p))
 
     def _backend_ready(self) -> None:
         if self.closed:
@@ -163,25 +170,22 @@ class RunController(QtCore.QObject):
             self.worker.remote = self.first.remote  # the launch's training process, torch already imported
         self.threads = [start_in_thread(self.engine, "initscope-engine"), start_in_thread(self.worker, "initscope-train")]
         e, w = self.engine, self.worker
-        for sig, slot in ((self._load, e.load), (self._preview, e.preview), (self._open, e.open_run),
-                          (self._train, w.train), (self._train_pair, w.train_pair), (self._warm, w.warm),
+        for sig, slot in ((self._load, e.load), (self._preview, w.preview), (self._open, e.open_run),
+                          (self._train, w.train), (self._warm, w.warm),
                           (self._sample, w.sample), (self._save, w.save_run)):
             sig.connect(slot)
         e.dataLoaded.connect(self.dataLoaded)
         e.dataFailed.connect(self.dataFailed)
-        e.previewReady.connect(self._preview_ready)
-        e.previewFailed.connect(self._preview_failed)
         e.runLoaded.connect(self._run_opened)
         e.runFailed.connect(self._open_failed)
-        w.pairStarted.connect(self._started)
-        w.pairProgress.connect(self._progress)
-        w.pairFinished.connect(self._finished)
         # bound methods of this QObject (it lives in the GUI thread), never lambdas: a lambda would run in the
         # worker's thread and write the records the window is drawing from
-        w.started.connect(self._single_started)
-        w.progress.connect(self._single_progress)
-        w.finished.connect(self._single_finished)
+        w.started.connect(self._started)
+        w.progress.connect(self._progress)
+        w.finished.connect(self._finished)
         w.failed.connect(self._failed)
+        w.previewReady.connect(self._preview_ready)
+        w.previewFailed.connect(self._preview_failed)
         w.samples.connect(self.samplesReady)
         w.saved.connect(self.saved)
         w.saveFailed.connect(self.saveFailed)
@@ -195,23 +199,23 @@ class RunController(QtCore.QObject):
             self._warm.emit(path, block_size)
 
     def request_preview(self, cfg: Config) -> None:
-        """The step-0 snapshot of cfg; only the newest request is answered."""
+        """The step-0 snapshot of cfg, from the training process; only the newest request is answered. A new
+        context length reloads this process's copy of the word list too (the sweeps run on it)."""
+        data = self.engine.data
+        if data is None:
+            return
+        if data.block_size != cfg.model.block_size:
+            self._load.emit(data.path, cfg.model.block_size)
         self.generation += 1
-        self.engine.latest_generation = self.generation
+        self.worker.latest_generation = self.generation
         self._preview_cfg = {self.generation: cfg.copy()}
-        self._preview.emit(self.generation, cfg.copy())
+        self._preview.emit(self.generation, cfg.copy(), data.path)
 
-    def _preview_ready(self, generation: int, snap, n_params: int) -> None:
+    def _preview_ready(self, generation: int, p) -> None:
         cfg = self._preview_cfg.get(generation)
         if generation != self.generation or cfg is None:
             return
-        h = History()
-        h.set_init(snap)
-        h.add_snapshot(snap)
-        rec = RunRecord(name="init preview", cfg=cfg, history=h, status="preview", n_params=n_params,
-                        data_path=self.engine.data.path if self.engine.data else "",
-                        vocab=tuple(self.engine.data.vocab.itos) if self.engine.data else ())
-        self.previewReady.emit(rec)
+        self.previewReady.emit(_preview_record(cfg, p))
 
     def _preview_failed(self, generation: int, msg: str) -> None:
         if generation == self.generation:
@@ -240,7 +244,7 @@ class RunController(QtCore.QObject):
         self._save.emit(path, run)
 
     def sample(self, rec: RunRecord) -> None:
-        self._sample.emit(rec.cfg, rec.result["state"], rec.vocab)
+        self._sample.emit(rec.cfg, rec.result.state, rec.vocab)
 
     # --- runs ------------------------------------------------------------------------------------------
     @property
@@ -252,38 +256,22 @@ class RunController(QtCore.QObject):
         return self.worker is not None and self.worker.paused
 
     def _new(self, cfg: Config, name: str, data) -> RunRecord:
-        cfg = cfg.copy()  # diag.step_stats (the side panel's "every step"): lines at every step, at ~0.7x the speed
         rec = RunRecord(name=name, cfg=cfg, history=History(), data_path=data.path, vocab=tuple(data.vocab.itos))
         self.recordAdded.emit(rec)
         return rec
 
-    def train(self, cfg: Config, data, name: str) -> RunRecord:
-        rec = self._new(cfg, name, data)
-        self.active = {"A": rec}
+    def train(self, configs: dict[Tag, Config], data, names: dict[Tag, str]) -> list[RunRecord]:
+        """One run ({"A": cfg}) or an A/B pair ({"A": cfg_a, "B": cfg_b}, trained in turns on identical minibatches
+        for A's number of steps); names: each tag's name in the Runs list. Returns the new records, in tag order."""
+        first = next(iter(configs.values()))
+        self.active = {}
+        for tag, cfg in configs.items():
+            cfg = cfg.copy()  # the record's own: the side panel's later edits do not reach it
+            cfg.train.steps = first.train.steps  # a pair's curves end together
+            self.active[tag] = self._new(cfg, names[tag], data)
         self.worker.closing = False  # here, not in the worker's thread: a Stop from now on is kept
-        self._train.emit(rec.cfg, data.path)
-        return rec
-
-    def train_pair(self, cfg_a: Config, cfg_b: Config, data, name_a: str, name_b: str) -> list[RunRecord]:
-        cfg_b = cfg_b.copy()
-        cfg_b.train.steps = cfg_a.train.steps
-        a, b = self._new(cfg_a, name_a, data), self._new(cfg_b, name_b, data)
-        self.active = {"A": a, "B": b}
-        self.worker.closing = False
-        self._train_pair.emit(a.cfg, b.cfg, data.path)
-        return [a, b]
-
-    @QtCore.Slot(object)
-    def _single_started(self, snap) -> None:
-        self._started("A", snap)
-
-    @QtCore.Slot(object)
-    def _single_progress(self, p) -> None:
-        self._progress("A", p)
-
-    @QtCore.Slot(str, object)
-    def _single_finished(self, status: str, result) -> None:
-        self._finished({"A": (status, result)})
+        self._train.emit({tag: rec.cfg for tag, rec in self.active.items()}, data.path)
+        return list(self.active.values())
 
     @QtCore.Slot(str, object)
     def _started(self, tag: str, snap) -> None:
@@ -297,18 +285,18 @@ class RunController(QtCore.QObject):
         if rec is None:
             return
         rec.history.add_progress(p)  # losses, snapshot, the per-step tier (lines at every step)
-        evaluating = p.status == "evaluating" and (rec.progress is None or rec.progress.status != "evaluating")
+        evaluating = p.status == RunStatus.EVALUATING and (rec.progress is None or rec.progress.status != p.status)
         rec.progress = p
         if evaluating:
             self.recordChanged.emit(rec)  # the Runs list: "evaluating", once
 
     @QtCore.Slot(object)
-    def _finished(self, results: dict) -> None:
+    def _finished(self, results: dict[Tag, RunResult]) -> None:
         recs = []
-        for tag, (status, result) in results.items():
+        for tag, result in results.items():
             rec = self.active.get(tag)
             if rec is not None:
-                rec.finish(status, result)
+                rec.finish(result)
                 recs.append(rec)
                 self.recordChanged.emit(rec)
         self.active = {}
@@ -317,7 +305,7 @@ class RunController(QtCore.QObject):
     def _failed(self, msg: str) -> None:
         recs = list(self.active.values())
         for rec in recs:
-            rec.finish("failed", {"message": msg})
+            rec.finish(RunResult(RunStatus.FAILED, msg))
             rec.message = msg
             self.recordChanged.emit(rec)
         self.active = {}
@@ -354,10 +342,9 @@ class RunController(QtCore.QObject):
             self.first.remote.kill()  # closed before torch was ready here: the launch's process has no relay yet
         if self.worker is not None:
             self.worker.closing = self.worker.shutting_down = True
+            self.worker.latest_generation = -1  # previews queued behind this are skipped
             if self.worker.remote is not None:
                 self.worker.remote.kill() if self.training else self.worker.remote.close(timeout=2)
-        if self.engine is not None:
-            self.engine.latest_generation = -1
         from initscope.gui.worker import stop_thread
 
         for th in self.threads:

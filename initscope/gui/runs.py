@@ -13,7 +13,8 @@ from dataclasses import replace
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from initscope.core.config import ACTIVATIONS, SCHEMES, Config, deep_stack, set_batchnorm, stack_norm
-from initscope.core.records import DONE, RunRecord  # noqa: F401 - the record moved to the core; imported from here too
+from initscope.core.messages import RunStatus
+from initscope.core.records import RunRecord  # noqa: F401 - the record moved to the core; imported from here too
 
 
 class RunsDock(QtWidgets.QWidget):
@@ -143,7 +144,7 @@ class RunsDock(QtWidgets.QWidget):
 
     def delete_selected(self) -> None:
         """Delete the selected runs (a training run stays); Undo delete brings back the last ones deleted."""
-        gone = [(self.records.index(r), r) for r in self.selected() if r.status != "running"]
+        gone = [(self.records.index(r), r) for r in self.selected() if r.status != RunStatus.RUNNING]
         if not gone:
             return
         for _, rec in gone:
@@ -187,7 +188,7 @@ class RunsDock(QtWidgets.QWidget):
         self._emit()
 
     def _update_buttons(self) -> None:
-        running = any(r.status == "running" for r in self.selected())
+        running = any(r.status == RunStatus.RUNNING for r in self.selected())
         self.delete_btn.setEnabled(bool(self.selected()) and not running)
 
     def _emit(self) -> None:

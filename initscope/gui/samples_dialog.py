@@ -29,15 +29,15 @@ class SamplesDialog(QtWidgets.QDialog):
         src = (rec.data_path or "").replace("\\", "/").rsplit("/", 1)[-1] or "names.txt"
         kind = "Names" if src == "names.txt" else f"Words (like {src})"
         self.setWindowTitle(f"{kind} sampled from {rec.name}")
-        self._show(rec.result["samples"])
+        self._show(rec.result.samples)
 
     def more(self) -> None:
-        if self.rec is not None and "state" in self.rec.result and not self.controller.training:
+        if self.rec is not None and self.rec.has_weights and not self.controller.training:
             self.controller.sample(self.rec)
 
     def _arrived(self, names: list) -> None:
         if self.rec is not None:
-            self.rec.result["samples"] = names
+            self.rec.result.samples = names
         self._show(names)
 
     def _show(self, names: list[str]) -> None:

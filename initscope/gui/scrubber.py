@@ -145,7 +145,7 @@ class Scrubber(QtWidgets.QWidget):
         """The records as the views should draw them: as they are (following), or at the held step."""
         live = [r for r in recs if not r.is_preview]
         steps = np.unique(np.concatenate([r.history.snapshot_steps() for r in live])) if live else np.zeros(0, np.int64)
-        problem = next((r.result.get("replay_problem") for r in live if r.result.get("replay_problem")), "")
+        problem = next((r.result.replay_problem for r in live if r.result is not None and r.result.replay_problem), "")
         if len(steps) != len(self.steps) or not np.array_equal(steps, self.steps) or problem != self.problem:
             if problem and problem != self.problem:
                 self.problemFound.emit(problem)

@@ -6,7 +6,8 @@
                      │  config)                          build the panels (pyqtgraph, numpy)
                      ▼                                            │
                FirstPreview.arrived ─────────────────► the controller shows it; this process then imports
-                                                         torch in the background for previews and sweeps
+                                                         torch in the background (word list, sweeps); later
+                                                         previews come from the training process too
 
 Before this, the window waited for pyqtgraph and the panels (about 1 s here) and its preview for torch's
 import in this process (2-3 s). The training process is the one Train later uses, so nothing is started twice.

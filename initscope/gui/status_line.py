@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
+from initscope.core.messages import RunStatus
 from initscope.gui.texts import status_line
 
 
@@ -28,7 +29,7 @@ class StatusLine:
         if active is not None:
             total = max(active.total_steps, 1)
             p = active.progress
-            if p is not None and p.status == "evaluating":  # the final losses: one part per split
+            if p is not None and p.status == RunStatus.EVALUATING:  # the final losses: one part per split
                 total, done = 3, int(p.message.split("(")[-1].split()[0]) - 1 if "(" in p.message else 0
             else:
                 done = p.step if p is not None else active.steps_done

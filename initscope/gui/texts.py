@@ -5,6 +5,23 @@ from __future__ import annotations
 import html
 import math
 
+from initscope.core.messages import RunStatus
+
+# the window's tabs, by the key the commands and the test fixture name them with (`shot --tab dead`,
+# show_tab("explorer:time")) and the title on screen, in their order; "&&" is a literal "&" in a tab title
+TABS = (("overview", "Overview"), ("gradients", "Gradients"), ("explorer", "Explorer"), ("dead", "Neurons && BN"),
+        ("compare", "Compare"))
+EXPLORER_TABS = (("gain", "Gain sweep"), ("depth", "Depth sweep"), ("train", "Train sweep"), ("width", "Width"),
+                 ("time", "Time"))  # "Over time" was 2 px too wide at 1024 px in presentation mode
+
+
+def tab_index(key: str, tabs=TABS) -> int:
+    return [k for k, _ in tabs].index(key)
+
+
+def tab_title(key: str, tabs=TABS) -> str:
+    return dict(tabs)[key]
+
 
 def _eta(p) -> str:
     if p is None or p.steps_per_sec <= 0:
@@ -17,9 +34,9 @@ def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> s
     if not recs:
         return "loading…"
     if len(recs) > 1:
-        live = [r for r in recs if r.status == "running" and r.progress is not None]
+        live = [r for r in recs if r.status == RunStatus.RUNNING and r.progress is not None]
         parts = [f"{r.name}: " + (f"step {r.progress.step:,} / {r.cfg.train.steps:,}"
-                                 if r in live and r.shown_status == "running" else
+                                 if r in live and r.shown_status == RunStatus.RUNNING else
                                  f"{r.shown_status} at step {r.progress.step:,}" if r in live else r.shown_status)
                  for r in recs]
         if not live:
@@ -31,9 +48,9 @@ def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> s
         tail = "   (paused)" if paused else f"   ETA {eta}"
         return f"training {len(recs)} runs: " + " · ".join(parts) + tail
     rec = recs[0]
-    if rec.status == "invalid":
+    if rec.status == RunStatus.INVALID:
         return f"invalid layer stack: {rec.message}"
-    if rec.status == "preview":
+    if rec.status == RunStatus.PREVIEW:
         snap = rec.history.init
         return (f"init preview: loss {snap.loss:.3f} at step 0 (uniform guess {snap.ref_loss:.3f}), "
                 f"{rec.n_params:,} parameters — " + ("press Train" if train_ready else "Train in a moment"))
@@ -41,15 +58,15 @@ def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> s
     done = len(rec.history.loss)
     last = f"loss {float(rec.history.loss.data[-1]):.4f}" if done else "loss -"
     if rec.followed:
-        live = {"running": "training in its script", "interrupted": "its script stopped (interrupted)"}
+        live = {RunStatus.RUNNING: "training in its script", RunStatus.INTERRUPTED: "its script stopped (interrupted)"}
         return (f"{rec.name}: following {rec.followed}: {live.get(rec.status, rec.status)}, step {done:,}   {last}"
                 if done else f"{rec.name}: waiting for {rec.followed}…")
-    if rec.status == "running":
+    if rec.status == RunStatus.RUNNING:
         p = rec.progress
         at = p.step if p is not None else 0
         if rec.phase == "stopping":
             return f"{rec.name}: stopping at step {at:,}… (what was recorded is kept)"
-        if p is not None and p.status == "evaluating":
+        if p is not None and p.status == RunStatus.EVALUATING:
             return f"{rec.name}: {at:,} steps done; evaluating the final losses: {p.message}…"
         if paused:
             return f"{rec.name}: paused at step {at:,} / {total:,}   {last}" + ("" if p else " (before its first step)")
@@ -58,12 +75,12 @@ def status_line(recs: list, paused: bool = False, train_ready: bool = True) -> s
         return (f"{rec.name}: step {p.step:,} / {total:,}   {last}   lr {p.lr:g}   "
                 f"{p.steps_per_sec:,.0f} steps/s   ETA {_eta(p)}")
     where = "opened from a file, " if rec.from_file else ""
-    losses = rec.result.get("losses") if rec.result else None
+    losses = rec.losses
     tail = f"   train {losses['train']:.4f} · val {losses['val']:.4f}" if losses else ""
-    if rec.status == "finished":
+    if rec.status == RunStatus.FINISHED:
         return f"{rec.name}: {where}finished {done:,} steps{tail}"
-    msg = (rec.result or {}).get("message") or rec.message
-    if rec.status == "diverged" and msg:  # the step the message names (the hint strip says the same)
+    msg = (rec.result.message if rec.result is not None else "") or rec.message
+    if rec.status == RunStatus.DIVERGED and msg:  # the step the message names (the hint strip says the same)
         return f"{rec.name}: {where}{msg.split(';')[0]}"
     return f"{rec.name}: {where}{rec.status} at step {done:,} of {total:,}{tail}"
 
@@ -93,28 +110,29 @@ def hint_lines(recs: list, limit: int = 4, hints_of=hints_for, train_ready: bool
     if len(recs) > 1:
         lines = [f"Comparing {len(recs)} runs (line style = run):"]
         for r in recs:
-            ls = r.result.get("losses") if r.result else None
-            val = f", val {ls['val']:.4f}" if ls and "val" in ls else ""
+            val = f", val {r.losses['val']:.4f}" if "val" in r.losses else ""
             lines.append(f"• {html.escape(r.name)}: {r.shown_status}{val}")
         return lines
     rec = recs[0]
-    if rec.status == "invalid":
+    if rec.status == RunStatus.INVALID:
         return [f"<b style='color:#b00020'>⚠ Invalid layer stack:</b> {html.escape(rec.message)}",
                 "Fix the stack in the side panel; the panels show nothing until it is valid."]
     lines = []
-    r = rec.result or {}
-    if rec.status == "diverged":
-        lines.append(f"<b style='color:#b00020'>Run {html.escape(r.get('message', 'diverged'))}</b>")
-    elif rec.status == "failed":
-        lines.append(f"<b style='color:#b00020'>The run failed: {html.escape(r.get('message', ''))}</b>")
-    elif rec.watched and rec.status in ("finished", "interrupted"):
-        why = f": {html.escape(r['message'])}" if r.get("message") else ""
+    r = rec.result
+    if r is None:
+        pass  # training, or a preview: the snapshot's hints below
+    elif rec.status == RunStatus.DIVERGED:
+        lines.append(f"<b style='color:#b00020'>Run {html.escape(r.message or 'diverged')}</b>")
+    elif rec.status == RunStatus.FAILED:
+        lines.append(f"<b style='color:#b00020'>The run failed: {html.escape(r.message)}</b>")
+    elif rec.watched and rec.status in (RunStatus.FINISHED, RunStatus.INTERRUPTED):
+        why = f": {html.escape(r.message)}" if r.message else ""
         lines.append(f"<b>{rec.status.capitalize()} after {rec.steps_done:,} steps</b> in its own training loop{why}")
-    elif r.get("losses"):
+    elif r.losses:
         # the splits a run has: a saved run may carry none (a width check's runs: a few steps, no evaluation)
-        ls = r["losses"]
+        ls = r.losses
         said = " · ".join(f"{k} {ls[k]:.4f}" for k in ("train", "val", "test") if k in ls) or "no split losses saved"
-        lines.append(f"<b>{rec.status.capitalize()} after {r['steps']:,} steps:</b> {said}   (Sample names: Ctrl+N)")
+        lines.append(f"<b>{rec.status.capitalize()} after {r.steps:,} steps:</b> {said}   (Sample names: Ctrl+N)")
     snap = rec.history.latest
     if snap is None and rec.followed:
         return [f"Following {html.escape(rec.followed)}: waiting for its first snapshot.",

@@ -23,6 +23,7 @@ from PySide6 import QtCore, QtWidgets
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 from initscope.core.sweep_backends import LocalPool, default_workers, run_sweep
 from initscope.core.train_sweep import (
     SWEEP_FIELDS,
@@ -332,7 +333,7 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
     def _on_done(self, results: SweepResults) -> None:
         self.results = results
         self._draw(results)
-        failed = sum(r.status != "finished" for r in results.results.values())
+        failed = sum(r.status != RunStatus.FINISHED for r in results.results.values())
         what = "cancelled" if self.backend is not None and self.backend.cancelled else "done"
         self.status.setText(f"{what}: {results.done} runs in {results.wall_seconds:.1f} s"
                             + (f", {failed} failed or diverged" if failed else "") + "; click a point to open its run")
@@ -455,9 +456,9 @@ class TrainSweepView(HelpCornerRoom, QtWidgets.QWidget):
                 if r is None or not len(r.curve):
                     continue
                 ok = np.isfinite(r.curve)
-                color = "#d62728" if r.status != "finished" else PALETTE[k % len(PALETTE)]
+                color = "#d62728" if r.status != RunStatus.FINISHED else PALETTE[k % len(PALETTE)]
                 cell.plot(r.curve_steps[ok], r.curve[ok], pen=pg.mkPen(color, width=self.scale))
-            bad = [r for _, r in p.runs if r is not None and r.status != "finished"]
+            bad = [r for _, r in p.runs if r is not None and r.status != RunStatus.FINISHED]
             if bad:
                 txt = pg.TextItem(bad[0].status, color="#d62728", anchor=(0, 0))
                 cell.addItem(txt)

@@ -15,6 +15,7 @@ from PySide6 import QtWidgets
 from initscope.core.config import ACTIVATIONS
 from initscope.core.errors import UserError
 from initscope.core.kinds import describe, family
+from initscope.core.messages import RunStatus
 from initscope.gui.help import corner_help_button, set_help_key
 from initscope.gui.panels import HistPanel, LossPanel, RatioBars, SeriesPanel, block_color, run_tag, short_name
 
@@ -195,7 +196,7 @@ class OverviewView(QtWidgets.QWidget):
         if key == self._snap_key:
             return False
         now = time.monotonic()
-        streaming = all(r.status == "running" for r in recs)
+        streaming = all(r.status == RunStatus.RUNNING for r in recs)
         if streaming and self._snap_key is not None and now - self._snap_t < SNAPSHOT_REDRAW_S:
             return False  # drawn on a later frame, with whatever has arrived by then
         self._snap_key, self._snap_t = key, now
@@ -204,12 +205,12 @@ class OverviewView(QtWidgets.QWidget):
     def render(self, recs: list) -> bool:
         """Draw the records; False when nothing changed since the last call."""
         key = tuple((r.id, r.status, r.history.version, r.name) for r in recs)
-        if self._stagger and not (len(recs) == 1 and recs[0].id == self._stagger_id and recs[0].status == "running"):
+        if self._stagger and not (len(recs) == 1 and recs[0].id == self._stagger_id and recs[0].status == RunStatus.RUNNING):
             self._stagger = []  # another record, or the run ended: its snapshot key changed too, all redraw now
         if key == self._key and not self._stagger:
             return False
         self._key = key
-        if not recs or recs[0].status == "invalid":
+        if not recs or recs[0].status == RunStatus.INVALID:
             for p in self.panels:
                 p.clear()
             return True
@@ -232,7 +233,7 @@ class OverviewView(QtWidgets.QWidget):
             return
         parts = [lambda: self._draw_saturation(rec), lambda: self._draw_activations(rec),
                  lambda: self._draw_update(rec)]
-        if rec.status == "running":  # one panel a frame: no frame pays for all three repaints
+        if rec.status == RunStatus.RUNNING:  # one panel a frame: no frame pays for all three repaints
             parts.pop(0)()
             self._stagger, self._stagger_id = parts, rec.id
         else:
@@ -344,13 +345,13 @@ class GradientsView(QtWidgets.QWidget):
         self._key = None
 
     def render(self, recs: list) -> bool:
-        rec = next((r for r in recs if r.history.latest is not None and r.status != "invalid"), None)
+        rec = next((r for r in recs if r.history.latest is not None and r.status != RunStatus.INVALID), None)
         snap = rec.history.latest if rec is not None else None
         key = (rec.id if rec else None, id(snap))
         if key == self._key:
             return False
         now = time.monotonic()
-        if (rec is not None and rec.status == "running" and self._key is not None and self._key[0] == key[0]
+        if (rec is not None and rec.status == RunStatus.RUNNING and self._key is not None and self._key[0] == key[0]
                 and now - self._t < SNAPSHOT_REDRAW_S):
             return False  # a streaming run: at most 4 redraws a second (see SNAPSHOT_REDRAW_S)
         self._key, self._t = key, now

@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtWidgets
 
 from initscope.core.config import Config
 from initscope.core.errors import UserError
+from initscope.core.messages import RunStatus
 from initscope.core.sweep_backends import LocalPool, default_workers
 from initscope.core.width import (
     DEFAULT_BASE_WIDTH,
@@ -270,7 +271,7 @@ class WidthView(HelpCornerRoom, QtWidgets.QWidget):
         self.results = dict(results)
         for par in self.results:
             self._draw(par)
-        bad = [r for res in self.results.values() for r in res.results.values() if r.status != "finished"]
+        bad = [r for res in self.results.values() for r in res.results.values() if r.status != RunStatus.FINISHED]
         what = "cancelled" if self.backend is not None and self.backend.cancelled else "done"
         done = sum(res.done for res in self.results.values())
         self.status.setText(f"{what}: {done} runs" + (f", {len(bad)} failed or diverged ({bad[0].message})"

@@ -21,6 +21,7 @@ from initscope.gui.runs import RunsDock
 from initscope.gui.samples_dialog import SamplesDialog
 from initscope.gui.scenario_bar import ScenarioBar
 from initscope.gui.status_line import StatusLine
+from initscope.gui.texts import TABS
 from initscope.gui.ui import Ui
 from initscope.gui.views import GradientsView, OverviewView
 
@@ -52,8 +53,8 @@ def setup_ui(win, ui: Ui) -> Ui:
     ui.compare = CompareView()
     ui.compare.pickRequested.connect(lambda: ui.runs.pick_to_compare(win))
     ui.tabs = QtWidgets.QTabWidget()
-    for w, title in ((ui.overview, "Overview"), (ui.gradients, "Gradients"), (ui.explorer.sweeps_tab, "Explorer"),
-                     (ui.explorer.map_tab, "Neurons && BN"), (ui.compare, "Compare")):
+    for w, (_, title) in zip((ui.overview, ui.gradients, ui.explorer.sweeps_tab, ui.explorer.map_tab, ui.compare),
+                             TABS, strict=True):
         ui.tabs.addTab(w, title)
     ui.tabs.currentChanged.connect(lambda _: win.force_redraw())
     ui.scenario_bar = ScenarioBar()

@@ -1,7 +1,7 @@
 """Workers that keep torch off the GUI thread.
 
 Each lives in its own QThread with an event loop; the GUI talks to it through queued signals and gets
-plain data back (Snapshots, Progress, strings). Training itself runs in a child process (core.remote);
+plain data back (Snapshots, Progress, strings). Training and init previews run in a child process (core.remote);
 stop/pause go straight to its multiprocessing flags, because the relay's event loop is busy during a run.
 """
 
@@ -14,9 +14,7 @@ from PySide6 import QtCore
 from initscope.core.config import Config
 from initscope.core.data import Dataset, load_dataset
 from initscope.core.errors import UserError
-from initscope.core.model import count_params
 from initscope.core.remote import RemoteTrainer
-from initscope.core.trainer import Trainer
 
 
 def _describe(e: BaseException) -> str:
@@ -29,16 +27,13 @@ def _describe(e: BaseException) -> str:
 
 
 class Engine(QtCore.QObject):
-    """Loads word lists and computes init previews (step-0 snapshots), newest request first."""
+    """Loads word lists (the window's own copy: the at-init sweeps run on it) and opens run files."""
 
     dataLoaded = QtCore.Signal(object)  # Dataset (an opaque handle for the GUI)
     dataFailed = QtCore.Signal(str)
-    previewReady = QtCore.Signal(int, object, int)  # generation, Snapshot, parameter count
-    previewFailed = QtCore.Signal(int, str)
 
     def __init__(self):
         super().__init__()
-        self.latest_generation = 0  # written by the GUI thread; stale requests are skipped
         self.data: Dataset | None = None
 
     @QtCore.Slot(str, int)
@@ -65,41 +60,31 @@ class Engine(QtCore.QObject):
         except Exception as e:  # noqa: BLE001
             self.runFailed.emit(_describe(e))
 
-    @QtCore.Slot(int, object)
-    def preview(self, generation: int, cfg: Config) -> None:
-        if generation != self.latest_generation:
-            return  # a newer change is queued behind this one
-        try:
-            data = self.data
-            if data is None:
-                return
-            if data.block_size != cfg.model.block_size:
-                data = self.data = load_dataset(data.path, cfg.model.block_size)
-                self.dataLoaded.emit(data)
-            snap = Trainer(cfg, data).init_snapshot()
-            self.previewReady.emit(generation, snap, count_params(cfg, data.vocab.size))
-        except Exception as e:  # noqa: BLE001
-            self.previewFailed.emit(generation, _describe(e))
-
 
 class TrainWorker(QtCore.QObject):
     """Relays one training process (core.remote.RemoteTrainer): it trains in its own interpreter, so the
     window's painting never competes with it for the GIL; this thread only waits on the pipe and re-emits."""
 
-    started = QtCore.Signal(object)  # step-0 Snapshot of the run
-    progress = QtCore.Signal(object)  # Progress
-    finished = QtCore.Signal(str, object)  # status, {"losses": {...}, "samples": [...], "message": str}
+    started = QtCore.Signal(str, object)  # tag, step-0 Snapshot
+    progress = QtCore.Signal(str, object)  # tag, Progress
+    finished = QtCore.Signal(object)  # {tag: RunResult}
     failed = QtCore.Signal(str)
     samples = QtCore.Signal(list)
+
+    previewReady = QtCore.Signal(int, object)  # generation, core.messages.Preview
+    previewFailed = QtCore.Signal(int, str)
 
     def __init__(self):
         super().__init__()
         self.remote: RemoteTrainer | None = None
+        self.latest_generation = 0  # written by the GUI thread; a preview request older than it is skipped
         self.closing = False
         self.shutting_down = False  # the window is closing: a run ended by it is not a failure to report
         self._sample_seed = 0
 
     def _ensure(self) -> RemoteTrainer:
+        if self.shutting_down:  # a request queued behind the window's close must not start a new process
+            raise RuntimeError("the window is closing")
         if self.remote is None or not self.remote.alive:
             self.remote = RemoteTrainer(threads=1)
         return self.remote
@@ -131,30 +116,27 @@ class TrainWorker(QtCore.QObject):
             if not self.shutting_down:
                 _describe(e)
 
-    @QtCore.Slot(object, str)
-    def train(self, cfg: Config, data_path: str) -> None:
-        """`closing` is reset by the controller (GUI thread) when it asks for the run, so a Stop that comes before
-        this runs is kept, not undone here."""
+    @QtCore.Slot(int, object, str)
+    def preview(self, generation: int, cfg: Config, data_path: str) -> None:
+        """The init preview (step-0 snapshot) of cfg, computed by the training process, as the launch's first one
+        is: one path for every preview (README, "Previews in the training process"). The window asks for none
+        while a run trains, so the process is free."""
+        if generation != self.latest_generation:
+            return  # a newer change is queued behind this one
         try:
-            remote = self._ensure()
-            status, result = remote.train(cfg, data_path, on_init=self.started.emit, on_progress=self.progress.emit,
-                                          cancelled=lambda: self.closing)
-            self.finished.emit(status, result)
-        except Exception as e:  # noqa: BLE001
+            self.previewReady.emit(generation, self._ensure().preview(cfg, data_path))
+        except Exception as e:  # noqa: BLE001 - said in the status bar; the window stays usable
             if not self.shutting_down:
-                self.failed.emit(_describe(e))
+                self.previewFailed.emit(generation, _describe(e))
 
-    pairFinished = QtCore.Signal(object)  # {"A": (status, result), "B": (status, result)}
-    pairProgress = QtCore.Signal(str, object)  # tag, Progress
-    pairStarted = QtCore.Signal(str, object)  # tag, step-0 Snapshot
-
-    @QtCore.Slot(object, object, str)
-    def train_pair(self, cfg_a: Config, cfg_b: Config, data_path: str) -> None:
+    @QtCore.Slot(object, str)
+    def train(self, configs: dict, data_path: str) -> None:
+        """One run ({"A": cfg}) or an A/B pair ({"A": ..., "B": ...}). `closing` is reset by the controller (GUI
+        thread) when it asks for the run, so a Stop that comes before this runs is kept, not undone here."""
         try:
             remote = self._ensure()
-            self.pairFinished.emit(remote.train_pair(cfg_a, cfg_b, data_path, on_init=self.pairStarted.emit,
-                                                     on_progress=self.pairProgress.emit,
-                                                     cancelled=lambda: self.closing))
+            self.finished.emit(remote.train(configs, data_path, on_init=self.started.emit,
+                                            on_progress=self.progress.emit, cancelled=lambda: self.closing))
         except Exception as e:  # noqa: BLE001
             if not self.shutting_down:
                 self.failed.emit(_describe(e))
