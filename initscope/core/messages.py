@@ -128,8 +128,8 @@ class SampleRequest:
 
 @dataclass(frozen=True)
 class PreviewRequest:
-    """The init preview (step-0 snapshot) of one config: the window's first, asked for at launch, while the
-    window's own process has not imported torch yet."""
+    """The init preview (step-0 snapshot) of one config: every preview the window shows, the launch's first
+    included (asked for before the window's own process has imported torch)."""
 
     rid: int
     config: dict  # Config.to_dict()
