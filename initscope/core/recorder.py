@@ -205,6 +205,124 @@ def _float(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
+class _ScalarPlan:
+    """The per-step tier's layout of one kind of step: which layers, of which sizes and families, with
+    gradients or not, and the weight matrices' layout. Made once, reused while the layout repeats. `run` writes
+    a step's raw sums into one flat device vector, a few ops per size (the lecture's net: 16 ops); `finish`
+    turns many such vectors into rows on the host, in float64 numpy, when the scope flushes: the arithmetic
+    that turns sums into stds and ratios is done there once for many steps, not as a dozen tiny device ops
+    per step.
+
+    Sums are of values minus each row's first value (a shift: no cancellation when a row's mean is far from
+    zero, so float32 accumulation is as good as float64 here): var = (sum d^2 - (sum d)^2 / n) / (n - 1)."""
+
+    def __init__(self, rec: Recorder, chunks: list, grads: dict, updates: bool):
+        self.L, self.M, self.thr = len(rec.layers), len(rec.matrices), rec.threshold
+        by: dict = {}
+        for pos, (i, y, _) in enumerate(chunks):
+            by.setdefault((y.numel(), rec.layers[i].family), []).append(pos)
+        self.groups = []  # run: (family, output positions, gradient positions, tail positions with an input, offset)
+        self.layout = []  # finish: (offset, n, layer ids, gradient layer ids, saturation layer ids)
+        off = 0
+        wide = any(c[1].dtype == torch.float64 for c in chunks)
+        for (n, fam), poss in by.items():
+            gp = [p for p in poss if chunks[p][0] in grads]
+            sp = [p for p in poss if chunks[p][2] is not None] if fam == "tail" else (poss if fam else [])
+            self.groups.append((fam, poss, gp, sp, off))
+            self.layout.append((off, n, [chunks[p][0] for p in poss], [chunks[p][0] for p in gp],
+                                [chunks[p][0] for p in sp]))
+            off += 2 * (len(poss) + len(gp)) + len(sp)
+        col = {j: q for q, j in enumerate(rec.matrices)}
+        self.ucols = np.array([col[j] for j in rec._morder], dtype=np.int64)
+        self.mruns = rec._mruns if updates else []
+        self.u_off = off
+        if updates:
+            off += 4 * len(rec._morder)
+            wide = wide or rec.params[rec._morder[0]][1].dtype == torch.float64
+        self.msizes = np.array([rec.params[j][1].numel() for j in rec._morder], dtype=np.float64)
+        self.length = off
+        self.dtype = torch.float64 if wide else torch.float32
+
+    def run(self, chunks: list, grads: dict, upd) -> torch.Tensor:
+        dev = chunks[0][1].device if chunks else upd[0].device
+        raw = torch.empty(self.length, dtype=self.dtype, device=dev)
+        dt = self.dtype
+        for fam, poss, gp, sp, o in self.groups:
+            ts = [chunks[p][1].detach().reshape(-1) for p in poss] + [grads[chunks[p][0]].detach().reshape(-1) for p in gp]
+            if any(t.dtype != dt for t in ts):
+                ts = [t.to(dt) for t in ts]
+            T = torch.stack(ts)
+            D = T - T[:, :1]
+            k = len(ts)
+            torch.sum(D, 1, out=raw[o: o + k])
+            torch.linalg.vector_norm(D, dim=1, out=raw[o + k: o + 2 * k])
+            o += 2 * k
+            if fam == "tanh":  # |y| > thr as a float mask in place: half the time of a bool compare here
+                torch.sum(T[: len(poss)].abs().gt_(self.thr), 1, out=raw[o: o + len(poss)])
+            elif fam == "tail" and sp:
+                xin = torch.stack([_float(chunks[p][2]).reshape(-1) for p in sp])
+                torch.sum(kinds.saturated(fam, xin, None, self.thr), 1, dtype=dt, out=raw[o: o + len(sp)])
+            elif fam in ("sigmoid", "relu"):
+                torch.sum(kinds.saturated(fam, None, T[: len(poss)], self.thr), 1, dtype=dt, out=raw[o: o + len(sp)])
+        if self.mruns:
+            o, m = self.u_off, len(self.msizes)
+            X, views = upd
+            if X.dtype != dt:
+                views = [v.to(dt) for v in views]
+            for (_, _, c, _), V in zip(self.mruns, views):  # per run of equal sizes: (before, update) x count
+                D = V - V[:, :, :1]
+                torch.sum(D, 2, out=raw[o: o + 2 * c].view(2, c))
+                torch.linalg.vector_norm(D, dim=2, out=raw[o + 2 * m: o + 2 * m + 2 * c].view(2, c))
+                o += 2 * c
+        return raw
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        """(steps, length) raw sums -> (steps, 3 L + M) rows: saturation, std, grad std per layer, log10
+        update:data per weight matrix (NaN where not measured)."""
+        L, r = self.L, raw.shape[0]
+        out = np.full((r, 3 * L + self.M), np.nan)
+
+        def std(s1, s2, n):
+            return np.sqrt(np.clip((s2 * s2 - s1 * s1 / n) / np.maximum(n - 1, 1), 0, None))
+
+        for off, n, ids, gids, sids in self.layout:
+            k = len(ids) + len(gids)
+            sd = std(raw[:, off: off + k], raw[:, off + k: off + 2 * k], n)
+            out[:, L + np.array(ids, dtype=np.int64)] = sd[:, : len(ids)]
+            if gids:
+                out[:, 2 * L + np.array(gids, dtype=np.int64)] = sd[:, len(ids):]
+            if sids:
+                out[:, np.array(sids, dtype=np.int64)] = raw[:, off + 2 * k: off + 2 * k + len(sids)] / n
+        if self.mruns:
+            m, o = len(self.msizes), self.u_off
+            s1, s2 = raw[:, o: o + 2 * m], raw[:, o + 2 * m: o + 4 * m]
+            # per run of equal sizes the raw order is [before (count), update (count)]
+            bcols, ucols, q = [], [], 0
+            for _, _, c, _ in self.mruns:
+                bcols += range(q, q + c)
+                ucols += range(q + c, q + 2 * c)
+                q += 2 * c
+            var_b = std(s1[:, bcols], s2[:, bcols], self.msizes) ** 2
+            var_u = std(s1[:, ucols], s2[:, ucols], self.msizes) ** 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[:, 3 * L + self.ucols] = 0.5 * np.log10(var_u / var_b)
+        return out
+
+
+class _General:
+    """The plan of a step that took the general path: its layers' row made on the device (saturation, std,
+    grad std), then the matrices' raw sums as `upd` lays them out."""
+
+    def __init__(self, upd: _ScalarPlan):
+        self.upd = upd
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        n = 3 * self.upd.L
+        out = self.upd.finish(raw[:, n:])
+        out[:, :n] = raw[:, :n]
+        return out
+
+
 class Recorder:
     """Hooks on a model (and optionally its optimizer) that record the statistics of the steps asked for.
 
@@ -257,12 +375,27 @@ class Recorder:
         self._versions: list = []  # first recorded step: (layer, output, its version) to find those
         self._first_done = False
         self._pre: dict | None = None  # the parameters before optimizer.step(): flat copies (and gradients)
+        self._ring = None  # the per-step tier's buffers for the weight matrices (_mat_ring)
+        self._ring_cur, self._ring_state = 0, None  # which buffer is this step's; the matrices' versions after
+        # runs of equal sizes in the flat layout of the matrices (_morder sorts by size): (start, end, count, size)
+        self._mruns: list[tuple[int, int, int, int]] = []
+        msizes = [numel[j] for j in self._morder]
+        a = k = 0
+        while k < len(msizes):
+            c = 1
+            while k + c < len(msizes) and msizes[k + c] == msizes[k]:
+                c += 1
+            self._mruns.append((a, a + c * msizes[k], c, msizes[k]))
+            a, k = a + c * msizes[k], k + c
+        self._plans: dict = {}  # the per-step tier's plans, by the step's layout
         self._warned: set[str] = set()
 
     # --- hooks --------------------------------------------------------------------------------------------
     def begin(self, mode: str | None) -> None:
         """Record the coming step as `mode` ('full', 'scalars') or not at all (None): hooks only when needed."""
         self._mode = mode
+        if mode != "scalars":
+            self._ring_state = None  # a step between that was not the per-step tier's: copy `before` afresh
         if mode is None:
             self._remove(self._handles)
             self._remove(self._opt_handles)
@@ -319,10 +452,30 @@ class Recorder:
                     info.width = int(y.shape[unit_dim(y)]) if y.dim() else 1
                 self._acc[i].calls += 1
                 x_tail = x.detach() if info.family == "tail" and x is not None and x.shape == y.shape else None
-                self._chunks.append((i, y.detach(), x_tail))
+                if y.requires_grad and torch.is_grad_enabled():
+                    # retain_grad is a C++ hook: no Python call in backward (a tensor hook costs ~10 us a layer);
+                    # the gradient is read, and let go, when the step ends (_take_grads)
+                    y.retain_grad()
+                    self._chunks.append((i, y, x_tail))
+                else:
+                    self._chunks.append((i, y.detach(), x_tail))
+                return
             if y.requires_grad and torch.is_grad_enabled():
-                y.register_hook(self._grad_hook(i, eager))
+                y.register_hook(self._grad_hook(i))
         return hook
+
+    def _take_grads(self) -> None:
+        """The fused layers' output gradients (kept by retain_grad), read once the step's backward is done; the
+        outputs' .grad is cleared again (the user's tensors look as unwatched)."""
+        if self._gchunks or not self._chunks:
+            return
+        for i, y, _ in self._chunks:
+            if y.requires_grad:
+                g = y.grad
+                if g is not None:
+                    y.grad = None
+                    self._gchunks.append((i, g))
+                    self._acc[i].grads += 1
 
     @torch.no_grad()
     def _record_forward(self, i: int, x: torch.Tensor | None, y: torch.Tensor) -> None:
@@ -356,15 +509,11 @@ class Recorder:
         elif self._mode == "full":
             acc.counts = acc.counts + _hist(y, acc.lo, acc.hi, self.bins)
 
-    def _grad_hook(self, i: int, eager: bool):
+    def _grad_hook(self, i: int):
         def hook(g):
             if self._mode is None or not self._acc:
                 return
-            if eager:
-                self._record_grad(i, g)
-            else:
-                self._acc[i].grads += 1
-                self._gchunks.append((i, g.detach()))
+            self._record_grad(i, g)
         return hook
 
     @torch.no_grad()
@@ -384,23 +533,71 @@ class Recorder:
     def _param_order(self) -> list[int]:
         return self._porder if self._mode == "full" else self._morder
 
-    @torch.no_grad()
-    def _opt_pre(self, _opt, _args, _kwargs) -> None:
-        if self._mode is not None:
-            self._pre = self._read_params()
+    def _mat_ring(self):
+        """The per-step tier's copies of the weight matrices: flat views of them (in _morder) and two (2, N)
+        buffers, each [data before the step, update]; this step's `after` is written into the other buffer,
+        where it is the next step's `before` (no copy on consecutive steps). Kept while the storages stay; None
+        where the matrices do not fit one buffer (dtypes or devices differ, a matrix not contiguous)."""
+        mats = [self.params[j][1] for j in self._morder]
+        ptrs = tuple(p.data_ptr() for p in mats)
+        ring = self._ring
+        if ring is None or ring[0] != ptrs:
+            ok = (mats and len({(p.dtype, p.device) for p in mats}) == 1 and mats[0].dtype in (torch.float32, torch.float64)
+                  and all(p.is_contiguous() for p in mats))
+            if not ok:
+                self._ring = (ptrs, None, None)
+                return None
+            views = [p.detach().view(-1) for p in mats]
+            n = sum(v.numel() for v in views)
+            bufs = [torch.empty(2, n, dtype=mats[0].dtype, device=mats[0].device) for _ in range(2)]
+            self._ring = ring = (ptrs, views, [(B, [B[:, a:b].view(2, c, size) for a, b, c, size in self._mruns])
+                                               for B in bufs])
+            self._ring_cur, self._ring_state = 0, None
+        return ring if ring[1] is not None else None
 
-    @torch.no_grad()
+    def _param_state(self) -> tuple:
+        """What tells whether a weight matrix changed since it was copied: its version counter (bumped by every
+        in-place write, optimizer.step() included)."""
+        return tuple(p._version for p in (self.params[j][1] for j in self._morder))
+
+    def _opt_pre(self, _opt, _args, _kwargs) -> None:
+        # (no torch.no_grad needed: every tensor read here is detached)
+        if self._mode is None:
+            return
+        ring = self._mat_ring() if self._mode == "scalars" else None
+        if ring is None:
+            self._pre = self._read_params()
+            return
+        S = ring[2][self._ring_cur]
+        if self._ring_state is None or self._ring_state != self._param_state():
+            torch.cat(ring[1], out=S[0][0])
+        # else: the matrices are as the last recorded step's optimizer.step() left them (nothing wrote to them
+        # since: their version counters say so), and that step wrote them here as its `after`
+        self._ring_state = None
+        self._pre = {"ring": S, "flat": S[0][0], "flat_diff": None, "before": None, "grads": None, "diff": None}
+
     def _opt_post(self, _opt, _args, _kwargs) -> None:
         pre = self._pre
         if self._mode is None or pre is None:
             return
-        if pre.get("flat") is not None:  # the per-step tier: one flat copy after, minus the one before
-            pre["flat_diff"] = _flat([self.params[j][1].detach() for j in self._morder], pre["flat"].device) - pre["flat"]
+        S = pre.get("ring")
+        if S is not None:  # the per-step tier: the copy after goes to the other buffer; the update beside `before`
+            ring = self._ring
+            self._ring_cur ^= 1
+            after = ring[2][self._ring_cur][0][0]
+            torch.cat(ring[1], out=after)
+            torch.sub(after, S[0][0], out=S[0][1])
+            pre["flat_diff"] = S[0][1]
+            self._ring_state = self._param_state()
             return
-        if not pre["before"]:
-            return
-        pre["diff"] = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js]) - B)
-                       for js, B in pre["before"]]
+        with torch.no_grad():
+            if pre.get("flat") is not None:  # the per-step tier, matrices of mixed dtypes: plain copies
+                pre["flat_diff"] = _flat([self.params[j][1].detach() for j in self._morder], pre["flat"].device) - pre["flat"]
+                return
+            if not pre["before"]:
+                return
+            pre["diff"] = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js]) - B)
+                           for js, B in pre["before"]]
 
     def _read_params(self) -> dict:
         """Copies of the parameters as they are now, stacked by size (a snapshot: all of them, and their
@@ -631,6 +828,7 @@ class Recorder:
         """The snapshot of the recorded step (one transfer to the host for all of it, the loss included when
         it is a tensor), and its row of the per-step tier (on the host)."""
         self._params_now()
+        self._take_grads()
         self._check_backward(step)
         red = self._reduce(full=True)
         lrows, lhists = self._layer_rows(red, full=True)
@@ -676,90 +874,63 @@ class Recorder:
         self._clear()
         return snap, row
 
-    def end_scalars(self) -> torch.Tensor:
-        """The per-step tier's row of the recorded step, on the device: saturation, std and grad std per
-        activation layer (NaN for the other layers), then log10 update:data per weight matrix."""
+    def end_scalars(self) -> tuple[_ScalarPlan, torch.Tensor]:
+        """The per-step tier of the recorded step: (plan, a flat device vector of raw sums); `plan.finish` turns
+        such vectors (many steps at once, on the host) into rows: saturation, std and grad std per activation
+        layer (NaN for the other layers), then log10 update:data per weight matrix."""
         self._params_now()
-        parts = self._scalar_layers()
-        if self.matrices:
-            parts.append(self._scalar_updates(parts[0].device))
+        self._take_grads()
+        out = self._scalar_fast()
+        if out is None:  # a layer called twice, or reduced in its hook: the layers through the general path
+            parts = self._scalar_general()
+            upd = _ScalarPlan(self, [], {}, self._update_ready())
+            if upd.mruns:
+                parts.append(upd.run([], {}, self._update_stack()).to(parts[0].device, torch.float64))
+            out = (_General(upd), torch.cat(parts))
         self._classify_inplace()
         self._clear()
-        return torch.cat(parts)
+        return out
 
-    @torch.no_grad()
-    def _scalar_layers(self) -> list[torch.Tensor]:
-        """[saturation, std, grad std], each (L,) float64 with NaN where not measured. The usual step (every
-        hooked layer fused, outputs of few sizes) is a handful of ops: the outputs and their gradients stacked
-        by size, two passes, one mask per activation family; any other step goes through `_reduce`."""
-        L = len(self.layers)
-        if any(acc.mean is not None for acc in self._acc) or not self._chunks:
-            red = self._reduce(full=False)
-            lrows, _ = self._layer_rows(red, full=False)
-            return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
-        dev = self._chunks[0][1].device
-        nan = float("nan")
-        out = torch.full((3, L), nan, dtype=torch.float64, device=dev)
-        groups: dict = {}
-        for i, y, x in self._chunks:
-            groups.setdefault((y.numel(), self.layers[i].family), []).append((i, y, x))
-        grads = {i: g for i, g in self._gchunks}
-        if len(grads) != len(self._gchunks) or len({i for i, _, _ in self._chunks}) != len(self._chunks):
-            red = self._reduce(full=False)  # a layer called twice in the step: combined by `_reduce`
-            lrows, _ = self._layer_rows(red, full=False)
-            return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
-        for (_, fam), rows in groups.items():
-            ids = [i for i, _, _ in rows]
-            with_g = [i for i in ids if i in grads]
-            T = torch.stack([_float(y).reshape(-1) for _, y, _ in rows] + [_float(grads[i]).reshape(-1) for i in with_g])
-            # sums of values and squares accumulated in float64 (activations and their gradients have means
-            # near their stds: no cancellation to fear), three ops for every row of the group
-            n = T.shape[1]
-            s1 = T.sum(1, dtype=torch.float64)
-            s2 = (T * T).sum(1, dtype=torch.float64)
-            std = ((s2 - s1 * s1 / n) / max(n - 1, 1)).clamp_min(0).sqrt()
-            k = len(ids)
-            if fam == "tail":
-                xin = torch.stack([_float(x).reshape(-1) if x is not None else torch.full_like(T[0], nan)
-                                   for _, _, x in rows])
-                sat = kinds.saturated(fam, xin, None, self.threshold).sum(1, dtype=torch.float64) / n
-            else:
-                sat = kinds.saturated(fam, None, T[:k], self.threshold).sum(1, dtype=torch.float64) / n
-            idx = self._index(ids, dev)
-            out[0].index_copy_(0, idx, sat)
-            out[1].index_copy_(0, idx, std[:k])
-            if with_g:
-                out[2].index_copy_(0, self._index(with_g, dev), std[k:])
-        return [out[0], out[1], out[2]]
-
-    @torch.no_grad()
-    def _scalar_updates(self, dev) -> torch.Tensor:
-        """log10 std(update) / std(data before) per weight matrix, from the flat copies around optimizer.step()."""
+    def _update_ready(self) -> bool:
         pre = self._pre or {}
-        flat, diff = pre.get("flat"), pre.get("flat_diff")
-        M = len(self.matrices)
-        if flat is None or diff is None:
-            return torch.full((M,), float("nan"), dtype=torch.float64, device=dev)
-        sizes = [self.params[j][1].numel() for j in self._morder]
-        X = torch.stack([flat, diff])
-        X2 = X * X
-        s1, s2, a = [], [], 0
-        k = 0
-        while k < len(sizes):  # equal sizes side by side (the order sorts them): one view each
-            c = 1
-            while k + c < len(sizes) and sizes[k + c] == sizes[k]:
-                c += 1
-            b = a + c * sizes[k]
-            s1.append(X[:, a:b].reshape(2, c, sizes[k]).sum(2, dtype=torch.float64))
-            s2.append(X2[:, a:b].reshape(2, c, sizes[k]).sum(2, dtype=torch.float64))
-            a, k = b, k + c
-        n = self._index(sizes, X.device).double()
-        S1, S2 = torch.cat(s1, 1), torch.cat(s2, 1)
-        var = ((S2 - S1 * S1 / n) / (n - 1).clamp_min(1)).clamp_min(0)  # float64 sums of float32 values
-        ratio = 0.5 * torch.log10(var[1] / var[0])
-        # back from _morder (sorted by size) to self.matrices' order
-        pos = {j: q for q, j in enumerate(self._morder)}
-        return ratio[self._index([pos[j] for j in self.matrices], X.device)].to(dev)
+        return bool(self.matrices) and pre.get("flat") is not None and pre.get("flat_diff") is not None
+
+    def _update_stack(self):
+        """(X, views): X (2, N) the weight matrices before the step and their update, flat (the per-step tier's
+        copies), and its (2, count, size) views, one per run of equal sizes."""
+        if not self._update_ready():
+            return None
+        if self._pre.get("ring") is not None:
+            return self._pre["ring"]
+        X = torch.stack([self._pre["flat"], self._pre["flat_diff"]])
+        return X, [X[:, a:b].view(2, c, size) for a, b, c, size in self._mruns]
+
+    def _scalar_fast(self):
+        """The usual step (every hooked layer fused, each called once): the plan of its layout (made once) runs
+        a handful of ops; None for any other step."""
+        chunks = self._chunks
+        if any(acc.mean is not None for acc in self._acc):
+            return None
+        grads = dict(self._gchunks)
+        if len(grads) != len(self._gchunks) or len({c[0] for c in chunks}) != len(chunks):
+            return None
+        if len({c[1].device for c in chunks}) > 1:
+            return None
+        upd = self._update_ready()
+        key = (tuple((i, y.numel(), x is not None, i in grads) for i, y, x in chunks), upd)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 64:
+                self._plans.clear()
+            plan = self._plans[key] = _ScalarPlan(self, chunks, grads, upd)
+        return plan, plan.run(chunks, grads, self._update_stack())
+
+    @torch.no_grad()
+    def _scalar_general(self) -> list[torch.Tensor]:
+        """[saturation, std, grad std], each (L,) float64 with NaN where not measured, through `_reduce`."""
+        red = self._reduce(full=False)
+        lrows, _ = self._layer_rows(red, full=False)
+        return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
 
     def _index(self, values: list[int], dev) -> torch.Tensor:
         """A small long tensor, made once per list of values and device (a step's layout repeats)."""
