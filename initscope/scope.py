@@ -217,7 +217,9 @@ class Scope:
             raise UserError("scope.step() after scope.close(); watch the model again to record more")
         k = self.steps
         if isinstance(loss, torch.Tensor):
-            loss_v = loss.detach().reshape(-1)[:1].float() if loss.numel() else torch.full((1,), float("nan"))
+            # a 0-d detached tensor (read back with the flush's others, one transfer)
+            loss_v = loss.detach() if loss.dim() == 0 else loss.detach().reshape(-1)[0] if loss.numel() else \
+                torch.tensor(float("nan"))
         elif loss is None:
             loss_v = float("nan")
         else:
@@ -263,8 +265,8 @@ class Scope:
             tensors = [v for v in self._losses if isinstance(v, torch.Tensor)]
             # one transfer for the whole flush (tensors of one device; a model split over devices: one each)
             devs = {t.device for t in tensors}
-            host = (torch.cat(tensors).cpu().numpy() if len(devs) == 1 else
-                    torch.cat([t.cpu() for t in tensors]).numpy()) if tensors else np.zeros(0)
+            host = (torch.stack(tensors).float().cpu().numpy() if len(devs) == 1 else
+                    torch.stack([t.cpu() for t in tensors]).float().numpy()) if tensors else np.zeros(0)
             vals, it = [], iter(host.tolist())
             for v in self._losses:
                 vals.append(next(it) if isinstance(v, torch.Tensor) else v)

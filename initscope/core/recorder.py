@@ -101,6 +101,14 @@ class _Acc:
     grads: int = 0
 
 
+class _Accs(dict):
+    """The step's _Acc per layer index, made when first touched (most steps touch few or none)."""
+
+    def __missing__(self, i: int) -> _Acc:
+        acc = self[i] = _Acc()
+        return acc
+
+
 def _combine(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
     if mean_a is None:
         return n_b, mean_b, m2_b
@@ -154,8 +162,9 @@ class _Groups:
     segment in float64 (Chan's formula: a layer called twice has two rows). On a CPU a torch op costs 5-10 us
     whatever its size, so the number of ops is what a step pays."""
 
-    def __init__(self, n_seg: int):
+    def __init__(self, n_seg: int, const):
         self.n_seg = n_seg
+        self.const = const  # (values, device[, dtype]) -> a cached constant tensor
         self._rows: dict[int, list] = {}  # size -> [(role rank, family, segment, block (k, size), extra)]
         self.groups: list[dict] = []
 
@@ -188,9 +197,9 @@ class _Groups:
             m2s.append((d * d).sum(1))
             sizes += [g["size"]] * len(g["segs"])
             segs += g["segs"]
-        size_t = torch.tensor(sizes, dtype=torch.float64, device=dev)
+        size_t = self.const(sizes, dev, torch.float64)
         mean_r, m2_r = torch.cat(means).double(), torch.cat(m2s).double()
-        seg_t = torch.tensor(segs, dtype=torch.long, device=dev)
+        seg_t = self.const(segs, dev)
         z = torch.zeros(self.n_seg, dtype=torch.float64, device=dev)
         n = z.index_add(0, seg_t, size_t)
         mean = z.index_add(0, seg_t, mean_r * size_t) / n.clamp_min(1)
@@ -244,14 +253,18 @@ class _ScalarPlan:
         self.dtype = torch.float64 if wide else torch.float32
 
     def run(self, chunks: list, grads: dict, upd) -> torch.Tensor:
+        with torch.no_grad():
+            return self._run(chunks, grads, upd)
+
+    def _run(self, chunks: list, grads: dict, upd) -> torch.Tensor:
         dev = chunks[0][1].device if chunks else upd[0].device
         raw = torch.empty(self.length, dtype=self.dtype, device=dev)
         dt = self.dtype
         for fam, poss, gp, sp, o in self.groups:
-            ts = [chunks[p][1].detach().reshape(-1) for p in poss] + [grads[chunks[p][0]].detach().reshape(-1) for p in gp]
-            if any(t.dtype != dt for t in ts):
-                ts = [t.to(dt) for t in ts]
-            T = torch.stack(ts)
+            ts = [chunks[p][1] for p in poss] + [grads[chunks[p][0]] for p in gp]
+            if any(t.dtype != dt or t.shape != ts[0].shape for t in ts):
+                ts = [t.reshape(-1).to(dt) for t in ts]
+            T = torch.stack(ts).view(len(ts), -1)
             D = T - T[:, :1]
             k = len(ts)
             torch.sum(D, 1, out=raw[o: o + k])
@@ -367,7 +380,7 @@ class Recorder:
         self._hooked = ""  # which layers the forward hooks are on: "all", or "activations" (the per-step tier)
         self._opt_handles: list = []
         self._mode: str | None = None
-        self._acc: list[_Acc] = []
+        self._acc: _Accs | None = None
         self._chunks: list = []  # fused path: (layer, output, input for "tail") of this step
         self._gchunks: list = []  # fused path: (layer, gradient at the output)
         self._eager_now: dict[int, bool] = {}
@@ -400,7 +413,7 @@ class Recorder:
             self._remove(self._handles)
             self._remove(self._opt_handles)
             return
-        self._acc = [_Acc() for _ in self.layers]
+        self._acc = _Accs()
         self._chunks, self._gchunks, self._eager_now, self._versions = [], [], {}, []
         self._pre = None
         # the per-step tier looks at activations only (as the app's does); a snapshot at every leaf module
@@ -428,14 +441,14 @@ class Recorder:
         self._clear()
 
     def _clear(self) -> None:
-        self._acc, self._pre, self._chunks, self._gchunks = [], None, [], []
+        self._acc, self._pre, self._chunks, self._gchunks = None, None, [], []
 
     def _forward_hook(self, i: int):
         def hook(_mod, inputs, output):
             if self._mode is None:
                 return
-            y = first_tensor(output)
-            if y is None or not torch.is_floating_point(y) or y.numel() == 0:
+            y = output if type(output) is torch.Tensor else first_tensor(output)
+            if y is None or not y.is_floating_point() or y.numel() == 0:
                 return
             x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
             eager = self._eager_now.get(i)
@@ -450,7 +463,8 @@ class Recorder:
                 info = self.layers[i]
                 if not info.width:
                     info.width = int(y.shape[unit_dim(y)]) if y.dim() else 1
-                self._acc[i].calls += 1
+                if self._mode == "full":  # counted for _check_backward (snapshots only)
+                    self._acc[i].calls += 1
                 x_tail = x.detach() if info.family == "tail" and x is not None and x.shape == y.shape else None
                 if y.requires_grad and torch.is_grad_enabled():
                     # retain_grad is a C++ hook: no Python call in backward (a tensor hook costs ~10 us a layer);
@@ -464,7 +478,7 @@ class Recorder:
                 y.register_hook(self._grad_hook(i))
         return hook
 
-    def _take_grads(self) -> None:
+    def _take_grads(self, full: bool = False) -> None:
         """The fused layers' output gradients (kept by retain_grad), read once the step's backward is done; the
         outputs' .grad is cleared again (the user's tensors look as unwatched)."""
         if self._gchunks or not self._chunks:
@@ -475,7 +489,8 @@ class Recorder:
                 if g is not None:
                     y.grad = None
                     self._gchunks.append((i, g))
-                    self._acc[i].grads += 1
+                    if full:
+                        self._acc[i].grads += 1
 
     @torch.no_grad()
     def _record_forward(self, i: int, x: torch.Tensor | None, y: torch.Tensor) -> None:
@@ -511,7 +526,7 @@ class Recorder:
 
     def _grad_hook(self, i: int):
         def hook(g):
-            if self._mode is None or not self._acc:
+            if self._mode is None or self._acc is None:
                 return
             self._record_grad(i, g)
         return hook
@@ -631,7 +646,7 @@ class Recorder:
         per parameter data std, grad mean, grad std, update std, and the matrices' gradient histograms.
         Segments: L layers' outputs, L layers' gradients, then per parameter its gradient, data, update."""
         L, P, nb = len(self.layers), len(self.params), self.bins
-        G = _Groups(2 * L + 3 * P)
+        G = _Groups(2 * L + 3 * P, self._index)
         by: dict = {}
         for i, y, x in self._chunks:
             fam = self.layers[i].family
@@ -667,7 +682,7 @@ class Recorder:
                         m = kinds.saturated(fam, xin, None, self.threshold)
                     else:
                         m = kinds.saturated(fam, None, block, self.threshold)
-                    segs = torch.tensor(g["segs"][row: row + k], dtype=torch.long, device=dev)
+                    segs = self._index(g["segs"][row: row + k], dev)
                     sat_n.index_add_(0, segs, m.sum(1, dtype=torch.float64))
                     act_masks.append((g, row, k, m))
                 row += k
@@ -693,7 +708,7 @@ class Recorder:
                 # the rows are layers of one shape, each called once: all of them in one chain of ops
                 ud = 1 if len(shape) in (4, 5) else len(shape) - 1
                 d = m.reshape(k, *shape).movedim(ud + 1, -1).reshape(k, -1, shape[ud]).all(1)
-                dead.index_copy_(0, torch.tensor(sg, device=dev), d.sum(1, dtype=torch.float64))
+                dead.index_copy_(0, self._index(sg, dev), d.sum(1, dtype=torch.float64))
                 continue
             for r, i in enumerate(sg):  # a layer called more than once: dead in every call
                 y_shape = next(sh for sh in shapes[i] if sh.numel() == m.shape[1])
@@ -715,7 +730,7 @@ class Recorder:
             h = sum(k for role, _, k, _ in g["roles"] if role in ("act", "out", "grad", "pgrad_m"))
             if h:
                 block = g["T"][:h] if clean else g["T"][:h].nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-                prefixes.append((g, h, torch.tensor(g["segs"][:h], dtype=torch.long, device=dev),
+                prefixes.append((g, h, self._index(g["segs"][:h], dev),
                                  torch.stack([block.amin(1), block.amax(1)], 1)))  # amin/amax: aminmax is slower
         if prefixes:
             segs_h = torch.cat([p[2] for p in prefixes])
@@ -723,8 +738,8 @@ class Recorder:
             lo_seg = torch.full((G.n_seg,), big, device=dev).scatter_reduce_(0, segs_h, e[:, 0], "amin")
             hi_seg = torch.full((G.n_seg,), -big, device=dev).scatter_reduce_(0, segs_h, e[:, 1], "amax")
             lim = torch.maximum(lo_seg.abs(), hi_seg.abs()).clamp_min(1e-12)  # gradients: +- max |g|
-            fam_lo = torch.tensor([-1.0 if f.family == "tanh" else 0.0 for f in self.layers], device=dev)
-            fixed = torch.tensor([f.family in ("tanh", "sigmoid") for f in self.layers], device=dev)
+            fam_lo = self._index([-1.0 if f.family == "tanh" else 0.0 for f in self.layers], dev, torch.float32)
+            fixed = self._index([f.family in ("tanh", "sigmoid") for f in self.layers], dev, torch.bool)
             o_lo = torch.where(fixed, fam_lo, lo_seg[:L])
             o_hi = torch.maximum(torch.where(fixed, torch.ones_like(o_lo), hi_seg[:L]), o_lo + 1e-6)
             seg_lo = torch.cat([o_lo, -lim[L:]])
@@ -771,7 +786,7 @@ class Recorder:
             rows = torch.full((L, 9), nan, dtype=torch.float64, device=dev)
             hists = torch.zeros(L, 2, bins, device=dev) if full else None
         nan_t = torch.tensor(nan, dtype=torch.float64, device=dev)
-        for i, acc in enumerate(self._acc):
+        for i, acc in self._acc.items():
             if acc.mean is None:
                 continue  # fused, or not called
             std = (acc.m2 / max(acc.n - 1, 1)).sqrt()
@@ -798,7 +813,7 @@ class Recorder:
         rows = torch.stack([red["p_dstd"], red["p_gmean"], red["p_gstd"], red["p_ustd"]], 1)
         hists = None
         if "p_hist" in red and self.matrices:
-            m = torch.tensor(self.matrices, dtype=torch.long, device=dev)
+            m = self._index(self.matrices, dev)
             hists = torch.cat([red["p_hist"][m], red["p_lim"][m].view(-1, 1)], 1)
         return rows, hists
 
@@ -828,7 +843,7 @@ class Recorder:
         """The snapshot of the recorded step (one transfer to the host for all of it, the loss included when
         it is a tensor), and its row of the per-step tier (on the host)."""
         self._params_now()
-        self._take_grads()
+        self._take_grads(full=True)
         self._check_backward(step)
         red = self._reduce(full=True)
         lrows, lhists = self._layer_rows(red, full=True)
@@ -909,7 +924,7 @@ class Recorder:
         """The usual step (every hooked layer fused, each called once): the plan of its layout (made once) runs
         a handful of ops; None for any other step."""
         chunks = self._chunks
-        if any(acc.mean is not None for acc in self._acc):
+        if any(acc.mean is not None for acc in self._acc.values()):
             return None
         grads = dict(self._gchunks)
         if len(grads) != len(self._gchunks) or len({c[0] for c in chunks}) != len(chunks):
@@ -932,15 +947,16 @@ class Recorder:
         lrows, _ = self._layer_rows(red, full=False)
         return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
 
-    def _index(self, values: list[int], dev) -> torch.Tensor:
-        """A small long tensor, made once per list of values and device (a step's layout repeats)."""
+    def _index(self, values: list, dev, dtype=torch.long) -> torch.Tensor:
+        """A small constant tensor (indices by default), made once per list of values, device and dtype (a
+        step's layout repeats); never written to."""
         cache = self.__dict__.setdefault("_index_cache", {})
-        key = (tuple(values), str(dev))
+        key = (tuple(values), str(dev), dtype)
         t = cache.get(key)
         if t is None:
             if len(cache) > 256:
                 cache.clear()
-            t = cache[key] = torch.tensor(values, dtype=torch.long, device=dev)
+            t = cache[key] = torch.tensor(values, dtype=dtype, device=dev)
         return t
 
     def _is_act(self, dev) -> torch.Tensor:
@@ -954,14 +970,14 @@ class Recorder:
             return p.device
         for c in self._chunks:
             return c[1].device
-        for acc in self._acc:
+        for acc in (self._acc or {}).values():
             if acc.mean is not None:
                 return acc.mean.device
         return torch.device("cpu")
 
     def _check_backward(self, step: int) -> None:
-        called = any(a.calls for a in self._acc)
-        if called and not any(a.grads for a in self._acc) and self.params \
+        called = any(a.calls for a in self._acc.values())
+        if called and not any(a.grads for a in self._acc.values()) and self.params \
                 and all(p.grad is None for _, p in self.params):
             self._warn("backward", f"initscope.watch: no backward pass reached the model at step {step}; call "
                        "loss.backward() before scope.step(loss) (gradient statistics are missing)")
