@@ -389,6 +389,18 @@ class Recorder:
         self._first_done = False
         self._pre: dict | None = None  # the parameters before optimizer.step(): flat copies (and gradients)
         self._ring = None  # the per-step tier's buffers for the weight matrices (_mat_ring)
+        self._full_after = None  # a snapshot's flat copy of the parameters after optimizer.step(), their state
+        # runs of equal sizes in the flat layout of all parameters (_porder; matrices and vectors apart)
+        self._pruns: list[tuple[list[int], int, int, int, int]] = []
+        mset = set(self.matrices)
+        a = k = 0
+        while k < len(self._porder):
+            j0, c = self._porder[k], 1
+            while k + c < len(self._porder) and numel[self._porder[k + c]] == numel[j0] \
+                    and (self._porder[k + c] in mset) == (j0 in mset):
+                c += 1
+            self._pruns.append((self._porder[k: k + c], a, a + c * numel[j0], c, numel[j0]))
+            a, k = a + c * numel[j0], k + c
         self._ring_cur, self._ring_state = 0, None  # which buffer is this step's; the matrices' versions after
         # runs of equal sizes in the flat layout of the matrices (_morder sorts by size): (start, end, count, size)
         self._mruns: list[tuple[int, int, int, int]] = []
@@ -409,6 +421,8 @@ class Recorder:
         self._mode = mode
         if mode != "scalars":
             self._ring_state = None  # a step between that was not the per-step tier's: copy `before` afresh
+        if mode != "full":
+            self._full_after = None
         if mode is None:
             self._remove(self._handles)
             self._remove(self._opt_handles)
@@ -611,6 +625,12 @@ class Recorder:
                 return
             if not pre["before"]:
                 return
+            if pre.get("flat_before") is not None:  # a snapshot's flat copy: after, minus before, in one op each
+                A = torch.cat([self.params[j][1].detach().reshape(-1) for j in self._porder])
+                U = A - pre["flat_before"]
+                pre["diff"] = [(js, U[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
+                self._full_after = (A, self._full_state())
+                return
             pre["diff"] = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js]) - B)
                            for js, B in pre["before"]]
 
@@ -622,21 +642,50 @@ class Recorder:
             mats = [self.params[j][1].detach() for j in self._morder]
             return {"flat": _flat(mats, mats[0].device) if mats else None, "flat_diff": None,
                     "before": None, "grads": None, "diff": None}
+        if self._mode == "full" and self._flat_ok():
+            # a snapshot: every parameter in one flat copy (_porder), its runs of equal sizes as (count, size)
+            # views; the copy after the last snapshot step serves as this one's `before` while the version
+            # counters say nothing wrote to the parameters since (a snapshot every step)
+            ps = [self.params[j][1] for j in self._porder]
+            fa, state = self._full_after, self._full_state()
+            B = fa[0] if fa is not None and fa[1] == state else torch.cat([p.detach().reshape(-1) for p in ps])
+            before = [(js, B[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
+            gs = [p.grad for p in ps]
+            if all(g is not None and g.dtype == B.dtype and g.device == B.device for g in gs):
+                G = torch.cat([g.detach().reshape(-1) for g in gs])
+                grads = [(js, G[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
+            else:
+                grads = self._stack_grads(before)
+            return {"before": before, "grads": grads, "diff": None, "flat_before": B}
         order = self._param_order()
         by: dict[int, list[int]] = {}
         for j in order:
             by.setdefault(self.params[j][1].numel(), []).append(j)
         before = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js])) for js in by.values()]
-        grads = None
-        if self._mode == "full":
-            grads = []
-            for js, B in before:
-                gs = [self.params[j][1].grad for j in js]
-                if all(g is None for g in gs):
-                    continue
-                grads.append((js, torch.stack([_float(g).reshape(-1) if g is not None else torch.full_like(B[0], float("nan"))
-                                               for g in gs])))
+        grads = self._stack_grads(before) if self._mode == "full" else None
         return {"before": before, "grads": grads, "diff": None}
+
+    def _stack_grads(self, before: list) -> list:
+        """The parameters' gradients in the layout of `before` (NaN rows for a parameter without one)."""
+        grads = []
+        for js, B in before:
+            gs = [self.params[j][1].grad for j in js]
+            if all(g is None for g in gs):
+                continue
+            grads.append((js, torch.stack([_float(g).reshape(-1) if g is not None else torch.full_like(B[0], float("nan"))
+                                           for g in gs])))
+        return grads
+
+    def _flat_ok(self) -> bool:
+        """Whether every trainable parameter fits one flat float buffer (one dtype, one device)."""
+        ok = self.__dict__.get("_flat_ok_v")
+        if ok is None:
+            kinds_ = {(p.dtype, p.device) for _, p in self.params}
+            ok = self._flat_ok_v = len(kinds_) == 1 and next(iter(kinds_))[0] in (torch.float32, torch.float64)
+        return ok
+
+    def _full_state(self) -> tuple:
+        return tuple((p._version, p.data_ptr()) for p in (self.params[j][1] for j in self._porder))
 
     # --- the fused path: the whole step at once -----------------------------------------------------------
     @torch.no_grad()
@@ -744,16 +793,22 @@ class Recorder:
             o_hi = torch.maximum(torch.where(fixed, torch.ones_like(o_lo), hi_seg[:L]), o_lo + 1e-6)
             seg_lo = torch.cat([o_lo, -lim[L:]])
             seg_w = torch.cat([o_hi - o_lo, 2 * lim[L:]])
-            hist = torch.zeros(G.n_seg * nb + 1, dtype=torch.int64, device=dev)
-            for g, h, st, _ in prefixes:
+            # every histogrammed row's range and bin offset gathered at once, one bincount for all of them
+            lo_r = seg_lo[segs_h].view(-1, 1)
+            w_r = seg_w[segs_h].view(-1, 1)
+            off_r = (segs_h * nb).view(-1, 1)
+            idxs, r0 = [], 0
+            for g, h, _, _ in prefixes:
                 # (x - lo) / width * bins, as _hist: exact at the middle edge of a symmetric range
-                pos = (g["T"][:h] - seg_lo[st].view(-1, 1)) / seg_w[st].view(-1, 1) * nb
+                pos = (g["T"][:h] - lo_r[r0: r0 + h]) / w_r[r0: r0 + h] * nb
                 if clean:
-                    idx = pos.clamp_(0, nb - 1).long().add_((st * nb).view(-1, 1))
+                    idx = pos.clamp_(0, nb - 1).long().add_(off_r[r0: r0 + h])
                 else:
-                    idx = pos.nan_to_num(nan=0.0).clamp_(0, nb - 1).long().add_((st * nb).view(-1, 1))
+                    idx = pos.nan_to_num(nan=0.0).clamp_(0, nb - 1).long().add_(off_r[r0: r0 + h])
                     idx = torch.where(pos.isnan(), G.n_seg * nb, idx)
-                hist += torch.bincount(idx.view(-1), minlength=G.n_seg * nb + 1)
+                idxs.append(idx.view(-1))
+                r0 += h
+            hist = torch.bincount(torch.cat(idxs) if len(idxs) > 1 else idxs[0], minlength=G.n_seg * nb + 1)
             hist = hist[: G.n_seg * nb].view(G.n_seg, nb).float()
             out.update({"lo": o_lo, "hi": o_hi, "g_lim": lim[L:2 * L], "hist": hist[:L], "g_hist": hist[L:2 * L],
                         "p_hist": hist[2 * L: 2 * L + P], "p_lim": lim[2 * L: 2 * L + P]})
