@@ -12,6 +12,8 @@ Candidates (steps/s, the same model, data and batches; one torch thread):
   hooks         a notebook's way: forward hooks keeping every leaf's output (retain_grad), then per layer mean,
                 std, saturation and a torch.histc histogram of outputs and gradients, and per parameter
                 grad:data and the update, every step, read with .item() / .tolist()
+  hooks_same    the same loop collecting what a watch snapshot holds (saturation by kind, dead units, gradient
+                means, fixed tanh ranges, every weight matrix's gradient histogram)
   tensorboard   SummaryWriter.add_histogram of every leaf's output and every parameter's gradient, every step
                 (only when tensorboard is installed)
   wandb         wandb.watch(model, log="all", log_freq=1), offline (only when wandb is installed)
@@ -119,6 +121,56 @@ def notebook_hooks(model, opt):
     return after, lambda: [h.remove() for h in handles] + [pre.remove()]
 
 
+def notebook_hooks_same(model, opt):
+    """The notebook's loop made to collect what a watch snapshot holds: per leaf, output mean, std, a histogram
+    over [min, max] (tanh over [-1, 1]), saturation by the layer's kind (tanh |t| > 0.97, ReLU t <= 0, GELU
+    input < -3) and dead units; the gradient at the output: mean, std, a histogram over +-max |g|; per
+    parameter grad mean, grad std, data std and the update; per weight matrix its gradient's histogram."""
+    from initscope.core import kinds
+
+    kept = {}
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+
+    def hook(name, fam):
+        def f(_m, inp, out):
+            o = out if isinstance(out, torch.Tensor) else out[0]
+            if o.requires_grad:
+                o.retain_grad()
+            kept[name] = (o, inp[0].detach() if fam == "tail" else None, fam)
+        return f
+    handles = [m.register_forward_hook(hook(n, kinds.family(type(m).__name__))) for n, m in leaves]
+    params = [p for p in model.parameters() if p.requires_grad]
+    before: list = []
+    pre = opt.register_step_pre_hook(lambda *a: before.__setitem__(slice(None), [p.detach().clone() for p in params]))
+    stats: list = []
+
+    def hist(t, lo, hi):
+        return torch.histc(t.float(), 50, lo, hi).tolist()
+
+    def after(loss):
+        row = {"loss": loss.item()}
+        for name, (o, x, fam) in kept.items():
+            t = o.detach()
+            lo, hi = (-1.0, 1.0) if fam == "tanh" else (t.min().item(), t.max().item())
+            sat = kinds.saturated(fam, x, t, 0.97)
+            ud = 1 if t.dim() in (4, 5) else t.dim() - 1
+            row[name] = (t.mean().item(), t.std().item(), hist(t, lo, hi),
+                         (sat.float().mean().item(), sat.movedim(ud, -1).reshape(-1, t.shape[ud]).all(0).sum().item())
+                         if sat is not None else None)
+            if o.grad is not None:
+                g = o.grad
+                m = g.abs().max().item()
+                row[name + ".grad"] = (g.mean().item(), g.std().item(), hist(g, -m, m))
+        for p, b in zip(params, before):
+            d = b.std().item()
+            g = p.grad
+            row[id(p)] = (g.mean().item(), g.std().item(), d, (p.detach() - b).std().item(),
+                          hist(g, -g.abs().max().item(), g.abs().max().item()) if p.dim() >= 2 else None)
+        stats.append(len(row))
+        kept.clear()
+    return after, lambda: [h.remove() for h in handles] + [pre.remove()]
+
+
 def tensorboard_after(model, folder):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -176,6 +228,7 @@ def main() -> None:
                     return scope.step, scope.close
                 run(name, setup)
             run("hooks", lambda: notebook_hooks(model, opt))
+            run("hooks_same", lambda: notebook_hooks_same(model, opt))
             run("tensorboard", lambda: tensorboard_after(model, os.path.join(tmp, f"tb-{net}-{r}")))
             run("wandb", lambda: wandb_setup(model, tmp))
         bare = rates["bare"]
@@ -183,9 +236,10 @@ def main() -> None:
         for name, rs in rates.items():
             ratio = [a / b for a, b in zip(rs, bare)]
             out[name] = {"steps_per_s": [round(x, 1) for x in rs], "x_bare": [round(x, 3) for x in ratio]}
-        if "hooks" in rates:
-            for full in ("watch_full", "watch_full_nofile"):
-                out[full]["x_hooks"] = [round(a / b, 3) for a, b in zip(rates[full], rates["hooks"])]
+        for ref in ("hooks", "hooks_same"):
+            if ref in rates:
+                for full in ("watch_full", "watch_full_nofile"):
+                    out[full][f"x_{ref}"] = [round(a / b, 3) for a, b in zip(rates[full], rates[ref])]
         for other in ("tensorboard", "wandb"):
             if other in rates:
                 out["watch_full"][f"x_{other}"] = [round(a / b, 3) for a, b in zip(rates["watch_full"], rates[other])]

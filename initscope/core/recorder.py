@@ -3,11 +3,12 @@
 The app's own nets go through `core/diagnostics.py`, a fused path that knows their layout in advance; here the
 model is anyone's, so every leaf module is looked at on its own:
 
-- a forward hook per leaf module reduces its output at once (mean, std, saturation, dead units, histogram) into a
-  few device tensors, and hooks the output's gradient to reduce that in backward: nothing of activation size is
-  kept after the hook returns;
-- optimizer pre/post step hooks read every trainable parameter's gradient and data before the step, and the
-  actual update (p_after - p_before) after it, so update:data is right for Adam as well as SGD;
+- a forward hook per leaf module keeps its output (and `retain_grad`s it: a C++ hook, no Python call in
+  backward) until the step ends, when all of them are reduced together, a few ops per size (see Recorder);
+- optimizer pre/post step hooks copy every trainable parameter's data and gradient before the step, and the
+  data after it, flat (one op each), so the update is the actual p_after - p_before: right for Adam as well as
+  SGD. On consecutive recorded steps the copy after one step is the next one's copy before, while the
+  parameters' version counters (and storages) say nothing wrote to them in between;
 - hooks exist only while a step is recorded (a snapshot step, or every step for the scalar tier): an
   unrecorded step runs the model exactly as unwatched, at its speed;
 - everything stays on the model's device until the step ends, then one transfer to the host per snapshot, one
@@ -347,7 +348,9 @@ class Recorder:
     ends, then reduces all of them, and the parameters, stacked by size (see _Groups); the *eager* one
     reduces each output inside its hook. Eager is for the first recorded step (which also finds the outputs
     that a later in-place op overwrites, e.g. ReLU(inplace=True): those stay eager), and for outputs over
-    HIST_SAMPLE values (kept only as reductions). The per-step tier hooks the activations only.
+    HIST_SAMPLE values (kept only as reductions). The per-step tier hooks the activations only, and its usual
+    step runs a _ScalarPlan: raw sums on the device, the arithmetic on the host at flush time.
+    Everything runs on the caller's thread (a reduction thread was measured slower: see the README).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *, bins: int = 50,
