@@ -1,7 +1,7 @@
 """What watching costs: `initscope.watch` against the same loop unwatched, a notebook's hand-written hooks,
 TensorBoard histograms and wandb.watch, on the lecture's deep net and on the char-level transformer example.
 
-    python benchmarks/bench_watch.py [--steps N] [--rounds R] [--nets mlp,gpt] [--json FILE]
+    python benchmarks/bench_watch.py [--steps N] [--rounds R] [--nets mlp,gpt] [--json FILE] [--clock cpu]
 
 Candidates (steps/s, the same model, data and batches; one torch thread):
   bare          the loop, nothing collected
@@ -12,12 +12,16 @@ Candidates (steps/s, the same model, data and batches; one torch thread):
   hooks         a notebook's way: forward hooks keeping every leaf's output (retain_grad), then per layer mean,
                 std, saturation and a torch.histc histogram of outputs and gradients, and per parameter
                 grad:data and the update, every step, read with .item() / .tolist()
+  hooks_same    the same loop collecting what a watch snapshot holds (saturation by kind, dead units, gradient
+                means, fixed tanh ranges, every weight matrix's gradient histogram)
   tensorboard   SummaryWriter.add_histogram of every leaf's output and every parameter's gradient, every step
                 (only when tensorboard is installed)
   wandb         wandb.watch(model, log="all", log_freq=1), offline (only when wandb is installed)
 
 Candidates run alternately in rounds in one process, so machine drift hits all alike; the ratios are to `bare`
-of the same round. Saved files go to a temporary folder.
+of the same round. Saved files go to a temporary folder. `--clock cpu` times the process's CPU time instead of
+the wall clock (every thread counted: the run file's writer too), which a machine shared with other jobs
+disturbs far less.
 """
 
 from __future__ import annotations
@@ -71,8 +75,11 @@ def make_net(name: str):
     return model, opt, batch, lambda out, y: F.cross_entropy(out.flatten(0, 1), y.flatten())
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time, the CPU time of every thread of the process
+
+
 def loop(model, opt, batch, loss_fn, steps, after=None):
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     for k in range(steps):
         x, y = batch(k)
         loss = loss_fn(model(x), y)
@@ -81,7 +88,7 @@ def loop(model, opt, batch, loss_fn, steps, after=None):
         opt.step()
         if after is not None:
             after(loss)
-    return steps / (time.perf_counter() - t0)
+    return steps / (CLOCK() - t0)
 
 
 def notebook_hooks(model, opt):
@@ -119,6 +126,56 @@ def notebook_hooks(model, opt):
     return after, lambda: [h.remove() for h in handles] + [pre.remove()]
 
 
+def notebook_hooks_same(model, opt):
+    """The notebook's loop made to collect what a watch snapshot holds: per leaf, output mean, std, a histogram
+    over [min, max] (tanh over [-1, 1]), saturation by the layer's kind (tanh |t| > 0.97, ReLU t <= 0, GELU
+    input < -3) and dead units; the gradient at the output: mean, std, a histogram over +-max |g|; per
+    parameter grad mean, grad std, data std and the update; per weight matrix its gradient's histogram."""
+    from initscope.core import kinds
+
+    kept = {}
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+
+    def hook(name, fam):
+        def f(_m, inp, out):
+            o = out if isinstance(out, torch.Tensor) else out[0]
+            if o.requires_grad:
+                o.retain_grad()
+            kept[name] = (o, inp[0].detach() if fam == "tail" else None, fam)
+        return f
+    handles = [m.register_forward_hook(hook(n, kinds.family(type(m).__name__))) for n, m in leaves]
+    params = [p for p in model.parameters() if p.requires_grad]
+    before: list = []
+    pre = opt.register_step_pre_hook(lambda *a: before.__setitem__(slice(None), [p.detach().clone() for p in params]))
+    stats: list = []
+
+    def hist(t, lo, hi):
+        return torch.histc(t.float(), 50, lo, hi).tolist()
+
+    def after(loss):
+        row = {"loss": loss.item()}
+        for name, (o, x, fam) in kept.items():
+            t = o.detach()
+            lo, hi = (-1.0, 1.0) if fam == "tanh" else (t.min().item(), t.max().item())
+            sat = kinds.saturated(fam, x, t, 0.97)
+            ud = 1 if t.dim() in (4, 5) else t.dim() - 1
+            row[name] = (t.mean().item(), t.std().item(), hist(t, lo, hi),
+                         (sat.float().mean().item(), sat.movedim(ud, -1).reshape(-1, t.shape[ud]).all(0).sum().item())
+                         if sat is not None else None)
+            if o.grad is not None:
+                g = o.grad
+                m = g.abs().max().item()
+                row[name + ".grad"] = (g.mean().item(), g.std().item(), hist(g, -m, m))
+        for p, b in zip(params, before):
+            d = b.std().item()
+            g = p.grad
+            row[id(p)] = (g.mean().item(), g.std().item(), d, (p.detach() - b).std().item(),
+                          hist(g, -g.abs().max().item(), g.abs().max().item()) if p.dim() >= 2 else None)
+        stats.append(len(row))
+        kept.clear()
+    return after, lambda: [h.remove() for h in handles] + [pre.remove()]
+
+
 def tensorboard_after(model, folder):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -147,7 +204,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--nets", default="mlp,gpt")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: steps per second of the process's CPU time (every thread, the file writer's too); "
+                         "steadier than the wall clock on a machine that others load")
     args = ap.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(1)
     tmp = tempfile.mkdtemp(prefix="bench-watch-")
     results: dict = {}
@@ -176,6 +238,7 @@ def main() -> None:
                     return scope.step, scope.close
                 run(name, setup)
             run("hooks", lambda: notebook_hooks(model, opt))
+            run("hooks_same", lambda: notebook_hooks_same(model, opt))
             run("tensorboard", lambda: tensorboard_after(model, os.path.join(tmp, f"tb-{net}-{r}")))
             run("wandb", lambda: wandb_setup(model, tmp))
         bare = rates["bare"]
@@ -183,9 +246,10 @@ def main() -> None:
         for name, rs in rates.items():
             ratio = [a / b for a, b in zip(rs, bare)]
             out[name] = {"steps_per_s": [round(x, 1) for x in rs], "x_bare": [round(x, 3) for x in ratio]}
-        if "hooks" in rates:
-            for full in ("watch_full", "watch_full_nofile"):
-                out[full]["x_hooks"] = [round(a / b, 3) for a, b in zip(rates[full], rates["hooks"])]
+        for ref in ("hooks", "hooks_same"):
+            if ref in rates:
+                for full in ("watch_full", "watch_full_nofile"):
+                    out[full][f"x_{ref}"] = [round(a / b, 3) for a, b in zip(rates[full], rates[ref])]
         for other in ("tensorboard", "wandb"):
             if other in rates:
                 out["watch_full"][f"x_{other}"] = [round(a / b, 3) for a, b in zip(rates["watch_full"], rates[other])]

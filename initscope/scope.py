@@ -217,7 +217,9 @@ class Scope:
             raise UserError("scope.step() after scope.close(); watch the model again to record more")
         k = self.steps
         if isinstance(loss, torch.Tensor):
-            loss_v = loss.detach().reshape(-1)[:1].float() if loss.numel() else torch.full((1,), float("nan"))
+            # a 0-d detached tensor (read back with the flush's others, one transfer)
+            loss_v = loss.detach() if loss.dim() == 0 else loss.detach().reshape(-1)[0] if loss.numel() else \
+                torch.tensor(float("nan"))
         elif loss is None:
             loss_v = float("nan")
         else:
@@ -263,17 +265,33 @@ class Scope:
             tensors = [v for v in self._losses if isinstance(v, torch.Tensor)]
             # one transfer for the whole flush (tensors of one device; a model split over devices: one each)
             devs = {t.device for t in tensors}
-            host = (torch.cat(tensors).cpu().numpy() if len(devs) == 1 else
-                    torch.cat([t.cpu() for t in tensors]).numpy()) if tensors else np.zeros(0)
+            host = (torch.stack(tensors).float().cpu().numpy() if len(devs) == 1 else
+                    torch.stack([t.cpu() for t in tensors]).float().numpy()) if tensors else np.zeros(0)
             vals, it = [], iter(host.tolist())
             for v in self._losses:
                 vals.append(next(it) if isinstance(v, torch.Tensor) else v)
             self.history.add_losses(first, np.asarray(vals, np.float32))
             self._losses = []
         if self._rows:
-            dev = [r for r in self._rows if isinstance(r, torch.Tensor)]
-            host = iter(torch.stack(dev).cpu().numpy()) if dev else iter(())
-            rows = np.stack([next(host) if isinstance(r, torch.Tensor) else r for r in self._rows])
+            # the per-step tier's raw sums, one transfer for the flush, then each run of steps with the same
+            # plan finished at once (host rows of snapshot steps are already finished)
+            dev = [r[1].reshape(-1) for r in self._rows if isinstance(r, tuple)]
+            devs = {t.device for t in dev}
+            host = (torch.cat(dev) if len(devs) == 1 else torch.cat([t.cpu() for t in dev])).cpu() if dev else None
+            flat = host.double().numpy() if host is not None else None
+            rows, a, k = [], 0, 0
+            while k < len(self._rows):
+                r = self._rows[k]
+                if not isinstance(r, tuple):
+                    rows.append(r[None])
+                    k += 1
+                    continue
+                plan, n, c = r[0], r[1].numel(), 1
+                while k + c < len(self._rows) and isinstance(self._rows[k + c], tuple) and self._rows[k + c][0] is plan:
+                    c += 1
+                rows.append(plan.finish(flat[a: a + c * n].reshape(c, n)))
+                a, k = a + c * n, k + c
+            rows = np.concatenate(rows)
             self.history.add_step_scalars(scalars_from_rows(self._rows_first, rows, len(self.layer_names)))
             self._rows = []
 

@@ -553,3 +553,49 @@ def test_wrappers_are_looked_through():
         with initscope.watch(inner, opt):
             initscope.watch(model, opt)
 
+
+
+@pytest.mark.parametrize("every", [1, 100])
+def test_update_is_measured_around_optimizer_step_even_when_the_loop_writes_to_weights(every):
+    """The copy after one recorded step serves as the next one's copy before only while the parameters' version
+    counters say nothing wrote to them: a loop that rescales a weight in place, or swaps its storage, between
+    steps still gets the optimizer's own update (both tiers: snapshots every step, the per-step tier)."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.randn(24, 5), torch.randint(0, 3, (24,))
+    scope = initscope.watch(model, opt, every=every, every_step="scalars")
+    want = []
+    for k in range(6):
+        if k == 2:
+            with torch.no_grad():
+                model[0].weight.mul_(0.5)  # an in-place write outside optimizer.step()
+        if k == 4:
+            model[2].weight.data = model[2].weight.data.clone() * 2.0  # a new storage
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        before = [model[i].weight.detach().clone() for i in (0, 2, 4)]
+        opt.step()
+        want.append([math.log10((model[i].weight.detach() - b).std().item() / b.std().item())
+                     for i, b in zip((0, 2, 4), before)])
+        scope.step(loss)
+    scope.flush()
+    got = scope.history.step_update.data
+    assert got.shape == (6, 3)
+    np.testing.assert_allclose(got, np.array(want), atol=1e-4)
+    if every == 1:
+        for snap, w in zip(scope.snapshots, want):
+            assert [p.update_data_log10 for p in snap.params if p.is_matrix] == pytest.approx(w, abs=1e-4)
+    scope.close()
+
+
+def test_histograms_packed_together_equal_one_by_one():
+    from initscope.core.replay import pack_counts, pack_many
+
+    rng = np.random.default_rng(0)
+    counts = np.stack([rng.integers(0, 3000, 50), rng.integers(0, 200_000, 50), np.zeros(50, np.int64)]).astype(np.float32)
+    packed, scales = pack_many(counts)
+    for row, p, sc in zip(counts, packed, scales):
+        p1, s1 = pack_counts(row)
+        assert np.array_equal(p, p1) and sc == s1

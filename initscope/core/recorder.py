@@ -3,11 +3,12 @@
 The app's own nets go through `core/diagnostics.py`, a fused path that knows their layout in advance; here the
 model is anyone's, so every leaf module is looked at on its own:
 
-- a forward hook per leaf module reduces its output at once (mean, std, saturation, dead units, histogram) into a
-  few device tensors, and hooks the output's gradient to reduce that in backward: nothing of activation size is
-  kept after the hook returns;
-- optimizer pre/post step hooks read every trainable parameter's gradient and data before the step, and the
-  actual update (p_after - p_before) after it, so update:data is right for Adam as well as SGD;
+- a forward hook per leaf module keeps its output (and `retain_grad`s it: a C++ hook, no Python call in
+  backward) until the step ends, when all of them are reduced together, a few ops per size (see Recorder);
+- optimizer pre/post step hooks copy every trainable parameter's data and gradient before the step, and the
+  data after it, flat (one op each), so the update is the actual p_after - p_before: right for Adam as well as
+  SGD. On consecutive recorded steps the copy after one step is the next one's copy before, while the
+  parameters' version counters (and storages) say nothing wrote to them in between;
 - hooks exist only while a step is recorded (a snapshot step, or every step for the scalar tier): an
   unrecorded step runs the model exactly as unwatched, at its speed;
 - everything stays on the model's device until the step ends, then one transfer to the host per snapshot, one
@@ -101,6 +102,14 @@ class _Acc:
     grads: int = 0
 
 
+class _Accs(dict):
+    """The step's _Acc per layer index, made when first touched (most steps touch few or none)."""
+
+    def __missing__(self, i: int) -> _Acc:
+        acc = self[i] = _Acc()
+        return acc
+
+
 def _combine(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
     if mean_a is None:
         return n_b, mean_b, m2_b
@@ -154,8 +163,9 @@ class _Groups:
     segment in float64 (Chan's formula: a layer called twice has two rows). On a CPU a torch op costs 5-10 us
     whatever its size, so the number of ops is what a step pays."""
 
-    def __init__(self, n_seg: int):
+    def __init__(self, n_seg: int, const):
         self.n_seg = n_seg
+        self.const = const  # (values, device[, dtype]) -> a cached constant tensor
         self._rows: dict[int, list] = {}  # size -> [(role rank, family, segment, block (k, size), extra)]
         self.groups: list[dict] = []
 
@@ -183,14 +193,14 @@ class _Groups:
             T = g["T"]
             # two passes: torch.var_mean along a dim is ~8x slower on a CPU (measured: 200 us vs 23 for 10 x 3200)
             m = T.mean(1, keepdim=True)
-            d = T - m
             means.append(m.view(-1))
-            m2s.append((d * d).sum(1))
+            # the centred sum of squares as a squared norm: one pass, no (d * d) temporary
+            m2s.append(torch.linalg.vector_norm(T - m, dim=1))
             sizes += [g["size"]] * len(g["segs"])
             segs += g["segs"]
-        size_t = torch.tensor(sizes, dtype=torch.float64, device=dev)
-        mean_r, m2_r = torch.cat(means).double(), torch.cat(m2s).double()
-        seg_t = torch.tensor(segs, dtype=torch.long, device=dev)
+        size_t = self.const(sizes, dev, torch.float64)
+        mean_r, m2_r = torch.cat(means).double(), torch.cat(m2s).double().square_()
+        seg_t = self.const(segs, dev)
         z = torch.zeros(self.n_seg, dtype=torch.float64, device=dev)
         n = z.index_add(0, seg_t, size_t)
         mean = z.index_add(0, seg_t, mean_r * size_t) / n.clamp_min(1)
@@ -205,6 +215,128 @@ def _float(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
+class _ScalarPlan:
+    """The per-step tier's layout of one kind of step: which layers, of which sizes and families, with
+    gradients or not, and the weight matrices' layout. Made once, reused while the layout repeats. `run` writes
+    a step's raw sums into one flat device vector, a few ops per size (the lecture's net: 16 ops); `finish`
+    turns many such vectors into rows on the host, in float64 numpy, when the scope flushes: the arithmetic
+    that turns sums into stds and ratios is done there once for many steps, not as a dozen tiny device ops
+    per step.
+
+    Sums are of values minus each row's first value (a shift: no cancellation when a row's mean is far from
+    zero, so float32 accumulation is as good as float64 here): var = (sum d^2 - (sum d)^2 / n) / (n - 1)."""
+
+    def __init__(self, rec: Recorder, chunks: list, grads: dict, updates: bool):
+        self.L, self.M, self.thr = len(rec.layers), len(rec.matrices), rec.threshold
+        by: dict = {}
+        for pos, (i, y, _) in enumerate(chunks):
+            by.setdefault((y.numel(), rec.layers[i].family), []).append(pos)
+        self.groups = []  # run: (family, output positions, gradient positions, tail positions with an input, offset)
+        self.layout = []  # finish: (offset, n, layer ids, gradient layer ids, saturation layer ids)
+        off = 0
+        wide = any(c[1].dtype == torch.float64 for c in chunks)
+        for (n, fam), poss in by.items():
+            gp = [p for p in poss if chunks[p][0] in grads]
+            sp = [p for p in poss if chunks[p][2] is not None] if fam == "tail" else (poss if fam else [])
+            self.groups.append((fam, poss, gp, sp, off))
+            self.layout.append((off, n, [chunks[p][0] for p in poss], [chunks[p][0] for p in gp],
+                                [chunks[p][0] for p in sp]))
+            off += 2 * (len(poss) + len(gp)) + len(sp)
+        col = {j: q for q, j in enumerate(rec.matrices)}
+        self.ucols = np.array([col[j] for j in rec._morder], dtype=np.int64)
+        self.mruns = rec._mruns if updates else []
+        self.u_off = off
+        if updates:
+            off += 4 * len(rec._morder)
+            wide = wide or rec.params[rec._morder[0]][1].dtype == torch.float64
+        self.msizes = np.array([rec.params[j][1].numel() for j in rec._morder], dtype=np.float64)
+        self.length = off
+        self.dtype = torch.float64 if wide else torch.float32
+
+    def run(self, chunks: list, grads: dict, upd) -> torch.Tensor:
+        with torch.no_grad():
+            return self._run(chunks, grads, upd)
+
+    def _run(self, chunks: list, grads: dict, upd) -> torch.Tensor:
+        dev = chunks[0][1].device if chunks else upd[0].device
+        raw = torch.empty(self.length, dtype=self.dtype, device=dev)
+        dt = self.dtype
+        for fam, poss, gp, sp, o in self.groups:
+            ts = [chunks[p][1] for p in poss] + [grads[chunks[p][0]] for p in gp]
+            if any(t.dtype != dt or t.shape != ts[0].shape for t in ts):
+                ts = [t.reshape(-1).to(dt) for t in ts]
+            T = torch.stack(ts).view(len(ts), -1)
+            D = T - T[:, :1]
+            k = len(ts)
+            torch.sum(D, 1, out=raw[o: o + k])
+            torch.linalg.vector_norm(D, dim=1, out=raw[o + k: o + 2 * k])
+            o += 2 * k
+            if fam == "tanh":  # |y| > thr as a float mask in place: half the time of a bool compare here
+                torch.sum(T[: len(poss)].abs().gt_(self.thr), 1, out=raw[o: o + len(poss)])
+            elif fam == "tail" and sp:
+                xin = torch.stack([_float(chunks[p][2]).reshape(-1) for p in sp])
+                torch.sum(kinds.saturated(fam, xin, None, self.thr), 1, dtype=dt, out=raw[o: o + len(sp)])
+            elif fam in ("sigmoid", "relu"):
+                torch.sum(kinds.saturated(fam, None, T[: len(poss)], self.thr), 1, dtype=dt, out=raw[o: o + len(sp)])
+        if self.mruns:
+            o, m = self.u_off, len(self.msizes)
+            X, views = upd
+            if X.dtype != dt:
+                views = [v.to(dt) for v in views]
+            for (_, _, c, _), V in zip(self.mruns, views):  # per run of equal sizes: (before, update) x count
+                D = V - V[:, :, :1]
+                torch.sum(D, 2, out=raw[o: o + 2 * c].view(2, c))
+                torch.linalg.vector_norm(D, dim=2, out=raw[o + 2 * m: o + 2 * m + 2 * c].view(2, c))
+                o += 2 * c
+        return raw
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        """(steps, length) raw sums -> (steps, 3 L + M) rows: saturation, std, grad std per layer, log10
+        update:data per weight matrix (NaN where not measured)."""
+        L, r = self.L, raw.shape[0]
+        out = np.full((r, 3 * L + self.M), np.nan)
+
+        def std(s1, s2, n):
+            return np.sqrt(np.clip((s2 * s2 - s1 * s1 / n) / np.maximum(n - 1, 1), 0, None))
+
+        for off, n, ids, gids, sids in self.layout:
+            k = len(ids) + len(gids)
+            sd = std(raw[:, off: off + k], raw[:, off + k: off + 2 * k], n)
+            out[:, L + np.array(ids, dtype=np.int64)] = sd[:, : len(ids)]
+            if gids:
+                out[:, 2 * L + np.array(gids, dtype=np.int64)] = sd[:, len(ids):]
+            if sids:
+                out[:, np.array(sids, dtype=np.int64)] = raw[:, off + 2 * k: off + 2 * k + len(sids)] / n
+        if self.mruns:
+            m, o = len(self.msizes), self.u_off
+            s1, s2 = raw[:, o: o + 2 * m], raw[:, o + 2 * m: o + 4 * m]
+            # per run of equal sizes the raw order is [before (count), update (count)]
+            bcols, ucols, q = [], [], 0
+            for _, _, c, _ in self.mruns:
+                bcols += range(q, q + c)
+                ucols += range(q + c, q + 2 * c)
+                q += 2 * c
+            var_b = std(s1[:, bcols], s2[:, bcols], self.msizes) ** 2
+            var_u = std(s1[:, ucols], s2[:, ucols], self.msizes) ** 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[:, 3 * L + self.ucols] = 0.5 * np.log10(var_u / var_b)
+        return out
+
+
+class _General:
+    """The plan of a step that took the general path: its layers' row made on the device (saturation, std,
+    grad std), then the matrices' raw sums as `upd` lays them out."""
+
+    def __init__(self, upd: _ScalarPlan):
+        self.upd = upd
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        n = 3 * self.upd.L
+        out = self.upd.finish(raw[:, n:])
+        out[:, :n] = raw[:, :n]
+        return out
+
+
 class Recorder:
     """Hooks on a model (and optionally its optimizer) that record the statistics of the steps asked for.
 
@@ -216,7 +348,9 @@ class Recorder:
     ends, then reduces all of them, and the parameters, stacked by size (see _Groups); the *eager* one
     reduces each output inside its hook. Eager is for the first recorded step (which also finds the outputs
     that a later in-place op overwrites, e.g. ReLU(inplace=True): those stay eager), and for outputs over
-    HIST_SAMPLE values (kept only as reductions). The per-step tier hooks the activations only.
+    HIST_SAMPLE values (kept only as reductions). The per-step tier hooks the activations only, and its usual
+    step runs a _ScalarPlan: raw sums on the device, the arithmetic on the host at flush time.
+    Everything runs on the caller's thread (a reduction thread was measured slower: see the README).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *, bins: int = 50,
@@ -249,7 +383,7 @@ class Recorder:
         self._hooked = ""  # which layers the forward hooks are on: "all", or "activations" (the per-step tier)
         self._opt_handles: list = []
         self._mode: str | None = None
-        self._acc: list[_Acc] = []
+        self._acc: _Accs | None = None
         self._chunks: list = []  # fused path: (layer, output, input for "tail") of this step
         self._gchunks: list = []  # fused path: (layer, gradient at the output)
         self._eager_now: dict[int, bool] = {}
@@ -257,17 +391,46 @@ class Recorder:
         self._versions: list = []  # first recorded step: (layer, output, its version) to find those
         self._first_done = False
         self._pre: dict | None = None  # the parameters before optimizer.step(): flat copies (and gradients)
+        self._ring = None  # the per-step tier's buffers for the weight matrices (_mat_ring)
+        self._full_after = None  # a snapshot's flat copy of the parameters after optimizer.step(), their state
+        # runs of equal sizes in the flat layout of all parameters (_porder; matrices and vectors apart)
+        self._pruns: list[tuple[list[int], int, int, int, int]] = []
+        mset = set(self.matrices)
+        a = k = 0
+        while k < len(self._porder):
+            j0, c = self._porder[k], 1
+            while k + c < len(self._porder) and numel[self._porder[k + c]] == numel[j0] \
+                    and (self._porder[k + c] in mset) == (j0 in mset):
+                c += 1
+            self._pruns.append((self._porder[k: k + c], a, a + c * numel[j0], c, numel[j0]))
+            a, k = a + c * numel[j0], k + c
+        self._ring_cur, self._ring_state = 0, None  # which buffer is this step's; the matrices' versions after
+        # runs of equal sizes in the flat layout of the matrices (_morder sorts by size): (start, end, count, size)
+        self._mruns: list[tuple[int, int, int, int]] = []
+        msizes = [numel[j] for j in self._morder]
+        a = k = 0
+        while k < len(msizes):
+            c = 1
+            while k + c < len(msizes) and msizes[k + c] == msizes[k]:
+                c += 1
+            self._mruns.append((a, a + c * msizes[k], c, msizes[k]))
+            a, k = a + c * msizes[k], k + c
+        self._plans: dict = {}  # the per-step tier's plans, by the step's layout
         self._warned: set[str] = set()
 
     # --- hooks --------------------------------------------------------------------------------------------
     def begin(self, mode: str | None) -> None:
         """Record the coming step as `mode` ('full', 'scalars') or not at all (None): hooks only when needed."""
         self._mode = mode
+        if mode != "scalars":
+            self._ring_state = None  # a step between that was not the per-step tier's: copy `before` afresh
+        if mode != "full":
+            self._full_after = None
         if mode is None:
             self._remove(self._handles)
             self._remove(self._opt_handles)
             return
-        self._acc = [_Acc() for _ in self.layers]
+        self._acc = _Accs()
         self._chunks, self._gchunks, self._eager_now, self._versions = [], [], {}, []
         self._pre = None
         # the per-step tier looks at activations only (as the app's does); a snapshot at every leaf module
@@ -295,14 +458,14 @@ class Recorder:
         self._clear()
 
     def _clear(self) -> None:
-        self._acc, self._pre, self._chunks, self._gchunks = [], None, [], []
+        self._acc, self._pre, self._chunks, self._gchunks = None, None, [], []
 
     def _forward_hook(self, i: int):
         def hook(_mod, inputs, output):
             if self._mode is None:
                 return
-            y = first_tensor(output)
-            if y is None or not torch.is_floating_point(y) or y.numel() == 0:
+            y = output if type(output) is torch.Tensor else first_tensor(output)
+            if y is None or not y.is_floating_point() or y.numel() == 0:
                 return
             x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
             eager = self._eager_now.get(i)
@@ -317,12 +480,34 @@ class Recorder:
                 info = self.layers[i]
                 if not info.width:
                     info.width = int(y.shape[unit_dim(y)]) if y.dim() else 1
-                self._acc[i].calls += 1
+                if self._mode == "full":  # counted for _check_backward (snapshots only)
+                    self._acc[i].calls += 1
                 x_tail = x.detach() if info.family == "tail" and x is not None and x.shape == y.shape else None
-                self._chunks.append((i, y.detach(), x_tail))
+                if y.requires_grad and torch.is_grad_enabled():
+                    # retain_grad is a C++ hook: no Python call in backward (a tensor hook costs ~10 us a layer);
+                    # the gradient is read, and let go, when the step ends (_take_grads)
+                    y.retain_grad()
+                    self._chunks.append((i, y, x_tail))
+                else:
+                    self._chunks.append((i, y.detach(), x_tail))
+                return
             if y.requires_grad and torch.is_grad_enabled():
-                y.register_hook(self._grad_hook(i, eager))
+                y.register_hook(self._grad_hook(i))
         return hook
+
+    def _take_grads(self, full: bool = False) -> None:
+        """The fused layers' output gradients (kept by retain_grad), read once the step's backward is done; the
+        outputs' .grad is cleared again (the user's tensors look as unwatched)."""
+        if self._gchunks or not self._chunks:
+            return
+        for i, y, _ in self._chunks:
+            if y.requires_grad:
+                g = y.grad
+                if g is not None:
+                    y.grad = None
+                    self._gchunks.append((i, g))
+                    if full:
+                        self._acc[i].grads += 1
 
     @torch.no_grad()
     def _record_forward(self, i: int, x: torch.Tensor | None, y: torch.Tensor) -> None:
@@ -356,15 +541,11 @@ class Recorder:
         elif self._mode == "full":
             acc.counts = acc.counts + _hist(y, acc.lo, acc.hi, self.bins)
 
-    def _grad_hook(self, i: int, eager: bool):
+    def _grad_hook(self, i: int):
         def hook(g):
-            if self._mode is None or not self._acc:
+            if self._mode is None or self._acc is None:
                 return
-            if eager:
-                self._record_grad(i, g)
-            else:
-                self._acc[i].grads += 1
-                self._gchunks.append((i, g.detach()))
+            self._record_grad(i, g)
         return hook
 
     @torch.no_grad()
@@ -384,23 +565,77 @@ class Recorder:
     def _param_order(self) -> list[int]:
         return self._porder if self._mode == "full" else self._morder
 
-    @torch.no_grad()
-    def _opt_pre(self, _opt, _args, _kwargs) -> None:
-        if self._mode is not None:
-            self._pre = self._read_params()
+    def _mat_ring(self):
+        """The per-step tier's copies of the weight matrices: flat views of them (in _morder) and two (2, N)
+        buffers, each [data before the step, update]; this step's `after` is written into the other buffer,
+        where it is the next step's `before` (no copy on consecutive steps). Kept while the storages stay; None
+        where the matrices do not fit one buffer (dtypes or devices differ, a matrix not contiguous)."""
+        mats = [self.params[j][1] for j in self._morder]
+        ptrs = tuple(p.data_ptr() for p in mats)
+        ring = self._ring
+        if ring is None or ring[0] != ptrs:
+            ok = (mats and len({(p.dtype, p.device) for p in mats}) == 1 and mats[0].dtype in (torch.float32, torch.float64)
+                  and all(p.is_contiguous() for p in mats))
+            if not ok:
+                self._ring = (ptrs, None, None)
+                return None
+            views = [p.detach().view(-1) for p in mats]
+            n = sum(v.numel() for v in views)
+            bufs = [torch.empty(2, n, dtype=mats[0].dtype, device=mats[0].device) for _ in range(2)]
+            self._ring = ring = (ptrs, views, [(B, [B[:, a:b].view(2, c, size) for a, b, c, size in self._mruns])
+                                               for B in bufs])
+            self._ring_cur, self._ring_state = 0, None
+        return ring if ring[1] is not None else None
 
-    @torch.no_grad()
+    def _param_state(self) -> tuple:
+        """What tells whether a weight matrix changed since it was copied: its version counter (bumped by every
+        in-place write, optimizer.step() included)."""
+        return tuple(p._version for p in (self.params[j][1] for j in self._morder))
+
+    def _opt_pre(self, _opt, _args, _kwargs) -> None:
+        # (no torch.no_grad needed: every tensor read here is detached)
+        if self._mode is None:
+            return
+        ring = self._mat_ring() if self._mode == "scalars" else None
+        if ring is None:
+            self._pre = self._read_params()
+            return
+        S = ring[2][self._ring_cur]
+        if self._ring_state is None or self._ring_state != self._param_state():
+            torch.cat(ring[1], out=S[0][0])
+        # else: the matrices are as the last recorded step's optimizer.step() left them (nothing wrote to them
+        # since: their version counters say so), and that step wrote them here as its `after`
+        self._ring_state = None
+        self._pre = {"ring": S, "flat": S[0][0], "flat_diff": None, "before": None, "grads": None, "diff": None}
+
     def _opt_post(self, _opt, _args, _kwargs) -> None:
         pre = self._pre
         if self._mode is None or pre is None:
             return
-        if pre.get("flat") is not None:  # the per-step tier: one flat copy after, minus the one before
-            pre["flat_diff"] = _flat([self.params[j][1].detach() for j in self._morder], pre["flat"].device) - pre["flat"]
+        S = pre.get("ring")
+        if S is not None:  # the per-step tier: the copy after goes to the other buffer; the update beside `before`
+            ring = self._ring
+            self._ring_cur ^= 1
+            after = ring[2][self._ring_cur][0][0]
+            torch.cat(ring[1], out=after)
+            torch.sub(after, S[0][0], out=S[0][1])
+            pre["flat_diff"] = S[0][1]
+            self._ring_state = self._param_state()
             return
-        if not pre["before"]:
-            return
-        pre["diff"] = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js]) - B)
-                       for js, B in pre["before"]]
+        with torch.no_grad():
+            if pre.get("flat") is not None:  # the per-step tier, matrices of mixed dtypes: plain copies
+                pre["flat_diff"] = _flat([self.params[j][1].detach() for j in self._morder], pre["flat"].device) - pre["flat"]
+                return
+            if not pre["before"]:
+                return
+            if pre.get("flat_before") is not None:  # a snapshot's flat copy: after, minus before, in one op each
+                A = torch.cat([self.params[j][1].detach().reshape(-1) for j in self._porder])
+                U = A - pre["flat_before"]
+                pre["diff"] = [(js, U[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
+                self._full_after = (A, self._full_state())
+                return
+            pre["diff"] = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js]) - B)
+                           for js, B in pre["before"]]
 
     def _read_params(self) -> dict:
         """Copies of the parameters as they are now, stacked by size (a snapshot: all of them, and their
@@ -410,21 +645,50 @@ class Recorder:
             mats = [self.params[j][1].detach() for j in self._morder]
             return {"flat": _flat(mats, mats[0].device) if mats else None, "flat_diff": None,
                     "before": None, "grads": None, "diff": None}
+        if self._mode == "full" and self._flat_ok():
+            # a snapshot: every parameter in one flat copy (_porder), its runs of equal sizes as (count, size)
+            # views; the copy after the last snapshot step serves as this one's `before` while the version
+            # counters say nothing wrote to the parameters since (a snapshot every step)
+            ps = [self.params[j][1] for j in self._porder]
+            fa, state = self._full_after, self._full_state()
+            B = fa[0] if fa is not None and fa[1] == state else torch.cat([p.detach().reshape(-1) for p in ps])
+            before = [(js, B[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
+            gs = [p.grad for p in ps]
+            if all(g is not None and g.dtype == B.dtype and g.device == B.device for g in gs):
+                G = torch.cat([g.detach().reshape(-1) for g in gs])
+                grads = [(js, G[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
+            else:
+                grads = self._stack_grads(before)
+            return {"before": before, "grads": grads, "diff": None, "flat_before": B}
         order = self._param_order()
         by: dict[int, list[int]] = {}
         for j in order:
             by.setdefault(self.params[j][1].numel(), []).append(j)
         before = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js])) for js in by.values()]
-        grads = None
-        if self._mode == "full":
-            grads = []
-            for js, B in before:
-                gs = [self.params[j][1].grad for j in js]
-                if all(g is None for g in gs):
-                    continue
-                grads.append((js, torch.stack([_float(g).reshape(-1) if g is not None else torch.full_like(B[0], float("nan"))
-                                               for g in gs])))
+        grads = self._stack_grads(before) if self._mode == "full" else None
         return {"before": before, "grads": grads, "diff": None}
+
+    def _stack_grads(self, before: list) -> list:
+        """The parameters' gradients in the layout of `before` (NaN rows for a parameter without one)."""
+        grads = []
+        for js, B in before:
+            gs = [self.params[j][1].grad for j in js]
+            if all(g is None for g in gs):
+                continue
+            grads.append((js, torch.stack([_float(g).reshape(-1) if g is not None else torch.full_like(B[0], float("nan"))
+                                           for g in gs])))
+        return grads
+
+    def _flat_ok(self) -> bool:
+        """Whether every trainable parameter fits one flat float buffer (one dtype, one device)."""
+        ok = self.__dict__.get("_flat_ok_v")
+        if ok is None:
+            kinds_ = {(p.dtype, p.device) for _, p in self.params}
+            ok = self._flat_ok_v = len(kinds_) == 1 and next(iter(kinds_))[0] in (torch.float32, torch.float64)
+        return ok
+
+    def _full_state(self) -> tuple:
+        return tuple((p._version, p.data_ptr()) for p in (self.params[j][1] for j in self._porder))
 
     # --- the fused path: the whole step at once -----------------------------------------------------------
     @torch.no_grad()
@@ -434,7 +698,7 @@ class Recorder:
         per parameter data std, grad mean, grad std, update std, and the matrices' gradient histograms.
         Segments: L layers' outputs, L layers' gradients, then per parameter its gradient, data, update."""
         L, P, nb = len(self.layers), len(self.params), self.bins
-        G = _Groups(2 * L + 3 * P)
+        G = _Groups(2 * L + 3 * P, self._index)
         by: dict = {}
         for i, y, x in self._chunks:
             fam = self.layers[i].family
@@ -470,7 +734,7 @@ class Recorder:
                         m = kinds.saturated(fam, xin, None, self.threshold)
                     else:
                         m = kinds.saturated(fam, None, block, self.threshold)
-                    segs = torch.tensor(g["segs"][row: row + k], dtype=torch.long, device=dev)
+                    segs = self._index(g["segs"][row: row + k], dev)
                     sat_n.index_add_(0, segs, m.sum(1, dtype=torch.float64))
                     act_masks.append((g, row, k, m))
                 row += k
@@ -496,7 +760,7 @@ class Recorder:
                 # the rows are layers of one shape, each called once: all of them in one chain of ops
                 ud = 1 if len(shape) in (4, 5) else len(shape) - 1
                 d = m.reshape(k, *shape).movedim(ud + 1, -1).reshape(k, -1, shape[ud]).all(1)
-                dead.index_copy_(0, torch.tensor(sg, device=dev), d.sum(1, dtype=torch.float64))
+                dead.index_copy_(0, self._index(sg, dev), d.sum(1, dtype=torch.float64))
                 continue
             for r, i in enumerate(sg):  # a layer called more than once: dead in every call
                 y_shape = next(sh for sh in shapes[i] if sh.numel() == m.shape[1])
@@ -518,7 +782,7 @@ class Recorder:
             h = sum(k for role, _, k, _ in g["roles"] if role in ("act", "out", "grad", "pgrad_m"))
             if h:
                 block = g["T"][:h] if clean else g["T"][:h].nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-                prefixes.append((g, h, torch.tensor(g["segs"][:h], dtype=torch.long, device=dev),
+                prefixes.append((g, h, self._index(g["segs"][:h], dev),
                                  torch.stack([block.amin(1), block.amax(1)], 1)))  # amin/amax: aminmax is slower
         if prefixes:
             segs_h = torch.cat([p[2] for p in prefixes])
@@ -526,22 +790,32 @@ class Recorder:
             lo_seg = torch.full((G.n_seg,), big, device=dev).scatter_reduce_(0, segs_h, e[:, 0], "amin")
             hi_seg = torch.full((G.n_seg,), -big, device=dev).scatter_reduce_(0, segs_h, e[:, 1], "amax")
             lim = torch.maximum(lo_seg.abs(), hi_seg.abs()).clamp_min(1e-12)  # gradients: +- max |g|
-            fam_lo = torch.tensor([-1.0 if f.family == "tanh" else 0.0 for f in self.layers], device=dev)
-            fixed = torch.tensor([f.family in ("tanh", "sigmoid") for f in self.layers], device=dev)
+            fam_lo = self._index([-1.0 if f.family == "tanh" else 0.0 for f in self.layers], dev, torch.float32)
+            fixed = self._index([f.family in ("tanh", "sigmoid") for f in self.layers], dev, torch.bool)
             o_lo = torch.where(fixed, fam_lo, lo_seg[:L])
             o_hi = torch.maximum(torch.where(fixed, torch.ones_like(o_lo), hi_seg[:L]), o_lo + 1e-6)
             seg_lo = torch.cat([o_lo, -lim[L:]])
             seg_w = torch.cat([o_hi - o_lo, 2 * lim[L:]])
-            hist = torch.zeros(G.n_seg * nb + 1, dtype=torch.int64, device=dev)
-            for g, h, st, _ in prefixes:
+            # every histogrammed row's range and bin offset gathered at once, one bincount for all of them
+            lo_r = seg_lo[segs_h].view(-1, 1)
+            w_r = seg_w[segs_h].view(-1, 1)
+            off_r = (segs_h * nb).view(-1, 1)
+            # every row's bin indices written into one buffer (the float -> int64 copy truncates: the floor of a
+            # clamped, non-negative position), then one bincount
+            idx_all = torch.empty(sum(h * g["size"] for g, h, _, _ in prefixes), dtype=torch.int64, device=dev)
+            r0 = e0 = 0
+            for g, h, _, _ in prefixes:
                 # (x - lo) / width * bins, as _hist: exact at the middle edge of a symmetric range
-                pos = (g["T"][:h] - seg_lo[st].view(-1, 1)) / seg_w[st].view(-1, 1) * nb
+                pos = torch.sub(g["T"][:h], lo_r[r0: r0 + h]).div_(w_r[r0: r0 + h]).mul_(nb)  # one temporary
+                idx = idx_all[e0: e0 + h * g["size"]].view(h, g["size"])
                 if clean:
-                    idx = pos.clamp_(0, nb - 1).long().add_((st * nb).view(-1, 1))
+                    idx.copy_(pos.clamp_(0, nb - 1)).add_(off_r[r0: r0 + h])
                 else:
-                    idx = pos.nan_to_num(nan=0.0).clamp_(0, nb - 1).long().add_((st * nb).view(-1, 1))
-                    idx = torch.where(pos.isnan(), G.n_seg * nb, idx)
-                hist += torch.bincount(idx.view(-1), minlength=G.n_seg * nb + 1)
+                    isnan = pos.isnan()
+                    idx.copy_(pos.nan_to_num_(nan=0.0).clamp_(0, nb - 1)).add_(off_r[r0: r0 + h])
+                    idx.masked_fill_(isnan, G.n_seg * nb)
+                r0, e0 = r0 + h, e0 + h * g["size"]
+            hist = torch.bincount(idx_all, minlength=G.n_seg * nb + 1)
             hist = hist[: G.n_seg * nb].view(G.n_seg, nb).float()
             out.update({"lo": o_lo, "hi": o_hi, "g_lim": lim[L:2 * L], "hist": hist[:L], "g_hist": hist[L:2 * L],
                         "p_hist": hist[2 * L: 2 * L + P], "p_lim": lim[2 * L: 2 * L + P]})
@@ -574,7 +848,7 @@ class Recorder:
             rows = torch.full((L, 9), nan, dtype=torch.float64, device=dev)
             hists = torch.zeros(L, 2, bins, device=dev) if full else None
         nan_t = torch.tensor(nan, dtype=torch.float64, device=dev)
-        for i, acc in enumerate(self._acc):
+        for i, acc in self._acc.items():
             if acc.mean is None:
                 continue  # fused, or not called
             std = (acc.m2 / max(acc.n - 1, 1)).sqrt()
@@ -601,7 +875,7 @@ class Recorder:
         rows = torch.stack([red["p_dstd"], red["p_gmean"], red["p_gstd"], red["p_ustd"]], 1)
         hists = None
         if "p_hist" in red and self.matrices:
-            m = torch.tensor(self.matrices, dtype=torch.long, device=dev)
+            m = self._index(self.matrices, dev)
             hists = torch.cat([red["p_hist"][m], red["p_lim"][m].view(-1, 1)], 1)
         return rows, hists
 
@@ -631,6 +905,7 @@ class Recorder:
         """The snapshot of the recorded step (one transfer to the host for all of it, the loss included when
         it is a tensor), and its row of the per-step tier (on the host)."""
         self._params_now()
+        self._take_grads(full=True)
         self._check_backward(step)
         red = self._reduce(full=True)
         lrows, lhists = self._layer_rows(red, full=True)
@@ -676,100 +951,74 @@ class Recorder:
         self._clear()
         return snap, row
 
-    def end_scalars(self) -> torch.Tensor:
-        """The per-step tier's row of the recorded step, on the device: saturation, std and grad std per
-        activation layer (NaN for the other layers), then log10 update:data per weight matrix."""
+    def end_scalars(self) -> tuple[_ScalarPlan, torch.Tensor]:
+        """The per-step tier of the recorded step: (plan, a flat device vector of raw sums); `plan.finish` turns
+        such vectors (many steps at once, on the host) into rows: saturation, std and grad std per activation
+        layer (NaN for the other layers), then log10 update:data per weight matrix."""
         self._params_now()
-        parts = self._scalar_layers()
-        if self.matrices:
-            parts.append(self._scalar_updates(parts[0].device))
+        self._take_grads()
+        out = self._scalar_fast()
+        if out is None:  # a layer called twice, or reduced in its hook: the layers through the general path
+            parts = self._scalar_general()
+            upd = _ScalarPlan(self, [], {}, self._update_ready())
+            if upd.mruns:
+                parts.append(upd.run([], {}, self._update_stack()).to(parts[0].device, torch.float64))
+            out = (_General(upd), torch.cat(parts))
         self._classify_inplace()
         self._clear()
-        return torch.cat(parts)
+        return out
 
-    @torch.no_grad()
-    def _scalar_layers(self) -> list[torch.Tensor]:
-        """[saturation, std, grad std], each (L,) float64 with NaN where not measured. The usual step (every
-        hooked layer fused, outputs of few sizes) is a handful of ops: the outputs and their gradients stacked
-        by size, two passes, one mask per activation family; any other step goes through `_reduce`."""
-        L = len(self.layers)
-        if any(acc.mean is not None for acc in self._acc) or not self._chunks:
-            red = self._reduce(full=False)
-            lrows, _ = self._layer_rows(red, full=False)
-            return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
-        dev = self._chunks[0][1].device
-        nan = float("nan")
-        out = torch.full((3, L), nan, dtype=torch.float64, device=dev)
-        groups: dict = {}
-        for i, y, x in self._chunks:
-            groups.setdefault((y.numel(), self.layers[i].family), []).append((i, y, x))
-        grads = {i: g for i, g in self._gchunks}
-        if len(grads) != len(self._gchunks) or len({i for i, _, _ in self._chunks}) != len(self._chunks):
-            red = self._reduce(full=False)  # a layer called twice in the step: combined by `_reduce`
-            lrows, _ = self._layer_rows(red, full=False)
-            return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
-        for (_, fam), rows in groups.items():
-            ids = [i for i, _, _ in rows]
-            with_g = [i for i in ids if i in grads]
-            T = torch.stack([_float(y).reshape(-1) for _, y, _ in rows] + [_float(grads[i]).reshape(-1) for i in with_g])
-            # sums of values and squares accumulated in float64 (activations and their gradients have means
-            # near their stds: no cancellation to fear), three ops for every row of the group
-            n = T.shape[1]
-            s1 = T.sum(1, dtype=torch.float64)
-            s2 = (T * T).sum(1, dtype=torch.float64)
-            std = ((s2 - s1 * s1 / n) / max(n - 1, 1)).clamp_min(0).sqrt()
-            k = len(ids)
-            if fam == "tail":
-                xin = torch.stack([_float(x).reshape(-1) if x is not None else torch.full_like(T[0], nan)
-                                   for _, _, x in rows])
-                sat = kinds.saturated(fam, xin, None, self.threshold).sum(1, dtype=torch.float64) / n
-            else:
-                sat = kinds.saturated(fam, None, T[:k], self.threshold).sum(1, dtype=torch.float64) / n
-            idx = self._index(ids, dev)
-            out[0].index_copy_(0, idx, sat)
-            out[1].index_copy_(0, idx, std[:k])
-            if with_g:
-                out[2].index_copy_(0, self._index(with_g, dev), std[k:])
-        return [out[0], out[1], out[2]]
-
-    @torch.no_grad()
-    def _scalar_updates(self, dev) -> torch.Tensor:
-        """log10 std(update) / std(data before) per weight matrix, from the flat copies around optimizer.step()."""
+    def _update_ready(self) -> bool:
         pre = self._pre or {}
-        flat, diff = pre.get("flat"), pre.get("flat_diff")
-        M = len(self.matrices)
-        if flat is None or diff is None:
-            return torch.full((M,), float("nan"), dtype=torch.float64, device=dev)
-        sizes = [self.params[j][1].numel() for j in self._morder]
-        X = torch.stack([flat, diff])
-        X2 = X * X
-        s1, s2, a = [], [], 0
-        k = 0
-        while k < len(sizes):  # equal sizes side by side (the order sorts them): one view each
-            c = 1
-            while k + c < len(sizes) and sizes[k + c] == sizes[k]:
-                c += 1
-            b = a + c * sizes[k]
-            s1.append(X[:, a:b].reshape(2, c, sizes[k]).sum(2, dtype=torch.float64))
-            s2.append(X2[:, a:b].reshape(2, c, sizes[k]).sum(2, dtype=torch.float64))
-            a, k = b, k + c
-        n = self._index(sizes, X.device).double()
-        S1, S2 = torch.cat(s1, 1), torch.cat(s2, 1)
-        var = ((S2 - S1 * S1 / n) / (n - 1).clamp_min(1)).clamp_min(0)  # float64 sums of float32 values
-        ratio = 0.5 * torch.log10(var[1] / var[0])
-        # back from _morder (sorted by size) to self.matrices' order
-        pos = {j: q for q, j in enumerate(self._morder)}
-        return ratio[self._index([pos[j] for j in self.matrices], X.device)].to(dev)
+        return bool(self.matrices) and pre.get("flat") is not None and pre.get("flat_diff") is not None
 
-    def _index(self, values: list[int], dev) -> torch.Tensor:
-        """A small long tensor, made once per list of values and device (a step's layout repeats)."""
+    def _update_stack(self):
+        """(X, views): X (2, N) the weight matrices before the step and their update, flat (the per-step tier's
+        copies), and its (2, count, size) views, one per run of equal sizes."""
+        if not self._update_ready():
+            return None
+        if self._pre.get("ring") is not None:
+            return self._pre["ring"]
+        X = torch.stack([self._pre["flat"], self._pre["flat_diff"]])
+        return X, [X[:, a:b].view(2, c, size) for a, b, c, size in self._mruns]
+
+    def _scalar_fast(self):
+        """The usual step (every hooked layer fused, each called once): the plan of its layout (made once) runs
+        a handful of ops; None for any other step."""
+        chunks = self._chunks
+        if any(acc.mean is not None for acc in self._acc.values()):
+            return None
+        grads = dict(self._gchunks)
+        if len(grads) != len(self._gchunks) or len({c[0] for c in chunks}) != len(chunks):
+            return None
+        if len({c[1].device for c in chunks}) > 1:
+            return None
+        upd = self._update_ready()
+        key = (tuple((i, y.numel(), x is not None, i in grads) for i, y, x in chunks), upd)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 64:
+                self._plans.clear()
+            plan = self._plans[key] = _ScalarPlan(self, chunks, grads, upd)
+        return plan, plan.run(chunks, grads, self._update_stack())
+
+    @torch.no_grad()
+    def _scalar_general(self) -> list[torch.Tensor]:
+        """[saturation, std, grad std], each (L,) float64 with NaN where not measured, through `_reduce`."""
+        red = self._reduce(full=False)
+        lrows, _ = self._layer_rows(red, full=False)
+        return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
+
+    def _index(self, values: list, dev, dtype=torch.long) -> torch.Tensor:
+        """A small constant tensor (indices by default), made once per list of values, device and dtype (a
+        step's layout repeats); never written to."""
         cache = self.__dict__.setdefault("_index_cache", {})
-        key = (tuple(values), str(dev))
+        key = (tuple(values), str(dev), dtype)
         t = cache.get(key)
         if t is None:
             if len(cache) > 256:
                 cache.clear()
-            t = cache[key] = torch.tensor(values, dtype=torch.long, device=dev)
+            t = cache[key] = torch.tensor(values, dtype=dtype, device=dev)
         return t
 
     def _is_act(self, dev) -> torch.Tensor:
@@ -783,14 +1032,14 @@ class Recorder:
             return p.device
         for c in self._chunks:
             return c[1].device
-        for acc in self._acc:
+        for acc in (self._acc or {}).values():
             if acc.mean is not None:
                 return acc.mean.device
         return torch.device("cpu")
 
     def _check_backward(self, step: int) -> None:
-        called = any(a.calls for a in self._acc)
-        if called and not any(a.grads for a in self._acc) and self.params \
+        called = any(a.calls for a in self._acc.values())
+        if called and not any(a.grads for a in self._acc.values()) and self.params \
                 and all(p.grad is None for _, p in self.params):
             self._warn("backward", f"initscope.watch: no backward pass reached the model at step {step}; call "
                        "loss.backward() before scope.step(loss) (gradient statistics are missing)")
