@@ -7,7 +7,7 @@ try:
 except (KeyboardInterrupt, RuntimeError) as e:  # Ctrl+C while Python starts: one line, no traceback (issue 20)
     import sys
 
-    if isinstance(e, RuntimeError) and not isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+    if not interrupt.caused_by_ctrl_c(e):
         raise  # a RuntimeError of its own; Ctrl+C inside a dataclass's __set_name__ arrives wrapped in one
     print("\ninitscope: interrupted", file=sys.stderr)
     raise SystemExit(130) from None

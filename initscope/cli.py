@@ -431,11 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = _build_parser()
         args = parser.parse_args(argv)
         from initscope.cli_safety import CommandSignals, Terminated
-    except KeyboardInterrupt:  # Ctrl+C during the start-up imports
-        print("\ninitscope: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        if not _interrupted(e):
+    except (KeyboardInterrupt, Exception) as e:  # Ctrl+C during the start-up imports
+        if not interrupt.caused_by_ctrl_c(e):
             raise
         print("\ninitscope: interrupted", file=sys.stderr)
         return 130
@@ -450,25 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("\ninitscope: terminated (SIGTERM)", file=sys.stderr)
         return 143
-    except KeyboardInterrupt:
-        print("\ninitscope: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        if not _interrupted(e):
+    except (KeyboardInterrupt, Exception) as e:
+        if not interrupt.caused_by_ctrl_c(e):
             raise
         print("\ninitscope: interrupted", file=sys.stderr)
         return 130
-
-
-def _interrupted(e: BaseException | None) -> bool:
-    """Ctrl+C inside a class body being built (a dataclass's __set_name__, during a lazy import) reaches us as a
-    RuntimeError caused by the KeyboardInterrupt: still an interruption, still one line."""
-    seen = 0
-    while e is not None and seen < 20:
-        if isinstance(e, KeyboardInterrupt):
-            return True
-        e, seen = e.__cause__ or e.__context__, seen + 1
-    return False
 
 
 def _dispatch(args: argparse.Namespace) -> int:
