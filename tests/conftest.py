@@ -62,6 +62,21 @@ def _count_windows() -> None:
     MainWindow._counted_by_suite = True
 
 
+def pytest_sessionstart(session):
+    """The fork server started while tests are collected (its torch import, ~3 s, overlaps them): once it is
+    ready, every window's training process is forked from it instead of importing torch anew (~80 a run; see
+    core/forkserver.py). Not in xdist's controller, which runs no test."""
+    opt = session.config.option
+    if session.config.pluginmanager.hasplugin("xdist") and not hasattr(session.config, "workerinput") \
+            and getattr(opt, "numprocesses", None) and not getattr(opt, "collectonly", False):
+        return
+    import threading
+
+    from initscope.core import forkserver
+
+    threading.Thread(target=forkserver.warm, name="initscope-forkserver-warm", daemon=True).start()
+
+
 WORKER_COUNTS: list[tuple[int, int, int]] = []  # (windows, leaked, checked) from each xdist worker
 
 

@@ -95,3 +95,35 @@ def test_user_errors_come_back_as_user_errors(remote, tmp_path):
     with pytest.raises(UserError, match="only 2 words"):
         remote.load(str(bad), 3)
     assert remote.alive  # the child keeps serving after a user mistake
+
+
+@pytest.mark.parametrize("server_ready", [True, False])
+def test_a_training_process_comes_from_the_fork_server_once_it_is_ready_else_spawned(server_ready, monkeypatch,
+                                                                                   tmp_path):
+    """Forked from the fork server (torch already imported there) only once it is ready, so a relay thread never
+    waits on the server's own start; the child works in the caller's folder, not the server's (a relative path
+    names the same file), and trains as in-process."""
+    from initscope.core import forkserver
+
+    if not forkserver.available():
+        pytest.skip("no fork server on this platform")
+    if server_ready:
+        assert forkserver.warm() and forkserver.ready()
+    else:
+        monkeypatch.setattr(forkserver, "_READY", [False])
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia"] * 20))
+    monkeypatch.chdir(tmp_path)
+    r = RemoteTrainer()
+    try:
+        assert r.start_method == ("forkserver" if server_ready else "spawn")
+        assert "140 words" in r.load("words.txt", 3)
+        cfg = tiny_config(steps=20)
+        out = r.train({"A": cfg}, "words.txt")["A"]
+        local = Trainer(cfg, load_dataset(str(words), 3))
+        local.train()
+        assert out.status is RunStatus.FINISHED and out.steps == 20
+        assert np.allclose(out.losses["val"], local.split_loss("val"))
+    finally:
+        r.close()
+    assert not r.alive

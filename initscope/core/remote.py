@@ -20,6 +20,7 @@ import sys
 import threading
 from typing import Callable
 
+from initscope.core import forkserver
 from initscope.core.config import Config
 from initscope.core.errors import UserError
 from initscope.core.messages import (
@@ -61,8 +62,13 @@ def _result(t, status: RunStatus, report: Callable | None = None) -> RunResult:
     return result
 
 
-def _serve(conn, stop, run, threads: int, parent_end=None) -> None:  # the child's main loop
+def _serve(conn, stop, run, threads: int, parent_end=None, cwd: str | None = None) -> None:  # the child's main loop
     stop, run = SharedEvent(stop), SharedEvent(run)  # the raw bytes travel; the views are made here
+    if cwd is not None:
+        try:
+            os.chdir(cwd)
+        except OSError:
+            pass  # the parent's folder is gone: absolute paths still work
     if parent_end is not None:  # forked: the parent's end came along; closed, the parent's exit reads as EOF here
         parent_end.close()
     inbox = _start_reader(conn)  # before torch's import: a quit is heard from the first moment
@@ -194,16 +200,22 @@ class RemoteTrainer:
 
     def __init__(self, threads: int = 1, fork: bool = False):
         """fork: fork this process instead of spawning a fresh interpreter (faster to start). Taken only on Linux,
-        while this process has no other thread and no torch, as at the app's launch; else spawned."""
+        while this process has no other thread and no torch, as at the app's launch. Otherwise forked from the
+        fork server when it is up and ready (core/forkserver.py: torch already imported there), else spawned."""
         fork = (fork and sys.platform.startswith("linux")  # macOS: system frameworks dislike fork without exec
                 and threading.active_count() == 1 and "torch" not in sys.modules)  # torch's thread pools neither
-        ctx = mp.get_context("fork" if fork else "spawn")  # fork would copy a Qt application and its threads
+        served = not fork and forkserver.ready()
+        # fork would copy a Qt application and its threads; the fork server holds neither
+        ctx = mp.get_context("fork") if fork else forkserver.context() if served else mp.get_context("spawn")
+        self.start_method = ctx.get_start_method()
         raw_stop, raw_run = ctx.RawValue("b", 0), ctx.RawValue("b", 1)  # not mp.Events: see SharedEvent
         self._stop, self._run = SharedEvent(raw_stop), SharedEvent(raw_run)
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()  # one conversation at a time
         self._rids = itertools.count(1)
-        self.proc = ctx.Process(target=_serve, args=(child, raw_stop, raw_run, threads, self._conn if fork else None),
+        # a child of the fork server starts in the server's folder: it moves to this one (relative data paths)
+        self.proc = ctx.Process(target=_serve, args=(child, raw_stop, raw_run, threads, self._conn if fork else None,
+                                                     os.getcwd() if served else None),
                                 daemon=True, name="initscope-trainer")
         self.proc.start()
         child.close()

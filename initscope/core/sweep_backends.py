@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
 import os
 import queue
 import signal
@@ -25,6 +24,7 @@ import time
 import warnings
 from collections.abc import Iterator
 
+from initscope.core import forkserver
 from initscope.core.data import Dataset
 from initscope.core.errors import UserError
 from initscope.core.messages import RunStatus
@@ -35,7 +35,6 @@ POLL_S = 0.1  # how often a waiting backend checks for cancel and dead workers
 # One OpenMP / MKL thread in each worker from its start, as Ray does for a num_cpus=1 task: torch.set_num_threads(1)
 # after import left the runs slower (on this shared 2-core machine, 4 runs on 2 workers: 35 s without the variables,
 # 16 s with them set for the whole process tree; noisy, other sessions were running).
-ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def default_workers() -> int:
@@ -100,18 +99,6 @@ def _local_worker(tasks, results, stop, payload: DataPayload) -> None:
         results.put(("done", pid, res))
 
 
-def _pool_context():
-    """Workers come from a fork server where the platform has one: a clean process that imported torch once, then
-    forks each worker (a worker starts in milliseconds instead of importing torch again, two at once on two cores).
-    The caller's own process is never forked, so its Qt and torch threads do not matter. Elsewhere: spawn."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    # torch, the trainer, and torch._dynamo (which torch.optim's first optimizer imports, ~1 s): paid once here
-    ctx.set_forkserver_preload(["initscope.core.train_sweep", "initscope.core.trainer", "torch._dynamo"])
-    return ctx
-
-
 class LocalPool(SweepBackend):
     """`workers` processes from a fork server (or spawned), fed from one queue."""
 
@@ -127,7 +114,9 @@ class LocalPool(SweepBackend):
     def run(self, jobs: list[Job], data: Dataset) -> Iterator[JobResult]:
         if not jobs:
             return
-        ctx = _pool_context()
+        # workers come from the fork server (core/forkserver.py): torch imported once, each worker forked from it;
+        # the caller's own process is never forked, so its Qt and torch threads do not matter. Elsewhere: spawn
+        ctx = forkserver.context()
         tasks, results, stop = ctx.Queue(), ctx.Queue(), ctx.RawValue("b", 0)
         for job in jobs:
             tasks.put(job)
@@ -139,17 +128,12 @@ class LocalPool(SweepBackend):
                              name=f"initscope-sweep-{k}") for k in range(n)]
         # children start with SIGINT ignored (inherited through exec), so Ctrl+C during their start-up is no traceback
         old = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
-        saved_env = {k: os.environ.get(k) for k in ONE_THREAD_ENV}
-        os.environ.update(ONE_THREAD_ENV)  # read by the children's OpenMP / MKL when they import torch
         try:
-            for p in procs:
-                p.start()
+            with forkserver.one_thread_env():
+                for p in procs:
+                    p.start()
+            forkserver.mark_ready()
         finally:
-            for k, v in saved_env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
             if old is not None:
                 signal.signal(signal.SIGINT, old)
         self.pids = [p.pid for p in procs]
