@@ -1482,13 +1482,20 @@ def _table(stdout: str) -> list[str]:
     return [x for x in stdout.splitlines() if x.strip() and not x.startswith("data:") and " runs in " not in x]
 
 
+@pytest.fixture(scope="module")
+def local_sweep(ray_head, tmp_path_factory):
+    """The same sweep on the local pool, run once for both addresses (a CLI process and two workers)."""
+    local = _sweep_cli(tmp_path_factory.mktemp("local-sweep"), ["--workers", "2"], ray_head["env"])
+    assert local.returncode == 0, local.stderr
+    return local
+
+
 @pytest.mark.ray
 @pytest.mark.xdist_group("ray")  # fixed ports and one machine-wide Ray: these run in one worker, one at a time
 @pytest.mark.slow
 @pytest.mark.parametrize("address", ["auto", "ray://127.0.0.1:10001"])
-def test_a_real_ray_cluster_with_a_token_gives_the_local_results(address, ray_head, tmp_path):
-    local = _sweep_cli(tmp_path, ["--workers", "2"], ray_head["env"])
-    assert local.returncode == 0, local.stderr
+def test_a_real_ray_cluster_with_a_token_gives_the_local_results(address, ray_head, local_sweep, tmp_path):
+    local = local_sweep
     remote = _sweep_cli(tmp_path, ["--backend", "ray", "--address", address], ray_head["env"])
     assert remote.returncode == 0, remote.stderr
     assert _table(remote.stdout) == _table(local.stdout) and len(_table(local.stdout)) == 3
