@@ -435,10 +435,12 @@ class Recorder:
 
     Two paths, with the same numbers: the *fused* one keeps each layer's output and gradient until the step
     ends, then reduces all of them, and the parameters, stacked by size (see _Groups); the *eager* one
-    reduces each output inside its hook. Eager is for the first recorded step (which also finds the outputs
-    that a later in-place op overwrites, e.g. ReLU(inplace=True): those stay eager), and for outputs over
-    HIST_SAMPLE values (kept only as reductions). The per-step tier hooks the activations only, and its usual
-    step runs a _ScalarPlan: raw sums on the device, the arithmetic on the host at flush time.
+    reduces each output inside its hook. The first recorded step is fused on copies of the outputs (their
+    gradients caught by tensor hooks) and finds the outputs that a later in-place op overwrites, e.g.
+    ReLU(inplace=True): those take the eager path from then on (reducing every output in its hook, that step
+    took 10-12 ms on the lecture's net, fused 6-8). Eager too: outputs over HIST_SAMPLE values (kept only as
+    reductions). The per-step tier hooks the activations only, and its usual steps wait in rings (RING_BYTES)
+    and run a _ScalarPlan once per K steps: raw sums on the device, the arithmetic on the host at flush time.
     Everything runs on the caller's thread (a reduction thread was measured slower: see the README).
     """
 
@@ -573,12 +575,12 @@ class Recorder:
             x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
             eager = self._eager_now.get(i)
             if eager is None:
-                eager = self._eager_now[i] = (not self._first_done or i in self._inplace
-                                              or y.numel() > HIST_SAMPLE)
+                eager = self._eager_now[i] = i in self._inplace or y.numel() > HIST_SAMPLE
+            first = not self._first_done
+            if first:  # the first recorded step finds the outputs that a later in-place op overwrites
+                self._versions.append((i, y, y._version))
             if eager:
                 self._record_forward(i, x, y)
-                if not self._first_done:
-                    self._versions.append((i, y, y._version))
             else:
                 info = self.layers[i]
                 if not info.width:
@@ -586,6 +588,15 @@ class Recorder:
                 if self._mode == "full":  # counted for _check_backward (snapshots only)
                     self._acc[i].calls += 1
                 x_tail = x.detach() if info.family == "tail" and x is not None and x.shape == y.shape else None
+                if first:
+                    # not known yet which outputs an in-place op overwrites later in the step: reduce copies,
+                    # and catch the gradient with a tensor hook, which (unlike retain_grad) stays with this
+                    # value of the output when an in-place op replaces it (a Python call per layer, one step)
+                    x_tail = x_tail.clone() if x_tail is not None else None
+                    if y.requires_grad and torch.is_grad_enabled():
+                        y.register_hook(self._first_grad_hook(i))
+                    self._chunks.append((i, y.detach().clone(), x_tail))
+                    return
                 if y.requires_grad and torch.is_grad_enabled():
                     # retain_grad is a C++ hook: no Python call in backward (a tensor hook costs ~10 us a layer);
                     # the gradient is read, and let go, when the step ends (_take_grads)
@@ -596,6 +607,14 @@ class Recorder:
                 return
             if y.requires_grad and torch.is_grad_enabled():
                 y.register_hook(self._grad_hook(i))
+        return hook
+
+    def _first_grad_hook(self, i: int):
+        def hook(g):
+            if self._mode is not None and self._acc is not None:
+                self._gchunks.append((i, g.detach()))
+                if self._mode == "full":
+                    self._acc[i].grads += 1
         return hook
 
     def _take_grads(self, full: bool = False) -> None:
