@@ -470,6 +470,7 @@ class Recorder:
         vectors = [j for j in range(len(self.params)) if j not in set(self.matrices)]
         self._porder = sorted(self.matrices, key=lambda j: numel[j]) + sorted(vectors, key=lambda j: numel[j])
         self._morder = sorted(self.matrices, key=lambda j: numel[j])
+        self._mats = [self.params[j][1] for j in self._morder]  # the weight matrices in that order
         self._handles: list = []
         self._hooked = ""  # which layers the forward hooks are on: "all", or "activations" (the per-step tier)
         self._opt_handles: list = []
@@ -692,8 +693,8 @@ class Recorder:
         buffers, each [data before the step, update]; this step's `after` is written into the other buffer,
         where it is the next step's `before` (no copy on consecutive steps). Kept while the storages stay; None
         where the matrices do not fit one buffer (dtypes or devices differ, a matrix not contiguous)."""
-        mats = [self.params[j][1] for j in self._morder]
-        ptrs = tuple(p.data_ptr() for p in mats)
+        mats = self._mats
+        ptrs = tuple([p.data_ptr() for p in mats])
         ring = self._ring
         if ring is None or ring[0] != ptrs:
             ok = (mats and len({(p.dtype, p.device) for p in mats}) == 1 and mats[0].dtype in (torch.float32, torch.float64)
@@ -712,8 +713,8 @@ class Recorder:
     def _defer_ring(self):
         """The deferred weight-matrix ring (ptrs, flat views, R (K + 1, N)), remade (after reducing what is
         pending) when a storage changed; None where the matrices do not fit one buffer."""
-        mats = [self.params[j][1] for j in self._morder]
-        ptrs = tuple(p.data_ptr() for p in mats)
+        mats = self._mats
+        ptrs = tuple([p.data_ptr() for p in mats])
         D = self._dring
         if D is None or D[0] != ptrs:
             if self._dc:
@@ -763,7 +764,7 @@ class Recorder:
     def _param_state(self) -> tuple:
         """What tells whether a weight matrix changed since it was copied: its version counter (bumped by every
         in-place write, optimizer.step() included)."""
-        return tuple(p._version for p in (self.params[j][1] for j in self._morder))
+        return tuple([p._version for p in self._mats])
 
     def _opt_pre(self, _opt, _args, _kwargs) -> None:
         # (no torch.no_grad needed: every tensor read here is detached)
