@@ -273,8 +273,9 @@ class _ScalarPlan:
         # when first needed, so that a block allocates nothing big (a fresh buffer of a few 100 kB costs its
         # page faults every time: measured, 3x the block's own ops)
         item = torch.finfo(self.dtype).bits // 8
-        step_bytes = sum((2 * len(poss) + len(gp) + len(sp)) * n for (_, n, *_), (_, poss, gp, sp, _) in
-                         zip(self.layout, self.groups)) * item
+        # per group: outputs and gradients, the saturation masks' room (tanh, ReLU), a "tail" group's inputs
+        step_bytes = sum((len(poss) * (2 if fam in ("tanh", "relu") else 1) + len(gp) + (len(sp) if fam == "tail" else 0))
+                         * n for (_, n, *_), (fam, poss, gp, sp, _) in zip(self.layout, self.groups)) * item
         if self.mruns:
             step_bytes += 2 * int(self.msizes.sum()) * rec.params[rec._morder[0]][1].element_size()
         self.K = min(RING_MAX, RING_BYTES // max(step_bytes, 1)) if self.groups else 1
