@@ -11,6 +11,8 @@ model is anyone's, so every leaf module is looked at on its own:
   parameters' version counters (and storages) say nothing wrote to them in between;
 - hooks exist only while a step is recorded (a snapshot step, or every step for the scalar tier): an
   unrecorded step runs the model exactly as unwatched, at its speed;
+- the per-step tier's steps wait in rings (their outputs and gradients stacked, the matrices' copies) and are
+  reduced K steps at once (RING_BYTES), when the rings fill, before a step of another kind and at every flush;
 - everything stays on the model's device until the step ends, then one transfer to the host per snapshot, one
   per chunk of per-step scalars.
 
