@@ -184,8 +184,10 @@ class Scope:
         self.closed = False
         self.status, self.message = "running", ""
         self._losses: list = []  # this flush's losses: tensors (read back together) or floats
-        self._rows: list = []  # this flush's per-step rows: device tensors, or host arrays (snapshot steps)
-        self._rows_first = 0
+        # this flush's per-step rows: (plan, (steps, length) device raw sums) blocks, or host rows (snapshot steps);
+        # the recorder may hold the latest steps' rows back (deferred: recorder.RING_BYTES) until a flush
+        self._rows: list = []
+        self._rows_first: int | None = None  # the step of this flush's first row
         self._last_flush = time.monotonic()
         self._writer = _Writer(self.path) if self.path is not None else None
         self._started = time.time()
@@ -233,18 +235,20 @@ class Scope:
             snap, row = self.rec.end_full(k, loss_v, self._lr())  # the loss comes back with the snapshot
             self._keep(snap)
             if self.every_step == "scalars":
-                self._add_row(k, row)
+                self._add_rows(k, self.rec.take_pending())  # the steps before it first
+                self._rows.append(row)
         elif mode == "scalars":
-            self._add_row(k, self.rec.end_scalars())
+            self._add_rows(k, self.rec.end_scalars())
         self.steps = k + 1
         self.rec.begin(self._mode(k + 1))
         if self._writer is not None and time.monotonic() - self._last_flush >= self._flush_interval():
             self._flush()
 
-    def _add_row(self, k: int, row) -> None:
-        if not self._rows:
+    def _add_rows(self, k: int, blocks: list) -> None:
+        """Step k was recorded by the per-step tier; `blocks` are the rows that came out (often none: deferred)."""
+        if self._rows_first is None:
             self._rows_first = k
-        self._rows.append(row)
+        self._rows += blocks
 
     def _keep(self, snap: Snapshot) -> None:
         if snap.step == 0:
@@ -272,6 +276,8 @@ class Scope:
                 vals.append(next(it) if isinstance(v, torch.Tensor) else v)
             self.history.add_losses(first, np.asarray(vals, np.float32))
             self._losses = []
+        if self.rec is not None:
+            self._rows += self.rec.take_pending()
         if self._rows:
             # the per-step tier's raw sums, one transfer for the flush, then each run of steps with the same
             # plan finished at once (host rows of snapshot steps are already finished)
@@ -286,14 +292,17 @@ class Scope:
                     rows.append(r[None])
                     k += 1
                     continue
-                plan, n, c = r[0], r[1].numel(), 1
+                plan, steps, c = r[0], r[1].shape[0], 1
                 while k + c < len(self._rows) and isinstance(self._rows[k + c], tuple) and self._rows[k + c][0] is plan:
+                    steps += self._rows[k + c][1].shape[0]
                     c += 1
-                rows.append(plan.finish(flat[a: a + c * n].reshape(c, n)))
-                a, k = a + c * n, k + c
+                n = plan.length
+                rows.append(plan.finish(flat[a: a + steps * n].reshape(steps, n)))
+                a, k = a + steps * n, k + c
             rows = np.concatenate(rows)
             self.history.add_step_scalars(scalars_from_rows(self._rows_first, rows, len(self.layer_names)))
             self._rows = []
+        self._rows_first = None
 
     def _saved_run(self, status: str):
         from initscope.core.hints import hints

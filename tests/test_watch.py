@@ -599,3 +599,156 @@ def test_histograms_packed_together_equal_one_by_one():
     for row, p, sc in zip(counts, packed, scales):
         p1, s1 = pack_counts(row)
         assert np.array_equal(p, p1) and sc == s1
+
+
+class _Mix(nn.Module):
+    """One activation of each family the per-step tier reduces differently (tanh, ReLU, sigmoid, GELU's input
+    rule), all of one size; `twice` calls the tanh twice in a step (the general path)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.tanh = nn.Linear(6, 32), nn.Tanh()
+        self.fc2, self.relu = nn.Linear(32, 32), nn.ReLU()
+        self.fc3, self.sig = nn.Linear(32, 32), nn.Sigmoid()
+        self.fc4, self.gelu = nn.Linear(32, 32), nn.GELU()
+        self.head = nn.Linear(32, 3)
+        self.twice = False
+
+    def forward(self, x):
+        h = self.tanh(self.fc1(x))
+        if self.twice:
+            h = self.tanh(h)
+        h = self.relu(self.fc2(h)) - 0.3
+        h = self.sig(self.fc3(h) * 3.0)
+        return self.head(self.gelu(self.fc4(h) * 4.0))
+
+
+def _tier_by_hand(ref, opt, x, y, events, k):
+    """One training step of `ref` with the events of step k applied, and the per-step tier's numbers of that
+    step recomputed with plain torch: {activation name: (saturation, std, grad std)}, [log10 update:data]."""
+    acts = {"tanh": "Tanh", "relu": "ReLU", "sig": "Sigmoid", "gelu": "GELU"}
+    calls: dict = {n: [] for n in acts}
+    hs = []
+    for n in acts:
+        def keep(m, inp, o, n=n):
+            o.retain_grad()
+            calls[n].append((inp[0].detach().clone(), o))
+        hs.append(getattr(ref, n).register_forward_hook(keep))
+    ref.twice = "twice" in events.get(k, ())
+    if "write" in events.get(k, ()):
+        with torch.no_grad():
+            ref.fc2.weight.mul_(0.5)
+    loss = nn.functional.cross_entropy(ref(x), y)
+    opt.zero_grad()
+    loss.backward()
+    before = [m.weight.detach().clone() for m in (ref.fc1, ref.fc2, ref.fc3, ref.fc4, ref.head)]
+    opt.step()
+    for h in hs:
+        h.remove()
+    out = {}
+    for n, kind in acts.items():
+        xin = torch.cat([c[0].flatten() for c in calls[n]])
+        o = torch.cat([c[1].detach().flatten() for c in calls[n]])
+        g = torch.cat([c[1].grad.flatten() for c in calls[n]])
+        out[n] = (_sat(kind, xin, o).double().mean().item(), o.double().std().item(), g.double().std().item())
+    upd = [math.log10((m.weight.detach() - b).double().std().item() / b.double().std().item())
+           for m, b in zip((ref.fc1, ref.fc2, ref.fc3, ref.fc4, ref.head), before)]
+    return out, upd
+
+
+def _check_tier_against_torch(scope, model, opt, ref, ref_opt, x, y, steps, events):
+    names = [i.name for i in scope.rec.layers]
+    want = []
+    for k in range(steps):
+        model.twice = "twice" in events.get(k, ())
+        if "write" in events.get(k, ()):
+            with torch.no_grad():
+                model.fc2.weight.mul_(0.5)  # the user writes a weight between steps (both models alike)
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        scope.step(loss)
+        if "flush" in events.get(k, ()):
+            scope.flush()  # a flush mid-block: what waits in the rings is reduced now
+        want.append(_tier_by_hand(ref, ref_opt, x, y, events, k))
+    scope.flush()
+    h = scope.history
+    assert list(h.step_steps.data) == list(range(steps))
+    for k, (acts, upd) in enumerate(want):
+        for n, (sat, std, gstd) in acts.items():
+            i = names.index(n)
+            assert math.isclose(h.step_saturation.data[k, i], sat, abs_tol=1e-6), (k, n)
+            assert math.isclose(h.step_act_std.data[k, i], std, rel_tol=1e-4), (k, n)
+            assert math.isclose(h.step_grad_std.data[k, i], gstd, rel_tol=1e-4), (k, n)
+        np.testing.assert_allclose(h.step_update.data[k], upd, atol=1e-4, err_msg=f"step {k}")
+
+
+@pytest.mark.parametrize("ring_bytes", [None, 1])
+def test_the_deferred_per_step_tier_matches_plain_torch_step_by_step(monkeypatch, ring_bytes):
+    """The per-step tier's rows wait in rings and are reduced K steps at once: a flush in the middle of a block,
+    snapshot steps in between, a weight the loop writes, a step that takes the general path (a layer called
+    twice) and a new block after each, every row against plain torch. ring_bytes=1: a model too big for the
+    rings (K = 1), reduced step by step."""
+    import initscope.core.recorder as recorder
+
+    if ring_bytes is not None:
+        monkeypatch.setattr(recorder, "RING_BYTES", ring_bytes)
+    blocks: list[int] = []
+    run_block = recorder._ScalarPlan.run_block
+    monkeypatch.setattr(recorder._ScalarPlan, "run_block", lambda self, c, R, U: blocks.append(c) or run_block(self, c, R, U))
+    torch.manual_seed(3)
+    model = _Mix()
+    ref = copy.deepcopy(model)
+    opt, ref_opt = torch.optim.Adam(model.parameters(), lr=3e-2), torch.optim.Adam(ref.parameters(), lr=3e-2)
+    x, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    scope = initscope.watch(model, opt, every=13, every_step="scalars")
+    events = {5: ("flush",), 9: ("write",), 17: ("twice",), 18: ("twice",), 30: ("flush",), 31: ("write", "flush")}
+    _check_tier_against_torch(scope, model, opt, ref, ref_opt, x, y, 44, events)
+    plans = list(scope.rec._plans.values())
+    if ring_bytes is None:
+        assert max(p.K for p in plans) == recorder.RING_MAX and max(blocks) > 1  # deferred, in blocks
+        assert sum(blocks) < 44 - 4  # (the snapshot steps and the general path's are not in the blocks)
+    else:
+        assert {p.K for p in plans} == {1} and not blocks  # step by step, as before deferral
+    scope.close()
+
+
+def test_the_deferred_tier_without_an_optimizer_and_when_full_blocks_end_the_run(monkeypatch):
+    """No optimizer (no matrix ring: the activations alone are deferred), and a run whose last block is full
+    exactly at close: every row against plain torch, and the rows of a closed scope are all in its file."""
+    import initscope.core.recorder as recorder
+
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(6, 24), nn.Tanh(), nn.Linear(24, 24), nn.ReLU(), nn.Linear(24, 3))
+    x, y = torch.randn(30, 6), torch.randint(0, 3, (30,))
+    scope = initscope.watch(model, None, every=1000, every_step="scalars")
+    K = None
+    stds = []
+    for k in range(1 + 2 * recorder.RING_MAX):  # step 0 is a snapshot, then 2 full blocks
+        outs = {}
+        hs = [model[i].register_forward_hook(lambda m, inp, o, i=i: [o.retain_grad(), outs.__setitem__(i, o)] and None)
+              for i in (1, 3)]
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.1 * p.grad
+                p.grad = None
+        for h in hs:
+            h.remove()
+        stds.append([(outs[i].detach().std().item(), outs[i].grad.std().item(),
+                      ((outs[i].abs() > THR) if i == 1 else (outs[i] <= 0)).float().mean().item()) for i in (1, 3)])
+        scope.step(loss)  # (it lets go of the outputs' gradients: read above)
+        K = K or max((p.K for p in scope.rec._plans.values()), default=None)
+    assert K == recorder.RING_MAX and scope.rec._dc == 0  # the last block was reduced as it filled
+    scope.close()
+    h = scope.history
+    assert len(h.step_steps) == len(stds)
+    for k, row in enumerate(stds):
+        for j, i in enumerate((1, 3)):
+            std, gstd, sat = row[j]
+            assert math.isclose(h.step_act_std.data[k, i], std, rel_tol=1e-4)
+            assert math.isclose(h.step_grad_std.data[k, i], gstd, rel_tol=1e-4)
+            assert math.isclose(h.step_saturation.data[k, i], sat, abs_tol=1e-6)
+        assert np.isnan(h.step_update.data[k]).all()  # no optimizer: no update measured

@@ -11,6 +11,8 @@ model is anyone's, so every leaf module is looked at on its own:
   parameters' version counters (and storages) say nothing wrote to them in between;
 - hooks exist only while a step is recorded (a snapshot step, or every step for the scalar tier): an
   unrecorded step runs the model exactly as unwatched, at its speed;
+- the per-step tier's steps wait in rings (their outputs and gradients stacked, the matrices' copies) and are
+  reduced K steps at once (RING_BYTES), when the rings fill, before a step of another kind and at every flush;
 - everything stays on the model's device until the step ends, then one transfer to the host per snapshot, one
   per chunk of per-step scalars.
 
@@ -35,6 +37,15 @@ from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats
 # histograms of a huge output are taken on an evenly strided sample of at most this many values (the moments,
 # saturation and dead units still use every value): the memory a snapshot needs stays bounded (README)
 HIST_SAMPLE = 1 << 20
+
+# The per-step tier defers its reductions: each step's stacked activations (and gradients) and the weight
+# matrices' copy after optimizer.step() go into rings of K slots, reduced once per K steps. On a CPU a torch op
+# costs 3-6 us of dispatch whatever its size, and these tensors are small, so one op over K steps replaces K.
+# K = RING_BYTES // (one step's bytes), at most RING_MAX; 1 (no deferral: a step reduced when it ends) where
+# a step does not fit twice, e.g. a big model. The rings then take at most RING_BYTES plus one step's matrices,
+# and stay in cache (README: "what changed").
+RING_BYTES = 4 << 20
+RING_MAX = 16
 
 
 class WatchWarning(UserWarning):
@@ -215,6 +226,13 @@ def _float(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
+def _stack_into(ts: list[torch.Tensor], out: torch.Tensor, dt: torch.dtype) -> None:
+    """Stack the tensors (equal numel) into the (len(ts), numel) tensor `out`: one op."""
+    if any(t.dtype != dt or t.shape != ts[0].shape for t in ts):
+        ts = [t.reshape(-1).to(dt) for t in ts]
+    torch.stack(ts, out=out.view(len(ts), *ts[0].shape))
+
+
 class _ScalarPlan:
     """The per-step tier's layout of one kind of step: which layers, of which sizes and families, with
     gradients or not, and the weight matrices' layout. Made once, reused while the layout repeats. `run` writes
@@ -252,6 +270,79 @@ class _ScalarPlan:
         self.msizes = np.array([rec.params[j][1].numel() for j in rec._morder], dtype=np.float64)
         self.length = off
         self.dtype = torch.float64 if wide else torch.float32
+        # deferral (RING_BYTES): K steps' stacked rows per group, (K, rows, size), and the room their reduction
+        # works in (the activation rows' saturation masks; the matrices' updates: Recorder._defer_ring), made
+        # when first needed, so that a block allocates nothing big (a fresh buffer of a few 100 kB costs its
+        # page faults every time: measured, 3x the block's own ops)
+        item = torch.finfo(self.dtype).bits // 8
+        # per group: outputs and gradients, the saturation masks' room (tanh, ReLU), a "tail" group's inputs
+        step_bytes = sum((len(poss) * (2 if fam in ("tanh", "relu") else 1) + len(gp) + (len(sp) if fam == "tail" else 0))
+                         * n for (_, n, *_), (fam, poss, gp, sp, _) in zip(self.layout, self.groups)) * item
+        if self.mruns:
+            step_bytes += 2 * int(self.msizes.sum()) * rec.params[rec._morder[0]][1].element_size()
+        self.K = min(RING_MAX, RING_BYTES // max(step_bytes, 1)) if self.groups else 1
+        if self.mruns:
+            self.K = min(self.K, rec._kmat)
+        if self.K < 2:
+            self.K = 1
+        self.rings: list | None = None  # per group: (outputs and gradients, saturation masks, a "tail" group's inputs)
+
+    def stash(self, slot: int, chunks: list, grads: dict) -> bool:
+        """Copy the step's rows into ring slot `slot` (the stack today's path makes anyway); False where this
+        step's tensors do not fit the rings (another device)."""
+        dev, dt = chunks[0][1].device, self.dtype
+        if self.rings is None:
+            self.rings = []
+            for (_, n, *_), (fam, poss, gp, sp, _) in zip(self.layout, self.groups):
+                xr = torch.empty(self.K, len(sp), n, dtype=dt, device=dev) if fam == "tail" and sp else None
+                work = torch.empty(self.K, len(poss), n, dtype=dt, device=dev) if fam in ("tanh", "relu") else None
+                self.rings.append((torch.empty(self.K, len(poss) + len(gp), n, dtype=dt, device=dev), work, xr))
+        if self.rings[0][0].device != dev:
+            return False
+        with torch.no_grad():
+            for (fam, poss, gp, sp, _), (A, _, X) in zip(self.groups, self.rings):
+                ts = [chunks[p][1] for p in poss] + [grads[chunks[p][0]] for p in gp]
+                _stack_into(ts, A[slot], dt)
+                if X is not None:
+                    _stack_into([chunks[p][2] for p in sp], X[slot], dt)
+        return True
+
+    def run_block(self, c: int, R: torch.Tensor | None, U: torch.Tensor | None) -> torch.Tensor:
+        """The raw sums of the c steps in ring slots 0..c-1, (c, length): `run`'s ops, each once for the c steps.
+        R (K + 1, N): the weight matrices flat, slot i before step i and slot i + 1 after it; U (K, N) room for
+        the updates. Shifts in place: the slots 0..c-1 are spent afterwards (slot c is the next step's before)."""
+        with torch.no_grad():
+            dt = self.dtype
+            dev = self.rings[0][0].device if self.rings else R.device
+            raw = torch.empty(c, self.length, dtype=dt, device=dev)
+            for (fam, poss, gp, sp, o), (A, W, X) in zip(self.groups, self.rings or []):
+                T = A[:c]
+                k, na = T.shape[1], len(poss)
+                so = o + 2 * k
+                if fam == "tanh":  # |y| > thr as a float mask: the saturation first, then the shift in place
+                    torch.sum(torch.abs(T[:, :na], out=W[:c]).gt_(self.thr), 2, out=raw[:, so: so + na])
+                elif fam == "relu":
+                    torch.sum(torch.le(T[:, :na], 0, out=W[:c]), 2, out=raw[:, so: so + na])
+                elif fam == "tail" and sp:
+                    torch.sum(kinds.saturated(fam, X[:c], None, self.thr), 2, dtype=dt, out=raw[:, so: so + len(sp)])
+                elif fam == "sigmoid":
+                    torch.sum(kinds.saturated(fam, None, T[:, :na], self.thr), 2, dtype=dt, out=raw[:, so: so + na])
+                T.sub_(T[:, :, :1].clone())
+                torch.sum(T, 2, out=raw[:, o: o + k])
+                torch.linalg.vector_norm(T, dim=2, out=raw[:, o + k: o + 2 * k])
+            if self.mruns:
+                if R.dtype != dt:
+                    R, U = R[: c + 1].to(dt), torch.empty(c, R.shape[1], dtype=dt, device=R.device)
+                torch.sub(R[1: c + 1], R[:c], out=U[:c])  # the c steps' updates, one op
+                o, m = self.u_off, len(self.msizes)
+                for a, b, cnt, size in self.mruns:  # per run of equal sizes: before (count), then update (count)
+                    for q, Y in enumerate((R, U)):
+                        V = Y[:c, a:b].view(c, cnt, size)
+                        V.sub_(V[:, :, :1].clone())
+                        torch.sum(V, 2, out=raw[:, o + q * cnt: o + (q + 1) * cnt])
+                        torch.linalg.vector_norm(V, dim=2, out=raw[:, o + 2 * m + q * cnt: o + 2 * m + (q + 1) * cnt])
+                    o += 2 * cnt
+            return raw
 
     def run(self, chunks: list, grads: dict, upd) -> torch.Tensor:
         with torch.no_grad():
@@ -329,6 +420,7 @@ class _General:
 
     def __init__(self, upd: _ScalarPlan):
         self.upd = upd
+        self.length = 3 * upd.L + upd.length
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
         n = 3 * self.upd.L
@@ -346,10 +438,12 @@ class Recorder:
 
     Two paths, with the same numbers: the *fused* one keeps each layer's output and gradient until the step
     ends, then reduces all of them, and the parameters, stacked by size (see _Groups); the *eager* one
-    reduces each output inside its hook. Eager is for the first recorded step (which also finds the outputs
-    that a later in-place op overwrites, e.g. ReLU(inplace=True): those stay eager), and for outputs over
-    HIST_SAMPLE values (kept only as reductions). The per-step tier hooks the activations only, and its usual
-    step runs a _ScalarPlan: raw sums on the device, the arithmetic on the host at flush time.
+    reduces each output inside its hook. The first recorded step is fused on copies of the outputs (their
+    gradients caught by tensor hooks) and finds the outputs that a later in-place op overwrites, e.g.
+    ReLU(inplace=True): those take the eager path from then on (reducing every output in its hook, that step
+    took 10-12 ms on the lecture's net, fused 6-8). Eager too: outputs over HIST_SAMPLE values (kept only as
+    reductions). The per-step tier hooks the activations only, and its usual steps wait in rings (RING_BYTES)
+    and run a _ScalarPlan once per K steps: raw sums on the device, the arithmetic on the host at flush time.
     Everything runs on the caller's thread (a reduction thread was measured slower: see the README).
     """
 
@@ -379,6 +473,7 @@ class Recorder:
         vectors = [j for j in range(len(self.params)) if j not in set(self.matrices)]
         self._porder = sorted(self.matrices, key=lambda j: numel[j]) + sorted(vectors, key=lambda j: numel[j])
         self._morder = sorted(self.matrices, key=lambda j: numel[j])
+        self._mats = [self.params[j][1] for j in self._morder]  # the weight matrices in that order
         self._handles: list = []
         self._hooked = ""  # which layers the forward hooks are on: "all", or "activations" (the per-step tier)
         self._opt_handles: list = []
@@ -417,6 +512,18 @@ class Recorder:
             a, k = a + c * msizes[k], k + c
         self._plans: dict = {}  # the per-step tier's plans, by the step's layout
         self._warned: set[str] = set()
+        # the per-step tier's deferred steps (RING_BYTES): the weight matrices' ring (ptrs, flat views, R of
+        # K + 1 rows: slot i holds them before the i-th pending step, slot i + 1 after it), made once a plan
+        # with updates defers; the activations' rings are the plan's
+        mat_bytes = sum(numel[j] * self.params[j][1].element_size() for j in self._morder)
+        self._kmat = min(RING_MAX, RING_BYTES // max(2 * mat_bytes, 1))
+        self._dring = None
+        self._defer_mats = False
+        self._dc = 0  # steps pending in the rings
+        self._dplan: _ScalarPlan | None = None  # their plan
+        self._dvalid: int | None = None  # the ring slot holding the matrices as they are now (with _dstate)
+        self._dstate = None
+        self._ddone: list = []  # reduced blocks (plan, (steps, length) raw sums), in step order
 
     # --- hooks --------------------------------------------------------------------------------------------
     def begin(self, mode: str | None) -> None:
@@ -424,6 +531,7 @@ class Recorder:
         self._mode = mode
         if mode != "scalars":
             self._ring_state = None  # a step between that was not the per-step tier's: copy `before` afresh
+            self._dvalid = None
         if mode != "full":
             self._full_after = None
         if mode is None:
@@ -456,6 +564,7 @@ class Recorder:
         self._remove(self._handles)
         self._remove(self._opt_handles)
         self._clear()
+        self._dring, self._dplan, self._plans, self._ddone, self._dc = None, None, {}, [], 0
 
     def _clear(self) -> None:
         self._acc, self._pre, self._chunks, self._gchunks = None, None, [], []
@@ -470,12 +579,12 @@ class Recorder:
             x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
             eager = self._eager_now.get(i)
             if eager is None:
-                eager = self._eager_now[i] = (not self._first_done or i in self._inplace
-                                              or y.numel() > HIST_SAMPLE)
+                eager = self._eager_now[i] = i in self._inplace or y.numel() > HIST_SAMPLE
+            first = not self._first_done
+            if first:  # the first recorded step finds the outputs that a later in-place op overwrites
+                self._versions.append((i, y, y._version))
             if eager:
                 self._record_forward(i, x, y)
-                if not self._first_done:
-                    self._versions.append((i, y, y._version))
             else:
                 info = self.layers[i]
                 if not info.width:
@@ -483,6 +592,15 @@ class Recorder:
                 if self._mode == "full":  # counted for _check_backward (snapshots only)
                     self._acc[i].calls += 1
                 x_tail = x.detach() if info.family == "tail" and x is not None and x.shape == y.shape else None
+                if first:
+                    # not known yet which outputs an in-place op overwrites later in the step: reduce copies,
+                    # and catch the gradient with a tensor hook, which (unlike retain_grad) stays with this
+                    # value of the output when an in-place op replaces it (a Python call per layer, one step)
+                    x_tail = x_tail.clone() if x_tail is not None else None
+                    if y.requires_grad and torch.is_grad_enabled():
+                        y.register_hook(self._first_grad_hook(i))
+                    self._chunks.append((i, y.detach().clone(), x_tail))
+                    return
                 if y.requires_grad and torch.is_grad_enabled():
                     # retain_grad is a C++ hook: no Python call in backward (a tensor hook costs ~10 us a layer);
                     # the gradient is read, and let go, when the step ends (_take_grads)
@@ -493,6 +611,14 @@ class Recorder:
                 return
             if y.requires_grad and torch.is_grad_enabled():
                 y.register_hook(self._grad_hook(i))
+        return hook
+
+    def _first_grad_hook(self, i: int):
+        def hook(g):
+            if self._mode is not None and self._acc is not None:
+                self._gchunks.append((i, g.detach()))
+                if self._mode == "full":
+                    self._acc[i].grads += 1
         return hook
 
     def _take_grads(self, full: bool = False) -> None:
@@ -570,8 +696,8 @@ class Recorder:
         buffers, each [data before the step, update]; this step's `after` is written into the other buffer,
         where it is the next step's `before` (no copy on consecutive steps). Kept while the storages stay; None
         where the matrices do not fit one buffer (dtypes or devices differ, a matrix not contiguous)."""
-        mats = [self.params[j][1] for j in self._morder]
-        ptrs = tuple(p.data_ptr() for p in mats)
+        mats = self._mats
+        ptrs = tuple([p.data_ptr() for p in mats])
         ring = self._ring
         if ring is None or ring[0] != ptrs:
             ok = (mats and len({(p.dtype, p.device) for p in mats}) == 1 and mats[0].dtype in (torch.float32, torch.float64)
@@ -587,15 +713,81 @@ class Recorder:
             self._ring_cur, self._ring_state = 0, None
         return ring if ring[1] is not None else None
 
+    def _defer_ring(self):
+        """The deferred weight-matrix ring (ptrs, flat views, R (K + 1, N)), remade (after reducing what is
+        pending) when a storage changed; None where the matrices do not fit one buffer."""
+        mats = self._mats
+        ptrs = tuple([p.data_ptr() for p in mats])
+        D = self._dring
+        if D is None or D[0] != ptrs:
+            if self._dc:
+                self.reduce_pending()
+            self._dvalid = None
+            if not (len({(p.dtype, p.device) for p in mats}) == 1 and mats[0].dtype in (torch.float32, torch.float64)
+                    and all(p.is_contiguous() for p in mats)):
+                self._dring = D = (ptrs, None, None, None)
+            else:
+                views = [p.detach().view(-1) for p in mats]
+                n = sum(v.numel() for v in views)
+                R = torch.empty(self._kmat + 1, n, dtype=mats[0].dtype, device=mats[0].device)
+                U = torch.empty(self._kmat, n, dtype=mats[0].dtype, device=mats[0].device)  # the updates' room
+                self._dring = D = (ptrs, views, R, U)
+        return D if D[1] is not None else None
+
+    def reduce_pending(self) -> None:
+        """Reduce the steps pending in the rings (one block, in step order, to `take_pending`); the matrices'
+        slots after them move to the front, so the next step goes on from slot 0."""
+        c, plan = self._dc, self._dplan
+        if not c:
+            return
+        R, U = self._dring[2:] if self._dring is not None else (None, None)
+        self._ddone.append((plan, plan.run_block(c, R, U) if plan.mruns else plan.run_block(c, None, None)))
+        self._dc, self._dplan = 0, None
+        if self._dvalid is not None and self._dvalid >= c and R is not None:
+            with torch.no_grad():
+                for i in range(self._dvalid - c + 1):  # in order: slot c + i never overwritten before it is read
+                    R[i].copy_(R[c + i])
+            self._dvalid -= c
+        else:
+            self._dvalid = None
+        pre = self._pre
+        if pre is not None and pre.get("dslot") is not None:  # a step between its optimizer hooks and its end
+            slot = pre["dslot"] - c
+            if slot >= 0 and R is not None:
+                pre["dslot"], pre["flat"] = slot, R[slot]
+                if pre["flat_diff"] is not None:
+                    pre["flat_diff"] = R[slot + 1]
+
+    def take_pending(self) -> list:
+        """The per-step tier's reduced blocks, pending steps reduced first: [(plan, (steps, length) raw sums)]."""
+        self.reduce_pending()
+        out, self._ddone = self._ddone, []
+        return out
+
     def _param_state(self) -> tuple:
         """What tells whether a weight matrix changed since it was copied: its version counter (bumped by every
         in-place write, optimizer.step() included)."""
-        return tuple(p._version for p in (self.params[j][1] for j in self._morder))
+        return tuple([p._version for p in self._mats])
 
     def _opt_pre(self, _opt, _args, _kwargs) -> None:
         # (no torch.no_grad needed: every tensor read here is detached)
         if self._mode is None:
             return
+        if self._mode == "scalars" and self._defer_mats:
+            D = self._defer_ring()
+            if D is not None:
+                c = self._dc
+                if self._dvalid != c or self._dstate != self._param_state():
+                    # something wrote to the matrices since the last step (or the steps were not consecutive):
+                    # reduce what is pending, then start afresh with a copy
+                    if c:
+                        self.reduce_pending()
+                    c = 0
+                    torch.cat(D[1], out=D[2][0])
+                    self._dvalid, self._dstate = 0, self._param_state()
+                self._pre = {"dslot": c, "flat": D[2][c], "flat_diff": None, "before": None, "grads": None,
+                             "diff": None}
+                return
         ring = self._mat_ring() if self._mode == "scalars" else None
         if ring is None:
             self._pre = self._read_params()
@@ -611,6 +803,13 @@ class Recorder:
     def _opt_post(self, _opt, _args, _kwargs) -> None:
         pre = self._pre
         if self._mode is None or pre is None:
+            return
+        slot = pre.get("dslot")
+        if slot is not None:  # deferred: the copy after goes to the next slot (the update is taken later)
+            R = self._dring[2]
+            torch.cat(self._dring[1], out=R[slot + 1])
+            pre["flat_diff"] = R[slot + 1]
+            self._dvalid, self._dstate = slot + 1, self._param_state()
             return
         S = pre.get("ring")
         if S is not None:  # the per-step tier: the copy after goes to the other buffer; the update beside `before`
@@ -951,22 +1150,50 @@ class Recorder:
         self._clear()
         return snap, row
 
-    def end_scalars(self) -> tuple[_ScalarPlan, torch.Tensor]:
-        """The per-step tier of the recorded step: (plan, a flat device vector of raw sums); `plan.finish` turns
-        such vectors (many steps at once, on the host) into rows: saturation, std and grad std per activation
-        layer (NaN for the other layers), then log10 update:data per weight matrix."""
+    def end_scalars(self) -> list:
+        """The per-step tier of the recorded step. Returns the blocks of raw sums ready so far, in step order:
+        [(plan, (steps, length) device tensor)]; `plan.finish` turns them (many steps at once, on the host) into
+        rows: saturation, std and grad std per activation layer (NaN for the other layers), then log10
+        update:data per weight matrix. A step of the usual layout waits in the rings (RING_BYTES) and comes out
+        with the block that reduces it: when the rings are full, before a step of another kind, or at
+        `take_pending()` (every flush)."""
         self._params_now()
         self._take_grads()
-        out = self._scalar_fast()
-        if out is None:  # a layer called twice, or reduced in its hook: the layers through the general path
-            parts = self._scalar_general()
-            upd = _ScalarPlan(self, [], {}, self._update_ready())
-            if upd.mruns:
-                parts.append(upd.run([], {}, self._update_stack()).to(parts[0].device, torch.float64))
-            out = (_General(upd), torch.cat(parts))
+        plan = self._scalar_plan()
+        if plan is None or plan.K < 2 or not self._defer(plan):
+            self.reduce_pending()  # what waits comes first: rows stay in step order
+            if plan is not None:
+                raw = plan.run(self._chunks, dict(self._gchunks), self._update_stack())
+            else:  # a layer called twice, or reduced in its hook: the layers through the general path
+                parts = self._scalar_general()
+                upd = _ScalarPlan(self, [], {}, self._update_ready())
+                if upd.mruns:
+                    parts.append(upd.run([], {}, self._update_stack()).to(parts[0].device, torch.float64))
+                plan, raw = _General(upd), torch.cat(parts)
+            self._ddone.append((plan, raw.view(1, -1)))
+            if self._dvalid and self._dring is not None:  # the next step's `before` goes on from slot 0
+                with torch.no_grad():
+                    self._dring[2][0].copy_(self._dring[2][self._dvalid])
+                self._dvalid = 0
         self._classify_inplace()
         self._clear()
+        out, self._ddone = self._ddone, []
         return out
+
+    def _defer(self, plan: _ScalarPlan) -> bool:
+        """Put the step into the rings (False: it is reduced now instead)."""
+        pre = self._pre or {}
+        if plan.mruns and pre.get("dslot") is None:  # its update was not taken into the ring
+            return False
+        if self._dc and self._dplan is not plan:
+            self.reduce_pending()
+        slot = self._dc
+        if (plan.mruns and pre["dslot"] != slot) or not plan.stash(slot, self._chunks, dict(self._gchunks)):
+            return False
+        self._dc, self._dplan = slot + 1, plan
+        if self._dc == plan.K:
+            self.reduce_pending()
+        return True
 
     def _update_ready(self) -> bool:
         pre = self._pre or {}
@@ -979,12 +1206,16 @@ class Recorder:
             return None
         if self._pre.get("ring") is not None:
             return self._pre["ring"]
-        X = torch.stack([self._pre["flat"], self._pre["flat_diff"]])
+        if self._pre.get("dslot") is not None:
+            R, slot = self._dring[2], self._pre["dslot"]
+            X = torch.stack([R[slot], R[slot + 1] - R[slot]])
+        else:
+            X = torch.stack([self._pre["flat"], self._pre["flat_diff"]])
         return X, [X[:, a:b].view(2, c, size) for a, b, c, size in self._mruns]
 
-    def _scalar_fast(self):
-        """The usual step (every hooked layer fused, each called once): the plan of its layout (made once) runs
-        a handful of ops; None for any other step."""
+    def _scalar_plan(self) -> _ScalarPlan | None:
+        """The plan of the usual step's layout (every hooked layer fused, each called once), made once; None
+        for any other step."""
         chunks = self._chunks
         if any(acc.mean is not None for acc in self._acc.values()):
             return None
@@ -1000,7 +1231,9 @@ class Recorder:
             if len(self._plans) > 64:
                 self._plans.clear()
             plan = self._plans[key] = _ScalarPlan(self, chunks, grads, upd)
-        return plan, plan.run(chunks, grads, self._update_stack())
+            if plan.mruns and plan.K > 1:
+                self._defer_mats = True  # from the next step on, the optimizer hooks write the deferred ring
+        return plan
 
     @torch.no_grad()
     def _scalar_general(self) -> list[torch.Tensor]:
