@@ -241,7 +241,9 @@ class Scope:
             self._add_rows(k, self.rec.end_scalars())
         self.steps = k + 1
         self.rec.begin(self._mode(k + 1))
-        if self._writer is not None and time.monotonic() - self._last_flush >= self._flush_interval():
+        # with no file too: the history (what a notebook reads, and the losses and rows held until then) is
+        # brought up to date every flush_seconds, not only at close
+        if time.monotonic() - self._last_flush >= self._flush_interval():
             self._flush()
 
     def _add_rows(self, k: int, blocks: list) -> None:
@@ -413,7 +415,8 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *, s
     save: a `.initscope` file, rewritten while the run goes on (`initscope gui --follow FILE` shows it live);
     every: a full snapshot every this many steps; every_step="scalars": the per-step tier.
     Other keywords: name, bins (50), threshold (0.97, tanh's), classes (the panels' uniform-guess line is at
-    ln(classes)), flush_seconds (0.5), max_snapshots (512, thinned evenly)."""
+    ln(classes)), flush_seconds (0.5: how often the file is written and `history` brought up to date, with or
+    without a file), max_snapshots (512, thinned evenly)."""
     return Scope(model, optimizer, save=save, every=every, every_step=every_step, **kwargs)
 
 

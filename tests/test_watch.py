@@ -752,3 +752,31 @@ def test_the_deferred_tier_without_an_optimizer_and_when_full_blocks_end_the_run
             assert math.isclose(h.step_grad_std.data[k, i], gstd, rel_tol=1e-4)
             assert math.isclose(h.step_saturation.data[k, i], sat, abs_tol=1e-6)
         assert np.isnan(h.step_update.data[k]).all()  # no optimizer: no update measured
+
+
+@pytest.mark.parametrize("flush_seconds", [0.0, 3600.0])
+def test_without_a_file_the_history_follows_every_flush_seconds(flush_seconds):
+    """save=None: the losses and per-step rows held on the device reach `scope.history` every flush_seconds (not
+    only at close: a notebook reads it mid-run, and a long run's held tensors would grow), and at once on flush()."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 5))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(24, 6), torch.randint(0, 5, (24,))
+    scope = initscope.watch(model, opt, every=4, every_step="scalars", flush_seconds=flush_seconds)
+    losses = []
+    for _ in range(10):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        scope.step(loss)
+    h = scope.history
+    if flush_seconds == 0.0:  # every step drains: all ten losses are there, step by step
+        assert np.allclose(h.loss.data, losses)
+        assert h.step_saturation is not None and len(h.step_saturation) == 10
+    else:
+        assert len(h.loss) == 0  # held until the next flush
+        scope.flush()
+        assert np.allclose(scope.history.loss.data, losses)
+    scope.close()
