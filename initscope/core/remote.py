@@ -212,6 +212,7 @@ class RemoteTrainer:
         self._stop, self._run = SharedEvent(raw_stop), SharedEvent(raw_run)
         self._conn, child = ctx.Pipe()
         self._lock = threading.Lock()  # one conversation at a time
+        self._proc_lock = threading.Lock()  # one thread reads the child's end at a time (join, below)
         self._rids = itertools.count(1)
         # a child of the fork server starts in the server's folder: it moves to this one (relative data paths)
         self.proc = ctx.Process(target=_serve, args=(child, raw_stop, raw_run, threads, self._conn if fork else None,
@@ -249,8 +250,8 @@ class RemoteTrainer:
             try:
                 msg = self._conn.recv()
             except (EOFError, OSError):
-                self.proc.join(1)
-                raise RuntimeError(f"the training process {_how_it_ended(self.proc.exitcode)}; what was recorded "
+                self.join(1)
+                raise RuntimeError(f"the training process {_how_it_ended(self.exitcode)}; what was recorded "
                                    "is kept, and Train starts a new one") from None
             if getattr(msg, "rid", None) != rid:
                 continue  # a late answer from a conversation that was abandoned
@@ -316,19 +317,35 @@ class RemoteTrainer:
             self._conn.send(QuitRequest())
         except (OSError, ValueError):
             pass
-        self.proc.join(timeout)
-        if self.proc.is_alive():
+        self.join(timeout)
+        if self.alive:
             self.proc.terminate()
-            self.proc.join(2)
+            self.join(2)
         self._conn.close()
 
     def kill(self) -> None:
         """End the child now (closing the window mid-run): what it was computing is not wanted any more."""
         self.stop()
-        if self.proc.is_alive():
+        if self.alive:
             self.proc.terminate()
-        self.proc.join(2)
+        self.join(2)
+
+    # The child's end is read by one thread at a time: a fork server's child reports its exit code once, through
+    # its sentinel, and of two threads polling at once (the relay hearing EOF, the window's close joining) the
+    # second read nothing and took exit code 255 (seen in CI: a clean os._exit(0) reported as 255).
+    def join(self, timeout: float | None = None) -> None:
+        from multiprocessing.connection import wait
+
+        if wait([self.proc.sentinel], timeout):  # the waiting itself outside the lock: it reads nothing
+            with self._proc_lock:
+                self.proc.join()  # it has ended: this reaps it (a spawned child's pipe closes just before)
 
     @property
     def alive(self) -> bool:
-        return self.proc.is_alive()
+        with self._proc_lock:
+            return self.proc.is_alive()
+
+    @property
+    def exitcode(self) -> int | None:
+        with self._proc_lock:
+            return self.proc.exitcode
