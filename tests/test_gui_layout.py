@@ -438,3 +438,41 @@ def test_a_long_runs_step_ticks_read_in_thousands_and_stay_apart(qapp):
         assert px > max(fm.horizontalAdvance(t) for t in strings), (strings, px)
         break  # the major ticks: the ones labelled
     p.close()
+
+
+def _inked_rows(widget) -> list[int]:
+    """The rows with ink (dark pixels) in the widget as drawn."""
+    img = widget.grab().toImage()
+    return [y for y in range(img.height())
+            if any(QtGui.QColor(img.pixel(x, y)).lightness() < 110 for x in range(0, img.width() - 20, 2))]
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.5])
+@pytest.mark.parametrize("compact", [False, True])
+def test_the_hint_strip_shows_whole_lines_only(qtbot, scale, compact):
+    """However tall the strip must be (presentation mode's compact strip is held up by the scroll bar's floor), the
+    view ends below its last whole line: before, the top half of the next line showed (a presenter noticed)."""
+    from initscope.gui.hint_strip import LINES, PRESENTATION_LINES, HintStrip
+
+    app = QtWidgets.QApplication.instance()
+    before = app.font()
+    font = QtGui.QFont(before)
+    font.setPointSizeF(before.pointSizeF() * scale)
+    app.setFont(font)
+    try:
+        strip = HintStrip()
+        qtbot.addWidget(strip)
+        strip.lines = PRESENTATION_LINES if scale > 1 else LINES
+        strip.set_compact(compact)
+        strip.resize(900, strip.height())
+        strip.set_lines([f"• hint {k}: a line of advice about layer L{k} that fits the width" for k in range(8)])
+        strip.show()
+        qtbot.waitExposed(strip)
+        n = max(2, strip.lines - 1) if compact else strip.lines
+        line_n_ends = strip.label.contentsMargins().top() + n * strip.label.fontMetrics().lineSpacing()
+        rows = _inked_rows(strip.viewport())
+        assert strip.viewport().height() >= line_n_ends  # line n whole
+        assert rows and max(rows) < line_n_ends  # and nothing of line n + 1
+        assert min(rows) < line_n_ends - (n - 1) * strip.label.fontMetrics().lineSpacing()  # line 1 is there
+    finally:
+        app.setFont(before)

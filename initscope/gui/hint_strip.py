@@ -6,6 +6,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 LINES = 4  # visible lines; more scroll
 PRESENTATION_LINES = 3  # on a projector the plots need the height more
+PAD = 2  # px above and below the text
 
 
 class HintStrip(QtWidgets.QScrollArea):
@@ -15,7 +16,7 @@ class HintStrip(QtWidgets.QScrollArea):
         self.label.setWordWrap(True)
         self.label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
-        self.label.setContentsMargins(4, 2, 4, 2)
+        self.label.setContentsMargins(4, PAD, 4, PAD)
         self.setWidget(self.label)
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -33,11 +34,18 @@ class HintStrip(QtWidgets.QScrollArea):
     def fit(self) -> None:
         """Height for self.lines lines of the current font (presentation mode changes both)."""
         n = max(2, self.lines - 1) if getattr(self, "compact", False) else self.lines
-        lines = self.label.fontMetrics().lineSpacing() * n + 12
+        spacing = self.label.fontMetrics().lineSpacing()
+        lines = spacing * n + 12
         bar = self.verticalScrollBar()
         container = bar.parentWidget()  # Qt's container around the bar needs a few px more than the bar itself
         need = max(bar.minimumSizeHint().height(), container.minimumSizeHint().height() if container else 0)
-        self.setFixedHeight(max(lines, need + 2 * self.frameWidth()))
+        height = max(lines, need + 2 * self.frameWidth())
+        self.setFixedHeight(height)
+        # the view ends where line n ends (its descent and leading are the gap below it); the height beyond n lines
+        # goes above the text (presentation mode's compact strip is held up by the scroll bar's floor): below, it
+        # showed the top half of line n + 1
+        view = height - 2 * self.frameWidth()
+        self.label.setContentsMargins(4, max(PAD, view - n * spacing), 4, PAD)
 
     def set_lines(self, lines: list[str]) -> None:
         text = "<br>".join(lines)
