@@ -226,6 +226,12 @@ def _float(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
+def _one_buffer(mats: list) -> bool:
+    """Whether the weight matrices can be copied flat into one float buffer (one dtype and device, contiguous)."""
+    return bool(mats) and len({(p.dtype, p.device) for p in mats}) == 1 \
+        and mats[0].dtype in (torch.float32, torch.float64) and all(p.is_contiguous() for p in mats)
+
+
 def _stack_into(ts: list[torch.Tensor], out: torch.Tensor, dt: torch.dtype) -> None:
     """Stack the tensors (equal numel) into the (len(ts), numel) tensor `out`: one op."""
     if any(t.dtype != dt or t.shape != ts[0].shape for t in ts):
@@ -700,9 +706,7 @@ class Recorder:
         ptrs = tuple([p.data_ptr() for p in mats])
         ring = self._ring
         if ring is None or ring[0] != ptrs:
-            ok = (mats and len({(p.dtype, p.device) for p in mats}) == 1 and mats[0].dtype in (torch.float32, torch.float64)
-                  and all(p.is_contiguous() for p in mats))
-            if not ok:
+            if not _one_buffer(mats):
                 self._ring = (ptrs, None, None)
                 return None
             views = [p.detach().view(-1) for p in mats]
@@ -723,8 +727,7 @@ class Recorder:
             if self._dc:
                 self.reduce_pending()
             self._dvalid = None
-            if not (len({(p.dtype, p.device) for p in mats}) == 1 and mats[0].dtype in (torch.float32, torch.float64)
-                    and all(p.is_contiguous() for p in mats)):
+            if not _one_buffer(mats):
                 self._dring = D = (ptrs, None, None, None)
             else:
                 views = [p.detach().view(-1) for p in mats]
