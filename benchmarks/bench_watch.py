@@ -1,7 +1,7 @@
 """What watching costs: `initscope.watch` against the same loop unwatched, a notebook's hand-written hooks,
 TensorBoard histograms and wandb.watch, on the lecture's deep net and on the char-level transformer example.
 
-    python benchmarks/bench_watch.py [--steps N] [--rounds R] [--nets mlp,gpt] [--json FILE] [--clock cpu]
+    python benchmarks/bench_watch.py [--steps N] [--rounds R] [--nets mlp,gpt] [--json FILE] [--clock cpu] [--no-warmup]
 
 Candidates (steps/s, the same model, data and batches; one torch thread):
   bare          the loop, nothing collected
@@ -208,6 +208,8 @@ def main() -> None:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: steps per second of the process's CPU time (every thread, the file writer's too); "
                          "steadier than the wall clock on a machine that others load")
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false",
+                    help="time from the first round (default: one untimed warm-up round of every candidate first)")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -219,7 +221,10 @@ def main() -> None:
         loop(model, opt, batch, loss_fn, 30)  # warm up
         rates: dict[str, list[float]] = {}
         skipped = []
-        for r in range(args.rounds):
+        # round -1 is the warm-up, not timed: every candidate once, so one-time costs of the process (the
+        # allocator's first growth, first calls of each path) are not charged to the first timed round (measured:
+        # its watched candidates ran 0.5-0.8x their later rounds)
+        for r in range(-1 if args.warmup else 0, args.rounds):
             def run(name, setup):
                 # the garbage a candidate leaves (a full snapshot's objects) is collected before the next one
                 # starts, so a collection it triggers is not charged to the next candidate; each candidate's own
@@ -231,7 +236,9 @@ def main() -> None:
                         skipped.append(name)
                     return
                 after, done = got
-                rates.setdefault(name, []).append(loop(model, opt, batch, loss_fn, args.steps, after))
+                rate = loop(model, opt, batch, loss_fn, args.steps if r >= 0 else min(args.steps, 100), after)
+                if r >= 0:
+                    rates.setdefault(name, []).append(rate)
                 done()
             run("bare", lambda: (None, lambda: None))
             for name, kw in (("watch", {}), ("watch_scalars", {"every_step": "scalars"}), ("watch_full", {"every": 1}),

@@ -599,6 +599,40 @@ def test_histograms_packed_together_equal_one_by_one():
     for row, p, sc in zip(counts, packed, scales):
         p1, s1 = pack_counts(row)
         assert np.array_equal(p, p1) and sc == s1
+    small = counts[[0, 2]]  # every count fits 16 bits: the fast path, scales of 1
+    packed, scales = pack_many(small)
+    assert packed.dtype == np.uint16 and np.array_equal(packed, small) and np.array_equal(scales, [1.0, 1.0])
+
+
+@pytest.mark.parametrize("nan", [False, True])
+def test_the_replay_rows_the_recorder_packs_equal_those_packed_from_its_snapshots(nan):
+    """A snapshot's replay row comes from the recorder's host arrays, not from walking the Snapshot's objects:
+    every field of every row must be what replay.pack_row makes of the Snapshot itself (NaN statistics, a frozen
+    weight, vectors without histograms and every module kind included)."""
+    from initscope.core.replay import KEYS, SnapshotStore
+
+    torch.manual_seed(0)
+    model = Zoo()
+    model.fc2.weight.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    x, y = _batch()
+    with initscope.watch(model, opt, every=1) as scope:
+        for k in range(4):
+            out = model(x)
+            if nan and k == 2:
+                out = out * float("nan")
+            loss = nn.functional.cross_entropy(out, y)
+            opt.zero_grad(); loss.backward(); opt.step(); scope.step(loss)
+    store = SnapshotStore()
+    for snap in scope.snapshots:
+        store.add(snap)
+    got = scope.history.replay
+    assert len(got) == len(store) == 4  # steps 0-3
+    for key in KEYS:
+        a, b = got.arrays[key].data, store.arrays[key].data
+        assert a.dtype == b.dtype and a.shape == b.shape, key
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), key
+    assert not nan or np.isnan(got.arrays["scalars"].data[2, 0])
 
 
 class _Mix(nn.Module):

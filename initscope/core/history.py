@@ -93,7 +93,8 @@ class History:
         self.init = snap
         self.version += 1
 
-    def add_snapshot(self, snap: Snapshot) -> None:
+    def add_snapshot(self, snap: Snapshot, row: dict | None = None) -> None:
+        """`row`: the snapshot packed as its replay row (replay.SnapshotStore.add), when its maker has it."""
         acts = snap.layers if self.all_layers else [s for s in snap.layers if s.kind in ACTIVATIONS]
         if self.saturation is None:
             self.layer_names = [s.name for s in acts]
@@ -118,7 +119,7 @@ class History:
             self.replay = SnapshotStore(limit=self.max_rows + 1)
             self._rebuilt.clear()
         else:
-            self.replay.add(snap)
+            self.replay.add(snap, row)
         while len(self.snap_steps) > self.max_rows:
             self.snap_stride *= 2
             nums = self.snap_number.data

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from initscope.core import kinds
+from initscope.core.replay import pack_many
 from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot, StepScalars
 
 # histograms of a huge output are taken on an evenly strided sample of at most this many values (the moments,
@@ -1001,10 +1002,12 @@ class Recorder:
             # every histogrammed row's range and bin offset gathered at once, one bincount for all of them
             lo_r = seg_lo[segs_h].view(-1, 1)
             w_r = seg_w[segs_h].view(-1, 1)
-            off_r = (segs_h * nb).view(-1, 1)
-            # every row's bin indices written into one buffer (the float -> int64 copy truncates: the floor of a
-            # clamped, non-negative position), then one bincount
-            idx_all = torch.empty(sum(h * g["size"] for g, h, _, _ in prefixes), dtype=torch.int64, device=dev)
+            it = torch.int32 if G.n_seg * nb < 2**31 - 1 else torch.int64
+            off_r = (segs_h * nb).to(it).view(-1, 1)
+            # every row's bin indices written into one buffer (the float -> int32 copy truncates: the floor of a
+            # clamped, non-negative position), then one bincount. int32, not int64: the copy, the offset and the
+            # count each move half the bytes (measured on the lecture's net: 157 us against 241 for the same bins)
+            idx_all = torch.empty(sum(h * g["size"] for g, h, _, _ in prefixes), dtype=it, device=dev)
             r0 = e0 = 0
             for g, h, _, _ in prefixes:
                 # (x - lo) / width * bins, as _hist: exact at the middle edge of a symmetric range
@@ -1103,9 +1106,9 @@ class Recorder:
             with torch.no_grad():
                 self._pre = self._read_params()
 
-    def end_full(self, step: int, loss, lr: float) -> tuple[Snapshot, np.ndarray]:
+    def end_full(self, step: int, loss, lr: float) -> tuple[Snapshot, np.ndarray, dict]:
         """The snapshot of the recorded step (one transfer to the host for all of it, the loss included when
-        it is a tensor), and its row of the per-step tier (on the host)."""
+        it is a tensor), its row of the per-step tier (on the host), and its replay row (History.add_snapshot)."""
         self._params_now()
         self._take_grads(full=True)
         self._check_backward(step)
@@ -1127,31 +1130,65 @@ class Recorder:
         lh = hist[: 2 * nl * bins].reshape(nl, 2, bins)
         ph = hist[2 * nl * bins:].reshape(-1, bins + 1) if phist is not None else None
         snap = Snapshot(step=step, loss=loss, lr=lr, ref_loss=self.ref_loss)
+        lstats, arng, grng = [], [], []
         for i, info in enumerate(self.layers):
             r = lr_[i].tolist()
             lo, hi = (r[4], r[5]) if math.isfinite(r[4]) and math.isfinite(r[5]) else (0.0, 1.0)
             g_lim = r[8] if math.isfinite(r[8]) else 1.0
+            dead = int(r[3]) if math.isfinite(r[3]) else 0
             snap.layers.append(LayerStats(
                 index=i, name=info.name, kind=info.kind, mean=r[0], std=r[1], saturation=r[2],
-                dead=int(r[3]) if math.isfinite(r[3]) else 0, width=info.width,
-                hist=Histogram(lh[i, 0].copy(), lo, hi), grad_mean=r[6], grad_std=r[7],
+                dead=dead, width=info.width, hist=Histogram(lh[i, 0].copy(), lo, hi), grad_mean=r[6], grad_std=r[7],
                 grad_hist=Histogram(lh[i, 1].copy(), -g_lim, g_lim)))
+            lstats.append((r[0], r[1], r[2], dead, info.width, r[6], r[7]))  # replay.LAYER_FIELDS
+            arng.append((lo, hi))
+            grng.append((-g_lim, g_lim))
         mi = {j: m for m, j in enumerate(self.matrices)}
+        pstats, wrows, wrng = [], [], []
         for j, (name, p) in enumerate(self.params):
             d, gm, gs, u = pr_[j].tolist()
             gh = None
             if ph is not None and j in mi and math.isfinite(float(ph[mi[j], -1])) and math.isfinite(gs):
                 lim = float(ph[mi[j], -1])
                 gh = Histogram(ph[mi[j], :-1].copy(), -lim, lim)
-            snap.params.append(ParamStats(
-                name=name, shape=tuple(p.shape), is_matrix=p.dim() >= 2, data_std=d, grad_mean=gm, grad_std=gs,
-                grad_data=gs / d if d > 0 else nan, update_data_log10=_log10_ratio(u, d), grad_hist=gh))
+                wrows.append((j, mi[j]))
+                wrng.append((-lim, lim))
+            ps = ParamStats(name=name, shape=tuple(p.shape), is_matrix=p.dim() >= 2, data_std=d, grad_mean=gm,
+                            grad_std=gs, grad_data=gs / d if d > 0 else nan, update_data_log10=_log10_ratio(u, d),
+                            grad_hist=gh)
+            snap.params.append(ps)
+            pstats.append((d, gm, gs, ps.grad_data, ps.update_data_log10))  # replay.PARAM_FIELDS
+        packed = self._replay_row(snap, lstats, arng, grng, pstats, lh, ph, wrows, wrng)
         # the same step's per-step row (the tier covers activations), from what was just read back
         act = np.array([info.family is not None for info in self.layers], dtype=bool)
         um = np.array([snap.params[j].update_data_log10 for j in self.matrices], dtype=np.float64)
         row = np.concatenate([lr_[:, 2], np.where(act, lr_[:, 1], nan), np.where(act, lr_[:, 7], nan), um])
         self._clear()
-        return snap, row
+        return snap, row, packed
+
+    def _replay_row(self, snap, lstats, arng, grng, pstats, lh, ph, wrows, wrng) -> dict:
+        """The snapshot as its replay row (replay.pack_row's layout), from the host arrays it was made of: every
+        histogram packed in one call, no walk over its objects (a snapshot every step: ~0.2 ms)."""
+        nl, npar, bins = len(self.layers), len(self.params), self.bins
+        ms = [m for _, m in wrows]
+        counts, scale = pack_many(np.concatenate([lh.reshape(2 * nl, bins), ph[ms, :-1]]) if ms else
+                                  lh.reshape(2 * nl, bins)) if nl or ms else \
+            (np.zeros((0, bins), np.uint16), np.zeros(0, np.float32))
+        rng = np.array(arng + grng + wrng, np.float64).reshape(-1, 2)
+        lc, ls = counts[: 2 * nl].reshape(nl, 2, bins), scale[: 2 * nl].reshape(nl, 2)
+        row = {"layout": id(self), "steps": np.array([snap.step], np.int64),
+               "scalars": np.array([[snap.loss, snap.lr]], np.float64),
+               "layer_stats": np.array(lstats, np.float64).reshape(1, nl, 7),
+               "param_stats": np.array(pstats, np.float64).reshape(1, npar, 5),
+               "act_counts": lc[None, :, 0], "act_scale": ls[None, :, 0], "act_range": rng[None, :nl],
+               "grad_counts": lc[None, :, 1], "grad_scale": ls[None, :, 1], "grad_range": rng[None, nl: 2 * nl]}
+        wc, wsc = np.zeros((1, npar, bins), np.uint16), np.full((1, npar), np.nan, np.float32)
+        wr = np.zeros((1, npar, 2), np.float64)
+        if ms:
+            js = [j for j, _ in wrows]
+            wc[0, js], wsc[0, js], wr[0, js] = counts[2 * nl:], scale[2 * nl:], rng[2 * nl:]
+        row["wgrad_counts"], row["wgrad_scale"], row["wgrad_range"] = wc, wsc, wr
+        return row
 
     def end_scalars(self) -> list:
         """The per-step tier of the recorded step. Returns the blocks of raw sums ready so far, in step order:

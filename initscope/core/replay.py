@@ -39,8 +39,11 @@ def pack_counts(counts: np.ndarray) -> tuple[np.ndarray, np.float32]:
 
 def pack_many(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """pack_counts of each row of a (k, bins) array at once: (uint16 counts, float32 scales)."""
-    c = np.asarray(counts, np.float64)
+    c = np.asarray(counts)
     top = c.max(1)
+    if c.size and top.max() <= U16:  # the usual case: every scale is 1, and no float64 copy is needed
+        return np.rint(c).astype(np.uint16), np.ones(len(c), np.float32)
+    c = c.astype(np.float64)
     scale = np.where(top <= U16, 1.0, top / U16)
     return np.rint(c / scale[:, None]).astype(np.uint16), scale.astype(np.float32)
 
@@ -48,6 +51,28 @@ def pack_many(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def same_layout(a: Snapshot, b: Snapshot) -> bool:
     return ([(s.index, s.name, s.kind) for s in a.layers] == [(s.index, s.name, s.kind) for s in b.layers]
             and [(p.name, p.shape, p.is_matrix) for p in a.params] == [(p.name, p.shape, p.is_matrix) for p in b.params])
+
+
+def pack_row(snap: Snapshot, bins: int) -> dict[str, np.ndarray]:
+    """One snapshot as one row of each of KEYS (a leading axis of 1). A histogram it lacks, or one of another
+    number of bins, has scale NaN and range (0, 0)."""
+    row = {"steps": np.array([snap.step], np.int64), "scalars": np.array([[snap.loss, snap.lr]], np.float64),
+           "layer_stats": np.array([[[getattr(s, f) for f in LAYER_FIELDS] for s in snap.layers]], np.float64)
+           .reshape(1, len(snap.layers), len(LAYER_FIELDS)),
+           "param_stats": np.array([[[getattr(p, f) for f in PARAM_FIELDS] for p in snap.params]], np.float64)
+           .reshape(1, len(snap.params), len(PARAM_FIELDS))}
+    for h, hists in (("act", [s.hist for s in snap.layers]), ("grad", [s.grad_hist for s in snap.layers]),
+                     ("wgrad", [p.grad_hist for p in snap.params])):
+        n = len(hists)
+        counts = np.zeros((1, n, bins), np.uint16)
+        scale = np.full((1, n), np.nan, np.float32)
+        rng = np.zeros((1, n, 2), np.float64)
+        ok = [j for j, hist in enumerate(hists) if hist is not None and len(hist.counts) == bins]
+        if ok:  # packed together: one numpy op each for all of them
+            counts[0, ok], scale[0, ok] = pack_many(np.stack([hists[j].counts for j in ok]))
+            rng[0, ok] = [(hists[j].lo, hists[j].hi) for j in ok]
+        row[f"{h}_counts"], row[f"{h}_scale"], row[f"{h}_range"] = counts, scale, rng
+    return row
 
 
 class SnapshotStore:
@@ -58,6 +83,7 @@ class SnapshotStore:
         self.template: Snapshot | None = None
         self.bins = 0
         self.arrays: dict = {}  # KEYS -> GrowArray
+        self._key = None  # the layout token of the rows added packed (add)
 
     def __len__(self) -> int:
         return len(self.arrays["steps"]) if self.arrays else 0
@@ -68,6 +94,7 @@ class SnapshotStore:
 
     def _start(self, snap: Snapshot) -> None:
         self.template = snap
+        self._key = None
         hists = [h for s in snap.layers for h in (s.hist, s.grad_hist)] + [p.grad_hist for p in snap.params]
         self.bins = next((len(h.counts) for h in hists if h is not None), 1)
         nl, npar, b = len(snap.layers), len(snap.params), self.bins
@@ -81,27 +108,19 @@ class SnapshotStore:
             self.arrays[f"{h}_scale"] = g(n, np.float32)
             self.arrays[f"{h}_range"] = g((n, 2), np.float64)
 
-    def add(self, snap: Snapshot) -> None:
-        if self.template is None or not same_layout(self.template, snap):
-            self._start(snap)  # a record's snapshots never change layout; a new layout starts afresh
-        a = self.arrays
-        a["steps"].extend([snap.step])
-        a["scalars"].extend([[snap.loss, snap.lr]])
-        a["layer_stats"].extend([[[getattr(s, f) for f in LAYER_FIELDS] for s in snap.layers]])
-        a["param_stats"].extend([[[getattr(p, f) for f in PARAM_FIELDS] for p in snap.params]])
-        for h, hists in (("act", [s.hist for s in snap.layers]), ("grad", [s.grad_hist for s in snap.layers]),
-                         ("wgrad", [p.grad_hist for p in snap.params])):
-            n = len(hists)
-            counts = np.zeros((1, n, self.bins), np.uint16)
-            scale = np.full((1, n), np.nan, np.float32)
-            rng = np.zeros((1, n, 2), np.float64)
-            ok = [j for j, hist in enumerate(hists) if hist is not None and len(hist.counts) == self.bins]
-            if ok:  # packed together: one numpy op each for all of them (a snapshot every step pays this)
-                counts[0, ok], scale[0, ok] = pack_many(np.stack([hists[j].counts for j in ok]))
-                rng[0, ok] = [(hists[j].lo, hists[j].hi) for j in ok]
-            a[f"{h}_counts"].extend(counts)
-            a[f"{h}_scale"].extend(scale)
-            a[f"{h}_range"].extend(rng)
+    def add(self, snap: Snapshot, row: dict | None = None) -> None:
+        """Append `snap`. `row`: the same snapshot already packed as `pack_row` packs it, and its "layout", a token
+        that stays the same while the layout does (Recorder.end_full makes both from its host arrays: a snapshot
+        every step saves the walk over its objects)."""
+        key = row.get("layout") if row is not None else None
+        if self.template is None or key is None or key != self._key:
+            if self.template is None or not same_layout(self.template, snap):
+                self._start(snap)  # a record's snapshots never change layout; a new layout starts afresh
+            self._key = key
+        if row is None or row["act_counts"].shape[-1] != self.bins:
+            row = pack_row(snap, self.bins)
+        for k in KEYS:
+            self.arrays[k].extend(row[k])
 
     def pop(self) -> None:
         for arr in self.arrays.values():
