@@ -73,6 +73,7 @@ class _Writer:
     def __init__(self, path: Path):
         self.path = path
         self._json: dict[int, str] = {}  # snapshot step -> its JSON: a flush serialises only new snapshots
+        self._replay: dict = {}  # the replay rows' chunks as last written: a flush deflates only those that changed
         self._next = None
         self._cv = threading.Condition()
         self._closed = False
@@ -123,7 +124,7 @@ class _Writer:
             kept = {s.step for s in run.snapshots}
             for step in [k for k in self._json if k not in kept]:
                 del self._json[step]
-            atomic_write_bytes(self.path, _run_bytes(run, snaps, level=1))
+            atomic_write_bytes(self.path, _run_bytes(run, snaps, level=1, replay_cache=self._replay))
             self.failed = None
         except (UserError, OSError) as e:
             if self.failed is None:

@@ -345,6 +345,78 @@ def test_a_watched_run_file_opens_and_inspects_like_any_run(tmp_path, capsys):
 
 
 @pytest.mark.slow  # a subprocess or a ray cluster: seconds, not in the quick loop
+def _chunked_run(tmp_path, monkeypatch, steps=10):
+    """A watched run with a snapshot every step, its replay rows in chunks of 4 (runfile.REPLAY_CHUNK)."""
+    import initscope.core.runfile as runfile
+
+    monkeypatch.setattr(runfile, "REPLAY_CHUNK", 4)
+    path = tmp_path / "chunked.initscope"
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    scope = initscope.watch(model, opt, save=path, every=1, flush_seconds=3600)
+    _train(model, opt, x, y, steps, scope)
+    return scope, path, (model, opt, x, y)
+
+
+def test_a_live_writer_deflates_only_the_replay_chunks_that_changed(tmp_path, monkeypatch):
+    import zipfile
+
+    scope, path, (model, opt, x, y) = _chunked_run(tmp_path, monkeypatch)
+    scope.flush(wait=True)
+    before = dict(scope._writer._replay)  # chunk -> (fingerprint, bytes) as written
+    assert sorted(before) == [0, 1, 2]  # 10 snapshot rows in chunks of 4
+    _train(model, opt, x, y, 1, scope)
+    scope.flush(wait=True)
+    after = scope._writer._replay
+    assert after[0][1] is before[0][1] and after[1][1] is before[1][1]  # full, unchanged: not deflated again
+    assert after[2][1] is not before[2][1]  # the chunk that took the new row
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    assert [n for n in names if n.startswith("replay")] == ["replay/0000.npz", "replay/0001.npz", "replay/0002.npz"]
+    run = load_run(path)
+    assert run.replay_problem == "" and list(run.replay["steps"]) == list(range(11))
+    want = scope.history.replay.to_arrays()
+    for k, v in want.items():
+        assert np.array_equal(run.replay[k], v, equal_nan=True), k
+    scope.close()
+    run = load_run(path)
+    assert run.status == "finished" and len(run.replay["steps"]) == len(scope.history.replay)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "gap", "other-bins"])
+def test_a_damaged_replay_chunk_is_one_line_and_the_rest_opens(tmp_path, monkeypatch, damage, capsys):
+    import io
+    import zipfile
+
+    scope, path, _ = _chunked_run(tmp_path, monkeypatch)
+    scope.close()
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    if damage == "garbage":
+        members["replay/0001.npz"] = b"not numpy at all"
+    elif damage == "gap":
+        del members["replay/0001.npz"]
+    else:  # one chunk's histograms have 2 bins: the chunks disagree
+        with np.load(io.BytesIO(members["replay/0002.npz"])) as a:
+            arrays = {k: a[k] for k in a.files}
+        arrays["act_counts"] = arrays["act_counts"][..., :2]
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        members["replay/0002.npz"] = buf.getvalue()
+    bad = tmp_path / "bad.initscope"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    run = load_run(bad)
+    assert run.replay == {} and "replay/" in run.replay_problem and "\n" not in run.replay_problem
+    assert run.steps == 10 and run.snapshots[-1].step == 9  # the rest of the run opened
+    capsys.readouterr()
+    assert cli_main(["inspect", str(bad), "--step", "5"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "damaged" in err[0]
+
+
 def test_the_file_survives_sigkill_as_interrupted(tmp_path):
     path = tmp_path / "killed.initscope"
     script = textwrap.dedent(f"""

@@ -3,7 +3,8 @@
 Members: manifest.json (format, version, config, data, status, split losses, samples, hints),
 losses.npy (every step's loss), history.npz (per-snapshot scalars), snapshots.json (step-0 and the latest
 snapshots, histograms included), replay.npz (version 4: every kept snapshot row, histograms as 16-bit counts,
-core/replay.py; damaged, it is left out with one line and the rest opens) and weights.npz (the state_dict as plain arrays). Nothing is unpickled:
+core/replay.py; damaged, it is left out with one line and the rest opens; version 5: a live writer's file holds
+the same rows as chunks replay/0000.npz, ... of REPLAY_CHUNK rows, each deflated once) and weights.npz (the state_dict as plain arrays). Nothing is unpickled:
 numpy arrays are read with allow_pickle=False; version-1 files carry weights.pt instead, read with
 torch.load(weights_only=True).
 
@@ -43,7 +44,7 @@ from initscope.core.replay import KEYS as REPLAY_KEYS
 from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot
 
 FORMAT = "initscope-run"
-VERSION = 4  # 4: replay.npz (every kept snapshot, histograms included); 3: watched runs ("source": "watch") and the per-step tier; 2: weights.npz (no pickle); 1: weights.pt
+VERSION = 5  # 5: the replay rows may come in chunks (replay/0000.npz, ...: a live writer); 4: replay.npz (every kept snapshot, histograms included); 3: watched runs ("source": "watch") and the per-step tier; 2: weights.npz (no pickle); 1: weights.pt
 HISTORY_KEYS = ("snap_steps", "saturation", "act_std", "grad_std", "update")
 STEP_KEYS = ("step_steps", "step_saturation", "step_act_std", "step_grad_std", "step_update")  # the per-step tier
 STATUSES = tuple(s.value for s in RUN_FILE_STATUSES)  # the words a manifest may say
@@ -56,6 +57,10 @@ MAX_HISTORY = 128 * 2**20
 MAX_SNAPSHOTS = 256 * 2**20
 MAX_REPLAY = 512 * 2**20  # 4,096 rows of a net with 200 layers and parameters of 50 bins is ~100 MB
 MAX_REPLAY_ROWS = 65_536
+# a live writer (`initscope.watch`) keeps the replay rows in members of REPLAY_CHUNK rows, each deflated once and
+# copied as it is into every later write: a flush deflates the chunks that changed, not every row of the run
+# (a snapshot every step: 36-80 ms a write for 100-600 rows of the lecture's net, deflating all of them)
+REPLAY_CHUNK = 128
 MAX_WEIGHTS = 2 * 2**30
 MAX_TOTAL = 3 * 2**30
 MAX_WEIGHT_PARAMS = MAX_WEIGHTS // 4  # a config needing more float32 values could not have been saved
@@ -135,9 +140,12 @@ def save_run(path: str | Path, run: SavedRun) -> None:
     atomic_write_bytes(Path(path), raw)
 
 
-def _run_bytes(run: SavedRun, snapshot_json: list[str] | None = None, level: int = 6) -> bytes:
+def _run_bytes(run: SavedRun, snapshot_json: list[str] | None = None, level: int = 6,
+               replay_cache: dict | None = None) -> bytes:
     """The file's bytes. `snapshot_json`: the snapshots already serialised (a live writer keeps them, so a flush
-    does not serialise every snapshot again); `level`: zlib's, 1 for a live writer's frequent flushes."""
+    does not serialise every snapshot again); `level`: zlib's, 1 for a live writer's frequent flushes;
+    `replay_cache` (a live writer's, kept between its writes): the replay rows go in chunks (REPLAY_CHUNK), each
+    deflated only when its rows changed."""
     manifest = {"format": FORMAT, "version": VERSION, "initscope": __version__, "source": run.source,
                 "config": run.config.to_dict() if run.config is not None else None,
                 "vocab": run.vocab, "data_path": run.data_path, "status": str(run.status), "message": run.message,
@@ -157,7 +165,10 @@ def _run_bytes(run: SavedRun, snapshot_json: list[str] | None = None, level: int
         z.writestr("losses.npy", _npy(np.asarray(run.losses, np.float32)))
         z.writestr("history.npz", hist.getvalue())
         z.writestr("snapshots.json", "[" + ",".join(snaps) + "]")
-        if run.replay:
+        if run.replay and replay_cache is not None:
+            for name, data in _replay_chunks(run.replay, level, replay_cache):
+                z.writestr(name, data, compress_type=zipfile.ZIP_STORED)  # deflated inside already
+        elif run.replay:
             rep = io.BytesIO()
             np.savez(rep, **{k: run.replay[k] for k in REPLAY_KEYS})
             z.writestr("replay.npz", rep.getvalue())
@@ -166,6 +177,33 @@ def _run_bytes(run: SavedRun, snapshot_json: list[str] | None = None, level: int
             np.savez(weights, **{k: _array(v) for k, v in run.state_dict.items()})
             z.writestr("weights.npz", weights.getvalue())
     return buf.getvalue()
+
+
+def _replay_chunks(replay: dict[str, np.ndarray], level: int, cache: dict) -> list[tuple[str, bytes]]:
+    """The replay rows as members replay/0000.npz, ... of REPLAY_CHUNK rows each: an .npz whose arrays are
+    deflated at `level`. `cache` maps a chunk's number to (its rows' fingerprint, its bytes): a chunk whose rows
+    are as they were (a CRC of every array, with shapes and dtypes) is not deflated again."""
+    rows = len(replay["steps"])
+    out = []
+    for c in range(-(-rows // REPLAY_CHUNK)):
+        part = {k: np.ascontiguousarray(replay[k][c * REPLAY_CHUNK: (c + 1) * REPLAY_CHUNK]) for k in REPLAY_KEYS}
+        crc, shapes = 0, []
+        for k, a in part.items():
+            crc = zlib.crc32(memoryview(a).cast("B"), crc)
+            shapes.append((k, a.shape, a.dtype.str))
+        fp = (crc, tuple(shapes), level)
+        got = cache.get(c)
+        if got is None or got[0] != fp:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as inner:
+                for k, a in part.items():
+                    with inner.open(f"{k}.npy", "w") as f:
+                        np.lib.format.write_array(f, a, allow_pickle=False)
+            got = cache[c] = (fp, buf.getvalue())
+        out.append((f"replay/{c:04d}.npz", got[1]))
+    for c in [c for c in cache if c >= len(out)]:  # thinned: fewer chunks than before
+        del cache[c]
+    return out
 
 
 # --- reading: snapshots -------------------------------------------------------
@@ -737,23 +775,49 @@ def _load_watched(z: zipfile.ZipFile, m: dict, members: set[str], path) -> Saved
 # --- reading: the replay rows (version 4) ------------------------------------------------------------------
 
 def _replay_or_problem(z: zipfile.ZipFile, members: set[str], snaps: list[Snapshot], steps: int) -> tuple[dict, str]:
-    """replay.npz checked against the run's first snapshot's layout, or ({}, one line saying why it was left out):
-    a damaged or truncated replay costs the replay only, never the rest of the run."""
-    if "replay.npz" not in members:
+    """The replay rows (replay.npz, or a live writer's chunks replay/0000.npz, ...) checked against the run's first
+    snapshot's layout, or ({}, one line saying why they were left out): a damaged or truncated replay costs the
+    replay only, never the rest of the run."""
+    chunks = sorted(m for m in members if m.startswith("replay/"))
+    if "replay.npz" not in members and not chunks:
         return {}, ""
+    what = "replay.npz" if "replay.npz" in members else "replay/"
     try:
-        return _replay(z, snaps, steps), ""
+        if what == "replay.npz":
+            arrays = _npz_dict(_read_member(z, "replay.npz", MAX_REPLAY), "replay.npz", len(REPLAY_KEYS))
+        else:
+            arrays = _chunked_replay(z, chunks)
+        return _replay(arrays, snaps, steps), ""
     except _Bad as e:
         why = str(e)
     except (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as e:
         why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-    return {}, f"its history of snapshots (replay.npz) is damaged ({why}); the rest of the run opened without it"
+    return {}, f"its history of snapshots ({what}) is damaged ({why}); the rest of the run opened without it"
 
 
-def _replay(z: zipfile.ZipFile, snaps: list[Snapshot], steps: int) -> dict[str, np.ndarray]:
-    arrays = _npz_dict(_read_member(z, "replay.npz", MAX_REPLAY), "replay.npz", len(REPLAY_KEYS))
-    _expect(set(arrays) == set(REPLAY_KEYS), "replay.npz does not hold the replay arrays")
-    _expect(bool(snaps), "replay.npz without any snapshot to name its layers")
+def _chunked_replay(z: zipfile.ZipFile, names: list[str]) -> dict[str, np.ndarray]:
+    """A live writer's replay chunks, in order, joined: every chunk holds the replay arrays, they agree on every
+    array's dtype and row shape, and all of them together unpack to at most MAX_REPLAY bytes."""
+    _expect(names == [f"replay/{i:04d}.npz" for i in range(len(names))],
+            "its chunks are not replay/0000.npz, replay/0001.npz, ... in order")
+    budget, parts = MAX_REPLAY, []
+    for name in names:
+        arrays = _npz_dict(_read_member(z, name, budget), name, len(REPLAY_KEYS), max_bytes=budget)
+        _expect(set(arrays) == set(REPLAY_KEYS), f"{name} does not hold the replay arrays")
+        budget -= sum(a.nbytes for a in arrays.values())
+        parts.append(arrays)
+    out = {}
+    for k in REPLAY_KEYS:
+        a0 = parts[0][k]
+        _expect(all(p[k].ndim >= 1 and p[k].ndim == a0.ndim and p[k].shape[1:] == a0.shape[1:] and p[k].dtype == a0.dtype
+                    for p in parts), f"its chunks disagree on {k}")
+        out[k] = np.concatenate([p[k] for p in parts])
+    return out
+
+
+def _replay(arrays: dict[str, np.ndarray], snaps: list[Snapshot], steps: int) -> dict[str, np.ndarray]:
+    _expect(set(arrays) == set(REPLAY_KEYS), "it does not hold the replay arrays")
+    _expect(bool(snaps), "replay rows without any snapshot to name their layers")
     t = snaps[0]
     ss = arrays["steps"]
     _expect(ss.dtype.kind in "iu" and ss.ndim == 1 and 1 <= len(ss) <= MAX_REPLAY_ROWS, "replay steps are not step numbers")
