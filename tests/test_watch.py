@@ -158,8 +158,10 @@ def test_every_statistic_of_every_module_kind_matches_plain_torch(opt_name):
         (lambda m: torch.optim.Adam(m.parameters(), lr=1e-2))
     opt, ref_opt = make(model), make(ref_model)
     scope = initscope.watch(model, opt, every=1)
-    snaps, refs = [], []
-    for k in range(2):  # step 0 takes the eager path, step 1 the fused one: the same numbers both ways
+    snaps, refs, rooms = [], [], []
+    # step 0 takes the first-step path, steps 1 and 2 the fused one: the same numbers both ways; step 2 works in
+    # the buffers step 1 made (Recorder._room), so a buffer read after it was reused would show here
+    for k in range(3):
         x, y = _batch(k)
         loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
@@ -168,6 +170,8 @@ def test_every_statistic_of_every_module_kind_matches_plain_torch(opt_name):
         scope.step(loss)
         snaps.append(scope.latest)
         refs.append(_reference(ref_model, ref_opt, x, y))
+        rooms.append({k: t.data_ptr() for k, t in scope.rec._rooms.items()})
+    assert rooms[1] and rooms[2] == rooms[1]  # made once, then reused
     scope.close()
     assert scope.rec is None
     for snap, ref in zip(snaps, refs):

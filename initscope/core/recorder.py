@@ -175,9 +175,10 @@ class _Groups:
     segment in float64 (Chan's formula: a layer called twice has two rows). On a CPU a torch op costs 5-10 us
     whatever its size, so the number of ops is what a step pays."""
 
-    def __init__(self, n_seg: int, const):
+    def __init__(self, n_seg: int, const, room=None):
         self.n_seg = n_seg
         self.const = const  # (values, device[, dtype]) -> a cached constant tensor
+        self.room = room  # (key, n, dtype, device) -> a flat buffer kept between steps (Recorder._room)
         self._rows: dict[int, list] = {}  # size -> [(role rank, family, segment, block (k, size), extra)]
         self.groups: list[dict] = []
 
@@ -190,9 +191,16 @@ class _Groups:
     def build(self) -> None:
         for size, parts in self._rows.items():
             parts.sort(key=lambda p: (p[0], p[1]))
-            # one copy: the rows (views of the outputs) and the parameter blocks go into the group at once
-            rows = [r for p in parts for r in ([x.view(1, -1) for x in p[3]] if isinstance(p[3], list) else [p[3]])]
-            T = torch.cat(rows) if len(rows) > 1 else rows[0]
+            # one copy: the rows (flat views of the outputs) and the parameter blocks go into the group at once,
+            # concatenated flat and viewed as rows once (a view per row cost ~1 us each, 36 a step on the deep net)
+            flat = [r for p in parts for r in (p[3] if isinstance(p[3], list) else [p[3].reshape(-1)])]
+            if len(flat) == 1:
+                T = flat[0].view(-1, size)
+            elif self.room is not None and len({t.dtype for t in flat}) == 1:
+                out = self.room(("T", size), sum(t.numel() for t in flat), flat[0].dtype, flat[0].device)
+                T = torch.cat(flat, out=out).view(-1, size)
+            else:
+                T = torch.cat(flat).view(-1, size)
             segs = [s for p in parts for s in p[2]]
             roles = [(ROLE_ORDER[p[0]], p[1], len(p[2]), p[4]) for p in parts]
             self.groups.append({"T": T, "segs": segs, "roles": roles, "size": size})
@@ -207,7 +215,9 @@ class _Groups:
             m = T.mean(1, keepdim=True)
             means.append(m.view(-1))
             # the centred sum of squares as a squared norm: one pass, no (d * d) temporary
-            m2s.append(torch.linalg.vector_norm(T - m, dim=1))
+            D = torch.sub(T, m, out=self.room(("d", g["size"]), T.numel(), T.dtype, T.device).view_as(T)) \
+                if self.room is not None else T - m
+            m2s.append(torch.linalg.vector_norm(D, dim=1))
             sizes += [g["size"]] * len(g["segs"])
             segs += g["segs"]
         size_t = self.const(sizes, dev, torch.float64)
@@ -518,6 +528,7 @@ class Recorder:
             self._mruns.append((a, a + c * msizes[k], c, msizes[k]))
             a, k = a + c * msizes[k], k + c
         self._plans: dict = {}  # the per-step tier's plans, by the step's layout
+        self._rooms: dict = {}  # a snapshot's buffers, kept between steps (_room)
         self._warned: set[str] = set()
         # the per-step tier's deferred steps (RING_BYTES): the weight matrices' ring (ptrs, flat views, R of
         # K + 1 rows: slot i holds them before the i-th pending step, slot i + 1 after it), made once a plan
@@ -572,6 +583,7 @@ class Recorder:
         self._remove(self._opt_handles)
         self._clear()
         self._dring, self._dplan, self._plans, self._ddone, self._dc = None, None, {}, [], 0
+        self._rooms = {}
 
     def _clear(self) -> None:
         self._acc, self._pre, self._chunks, self._gchunks = None, None, [], []
@@ -901,7 +913,7 @@ class Recorder:
         per parameter data std, grad mean, grad std, update std, and the matrices' gradient histograms.
         Segments: L layers' outputs, L layers' gradients, then per parameter its gradient, data, update."""
         L, P, nb = len(self.layers), len(self.params), self.bins
-        G = _Groups(2 * L + 3 * P, self._index)
+        G = _Groups(2 * L + 3 * P, self._index, self._room)
         by: dict = {}
         for i, y, x in self._chunks:
             fam = self.layers[i].family
@@ -1007,11 +1019,13 @@ class Recorder:
             # every row's bin indices written into one buffer (the float -> int32 copy truncates: the floor of a
             # clamped, non-negative position), then one bincount. int32, not int64: the copy, the offset and the
             # count each move half the bytes (measured on the lecture's net: 157 us against 241 for the same bins)
-            idx_all = torch.empty(sum(h * g["size"] for g, h, _, _ in prefixes), dtype=it, device=dev)
+            idx_all = self._room("idx", sum(h * g["size"] for g, h, _, _ in prefixes), it, dev)
             r0 = e0 = 0
             for g, h, _, _ in prefixes:
                 # (x - lo) / width * bins, as _hist: exact at the middle edge of a symmetric range
-                pos = torch.sub(g["T"][:h], lo_r[r0: r0 + h]).div_(w_r[r0: r0 + h]).mul_(nb)  # one temporary
+                Th = g["T"][:h]
+                pos = self._room(("pos", g["size"]), h * g["size"], torch.result_type(Th, lo_r), dev).view(h, g["size"])
+                torch.sub(Th, lo_r[r0: r0 + h], out=pos).div_(w_r[r0: r0 + h]).mul_(nb)
                 idx = idx_all[e0: e0 + h * g["size"]].view(h, g["size"])
                 if clean:
                     idx.copy_(pos.clamp_(0, nb - 1)).add_(off_r[r0: r0 + h])
@@ -1281,6 +1295,16 @@ class Recorder:
         red = self._reduce(full=False)
         lrows, _ = self._layer_rows(red, full=False)
         return [lrows[:, 2], lrows[:, 1], lrows[:, 7]]
+
+    def _room(self, key, n: int, dtype: torch.dtype, dev) -> torch.Tensor:
+        """A flat buffer of n values, kept between recorded steps for `key`: a snapshot's group copies, its
+        temporaries and its bin indices. Fresh ones of several MB each step came from fresh pages each time (on
+        the char transformer 5,500 page faults a step, 5 ms of its 35); these are allocated once per layout.
+        Released by close()."""
+        t = self._rooms.get(key)
+        if t is None or t.numel() < n or t.dtype != dtype or t.device != dev:
+            t = self._rooms[key] = torch.empty(n, dtype=dtype, device=dev)
+        return t[:n]
 
     def _index(self, values: list, dev, dtype=torch.long) -> torch.Tensor:
         """A small constant tensor (indices by default), made once per list of values, device and dtype (a
