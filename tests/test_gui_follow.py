@@ -136,3 +136,33 @@ def test_a_watched_run_without_classes_draws_no_uniform_guess(initscope_window, 
     lo, hi = panel.plot.viewRange()[1]
     losses = scope.history.loss.data
     assert lo <= float(losses.min()) and float(losses.max()) <= hi  # the y range fits the losses themselves
+
+
+def test_a_run_asked_for_before_the_engine_is_up_opens_once_it_is(qtbot, tmp_path):
+    """`initscope gui --run FILE` asks as soon as the window is built, which on a real screen is before torch is
+    imported in the background and the engine's thread starts: the request waits for the engine instead of
+    going to a signal that nothing is connected to yet (the run used to never open)."""
+    from initscope.gui.run_controller import RunController
+
+    path = tmp_path / "early.initscope"
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with initscope.watch(model, opt, save=path, every=2) as scope:
+        _steps(model, opt, scope, 4, torch.randn(16, 6), torch.randint(0, 3, (16,)))
+    ctl = RunController()
+    opened, failed = [], []
+    ctl.runOpened.connect(opened.append)
+    ctl.openFailed.connect(failed.append)
+    ctl.start(import_now=False)
+    try:
+        ctl.open_run(str(path))
+        ctl.open_run(str(path))  # asked twice before the answer: opened once
+        assert not ctl.ready and not opened
+        with qtbot.waitSignal(ctl.runOpened, timeout=120_000):
+            ctl.start_import()
+        qtbot.wait(200)
+        assert not failed and len(opened) == 1
+        rec = opened[0]
+        assert rec.from_file and rec.watched and rec.model.cls == "Sequential" and len(rec.history.loss) == 4
+    finally:
+        ctl.close()

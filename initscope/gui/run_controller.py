@@ -129,6 +129,7 @@ class RunController(QtCore.QObject):
         self.generation = 0
         self._preview_cfg: dict[int, Config] = {}
         self._opening: set[str] = set()  # run files asked for and not yet answered
+        self._open_later: list[str] = []  # asked for before the engine was up (`gui --run` at launch): sent then
         self._backend = _Backend()
         self._backend.ready.connect(self._backend_ready)
         self._backend.failed.connect(self.backendFailed)
@@ -190,6 +191,9 @@ class RunController(QtCore.QObject):
         w.saved.connect(self.saved)
         w.saveFailed.connect(self.saveFailed)
         self.ready = True
+        for path in self._open_later:
+            self._open.emit(path)
+        self._open_later = []
         self.backendReady.emit()
 
     # --- data, previews, files -------------------------------------------------------------------------
@@ -225,6 +229,11 @@ class RunController(QtCore.QObject):
         if os.path.realpath(path) in self._opening:
             return  # asked twice before the first answer (a double click on a sweep point): opened once
         self._opening.add(os.path.realpath(path))
+        if not self.ready:
+            # the engine's thread starts once torch is imported, after the window is built: a signal emitted
+            # before then reaches no slot, and the run never opened (`initscope gui --run` on a real screen)
+            self._open_later.append(path)
+            return
         self._open.emit(path)
 
     def _open_failed(self, msg: str) -> None:
