@@ -323,7 +323,7 @@ class Scope:
         # the file holds step 0 and the latest snapshots whole, as an app run's does (SavedRun.from_history);
         # every snapshot is in its replay rows. Serialising every kept snapshot as JSON cost the writer ~0.4 ms a
         # snapshot, and deflating all of them again at every flush grew with the run
-        snaps = ([h.init] if h.init is not None else []) + [s for s in h.recent if s is not h.init]
+        snaps = h.whole_snapshots()
         return SavedRun(
             config=None, vocab=[], data_path="", status=status, message=self.message if status != "running" else "",
             steps=len(h.loss), losses=h.loss.data.copy(), history=arrays, names=names, snapshots=snaps,

@@ -169,10 +169,11 @@ class History:
         """The steps a scrubber can show: the replay rows, or (a file from before them) the whole snapshots kept."""
         if len(self.replay):
             return self.replay.steps
-        return np.unique([s.step for s in self._kept()]).astype(np.int64)
+        return np.unique([s.step for s in self.whole_snapshots()]).astype(np.int64)
 
-    def _kept(self) -> list:
-        return ([self.init] if self.init is not None else []) + list(self.recent)
+    def whole_snapshots(self) -> list[Snapshot]:
+        """The snapshots kept as objects: step 0's, then the ring of the latest (what a run file holds whole)."""
+        return ([self.init] if self.init is not None else []) + [s for s in self.recent if s is not self.init]
 
     def snapshot_at(self, step: int):
         """The snapshot at or before `step` (the first one if `step` is before it): a kept object when one is
@@ -181,7 +182,7 @@ class History:
         if not len(steps):
             return None
         at = int(steps[max(int(np.searchsorted(steps, step, side="right")) - 1, 0)])
-        kept = [s for s in self._kept() if s.step == at]
+        kept = [s for s in self.whole_snapshots() if s.step == at]
         if kept:
             return kept[-1]
         # rebuilt once per step: a row's numbers never change, and the views redraw on a new object

@@ -107,7 +107,7 @@ class SavedRun:
         step_history = {}
         if h.step_saturation is not None and len(h.step_steps):
             step_history = dict(zip(STEP_KEYS, (a.data.copy() for a in h._step_arrays())))
-        snaps = ([h.init] if h.init is not None else []) + [s for s in h.recent if s is not h.init]
+        snaps = h.whole_snapshots()
         return cls(config=config, vocab=list(vocab), data_path=data_path, status=status, message=message,
                    steps=len(h.loss), losses=h.loss.data.copy(), history=arrays, names=names, snapshots=snaps,
                    split_losses=dict(split_losses or {}), samples=list(samples or []), hints=list(hints or []),
@@ -772,7 +772,7 @@ def _load_watched(z: zipfile.ZipFile, m: dict, members: set[str], path) -> Saved
                     model=model, step_history=step_history, writer=dict(writer), replay=replay, replay_problem=problem)
 
 
-# --- reading: the replay rows (version 4) ------------------------------------------------------------------
+# --- reading: the replay rows (versions 4 and 5) ------------------------------------------------------------------
 
 def _replay_or_problem(z: zipfile.ZipFile, members: set[str], snaps: list[Snapshot], steps: int) -> tuple[dict, str]:
     """The replay rows (replay.npz, or a live writer's chunks replay/0000.npz, ...) checked against the run's first

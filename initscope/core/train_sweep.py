@@ -328,7 +328,7 @@ def _save(job: Job, trainer, history, cfg: Config, data: Dataset, split: dict[st
     from initscope.core.runfile import SavedRun, history_arrays, replay_arrays, save_run
 
     arrays, names = history_arrays(history)
-    snaps = [history.init] + [s for s in history.recent if s is not history.init]
+    snaps = history.whole_snapshots()
     save_run(job.save_path, SavedRun(
         config=cfg, vocab=list(data.vocab.itos), data_path=data.path, status=trainer.status,
         message=trainer.message, steps=trainer.step, losses=trainer.losses.copy(), history=arrays, names=names,
