@@ -30,6 +30,20 @@ THR = 0.97
 BINS = 50
 
 
+@pytest.fixture(params=["compiled", "torch"])
+def reduce_path(request, monkeypatch):
+    """A snapshot's reductions on a CPU: the compiled kernel (core/fastreduce.py, numba: a dependency, so it must
+    be there) or the torch ops it stands in for (what a GPU, or a model of other dtypes, uses)."""
+    from initscope.core import fastreduce
+
+    if request.param == "compiled":
+        assert fastreduce.kernel() is not None, "numba is a dependency: the compiled path must be there"
+    else:
+        monkeypatch.setattr(fastreduce, "_kernel", None)
+        monkeypatch.setattr(fastreduce, "_tried", True)
+    return request.param
+
+
 class Zoo(nn.Module):
     """Every module kind the issue names, each applied once, plus a tuple-returning custom module."""
 
@@ -150,7 +164,7 @@ def _same(a: float, b: float, tol: float) -> bool:
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
-def test_every_statistic_of_every_module_kind_matches_plain_torch(opt_name):
+def test_every_statistic_of_every_module_kind_matches_plain_torch(opt_name, reduce_path):
     torch.manual_seed(0)
     model = Zoo()
     ref_model = copy.deepcopy(model)
@@ -172,6 +186,7 @@ def test_every_statistic_of_every_module_kind_matches_plain_torch(opt_name):
         refs.append(_reference(ref_model, ref_opt, x, y))
         rooms.append({k: t.data_ptr() for k, t in scope.rec._rooms.items()})
     assert rooms[1] and rooms[2] == rooms[1]  # made once, then reused
+    assert ("X" in rooms[1]) == (reduce_path == "compiled")  # the path asked for is the one that ran
     scope.close()
     assert scope.rec is None
     for snap, ref in zip(snaps, refs):
@@ -205,7 +220,7 @@ def _compare(snap, ref_loss, ref_layers, ref_params):
         assert (p.grad_hist is not None) == (len(p.shape) >= 2)
 
 
-def test_saturation_and_dead_units_on_hand_made_outputs():
+def test_saturation_and_dead_units_on_hand_made_outputs(reduce_path):
     class Fixed(nn.Module):
         def __init__(self):
             super().__init__()
@@ -632,7 +647,7 @@ def test_wrappers_are_looked_through():
 
 
 @pytest.mark.parametrize("every", [1, 100])
-def test_update_is_measured_around_optimizer_step_even_when_the_loop_writes_to_weights(every):
+def test_update_is_measured_around_optimizer_step_even_when_the_loop_writes_to_weights(every, reduce_path):
     """The copy after one recorded step serves as the next one's copy before only while the parameters' version
     counters say nothing wrote to them: a loop that rescales a weight in place, or swaps its storage, between
     steps still gets the optimizer's own update (both tiers: snapshots every step, the per-step tier)."""
@@ -681,7 +696,7 @@ def test_histograms_packed_together_equal_one_by_one():
 
 
 @pytest.mark.parametrize("nan", [False, True])
-def test_the_replay_rows_the_recorder_packs_equal_those_packed_from_its_snapshots(nan):
+def test_the_replay_rows_the_recorder_packs_equal_those_packed_from_its_snapshots(nan, reduce_path):
     """A snapshot's replay row comes from the recorder's host arrays, not from walking the Snapshot's objects:
     every field of every row must be what replay.pack_row makes of the Snapshot itself (NaN statistics, a frozen
     weight, vectors without histograms and every module kind included)."""
@@ -890,3 +905,144 @@ def test_without_a_file_the_history_follows_every_flush_seconds(flush_seconds):
         scope.flush()
         assert np.allclose(scope.history.loss.data, losses)
     scope.close()
+
+
+class _Shared(nn.Module):
+    """One Tanh called twice (its rows combine: moments exactly, dead units in both calls), a ReLU on a 4-D
+    output (units are channels), a GELU (saturation read from its input)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.act = nn.Linear(12, 12), nn.Linear(12, 12), nn.Tanh()
+        self.conv, self.relu, self.gelu = nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.GELU()
+        self.head = nn.Linear(12 + 3 * 4 * 3, 4)
+
+    def forward(self, x):
+        h = self.act(self.fc2(self.act(self.fc1(x))))
+        c = self.relu(self.conv(self.gelu(x.reshape(-1, 1, 4, 3) * 3)))
+        return self.head(torch.cat([h, c.flatten(1)], 1))
+
+
+@pytest.mark.parametrize("case", ["zoo", "shared", "nan-inf"])
+def test_the_compiled_reductions_equal_the_torch_ones(case, monkeypatch):
+    """Every number of a snapshot from the compiled kernel against the torch ops it stands in for, on the same
+    step's tensors: histograms, ranges, saturation and dead units exactly; moments to float32 rounding (the
+    kernel sums in float64)."""
+    from initscope.core import fastreduce
+    from initscope.core.recorder import Recorder
+
+    assert fastreduce.kernel() is not None
+    seen = []
+    fast = Recorder._reduce_fast
+
+    def both(self):
+        got = fast(self)
+        want = self._host_rows(self._reduce(full=True), 0.0)
+        seen.append((got, want))
+        return got
+
+    monkeypatch.setattr(Recorder, "_reduce_fast", both)
+    torch.manual_seed(3)
+    if case == "zoo":
+        model, x = Zoo(), _batch()[0]
+        y = _batch()[1]
+    else:
+        model, x, y = _Shared(), torch.randn(16, 12) * 2, torch.randint(0, 4, (16,))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with initscope.watch(model, opt, every=1) as scope:
+        for k in range(3):
+            out = model(x)
+            if case == "nan-inf" and k == 1:
+                with torch.no_grad():
+                    model.fc1.weight[0, 0] = float("inf")  # an infinite weight: inf and NaN outputs downstream
+            loss = nn.functional.cross_entropy(out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            scope.step(loss)
+    assert len(seen) == 3
+    for (lrows, lh, prows, ph), (w_lrows, w_lh, w_prows, w_ph, _) in seen:
+        exact = [3, 4, 5, 8]  # dead, lo, hi, grad lim
+        np.testing.assert_array_equal(lrows[:, exact], w_lrows[:, exact])
+        np.testing.assert_array_equal(lrows[:, 2], w_lrows[:, 2])  # saturation: the same counts over the same n
+        for rows, want, pairs in ((lrows, w_lrows, [(0, 1), (6, 7)]), (prows, w_prows, [(1, 2)])):
+            # stds to float32 rounding; means near 0 (a normalised output's) to a millionth of the std: the torch
+            # path's float32 row means are off by ~1e-8 there, the kernel's float64 ones are not
+            std_cols = [1, 7] if rows is lrows else [0, 2, 3]
+            np.testing.assert_allclose(rows[:, std_cols], want[:, std_cols], rtol=2e-6, atol=1e-12, equal_nan=True)
+            for m, sd in pairs:
+                ok = np.isnan(want[:, m]) == np.isnan(rows[:, m])
+                fin = np.isfinite(want[:, sd])
+                assert ok.all() and (np.abs(rows[fin, m] - want[fin, m]) <= 1e-6 * want[fin, sd] + 1e-30).all()
+        np.testing.assert_array_equal(lh, w_lh)
+        np.testing.assert_array_equal(ph, w_ph)
+    if case == "nan-inf":
+        assert any(np.isnan(g[0]).any() for g, _ in seen[1:])  # the NaN really reached the rows
+
+
+def test_the_kernels_codes_are_fastreduces():
+    from initscope.core import _fastreduce_kernels as k
+    from initscope.core import fastreduce as f
+
+    assert (k.NO_HIST, k.FIXED, k.MINMAX, k.SYMMETRIC) == (f.NO_HIST, f.FIXED, f.MINMAX, f.SYMMETRIC)
+    assert (k.SAT_TANH, k.SAT_SIGMOID, k.SAT_RELU) == (f.SAT_TANH, f.SAT_SIGMOID, f.SAT_RELU)
+
+
+def _kernel_hist(x, mode, lo=0.0, hi=1.0, bins=BINS):
+    """One row through the kernel: its histogram and its range."""
+    from initscope.core import fastreduce
+
+    kern = fastreduce.kernel()
+    i64 = lambda v: np.array(v, np.int64)  # noqa: E731
+    args = (i64([0]), i64([len(x)]), i64([0]), i64([0]), i64([0]), i64([1]), i64([1]), i64([0, 0]),
+            i64([mode]), np.array([lo], np.float32), np.array([hi], np.float32))
+    out = kern(np.ascontiguousarray(x, np.float32), *args, 1, bins, np.float32(THR), np.float32(1 - THR),
+               np.float32(-3.0))
+    return out[6][0], out[3][0], out[4][0]
+
+
+def _torch_hist(x, lo, hi, bins=BINS):
+    """The torch path's bins: (x - lo) / (hi - lo) * bins in float32, clamped, NaN dropped."""
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    lo_t, w_t = torch.tensor(lo, dtype=torch.float32), torch.tensor(hi, dtype=torch.float32) - lo
+    pos = (t - lo_t) / w_t * bins
+    keep = ~pos.isnan()
+    idx = pos[keep].clamp(0, bins - 1).long()
+    return np.bincount(idx.numpy(), minlength=bins)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(width=32, allow_nan=True, allow_infinity=True), min_size=1, max_size=300),
+       st.sampled_from([2, 3]), st.integers(4, 1000),
+       st.integers(0, 2**31 - 1))
+def test_the_kernels_bins_are_the_torch_paths_on_any_values(values, mode, bins, seed):
+    """Whatever the values (NaN, infinities, huge, tiny, values exactly on an edge or one ulp beside it): the
+    kernel's histogram is the torch path's, bin for bin, for a range of its own (min..max) and a symmetric one."""
+    x = np.array(values, np.float32)
+    rng = np.random.default_rng(seed)
+    fin = np.where(np.isfinite(x), x, 0).astype(np.float32)
+    lo, hi = fin.min(), fin.max()
+    if mode == 3:
+        lim = max(abs(lo), abs(hi), np.float32(1e-12))
+        lo, hi = -lim, lim
+    else:
+        hi = max(hi, np.float32(lo + np.float32(1e-6)))
+    # values on the edges as float32 computes them, and one ulp either side
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.float32(hi - lo)
+        edges = (np.float32(lo) + w * np.arange(bins + 1, dtype=np.float32) / np.float32(bins)).astype(np.float32)
+    pick = edges[rng.integers(0, bins + 1, 40)]
+    near = np.concatenate([pick, np.nextafter(pick, np.float32(np.inf)), np.nextafter(pick, np.float32(-np.inf))])
+    x = np.concatenate([x, near[(near >= lo) & (near <= hi)]]).astype(np.float32)
+    fin = np.where(np.isfinite(x), x, 0).astype(np.float32)
+    got, k_lo, k_hi = _kernel_hist(x, mode, bins=bins)
+    if mode == 3:
+        lim = max(abs(fin.min()), abs(fin.max()), np.float32(1e-12))
+        assert (k_lo, k_hi) == (-lim, lim)
+    else:
+        assert k_lo == fin.min() and k_hi == max(fin.max(), np.float32(fin.min() + np.float32(1e-6)))
+    np.testing.assert_array_equal(got, _torch_hist(x, k_lo, k_hi, bins))

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from initscope.core import kinds
+from initscope.core import fastreduce, kinds
 from initscope.core.replay import pack_many
 from initscope.core.snapshot import Histogram, LayerStats, ModelInfo, ParamStats, Snapshot, StepScalars
 
@@ -529,6 +529,8 @@ class Recorder:
             a, k = a + c * msizes[k], k + c
         self._plans: dict = {}  # the per-step tier's plans, by the step's layout
         self._rooms: dict = {}  # a snapshot's buffers, kept between steps (_room)
+        self._fast_layouts: dict = {}  # the compiled path's layouts (_fast_layout), by the step's shapes
+        self._snap_lay: SnapLayout | None = None
         self._warned: set[str] = set()
         # the per-step tier's deferred steps (RING_BYTES): the weight matrices' ring (ptrs, flat views, R of
         # K + 1 rows: slot i holds them before the i-th pending step, slot i + 1 after it), made once a plan
@@ -584,6 +586,7 @@ class Recorder:
         self._clear()
         self._dring, self._dplan, self._plans, self._ddone, self._dc = None, None, {}, [], 0
         self._rooms = {}
+        self._fast_layouts = {}
 
     def _clear(self) -> None:
         self._acc, self._pre, self._chunks, self._gchunks = None, None, [], []
@@ -1045,6 +1048,148 @@ class Recorder:
                         "g_lim": torch.full((L,), nan, device=dev), "hist": z, "g_hist": z})
         return out
 
+    @torch.no_grad()
+    def _reduce_fast(self) -> dict | None:
+        """`_reduce(full=True)`'s numbers from the compiled kernel (core/fastreduce.py): every tensor of the step
+        copied into one flat buffer (one op), then one call. None where the kernel is not there or the step's
+        tensors are not float32 on a CPU: the torch path serves."""
+        kern = fastreduce.kernel()
+        if kern is None:
+            return None
+        pre = self._pre if self._pre is not None and self._pre.get("flat") is None else None
+        blocks = []  # (segment offset, parameter indices, (count, size) tensor, histogrammed)
+        if pre is not None and pre["before"]:
+            L, P = len(self.layers), len(self.params)
+            mats = set(self.matrices)
+            for key, off in (("grads", 2 * L), ("before", 2 * L + P), ("diff", 2 * L + 2 * P)):
+                for js, T in pre[key] or []:
+                    blocks.append((off, js, T, key == "grads" and js[0] in mats))
+        tails = [x for i, _, x in self._chunks if self.layers[i].family == "tail" and x is not None]
+        srcs = [y for _, y, _ in self._chunks] + [g for _, g in self._gchunks] + [b[2] for b in blocks] + tails
+        if not srcs or any(t.dtype != torch.float32 or t.device.type != "cpu" for t in srcs):
+            return None
+        key = (tuple([(i, y.shape, x is not None) for i, y, x in self._chunks]),
+               tuple([(i, g.numel()) for i, g in self._gchunks]),
+               tuple([(o, tuple(js), tuple(T.shape), h) for o, js, T, h in blocks]))
+        lay = self._fast_layouts.get(key)
+        if lay is None:
+            if len(self._fast_layouts) > 16:
+                self._fast_layouts.clear()
+            lay = self._fast_layouts[key] = self._fast_layout(blocks)
+        X = self._room("X", lay["total"], torch.float32, srcs[0].device)
+        torch.cat([t.reshape(-1) for t in srcs], out=X)
+        n, mean, m2, lo, hi, lim, hist, row_sat, dead_units = kern(
+            X.numpy(), *lay["args"], lay["n_seg"], self.bins, np.float32(self.threshold),
+            np.float32(1 - self.threshold), np.float32(kinds.TAIL_INPUT))
+        return self._fast_out(lay, n, mean, m2, lo, hi, lim, hist, row_sat, dead_units, pre)
+
+    def _fast_layout(self, blocks: list) -> dict:
+        """The kernel's description of one layout of a step (made once, reused while the layout repeats): per
+        row its offset, length, segment, saturation rule and the source it reads it from, its units; per
+        segment how its histogram's range is found."""
+        L, P = len(self.layers), len(self.params)
+        n_seg = 2 * L + 3 * P
+        off, ln, seg, sat, sat_src, unit_w, unit_in = [], [], [], [], [], [], []
+        pos = 0
+        tail_rows = []
+        for i, y, x in self._chunks:
+            shape = y.shape
+            ud = 1 if len(shape) in (4, 5) else len(shape) - 1
+            w = int(shape[ud]) if len(shape) else 1
+            inner = int(np.prod(shape[ud + 1:], dtype=np.int64)) if len(shape) else 1
+            fam = self.layers[i].family
+            code = fastreduce.SAT_CODES.get(fam or "", 0)
+            if code == fastreduce.SAT_TAIL:
+                if x is None:
+                    code = 0  # no input of the output's shape: nothing saturated (as the torch path)
+                else:
+                    tail_rows.append(len(off))
+            off.append(pos), ln.append(y.numel()), seg.append(i), sat.append(code), sat_src.append(pos)
+            unit_w.append(w if code else 1), unit_in.append(inner if code else 1)
+            pos += y.numel()
+        for i, g in self._gchunks:
+            off.append(pos), ln.append(g.numel()), seg.append(L + i), sat.append(0), sat_src.append(pos)
+            unit_w.append(1), unit_in.append(1)
+            pos += g.numel()
+        mode = np.zeros(n_seg, np.int64)
+        fix_lo = np.zeros(n_seg, np.float32)
+        fix_hi = np.ones(n_seg, np.float32)
+        for i, info in enumerate(self.layers):
+            mode[i] = fastreduce.FIXED if info.family in ("tanh", "sigmoid") else fastreduce.MINMAX
+            fix_lo[i] = -1.0 if info.family == "tanh" else 0.0
+        mode[L: 2 * L] = fastreduce.SYMMETRIC
+        for o, js, T, h in blocks:
+            c, size = T.shape
+            for r, j in enumerate(js):
+                off.append(pos + r * size), ln.append(size), seg.append(o + j), sat.append(0)
+                sat_src.append(pos + r * size), unit_w.append(1), unit_in.append(1)
+                if h:
+                    mode[o + j] = fastreduce.SYMMETRIC
+            pos += c * size
+        for r in tail_rows:  # the tail family's inputs, after everything else
+            sat_src[r] = pos
+            pos += ln[r]
+        dead_off = np.zeros(len(off) + 1, np.int64)
+        dead_off[1:] = np.cumsum([w if c else 0 for w, c in zip(unit_w, sat)])
+        args = (np.array(off, np.int64), np.array(ln, np.int64), np.array(seg, np.int64), np.array(sat, np.int64),
+                np.array(sat_src, np.int64), np.array(unit_w, np.int64), np.array(unit_in, np.int64), dead_off,
+                mode, fix_lo, fix_hi)
+        # per layer: its act rows (those with a saturation rule), for dead units
+        act_rows: dict[int, list[int]] = {}
+        act_w = {}
+        for r, (i, y, _) in enumerate(self._chunks):
+            if self.layers[i].family is not None:
+                act_rows.setdefault(i, []).append(r)
+                ud = 1 if y.dim() in (4, 5) else y.dim() - 1
+                act_w[r] = int(y.shape[ud]) if y.dim() else 1
+        fused = np.zeros(L, bool)
+        fused[[i for i, _, _ in self._chunks]] = True
+        return {"total": pos, "args": args, "n_seg": n_seg, "act_rows": act_rows, "act_w": act_w, "seg": args[2],
+                "sat": args[3], "dead_off": dead_off, "fused": fused,
+                "is_act": np.array([info.family is not None for info in self.layers], bool)}
+
+    def _fast_out(self, lay, n, mean, m2, lo, hi, lim, hist, row_sat, dead_units, pre):
+        """The kernel's results as what `_layer_rows` and `_param_rows` make of `_reduce`'s (numpy, on the host):
+        layer rows (L, 9), layer histograms (L, 2, bins), parameter rows (P, 4), matrices' gradient histograms
+        (M, bins + 1) or None."""
+        L, P = len(self.layers), len(self.params)
+        nan = np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(m2 / np.maximum(n - 1, 1))
+            std[n == 0] = nan
+            sat_n = np.bincount(lay["seg"], weights=row_sat, minlength=lay["n_seg"])[:L]
+            sat = np.where(lay["is_act"] & (n[:L] > 0), sat_n / np.maximum(n[:L], 1), nan)
+        dead = np.zeros(L)
+        do = lay["dead_off"]
+        for i, rows in lay["act_rows"].items():
+            d = None
+            for r in rows:  # a layer called more than once: dead in every call of its first shape
+                u = dead_units[do[r]: do[r + 1]] if lay["sat"][r] else np.zeros(lay["act_w"][r], bool)
+                d = u if d is None else (d & u if d.shape == u.shape else d)
+            dead[i] = np.count_nonzero(d)
+        g_std = std[L: 2 * L]
+        lrows = np.stack([mean[:L], std[:L], sat, dead, lo[:L], hi[:L], mean[L: 2 * L], g_std,
+                          np.where(np.isfinite(g_std), lim[L: 2 * L], nan)], 1)
+        lrows[~lay["fused"]] = nan  # not called this step (or recorded eagerly: below)
+        lh = np.zeros((L, 2, self.bins), np.float32)
+        lh[:, 0], lh[:, 1] = hist[:L], hist[L: 2 * L]
+        lh[~lay["fused"]] = 0
+        for i, acc in self._acc.items():  # the layers recorded eagerly (an in-place op downstream, a huge output)
+            if acc.mean is not None:
+                row, counts, g_counts = _acc_row(acc)
+                lrows[i] = row
+                lh[i, 0] = counts if counts is not None else 0
+                lh[i, 1] = g_counts if g_counts is not None else 0
+        if pre is None or not pre["before"]:
+            return lrows, lh, np.full((P, 4), nan), None
+        prows = np.stack([std[2 * L + P: 2 * L + 2 * P], mean[2 * L: 2 * L + P], std[2 * L: 2 * L + P],
+                          std[2 * L + 2 * P:]], 1)
+        ph = None
+        if self.matrices:
+            m = np.array(self.matrices) + 2 * L
+            ph = np.concatenate([hist[m].astype(np.float32), lim[m].astype(np.float32)[:, None]], 1)
+        return lrows, lh, prows, ph
+
     def _layer_rows(self, red: dict, full: bool):
         """(L, 9) float64 rows [mean, std, saturation, dead, lo, hi, grad mean, grad std, grad lim] of every
         layer (NaN for a layer not called this step), and with `full` (L, 2, bins) histograms (outputs,
@@ -1121,18 +1266,38 @@ class Recorder:
             with torch.no_grad():
                 self._pre = self._read_params()
 
-    def end_full(self, step: int, loss, lr: float) -> tuple[Snapshot, np.ndarray, dict]:
+    def end_full(self, step: int, loss, lr: float) -> tuple[Snapshot, np.ndarray, dict, tuple]:
         """The snapshot of the recorded step (one transfer to the host for all of it, the loss included when
-        it is a tensor), its row of the per-step tier (on the host), and its replay row (History.add_snapshot)."""
+        it is a tensor), its row of the per-step tier (on the host), its replay row (History.add_snapshot), and
+        its record: the host arrays it was made of, from which `build_snapshot` makes it again."""
         self._params_now()
         self._take_grads(full=True)
         self._check_backward(step)
-        red = self._reduce(full=True)
+        fast = self._reduce_fast()
+        self._classify_inplace()
+        nan = float("nan")
+        if fast is not None:  # on the host already (a CPU: the loss is read without a sync to wait for)
+            lr_, lh, pr_, ph = fast
+            loss = float(loss.detach().reshape(-1)[0]) if isinstance(loss, torch.Tensor) else float(loss)
+        else:
+            lr_, lh, pr_, ph, loss = self._host_rows(self._reduce(full=True), loss)
+        lay = self._snap_layout()
+        record = (lay, step, loss, lr, lr_, pr_, lh, ph)
+        snap, lstats, arng, grng, pstats, wrows, wrng = build_snapshot(record)
+        packed = self._replay_row(snap, lstats, arng, grng, pstats, lh, ph, wrows, wrng)
+        # the same step's per-step row (the tier covers activations), from what was just read back
+        act = np.array([info.family is not None for info in self.layers], dtype=bool)
+        um = np.array([snap.params[j].update_data_log10 for j in self.matrices], dtype=np.float64)
+        row = np.concatenate([lr_[:, 2], np.where(act, lr_[:, 1], nan), np.where(act, lr_[:, 7], nan), um])
+        self._clear()
+        return snap, row, packed, record
+
+    def _host_rows(self, red: dict, loss):
+        """`_reduce`'s device tensors as host arrays, in one transfer (the loss with them when it is a tensor):
+        layer rows, layer histograms, parameter rows, matrices' histograms, the loss."""
         lrows, lhists = self._layer_rows(red, full=True)
         prows, phist = self._param_rows(red)
-        self._classify_inplace()
         bins, nl, npar = self.bins, len(self.layers), len(self.params)
-        nan = float("nan")
         dev = lrows.device
         loss_t = loss.detach().reshape(-1)[:1].to(dev, torch.float64) if isinstance(loss, torch.Tensor) else \
             torch.tensor([float(loss)], dtype=torch.float64, device=dev)
@@ -1140,46 +1305,21 @@ class Recorder:
         loss = float(host[-1])
         host = host[:-1]
         hist = torch.cat([lhists.reshape(-1)] + ([phist.to(dev).float().reshape(-1)] if phist is not None else [])).cpu().numpy()
-        lr_ = host[: 9 * nl].reshape(nl, 9)
-        pr_ = host[9 * nl:].reshape(npar, 4)
         lh = hist[: 2 * nl * bins].reshape(nl, 2, bins)
         ph = hist[2 * nl * bins:].reshape(-1, bins + 1) if phist is not None else None
-        snap = Snapshot(step=step, loss=loss, lr=lr, ref_loss=self.ref_loss)
-        lstats, arng, grng = [], [], []
-        for i, info in enumerate(self.layers):
-            r = lr_[i].tolist()
-            lo, hi = (r[4], r[5]) if math.isfinite(r[4]) and math.isfinite(r[5]) else (0.0, 1.0)
-            g_lim = r[8] if math.isfinite(r[8]) else 1.0
-            dead = int(r[3]) if math.isfinite(r[3]) else 0
-            snap.layers.append(LayerStats(
-                index=i, name=info.name, kind=info.kind, mean=r[0], std=r[1], saturation=r[2],
-                dead=dead, width=info.width, hist=Histogram(lh[i, 0].copy(), lo, hi), grad_mean=r[6], grad_std=r[7],
-                grad_hist=Histogram(lh[i, 1].copy(), -g_lim, g_lim)))
-            lstats.append((r[0], r[1], r[2], dead, info.width, r[6], r[7]))  # replay.LAYER_FIELDS
-            arng.append((lo, hi))
-            grng.append((-g_lim, g_lim))
-        mi = {j: m for m, j in enumerate(self.matrices)}
-        pstats, wrows, wrng = [], [], []
-        for j, (name, p) in enumerate(self.params):
-            d, gm, gs, u = pr_[j].tolist()
-            gh = None
-            if ph is not None and j in mi and math.isfinite(float(ph[mi[j], -1])) and math.isfinite(gs):
-                lim = float(ph[mi[j], -1])
-                gh = Histogram(ph[mi[j], :-1].copy(), -lim, lim)
-                wrows.append((j, mi[j]))
-                wrng.append((-lim, lim))
-            ps = ParamStats(name=name, shape=tuple(p.shape), is_matrix=p.dim() >= 2, data_std=d, grad_mean=gm,
-                            grad_std=gs, grad_data=gs / d if d > 0 else nan, update_data_log10=_log10_ratio(u, d),
-                            grad_hist=gh)
-            snap.params.append(ps)
-            pstats.append((d, gm, gs, ps.grad_data, ps.update_data_log10))  # replay.PARAM_FIELDS
-        packed = self._replay_row(snap, lstats, arng, grng, pstats, lh, ph, wrows, wrng)
-        # the same step's per-step row (the tier covers activations), from what was just read back
-        act = np.array([info.family is not None for info in self.layers], dtype=bool)
-        um = np.array([snap.params[j].update_data_log10 for j in self.matrices], dtype=np.float64)
-        row = np.concatenate([lr_[:, 2], np.where(act, lr_[:, 1], nan), np.where(act, lr_[:, 7], nan), um])
-        self._clear()
-        return snap, row, packed
+        return host[: 9 * nl].reshape(nl, 9), lh, host[9 * nl:].reshape(npar, 4), ph, loss
+
+    def _snap_layout(self) -> SnapLayout:
+        """What a snapshot's host arrays need beside them to become a Snapshot (names, kinds, widths, shapes),
+        without the model: made again only when a width is first known."""
+        widths = tuple([info.width for info in self.layers])
+        lay = self._snap_lay
+        if lay is None or lay.widths != widths:
+            lay = self._snap_lay = SnapLayout(
+                layers=tuple([(info.name, info.kind) for info in self.layers]), widths=widths,
+                params=tuple([(name, tuple(p.shape), p.dim() >= 2) for name, p in self.params]),
+                matrices=tuple(self.matrices), ref_loss=self.ref_loss)
+        return lay
 
     def _replay_row(self, snap, lstats, arng, grng, pstats, lh, ph, wrows, wrng) -> dict:
         """The snapshot as its replay row (replay.pack_row's layout), from the host arrays it was made of: every
@@ -1347,6 +1487,21 @@ class Recorder:
                        "(is this the model you train?)")
 
 
+def _acc_row(acc: _Acc):
+    """An eagerly recorded layer's row [mean, std, saturation, dead, lo, hi, grad mean, grad std, grad lim] and
+    its two histograms' counts (or None), on the host."""
+    nan = float("nan")
+    f = (lambda t: float(t) if t is not None else nan)
+    std = float((acc.m2 / max(acc.n - 1, 1)).sqrt())
+    g_std = float((acc.g_m2 / max(acc.g_n - 1, 1)).sqrt()) if acc.g_m2 is not None else nan
+    sat = float(acc.sat / acc.n) if acc.sat is not None else nan
+    dead = float(acc.dead.sum()) if acc.dead is not None else 0.0
+    row = [f(acc.mean), std, sat, dead, f(acc.lo), f(acc.hi), f(acc.g_mean), g_std, f(acc.g_lim)]
+    counts = acc.counts.cpu().numpy() if acc.counts is not None else None
+    g_counts = acc.g_counts.cpu().numpy() if acc.g_counts is not None else None
+    return row, counts, g_counts
+
+
 def _and_dead(acc: _Acc, dead: torch.Tensor) -> None:
     if acc.dead is None:
         acc.dead = dead
@@ -1360,6 +1515,57 @@ def _log10_ratio(u: float, d: float) -> float:
     if u <= 0:
         return float("-inf")
     return math.log10(u / d)
+
+
+@dataclass(frozen=True)
+class SnapLayout:
+    layers: tuple  # (name, kind) per layer
+    widths: tuple
+    params: tuple  # (name, shape, is_matrix) per parameter
+    matrices: tuple  # the parameters whose gradient histograms are taken
+    ref_loss: float
+
+
+def build_snapshot(record: tuple):
+    """The Snapshot of a record (SnapLayout, step, loss, lr, layer rows (L, 9), parameter rows (P, 4), layer
+    histograms (L, 2, bins), matrices' gradient histograms (M, bins + 1) or None), and the parts of its replay
+    row. Records are numpy arrays and numbers, which the garbage collector does not walk: `Scope.snapshots`
+    keeps them, not Snapshot objects (512 kept snapshots of ~100 objects each made every young collection
+    promote more, and a full collection of a process with torch imported took ~180 ms)."""
+    lay, step, loss, lr, lr_, pr_, lh, ph = record
+    nan = float("nan")
+    snap = Snapshot(step=step, loss=loss, lr=lr, ref_loss=lay.ref_loss)
+    lstats, arng, grng = [], [], []
+    rows = lr_.tolist()
+    for i, ((name, kind), width) in enumerate(zip(lay.layers, lay.widths)):
+        r = rows[i]
+        lo, hi = (r[4], r[5]) if math.isfinite(r[4]) and math.isfinite(r[5]) else (0.0, 1.0)
+        g_lim = r[8] if math.isfinite(r[8]) else 1.0
+        dead = int(r[3]) if math.isfinite(r[3]) else 0
+        snap.layers.append(LayerStats(
+            index=i, name=name, kind=kind, mean=r[0], std=r[1], saturation=r[2],
+            dead=dead, width=width, hist=Histogram(lh[i, 0].copy(), lo, hi), grad_mean=r[6], grad_std=r[7],
+            grad_hist=Histogram(lh[i, 1].copy(), -g_lim, g_lim)))
+        lstats.append((r[0], r[1], r[2], dead, width, r[6], r[7]))  # replay.LAYER_FIELDS
+        arng.append((lo, hi))
+        grng.append((-g_lim, g_lim))
+    mi = {j: m for m, j in enumerate(lay.matrices)}
+    pstats, wrows, wrng = [], [], []
+    lims = ph[:, -1].tolist() if ph is not None else []
+    for j, ((name, shape, is_matrix), (d, gm, gs, u)) in enumerate(zip(lay.params, pr_.tolist())):
+        gh = None
+        m = mi.get(j)
+        if ph is not None and m is not None and math.isfinite(lims[m]) and math.isfinite(gs):
+            lim = lims[m]
+            gh = Histogram(ph[m, :-1].copy(), -lim, lim)
+            wrows.append((j, m))
+            wrng.append((-lim, lim))
+        ps = ParamStats(name=name, shape=shape, is_matrix=is_matrix, data_std=d, grad_mean=gm,
+                        grad_std=gs, grad_data=gs / d if d > 0 else nan, update_data_log10=_log10_ratio(u, d),
+                        grad_hist=gh)
+        snap.params.append(ps)
+        pstats.append((d, gm, gs, ps.grad_data, ps.update_data_log10))  # replay.PARAM_FIELDS
+    return snap, lstats, arng, grng, pstats, wrows, wrng
 
 
 def scalars_from_rows(first_step: int, rows: np.ndarray, n_layers: int) -> StepScalars:
