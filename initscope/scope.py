@@ -28,6 +28,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from torch import nn
 
 from initscope.core.errors import UserError
 from initscope.core.history import History, decimation_index
-from initscope.core.recorder import Recorder, WatchWarning, model_info, scalars_from_rows, unwrap
+from initscope.core.recorder import Recorder, WatchWarning, build_snapshot, model_info, scalars_from_rows, unwrap
 from initscope.core.snapshot import Snapshot
 
 __all__ = ["watch", "check", "Scope", "Check", "WatchWarning"]
@@ -143,6 +144,41 @@ class _Writer:
             self._write(final)
 
 
+class Snapshots(Sequence):
+    """The kept snapshots of a watched run, oldest first: a read-only sequence of Snapshot objects, made when
+    read from the host arrays each was made of (`recorder.build_snapshot`; the latest one is kept as it is).
+    Keeping 512 Snapshot objects (~100 Python objects each) cost a snapshot every step a garbage collection
+    every few steps, and a full one (~180 ms with torch imported) every few hundred; numpy arrays cost none."""
+
+    def __init__(self):
+        self._records: list = []  # a record (recorder.end_full), or a Snapshot where none came with it
+        self.latest: Snapshot | None = None
+
+    def _add(self, snap: Snapshot, record: tuple | None) -> None:
+        self._records.append(record if record is not None else snap)
+        self.latest = snap
+
+    def _keep(self, idx) -> None:
+        self._records = [self._records[i] for i in idx]
+
+    @staticmethod
+    def _make(r) -> Snapshot:
+        return r if isinstance(r, Snapshot) else build_snapshot(r)[0]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._make(r) for r in self._records[i]]
+        if self._records and (i == -1 or i == len(self._records) - 1):
+            return self.latest
+        return self._make(self._records[i])
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} snapshots: steps {[r.step if isinstance(r, Snapshot) else r[1] for r in self._records]}>"
+
+
 class Scope:
     """A watched model: call `step(loss)` once per training step, after `optimizer.step()`; `close()` at the end
     (or use it as a context manager). `history` holds what the app's panels draw; `snapshots` the kept ones."""
@@ -180,7 +216,7 @@ class Scope:
                                              ref_loss=math.log(classes) if classes else float("nan"))
         self.layer_names = [i.name for i in self.rec.layers]
         self.history = History(max_step_rows=32768, all_layers=True)
-        self.snapshots: list[Snapshot] = []
+        self.snapshots = Snapshots()
         self.steps = 0
         self.closed = False
         self.status, self.message = "running", ""
@@ -233,8 +269,8 @@ class Scope:
         self._losses.append(loss_v)
         mode = self.rec._mode
         if mode == "full":
-            snap, row, packed = self.rec.end_full(k, loss_v, self._lr())  # the loss comes back with the snapshot
-            self._keep(snap, packed)
+            snap, row, packed, record = self.rec.end_full(k, loss_v, self._lr())  # the loss comes back with it
+            self._keep(snap, packed, record)
             if self.every_step == "scalars":
                 self._add_rows(k, self.rec.take_pending())  # the steps before it first
                 self._rows.append(row)
@@ -253,13 +289,13 @@ class Scope:
             self._rows_first = k
         self._rows += blocks
 
-    def _keep(self, snap: Snapshot, packed: dict | None = None) -> None:
+    def _keep(self, snap: Snapshot, packed: dict | None = None, record: tuple | None = None) -> None:
         if snap.step == 0:
             self.history.set_init(snap)
         self.history.add_snapshot(snap, packed)
-        self.snapshots.append(snap)
+        self.snapshots._add(snap, record)
         if len(self.snapshots) > self.max_snapshots:  # thinned evenly, the first and the latest always kept
-            self.snapshots = [self.snapshots[i] for i in decimation_index(len(self.snapshots))]
+            self.snapshots._keep(decimation_index(len(self.snapshots)))
 
     def _flush_interval(self) -> float:
         # a large file takes a while to write: never spend more than a fifth of the time writing
@@ -319,7 +355,7 @@ class Scope:
         if h.step_saturation is not None:
             step_history = dict(zip(STEP_KEYS, (a.data.copy() for a in h._step_arrays())))
             names = {"layers": list(self.layer_names), "matrices": _matrix_names(self.rec)}
-        latest = self.snapshots[-1] if self.snapshots else None
+        latest = self.snapshots.latest
         # the file holds step 0 and the latest snapshots whole, as an app run's does (SavedRun.from_history);
         # every snapshot is in its replay rows. Serialising every kept snapshot as JSON cost the writer ~0.4 ms a
         # snapshot, and deflating all of them again at every flush grew with the run
@@ -388,7 +424,7 @@ class Scope:
     # --- reading --------------------------------------------------------------------------------------------
     @property
     def latest(self) -> Snapshot | None:
-        return self.snapshots[-1] if self.snapshots else None
+        return self.snapshots.latest
 
     def hints(self) -> list[str]:
         from initscope.core.hints import hints
@@ -474,7 +510,7 @@ def check(model: nn.Module, example_batch, loss_fn=None, *, quiet: bool = False,
                 if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
                     raise UserError("loss_fn must return a one-element tensor")
                 loss.backward()
-        snap, _, _ = rec.end_full(0, loss if loss is not None else float("nan"), float("nan"))
+        snap, _, _, _ = rec.end_full(0, loss if loss is not None else float("nan"), float("nan"))
     finally:
         rec.close()
         with torch.no_grad():

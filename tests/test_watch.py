@@ -1046,3 +1046,55 @@ def test_the_kernels_bins_are_the_torch_paths_on_any_values(values, mode, bins, 
     else:
         assert k_lo == fin.min() and k_hi == max(fin.max(), np.float32(fin.min() + np.float32(1e-6)))
     np.testing.assert_array_equal(got, _torch_hist(x, k_lo, k_hi, bins))
+
+
+def _same_snapshot(a, b) -> None:
+    """Every field of two Snapshots equal (NaN equal to NaN), their histograms bin for bin."""
+    def eq(u, v):
+        return (isinstance(u, float) and isinstance(v, float) and math.isnan(u) and math.isnan(v)) or u == v
+
+    assert (a.step, a.loss, a.lr) == (b.step, b.loss, b.lr) or math.isnan(a.lr)
+    assert len(a.layers) == len(b.layers) and len(a.params) == len(b.params)
+    for s, t in zip(a.layers, b.layers):
+        for f in ("index", "name", "kind", "mean", "std", "saturation", "dead", "width", "grad_mean", "grad_std"):
+            assert eq(getattr(s, f), getattr(t, f)), (s.name, f)
+        for h, g in ((s.hist, t.hist), (s.grad_hist, t.grad_hist)):
+            assert (h.lo, h.hi) == (g.lo, g.hi) and np.array_equal(h.counts, g.counts)
+    for p, q in zip(a.params, b.params):
+        for f in ("name", "shape", "is_matrix", "data_std", "grad_mean", "grad_std", "grad_data", "update_data_log10"):
+            assert eq(getattr(p, f), getattr(q, f)), (p.name, f)
+        assert (p.grad_hist is None) == (q.grad_hist is None)
+        if p.grad_hist is not None:
+            assert np.array_equal(p.grad_hist.counts, q.grad_hist.counts)
+
+
+def test_kept_snapshots_are_host_arrays_made_into_snapshots_when_read():
+    """scope.snapshots keeps each snapshot as the numpy arrays it was made of, not as ~100 Python objects that
+    every garbage collection walks: only the ring of the latest (History.recent) and step 0 stay as objects.
+    Read back, each is the Snapshot the step made, field for field; thinning keeps the first and the latest."""
+    import gc
+
+    from initscope.core.snapshot import LayerStats
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    made = {}
+    with initscope.watch(model, opt, every=1, max_snapshots=64) as scope:
+        for k in range(60):
+            _train(model, opt, x, y, 1, scope)
+            if k in (0, 5, 41, 59):
+                made[k] = scope.latest
+        gc.collect()
+        alive = sum(type(o) is LayerStats for o in gc.get_objects())
+        ring = len(scope.history.recent)
+        assert alive <= (ring + 1 + len(made)) * len(model), alive  # none kept for the other ~40 snapshots
+        assert len(scope.snapshots) == 60 and scope.snapshots[-1] is scope.latest
+        for k in (0, 5, 41, 59):
+            _same_snapshot(scope.snapshots[k], made[k])
+        assert [s.step for s in scope.snapshots[10:13]] == [10, 11, 12]
+    with initscope.watch(model, opt, every=1, max_snapshots=8) as scope:
+        _train(model, opt, x, y, 30, scope)
+        steps = [s.step for s in scope.snapshots]
+        assert len(steps) <= 8 and steps[0] == 0 and steps[-1] == 29 and steps == sorted(steps)
