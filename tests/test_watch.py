@@ -1081,13 +1081,15 @@ def test_kept_snapshots_are_host_arrays_made_into_snapshots_when_read():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
     made = {}
+    gc.collect()
+    before = sum(type(o) is LayerStats for o in gc.get_objects())  # other tests' (this worker's) left alive
     with initscope.watch(model, opt, every=1, max_snapshots=64) as scope:
         for k in range(60):
             _train(model, opt, x, y, 1, scope)
             if k in (0, 5, 41, 59):
                 made[k] = scope.latest
         gc.collect()
-        alive = sum(type(o) is LayerStats for o in gc.get_objects())
+        alive = sum(type(o) is LayerStats for o in gc.get_objects()) - before
         ring = len(scope.history.recent)
         assert alive <= (ring + 1 + len(made)) * len(model), alive  # none kept for the other ~40 snapshots
         assert len(scope.snapshots) == 60 and scope.snapshots[-1] is scope.latest
