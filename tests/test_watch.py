@@ -909,13 +909,15 @@ def test_without_a_file_the_history_follows_every_flush_seconds(flush_seconds):
 
 class _Shared(nn.Module):
     """One Tanh called twice (its rows combine: moments exactly, dead units in both calls), a ReLU on a 4-D
-    output (units are channels), a GELU (saturation read from its input)."""
+    output (units are channels), a GELU (saturation read from its input), and a layer never called (its
+    parameters get no gradient: the parameters are then not read from one flat copy)."""
 
-    def __init__(self):
+    def __init__(self, unused=True):
         super().__init__()
         self.fc1, self.fc2, self.act = nn.Linear(12, 12), nn.Linear(12, 12), nn.Tanh()
         self.conv, self.relu, self.gelu = nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.GELU()
         self.head = nn.Linear(12 + 3 * 4 * 3, 4)
+        self.unused = nn.Linear(3, 3) if unused else None
 
     def forward(self, x):
         h = self.act(self.fc2(self.act(self.fc1(x))))
@@ -932,13 +934,14 @@ def test_the_compiled_reductions_equal_the_torch_ones(case, monkeypatch):
     from initscope.core.recorder import Recorder
 
     assert fastreduce.kernel() is not None
-    seen = []
+    seen, flat = [], []
     fast = Recorder._reduce_fast
 
     def both(self):
         got = fast(self)
         want = self._host_rows(self._reduce(full=True), 0.0)
         seen.append((got, want))
+        flat.append(self._pre.get("flat_grads") is not None)
         return got
 
     monkeypatch.setattr(Recorder, "_reduce_fast", both)
@@ -947,7 +950,7 @@ def test_the_compiled_reductions_equal_the_torch_ones(case, monkeypatch):
         model, x = Zoo(), _batch()[0]
         y = _batch()[1]
     else:
-        model, x, y = _Shared(), torch.randn(16, 12) * 2, torch.randint(0, 4, (16,))
+        model, x, y = _Shared(unused=case == "shared"), torch.randn(16, 12) * 2, torch.randint(0, 4, (16,))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     with initscope.watch(model, opt, every=1) as scope:
         for k in range(3):
@@ -961,6 +964,8 @@ def test_the_compiled_reductions_equal_the_torch_ones(case, monkeypatch):
             opt.step()
             scope.step(loss)
     assert len(seen) == 3
+    # the parameters read in place from their flat copies, or (a parameter without a gradient) copied by size
+    assert flat == [case != "shared"] * 3
     for (lrows, lh, prows, ph), (w_lrows, w_lh, w_prows, w_ph, _) in seen:
         exact = [3, 4, 5, 8]  # dead, lo, hi, grad lim
         np.testing.assert_array_equal(lrows[:, exact], w_lrows[:, exact])
@@ -992,11 +997,12 @@ def _kernel_hist(x, mode, lo=0.0, hi=1.0, bins=BINS):
     """One row through the kernel: its histogram and its range."""
     from initscope.core import fastreduce
 
-    kern = fastreduce.kernel()
+    kern = fastreduce.kernel()[0]
     i64 = lambda v: np.array(v, np.int64)  # noqa: E731
-    args = (i64([0]), i64([len(x)]), i64([0]), i64([0]), i64([0]), i64([1]), i64([1]), i64([0, 0]),
+    args = (i64([0]), i64([len(x)]), i64([0]), i64([0]), i64([0]), i64([0]), i64([1]), i64([1]), i64([0, 0]),
             i64([mode]), np.array([lo], np.float32), np.array([hi], np.float32))
-    out = kern(np.ascontiguousarray(x, np.float32), *args, 1, bins, np.float32(THR), np.float32(1 - THR),
+    e = np.zeros(0, np.float32)  # no parameter rows
+    out = kern(np.ascontiguousarray(x, np.float32), e, e, e, *args, 1, bins, np.float32(THR), np.float32(1 - THR),
                np.float32(-3.0))
     return out[6][0], out[3][0], out[4][0]
 

@@ -144,7 +144,20 @@ def sat_dead(X, a, b, src, code, thr, lo_thr, tail, W, inner, dead):
 
 
 @njit(**OPTS)
-def reduce_rows(X, off, ln, seg, sat, sat_src, unit_w, unit_in, dead_off, mode, fix_lo, fix_hi,
+def _source(q, X, G, B, U):
+    # a row's array: the step's buffer (outputs, their gradients, the tail family's inputs), or the parameters'
+    # flat gradients, data before the step, update (read where they are: no copy)
+    if q == 1:
+        return G
+    if q == 2:
+        return B
+    if q == 3:
+        return U
+    return X
+
+
+@njit(**OPTS)
+def reduce_rows(X, G, B, U, off, ln, seg, src, sat, sat_src, unit_w, unit_in, dead_off, mode, fix_lo, fix_hi,
                 n_seg, nbins, thr, lo_thr, tail):
     R = off.shape[0]
     s_n = np.zeros(n_seg)
@@ -157,10 +170,11 @@ def reduce_rows(X, off, ln, seg, sat, sat_src, unit_w, unit_in, dead_off, mode, 
         a = off[r]
         b = a + ln[r]
         sg = seg[r]
-        s_sum[sg] += row_sum(X, a, b)
+        A = _source(src[r], X, G, B, U)
+        s_sum[sg] += row_sum(A, a, b)
         s_n[sg] += b - a
         if mode[sg] >= MINMAX:
-            s_lo[sg], s_hi[sg] = row_range(X, a, b, s_lo[sg], s_hi[sg])
+            s_lo[sg], s_hi[sg] = row_range(A, a, b, s_lo[sg], s_hi[sg])
         if sat[r] != 0:
             row_sat[r] = sat_dead(X, a, b, sat_src[r], sat[r], thr, lo_thr, tail, unit_w[r], unit_in[r],
                                   dead[dead_off[r]: dead_off[r + 1]])
@@ -194,8 +208,75 @@ def reduce_rows(X, off, ln, seg, sat, sat_src, unit_w, unit_in, dead_off, mode, 
         a = off[r]
         b = a + ln[r]
         sg = seg[r]
-        m2[sg] += row_m2(X, a, b, mean[sg])
+        A = _source(src[r], X, G, B, U)
+        m2[sg] += row_m2(A, a, b, mean[sg])
         if mode[sg] != NO_HIST:
-            row_hist(X, a, b, lo_s[sg], w_s[sg], fnb, top, eps, hist[sg], idx)
+            row_hist(A, a, b, lo_s[sg], w_s[sg], fnb, top, eps, hist[sg], idx)
     return s_n, mean, m2, lo_s, hi_s, lim, hist, row_sat, dead
 
+
+
+@njit(**OPTS)
+def finish(L, P, n, mean, m2, lo, hi, lim, hist, row_sat, dead_units, seg, dead_off, sat, act_ptr, act_idx, act_w,
+           fused, is_act, with_params, mats):
+    """reduce_rows' segments as the snapshot's rows: per layer [mean, std, saturation, dead, lo, hi, grad mean,
+    grad std, grad lim] (NaN for a layer not called) and its two histograms; per parameter [data std, grad mean,
+    grad std, update std]; the matrices' gradient histograms with their limit. Segments: L outputs, L
+    gradients, then per parameter its gradient, data before the step, update."""
+    nan = np.nan
+    n_seg = n.shape[0]
+    nb = hist.shape[1]
+    std = np.empty(n_seg)
+    for s in range(n_seg):
+        std[s] = np.sqrt(m2[s] / max(n[s] - 1.0, 1.0)) if n[s] > 0 else nan
+    sat_n = np.zeros(L)
+    for r in range(seg.shape[0]):
+        if seg[r] < L:
+            sat_n[seg[r]] += row_sat[r]
+    lrows = np.full((L, 9), nan)
+    lh = np.zeros((L, 2, nb), np.float32)
+    for i in range(L):
+        if not fused[i]:
+            continue
+        dead = 0
+        if act_ptr[i + 1] > act_ptr[i]:  # dead: in every call of the layer's first shape
+            r0 = act_idx[act_ptr[i]]
+            W = act_w[r0]
+            cur = np.zeros(W, np.bool_)
+            if sat[r0] != 0:
+                cur[:] = dead_units[dead_off[r0]: dead_off[r0 + 1]]
+            for q in range(act_ptr[i] + 1, act_ptr[i + 1]):
+                r = act_idx[q]
+                if act_w[r] == W:
+                    if sat[r] != 0:
+                        cur &= dead_units[dead_off[r]: dead_off[r + 1]]
+                    else:
+                        cur[:] = False
+            dead = cur.sum()
+        g = L + i
+        lrows[i, 0] = mean[i]
+        lrows[i, 1] = std[i]
+        lrows[i, 2] = sat_n[i] / max(n[i], 1.0) if is_act[i] and n[i] > 0 else nan
+        lrows[i, 3] = dead
+        lrows[i, 4] = lo[i]
+        lrows[i, 5] = hi[i]
+        lrows[i, 6] = mean[g]
+        lrows[i, 7] = std[g]
+        lrows[i, 8] = lim[g] if np.isfinite(std[g]) else nan
+        for k in range(nb):
+            lh[i, 0, k] = hist[i, k]
+            lh[i, 1, k] = hist[g, k]
+    prows = np.full((P, 4), nan)
+    ph = np.zeros((mats.shape[0], nb + 1), np.float32)
+    if with_params:
+        for j in range(P):
+            prows[j, 0] = std[2 * L + P + j]
+            prows[j, 1] = mean[2 * L + j]
+            prows[j, 2] = std[2 * L + j]
+            prows[j, 3] = std[2 * L + 2 * P + j]
+        for q in range(mats.shape[0]):
+            s = 2 * L + mats[q]
+            for k in range(nb):
+                ph[q, k] = hist[s, k]
+            ph[q, nb] = lim[s]
+    return lrows, lh, prows, ph

@@ -33,7 +33,7 @@ _tried = False
 
 
 def kernel():
-    """The compiled `reduce_rows`, or None where numba is not there (or INITSCOPE_NO_JIT=1)."""
+    """The compiled (`reduce_rows`, `finish`), or None where numba is not there (or INITSCOPE_NO_JIT=1)."""
     global _kernel, _tried
     if not _tried:
         _tried = True
@@ -49,6 +49,6 @@ def kernel():
 
 
 def _build():
-    from initscope.core._fastreduce_kernels import reduce_rows
+    from initscope.core._fastreduce_kernels import finish, reduce_rows
 
-    return reduce_rows
+    return reduce_rows, finish

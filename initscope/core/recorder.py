@@ -850,6 +850,7 @@ class Recorder:
                 A = torch.cat([self.params[j][1].detach().reshape(-1) for j in self._porder])
                 U = A - pre["flat_before"]
                 pre["diff"] = [(js, U[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
+                pre["flat_update"] = U
                 self._full_after = (A, self._full_state())
                 return
             pre["diff"] = [(js, torch.stack([_float(self.params[j][1].detach()).reshape(-1) for j in js]) - B)
@@ -872,12 +873,13 @@ class Recorder:
             B = fa[0] if fa is not None and fa[1] == state else torch.cat([p.detach().reshape(-1) for p in ps])
             before = [(js, B[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
             gs = [p.grad for p in ps]
+            G = None
             if all(g is not None and g.dtype == B.dtype and g.device == B.device for g in gs):
                 G = torch.cat([g.detach().reshape(-1) for g in gs])
                 grads = [(js, G[a:b].view(c, size)) for js, a, b, c, size in self._pruns]
             else:
                 grads = self._stack_grads(before)
-            return {"before": before, "grads": grads, "diff": None, "flat_before": B}
+            return {"before": before, "grads": grads, "diff": None, "flat_before": B, "flat_grads": G}
         order = self._param_order()
         by: dict[int, list[int]] = {}
         for j in order:
@@ -1056,40 +1058,48 @@ class Recorder:
         kern = fastreduce.kernel()
         if kern is None:
             return None
+        kern, finish = kern
         pre = self._pre if self._pre is not None and self._pre.get("flat") is None else None
+        f32 = torch.float32
         blocks = []  # (segment offset, parameter indices, (count, size) tensor, histogrammed)
+        flat = ()  # the parameters' flat copies (gradients, data before, update), read in place
         if pre is not None and pre["before"]:
             L, P = len(self.layers), len(self.params)
-            mats = set(self.matrices)
-            for key, off in (("grads", 2 * L), ("before", 2 * L + P), ("diff", 2 * L + 2 * P)):
-                for js, T in pre[key] or []:
-                    blocks.append((off, js, T, key == "grads" and js[0] in mats))
+            fl = (pre.get("flat_grads"), pre.get("flat_before"), pre.get("flat_update"))
+            if all(t is not None and t.dtype is f32 and t.is_cpu for t in fl):
+                flat = fl
+            else:
+                mats = set(self.matrices)
+                for key, off in (("grads", 2 * L), ("before", 2 * L + P), ("diff", 2 * L + 2 * P)):
+                    for js, T in pre[key] or []:
+                        blocks.append((off, js, T, key == "grads" and js[0] in mats))
         tails = [x for i, _, x in self._chunks if self.layers[i].family == "tail" and x is not None]
         srcs = [y for _, y, _ in self._chunks] + [g for _, g in self._gchunks] + [b[2] for b in blocks] + tails
-        if not srcs or any(t.dtype != torch.float32 or t.device.type != "cpu" for t in srcs):
+        if not srcs or not all([t.dtype is f32 and t.is_cpu for t in srcs]):
             return None
         key = (tuple([(i, y.shape, x is not None) for i, y, x in self._chunks]),
                tuple([(i, g.numel()) for i, g in self._gchunks]),
-               tuple([(o, tuple(js), tuple(T.shape), h) for o, js, T, h in blocks]))
+               tuple([(o, tuple(js), tuple(T.shape), h) for o, js, T, h in blocks]), bool(flat))
         lay = self._fast_layouts.get(key)
         if lay is None:
             if len(self._fast_layouts) > 16:
                 self._fast_layouts.clear()
-            lay = self._fast_layouts[key] = self._fast_layout(blocks)
+            lay = self._fast_layouts[key] = self._fast_layout(blocks, bool(flat))
         X = self._room("X", lay["total"], torch.float32, srcs[0].device)
         torch.cat([t.reshape(-1) for t in srcs], out=X)
-        n, mean, m2, lo, hi, lim, hist, row_sat, dead_units = kern(
-            X.numpy(), *lay["args"], lay["n_seg"], self.bins, np.float32(self.threshold),
-            np.float32(1 - self.threshold), np.float32(kinds.TAIL_INPUT))
-        return self._fast_out(lay, n, mean, m2, lo, hi, lim, hist, row_sat, dead_units, pre)
+        G, B, U = (t.numpy() for t in flat) if flat else (_EMPTY,) * 3
+        res = kern(X.numpy(), G, B, U, *lay["args"], lay["n_seg"], self.bins, np.float32(self.threshold),
+                   np.float32(1 - self.threshold), np.float32(kinds.TAIL_INPUT))
+        return self._fast_out(lay, finish, res, pre)
 
-    def _fast_layout(self, blocks: list) -> dict:
+    def _fast_layout(self, blocks: list, flat: bool) -> dict:
         """The kernel's description of one layout of a step (made once, reused while the layout repeats): per
         row its offset, length, segment, saturation rule and the source it reads it from, its units; per
         segment how its histogram's range is found."""
         L, P = len(self.layers), len(self.params)
         n_seg = 2 * L + 3 * P
         off, ln, seg, sat, sat_src, unit_w, unit_in = [], [], [], [], [], [], []
+        src = []  # 0: the step's buffer X; 1, 2, 3: the parameters' flat gradients, data before, update
         pos = 0
         tail_rows = []
         for i, y, x in self._chunks:
@@ -1126,69 +1136,60 @@ class Recorder:
                 if h:
                     mode[o + j] = fastreduce.SYMMETRIC
             pos += c * size
+        src += [0] * len(off)  # the rows so far read X
+        if flat:  # the parameters' rows in their flat copies, in _porder's runs of equal sizes
+            mats = set(self.matrices)
+            for q, o in ((1, 2 * L), (2, 2 * L + P), (3, 2 * L + 2 * P)):
+                for js, a, b, c, size in self._pruns:
+                    for r, j in enumerate(js):
+                        off.append(a + r * size), ln.append(size), seg.append(o + j), sat.append(0), src.append(q)
+                        sat_src.append(0), unit_w.append(1), unit_in.append(1)
+                        if q == 1 and j in mats:
+                            mode[o + j] = fastreduce.SYMMETRIC
         for r in tail_rows:  # the tail family's inputs, after everything else
             sat_src[r] = pos
             pos += ln[r]
         dead_off = np.zeros(len(off) + 1, np.int64)
         dead_off[1:] = np.cumsum([w if c else 0 for w, c in zip(unit_w, sat)])
-        args = (np.array(off, np.int64), np.array(ln, np.int64), np.array(seg, np.int64), np.array(sat, np.int64),
+        args = (np.array(off, np.int64), np.array(ln, np.int64), np.array(seg, np.int64), np.array(src, np.int64),
+                np.array(sat, np.int64),
                 np.array(sat_src, np.int64), np.array(unit_w, np.int64), np.array(unit_in, np.int64), dead_off,
                 mode, fix_lo, fix_hi)
-        # per layer: its act rows (those with a saturation rule), for dead units
+        # per layer: its activation rows (CSR: act_ptr, act_idx), each row's units, for dead units
         act_rows: dict[int, list[int]] = {}
-        act_w = {}
+        act_w = np.ones(len(off), np.int64)
         for r, (i, y, _) in enumerate(self._chunks):
             if self.layers[i].family is not None:
                 act_rows.setdefault(i, []).append(r)
                 ud = 1 if y.dim() in (4, 5) else y.dim() - 1
                 act_w[r] = int(y.shape[ud]) if y.dim() else 1
-        fused = np.zeros(L, bool)
+        act_ptr = np.zeros(L + 1, np.int64)
+        act_ptr[1:] = np.cumsum([len(act_rows.get(i, [])) for i in range(L)])
+        act_idx = np.array([r for i in range(L) for r in act_rows.get(i, [])], np.int64)
+        fused = np.zeros(L, np.bool_)
         fused[[i for i, _, _ in self._chunks]] = True
-        return {"total": pos, "args": args, "n_seg": n_seg, "act_rows": act_rows, "act_w": act_w, "seg": args[2],
-                "sat": args[3], "dead_off": dead_off, "fused": fused,
-                "is_act": np.array([info.family is not None for info in self.layers], bool)}
+        return {"total": pos, "args": args, "n_seg": n_seg, "seg": args[2], "sat": args[4], "dead_off": dead_off,
+                "act_ptr": act_ptr, "act_idx": act_idx, "act_w": act_w, "fused": fused,
+                "is_act": np.array([info.family is not None for info in self.layers], np.bool_),
+                "mats": np.array(self.matrices, np.int64)}
 
-    def _fast_out(self, lay, n, mean, m2, lo, hi, lim, hist, row_sat, dead_units, pre):
-        """The kernel's results as what `_layer_rows` and `_param_rows` make of `_reduce`'s (numpy, on the host):
-        layer rows (L, 9), layer histograms (L, 2, bins), parameter rows (P, 4), matrices' gradient histograms
-        (M, bins + 1) or None."""
+    def _fast_out(self, lay, finish, res, pre):
+        """The kernel's results (`finish`: in compiled code) as what `_layer_rows` and `_param_rows` make of
+        `_reduce`'s, on the host: layer rows (L, 9), layer histograms (L, 2, bins), parameter rows (P, 4),
+        matrices' gradient histograms (M, bins + 1) or None."""
         L, P = len(self.layers), len(self.params)
-        nan = np.nan
-        with np.errstate(invalid="ignore", divide="ignore"):
-            std = np.sqrt(m2 / np.maximum(n - 1, 1))
-            std[n == 0] = nan
-            sat_n = np.bincount(lay["seg"], weights=row_sat, minlength=lay["n_seg"])[:L]
-            sat = np.where(lay["is_act"] & (n[:L] > 0), sat_n / np.maximum(n[:L], 1), nan)
-        dead = np.zeros(L)
-        do = lay["dead_off"]
-        for i, rows in lay["act_rows"].items():
-            d = None
-            for r in rows:  # a layer called more than once: dead in every call of its first shape
-                u = dead_units[do[r]: do[r + 1]] if lay["sat"][r] else np.zeros(lay["act_w"][r], bool)
-                d = u if d is None else (d & u if d.shape == u.shape else d)
-            dead[i] = np.count_nonzero(d)
-        g_std = std[L: 2 * L]
-        lrows = np.stack([mean[:L], std[:L], sat, dead, lo[:L], hi[:L], mean[L: 2 * L], g_std,
-                          np.where(np.isfinite(g_std), lim[L: 2 * L], nan)], 1)
-        lrows[~lay["fused"]] = nan  # not called this step (or recorded eagerly: below)
-        lh = np.zeros((L, 2, self.bins), np.float32)
-        lh[:, 0], lh[:, 1] = hist[:L], hist[L: 2 * L]
-        lh[~lay["fused"]] = 0
+        n, mean, m2, lo, hi, lim, hist, row_sat, dead_units = res
+        with_params = pre is not None and bool(pre["before"])
+        lrows, lh, prows, ph = finish(L, P, n, mean, m2, lo, hi, lim, hist, row_sat, dead_units, lay["seg"],
+                                      lay["dead_off"], lay["sat"], lay["act_ptr"], lay["act_idx"], lay["act_w"],
+                                      lay["fused"], lay["is_act"], with_params, lay["mats"])
         for i, acc in self._acc.items():  # the layers recorded eagerly (an in-place op downstream, a huge output)
             if acc.mean is not None:
                 row, counts, g_counts = _acc_row(acc)
                 lrows[i] = row
                 lh[i, 0] = counts if counts is not None else 0
                 lh[i, 1] = g_counts if g_counts is not None else 0
-        if pre is None or not pre["before"]:
-            return lrows, lh, np.full((P, 4), nan), None
-        prows = np.stack([std[2 * L + P: 2 * L + 2 * P], mean[2 * L: 2 * L + P], std[2 * L: 2 * L + P],
-                          std[2 * L + 2 * P:]], 1)
-        ph = None
-        if self.matrices:
-            m = np.array(self.matrices) + 2 * L
-            ph = np.concatenate([hist[m].astype(np.float32), lim[m].astype(np.float32)[:, None]], 1)
-        return lrows, lh, prows, ph
+        return lrows, lh, prows, (ph if with_params and self.matrices else None)
 
     def _layer_rows(self, red: dict, full: bool):
         """(L, 9) float64 rows [mean, std, saturation, dead, lo, hi, grad mean, grad std, grad lim] of every
@@ -1485,6 +1486,9 @@ class Recorder:
         if not called and self.layers:
             self._warn("forward", f"initscope.watch: no forward pass of the model was seen at step {step} "
                        "(is this the model you train?)")
+
+
+_EMPTY = np.zeros(0, np.float32)
 
 
 def _acc_row(acc: _Acc):
