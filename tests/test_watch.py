@@ -290,7 +290,7 @@ def test_hooks_exist_only_on_recorded_steps():
     assert hooked == [k % 4 == 0 for k in range(9)]
 
 
-def test_the_per_step_tier_matches_the_snapshots_and_plain_torch():
+def test_the_per_step_tier_matches_the_snapshots_and_plain_torch(reduce_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
     ref = copy.deepcopy(model)
@@ -810,7 +810,7 @@ def _check_tier_against_torch(scope, model, opt, ref, ref_opt, x, y, steps, even
 
 
 @pytest.mark.parametrize("ring_bytes", [None, 1])
-def test_the_deferred_per_step_tier_matches_plain_torch_step_by_step(monkeypatch, ring_bytes):
+def test_the_deferred_per_step_tier_matches_plain_torch_step_by_step(monkeypatch, ring_bytes, reduce_path):
     """The per-step tier's rows wait in rings and are reduced K steps at once: a flush in the middle of a block,
     snapshot steps in between, a weight the loop writes, a step that takes the general path (a layer called
     twice) and a new block after each, every row against plain torch. ring_bytes=1: a model too big for the
@@ -839,7 +839,7 @@ def test_the_deferred_per_step_tier_matches_plain_torch_step_by_step(monkeypatch
     scope.close()
 
 
-def test_the_deferred_tier_without_an_optimizer_and_when_full_blocks_end_the_run(monkeypatch):
+def test_the_deferred_tier_without_an_optimizer_and_when_full_blocks_end_the_run(monkeypatch, reduce_path):
     """No optimizer (no matrix ring: the activations alone are deferred), and a run whose last block is full
     exactly at close: every row against plain torch, and the rows of a closed scope are all in its file."""
     import initscope.core.recorder as recorder

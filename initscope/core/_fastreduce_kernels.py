@@ -280,3 +280,88 @@ def finish(L, P, n, mean, m2, lo, hi, lim, hist, row_sat, dead_units, seg, dead_
                 ph[q, k] = hist[s, k]
             ph[q, nb] = lim[s]
     return lrows, lh, prows, ph
+
+
+# --- the per-step tier's blocks (recorder._ScalarPlan.run_block): sums of values shifted by each row's first
+# value (no cancellation when a row's mean is far from 0), the norm of the same, and saturated counts
+
+
+@njit(fastmath={"reassoc", "nsz"}, **OPTS)
+def _shifted_sums(Y, c0):
+    s1 = 0.0
+    s2 = 0.0
+    for k in range(Y.shape[0]):
+        d = Y[k] - c0  # float32, as the torch path's in-place shift
+        s1 += d
+        s2 += np.float64(d) * d
+    return s1, s2
+
+
+@njit(**OPTS)
+def _count_sat(Y, code, thr, lo_thr, tail):
+    n = 0
+    if code == SAT_TANH:
+        for k in range(Y.shape[0]):
+            n += abs(Y[k]) > thr
+    elif code == SAT_SIGMOID:
+        for k in range(Y.shape[0]):
+            n += (Y[k] < lo_thr) | (Y[k] > thr)
+    elif code == SAT_RELU:
+        for k in range(Y.shape[0]):
+            n += Y[k] <= np.float32(0.0)
+    else:
+        for k in range(Y.shape[0]):
+            n += Y[k] < tail
+    return n
+
+
+@njit(**OPTS)
+def scalar_group(A, c, na, code, Xin, thr, lo_thr, tail, raw, o):
+    """One group of c steps: A (K, rows, n), its first `na` rows outputs (saturation by `code`; a "tail" group
+    reads Xin (K, tails, n)), the rest gradients. raw[:, o: o + rows] sums, then norms, then saturated counts."""
+    k = A.shape[1]
+    so = o + 2 * k
+    for t in range(c):
+        for r in range(k):
+            Y = A[t, r]
+            s1, s2 = _shifted_sums(Y, Y[0])
+            raw[t, o + r] = s1
+            raw[t, o + k + r] = np.sqrt(s2)
+        if code != 0:
+            rows = Xin.shape[1] if code == 4 else na
+            for r in range(rows):
+                raw[t, so + r] = _count_sat(Xin[t, r] if code == 4 else A[t, r], code, thr, lo_thr, tail)
+
+
+@njit(**OPTS)
+def scalar_matrices(R, c, runs, raw, o, m):
+    """The weight matrices of c steps: R (K + 1, N), slot i before step i, slot i + 1 after it; per run of equal
+    sizes (start, end, count, size) the data before, then the update, as sums and norms of shifted values."""
+    for t in range(c):
+        Bf = R[t]
+        Af = R[t + 1]
+        q = o
+        for j in range(runs.shape[0]):
+            a, cnt, size = runs[j, 0], runs[j, 2], runs[j, 3]
+            for i in range(cnt):
+                s = a + i * size
+                Y = Bf[s: s + size]
+                s1, s2 = _shifted_sums(Y, Y[0])
+                raw[t, q + i] = s1
+                raw[t, q + 2 * m + i] = np.sqrt(s2)
+                s1, s2 = _update_sums(Af[s: s + size], Y)
+                raw[t, q + cnt + i] = s1
+                raw[t, q + 2 * m + cnt + i] = np.sqrt(s2)
+            q += 2 * cnt
+
+
+@njit(fastmath={"reassoc", "nsz"}, **OPTS)
+def _update_sums(Af, Bf):
+    c0 = Af[0] - Bf[0]
+    s1 = 0.0
+    s2 = 0.0
+    for k in range(Af.shape[0]):
+        d = (Af[k] - Bf[k]) - c0  # the update (float32, as torch.sub), shifted by its first value
+        s1 += d
+        s2 += np.float64(d) * d
+    return s1, s2

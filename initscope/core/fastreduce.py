@@ -33,7 +33,8 @@ _tried = False
 
 
 def kernel():
-    """The compiled (`reduce_rows`, `finish`), or None where numba is not there (or INITSCOPE_NO_JIT=1)."""
+    """The compiled (`reduce_rows`, `finish`, `scalar_group`, `scalar_matrices`), or None where numba is not
+    there (or INITSCOPE_NO_JIT=1)."""
     global _kernel, _tried
     if not _tried:
         _tried = True
@@ -49,6 +50,6 @@ def kernel():
 
 
 def _build():
-    from initscope.core._fastreduce_kernels import finish, reduce_rows
+    from initscope.core._fastreduce_kernels import finish, reduce_rows, scalar_group, scalar_matrices
 
-    return reduce_rows, finish
+    return reduce_rows, finish, scalar_group, scalar_matrices

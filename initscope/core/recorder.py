@@ -327,7 +327,11 @@ class _ScalarPlan:
     def run_block(self, c: int, R: torch.Tensor | None, U: torch.Tensor | None) -> torch.Tensor:
         """The raw sums of the c steps in ring slots 0..c-1, (c, length): `run`'s ops, each once for the c steps.
         R (K + 1, N): the weight matrices flat, slot i before step i and slot i + 1 after it; U (K, N) room for
-        the updates. Shifts in place: the slots 0..c-1 are spent afterwards (slot c is the next step's before)."""
+        the updates. Shifts in place: the slots 0..c-1 are spent afterwards (slot c is the next step's before).
+        On a CPU in float32, the compiled kernels do it in one pass per row (core/fastreduce.py)."""
+        fast = self._run_block_fast(c, R)
+        if fast is not None:
+            return fast
         with torch.no_grad():
             dt = self.dtype
             dev = self.rings[0][0].device if self.rings else R.device
@@ -360,6 +364,28 @@ class _ScalarPlan:
                         torch.linalg.vector_norm(V, dim=2, out=raw[:, o + 2 * m + q * cnt: o + 2 * m + (q + 1) * cnt])
                     o += 2 * cnt
             return raw
+
+    def _run_block_fast(self, c: int, R: torch.Tensor | None) -> torch.Tensor | None:
+        kern = fastreduce.kernel()
+        dev = self.rings[0][0].device if self.rings else R.device if R is not None else None
+        if kern is None or self.dtype != torch.float32 or dev is None or dev.type != "cpu" or \
+                (self.mruns and (R is None or R.dtype != torch.float32 or R.device.type != "cpu")):
+            return None
+        group, matrices = kern[2], kern[3]
+        raw = torch.empty(c, self.length, dtype=torch.float32)
+        out = raw.numpy()
+        thr, lo_thr, tail = np.float32(self.thr), np.float32(1 - self.thr), np.float32(kinds.TAIL_INPUT)
+        for (fam, poss, gp, sp, o), (A, _, X) in zip(self.groups, self.rings or []):
+            code = fastreduce.SAT_CODES.get(fam or "", 0)
+            if code == fastreduce.SAT_TAIL and not sp:
+                code = 0
+            group(A.numpy(), c, len(poss), code, X.numpy() if X is not None else _EMPTY3, thr, lo_thr, tail, out, o)
+        if self.mruns:
+            runs = self.__dict__.get("_runs_np")
+            if runs is None:
+                runs = self._runs_np = np.array(self.mruns, np.int64).reshape(-1, 4)
+            matrices(R.numpy(), c, runs, out, self.u_off, len(self.msizes))
+        return raw
 
     def run(self, chunks: list, grads: dict, upd) -> torch.Tensor:
         with torch.no_grad():
@@ -1058,7 +1084,7 @@ class Recorder:
         kern = fastreduce.kernel()
         if kern is None:
             return None
-        kern, finish = kern
+        kern, finish = kern[:2]
         pre = self._pre if self._pre is not None and self._pre.get("flat") is None else None
         f32 = torch.float32
         blocks = []  # (segment offset, parameter indices, (count, size) tensor, histogrammed)
@@ -1489,6 +1515,7 @@ class Recorder:
 
 
 _EMPTY = np.zeros(0, np.float32)
+_EMPTY3 = np.zeros((0, 0, 0), np.float32)
 
 
 def _acc_row(acc: _Acc):
