@@ -37,7 +37,7 @@ def reduce_path(request, monkeypatch):
     from initscope.core import fastreduce
 
     if request.param == "compiled":
-        assert fastreduce.kernel() is not None, "numba is a dependency: the compiled path must be there"
+        assert fastreduce.kernel(wait=True) is not None, "numba is a dependency: the compiled path must be there"
     else:
         monkeypatch.setattr(fastreduce, "_kernel", None)
         monkeypatch.setattr(fastreduce, "_tried", True)
@@ -933,7 +933,7 @@ def test_the_compiled_reductions_equal_the_torch_ones(case, monkeypatch):
     from initscope.core import fastreduce
     from initscope.core.recorder import Recorder
 
-    assert fastreduce.kernel() is not None
+    assert fastreduce.kernel(wait=True) is not None
     seen, flat = [], []
     fast = Recorder._reduce_fast
 
@@ -997,7 +997,7 @@ def _kernel_hist(x, mode, lo=0.0, hi=1.0, bins=BINS):
     """One row through the kernel: its histogram and its range."""
     from initscope.core import fastreduce
 
-    kern = fastreduce.kernel()[0]
+    kern = fastreduce.kernel(wait=True)[0]
     i64 = lambda v: np.array(v, np.int64)  # noqa: E731
     args = (i64([0]), i64([len(x)]), i64([0]), i64([0]), i64([0]), i64([0]), i64([1]), i64([1]), i64([0, 0]),
             i64([mode]), np.array([lo], np.float32), np.array([hi], np.float32))
@@ -1106,3 +1106,48 @@ def test_kept_snapshots_are_host_arrays_made_into_snapshots_when_read():
         _train(model, opt, x, y, 30, scope)
         steps = [s.step for s in scope.snapshots]
         assert len(steps) <= 8 and steps[0] == 0 and steps[-1] == 29 and steps == sorted(steps)
+
+
+def test_the_kernels_are_compiled_once_for_the_types_the_recorder_passes():
+    """The background compile (fastreduce._compile: warm) makes the one signature of each kernel that a watched
+    run, its snapshots and its per-step tier call with: a real run adds none (another signature would be
+    compiled in the middle of a user's loop, for seconds)."""
+    from initscope.core import _fastreduce_kernels as k
+    from initscope.core import fastreduce
+
+    assert fastreduce.kernel(wait=True) is not None
+    torch.manual_seed(0)
+    model = _Mix()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    with initscope.watch(model, opt, every=5, every_step="scalars") as scope:
+        _train(model, opt, x, y, 40, scope)
+    kernels = (k.reduce_rows, k.finish, k.scalar_group, k.scalar_matrices)
+    assert [len(f.signatures) for f in kernels] == [1, 1, 1, 1], [f.signatures for f in kernels]
+
+
+def test_a_loop_does_not_wait_for_the_compile(monkeypatch):
+    """While the kernels compile (the first use on a machine: seconds), snapshots take the torch path: the first
+    step returns at once, with the same statistics."""
+    import threading
+
+    from initscope.core import fastreduce
+
+    release = threading.Event()
+    monkeypatch.setattr(fastreduce, "_kernel", None)
+    monkeypatch.setattr(fastreduce, "_tried", False)
+    monkeypatch.setattr(fastreduce, "_thread", None)
+    monkeypatch.setattr(fastreduce, "_compile", lambda: release.wait(30))  # a compile that takes its time
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    t0 = time.perf_counter()
+    with initscope.watch(model, opt, every=1) as scope:
+        _train(model, opt, x, y, 3, scope)
+        assert scope.rec._rooms and "X" not in scope.rec._rooms  # the torch path's buffers, not the kernel's
+    assert time.perf_counter() - t0 < 10
+    assert fastreduce._thread is not None and fastreduce._thread.is_alive()
+    release.set()
+    fastreduce._thread.join(30)
+    assert [s.step for s in scope.snapshots] == [0, 1, 2]

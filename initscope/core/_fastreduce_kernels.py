@@ -365,3 +365,25 @@ def _update_sums(Af, Bf):
         s1 += d
         s2 += np.float64(d) * d
     return s1, s2
+
+
+def warm() -> None:
+    """Compile every kernel for the argument types the recorder passes (1-D float32 and int64 arrays, Python
+    ints and bools, float32 scalars; a test holds each kernel to this one signature), on tiny inputs."""
+    f32, i64 = np.float32, np.int64
+    X = np.zeros(8, f32)
+    ints = [np.zeros(1, i64) for _ in range(8)]
+    ints[1][0] = 8  # one row of 8 values
+    ints[4][0] = 0
+    ints[7] = np.zeros(2, i64)  # dead_off
+    res = reduce_rows(X, X, X, X, ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6] + 1, ints[6] + 1,
+                      ints[7], np.zeros(1, i64), np.zeros(1, f32), np.ones(1, f32), int(1), int(4), f32(0.97),
+                      f32(0.03), f32(-3.0))
+    n, mean, m2, lo, hi, lim, hist, row_sat, dead = res
+    finish(int(1), int(0), n, mean, m2, lo, hi, lim, hist, row_sat, dead, ints[2], ints[7], ints[4],
+           np.zeros(2, i64), np.zeros(0, i64), np.ones(1, i64), np.ones(1, np.bool_), np.ones(1, np.bool_), bool(False),
+           np.zeros(0, i64))
+    raw = np.zeros((1, 8), f32)
+    scalar_group(np.zeros((1, 1, 4), f32), int(1), int(1), int(1), np.zeros((0, 0, 0), f32), f32(0.97), f32(0.03),
+                 f32(-3.0), raw, int(0))
+    scalar_matrices(np.zeros((2, 4), f32), int(1), np.array([[0, 4, 1, 4]], i64), raw, int(0), int(1))

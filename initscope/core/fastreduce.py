@@ -12,14 +12,16 @@ division decides it); ranges, thresholds and edges are float32 as there; the mom
 (the torch path reduces rows in float32 first: the two agree to ~1e-7). tests/test_watch.py holds the two
 paths equal.
 
-numba is imported on first use; where it is missing or fails, `kernel()` is None and the torch path serves.
-Compiled code is cached on disk (numba's cache: next to this file, or the user's cache folder), so a new process
-pays the ~2 s compile once per machine.
+numba is imported on first use, in a background thread that compiles the kernels (see `kernel`); where it is
+missing or fails, `kernel()` is None and the torch path serves. Compiled code is cached on disk (numba's cache:
+next to this file, or the user's cache folder).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 import warnings
 
 # per segment: how its histogram's range is found
@@ -30,26 +32,43 @@ SAT_CODES = {"tanh": SAT_TANH, "sigmoid": SAT_SIGMOID, "relu": SAT_RELU, "tail":
 
 _kernel = None
 _tried = False
+_thread: threading.Thread | None = None
+_error: str | None = None  # a failed compile, said once by the next caller
 
 
-def kernel():
-    """The compiled (`reduce_rows`, `finish`, `scalar_group`, `scalar_matrices`), or None where numba is not
-    there (or INITSCOPE_NO_JIT=1)."""
-    global _kernel, _tried
+def kernel(wait: bool = False):
+    """The compiled (`reduce_rows`, `finish`, `scalar_group`, `scalar_matrices`), or None: where numba is not
+    there (or INITSCOPE_NO_JIT=1), and until they are compiled. The first call starts the compile in a
+    background thread (a first use on a machine compiles for ~8 s; later processes load numba's cache in
+    ~0.3 s): a training loop never waits for it, and its snapshots take the torch path meanwhile, with the
+    same numbers. `wait`: block until the compile is done (tests, benchmarks)."""
+    global _tried, _thread, _error
+    if _kernel is not None:
+        return _kernel
     if not _tried:
         _tried = True
         if os.environ.get("INITSCOPE_NO_JIT", "") not in ("", "0"):
             return None
-        try:
-            _kernel = _build()
-        except Exception as e:  # noqa: BLE001 - any failure to import or compile: the torch path serves
-            warnings.warn(f"initscope: the compiled snapshot path is off ({type(e).__name__}: {e}); using torch ops",
-                          RuntimeWarning, stacklevel=3)
-            _kernel = None
+        _thread = threading.Thread(target=_compile, name="initscope-compile", daemon=True)
+        _thread.start()
+        # a script that ends while the compile runs waits for it: LLVM's static destructors run at exit and
+        # must not run under a thread still inside LLVM (on a machine with the cache: ~0.3 s at most)
+        atexit.register(_thread.join)
+    if wait and _thread is not None:
+        _thread.join()
+    if _error is not None:
+        warnings.warn(f"initscope: the compiled snapshot path is off ({_error}); using torch ops", RuntimeWarning,
+                      stacklevel=2)
+        _error = ""  # said once
     return _kernel
 
 
-def _build():
-    from initscope.core._fastreduce_kernels import finish, reduce_rows, scalar_group, scalar_matrices
+def _compile() -> None:
+    global _kernel, _error
+    try:
+        from initscope.core import _fastreduce_kernels as k
 
-    return reduce_rows, finish, scalar_group, scalar_matrices
+        k.warm()  # compiles (or loads from the cache) every kernel for the types the recorder passes
+        _kernel = (k.reduce_rows, k.finish, k.scalar_group, k.scalar_matrices)
+    except Exception as e:  # noqa: BLE001 - any failure to import or compile: the torch path serves
+        _error = f"{type(e).__name__}: {e}"

@@ -366,10 +366,12 @@ class _ScalarPlan:
             return raw
 
     def _run_block_fast(self, c: int, R: torch.Tensor | None) -> torch.Tensor | None:
-        kern = fastreduce.kernel()
         dev = self.rings[0][0].device if self.rings else R.device if R is not None else None
-        if kern is None or self.dtype != torch.float32 or dev is None or dev.type != "cpu" or \
+        if self.dtype != torch.float32 or dev is None or dev.type != "cpu" or \
                 (self.mruns and (R is None or R.dtype != torch.float32 or R.device.type != "cpu")):
+            return None
+        kern = fastreduce.kernel()
+        if kern is None:
             return None
         group, matrices = kern[2], kern[3]
         raw = torch.empty(c, self.length, dtype=torch.float32)
@@ -1081,10 +1083,6 @@ class Recorder:
         """`_reduce(full=True)`'s numbers from the compiled kernel (core/fastreduce.py): every tensor of the step
         copied into one flat buffer (one op), then one call. None where the kernel is not there or the step's
         tensors are not float32 on a CPU: the torch path serves."""
-        kern = fastreduce.kernel()
-        if kern is None:
-            return None
-        kern, finish = kern[:2]
         pre = self._pre if self._pre is not None and self._pre.get("flat") is None else None
         f32 = torch.float32
         blocks = []  # (segment offset, parameter indices, (count, size) tensor, histogrammed)
@@ -1103,6 +1101,10 @@ class Recorder:
         srcs = [y for _, y, _ in self._chunks] + [g for _, g in self._gchunks] + [b[2] for b in blocks] + tails
         if not srcs or not all([t.dtype is f32 and t.is_cpu for t in srcs]):
             return None
+        kern = fastreduce.kernel()  # (asked only for a CPU model: its first call starts the compile)
+        if kern is None:
+            return None
+        kern, finish = kern[:2]
         key = (tuple([(i, y.shape, x is not None) for i, y, x in self._chunks]),
                tuple([(i, g.numel()) for i, g in self._gchunks]),
                tuple([(o, tuple(js), tuple(T.shape), h) for o, js, T, h in blocks]), bool(flat))
