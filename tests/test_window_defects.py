@@ -490,6 +490,15 @@ def test_gain_sweep_fits_its_axes_and_forgets_other_settings(make_initscope_wind
     ys = np.concatenate([c.yData for c in grad.curves.values()])
     assert (np.log10(ys) >= lo - 1e-6).all() and (np.log10(ys) <= hi + 1e-6).all()  # every value in view
     assert ys.max() < 1e-2  # the deep net's values, which the fixed 1e-3..1 range had hidden
+    # a point drawn after the last paint: its range is there at once (an export right after a sweep reads it
+    # before any paint; pyqtgraph's auto-range waits for one)
+    v = ex.gain_view
+    k = sorted(v.values)[0]
+    v.add_point(k, v.names, v.values[k] * np.array([1.0, 1.0, 100.0]))
+    ex.redraw()
+    lo, hi = grad.plot.getViewBox().viewRange()[1]
+    ys = np.concatenate([c.yData for c in grad.curves.values()])
+    assert (np.log10(ys) <= hi + 1e-6).all() and np.log10(ys.max()) > -2
     sat_lo, _ = ex.gain_view.panels[0].plot.getViewBox().viewRange()[1]
     assert sat_lo <= 0
     d.set_preset("deep-bn")

@@ -187,6 +187,9 @@ class GainSweepView(HelpCornerRoom, QtWidgets.QWidget):
         self.panels[0].plot.setYRange(0, min(100.0, max(5.0, top * 1.1)), padding=0)
         for p in self.panels[1:]:
             p.plot.enableAutoRange(y=True)
+            # now, not at the next paint (pyqtgraph's default): an export, or a read of the range, right after the
+            # sweep's last points were drawn saw the range of the points before them (a CI run under load)
+            p.plot.getViewBox().updateAutoRange()
 
     def _draw_theory(self, block_of) -> None:
         self.theory_dirty = False
