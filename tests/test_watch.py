@@ -1151,3 +1151,28 @@ def test_a_loop_does_not_wait_for_the_compile(monkeypatch):
     release.set()
     fastreduce._thread.join(30)
     assert [s.step for s in scope.snapshots] == [0, 1, 2]
+
+
+def test_a_compile_that_fails_is_one_warning_and_the_torch_path_serves(monkeypatch):
+    """numba present but broken (a wheel that does not load, an LLVM error): one warning naming it, and every
+    snapshot still made, by the torch ops."""
+    from initscope.core import _fastreduce_kernels as k
+    from initscope.core import fastreduce
+
+    def broken():
+        raise ImportError("numba needs a newer numpy")
+
+    monkeypatch.setattr(k, "warm", broken)
+    for name, value in (("_kernel", None), ("_tried", False), ("_thread", None), ("_error", None)):
+        monkeypatch.setattr(fastreduce, name, value)
+    with pytest.warns(RuntimeWarning, match="compiled snapshot path is off .*numba needs a newer numpy") as got:
+        assert fastreduce.kernel(wait=True) is None
+        assert fastreduce.kernel(wait=True) is None  # said once
+    assert len([w for w in got if "compiled" in str(w.message)]) == 1
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    with initscope.watch(model, opt, every=1) as scope:
+        _train(model, opt, x, y, 3, scope)
+    assert [s.step for s in scope.snapshots] == [0, 1, 2] and scope.latest.layers[1].saturation >= 0

@@ -56,7 +56,7 @@ def kernel(wait: bool = False):
         atexit.register(_thread.join)
     if wait and _thread is not None:
         _thread.join()
-    if _error is not None:
+    if _error:
         warnings.warn(f"initscope: the compiled snapshot path is off ({_error}); using torch ops", RuntimeWarning,
                       stacklevel=2)
         _error = ""  # said once
