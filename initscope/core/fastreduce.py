@@ -1,10 +1,11 @@
-"""A snapshot's reductions on a CPU in one compiled pass pair (numba): what `Recorder._reduce` computes with
-torch ops, for float32 tensors on a CPU.
+"""A watched snapshot's reductions, and the per-step tier's blocks, on a CPU in compiled code (numba): what
+`Recorder._reduce` and `_ScalarPlan.run_block` compute with torch ops, for float32 tensors on a CPU.
 
 Why: on a CPU the torch path spends a snapshot in a few hundred small ops, each a pass over memory (mean,
 centred squares, min, max, position, clamp, index, offset, bincount, ...). Here every value is read twice: once
 for the sums, ranges, saturation and dead units, once for the centred squares and the histograms (the lecture's
-deep net: ~240k values a step, ~0.25 ms against ~1.5 ms).
+deep net: ~240k values a step, ~0.35 ms with the copy of the step's outputs into one buffer, against ~1.5 ms);
+a per-step block reads each row once (41 against 125 us a step).
 
 The numbers are the torch path's: histogram bins are computed exactly as `(x - lo) / width * bins` in float32
 (a multiplication by bins / width decides the bin, and where it lands within 2^-18 of an edge the exact

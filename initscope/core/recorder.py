@@ -1079,10 +1079,12 @@ class Recorder:
         return out
 
     @torch.no_grad()
-    def _reduce_fast(self) -> dict | None:
-        """`_reduce(full=True)`'s numbers from the compiled kernel (core/fastreduce.py): every tensor of the step
-        copied into one flat buffer (one op), then one call. None where the kernel is not there or the step's
-        tensors are not float32 on a CPU: the torch path serves."""
+    def _reduce_fast(self) -> tuple | None:
+        """`_reduce(full=True)`'s numbers from the compiled kernels (core/fastreduce.py), as `_host_rows` makes
+        them of `_reduce`'s (layer rows, layer histograms, parameter rows, matrices' histograms): the step's
+        outputs and gradients copied into one flat buffer (one op), the parameters' flat copies read where they
+        are, then two calls. None where the kernels are not there (yet) or the step's tensors are not float32 on
+        a CPU: the torch path serves."""
         pre = self._pre if self._pre is not None and self._pre.get("flat") is None else None
         f32 = torch.float32
         blocks = []  # (segment offset, parameter indices, (count, size) tensor, histogrammed)
