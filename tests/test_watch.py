@@ -36,8 +36,10 @@ def reduce_path(request, monkeypatch):
     be there) or the torch ops it stands in for (what a GPU, or a model of other dtypes, uses)."""
     from initscope.core import fastreduce
 
+    # a compile in flight (started by an earlier test) must end first: it would set the kernels mid-test
+    kern = fastreduce.kernel(wait=True)
     if request.param == "compiled":
-        assert fastreduce.kernel(wait=True) is not None, "numba is a dependency: the compiled path must be there"
+        assert kern is not None, "numba is a dependency: the compiled path must be there"
     else:
         monkeypatch.setattr(fastreduce, "_kernel", None)
         monkeypatch.setattr(fastreduce, "_tried", True)
@@ -1134,6 +1136,7 @@ def test_a_loop_does_not_wait_for_the_compile(monkeypatch):
     from initscope.core import fastreduce
 
     release = threading.Event()
+    fastreduce.kernel(wait=True)  # a real compile in flight would set the kernels mid-test
     monkeypatch.setattr(fastreduce, "_kernel", None)
     monkeypatch.setattr(fastreduce, "_tried", False)
     monkeypatch.setattr(fastreduce, "_thread", None)
@@ -1162,6 +1165,7 @@ def test_a_compile_that_fails_is_one_warning_and_the_torch_path_serves(monkeypat
     def broken():
         raise ImportError("numba needs a newer numpy")
 
+    fastreduce.kernel(wait=True)  # a real compile in flight would set the kernels mid-test
     monkeypatch.setattr(k, "warm", broken)
     for name, value in (("_kernel", None), ("_tried", False), ("_thread", None), ("_error", None)):
         monkeypatch.setattr(fastreduce, name, value)
