@@ -280,6 +280,7 @@ class _ScalarPlan:
         col = {j: q for q, j in enumerate(rec.matrices)}
         self.ucols = np.array([col[j] for j in rec._morder], dtype=np.int64)
         self.mruns = rec._mruns if updates else []
+        self.runs_np = np.array(self.mruns, np.int64).reshape(-1, 4)  # the compiled path's copy of them
         self.u_off = off
         if updates:
             off += 4 * len(rec._morder)
@@ -378,15 +379,12 @@ class _ScalarPlan:
         out = raw.numpy()
         thr, lo_thr, tail = np.float32(self.thr), np.float32(1 - self.thr), np.float32(kinds.TAIL_INPUT)
         for (fam, poss, gp, sp, o), (A, _, X) in zip(self.groups, self.rings or []):
-            code = fastreduce.SAT_CODES.get(fam or "", 0)
+            code = fastreduce.SAT_CODES.get(fam or "", fastreduce.SAT_NONE)
             if code == fastreduce.SAT_TAIL and not sp:
-                code = 0
+                code = fastreduce.SAT_NONE
             group(A.numpy(), c, len(poss), code, X.numpy() if X is not None else _EMPTY3, thr, lo_thr, tail, out, o)
         if self.mruns:
-            runs = self.__dict__.get("_runs_np")
-            if runs is None:
-                runs = self._runs_np = np.array(self.mruns, np.int64).reshape(-1, 4)
-            matrices(R.numpy(), c, runs, out, self.u_off, len(self.msizes))
+            matrices(R.numpy(), c, self.runs_np, out, self.u_off, len(self.msizes))
         return raw
 
     def run(self, chunks: list, grads: dict, upd) -> torch.Tensor:
@@ -1138,10 +1136,10 @@ class Recorder:
             w = int(shape[ud]) if len(shape) else 1
             inner = int(np.prod(shape[ud + 1:], dtype=np.int64)) if len(shape) else 1
             fam = self.layers[i].family
-            code = fastreduce.SAT_CODES.get(fam or "", 0)
+            code = fastreduce.SAT_CODES.get(fam or "", fastreduce.SAT_NONE)
             if code == fastreduce.SAT_TAIL:
                 if x is None:
-                    code = 0  # no input of the output's shape: nothing saturated (as the torch path)
+                    code = fastreduce.SAT_NONE  # no input of the output's shape: nothing saturated (as the torch path)
                 else:
                     tail_rows.append(len(off))
             off.append(pos), ln.append(y.numel()), seg.append(i), sat.append(code), sat_src.append(pos)
@@ -1247,15 +1245,7 @@ class Recorder:
         for i, acc in self._acc.items():
             if acc.mean is None:
                 continue  # fused, or not called
-            std = (acc.m2 / max(acc.n - 1, 1)).sqrt()
-            g_mean = acc.g_mean if acc.g_mean is not None else nan_t
-            g_std = (acc.g_m2 / max(acc.g_n - 1, 1)).sqrt() if acc.g_m2 is not None else nan_t
-            sat = acc.sat / acc.n if acc.sat is not None else nan_t
-            dead = acc.dead.sum(dtype=torch.float64) if acc.dead is not None else torch.zeros_like(nan_t)
-            lo = acc.lo.double() if acc.lo is not None else nan_t
-            hi = acc.hi.double() if acc.hi is not None else nan_t
-            g_lim = acc.g_lim.double() if acc.g_lim is not None else nan_t
-            rows[i] = torch.stack([v.to(dev) for v in (acc.mean, std, sat, dead, lo, hi, g_mean, g_std, g_lim)])
+            rows[i] = torch.stack([v.to(dev) for v in _acc_values(acc, nan_t)])
             if full:
                 hists[i, 0] = acc.counts.to(dev) if acc.counts is not None else 0
                 hists[i, 1] = acc.g_counts.to(dev) if acc.g_counts is not None else 0
@@ -1522,16 +1512,23 @@ _EMPTY = np.zeros(0, np.float32)
 _EMPTY3 = np.zeros((0, 0, 0), np.float32)
 
 
+def _acc_values(acc: _Acc, nan_t: torch.Tensor) -> tuple:
+    """An eagerly recorded layer's [mean, std, saturation, dead, lo, hi, grad mean, grad std, grad lim], as
+    0-d tensors (nan_t where not measured)."""
+    std = (acc.m2 / max(acc.n - 1, 1)).sqrt()
+    g_mean = acc.g_mean if acc.g_mean is not None else nan_t
+    g_std = (acc.g_m2 / max(acc.g_n - 1, 1)).sqrt() if acc.g_m2 is not None else nan_t
+    sat = acc.sat / acc.n if acc.sat is not None else nan_t
+    dead = acc.dead.sum(dtype=torch.float64) if acc.dead is not None else torch.zeros_like(nan_t)
+    lo = acc.lo.double() if acc.lo is not None else nan_t
+    hi = acc.hi.double() if acc.hi is not None else nan_t
+    g_lim = acc.g_lim.double() if acc.g_lim is not None else nan_t
+    return acc.mean, std, sat, dead, lo, hi, g_mean, g_std, g_lim
+
+
 def _acc_row(acc: _Acc):
-    """An eagerly recorded layer's row [mean, std, saturation, dead, lo, hi, grad mean, grad std, grad lim] and
-    its two histograms' counts (or None), on the host."""
-    nan = float("nan")
-    f = (lambda t: float(t) if t is not None else nan)
-    std = float((acc.m2 / max(acc.n - 1, 1)).sqrt())
-    g_std = float((acc.g_m2 / max(acc.g_n - 1, 1)).sqrt()) if acc.g_m2 is not None else nan
-    sat = float(acc.sat / acc.n) if acc.sat is not None else nan
-    dead = float(acc.dead.sum()) if acc.dead is not None else 0.0
-    row = [f(acc.mean), std, sat, dead, f(acc.lo), f(acc.hi), f(acc.g_mean), g_std, f(acc.g_lim)]
+    """An eagerly recorded layer's row (`_acc_values`) and its two histograms' counts (or None), on the host."""
+    row = [float(v) for v in _acc_values(acc, torch.tensor(float("nan"), dtype=torch.float64))]
     counts = acc.counts.cpu().numpy() if acc.counts is not None else None
     g_counts = acc.g_counts.cpu().numpy() if acc.g_counts is not None else None
     return row, counts, g_counts
