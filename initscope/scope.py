@@ -151,32 +151,28 @@ class Snapshots(Sequence):
     every few steps, and a full one (~180 ms with torch imported) every few hundred; numpy arrays cost none."""
 
     def __init__(self):
-        self._records: list = []  # a record (recorder.end_full), or a Snapshot where none came with it
+        self._records: list = []  # the records of recorder.end_full
         self.latest: Snapshot | None = None
 
-    def _add(self, snap: Snapshot, record: tuple | None) -> None:
-        self._records.append(record if record is not None else snap)
+    def _add(self, snap: Snapshot, record: tuple) -> None:
+        self._records.append(record)
         self.latest = snap
 
     def _keep(self, idx) -> None:
         self._records = [self._records[i] for i in idx]
-
-    @staticmethod
-    def _make(r) -> Snapshot:
-        return r if isinstance(r, Snapshot) else build_snapshot(r)[0]
 
     def __len__(self) -> int:
         return len(self._records)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return [self._make(r) for r in self._records[i]]
+            return [build_snapshot(r)[0] for r in self._records[i]]
         if self._records and (i == -1 or i == len(self._records) - 1):
             return self.latest
-        return self._make(self._records[i])
+        return build_snapshot(self._records[i])[0]
 
     def __repr__(self) -> str:
-        return f"<{len(self)} snapshots: steps {[r.step if isinstance(r, Snapshot) else r[1] for r in self._records]}>"
+        return f"<{len(self)} snapshots: steps {[r[1] for r in self._records]}>"
 
 
 class Scope:
@@ -289,7 +285,7 @@ class Scope:
             self._rows_first = k
         self._rows += blocks
 
-    def _keep(self, snap: Snapshot, packed: dict | None = None, record: tuple | None = None) -> None:
+    def _keep(self, snap: Snapshot, packed: dict, record: tuple) -> None:
         if snap.step == 0:
             self.history.set_init(snap)
         self.history.add_snapshot(snap, packed)
